@@ -1,1 +1,21 @@
+//! yisaozhi (一扫知): merchants' credit grades, computed by a batch job from
+//! regulators' records, served to consumers who scan a signed QR code.
+//!
+//! See `ARCHITECTURE.md` for the map of modules and the data flow.
 
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod demo;
+pub mod demo_data;
+pub mod domain;
+pub mod grading;
+pub mod issuing;
+pub mod keys;
+pub mod records;
+pub mod refresh;
+pub mod scan;
+pub mod settings;
+pub mod startup;
+pub mod store;
+pub mod web;

@@ -81,7 +81,10 @@ mod tests {
     #[test]
     fn known_dates() {
         assert_eq!(Day::from_ymd(1970, 1, 1), Some(Day(0)));
-        assert_eq!(Day::from_ymd(2026, 11, 22).unwrap().to_string(), "2026-11-22");
+        assert_eq!(
+            Day::from_ymd(2026, 11, 22).unwrap().to_string(),
+            "2026-11-22"
+        );
         assert_eq!(Day::from_ymd(2026, 2, 29), None);
         assert_eq!(Day::from_ymd(1969, 12, 31), None);
     }

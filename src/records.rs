@@ -1,0 +1,1140 @@
+//! Input records: merchants and the dated facts about them (inspections,
+//! sampling tests, penalties, complaints, list entries, self-reports,
+//! commitments), and the line parser the import paths share.
+//!
+//! Every line is parsed once into these types ("parse, don't validate"): after
+//! [`parse_merchant`] or [`parse_record`] succeeds, every string is bounded,
+//! every date is a real date and every credit code passes its check. A line
+//! that does not parse is refused with a reason a clerk can act on, e.g.
+//! ``field `date`: expected YYYY-MM-DD, got `2026-13-01` ``.
+//!
+//! The JSON form is the flat one of CONTRACT §3 (`{"id", "merchant", "kind",
+//! "date", ...kind fields}`); the store keeps records in the same form, so
+//! `Serialize`/`Deserialize` go through the same validating parser.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader};
+use std::path::Path;
+
+use jiff::civil::Date;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::domain::{truncate, CreditCode, DomainError, MerchantId, RegionCode};
+
+/// Longest name, address, product or category, in characters.
+pub const MAX_NAME_CHARS: usize = 200;
+/// Longest identifier (record id, decision number, phone, id number), in characters.
+pub const MAX_ID_CHARS: usize = 64;
+/// Longest free text (summary, reason), in characters.
+pub const MAX_TEXT_CHARS: usize = 1000;
+/// Most entries in a list field (`categories`, `failed_items`).
+pub const MAX_LIST_ITEMS: usize = 32;
+/// Longest accepted input line, in bytes (without the line break).
+pub const MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// Defines a closed enum with its wire names (serde and error messages share them).
+macro_rules! named_enum {
+    ($(#[$m:meta])* $t:ident { $($(#[$vm:meta])* $v:ident = $n:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub enum $t {
+            $($(#[$vm])* #[serde(rename = $n)] $v),+
+        }
+        impl $t {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$t] = &[$($t::$v),+];
+            /// The wire name.
+            pub fn name(self) -> &'static str {
+                match self { $($t::$v => $n),+ }
+            }
+            /// Parses a wire name.
+            pub fn from_name(s: &str) -> Option<Self> {
+                match s { $($n => Some($t::$v),)+ _ => None }
+            }
+            fn names() -> String {
+                Self::ALL.iter().map(|v| v.name()).collect::<Vec<_>>().join(", ")
+            }
+        }
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+    };
+}
+
+named_enum! {
+    /// A shop with premises, or a registered itinerant vendor (游商).
+    MerchantKind { Shop = "shop", Vendor = "vendor" }
+}
+named_enum! {
+    /// Penalty severity, ordered from mildest to worst.
+    Severity { Minor = "minor", General = "general", Severe = "severe" }
+}
+named_enum! {
+    /// 经营异常名录 (abnormal operation) or 严重违法失信名单 (serious violation).
+    ListKind { Abnormal = "abnormal", Serious = "serious" }
+}
+named_enum! {
+    /// Whether a list record puts the merchant on the list or takes it off.
+    ListAction { Add = "add", Remove = "remove" }
+}
+named_enum! {
+    /// 索票索证, 进货查验, 自查记录.
+    ReportType { Invoice = "invoice", IncomingCheck = "incoming_check", SelfCheck = "self_check" }
+}
+
+/// A merchant as registered upstream. `contact_*` and `id_number` are
+/// personal data: they never leave the service unmasked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "Value")]
+pub struct Merchant {
+    pub id: MerchantId,
+    pub name: String,
+    pub kind: MerchantKind,
+    pub uscc: Option<CreditCode>,
+    pub address: String,
+    pub region: RegionCode,
+    pub categories: Vec<String>,
+    pub contact_name: Option<String>,
+    pub contact_phone: Option<String>,
+    pub id_number: Option<String>,
+}
+
+/// One dated fact about one merchant. `id` is stable upstream, so importing
+/// the same record again replaces it instead of adding a second one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "Value")]
+pub struct Record {
+    pub id: String,
+    pub merchant: MerchantId,
+    pub date: Date,
+    pub source: Option<String>,
+    #[serde(flatten)]
+    pub body: RecordBody,
+}
+
+/// The kind-specific part of a [`Record`]; serialized flat next to the
+/// common fields with a `kind` tag.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RecordBody {
+    /// 现场检查.
+    Inspection {
+        hazards: u32,
+        deadline: Option<Date>,
+        rectified: bool,
+        rectified_on: Option<Date>,
+    },
+    /// 监督抽检.
+    Sampling {
+        product: String,
+        standard: Option<String>,
+        passed: bool,
+        failed_items: Vec<String>,
+    },
+    /// 行政处罚.
+    Penalty {
+        decision_no: String,
+        severity: Severity,
+        fine_cny: f64,
+        publicity_until: Option<Date>,
+    },
+    /// 投诉举报 with its outcome.
+    Complaint {
+        substantiated: bool,
+        summary: Option<String>,
+    },
+    /// An entry onto or a removal from a list.
+    List {
+        list: ListKind,
+        action: ListAction,
+        reason: Option<String>,
+    },
+    /// A merchant's own report.
+    SelfReport {
+        report_type: ReportType,
+        summary: Option<String>,
+    },
+    /// A signed quality commitment (承诺书).
+    Commitment { summary: Option<String> },
+}
+
+/// The record kinds, as named in the `kind` field.
+pub const RECORD_KINDS: [&str; 7] = [
+    "inspection",
+    "sampling",
+    "penalty",
+    "complaint",
+    "list",
+    "self_report",
+    "commitment",
+];
+
+impl RecordBody {
+    /// The `kind` name.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RecordBody::Inspection { .. } => "inspection",
+            RecordBody::Sampling { .. } => "sampling",
+            RecordBody::Penalty { .. } => "penalty",
+            RecordBody::Complaint { .. } => "complaint",
+            RecordBody::List { .. } => "list",
+            RecordBody::SelfReport { .. } => "self_report",
+            RecordBody::Commitment { .. } => "commitment",
+        }
+    }
+}
+
+/// A line that was not imported: where it is and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reject {
+    pub file: String,
+    pub line: u64,
+    pub reason: String,
+}
+
+impl std::fmt::Display for Reject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}: {}", self.file, self.line, self.reason)
+    }
+}
+
+/// Parses one merchant line (JSON object, CONTRACT §3).
+pub fn parse_merchant(line: &str) -> Result<Merchant, String> {
+    merchant_from_value(&object(line)?)
+}
+
+/// Parses one record line (JSON object, CONTRACT §3). Does not check that the
+/// merchant exists; the caller knows the merchants.
+pub fn parse_record(line: &str) -> Result<Record, String> {
+    record_from_value(&object(line)?)
+}
+
+/// The flat CONTRACT §3 JSON form of a record; [`parse_record`] reads it back.
+pub fn record_to_json(r: &Record) -> Value {
+    // Serializing plain strings, dates, bools and finite numbers cannot fail.
+    serde_json::to_value(r).expect("a record always serializes")
+}
+
+impl TryFrom<Value> for Merchant {
+    type Error = String;
+    fn try_from(v: Value) -> Result<Self, String> {
+        match &v {
+            Value::Object(m) => merchant_from_value(m),
+            other => Err(format!("expected a JSON object, got {}", type_name(other))),
+        }
+    }
+}
+
+impl TryFrom<Value> for Record {
+    type Error = String;
+    fn try_from(v: Value) -> Result<Self, String> {
+        match &v {
+            Value::Object(m) => record_from_value(m),
+            other => Err(format!("expected a JSON object, got {}", type_name(other))),
+        }
+    }
+}
+
+fn object(line: &str) -> Result<Map<String, Value>, String> {
+    match serde_json::from_str::<Value>(line) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(other) => Err(format!("expected a JSON object, got {}", type_name(&other))),
+        Err(e) => Err(format!("invalid JSON: {e}")),
+    }
+}
+
+fn merchant_from_value(m: &Map<String, Value>) -> Result<Merchant, String> {
+    let f = Fields(m);
+    let id = f.merchant_id("id")?;
+    let name = f.text("name", MAX_NAME_CHARS, Text::Line)?;
+    let kind = f.choice("kind", MerchantKind::from_name, MerchantKind::names)?;
+    let uscc = match f.opt_text("uscc", MAX_ID_CHARS, Text::Line)? {
+        None => None,
+        Some(raw) => {
+            let raw = raw.trim().to_ascii_uppercase();
+            match CreditCode::parse(&raw) {
+                Ok(c) => Some(c),
+                Err(DomainError::CreditCode(shown, why)) => {
+                    return Err(format!("field `uscc`: {why}, got `{shown}`"))
+                }
+                Err(e) => return Err(format!("field `uscc`: {e}")),
+            }
+        }
+    };
+    let address = f.text("address", MAX_NAME_CHARS, Text::Line)?;
+    let region = {
+        let raw = f.string("region")?;
+        RegionCode::parse(raw).map_err(|_| {
+            format!(
+                "field `region`: expected 6 digits (GB/T 2260 code), got `{}`",
+                truncate(raw)
+            )
+        })?
+    };
+    let categories = f.list("categories", true)?;
+    Ok(Merchant {
+        id,
+        name,
+        kind,
+        uscc,
+        address,
+        region,
+        categories,
+        contact_name: f.opt_text("contact_name", MAX_NAME_CHARS, Text::Line)?,
+        contact_phone: f.opt_text("contact_phone", MAX_ID_CHARS, Text::Line)?,
+        id_number: f.opt_text("id_number", MAX_ID_CHARS, Text::Line)?,
+    })
+}
+
+fn record_from_value(m: &Map<String, Value>) -> Result<Record, String> {
+    let f = Fields(m);
+    let id = f.text("id", MAX_ID_CHARS, Text::Line)?;
+    let merchant = f.merchant_id("merchant")?;
+    let kind = f.string("kind")?;
+    if !RECORD_KINDS.contains(&kind) {
+        return Err(format!(
+            "unknown kind `{}` (expected one of {})",
+            truncate(kind),
+            RECORD_KINDS.join(", ")
+        ));
+    }
+    let date = f.date("date")?;
+    let source = f.opt_text("source", MAX_NAME_CHARS, Text::Line)?;
+    let body = match kind {
+        "inspection" => RecordBody::Inspection {
+            hazards: f.count("hazards")?,
+            deadline: f.opt_date("deadline")?,
+            rectified: f.boolean("rectified")?,
+            rectified_on: f.opt_date("rectified_on")?,
+        },
+        "sampling" => RecordBody::Sampling {
+            product: f.text("product", MAX_NAME_CHARS, Text::Line)?,
+            standard: f.opt_text("standard", MAX_NAME_CHARS, Text::Line)?,
+            passed: f.boolean("passed")?,
+            failed_items: f.list("failed_items", false)?,
+        },
+        "penalty" => RecordBody::Penalty {
+            decision_no: f.text("decision_no", MAX_ID_CHARS, Text::Line)?,
+            severity: f.choice("severity", Severity::from_name, Severity::names)?,
+            fine_cny: f.amount("fine_cny")?,
+            publicity_until: f.opt_date("publicity_until")?,
+        },
+        "complaint" => RecordBody::Complaint {
+            substantiated: f.boolean("substantiated")?,
+            summary: f.opt_text("summary", MAX_TEXT_CHARS, Text::Free)?,
+        },
+        "list" => RecordBody::List {
+            list: f.choice("list", ListKind::from_name, ListKind::names)?,
+            action: f.choice("action", ListAction::from_name, ListAction::names)?,
+            reason: f.opt_text("reason", MAX_TEXT_CHARS, Text::Free)?,
+        },
+        "self_report" => RecordBody::SelfReport {
+            report_type: f.choice("report_type", ReportType::from_name, ReportType::names)?,
+            summary: f.opt_text("summary", MAX_TEXT_CHARS, Text::Free)?,
+        },
+        _ => RecordBody::Commitment {
+            summary: f.opt_text("summary", MAX_TEXT_CHARS, Text::Free)?,
+        },
+    };
+    Ok(Record {
+        id,
+        merchant,
+        date,
+        source,
+        body,
+    })
+}
+
+/// What a text field may contain: a single line (names, ids) or free text
+/// that may hold line breaks and tabs.
+#[derive(Clone, Copy, PartialEq)]
+enum Text {
+    Line,
+    Free,
+}
+
+/// Typed access to the fields of one JSON object, with clerk-readable errors.
+/// A field that is `null` counts as absent.
+struct Fields<'a>(&'a Map<String, Value>);
+
+impl Fields<'_> {
+    fn get(&self, key: &str) -> Option<&Value> {
+        self.0.get(key).filter(|v| !v.is_null())
+    }
+
+    fn req(&self, key: &str) -> Result<&Value, String> {
+        self.get(key)
+            .ok_or_else(|| format!("missing field `{key}`"))
+    }
+
+    fn string(&self, key: &str) -> Result<&str, String> {
+        match self.req(key)? {
+            Value::String(s) => Ok(s),
+            other => Err(wrong_type(key, "a string", other)),
+        }
+    }
+
+    fn text(&self, key: &str, max: usize, what: Text) -> Result<String, String> {
+        let s = self.string(key)?;
+        check_text(key, s, max, what)?;
+        if s.trim().is_empty() {
+            return Err(format!("field `{key}`: must not be empty"));
+        }
+        Ok(s.to_owned())
+    }
+
+    /// An optional text field; an empty string counts as absent (spreadsheet
+    /// exports write empty cells for missing values).
+    fn opt_text(&self, key: &str, max: usize, what: Text) -> Result<Option<String>, String> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+            Some(Value::String(s)) => {
+                check_text(key, s, max, what)?;
+                Ok(Some(s.clone()))
+            }
+            Some(other) => Err(wrong_type(key, "a string", other)),
+        }
+    }
+
+    fn merchant_id(&self, key: &str) -> Result<MerchantId, String> {
+        let raw = self.string(key)?;
+        MerchantId::parse(raw).map_err(|_| {
+            format!(
+                "field `{key}`: expected 1-{} characters of A-Z a-z 0-9 . _ -, got `{}`",
+                MerchantId::MAX_LEN,
+                truncate(raw)
+            )
+        })
+    }
+
+    fn date(&self, key: &str) -> Result<Date, String> {
+        parse_date(key, self.string(key)?)
+    }
+
+    fn opt_date(&self, key: &str) -> Result<Option<Date>, String> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) if s.is_empty() => Ok(None),
+            Some(Value::String(s)) => parse_date(key, s).map(Some),
+            Some(other) => Err(wrong_type(key, "a date (YYYY-MM-DD)", other)),
+        }
+    }
+
+    fn boolean(&self, key: &str) -> Result<bool, String> {
+        match self.req(key)? {
+            Value::Bool(b) => Ok(*b),
+            other => Err(wrong_type(key, "true or false", other)),
+        }
+    }
+
+    fn count(&self, key: &str) -> Result<u32, String> {
+        let v = self.req(key)?;
+        match v {
+            Value::Number(n) => n
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| format!("field `{key}`: expected an integer ≥ 0, got `{n}`")),
+            other => Err(wrong_type(key, "an integer ≥ 0", other)),
+        }
+    }
+
+    fn amount(&self, key: &str) -> Result<f64, String> {
+        match self.req(key)? {
+            Value::Number(n) => match n.as_f64() {
+                Some(x) if x.is_finite() && x >= 0.0 => Ok(x),
+                _ => Err(format!("field `{key}`: expected a number ≥ 0, got `{n}`")),
+            },
+            other => Err(wrong_type(key, "a number ≥ 0", other)),
+        }
+    }
+
+    fn choice<T>(
+        &self,
+        key: &str,
+        from_name: fn(&str) -> Option<T>,
+        names: fn() -> String,
+    ) -> Result<T, String> {
+        let raw = self.string(key)?;
+        from_name(raw).ok_or_else(|| {
+            format!(
+                "field `{key}`: expected one of {}, got `{}`",
+                names(),
+                truncate(raw)
+            )
+        })
+    }
+
+    /// A list of short texts. `required` lists must be present (maybe empty);
+    /// others default to empty.
+    fn list(&self, key: &str, required: bool) -> Result<Vec<String>, String> {
+        let items = match self.get(key) {
+            None if required => return Err(format!("missing field `{key}`")),
+            None => return Ok(Vec::new()),
+            Some(Value::Array(items)) => items,
+            Some(other) => return Err(wrong_type(key, "a list of strings", other)),
+        };
+        if items.len() > MAX_LIST_ITEMS {
+            return Err(format!(
+                "field `{key}`: more than {MAX_LIST_ITEMS} entries ({})",
+                items.len()
+            ));
+        }
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| {
+                let item_key = format!("{key}[{i}]");
+                match item {
+                    Value::String(s) if s.trim().is_empty() => {
+                        Err(format!("field `{item_key}`: must not be empty"))
+                    }
+                    Value::String(s) => {
+                        check_text(&item_key, s, MAX_NAME_CHARS, Text::Line)?;
+                        Ok(s.clone())
+                    }
+                    other => Err(wrong_type(&item_key, "a string", other)),
+                }
+            })
+            .collect()
+    }
+}
+
+fn check_text(key: &str, s: &str, max: usize, what: Text) -> Result<(), String> {
+    let n = s.chars().count();
+    if n > max {
+        return Err(format!("field `{key}`: longer than {max} characters ({n})"));
+    }
+    let bad = s
+        .chars()
+        .any(|c| c.is_control() && !(what == Text::Free && matches!(c, '\n' | '\r' | '\t')));
+    if bad {
+        return Err(format!("field `{key}`: contains a control character"));
+    }
+    Ok(())
+}
+
+/// Accepts exactly `YYYY-MM-DD` with a year in 1900–2999 (anything else in
+/// regulatory records is a typo, and far-future years would defeat windows).
+fn parse_date(key: &str, raw: &str) -> Result<Date, String> {
+    let bad = || {
+        format!(
+            "field `{key}`: expected YYYY-MM-DD, got `{}`",
+            truncate(raw)
+        )
+    };
+    let b = raw.as_bytes();
+    let shape = b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            _ => c.is_ascii_digit(),
+        });
+    if !shape {
+        return Err(bad());
+    }
+    let date: Date = raw.parse().map_err(|_| bad())?;
+    if !(1900..=2999).contains(&date.year()) {
+        return Err(format!(
+            "field `{key}`: year out of range 1900-2999, got `{raw}`"
+        ));
+    }
+    Ok(date)
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn wrong_type(key: &str, expected: &str, got: &Value) -> String {
+    format!("field `{key}`: expected {expected}, got {}", type_name(got))
+}
+
+/// Reads a JSONL file line by line with bounded memory: a line longer than
+/// [`MAX_LINE_BYTES`] is rejected without being held whole, invalid UTF-8 is
+/// rejected, blank lines are skipped, a UTF-8 byte-order mark and `\r\n`
+/// line ends are accepted. Calls `ok` with each parsed item and its line
+/// number and `reject` for each bad line (1-based line numbers). Returns
+/// the number of lines read.
+pub fn read_jsonl<T>(
+    path: &Path,
+    parse: impl Fn(&str) -> Result<T, String>,
+    ok: impl FnMut(T, u64),
+    reject: impl FnMut(Reject),
+) -> io::Result<u64> {
+    let file = File::open(path)?;
+    let name = path.display().to_string();
+    read_jsonl_from(
+        BufReader::with_capacity(64 * 1024, file),
+        &name,
+        parse,
+        ok,
+        reject,
+    )
+}
+
+/// [`read_jsonl`] over any buffered reader; `file` names it in rejects.
+pub fn read_jsonl_from<T>(
+    mut reader: impl BufRead,
+    file: &str,
+    parse: impl Fn(&str) -> Result<T, String>,
+    mut ok: impl FnMut(T, u64),
+    mut reject: impl FnMut(Reject),
+) -> io::Result<u64> {
+    let mut buf = Vec::with_capacity(4096);
+    let mut line = 0u64;
+    let mut rej = |line: u64, reason: String| {
+        reject(Reject {
+            file: file.to_owned(),
+            line,
+            reason,
+        })
+    };
+    while let Some(too_long) = read_bounded_line(&mut reader, &mut buf)? {
+        line += 1;
+        if too_long {
+            rej(line, format!("line longer than {MAX_LINE_BYTES} bytes"));
+            continue;
+        }
+        let mut bytes = buf.as_slice();
+        if line == 1 {
+            bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        }
+        bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+        let text = match std::str::from_utf8(bytes) {
+            Ok(t) => t,
+            Err(e) => {
+                rej(
+                    line,
+                    format!("not valid UTF-8 (at byte {})", e.valid_up_to() + 1),
+                );
+                continue;
+            }
+        };
+        if text.trim().is_empty() {
+            continue;
+        }
+        match parse(text) {
+            Ok(item) => ok(item, line),
+            Err(reason) => rej(line, reason),
+        }
+    }
+    Ok(line)
+}
+
+/// Reads one line (without its `\n`) into `buf`, holding at most
+/// [`MAX_LINE_BYTES`] of it. Returns `None` at end of input, `Some(true)` if
+/// the line was too long (and `buf` is then empty), `Some(false)` otherwise.
+fn read_bounded_line(r: &mut impl BufRead, buf: &mut Vec<u8>) -> io::Result<Option<bool>> {
+    buf.clear();
+    let mut too_long = false;
+    let mut any = false;
+    loop {
+        let (used, done) = {
+            let avail = match r.fill_buf() {
+                Ok(a) => a,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if avail.is_empty() {
+                return Ok(any.then_some(too_long));
+            }
+            any = true;
+            let (chunk, used, done) = match avail.iter().position(|&b| b == b'\n') {
+                Some(i) => (&avail[..i], i + 1, true),
+                None => (avail, avail.len(), false),
+            };
+            if !too_long {
+                if buf.len() + chunk.len() > MAX_LINE_BYTES {
+                    too_long = true;
+                    buf.clear();
+                } else {
+                    buf.extend_from_slice(chunk);
+                }
+            }
+            (used, done)
+        };
+        r.consume(used);
+        if done {
+            return Ok(Some(too_long));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const USCC: &str = "91350100M000100Y43";
+
+    fn merchant_line(extra: &str) -> String {
+        let base = r#""id":"XZ-0001","name":"叙州区好味超市","kind":"shop","uscc":"91350100M000100Y43","address":"叙州区南岸东路1号","region":"511521","categories":["食品","酒类"]"#;
+        if extra.is_empty() {
+            format!("{{{base}}}")
+        } else {
+            format!("{{{base},{extra}}}")
+        }
+    }
+
+    /// Replaces (or with `None`, removes) one field of a JSON object line.
+    fn with(line: &str, key: &str, value: Option<Value>) -> String {
+        let mut v: Map<String, Value> = serde_json::from_str(line).unwrap();
+        match value {
+            Some(x) => {
+                v.insert(key.to_owned(), x);
+            }
+            None => {
+                v.remove(key);
+            }
+        }
+        Value::Object(v).to_string()
+    }
+
+    #[test]
+    fn a_complete_merchant_line_parses() {
+        let m = parse_merchant(&merchant_line(
+            r#""contact_name":"张三","contact_phone":"13812345678","id_number":"511521199001011234","extra":1"#,
+        ))
+        .unwrap();
+        assert_eq!(m.id.as_str(), "XZ-0001");
+        assert_eq!(m.kind, MerchantKind::Shop);
+        assert_eq!(m.uscc.as_ref().unwrap().as_str(), USCC);
+        assert_eq!(m.categories, vec!["食品", "酒类"]);
+        assert_eq!(m.contact_phone.as_deref(), Some("13812345678"));
+        // The store form round-trips.
+        let back: Merchant = serde_json::from_value(serde_json::to_value(&m).unwrap()).unwrap();
+        assert_eq!(back, m);
+    }
+
+    #[test]
+    fn good_merchant_variants_parse() {
+        let base = merchant_line("");
+        let cases: Vec<(&str, String)> = vec![
+            (
+                "vendor without uscc",
+                with(&with(&base, "kind", Some("vendor".into())), "uscc", None),
+            ),
+            ("shop without uscc", with(&base, "uscc", None)),
+            ("uscc null", with(&base, "uscc", Some(Value::Null))),
+            ("uscc empty", with(&base, "uscc", Some("".into()))),
+            (
+                "uscc lowercase",
+                with(&base, "uscc", Some(USCC.to_lowercase().into())),
+            ),
+            (
+                "no categories",
+                with(&base, "categories", Some(serde_json::json!([]))),
+            ),
+            (
+                "name at the bound",
+                with(&base, "name", Some("店".repeat(200).into())),
+            ),
+            (
+                "32 categories",
+                with(&base, "categories", Some(serde_json::json!(vec!["x"; 32]))),
+            ),
+        ];
+        for (what, line) in cases {
+            assert!(
+                parse_merchant(&line).is_ok(),
+                "{what}: {line}: {:?}",
+                parse_merchant(&line)
+            );
+        }
+    }
+
+    #[test]
+    fn bad_merchant_lines_are_refused_with_a_reason() {
+        let base = merchant_line("");
+        use serde_json::json as j;
+        let cases: Vec<(String, &str)> = vec![
+            ("".into(), "invalid JSON"),
+            ("{".into(), "invalid JSON"),
+            ("[1,2]".into(), "expected a JSON object, got a list"),
+            ("\"x\"".into(), "expected a JSON object, got a string"),
+            (with(&base, "name", None), "missing field `name`"),
+            (
+                with(&base, "name", Some(Value::Null)),
+                "missing field `name`",
+            ),
+            (
+                with(&base, "name", Some("  ".into())),
+                "field `name`: must not be empty",
+            ),
+            (
+                with(&base, "name", Some(j!(5))),
+                "field `name`: expected a string, got a number",
+            ),
+            (
+                with(&base, "name", Some("店".repeat(201).into())),
+                "field `name`: longer than 200 characters",
+            ),
+            (
+                with(&base, "name", Some("a\u{0}b".into())),
+                "field `name`: contains a control character",
+            ),
+            (with(&base, "id", None), "missing field `id`"),
+            (
+                with(&base, "id", Some("a b".into())),
+                "field `id`: expected 1-32 characters",
+            ),
+            (
+                with(&base, "id", Some("a".repeat(33).into())),
+                "field `id`: expected 1-32 characters",
+            ),
+            (
+                with(&base, "kind", Some("stall".into())),
+                "field `kind`: expected one of shop, vendor, got `stall`",
+            ),
+            (with(&base, "kind", None), "missing field `kind`"),
+            (
+                with(&base, "uscc", Some("91350100M000100Y44".into())),
+                "field `uscc`: check character does not match",
+            ),
+            (
+                with(&base, "uscc", Some("9135".into())),
+                "field `uscc`: expected 18 characters",
+            ),
+            (
+                with(&base, "uscc", Some("91350100M000100I43".into())),
+                "field `uscc`: contains a character outside",
+            ),
+            (
+                with(&base, "uscc", Some(j!(1))),
+                "field `uscc`: expected a string, got a number",
+            ),
+            (with(&base, "address", None), "missing field `address`"),
+            (
+                with(&base, "address", Some("".into())),
+                "field `address`: must not be empty",
+            ),
+            (
+                with(&base, "region", Some("51152".into())),
+                "field `region`: expected 6 digits (GB/T 2260 code), got `51152`",
+            ),
+            (
+                with(&base, "region", Some(j!(511521))),
+                "field `region`: expected a string, got a number",
+            ),
+            (with(&base, "region", None), "missing field `region`"),
+            (
+                with(&base, "categories", None),
+                "missing field `categories`",
+            ),
+            (
+                with(&base, "categories", Some("食品".into())),
+                "field `categories`: expected a list of strings",
+            ),
+            (
+                with(&base, "categories", Some(j!(vec!["x"; 33]))),
+                "field `categories`: more than 32 entries",
+            ),
+            (
+                with(&base, "categories", Some(j!(["a", 1]))),
+                "field `categories[1]`: expected a string",
+            ),
+            (
+                with(&base, "categories", Some(j!(["a", ""]))),
+                "field `categories[1]`: must not be empty",
+            ),
+            (
+                with(&base, "contact_phone", Some("1".repeat(65).into())),
+                "field `contact_phone`: longer than 64 characters",
+            ),
+            (
+                with(&base, "id_number", Some(j!(true))),
+                "field `id_number`: expected a string, got a boolean",
+            ),
+        ];
+        for (line, want) in cases {
+            let err = parse_merchant(&line).expect_err(&line);
+            assert!(err.contains(want), "{line}\n  got:  {err}\n  want: {want}");
+        }
+    }
+
+    fn rec(kind_fields: &str) -> String {
+        format!(
+            r#"{{"id":"r1","merchant":"XZ-0001","date":"2025-06-01","source":"双随机-2025-17",{kind_fields}}}"#
+        )
+    }
+
+    #[test]
+    fn good_record_lines_of_every_kind_parse_and_round_trip() {
+        let d = |s: &str| s.parse::<Date>().unwrap();
+        let cases: Vec<(String, RecordBody)> = vec![
+            (
+                rec(r#""kind":"inspection","hazards":2,"deadline":"2025-06-15","rectified":false"#),
+                RecordBody::Inspection {
+                    hazards: 2,
+                    deadline: Some(d("2025-06-15")),
+                    rectified: false,
+                    rectified_on: None,
+                },
+            ),
+            (
+                rec(
+                    r#""kind":"inspection","hazards":0,"rectified":true,"rectified_on":"2025-06-03","deadline":null"#,
+                ),
+                RecordBody::Inspection {
+                    hazards: 0,
+                    deadline: None,
+                    rectified: true,
+                    rectified_on: Some(d("2025-06-03")),
+                },
+            ),
+            (
+                rec(
+                    r#""kind":"sampling","product":"散装白酒","standard":"GB 2757-2012","passed":false,"failed_items":["甲醇"]"#,
+                ),
+                RecordBody::Sampling {
+                    product: "散装白酒".into(),
+                    standard: Some("GB 2757-2012".into()),
+                    passed: false,
+                    failed_items: vec!["甲醇".into()],
+                },
+            ),
+            (
+                rec(r#""kind":"sampling","product":"大米","passed":true"#),
+                RecordBody::Sampling {
+                    product: "大米".into(),
+                    standard: None,
+                    passed: true,
+                    failed_items: vec![],
+                },
+            ),
+            (
+                rec(
+                    r#""kind":"penalty","decision_no":"叙市监处罚〔2025〕12号","severity":"general","fine_cny":5000,"publicity_until":"2025-09-01""#,
+                ),
+                RecordBody::Penalty {
+                    decision_no: "叙市监处罚〔2025〕12号".into(),
+                    severity: Severity::General,
+                    fine_cny: 5000.0,
+                    publicity_until: Some(d("2025-09-01")),
+                },
+            ),
+            (
+                rec(r#""kind":"penalty","decision_no":"P-1","severity":"minor","fine_cny":0.5"#),
+                RecordBody::Penalty {
+                    decision_no: "P-1".into(),
+                    severity: Severity::Minor,
+                    fine_cny: 0.5,
+                    publicity_until: None,
+                },
+            ),
+            (
+                rec(r#""kind":"complaint","substantiated":true,"summary":"缺斤短两\n已核实""#),
+                RecordBody::Complaint {
+                    substantiated: true,
+                    summary: Some("缺斤短两\n已核实".into()),
+                },
+            ),
+            (
+                rec(r#""kind":"list","list":"serious","action":"add","reason":"提供虚假材料""#),
+                RecordBody::List {
+                    list: ListKind::Serious,
+                    action: ListAction::Add,
+                    reason: Some("提供虚假材料".into()),
+                },
+            ),
+            (
+                rec(r#""kind":"list","list":"abnormal","action":"remove""#),
+                RecordBody::List {
+                    list: ListKind::Abnormal,
+                    action: ListAction::Remove,
+                    reason: None,
+                },
+            ),
+            (
+                rec(r#""kind":"self_report","report_type":"incoming_check""#),
+                RecordBody::SelfReport {
+                    report_type: ReportType::IncomingCheck,
+                    summary: None,
+                },
+            ),
+            (
+                rec(r#""kind":"commitment","summary":"""#),
+                RecordBody::Commitment { summary: None },
+            ),
+        ];
+        for (line, body) in cases {
+            let r = parse_record(&line).unwrap_or_else(|e| panic!("{line}: {e}"));
+            assert_eq!(r.body, body, "{line}");
+            assert_eq!(r.date, d("2025-06-01"));
+            assert_eq!(r.source.as_deref(), Some("双随机-2025-17"));
+            let json = record_to_json(&r);
+            assert_eq!(json["kind"], r.body.kind());
+            assert_eq!(parse_record(&json.to_string()).unwrap(), r, "{json}");
+            let via_serde: Record =
+                serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+            assert_eq!(via_serde, r);
+        }
+    }
+
+    #[test]
+    fn bad_record_lines_are_refused_with_a_reason() {
+        let insp = rec(r#""kind":"inspection","hazards":1,"rectified":false"#);
+        let samp = rec(r#""kind":"sampling","product":"大米","passed":false"#);
+        let pen = rec(r#""kind":"penalty","decision_no":"P-1","severity":"severe","fine_cny":100"#);
+        let comp = rec(r#""kind":"complaint","substantiated":true"#);
+        let list = rec(r#""kind":"list","list":"serious","action":"add""#);
+        let selfr = rec(r#""kind":"self_report","report_type":"invoice""#);
+        let comm = rec(r#""kind":"commitment""#);
+        use serde_json::json as j;
+        let cases: Vec<(String, &str)> = vec![
+            // common fields
+            (with(&insp, "id", None), "missing field `id`"),
+            (with(&insp, "id", Some("".into())), "field `id`: must not be empty"),
+            (with(&insp, "id", Some("x".repeat(65).into())), "field `id`: longer than 64 characters"),
+            (with(&insp, "merchant", None), "missing field `merchant`"),
+            (with(&insp, "merchant", Some("商户".into())), "field `merchant`: expected 1-32 characters"),
+            (with(&insp, "kind", None), "missing field `kind`"),
+            (with(&insp, "kind", Some("foo".into())), "unknown kind `foo` (expected one of inspection, sampling, penalty, complaint, list, self_report, commitment)"),
+            (with(&insp, "kind", Some(j!(3))), "field `kind`: expected a string, got a number"),
+            (with(&insp, "date", None), "missing field `date`"),
+            (with(&insp, "date", Some("2026-13-01".into())), "field `date`: expected YYYY-MM-DD, got `2026-13-01`"),
+            (with(&insp, "date", Some("2026-02-30".into())), "field `date`: expected YYYY-MM-DD, got `2026-02-30`"),
+            (with(&insp, "date", Some("2026-1-01".into())), "field `date`: expected YYYY-MM-DD"),
+            (with(&insp, "date", Some("2026-01-01T00:00".into())), "field `date`: expected YYYY-MM-DD"),
+            (with(&insp, "date", Some("0001-01-01".into())), "field `date`: year out of range"),
+            (with(&insp, "date", Some(j!(20260101))), "field `date`: expected a string, got a number"),
+            (with(&insp, "source", Some("s".repeat(201).into())), "field `source`: longer than 200 characters"),
+            // inspection
+            (with(&insp, "hazards", None), "missing field `hazards`"),
+            (with(&insp, "hazards", Some(j!(-1))), "field `hazards`: expected an integer ≥ 0, got `-1`"),
+            (with(&insp, "hazards", Some(j!(1.5))), "field `hazards`: expected an integer ≥ 0, got `1.5`"),
+            (with(&insp, "hazards", Some("2".into())), "field `hazards`: expected an integer ≥ 0, got a string"),
+            (with(&insp, "rectified", None), "missing field `rectified`"),
+            (with(&insp, "rectified", Some("no".into())), "field `rectified`: expected true or false, got a string"),
+            (with(&insp, "deadline", Some("tomorrow".into())), "field `deadline`: expected YYYY-MM-DD, got `tomorrow`"),
+            (with(&insp, "rectified_on", Some(j!(1))), "field `rectified_on`: expected a date (YYYY-MM-DD), got a number"),
+            // sampling
+            (with(&samp, "product", None), "missing field `product`"),
+            (with(&samp, "product", Some("".into())), "field `product`: must not be empty"),
+            (with(&samp, "passed", None), "missing field `passed`"),
+            (with(&samp, "failed_items", Some(j!(vec!["x"; 33]))), "field `failed_items`: more than 32 entries"),
+            (with(&samp, "failed_items", Some("甲醇".into())), "field `failed_items`: expected a list of strings"),
+            (with(&samp, "standard", Some("s".repeat(201).into())), "field `standard`: longer than 200 characters"),
+            // penalty
+            (with(&pen, "decision_no", None), "missing field `decision_no`"),
+            (with(&pen, "severity", Some("grave".into())), "field `severity`: expected one of minor, general, severe, got `grave`"),
+            (with(&pen, "severity", None), "missing field `severity`"),
+            (with(&pen, "fine_cny", None), "missing field `fine_cny`"),
+            (with(&pen, "fine_cny", Some(j!(-1))), "field `fine_cny`: expected a number ≥ 0, got `-1`"),
+            (with(&pen, "fine_cny", Some("100".into())), "field `fine_cny`: expected a number ≥ 0, got a string"),
+            (rec(r#""kind":"penalty","decision_no":"P-1","severity":"severe","fine_cny":1e999"#), "invalid JSON"),
+            (with(&pen, "publicity_until", Some("2025/09/01".into())), "field `publicity_until`: expected YYYY-MM-DD"),
+            // complaint
+            (with(&comp, "substantiated", None), "missing field `substantiated`"),
+            (with(&comp, "substantiated", Some(j!(1))), "field `substantiated`: expected true or false, got a number"),
+            (with(&comp, "summary", Some("话".repeat(1001).into())), "field `summary`: longer than 1000 characters"),
+            // list
+            (with(&list, "list", Some("black".into())), "field `list`: expected one of abnormal, serious, got `black`"),
+            (with(&list, "list", None), "missing field `list`"),
+            (with(&list, "action", Some("delete".into())), "field `action`: expected one of add, remove, got `delete`"),
+            (with(&list, "reason", Some(j!(["a"]))), "field `reason`: expected a string, got a list"),
+            // self_report
+            (with(&selfr, "report_type", Some("receipt".into())), "field `report_type`: expected one of invoice, incoming_check, self_check, got `receipt`"),
+            (with(&selfr, "report_type", None), "missing field `report_type`"),
+            // commitment
+            (with(&comm, "summary", Some(j!(false))), "field `summary`: expected a string, got a boolean"),
+        ];
+        for (line, want) in cases {
+            let err = parse_record(&line).expect_err(&line);
+            assert!(err.contains(want), "{line}\n  got:  {err}\n  want: {want}");
+        }
+    }
+
+    #[test]
+    fn hostile_input_is_echoed_only_in_part() {
+        let line = rec(&format!(r#""kind":"{}""#, "k".repeat(5000)));
+        let err = parse_record(&line).unwrap_err();
+        assert!(err.len() < 300, "{err}");
+    }
+
+    #[test]
+    fn jsonl_reader_reports_file_and_line_and_skips_blank_lines() {
+        let good = rec(r#""kind":"commitment""#);
+        let long = format!(r#"{{"id":"{}"}}"#, "x".repeat(MAX_LINE_BYTES + 10));
+        let mut input = Vec::new();
+        input.extend_from_slice(b"\xEF\xBB\xBF");
+        input.extend_from_slice(good.as_bytes());
+        input.extend_from_slice(b"\r\n\n   \n");
+        input.extend_from_slice(long.as_bytes());
+        input.extend_from_slice(b"\n\xFF\xFE\n{\"id\":1}\n");
+        input.extend_from_slice(good.as_bytes()); // no final newline
+        let mut oks = Vec::new();
+        let mut rejects = Vec::new();
+        let n = read_jsonl_from(
+            io::BufReader::with_capacity(16, input.as_slice()),
+            "records.jsonl",
+            parse_record,
+            |r, line| oks.push((r, line)),
+            |r| rejects.push(r),
+        )
+        .unwrap();
+        assert_eq!(n, 7);
+        assert_eq!(oks.len(), 2);
+        let lines: Vec<u64> = rejects.iter().map(|r| r.line).collect();
+        assert_eq!(lines, vec![4, 5, 6], "{rejects:?}");
+        assert!(rejects[0].reason.contains("longer than 65536 bytes"));
+        assert!(rejects[1].reason.contains("UTF-8"));
+        assert_eq!(rejects[2].file, "records.jsonl");
+        assert_eq!(
+            rejects[2].to_string(),
+            format!("records.jsonl:6: {}", rejects[2].reason)
+        );
+    }
+
+    #[test]
+    fn jsonl_reader_reads_a_file() {
+        let dir = std::env::temp_dir().join(format!("ysz-records-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("merchants.jsonl");
+        std::fs::write(&path, format!("{}\n{{}}\n", merchant_line(""))).unwrap();
+        let mut oks = Vec::new();
+        let mut rejects = Vec::new();
+        let n = read_jsonl(
+            &path,
+            parse_merchant,
+            |_, line| oks.push(line),
+            |r| rejects.push(r),
+        )
+        .unwrap();
+        std::fs::remove_dir_all(&dir).ok();
+        assert_eq!((n, oks), (2, vec![1]));
+        assert_eq!(rejects[0].line, 2);
+        assert!(rejects[0].file.ends_with("merchants.jsonl"));
+        assert!(read_jsonl(&dir.join("missing"), parse_merchant, |_, _| (), |_| ()).is_err());
+    }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn the_parsers_never_panic(line in ".{0,300}") {
+                let _ = parse_record(&line);
+                let _ = parse_merchant(&line);
+            }
+
+            #[test]
+            fn reasons_stay_short(junk in "[a-z\u{4e00}-\u{4e10}]{0,600}") {
+                let line = rec(&format!(r#""kind":"sampling","product":"x","passed":false,"failed_items":["{junk}"]"#));
+                if let Err(e) = parse_record(&line) {
+                    prop_assert!(e.chars().count() < 200, "{}", e);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! The scan path: token → signature (cached) → code status → live projection
+//! (cached). No HTTP here; the handlers in `web::scan` only render the result.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use jiff::civil::Date;
+use moka::future::Cache;
+use yisaozhi_codes::{Claims, Day, Token, Verdict};
+
+use crate::clock;
+use crate::domain::MerchantId;
+use crate::grading::Projection;
+use crate::keys::Keyring;
+use crate::store::{CodeStatus, SharedStore, StoreError};
+
+/// What a scanned code turned out to be (CONTRACT §2 statuses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Valid,
+    Forged,
+    Malformed,
+    Revoked,
+    Superseded,
+    Expired,
+}
+
+impl Status {
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Valid => "valid",
+            Status::Forged => "forged",
+            Status::Malformed => "malformed",
+            Status::Revoked => "revoked",
+            Status::Superseded => "superseded",
+            Status::Expired => "expired",
+        }
+    }
+
+    /// Whether the page may show the merchant behind the code. Forged and
+    /// malformed codes name nobody we can trust; a revoked code is withdrawn.
+    pub fn shows_merchant(self) -> bool {
+        matches!(self, Status::Valid | Status::Superseded | Status::Expired)
+    }
+}
+
+/// Everything a scan answer needs, in one cacheable value per merchant.
+#[derive(Debug)]
+pub struct MerchantView {
+    pub projection: Projection,
+    pub codes: HashMap<u32, CodeStatus>,
+}
+
+/// The outcome of one scan.
+#[derive(Debug)]
+pub struct Scan {
+    pub status: Status,
+    pub claims: Option<Claims>,
+    pub view: Option<Arc<MerchantView>>,
+    pub today: Date,
+}
+
+/// Caches in front of the store for the scan path.
+#[derive(Clone)]
+pub struct Scanner {
+    store: SharedStore,
+    keys: Arc<Keyring>,
+    views: Cache<MerchantId, Option<Arc<MerchantView>>>,
+    /// token text → claims if the signature holds, or why it does not. The
+    /// signature does not depend on the day, so the answer never goes stale.
+    verified: moka::sync::Cache<Box<str>, Result<Arc<Claims>, &'static str>>,
+}
+
+impl Scanner {
+    pub fn new(store: SharedStore, keys: Arc<Keyring>, capacity: u64) -> Self {
+        Self {
+            store,
+            keys,
+            views: Cache::builder()
+                .name("merchant_views")
+                .max_capacity(capacity)
+                .time_to_live(std::time::Duration::from_secs(300))
+                .build(),
+            verified: moka::sync::Cache::builder()
+                .name("verified_tokens")
+                .max_capacity(capacity)
+                .build(),
+        }
+    }
+
+    pub fn store(&self) -> &SharedStore {
+        &self.store
+    }
+
+    pub fn keys(&self) -> &Arc<Keyring> {
+        &self.keys
+    }
+
+    /// The merchant's projection and code statuses, from cache or store.
+    pub async fn view(&self, id: &MerchantId) -> Result<Option<Arc<MerchantView>>, Arc<StoreError>> {
+        let store = self.store.clone();
+        let key = id.clone();
+        self.views
+            .try_get_with_by_ref(id, async move {
+                let Some(projection) = store.projection(&key).await? else {
+                    return Ok(None);
+                };
+                let codes = store
+                    .codes_of(&key)
+                    .await?
+                    .into_iter()
+                    .map(|c| (c.serial, c.status))
+                    .collect();
+                Ok(Some(Arc::new(MerchantView { projection, codes })))
+            })
+            .await
+    }
+
+    pub async fn invalidate(&self, id: &MerchantId) {
+        self.views.invalidate(id).await;
+    }
+
+    pub fn invalidate_all(&self) {
+        self.views.invalidate_all();
+    }
+
+    fn check_signature(&self, token: &Token) -> Result<Arc<Claims>, &'static str> {
+        let text = token.as_str();
+        if let Some(hit) = self.verified.get(text) {
+            return hit;
+        }
+        // Day 0: expiry is judged per request below, so the cached answer is
+        // about the signature alone.
+        let outcome = match yisaozhi_codes::verify(text, |kid| self.keys.public(kid), Day(0)) {
+            Verdict::Valid(c) | Verdict::Expired(c) => Ok(Arc::new(c)),
+            Verdict::Forged { why, .. } => Err(why),
+            Verdict::Malformed(_) => Err("malformed"),
+        };
+        self.verified.insert(text.into(), outcome.clone());
+        outcome
+    }
+
+    /// Scans a token (or a full code URL).
+    pub async fn scan(&self, text: &str) -> Result<Scan, Arc<StoreError>> {
+        let today = clock::today();
+        let mut scan = Scan {
+            status: Status::Malformed,
+            claims: None,
+            view: None,
+            today,
+        };
+        let Ok(token) = Token::parse(yisaozhi_codes::token_from_text(text)) else {
+            return Ok(scan);
+        };
+        let claims = match self.check_signature(&token) {
+            Ok(c) => c,
+            Err(_) => {
+                scan.status = Status::Forged;
+                return Ok(scan);
+            }
+        };
+        let id = MerchantId::parse(&claims.merchant).ok();
+        let view = match &id {
+            Some(id) => self.view(id).await?,
+            None => None,
+        };
+        let code_status = view
+            .as_ref()
+            .and_then(|v| v.codes.get(&claims.serial).copied());
+        let expired = clock::to_day(today).is_some_and(|d| d > claims.expires);
+        scan.status = match code_status {
+            None | Some(CodeStatus::Revoked) => Status::Revoked,
+            Some(CodeStatus::Superseded) => Status::Superseded,
+            Some(CodeStatus::Active) if expired => Status::Expired,
+            Some(CodeStatus::Active) => Status::Valid,
+        };
+        scan.claims = Some((*claims).clone());
+        if scan.status.shows_merchant() {
+            scan.view = view;
+        }
+        Ok(scan)
+    }
+}

@@ -1,0 +1,155 @@
+//! Service settings: one typed struct, layered command-line flag → `YSZ_*`
+//! environment variable → TOML file → default. Every key is documented here
+//! and in `deploy/yisaozhi.example.toml`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Deserialize;
+
+use crate::store::StoreSpec;
+
+/// The settings as they may appear in the TOML file (all optional).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSettings {
+    /// `store`: `embedded:DIR`, `redis://HOST:PORT` or
+    /// `redis+cluster://HOST:PORT,...`. Default `embedded:./data`.
+    pub store: Option<String>,
+    /// `listen`: address to bind. Default `127.0.0.1:8080`.
+    pub listen: Option<String>,
+    /// `public_base_url`: the scheme and host printed in codes, e.g.
+    /// `https://ysz.example.gov.cn`. Default `http://<listen>`.
+    pub public_base_url: Option<String>,
+    /// `key_dir`: directory of signing keys. Default `<DIR>/keys` for an
+    /// embedded store, else `./keys`.
+    pub key_dir: Option<PathBuf>,
+    /// `cache_capacity`: merchants kept in the scan cache. Default 100000.
+    pub cache_capacity: Option<u64>,
+    /// `code_validity_days`: how long a newly issued code is valid. Default 365.
+    pub code_validity_days: Option<i32>,
+    /// `rules`: a grading rules TOML file. Default: the built-in rules
+    /// (`deploy/rules.toml`).
+    pub rules: Option<PathBuf>,
+}
+
+/// Values given on the command line or in the environment (clap reads both).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub config: Option<PathBuf>,
+    pub store: Option<String>,
+    pub listen: Option<String>,
+    pub public_base_url: Option<String>,
+    pub key_dir: Option<PathBuf>,
+}
+
+/// The effective settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub store: StoreSpec,
+    pub listen: SocketAddr,
+    /// `None`: `http://` and the address actually bound.
+    pub public_base_url: Option<String>,
+    pub key_dir: PathBuf,
+    pub cache_capacity: u64,
+    pub code_validity_days: i32,
+    pub rules: Option<PathBuf>,
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileSettings> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("config file {}", path.display()))
+}
+
+fn env_u64(key: &str) -> anyhow::Result<Option<u64>> {
+    match std::env::var(key) {
+        Ok(v) => v
+            .parse()
+            .map(Some)
+            .with_context(|| format!("{key}=`{v}`: expected a whole number")),
+        Err(_) => Ok(None),
+    }
+}
+
+/// Checks a public base URL and returns it without a trailing slash.
+pub fn parse_base_url(raw: &str) -> anyhow::Result<String> {
+    let trimmed = raw.trim_end_matches('/');
+    let lower = trimmed.to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"))
+        .with_context(|| format!("public_base_url `{raw}`: expected http://HOST or https://HOST"))?;
+    if rest.is_empty() || rest.contains(['/', '?', '#', ' ']) {
+        anyhow::bail!("public_base_url `{raw}`: expected scheme and host only, e.g. https://ysz.example.gov.cn");
+    }
+    Ok(trimmed.to_owned())
+}
+
+impl Settings {
+    /// Builds the effective settings. `overrides` already merges flags and
+    /// environment (flag wins); the file fills what they leave open.
+    pub fn load(overrides: Overrides) -> anyhow::Result<Settings> {
+        let file = match &overrides.config {
+            Some(p) => read_file(p)?,
+            None => FileSettings::default(),
+        };
+        let store_raw = overrides
+            .store
+            .or(file.store)
+            .unwrap_or_else(|| "embedded:./data".into());
+        let store = StoreSpec::parse(&store_raw).map_err(anyhow::Error::msg)?;
+        let listen_raw = overrides
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen: SocketAddr = listen_raw
+            .parse()
+            .with_context(|| format!("listen `{listen_raw}`: expected IP:PORT, e.g. 127.0.0.1:8080"))?;
+        let public_base_url = overrides
+            .public_base_url
+            .or(file.public_base_url)
+            .map(|u| parse_base_url(&u))
+            .transpose()?;
+        let key_dir = overrides
+            .key_dir
+            .or(file.key_dir)
+            .unwrap_or_else(|| match &store {
+                StoreSpec::Embedded(dir) => dir.join("keys"),
+            });
+        let cache_capacity = env_u64("YSZ_CACHE_CAPACITY")?
+            .or(file.cache_capacity)
+            .unwrap_or(100_000);
+        let code_validity_days = match env_u64("YSZ_CODE_VALIDITY_DAYS")? {
+            Some(v) => i32::try_from(v).context("YSZ_CODE_VALIDITY_DAYS: too large")?,
+            None => file.code_validity_days.unwrap_or(365),
+        };
+        if !(1..=3650).contains(&code_validity_days) {
+            anyhow::bail!("code_validity_days `{code_validity_days}`: expected 1..=3650");
+        }
+        let rules = std::env::var_os("YSZ_RULES").map(PathBuf::from).or(file.rules);
+        Ok(Settings {
+            store,
+            listen,
+            public_base_url,
+            key_dir,
+            cache_capacity,
+            code_validity_days,
+            rules,
+        })
+    }
+
+    /// The grading rules these settings name.
+    pub fn load_rules(&self) -> anyhow::Result<crate::grading::Rules> {
+        match &self.rules {
+            None => Ok(crate::grading::Rules::default()),
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("cannot read rules file {}", p.display()))?;
+                crate::grading::Rules::from_toml(&text)
+                    .with_context(|| format!("rules file {}", p.display()))
+            }
+        }
+    }
+}

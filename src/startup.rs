@@ -1,0 +1,107 @@
+//! Wiring: build the shared state once, bind, and run the server.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpServer};
+use anyhow::Context;
+
+use crate::keys::Keyring;
+use crate::scan::Scanner;
+use crate::settings::Settings;
+use crate::store::SharedStore;
+use crate::web::{routes, AppState};
+
+/// How often a service process looks for writes made by other processes.
+const CHANGE_POLL: Duration = Duration::from_millis(500);
+
+/// A built, bound, not yet running service.
+pub struct Application {
+    port: u16,
+    base_url: String,
+    server: Server,
+}
+
+impl Application {
+    /// Opens the store and keys, binds the listener (port 0 picks a free
+    /// port) and prepares the server.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let store = settings.store.open().await?;
+        let keys = Keyring::load(&settings.key_dir)
+            .with_context(|| format!("loading keys from {}", settings.key_dir.display()))?;
+        if keys.infos.is_empty() {
+            tracing::warn!(key_dir = %settings.key_dir.display(), "no signing keys: every scan will be reported as forged; run `yisaozhi keys generate`");
+        }
+        let rules = settings.load_rules()?;
+        let listener = TcpListener::bind(settings.listen)
+            .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        let addr = listener.local_addr()?;
+        let base_url = settings
+            .public_base_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"));
+        let scanner = Scanner::new(store.clone(), Arc::new(keys), settings.cache_capacity);
+        spawn_invalidation(store, scanner.clone());
+        let state = AppState {
+            scanner,
+            rules: Arc::new(rules),
+            settings: Arc::new(settings),
+            base_url: base_url.clone().into(),
+        };
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(web::Data::new(state.clone()))
+                .app_data(web::PayloadConfig::new(4 * 1024 * 1024))
+                .wrap(tracing_actix_web::TracingLogger::default())
+                .configure(routes)
+        })
+        .listen(listener)?
+        .shutdown_timeout(10)
+        .run();
+        Ok(Self {
+            port: addr.port(),
+            base_url,
+            server,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Drops cached views of merchants that any process changed, so every
+/// replica serves a new grade within about a second.
+fn spawn_invalidation(store: SharedStore, scanner: Scanner) {
+    tokio::spawn(async move {
+        let mut cursor = 0u64;
+        let mut tick = tokio::time::interval(CHANGE_POLL);
+        loop {
+            tick.tick().await;
+            match store.changes_since(cursor).await {
+                Ok((changed, next)) => {
+                    match changed {
+                        Some(ids) => {
+                            for id in &ids {
+                                scanner.invalidate(id).await;
+                            }
+                        }
+                        None => scanner.invalidate_all(),
+                    }
+                    cursor = next;
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot read store changes"),
+            }
+        }
+    });
+}

@@ -1,0 +1,616 @@
+//! The embedded store: one SQLite database in WAL mode under the data
+//! directory. No external service; a county runs on it.
+//!
+//! Why SQLite: it gives atomic multi-row writes (a killed refresh leaves either
+//! the old or the new projection, never half of one) and lets the batch job
+//! and the service run as separate processes on the same files. The service
+//! learns about another process's writes from the `changes` table (see
+//! [`Store::changes_since`]).
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use jiff::civil::Date;
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::{
+    ApiToken, AuditEntry, AuditFilter, CodeStatus, IssuedCode, RecordsAdded, Store, StoreError,
+    StoreResult,
+};
+use crate::domain::MerchantId;
+use crate::grading::{Override, Projection};
+use crate::records::{Merchant, Record};
+
+const DB_FILE: &str = "yisaozhi.sqlite";
+const READERS: usize = 4;
+/// Above this many pending changes a reader is told to drop its whole cache.
+const MAX_CHANGES_LISTED: i64 = 50_000;
+/// How many change rows are kept for slow readers.
+const CHANGES_KEPT: i64 = 1_000_000;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS merchants (id TEXT PRIMARY KEY, json TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS records (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    merchant TEXT NOT NULL,
+    json TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS records_by_merchant ON records (merchant, seq);
+CREATE TABLE IF NOT EXISTS dirty (merchant TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS projections (
+    merchant TEXT PRIMARY KEY,
+    grade TEXT NOT NULL,
+    next_change_at TEXT,
+    json TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS projections_due ON projections (next_change_at);
+CREATE TABLE IF NOT EXISTS overrides (merchant TEXT PRIMARY KEY, json TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS codes (
+    serial INTEGER PRIMARY KEY,
+    merchant TEXT NOT NULL,
+    status TEXT NOT NULL,
+    json TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS codes_by_merchant ON codes (merchant, serial);
+CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL,
+    actor TEXT NOT NULL, target TEXT NOT NULL, json TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS audit_by_target ON audit (target, seq);
+CREATE TABLE IF NOT EXISTS tokens (id TEXT PRIMARY KEY, json TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, merchant TEXT NOT NULL);
+";
+
+/// SQLite-backed [`Store`].
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+fn corrupt(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+fn connect(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    Ok(conn)
+}
+
+impl EmbeddedStore {
+    /// Opens (creating if needed) the store in `dir`.
+    pub fn open(dir: &Path) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+        let path = dir.join(DB_FILE);
+        let writer =
+            connect(&path).with_context(|| format!("cannot open store {}", path.display()))?;
+        writer
+            .execute_batch(SCHEMA)
+            .with_context(|| format!("cannot prepare store schema in {}", path.display()))?;
+        let readers = (0..READERS)
+            .map(|_| connect(&path).map(Mutex::new))
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .with_context(|| format!("cannot open store {}", path.display()))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                writer: Mutex::new(writer),
+                readers,
+                next_reader: AtomicUsize::new(0),
+            }),
+        })
+    }
+
+    async fn read<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let i = inner.next_reader.fetch_add(1, Ordering::Relaxed) % inner.readers.len();
+            let conn = inner.readers[i].lock().unwrap_or_else(|p| p.into_inner());
+            f(&conn)
+        })
+        .await
+        .map_err(unavailable)?
+    }
+
+    async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>) -> StoreResult<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = inner.writer.lock().unwrap_or_else(|p| p.into_inner());
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            let out = f(&tx)?;
+            tx.commit().map_err(unavailable)?;
+            Ok(out)
+        })
+        .await
+        .map_err(unavailable)?
+    }
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> StoreResult<String> {
+    serde_json::to_string(v).map_err(corrupt)
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> StoreResult<T> {
+    serde_json::from_str(s).map_err(corrupt)
+}
+
+fn sql(e: rusqlite::Error) -> StoreError {
+    unavailable(e)
+}
+
+fn note_change(tx: &rusqlite::Transaction<'_>, merchant: &str) -> StoreResult<()> {
+    tx.execute("INSERT INTO changes (merchant) VALUES (?1)", [merchant])
+        .map_err(sql)?;
+    Ok(())
+}
+
+fn insert_audit(tx: &rusqlite::Transaction<'_>, e: &AuditEntry) -> StoreResult<()> {
+    tx.execute(
+        "INSERT INTO audit (at, actor, target, json) VALUES (?1, ?2, ?3, ?4)",
+        params![e.at.to_string(), e.actor, e.target, to_json(e)?],
+    )
+    .map_err(sql)?;
+    Ok(())
+}
+
+fn put_projection(tx: &rusqlite::Transaction<'_>, p: &Projection) -> StoreResult<()> {
+    let id = p.merchant.id.as_str();
+    tx.execute(
+        "INSERT INTO projections (merchant, grade, next_change_at, json) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(merchant) DO UPDATE SET grade = ?2, next_change_at = ?3, json = ?4",
+        params![
+            id,
+            p.grade.name(),
+            p.next_change_at.map(|d| d.to_string()),
+            to_json(p)?
+        ],
+    )
+    .map_err(sql)?;
+    tx.execute("DELETE FROM dirty WHERE merchant = ?1", [id])
+        .map_err(sql)?;
+    note_change(tx, id)
+}
+
+fn merchant_ids(rows: Vec<String>) -> StoreResult<Vec<MerchantId>> {
+    rows.iter()
+        .map(|s| MerchantId::parse(s).map_err(corrupt))
+        .collect()
+}
+
+fn code_row(json: String) -> StoreResult<IssuedCode> {
+    from_json(&json)
+}
+
+#[async_trait]
+impl Store for EmbeddedStore {
+    async fn ping(&self) -> StoreResult<()> {
+        self.read(|c| {
+            c.query_row("SELECT 1", [], |_| Ok(()))
+                .map_err(sql)
+        })
+        .await
+    }
+
+    async fn upsert_merchants(&self, merchants: Vec<Merchant>) -> StoreResult<()> {
+        self.write(move |tx| {
+            let mut put = tx
+                .prepare_cached(
+                    "INSERT INTO merchants (id, json) VALUES (?1, ?2)
+                     ON CONFLICT(id) DO UPDATE SET json = ?2 WHERE json <> ?2",
+                )
+                .map_err(sql)?;
+            let mut mark = tx
+                .prepare_cached("INSERT OR IGNORE INTO dirty (merchant) VALUES (?1)")
+                .map_err(sql)?;
+            for m in &merchants {
+                let changed = put
+                    .execute(params![m.id.as_str(), to_json(m)?])
+                    .map_err(sql)?;
+                if changed > 0 {
+                    mark.execute([m.id.as_str()]).map_err(sql)?;
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn merchant(&self, id: &MerchantId) -> StoreResult<Option<Merchant>> {
+        let id = id.clone();
+        self.read(move |c| {
+            let json: Option<String> = c
+                .query_row("SELECT json FROM merchants WHERE id = ?1", [id.as_str()], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(sql)?;
+            json.map(|j| from_json(&j)).transpose()
+        })
+        .await
+    }
+
+    async fn known_merchants(&self, ids: Vec<MerchantId>) -> StoreResult<Vec<MerchantId>> {
+        self.read(move |c| {
+            let mut q = c
+                .prepare_cached("SELECT 1 FROM merchants WHERE id = ?1")
+                .map_err(sql)?;
+            let mut known = Vec::new();
+            for id in ids {
+                if q.exists([id.as_str()]).map_err(sql)? {
+                    known.push(id);
+                }
+            }
+            Ok(known)
+        })
+        .await
+    }
+
+    async fn add_records(&self, records: Vec<Record>) -> StoreResult<RecordsAdded> {
+        self.write(move |tx| {
+            let mut put = tx
+                .prepare_cached(
+                    "INSERT INTO records (id, merchant, json) VALUES (?1, ?2, ?3)
+                     ON CONFLICT(id) DO NOTHING",
+                )
+                .map_err(sql)?;
+            let mut mark = tx
+                .prepare_cached("INSERT OR IGNORE INTO dirty (merchant) VALUES (?1)")
+                .map_err(sql)?;
+            let mut added = RecordsAdded::default();
+            for r in &records {
+                let n = put
+                    .execute(params![r.id, r.merchant.as_str(), to_json(r)?])
+                    .map_err(sql)?;
+                if n > 0 {
+                    added.inserted += 1;
+                    mark.execute([r.merchant.as_str()]).map_err(sql)?;
+                } else {
+                    added.duplicate += 1;
+                }
+            }
+            Ok(added)
+        })
+        .await
+    }
+
+    async fn records(&self, id: &MerchantId) -> StoreResult<Vec<Record>> {
+        let id = id.clone();
+        self.read(move |c| {
+            let mut q = c
+                .prepare_cached("SELECT json FROM records WHERE merchant = ?1 ORDER BY seq")
+                .map_err(sql)?;
+            let rows = q
+                .query_map([id.as_str()], |r| r.get::<_, String>(0))
+                .map_err(sql)?;
+            rows.map(|j| from_json(&j.map_err(sql)?)).collect()
+        })
+        .await
+    }
+
+    async fn projection(&self, id: &MerchantId) -> StoreResult<Option<Projection>> {
+        let id = id.clone();
+        self.read(move |c| {
+            let json: Option<String> = c
+                .query_row(
+                    "SELECT json FROM projections WHERE merchant = ?1",
+                    [id.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(sql)?;
+            json.map(|j| from_json(&j)).transpose()
+        })
+        .await
+    }
+
+    async fn put_projections(&self, projections: Vec<Projection>) -> StoreResult<()> {
+        self.write(move |tx| {
+            for p in &projections {
+                put_projection(tx, p)?;
+            }
+            tx.execute(
+                "DELETE FROM changes WHERE seq < (SELECT MAX(seq) FROM changes) - ?1",
+                [CHANGES_KEPT],
+            )
+            .map_err(sql)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn due_for_regrade(&self, as_of: Date) -> StoreResult<Vec<MerchantId>> {
+        self.read(move |c| {
+            let mut q = c
+                .prepare(
+                    "SELECT merchant FROM dirty
+                     UNION SELECT merchant FROM projections WHERE next_change_at <= ?1
+                     UNION SELECT id FROM merchants WHERE id NOT IN (SELECT merchant FROM projections)
+                     ORDER BY 1",
+                )
+                .map_err(sql)?;
+            let rows = q
+                .query_map([as_of.to_string()], |r| r.get::<_, String>(0))
+                .map_err(sql)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(sql)?;
+            merchant_ids(rows)
+        })
+        .await
+    }
+
+    async fn all_merchant_ids(&self) -> StoreResult<Vec<MerchantId>> {
+        self.read(|c| {
+            let mut q = c
+                .prepare("SELECT id FROM merchants ORDER BY id")
+                .map_err(sql)?;
+            let rows = q
+                .query_map([], |r| r.get::<_, String>(0))
+                .map_err(sql)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(sql)?;
+            merchant_ids(rows)
+        })
+        .await
+    }
+
+    async fn override_of(&self, id: &MerchantId) -> StoreResult<Option<Override>> {
+        let id = id.clone();
+        self.read(move |c| {
+            let json: Option<String> = c
+                .query_row(
+                    "SELECT json FROM overrides WHERE merchant = ?1",
+                    [id.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(sql)?;
+            json.map(|j| from_json(&j)).transpose()
+        })
+        .await
+    }
+
+    async fn set_override(
+        &self,
+        id: &MerchantId,
+        value: Option<Override>,
+        projection: Projection,
+        audit: AuditEntry,
+    ) -> StoreResult<()> {
+        let id = id.clone();
+        self.write(move |tx| {
+            match &value {
+                Some(o) => tx.execute(
+                    "INSERT INTO overrides (merchant, json) VALUES (?1, ?2)
+                     ON CONFLICT(merchant) DO UPDATE SET json = ?2",
+                    params![id.as_str(), to_json(o)?],
+                ),
+                None => tx.execute("DELETE FROM overrides WHERE merchant = ?1", [id.as_str()]),
+            }
+            .map_err(sql)?;
+            put_projection(tx, &projection)?;
+            insert_audit(tx, &audit)
+        })
+        .await
+    }
+
+    async fn next_serial(&self) -> StoreResult<u32> {
+        self.write(|tx| {
+            let n: i64 = tx
+                .query_row(
+                    "INSERT INTO meta (key, value) VALUES ('serial', 1)
+                     ON CONFLICT(key) DO UPDATE SET value = value + 1 RETURNING value",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(sql)?;
+            u32::try_from(n).map_err(|_| StoreError::Conflict("code serials exhausted".into()))
+        })
+        .await
+    }
+
+    async fn issue_code(&self, code: IssuedCode, audit: Option<AuditEntry>) -> StoreResult<()> {
+        self.write(move |tx| {
+            let mut previous = Vec::new();
+            {
+                let mut q = tx
+                    .prepare_cached(
+                        "SELECT json FROM codes WHERE merchant = ?1 AND status = 'active'",
+                    )
+                    .map_err(sql)?;
+                let rows = q
+                    .query_map([code.merchant.as_str()], |r| r.get::<_, String>(0))
+                    .map_err(sql)?;
+                for row in rows {
+                    previous.push(code_row(row.map_err(sql)?)?);
+                }
+            }
+            for mut old in previous {
+                old.status = CodeStatus::Superseded;
+                tx.execute(
+                    "UPDATE codes SET status = 'superseded', json = ?2 WHERE serial = ?1",
+                    params![old.serial, to_json(&old)?],
+                )
+                .map_err(sql)?;
+            }
+            let inserted = tx
+                .execute(
+                    "INSERT INTO codes (serial, merchant, status, json) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT(serial) DO NOTHING",
+                    params![
+                        code.serial,
+                        code.merchant.as_str(),
+                        code.status.name(),
+                        to_json(&code)?
+                    ],
+                )
+                .map_err(sql)?;
+            if inserted == 0 {
+                return Err(StoreError::Conflict(format!(
+                    "code serial {} already issued",
+                    code.serial
+                )));
+            }
+            if let Some(a) = &audit {
+                insert_audit(tx, a)?;
+            }
+            note_change(tx, code.merchant.as_str())
+        })
+        .await
+    }
+
+    async fn code(&self, serial: u32) -> StoreResult<Option<IssuedCode>> {
+        self.read(move |c| {
+            let json: Option<String> = c
+                .query_row("SELECT json FROM codes WHERE serial = ?1", [serial], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(sql)?;
+            json.map(code_row).transpose()
+        })
+        .await
+    }
+
+    async fn codes_of(&self, id: &MerchantId) -> StoreResult<Vec<IssuedCode>> {
+        let id = id.clone();
+        self.read(move |c| {
+            let mut q = c
+                .prepare_cached("SELECT json FROM codes WHERE merchant = ?1 ORDER BY serial")
+                .map_err(sql)?;
+            let rows = q
+                .query_map([id.as_str()], |r| r.get::<_, String>(0))
+                .map_err(sql)?;
+            rows.map(|j| code_row(j.map_err(sql)?)).collect()
+        })
+        .await
+    }
+
+    async fn revoke_code(&self, serial: u32, audit: AuditEntry) -> StoreResult<Option<IssuedCode>> {
+        self.write(move |tx| {
+            let json: Option<String> = tx
+                .query_row("SELECT json FROM codes WHERE serial = ?1", [serial], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(sql)?;
+            let Some(json) = json else { return Ok(None) };
+            let before = code_row(json)?;
+            let mut after = before.clone();
+            after.status = CodeStatus::Revoked;
+            tx.execute(
+                "UPDATE codes SET status = 'revoked', json = ?2 WHERE serial = ?1",
+                params![serial, to_json(&after)?],
+            )
+            .map_err(sql)?;
+            insert_audit(tx, &audit)?;
+            note_change(tx, before.merchant.as_str())?;
+            Ok(Some(before))
+        })
+        .await
+    }
+
+    async fn append_audit(&self, entry: AuditEntry) -> StoreResult<()> {
+        self.write(move |tx| insert_audit(tx, &entry)).await
+    }
+
+    async fn audit(&self, filter: AuditFilter) -> StoreResult<Vec<AuditEntry>> {
+        self.read(move |c| {
+            let mut q = c
+                .prepare(
+                    "SELECT json FROM audit
+                     WHERE (?1 IS NULL OR target = ?1) AND (?2 IS NULL OR actor = ?2)
+                       AND (?3 IS NULL OR at >= ?3)
+                     ORDER BY seq DESC LIMIT ?4",
+                )
+                .map_err(sql)?;
+            let limit = if filter.limit == 0 { 100 } else { filter.limit } as i64;
+            let rows = q
+                .query_map(
+                    params![
+                        filter.target,
+                        filter.actor,
+                        filter.since.map(|t| t.to_string()),
+                        limit
+                    ],
+                    |r| r.get::<_, String>(0),
+                )
+                .map_err(sql)?;
+            rows.map(|j| from_json(&j.map_err(sql)?)).collect()
+        })
+        .await
+    }
+
+    async fn put_token(&self, token: ApiToken) -> StoreResult<()> {
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO tokens (id, json) VALUES (?1, ?2)
+                 ON CONFLICT(id) DO UPDATE SET json = ?2",
+                params![token.id, to_json(&token)?],
+            )
+            .map_err(sql)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn token(&self, id: &str) -> StoreResult<Option<ApiToken>> {
+        let id = id.to_owned();
+        self.read(move |c| {
+            let json: Option<String> = c
+                .query_row("SELECT json FROM tokens WHERE id = ?1", [id], |r| r.get(0))
+                .optional()
+                .map_err(sql)?;
+            json.map(|j| from_json(&j)).transpose()
+        })
+        .await
+    }
+
+    async fn changes_since(&self, cursor: u64) -> StoreResult<(Option<Vec<MerchantId>>, u64)> {
+        self.read(move |c| {
+            let max: i64 = c
+                .query_row("SELECT COALESCE(MAX(seq), 0) FROM changes", [], |r| r.get(0))
+                .map_err(sql)?;
+            let cursor = cursor as i64;
+            if max <= cursor {
+                return Ok((Some(Vec::new()), max.max(0) as u64));
+            }
+            if max - cursor > MAX_CHANGES_LISTED || cursor == 0 {
+                return Ok((None, max as u64));
+            }
+            let mut q = c
+                .prepare_cached(
+                    "SELECT DISTINCT merchant FROM changes WHERE seq > ?1 AND seq <= ?2",
+                )
+                .map_err(sql)?;
+            let rows = q
+                .query_map([cursor, max], |r| r.get::<_, String>(0))
+                .map_err(sql)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(sql)?;
+            Ok((Some(merchant_ids(rows)?), max as u64))
+        })
+        .await
+    }
+}

@@ -1,0 +1,235 @@
+//! Storage behind one small trait.
+//!
+//! Records and merchants are facts from upstream; projections are derived from
+//! them (and can be rebuilt); overrides, issued codes, API tokens and the audit
+//! log are owned by this service and must never be lost. Every backend keeps
+//! those guarantees and passes the same conformance suite
+//! (`tests/it/store_conformance.rs`).
+//!
+//! Handlers and the batch job see only [`Store`]; they never know which backend
+//! they talk to.
+
+pub mod embedded;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use jiff::civil::Date;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{Grade, MerchantId};
+use crate::grading::{Override, Projection};
+use crate::records::{Merchant, Record};
+
+/// A failure of the storage backend (not of the caller's input).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    #[error("store data corrupt: {0}")]
+    Corrupt(String),
+    #[error("conflict: {0}")]
+    Conflict(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The life of an issued code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CodeStatus {
+    Active,
+    Superseded,
+    Revoked,
+}
+
+impl CodeStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            CodeStatus::Active => "active",
+            CodeStatus::Superseded => "superseded",
+            CodeStatus::Revoked => "revoked",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Self> {
+        match s {
+            "active" => Some(CodeStatus::Active),
+            "superseded" => Some(CodeStatus::Superseded),
+            "revoked" => Some(CodeStatus::Revoked),
+            _ => None,
+        }
+    }
+}
+
+/// A code handed to a merchant (printed on its door).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IssuedCode {
+    pub serial: u32,
+    pub merchant: MerchantId,
+    pub kid: u16,
+    pub token: String,
+    pub issued_at: Date,
+    pub expires_at: Date,
+    pub printed_grade: Grade,
+    pub status: CodeStatus,
+}
+
+/// One audited change: who did what to which target, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub at: Timestamp,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub before: serde_json::Value,
+    pub after: serde_json::Value,
+    pub reason: Option<String>,
+}
+
+/// Filters for reading the audit log; `None` means any.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub target: Option<String>,
+    pub actor: Option<String>,
+    pub since: Option<Timestamp>,
+    pub limit: usize,
+}
+
+/// A regulator's API token, as stored: the secret only as its SHA-256.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiToken {
+    pub id: String,
+    pub name: String,
+    #[serde(with = "hex32")]
+    pub secret_sha256: [u8; 32],
+    pub scope: String,
+    pub created_at: Timestamp,
+    pub revoked: bool,
+}
+
+/// What a batch of records did to the store.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordsAdded {
+    pub inserted: u64,
+    pub duplicate: u64,
+}
+
+/// The storage backend.
+///
+/// Writes that belong together are atomic: a projection never appears without
+/// the records it was computed from being stored; an override, its projection
+/// and its audit entry are written together.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// A cheap round trip, for readiness checks.
+    async fn ping(&self) -> StoreResult<()>;
+
+    // --- merchants and records (facts from upstream) ---
+    /// Inserts or replaces merchants; each one is marked for regrading.
+    async fn upsert_merchants(&self, merchants: Vec<Merchant>) -> StoreResult<()>;
+    async fn merchant(&self, id: &MerchantId) -> StoreResult<Option<Merchant>>;
+    /// Which of `ids` are known merchants.
+    async fn known_merchants(&self, ids: Vec<MerchantId>) -> StoreResult<Vec<MerchantId>>;
+    /// Adds records; a record whose id is already stored is a duplicate and is
+    /// left as it was. Merchants that got new records are marked for regrading.
+    async fn add_records(&self, records: Vec<Record>) -> StoreResult<RecordsAdded>;
+    /// A merchant's records in import order.
+    async fn records(&self, id: &MerchantId) -> StoreResult<Vec<Record>>;
+
+    // --- projections (derived) ---
+    async fn projection(&self, id: &MerchantId) -> StoreResult<Option<Projection>>;
+    /// Writes projections and clears the regrade mark of their merchants, atomically.
+    async fn put_projections(&self, projections: Vec<Projection>) -> StoreResult<()>;
+    /// Merchants to regrade as of `as_of`: marked ones, ones without a
+    /// projection, and ones whose `next_change_at` ≤ `as_of`.
+    async fn due_for_regrade(&self, as_of: Date) -> StoreResult<Vec<MerchantId>>;
+    async fn all_merchant_ids(&self) -> StoreResult<Vec<MerchantId>>;
+
+    // --- owned by the service ---
+    async fn override_of(&self, id: &MerchantId) -> StoreResult<Option<Override>>;
+    /// Sets (or with `None` clears) an override together with the projection
+    /// it produces and its audit entry.
+    async fn set_override(
+        &self,
+        id: &MerchantId,
+        value: Option<Override>,
+        projection: Projection,
+        audit: AuditEntry,
+    ) -> StoreResult<()>;
+
+    /// A fresh serial number, never handed out before.
+    async fn next_serial(&self) -> StoreResult<u32>;
+    /// Stores a new active code; the merchant's previous active code becomes
+    /// superseded. Audited in the same write when `audit` is given.
+    async fn issue_code(&self, code: IssuedCode, audit: Option<AuditEntry>) -> StoreResult<()>;
+    async fn code(&self, serial: u32) -> StoreResult<Option<IssuedCode>>;
+    async fn codes_of(&self, id: &MerchantId) -> StoreResult<Vec<IssuedCode>>;
+    /// Marks a code revoked; returns it as it was before, or `None` if unknown.
+    async fn revoke_code(&self, serial: u32, audit: AuditEntry) -> StoreResult<Option<IssuedCode>>;
+
+    async fn append_audit(&self, entry: AuditEntry) -> StoreResult<()>;
+    async fn audit(&self, filter: AuditFilter) -> StoreResult<Vec<AuditEntry>>;
+
+    async fn put_token(&self, token: ApiToken) -> StoreResult<()>;
+    async fn token(&self, id: &str) -> StoreResult<Option<ApiToken>>;
+
+    /// Merchants whose stored data changed after `cursor`, and the new cursor;
+    /// `None` instead of the list when so much changed that everything should
+    /// be treated as changed. Lets every service process drop stale cache
+    /// entries within a second of a write by any other process.
+    async fn changes_since(&self, cursor: u64) -> StoreResult<(Option<Vec<MerchantId>>, u64)>;
+}
+
+pub type SharedStore = Arc<dyn Store>;
+
+/// Where the data lives, as given by `--store`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreSpec {
+    Embedded(std::path::PathBuf),
+}
+
+impl StoreSpec {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if let Some(dir) = raw.strip_prefix("embedded:") {
+            if dir.is_empty() {
+                return Err("store `embedded:`: expected a directory, e.g. embedded:./data".into());
+            }
+            return Ok(StoreSpec::Embedded(dir.into()));
+        }
+        if raw.starts_with("redis://") || raw.starts_with("redis+cluster://") {
+            return Err(format!(
+                "store `{raw}`: Redis stores are not available in this build; use embedded:DIR"
+            ));
+        }
+        Err(format!(
+            "store `{}`: expected embedded:DIR, redis://HOST:PORT or redis+cluster://HOST:PORT,...",
+            crate::domain::truncate(raw)
+        ))
+    }
+
+    pub async fn open(&self) -> anyhow::Result<SharedStore> {
+        match self {
+            StoreSpec::Embedded(dir) => Ok(Arc::new(embedded::EmbeddedStore::open(dir)?)),
+        }
+    }
+}
+
+mod hex32 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&data_encoding::HEXLOWER.encode(v))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
+        let s = String::deserialize(d)?;
+        let bytes = data_encoding::HEXLOWER
+            .decode(s.as_bytes())
+            .map_err(serde::de::Error::custom)?;
+        bytes
+            .try_into()
+            .map_err(|_| serde::de::Error::custom("expected 32 bytes"))
+    }
+}

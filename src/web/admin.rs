@@ -1,0 +1,255 @@
+//! Regulator endpoints: authenticated with a bearer token, scoped by region,
+//! every change audited in the same write as the change itself.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{merchant_id, public_projection, ApiError, AppState};
+use crate::auth::{self, AuthError, Principal};
+use crate::clock;
+use crate::domain::{parse_grade, MerchantId};
+use crate::grading::{self, Override};
+use crate::records::Merchant;
+use crate::store::{AuditEntry, AuditFilter};
+
+const MAX_REASON_CHARS: usize = 500;
+
+async fn principal(state: &AppState, req: &HttpRequest) -> Result<Principal, ApiError> {
+    let header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    auth::authenticate(state.scanner.store().as_ref(), header)
+        .await
+        .map_err(|e| match e {
+            AuthError::Store(e) => e.into(),
+            other => ApiError::Unauthorized(other.to_string()),
+        })
+}
+
+/// Authenticates and loads a merchant the caller may change.
+async fn writable_merchant(
+    state: &AppState,
+    req: &HttpRequest,
+    raw_id: &str,
+) -> Result<(Principal, Merchant), ApiError> {
+    let who = principal(state, req).await?;
+    let id = merchant_id(raw_id)?;
+    let merchant = state
+        .scanner
+        .store()
+        .merchant(&id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no merchant `{id}`")))?;
+    if !who.scope.may_write(&merchant.region) {
+        return Err(ApiError::Forbidden(format!(
+            "token `{}` (scope {}) may not change merchants in region {}",
+            who.name,
+            who.scope.as_string(),
+            merchant.region
+        )));
+    }
+    Ok((who, merchant))
+}
+
+#[derive(Debug, Deserialize)]
+struct OverrideBody {
+    grade: String,
+    reason: String,
+    expires_at: Option<String>,
+}
+
+fn bad(message: String) -> ApiError {
+    ApiError::BadRequest("bad_request", message)
+}
+
+fn parse_override(body: &[u8], actor: &str, today: jiff::civil::Date) -> Result<Override, ApiError> {
+    let body: OverrideBody = serde_json::from_slice(body)
+        .map_err(|e| bad(format!("body: expected {{\"grade\", \"reason\", \"expires_at\"?}}: {e}")))?;
+    let grade = parse_grade(&body.grade).map_err(|e| bad(e.to_string()))?;
+    let reason = body.reason.trim();
+    if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
+        return Err(bad(format!("field `reason`: expected 1-{MAX_REASON_CHARS} characters")));
+    }
+    let expires_at = body
+        .expires_at
+        .map(|raw| {
+            let d: jiff::civil::Date = raw
+                .parse()
+                .map_err(|_| bad(format!("field `expires_at`: expected YYYY-MM-DD, got `{}`", crate::domain::truncate(&raw))))?;
+            if d < today {
+                return Err(bad(format!("field `expires_at`: {d} is in the past")));
+            }
+            Ok(d)
+        })
+        .transpose()?;
+    Ok(Override {
+        grade,
+        reason: reason.to_owned(),
+        expires_at,
+        actor: actor.to_owned(),
+        at: clock::now(),
+    })
+}
+
+/// Re-grades `merchant` with `value` as its override, stores the result with
+/// its audit entry, and drops the cached view so the next scan sees it.
+async fn apply_override(
+    state: &AppState,
+    who: &Principal,
+    merchant: &Merchant,
+    value: Option<Override>,
+) -> Result<HttpResponse, ApiError> {
+    let store = state.scanner.store();
+    let id: &MerchantId = &merchant.id;
+    let before = store.override_of(id).await?;
+    if value.is_none() && before.is_none() {
+        return Err(ApiError::NotFound(format!("merchant `{id}` has no override")));
+    }
+    let records = store.records(id).await?;
+    let today = clock::today();
+    let projection = grading::project(merchant, &records, value.as_ref(), &state.rules, today, clock::now());
+    let audit = AuditEntry {
+        at: clock::now(),
+        actor: who.name.clone(),
+        action: if value.is_some() { "override.set" } else { "override.clear" }.into(),
+        target: id.as_str().to_owned(),
+        before: json!({"override": before, "grade": store.projection(id).await?.map(|p| p.effective(today).0)}),
+        after: json!({"override": value, "grade": projection.grade}),
+        reason: value.as_ref().map(|o| o.reason.clone()),
+    };
+    let body = public_projection(&projection, today);
+    store.set_override(id, value, projection, audit).await?;
+    state.scanner.invalidate(id).await;
+    tracing::info!(merchant.id = %id, actor = %who.name, "override changed");
+    Ok(HttpResponse::Ok().json(body))
+}
+
+pub async fn set_override(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let (who, merchant) = writable_merchant(&state, &req, &id).await?;
+    let value = parse_override(&body, &who.name, clock::today())?;
+    apply_override(&state, &who, &merchant, Some(value)).await
+}
+
+pub async fn clear_override(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (who, merchant) = writable_merchant(&state, &req, &id).await?;
+    apply_override(&state, &who, &merchant, None).await
+}
+
+pub async fn issue_code(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (who, merchant) = writable_merchant(&state, &req, &id).await?;
+    let store = state.scanner.store();
+    let code = crate::issuing::issue(
+        store.as_ref(),
+        state.scanner.keys(),
+        &merchant.id,
+        state.settings.code_validity_days,
+        Some(&who.name),
+    )
+    .await
+    .map_err(|e| match e {
+        crate::issuing::IssueError::NotGraded(_) => ApiError::BadRequest("not_graded", e.to_string()),
+        other => ApiError::Internal(other.into()),
+    })?;
+    state.scanner.invalidate(&merchant.id).await;
+    let token = yisaozhi_codes::Token::parse(&code.token)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("{e}")))?;
+    Ok(HttpResponse::Created().json(json!({
+        "url": yisaozhi_codes::url(&state.base_url, &token),
+        "token": code.token,
+        "serial": code.serial,
+        "kid": code.kid,
+        "printed_grade": code.printed_grade,
+        "issued_at": code.issued_at,
+        "expires_at": code.expires_at,
+    })))
+}
+
+pub async fn revoke_code(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    serial: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let who = principal(&state, &req).await?;
+    let serial: u32 = serial
+        .parse()
+        .map_err(|_| ApiError::NotFound(format!("no code `{}`", crate::domain::truncate(&serial))))?;
+    let store = state.scanner.store();
+    let code = store
+        .code(serial)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no code {serial}")))?;
+    let merchant = store.merchant(&code.merchant).await?;
+    if !merchant.is_some_and(|m| who.scope.may_write(&m.region)) {
+        return Err(ApiError::Forbidden(format!(
+            "token `{}` may not revoke codes of merchant `{}`",
+            who.name, code.merchant
+        )));
+    }
+    let audit = AuditEntry {
+        at: clock::now(),
+        actor: who.name.clone(),
+        action: "code.revoke".into(),
+        target: code.merchant.as_str().to_owned(),
+        before: json!({"serial": serial, "status": code.status}),
+        after: json!({"serial": serial, "status": "revoked"}),
+        reason: None,
+    };
+    store.revoke_code(serial, audit).await?;
+    state.scanner.invalidate(&code.merchant).await;
+    Ok(HttpResponse::Ok().json(json!({"serial": serial, "merchant_id": code.merchant, "status": "revoked"})))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AuditQuery {
+    target: Option<String>,
+    actor: Option<String>,
+    since: Option<String>,
+    limit: Option<usize>,
+}
+
+pub async fn audit(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    q: web::Query<AuditQuery>,
+) -> Result<HttpResponse, ApiError> {
+    principal(&state, &req).await?;
+    let q = q.into_inner();
+    let since = q
+        .since
+        .map(|s| {
+            s.parse::<jiff::Timestamp>()
+                .or_else(|_| {
+                    s.parse::<jiff::civil::Date>()
+                        .and_then(|d| d.to_zoned(clock::zone()).map(|z| z.timestamp()))
+                })
+                .map_err(|_| bad(format!("`since`: expected YYYY-MM-DD or an RFC 3339 time, got `{}`", crate::domain::truncate(&s))))
+        })
+        .transpose()?;
+    let entries = state
+        .scanner
+        .store()
+        .audit(AuditFilter {
+            target: q.target,
+            actor: q.actor,
+            since,
+            limit: q.limit.unwrap_or(100).clamp(1, 1000),
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({ "entries": entries })))
+}
