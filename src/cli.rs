@@ -67,13 +67,13 @@ pub enum Command {
 #[derive(Debug, Args, Clone, Default)]
 pub struct CommonArgs {
     /// Settings file (TOML); flags and YSZ_* variables take precedence.
-    #[arg(long, env = "YSZ_CONFIG")]
+    #[arg(long, env = "YSZ_CONFIG", global = true)]
     pub config: Option<PathBuf>,
     /// embedded:DIR, redis://HOST:PORT or redis+cluster://HOST:PORT,... [default: embedded:./data].
-    #[arg(long, env = "YSZ_STORE")]
+    #[arg(long, env = "YSZ_STORE", global = true)]
     pub store: Option<String>,
     /// Directory of signing keys [default: DIR/keys for embedded:DIR].
-    #[arg(long, env = "YSZ_KEY_DIR")]
+    #[arg(long, env = "YSZ_KEY_DIR", global = true)]
     pub key_dir: Option<PathBuf>,
 }
 
@@ -119,9 +119,21 @@ pub enum KeysAction {
     List,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
+    /// SVG with the merchant id as caption (scales to any print size).
     Svg,
+    /// RGB PNG, `--module-px` pixels per module.
+    Png,
+}
+
+impl Format {
+    fn extension(self) -> &'static str {
+        match self {
+            Format::Svg => "svg",
+            Format::Png => "png",
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -139,8 +151,12 @@ pub enum CodesAction {
         /// Output directory.
         #[arg(long)]
         out: PathBuf,
+        /// Image format; files are named `<merchant id>.svg` or `.png`.
         #[arg(long, value_enum, default_value = "svg")]
         format: Format,
+        /// Pixels per QR module for PNG output (1..=64); 12 is 1 mm at 300 dpi.
+        #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u32).range(1..=64))]
+        module_px: u32,
         /// Scheme and host printed in codes [default: http://127.0.0.1:8080].
         #[arg(long, env = "YSZ_PUBLIC_BASE_URL")]
         public_base_url: Option<String>,
@@ -149,9 +165,11 @@ pub enum CodesAction {
     Verify {
         /// The scanned URL or the bare token.
         url_or_token: String,
-        /// Published keys: a saved /api/v1/keys answer or a key directory's keys.json.
-        #[arg(long)]
-        keys: PathBuf,
+        /// Published keys: a saved /api/v1/keys answer or a key directory's
+        /// keys.json, or an http:// URL serving one (for https://, download
+        /// the file first).
+        #[arg(long, value_name = "FILE_OR_URL")]
+        keys: String,
         /// Judge expiry as of this date [default: today].
         #[arg(long)]
         at: Option<String>,
@@ -322,7 +340,8 @@ async fn codes_cmd(action: CodesAction) -> anyhow::Result<()> {
             all,
             merchant,
             out,
-            format: Format::Svg,
+            format,
+            module_px,
             public_base_url,
         } => {
             let settings = common.settings()?;
@@ -342,7 +361,8 @@ async fn codes_cmd(action: CodesAction) -> anyhow::Result<()> {
             std::fs::create_dir_all(&out)
                 .with_context(|| format!("cannot create {}", out.display()))?;
             let total = ids.len();
-            for (i, id) in ids.iter().enumerate() {
+            let mut progress = Progress::new(total as u64);
+            for id in &ids {
                 let code = crate::issuing::issue(
                     store.as_ref(),
                     &keyring,
@@ -354,13 +374,18 @@ async fn codes_cmd(action: CodesAction) -> anyhow::Result<()> {
                 let token = yisaozhi_codes::Token::parse(&code.token)?;
                 let url = yisaozhi_codes::url(&base, &token);
                 let qr = yisaozhi_codes::Qr::encode(&url)?;
-                let svg = yisaozhi_codes::svg(&qr, code.printed_grade, Some(id.as_str()));
-                let path = out.join(format!("{id}.svg"));
-                std::fs::write(&path, svg).with_context(|| format!("cannot write {}", path.display()))?;
-                if (i + 1) % 1000 == 0 || i + 1 == total {
-                    eprintln!("issued {}/{total}", i + 1);
-                }
+                let bytes = match format {
+                    Format::Svg => {
+                        yisaozhi_codes::svg(&qr, code.printed_grade, Some(id.as_str())).into_bytes()
+                    }
+                    Format::Png => crate::render::png(&qr, code.printed_grade, module_px),
+                };
+                let path = out.join(format!("{id}.{}", format.extension()));
+                std::fs::write(&path, bytes)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                progress.inc();
             }
+            progress.finish();
             println!("{total} codes written to {}", out.display());
             Ok(())
         }
@@ -372,20 +397,302 @@ async fn codes_cmd(action: CodesAction) -> anyhow::Result<()> {
     }
 }
 
-fn load_published(path: &Path) -> anyhow::Result<Keyring> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read keys file {}", path.display()))?;
-    let value: serde_json::Value = serde_json::from_str(&text)
-        .with_context(|| format!("keys file {} is not JSON", path.display()))?;
+/// Progress of a bulk issue on stderr: an indicatif bar with rate and ETA on
+/// a terminal; otherwise (logs, CI) a plain line every few seconds.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    total: u64,
+    done: u64,
+    started: std::time::Instant,
+    last_line: std::time::Instant,
+}
+
+impl Progress {
+    const LINE_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+    fn new(total: u64) -> Progress {
+        use std::io::IsTerminal as _;
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let style = indicatif::ProgressStyle::with_template(
+                "{spinner} issuing [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} {per_sec} ETA {eta}",
+            )
+            .expect("the template is valid");
+            let bar = indicatif::ProgressBar::new(total).with_style(style);
+            bar.enable_steady_tick(std::time::Duration::from_millis(200));
+            bar
+        });
+        let now = std::time::Instant::now();
+        Progress {
+            bar,
+            total,
+            done: 0,
+            started: now,
+            last_line: now,
+        }
+    }
+
+    fn inc(&mut self) {
+        self.done += 1;
+        match &self.bar {
+            Some(bar) => bar.inc(1),
+            None => {
+                if self.last_line.elapsed() >= Self::LINE_EVERY {
+                    self.last_line = std::time::Instant::now();
+                    eprintln!("{}", self.line());
+                }
+            }
+        }
+    }
+
+    fn line(&self) -> String {
+        let secs = self.started.elapsed().as_secs_f64();
+        let rate = if secs > 0.0 { self.done as f64 / secs } else { 0.0 };
+        let left = self.total.saturating_sub(self.done);
+        let eta = if rate > 0.0 {
+            format!("{:.0} s", left as f64 / rate)
+        } else {
+            "unknown".to_owned()
+        };
+        format!(
+            "issued {}/{} codes ({:.0}/s, {:.1} s elapsed, ETA {eta})",
+            self.done, self.total, rate, secs
+        )
+    }
+
+    fn finish(self) {
+        match self.bar {
+            Some(bar) => bar.finish(),
+            None => eprintln!("{}", self.line()),
+        }
+    }
+}
+
+/// Largest keys document `--keys http://...` reads.
+const KEYS_MAX_BYTES: usize = 1024 * 1024;
+/// Deadline for fetching `--keys http://...`: connect, send and read.
+const KEYS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Reads the published keys from a file or an `http://` URL.
+fn load_published(source: &str) -> anyhow::Result<Keyring> {
+    let lower = source.get(..8).unwrap_or(source).to_ascii_lowercase();
+    let (text, what) = if lower.starts_with("https://") {
+        bail!(
+            "--keys {source}: https is not supported by the built-in fetcher; download the file first \
+             (e.g. `curl -fsS -o keys.json {source}`) and pass its path"
+        );
+    } else if lower.starts_with("http://") {
+        (
+            http_get(source, KEYS_TIMEOUT, KEYS_MAX_BYTES)
+                .with_context(|| format!("cannot fetch keys from {source}"))?,
+            format!("keys at {source}"),
+        )
+    } else {
+        let path = Path::new(source);
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read keys file {}", path.display()))?;
+        (text, format!("keys file {}", path.display()))
+    };
+    let value: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{what} is not JSON"))?;
     let list = value.get("keys").cloned().unwrap_or(value);
-    let infos: Vec<KeyInfo> = serde_json::from_value(list).with_context(|| {
-        format!("keys file {}: expected {{\"keys\": [...]}} as served at /api/v1/keys", path.display())
-    })?;
+    let infos: Vec<KeyInfo> = serde_json::from_value(list)
+        .with_context(|| format!("{what}: expected {{\"keys\": [...]}} as served at /api/v1/keys"))?;
     Keyring::from_published(infos)
 }
 
-fn verify(text: &str, keys_file: &Path, at: Option<&str>) -> anyhow::Result<()> {
-    let keyring = load_published(keys_file)?;
+/// A minimal blocking HTTP/1.1 GET over a plain TCP connection, for fetching
+/// a small JSON document: `http://host[:port][/path]` only, no redirects,
+/// whole exchange within `timeout`, at most `max` bytes read (headers
+/// included). Answers the body of a 200 response as text.
+fn http_get(url: &str, timeout: std::time::Duration, max: usize) -> anyhow::Result<String> {
+    use std::io::{Read as _, Write as _};
+    use std::net::{TcpStream, ToSocketAddrs as _};
+    use std::time::Instant;
+
+    let rest = url.get(7..).unwrap_or_default(); // after "http://"
+    let rest = rest.split('#').next().unwrap_or_default();
+    let (authority, path) = match rest.find(['/', '?']) {
+        Some(i) if rest.as_bytes()[i] == b'/' => (&rest[..i], rest[i..].to_owned()),
+        Some(i) => (&rest[..i], format!("/{}", &rest[i..])),
+        None => (rest, "/".to_owned()),
+    };
+    if authority.is_empty() || authority.contains('@') {
+        bail!("expected http://HOST[:PORT]/PATH");
+    }
+    if path.bytes().any(|b| b <= b' ' || b == 0x7f) {
+        bail!("the URL path contains spaces or control characters");
+    }
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !p.contains(']') => {
+            let port: u16 = p.parse().with_context(|| format!("bad port `{p}`"))?;
+            (h, port)
+        }
+        _ => (authority, 80),
+    };
+    let bare_host = host.trim_start_matches('[').trim_end_matches(']');
+    let deadline = Instant::now() + timeout;
+    let remaining = || {
+        deadline
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| anyhow::anyhow!("timed out after {} s", timeout.as_secs()))
+    };
+    let addrs: Vec<_> = (bare_host, port)
+        .to_socket_addrs()
+        .with_context(|| format!("cannot resolve `{bare_host}`"))?
+        .collect();
+    let mut stream = None;
+    let mut last_err = None;
+    for addr in addrs {
+        match TcpStream::connect_timeout(&addr, remaining()?) {
+            Ok(s) => {
+                stream = Some(s);
+                break;
+            }
+            Err(e) => last_err = Some(anyhow::Error::new(e).context(format!("connecting to {addr}"))),
+        }
+    }
+    let mut stream = match (stream, last_err) {
+        (Some(s), _) => s,
+        (None, Some(e)) => return Err(e),
+        (None, None) => bail!("`{bare_host}` resolves to no address"),
+    };
+    stream.set_write_timeout(Some(remaining()?))?;
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: yisaozhi/{}\r\nAccept: application/json\r\nConnection: close\r\n\r\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    stream.write_all(request.as_bytes()).context("sending the request")?;
+
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        stream.set_read_timeout(Some(remaining()?))?;
+        let n = match stream.read(&mut buf) {
+            Ok(n) => n,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                bail!("timed out after {} s", timeout.as_secs())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(anyhow::Error::new(e).context("reading the response")),
+        };
+        if n == 0 {
+            break;
+        }
+        if raw.len() + n > max {
+            bail!("response larger than {} KiB", max / 1024);
+        }
+        raw.extend_from_slice(&buf[..n]);
+        if response_complete(&raw) {
+            break;
+        }
+    }
+    parse_http_response(&raw)
+}
+
+/// Whether `raw` already holds a whole response, so a server that keeps the
+/// connection open despite `Connection: close` does not cost the timeout.
+fn response_complete(raw: &[u8]) -> bool {
+    let Some(head_end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&raw[..head_end]).to_ascii_lowercase();
+    let body = &raw[head_end + 4..];
+    let header = |name: &str| {
+        head.split("\r\n")
+            .skip(1)
+            .filter_map(|l| l.split_once(':'))
+            .find(|(n, _)| n.trim() == name)
+            .map(|(_, v)| v.trim().to_owned())
+    };
+    if header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+        return body.ends_with(b"\r\n0\r\n\r\n") || body == b"0\r\n\r\n";
+    }
+    header("content-length")
+        .and_then(|v| v.parse::<usize>().ok())
+        .is_some_and(|len| body.len() >= len)
+}
+
+/// Takes apart a complete HTTP/1.x response: requires status 200 and
+/// answers the body (de-chunked, cut to Content-Length) as UTF-8.
+fn parse_http_response(raw: &[u8]) -> anyhow::Result<String> {
+    let head_end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .context("incomplete HTTP response (no end of headers)")?;
+    let head = std::str::from_utf8(&raw[..head_end]).context("HTTP headers are not UTF-8")?;
+    let body = &raw[head_end + 4..];
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let mut parts = status_line.splitn(3, ' ');
+    let (version, status) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+    if !version.starts_with("HTTP/1.") {
+        bail!("not an HTTP/1.x response: `{}`", crate::domain::truncate(status_line));
+    }
+    let mut content_length = None;
+    let mut chunked = false;
+    let mut location = None;
+    for line in lines {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let value = value.trim();
+        if name.eq_ignore_ascii_case("content-length") {
+            content_length = Some(
+                value
+                    .parse::<usize>()
+                    .with_context(|| format!("bad Content-Length `{value}`"))?,
+            );
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            chunked = value.to_ascii_lowercase().contains("chunked");
+        } else if name.eq_ignore_ascii_case("location") {
+            location = Some(value.to_owned());
+        }
+    }
+    if status != "200" {
+        match location {
+            Some(to) => bail!("server answered {status} (redirect to {to}); pass that URL instead"),
+            None => bail!("server answered `{}`", crate::domain::truncate(status_line)),
+        }
+    }
+    let body = if chunked {
+        dechunk(body)?
+    } else if let Some(len) = content_length {
+        body.get(..len)
+            .with_context(|| format!("response cut short: {} of {len} bytes", body.len()))?
+            .to_vec()
+    } else {
+        body.to_vec()
+    };
+    String::from_utf8(body).context("the response body is not UTF-8")
+}
+
+/// Decodes a `Transfer-Encoding: chunked` body (trailers ignored).
+fn dechunk(mut body: &[u8]) -> anyhow::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = body
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .context("chunked body cut short")?;
+        let size_text = std::str::from_utf8(&body[..line_end]).context("bad chunk size")?;
+        let size_text = size_text.split(';').next().unwrap_or_default().trim();
+        let size = usize::from_str_radix(size_text, 16)
+            .with_context(|| format!("bad chunk size `{}`", crate::domain::truncate(size_text)))?;
+        body = &body[line_end + 2..];
+        if size == 0 {
+            return Ok(out);
+        }
+        let chunk = body
+            .get(..size)
+            .context("chunked body cut short")?;
+        out.extend_from_slice(chunk);
+        body = body.get(size + 2..).context("chunked body cut short")?;
+    }
+}
+
+fn verify(text: &str, keys_source: &str, at: Option<&str>) -> anyhow::Result<()> {
+    let keyring = load_published(keys_source)?;
     let at = match at {
         Some(raw) => parse_date(raw, "--at")?,
         None => clock::today(),
@@ -435,5 +742,106 @@ async fn tokens_cmd(action: TokensAction) -> anyhow::Result<()> {
             eprintln!("token for `{name}` (scope {}): shown once, stored only as a hash", scope.as_string());
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read as _, Write as _};
+    use std::time::Duration;
+
+    use super::*;
+
+    /// Serves one connection with `response` (after reading the request
+    /// head), optionally keeping it open afterwards; answers the base URL.
+    fn serve_once(response: Vec<u8>, hold_open: Duration) -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut head = Vec::new();
+            let mut b = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && s.read(&mut b).unwrap_or(0) == 1 {
+                head.push(b[0]);
+            }
+            assert!(head.starts_with(b"GET /api/v1/keys HTTP/1.1\r\nHost: 127.0.0.1:"));
+            let _ = s.write_all(&response);
+            std::thread::sleep(hold_open);
+        });
+        format!("http://{addr}")
+    }
+
+    const T: Duration = Duration::from_secs(5);
+
+    #[test]
+    fn http_get_reads_content_length_body_without_waiting_for_close() {
+        let base = serve_once(
+            b"HTTP/1.1 200 OK\r\ncontent-length: 11\r\nconnection: keep-alive\r\n\r\n{\"keys\":[]}".to_vec(),
+            Duration::from_secs(10),
+        );
+        let started = std::time::Instant::now();
+        let body = http_get(&format!("{base}/api/v1/keys"), T, 1 << 20).unwrap();
+        assert_eq!(body, r#"{"keys":[]}"#);
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[test]
+    fn http_get_dechunks() {
+        let base = serve_once(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{\"ke\r\n7;x=y\r\nys\":[]}\r\n0\r\n\r\n".to_vec(),
+            Duration::ZERO,
+        );
+        assert_eq!(
+            http_get(&format!("{base}/api/v1/keys"), T, 1 << 20).unwrap(),
+            r#"{"keys":[]}"#
+        );
+    }
+
+    #[test]
+    fn http_get_errors_are_clear() {
+        let base = serve_once(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n".to_vec(), Duration::ZERO);
+        let e = http_get(&format!("{base}/api/v1/keys"), T, 1 << 20).unwrap_err();
+        assert!(format!("{e:#}").contains("404"), "{e:#}");
+
+        let base = serve_once(
+            b"HTTP/1.1 301 Moved\r\nLocation: https://x/api/v1/keys\r\n\r\n".to_vec(),
+            Duration::ZERO,
+        );
+        let e = http_get(&format!("{base}/api/v1/keys"), T, 1 << 20).unwrap_err();
+        assert!(format!("{e:#}").contains("redirect to https://x/api/v1/keys"), "{e:#}");
+
+        let mut big = b"HTTP/1.1 200 OK\r\n\r\n".to_vec();
+        big.resize(3000, b'x');
+        let base = serve_once(big, Duration::ZERO);
+        let e = http_get(&format!("{base}/api/v1/keys"), T, 2048).unwrap_err();
+        assert!(format!("{e:#}").contains("larger than 2 KiB"), "{e:#}");
+
+        // Headers sent, body never completes: the deadline holds.
+        let base = serve_once(
+            b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{".to_vec(),
+            Duration::from_secs(10),
+        );
+        let started = std::time::Instant::now();
+        let e = http_get(&format!("{base}/api/v1/keys"), Duration::from_millis(300), 1 << 20).unwrap_err();
+        assert!(format!("{e:#}").contains("timed out"), "{e:#}");
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[test]
+    fn keys_source_kinds() {
+        let e = load_published("https://ysz.example.gov.cn/api/v1/keys").unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(msg.contains("https is not supported") && msg.contains("download the file first"), "{msg}");
+        let e = load_published("/nonexistent/keys.json").unwrap_err();
+        assert!(format!("{e:#}").contains("cannot read keys file"), "{e:#}");
+        let e = load_published("http://127.0.0.1:1/api/v1/keys").unwrap_err();
+        assert!(format!("{e:#}").contains("cannot fetch keys from"), "{e:#}");
+    }
+
+    #[test]
+    fn dechunk_rejects_garbage() {
+        assert!(dechunk(b"zz\r\nabc").is_err());
+        assert!(dechunk(b"10\r\nabc").is_err());
+        assert_eq!(dechunk(b"3\r\nabc\r\n0\r\n\r\n").unwrap(), b"abc");
     }
 }

@@ -14,6 +14,7 @@ pub mod issuing;
 pub mod keys;
 pub mod records;
 pub mod refresh;
+pub mod render;
 pub mod scan;
 pub mod settings;
 pub mod startup;

@@ -947,7 +947,9 @@ mod tests {
                 },
             ),
             (
-                rec(r#""kind":"list","list":"abnormal","action":"remove""#),
+                rec(
+                    r#""kind":"list","list":"abnormal","action":"remove","operator":"unknown fields are ignored""#,
+                ),
                 RecordBody::List {
                     list: ListKind::Abnormal,
                     action: ListAction::Remove,

@@ -35,8 +35,11 @@ pub struct RefreshOptions {
 /// The counts a refresh reports.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Summary {
+    /// Lines read (merchants and records), blank lines included.
     pub read: u64,
+    /// New or changed merchants, and new records.
     pub imported: u64,
+    /// Unchanged merchants, and records whose id was already stored.
     pub duplicate: u64,
     pub rejected: u64,
     pub regraded: u64,
@@ -120,11 +123,12 @@ pub async fn run(store: &dyn Store, rules: &Rules, opts: &RefreshOptions) -> any
     if let Some(path) = &opts.merchants {
         let (merchants, read) = read_file(path, records::parse_merchant, &mut rejects)?;
         summary.read += read;
-        summary.imported += merchants.len() as u64;
         let merchants: Vec<Merchant> = merchants.into_iter().map(|(m, _)| m).collect();
         in_file.extend(merchants.iter().map(|m| m.id.clone()));
         for chunk in merchants.chunks(BATCH) {
-            store.upsert_merchants(chunk.to_vec()).await?;
+            let changed = store.upsert_merchants(chunk.to_vec()).await?;
+            summary.imported += changed;
+            summary.duplicate += chunk.len() as u64 - changed;
         }
         tracing::info!(file = %path.display(), merchants = merchants.len(), "merchants imported");
     }

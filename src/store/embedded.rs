@@ -213,7 +213,7 @@ impl Store for EmbeddedStore {
         .await
     }
 
-    async fn upsert_merchants(&self, merchants: Vec<Merchant>) -> StoreResult<()> {
+    async fn upsert_merchants(&self, merchants: Vec<Merchant>) -> StoreResult<u64> {
         self.write(move |tx| {
             let mut put = tx
                 .prepare_cached(
@@ -224,15 +224,17 @@ impl Store for EmbeddedStore {
             let mut mark = tx
                 .prepare_cached("INSERT OR IGNORE INTO dirty (merchant) VALUES (?1)")
                 .map_err(sql)?;
+            let mut changed = 0;
             for m in &merchants {
-                let changed = put
+                let n = put
                     .execute(params![m.id.as_str(), to_json(m)?])
                     .map_err(sql)?;
-                if changed > 0 {
+                if n > 0 {
                     mark.execute([m.id.as_str()]).map_err(sql)?;
+                    changed += 1;
                 }
             }
-            Ok(())
+            Ok(changed)
         })
         .await
     }

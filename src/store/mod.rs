@@ -127,8 +127,9 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> StoreResult<()>;
 
     // --- merchants and records (facts from upstream) ---
-    /// Inserts or replaces merchants; each one is marked for regrading.
-    async fn upsert_merchants(&self, merchants: Vec<Merchant>) -> StoreResult<()>;
+    /// Inserts or replaces merchants; each new or changed one is marked for
+    /// regrading. Returns how many were new or changed.
+    async fn upsert_merchants(&self, merchants: Vec<Merchant>) -> StoreResult<u64>;
     async fn merchant(&self, id: &MerchantId) -> StoreResult<Option<Merchant>>;
     /// Which of `ids` are known merchants.
     async fn known_merchants(&self, ids: Vec<MerchantId>) -> StoreResult<Vec<MerchantId>>;

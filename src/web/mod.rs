@@ -42,6 +42,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/v1/merchants/{id}", get().to(public::merchant))
         .route("/api/v1/merchants/{id}/code", get().to(public::code))
         .route("/api/v1/merchants/{id}/code.svg", get().to(public::code_svg))
+        .route("/api/v1/merchants/{id}/code.png", get().to(public::code_png))
         .route("/merchants/{id}/print", get().to(public::print))
         // regulators
         .route(

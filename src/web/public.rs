@@ -69,6 +69,28 @@ pub async fn code_svg(state: web::Data<AppState>, id: web::Path<String>) -> Resu
         .body(svg))
 }
 
+/// Pixels per module of `code.png`: the SVG's default size.
+const PNG_MODULE_PX: u32 = 8;
+
+pub async fn code_png(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let code = active_code(&state, &id).await?;
+    let url = code_url(&state, &code)?;
+    let (serial, grade) = (code.serial, code.printed_grade);
+    // QR encoding and deflate take milliseconds: keep them off the workers.
+    let png = web::block(move || {
+        yisaozhi_codes::Qr::encode(&url)
+            .map(|qr| crate::render::png(&qr, grade, PNG_MODULE_PX))
+            .map_err(|e| anyhow::anyhow!("encoding QR for code {serial}: {e}"))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(anyhow::anyhow!("rendering PNG for code {serial}: {e}")))?
+    .map_err(ApiError::Internal)?;
+    Ok(HttpResponse::Ok()
+        .content_type("image/png")
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .body(png))
+}
+
 pub async fn print(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let code = active_code(&state, &id).await?;
     let view = state

@@ -1,0 +1,193 @@
+//! The command line as users run it: the real binary.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_yisaozhi");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `yisaozhi demo` and waits for it to print that it serves.
+fn start_demo(dir: &Path, port: u16) -> (Running, Vec<String>) {
+    let mut child = Command::new(BIN)
+        .args(["demo", "--data-dir"])
+        .arg(dir)
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start demo");
+    let stdout = child.stdout.take().unwrap();
+    let running = Running(child);
+    let mut lines = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        let done = line.starts_with("Press Ctrl-C");
+        lines.push(line);
+        if done || Instant::now() > deadline {
+            break;
+        }
+    }
+    (running, lines)
+}
+
+fn wait_ready(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("service on port {port} did not come up");
+}
+
+fn yisaozhi(args: &[&str], cwd: &Path) -> std::process::Output {
+    Command::new(BIN).args(args).current_dir(cwd).output().expect("run yisaozhi")
+}
+
+#[tokio::test]
+async fn demo_prints_url_token_and_a_scan_url_per_grade_and_restarts_with_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    let port = free_port();
+    let (running, lines) = start_demo(&data, port);
+    wait_ready(port);
+    let out = lines.join("\n");
+    assert!(out.contains(&format!("http://127.0.0.1:{port}/")), "{out}");
+    let token = std::fs::read_to_string(data.join("admin-token")).unwrap();
+    assert!(out.contains(token.trim()), "token not printed");
+    let scans: Vec<&str> = lines
+        .iter()
+        .filter(|l| l.starts_with("sample scan"))
+        .map(|l| l.rsplit(' ').next().unwrap())
+        .collect();
+    assert_eq!(scans.len(), 3, "{out}");
+    let client = reqwest::Client::new();
+    let mut grades = Vec::new();
+    for url in &scans {
+        // The printed URL is the one in the QR code: upper-case scheme and host.
+        let body: serde_json::Value = client
+            .get(url.replace("HTTP://", "http://"))
+            .header("Accept", "application/json")
+            .send().await.unwrap().json().await.unwrap();
+        assert_eq!(body["code"]["status"], "valid");
+        grades.push(body["grade"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(grades, ["green", "yellow", "red"]);
+
+    let base = format!("http://127.0.0.1:{port}");
+    let res = client
+        .put(format!("{base}/api/v1/admin/merchants/XZ-0002/override"))
+        .bearer_auth(token.trim())
+        .json(&serde_json::json!({"grade": "red", "reason": "重启前设置"}))
+        .send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    drop(running);
+
+    let (_running, lines) = start_demo(&data, port);
+    wait_ready(port);
+    assert!(lines.iter().any(|l| l.contains("codes issued: 0")), "codes were reissued on restart: {lines:?}");
+    let client = reqwest::Client::new();
+    let body: serde_json::Value = client
+        .get(format!("{base}/api/v1/merchants/XZ-0002"))
+        .send().await.unwrap().json().await.unwrap();
+    assert_eq!(body["grade"], "red");
+    assert_eq!(body["override"]["reason"], "重启前设置");
+}
+
+#[test]
+fn refresh_imports_good_lines_and_reports_bad_ones_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("merchants.jsonl"),
+        concat!(
+            r#"{"id":"M1","name":"测试商店","kind":"shop","uscc":"91350100M000100Y43","address":"某路1号","region":"511504","categories":["食品"]}"#, "\n",
+            r#"{"id":"M2","name":"坏代码","kind":"shop","uscc":"91350100M000100Y44","address":"某路2号","region":"511504","categories":[]}"#, "\n",
+            r#"{"id":"V1","name":"流动摊贩","kind":"vendor","address":"集市","region":"511504","categories":["食品"]}"#, "\n",
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("records.jsonl"),
+        concat!(
+            r#"{"id":"r1","merchant":"M1","kind":"sampling","date":"2026-03-01","product":"酱油","passed":false,"failed_items":["菌落总数"]}"#, "\n",
+            r#"{"id":"r2","merchant":"M1","kind":"sampling","date":"2026-13-01","product":"醋","passed":true}"#, "\n",
+            r#"{"id":"r3","merchant":"NOPE","kind":"complaint","date":"2026-03-01","substantiated":true}"#, "\n",
+            "not json\n",
+            r#"{"id":"r4","merchant":"V1","kind":"commitment","date":"2026-03-01"}"#, "\n",
+            r#"{"id":"r1","merchant":"M1","kind":"sampling","date":"2026-03-01","product":"酱油","passed":false}"#, "\n",
+        ),
+    )
+    .unwrap();
+    let args = [
+        "refresh", "--store", "embedded:store", "--merchants", "merchants.jsonl",
+        "--records", "records.jsonl", "--as-of", "2026-06-01", "--rejects", "rejects.jsonl",
+    ];
+    let out = yisaozhi(&args, d);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("imported 4, duplicate 1, rejected 4"), "{stdout}");
+    assert!(stdout.contains("yellow 1"), "{stdout}");
+    let rejects = std::fs::read_to_string(d.join("rejects.jsonl")).unwrap();
+    let rejects: Vec<serde_json::Value> = rejects.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let at: Vec<(String, u64)> = rejects
+        .iter()
+        .map(|r| (r["file"].as_str().unwrap().to_owned(), r["line"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(
+        at,
+        [("merchants.jsonl".into(), 2), ("records.jsonl".into(), 2), ("records.jsonl".into(), 4), ("records.jsonl".into(), 3)],
+        "{rejects:?}"
+    );
+    assert!(rejects[0]["reason"].as_str().unwrap().contains("check character"));
+    assert!(rejects[1]["reason"].as_str().unwrap().contains("date"));
+    assert!(rejects[3]["reason"].as_str().unwrap().contains("unknown merchant"));
+
+    // Running again imports nothing new and regrades nobody.
+    let out = yisaozhi(&args, d);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("imported 0, duplicate 5, rejected 4"), "{stdout}");
+    assert!(stdout.contains("regraded 0 merchants"), "{stdout}");
+}
+
+#[test]
+fn bad_arguments_fail_with_a_one_line_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = yisaozhi(&["refresh", "--store", "mysql://x", "--records", "r.jsonl"], dir.path());
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("yisaozhi: store `mysql://x`"), "{err}");
+    let out = yisaozhi(&["refresh", "--store", "embedded:s", "--records", "r.jsonl", "--as-of", "2026-02-30"], dir.path());
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--as-of `2026-02-30`"));
+}
+
+#[test]
+fn keys_generate_list_and_offline_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = yisaozhi(&["keys", "generate", "--key-dir", "keys"], d);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = yisaozhi(&["keys", "list", "--key-dir", "keys"], d);
+    let list = String::from_utf8_lossy(&out.stdout);
+    assert!(list.contains("active"), "{list}");
+    let out = yisaozhi(&["codes", "verify", "12345", "--keys", "keys/keys.json"], d);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("malformed"));
+}

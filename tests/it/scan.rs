@@ -1,0 +1,141 @@
+//! Scanning: the statuses of CONTRACT §2 over the JSON API and the page.
+
+use crate::helpers::{flip_digit, spawn_app};
+
+#[tokio::test]
+async fn a_valid_code_shows_the_merchant_and_its_live_grade() {
+    let app = spawn_app().await;
+    let body = app.scan("XZ-0010").await;
+    let code = &body["code"];
+    assert_eq!(code["status"], "valid");
+    assert_eq!(code["merchant_id"], "XZ-0010");
+    for field in ["serial", "kid", "issued_at", "expires_at", "printed_grade"] {
+        assert!(!code[field].is_null(), "code.{field} missing: {body}");
+    }
+    assert_eq!(body["merchant"]["id"], "XZ-0010");
+    assert_eq!(body["grade"], "red");
+    assert_eq!(body["outdated"], false);
+    assert!(body["override"].is_null());
+    for field in ["inspections", "sampling", "penalties", "complaints", "lists"] {
+        assert!(!body["records"][field].is_null(), "records.{field} missing");
+    }
+    assert!(body["updated_at"].is_string());
+    assert!(body.get("next_change_at").is_some());
+}
+
+#[tokio::test]
+async fn tampered_and_junk_tokens_are_forged_or_malformed_and_name_nobody() {
+    let app = spawn_app().await;
+    let token = app.token_of("XZ-0001").await;
+    // The last digits carry the signature; the first ones the payload.
+    let cases = [
+        (flip_digit(&token, token.len() - 5), "forged"),
+        // Last digit of the first 7-byte chunk: the serial's low byte.
+        (flip_digit(&token, 16), "forged"),
+        (token[..token.len() - 17].to_owned(), "malformed"),
+        (format!("{token}000"), "malformed"),
+        ("12345".to_owned(), "malformed"),
+        ("not-a-token".to_owned(), "malformed"),
+    ];
+    for (bad, want) in cases {
+        let (status, body) = app.get(&format!("/api/v1/scan/{bad}")).await;
+        assert_eq!(status, 400, "{want}: {body}");
+        assert_eq!(body["code"]["status"], want, "{body}");
+        assert_eq!(body["error"], want);
+        assert!(body["message"].is_string());
+        assert!(body.get("merchant").is_none(), "{want} must not name a merchant");
+        assert!(body.get("grade").is_none(), "{want} must not show a grade");
+    }
+}
+
+#[tokio::test]
+async fn scan_page_is_chinese_html_and_negotiates_json() {
+    let app = spawn_app().await;
+    let token = app.token_of("XZ-0005").await;
+    for prefix in ["/s/", "/S/"] {
+        let (status, ctype, html) = app.get_text(&format!("{prefix}{token}")).await;
+        assert_eq!(status, 200);
+        assert!(ctype.starts_with("text/html"), "{ctype}");
+        assert!(html.contains("红码 重点监管"), "grade label missing");
+        assert!(html.contains("请核对"), "the compare-name-and-address line is missing");
+        assert!(html.contains("12315"));
+        assert!(!html.contains("http://") && !html.contains("https://"), "external reference in page");
+        assert!(html.len() < 15 * 1024, "page is {} bytes", html.len());
+    }
+    let res = app
+        .client
+        .get(format!("{}/S/{token}", app.base))
+        .header("Accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["code"]["status"], "valid");
+    assert_eq!(body["grade"], "red");
+
+    let (status, _, html) = app.get_text(&format!("/s/{}", flip_digit(&token, token.len() - 3))).await;
+    assert_eq!(status, 400);
+    assert!(html.contains("伪造"), "forged page must say so");
+}
+
+#[tokio::test]
+async fn public_merchant_and_code_endpoints_show_no_personal_data() {
+    let app = spawn_app().await;
+    let merchants = std::fs::read_to_string(app.dir.path().join("merchants.jsonl")).unwrap();
+    let (status, body) = app.get("/api/v1/merchants/XZ-0065").await;
+    assert_eq!(status, 200);
+    let text = body.to_string();
+    assert_eq!(body["merchant"]["kind"], "vendor");
+    for line in merchants.lines() {
+        let m: serde_json::Value = serde_json::from_str(line).unwrap();
+        for field in ["contact_phone", "id_number", "contact_name"] {
+            if let Some(v) = m[field].as_str() {
+                assert!(!text.contains(v), "{field} {v} shown unmasked");
+            }
+        }
+    }
+    let (status, code) = app.get("/api/v1/merchants/XZ-0065/code").await;
+    assert_eq!(status, 200);
+    let url = code["url"].as_str().unwrap();
+    assert!(url.starts_with("HTTP://127.0.0.1:"), "{url}");
+    assert!(url.ends_with(code["token"].as_str().unwrap()));
+    for field in ["serial", "kid", "printed_grade", "issued_at", "expires_at"] {
+        assert!(!code[field].is_null(), "{field}");
+    }
+    let (status, _) = app.get("/api/v1/merchants/NOPE-1").await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn code_svg_and_print_page_carry_the_grade_colour_and_the_qr() {
+    let app = spawn_app().await;
+    let (status, ctype, svg) = app.get_text("/api/v1/merchants/XZ-0010/code.svg").await;
+    assert_eq!(status, 200);
+    assert_eq!(ctype, "image/svg+xml");
+    assert!(svg.starts_with("<svg") || svg.starts_with("<?xml"));
+    assert!(svg.contains(yisaozhi::domain::Grade::Red.colour()));
+    let (status, ctype, html) = app.get_text("/merchants/XZ-0010/print").await;
+    assert_eq!(status, 200);
+    assert!(ctype.starts_with("text/html"));
+    assert!(html.contains("<svg"));
+    assert!(html.contains("红码 重点监管"));
+    assert!(html.contains("a6") && html.contains("a5"));
+    assert!(html.contains("12315"));
+}
+
+#[tokio::test]
+async fn published_keys_verify_the_issued_codes() {
+    let app = spawn_app().await;
+    let (status, keys) = app.get("/api/v1/keys").await;
+    assert_eq!(status, 200);
+    let key = &keys["keys"][0];
+    assert_eq!(key["alg"], "Ed25519");
+    assert_eq!(key["status"], "active");
+    let token = app.token_of("XZ-0002").await;
+    let infos: Vec<yisaozhi::keys::KeyInfo> = serde_json::from_value(keys["keys"].clone()).unwrap();
+    let ring = yisaozhi::keys::Keyring::from_published(infos).unwrap();
+    let today = yisaozhi::clock::to_day(yisaozhi::clock::today()).unwrap();
+    let verdict = yisaozhi_codes::verify(&token, |kid| ring.public(kid), today);
+    assert!(matches!(verdict, yisaozhi_codes::Verdict::Valid(_)), "{verdict:?}");
+}
