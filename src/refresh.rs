@@ -232,3 +232,114 @@ pub async fn regrade(
     }
     Ok(())
 }
+
+/// What an import over HTTP did: the counts and the rejected lines.
+#[derive(Debug, Default)]
+pub struct ImportReport {
+    pub summary: Summary,
+    pub rejects: Vec<Reject>,
+}
+
+/// At most this many rejects are returned in one HTTP answer.
+const MAX_REJECTS_SHOWN: usize = 1000;
+
+impl ImportReport {
+    fn reject(&mut self, r: Reject) {
+        self.summary.rejected += 1;
+        if self.rejects.len() < MAX_REJECTS_SHOWN {
+            self.rejects.push(r);
+        }
+    }
+}
+
+fn parse_body<T>(
+    body: &[u8],
+    parse: impl Fn(&str) -> Result<T, String>,
+    report: &mut ImportReport,
+) -> Vec<(T, u64)> {
+    let mut items = Vec::new();
+    let read = records::read_jsonl_from(
+        body,
+        "request body",
+        parse,
+        |t, line| items.push((t, line)),
+        |r| report.reject(r),
+    )
+    .unwrap_or(0);
+    report.summary.read += read;
+    items
+}
+
+fn out_of_scope(line: u64, what: &str) -> Reject {
+    Reject {
+        file: "request body".into(),
+        line,
+        reason: format!("{what} is outside the regions your token may change"),
+    }
+}
+
+/// Registers or updates merchants from a JSONL body and grades them at once.
+/// `may_write` says which regions the caller may change.
+pub async fn import_merchants_body(
+    store: &dyn Store,
+    rules: &Rules,
+    body: &[u8],
+    may_write: &(dyn Fn(&crate::domain::RegionCode) -> bool + Sync),
+    as_of: Date,
+) -> anyhow::Result<(ImportReport, Vec<MerchantId>)> {
+    let mut report = ImportReport::default();
+    let mut merchants = Vec::new();
+    for (m, line) in parse_body(body, records::parse_merchant, &mut report) {
+        if may_write(&m.region) {
+            merchants.push(m);
+        } else {
+            report.reject(out_of_scope(line, &format!("merchant `{}` (region {})", m.id, m.region)));
+        }
+    }
+    let ids: Vec<MerchantId> = merchants.iter().map(|m| m.id.clone()).collect();
+    let changed = store.upsert_merchants(merchants).await?;
+    report.summary.imported += changed;
+    report.summary.duplicate += ids.len() as u64 - changed;
+    regrade(store, rules, &ids, as_of, &mut report.summary).await?;
+    Ok((report, ids))
+}
+
+/// Imports records from a JSONL body with the same rules as `refresh`, and
+/// regrades the merchants they belong to at once.
+pub async fn import_records_body(
+    store: &dyn Store,
+    rules: &Rules,
+    body: &[u8],
+    may_write: &(dyn Fn(&crate::domain::RegionCode) -> bool + Sync),
+    as_of: Date,
+) -> anyhow::Result<(ImportReport, Vec<MerchantId>)> {
+    let mut report = ImportReport::default();
+    let parsed = parse_body(body, records::parse_record, &mut report);
+    let mut regions = BTreeMap::new();
+    for (r, _) in &parsed {
+        if !regions.contains_key(&r.merchant) {
+            let region = store.merchant(&r.merchant).await?.map(|m| m.region);
+            regions.insert(r.merchant.clone(), region);
+        }
+    }
+    let mut accepted = Vec::new();
+    for (r, line) in parsed {
+        match regions.get(&r.merchant).and_then(Option::as_ref) {
+            None => report.reject(Reject {
+                file: "request body".into(),
+                line,
+                reason: format!("unknown merchant `{}`: register it first", r.merchant),
+            }),
+            Some(region) if !may_write(region) => {
+                report.reject(out_of_scope(line, &format!("merchant `{}`", r.merchant)))
+            }
+            Some(_) => accepted.push(r),
+        }
+    }
+    let mut ids: Vec<MerchantId> = accepted.iter().map(|r| r.merchant.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    add(store, accepted, &mut report.summary).await?;
+    regrade(store, rules, &ids, as_of, &mut report.summary).await?;
+    Ok((report, ids))
+}

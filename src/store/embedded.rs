@@ -377,6 +377,57 @@ impl Store for EmbeddedStore {
         .await
     }
 
+    async fn projections_page(
+        &self,
+        after: Option<MerchantId>,
+        limit: usize,
+    ) -> StoreResult<Vec<Projection>> {
+        self.read(move |c| {
+            let mut q = c
+                .prepare_cached(
+                    "SELECT json FROM projections WHERE (?1 IS NULL OR merchant > ?1)
+                     ORDER BY merchant LIMIT ?2",
+                )
+                .map_err(sql)?;
+            let rows = q
+                .query_map(
+                    params![after.as_ref().map(|a| a.as_str()), limit as i64],
+                    |r| r.get::<_, String>(0),
+                )
+                .map_err(sql)?;
+            rows.map(|j| from_json(&j.map_err(sql)?)).collect()
+        })
+        .await
+    }
+
+    async fn reprint(&self) -> StoreResult<Vec<super::query::ReprintItem>> {
+        let rows: Vec<(String, String)> = self
+            .read(|c| {
+                let mut q = c
+                    .prepare(
+                        "SELECT p.json, c.json FROM codes c JOIN projections p ON p.merchant = c.merchant
+                         WHERE c.status = 'active'
+                           AND json_extract(c.json, '$.printed_grade') <> p.grade
+                         ORDER BY c.merchant",
+                    )
+                    .map_err(sql)?;
+                let rows = q
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .map_err(sql)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .map_err(sql)?;
+                Ok(rows)
+            })
+            .await?;
+        rows.iter()
+            .map(|(p, c)| {
+                let p: Projection = from_json(p)?;
+                let c: IssuedCode = from_json(c)?;
+                Ok(super::query::ReprintItem::new(&p, &c))
+            })
+            .collect()
+    }
+
     async fn override_of(&self, id: &MerchantId) -> StoreResult<Option<Override>> {
         let id = id.clone();
         self.read(move |c| {

@@ -10,6 +10,7 @@
 //! they talk to.
 
 pub mod embedded;
+pub mod query;
 
 use std::sync::Arc;
 
@@ -175,6 +176,92 @@ pub trait Store: Send + Sync + 'static {
 
     async fn put_token(&self, token: ApiToken) -> StoreResult<()>;
     async fn token(&self, id: &str) -> StoreResult<Option<ApiToken>>;
+
+    /// Up to `limit` projections in merchant-id order, after `after`.
+    async fn projections_page(
+        &self,
+        after: Option<MerchantId>,
+        limit: usize,
+    ) -> StoreResult<Vec<Projection>> {
+        let ids = self.all_merchant_ids().await?;
+        let mut out = Vec::new();
+        for id in ids.into_iter().filter(|id| after.as_ref().is_none_or(|a| id > a)) {
+            if out.len() == limit {
+                break;
+            }
+            if let Some(p) = self.projection(&id).await? {
+                out.push(p);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Regulator search; the default scans every projection.
+    async fn search(&self, query: &query::MerchantQuery) -> StoreResult<query::Page<Projection>> {
+        let per_page = query.per_page.clamp(1, 500);
+        let skip = query.page.max(1).saturating_sub(1) * per_page;
+        let mut page = query::Page {
+            total: 0,
+            page: query.page.max(1),
+            per_page,
+            items: Vec::new(),
+        };
+        self.scan_projections(&mut |p| {
+            if query.matches(&p) {
+                if page.total as usize >= skip && page.items.len() < per_page {
+                    page.items.push(p);
+                }
+                page.total += 1;
+            }
+        })
+        .await?;
+        Ok(page)
+    }
+
+    /// Counts by grade, region and category for merchants in `region` (prefix).
+    async fn stats(&self, region: Option<&str>) -> StoreResult<query::Stats> {
+        let mut stats = query::Stats::default();
+        self.scan_projections(&mut |p| {
+            if region.is_none_or(|r| p.merchant.region.as_str().starts_with(r)) {
+                stats.add(&p);
+            }
+        })
+        .await?;
+        Ok(stats)
+    }
+
+    /// Merchants whose active code was printed with another grade than the
+    /// live one.
+    async fn reprint(&self) -> StoreResult<Vec<query::ReprintItem>> {
+        let mut projections = Vec::new();
+        self.scan_projections(&mut |p| projections.push(p)).await?;
+        let mut out = Vec::new();
+        for p in projections {
+            let codes = self.codes_of(&p.merchant.id).await?;
+            if let Some(code) = codes
+                .iter()
+                .find(|c| c.status == CodeStatus::Active && c.printed_grade != p.grade)
+            {
+                out.push(query::ReprintItem::new(&p, code));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Calls `each` for every projection, in pages.
+    async fn scan_projections(&self, each: &mut (dyn FnMut(Projection) + Send)) -> StoreResult<()> {
+        let mut after = None;
+        loop {
+            let page = self.projections_page(after.clone(), 1000).await?;
+            let Some(last) = page.last() else {
+                return Ok(());
+            };
+            after = Some(last.merchant.id.clone());
+            for p in page {
+                each(p);
+            }
+        }
+    }
 
     /// Merchants whose stored data changed after `cursor`, and the new cursor;
     /// `None` instead of the list when so much changed that everything should

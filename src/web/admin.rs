@@ -253,3 +253,198 @@ pub async fn audit(
         .await?;
     Ok(HttpResponse::Ok().json(json!({ "entries": entries })))
 }
+
+#[derive(Debug, Deserialize)]
+pub struct SearchQuery {
+    q: Option<String>,
+    grade: Option<String>,
+    region: Option<String>,
+    category: Option<String>,
+    kind: Option<String>,
+    page: Option<usize>,
+    per_page: Option<usize>,
+}
+
+fn non_empty(v: Option<String>) -> Option<String> {
+    v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
+}
+
+pub async fn search(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    q: web::Query<SearchQuery>,
+) -> Result<HttpResponse, ApiError> {
+    principal(&state, &req).await?;
+    let q = q.into_inner();
+    let grade = non_empty(q.grade)
+        .map(|g| parse_grade(&g).map_err(|e| bad(e.to_string())))
+        .transpose()?;
+    let kind = non_empty(q.kind)
+        .map(|k| {
+            crate::records::MerchantKind::from_name(&k)
+                .ok_or_else(|| bad(format!("`kind`: expected shop or vendor, got `{}`", crate::domain::truncate(&k))))
+        })
+        .transpose()?;
+    let query = crate::store::query::MerchantQuery {
+        q: non_empty(q.q).map(|s| s.chars().take(100).collect()),
+        grade,
+        region: non_empty(q.region),
+        category: non_empty(q.category),
+        kind,
+        page: q.page.unwrap_or(1).max(1),
+        per_page: q.per_page.unwrap_or(20).clamp(1, 500),
+    };
+    let page = state.scanner.store().search(&query).await?;
+    let today = clock::today();
+    let items: Vec<_> = page
+        .items
+        .iter()
+        .map(|p| {
+            json!({
+                "id": p.merchant.id, "name": p.merchant.name, "kind": p.merchant.kind,
+                "uscc": p.merchant.uscc, "address": p.merchant.address,
+                "region": p.merchant.region, "categories": p.merchant.categories,
+                "grade": p.effective(today).0, "computed_grade": p.computed_grade,
+                "next_change_at": p.next_change_at,
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({
+        "total": page.total, "page": page.page, "per_page": page.per_page, "items": items,
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct StatsQuery {
+    region: Option<String>,
+}
+
+pub async fn stats(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    q: web::Query<StatsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    principal(&state, &req).await?;
+    let region = non_empty(q.into_inner().region);
+    if let Some(r) = &region {
+        if r.len() > 6 || !r.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad(format!("`region`: expected 1-6 digits, got `{}`", crate::domain::truncate(r))));
+        }
+    }
+    let stats = state.scanner.store().stats(region.as_deref()).await?;
+    Ok(HttpResponse::Ok().json(stats))
+}
+
+pub async fn reprint(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    principal(&state, &req).await?;
+    let items = state.scanner.store().reprint().await?;
+    Ok(HttpResponse::Ok().json(json!({"total": items.len(), "items": items})))
+}
+
+fn import_answer(report: &crate::refresh::ImportReport, ids: &[MerchantId]) -> serde_json::Value {
+    let s = &report.summary;
+    json!({
+        "read": s.read, "imported": s.imported, "duplicate": s.duplicate, "rejected": s.rejected,
+        "regraded": s.regraded,
+        "rejects": report.rejects.iter().map(|r| json!({"line": r.line, "reason": r.reason})).collect::<Vec<_>>(),
+        "merchants": ids,
+    })
+}
+
+/// Registers merchants (JSONL body, the merchants file format); new ones are
+/// graded and get a code at once, so an itinerant vendor leaves with a code.
+pub async fn register(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let who = principal(&state, &req).await?;
+    let store = state.scanner.store();
+    let scope = who.scope.clone();
+    let (report, ids) = crate::refresh::import_merchants_body(
+        store.as_ref(),
+        &state.rules,
+        &body,
+        &move |r| scope.may_write(r),
+        clock::today(),
+    )
+    .await
+    .map_err(ApiError::Internal)?;
+    let mut codes = Vec::new();
+    for id in &ids {
+        let code = match crate::issuing::active_code(store.as_ref(), id).await.map_err(ApiError::Internal)? {
+            Some(code) => code,
+            None => crate::issuing::issue(
+                store.as_ref(),
+                state.scanner.keys(),
+                id,
+                state.settings.code_validity_days,
+                Some(&who.name),
+            )
+            .await
+            .map_err(|e| ApiError::Internal(e.into()))?,
+        };
+        let token = yisaozhi_codes::Token::parse(&code.token).map_err(|e| ApiError::Internal(e.into()))?;
+        codes.push(json!({"merchant_id": id, "serial": code.serial, "url": yisaozhi_codes::url(&state.base_url, &token), "printed_grade": code.printed_grade}));
+        state.scanner.invalidate(id).await;
+    }
+    audit_import(&state, &who, "merchants.import", &report, &ids).await?;
+    let mut answer = import_answer(&report, &ids);
+    answer["codes"] = json!(codes);
+    let status = if report.summary.rejected > 0 && ids.is_empty() { 400 } else { 200 };
+    Ok(HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap_or_default()).json(answer))
+}
+
+/// Imports records (JSONL body, the records file format) and regrades the
+/// merchants they concern at once.
+pub async fn import_records(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let who = principal(&state, &req).await?;
+    let scope = who.scope.clone();
+    let (report, ids) = crate::refresh::import_records_body(
+        state.scanner.store().as_ref(),
+        &state.rules,
+        &body,
+        &move |r| scope.may_write(r),
+        clock::today(),
+    )
+    .await
+    .map_err(ApiError::Internal)?;
+    for id in &ids {
+        state.scanner.invalidate(id).await;
+    }
+    audit_import(&state, &who, "records.import", &report, &ids).await?;
+    let status = if report.summary.rejected > 0 && ids.is_empty() { 400 } else { 200 };
+    Ok(HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap_or_default())
+        .json(import_answer(&report, &ids)))
+}
+
+async fn audit_import(
+    state: &AppState,
+    who: &Principal,
+    action: &str,
+    report: &crate::refresh::ImportReport,
+    ids: &[MerchantId],
+) -> Result<(), ApiError> {
+    if report.summary.imported == 0 {
+        return Ok(());
+    }
+    let s = &report.summary;
+    state
+        .scanner
+        .store()
+        .append_audit(AuditEntry {
+            at: clock::now(),
+            actor: who.name.clone(),
+            action: action.into(),
+            target: if ids.len() == 1 { ids[0].to_string() } else { format!("{} merchants", ids.len()) },
+            before: serde_json::Value::Null,
+            after: json!({"imported": s.imported, "duplicate": s.duplicate, "rejected": s.rejected, "merchants": ids.iter().take(100).collect::<Vec<_>>()}),
+            reason: None,
+        })
+        .await?;
+    Ok(())
+}

@@ -61,7 +61,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/api/v1/admin/codes/{serial}/revoke",
             post().to(admin::revoke_code),
         )
-        .route("/api/v1/admin/audit", get().to(admin::audit));
+        .route("/api/v1/admin/audit", get().to(admin::audit))
+        .route("/api/v1/admin/merchants", get().to(admin::search))
+        .route("/api/v1/admin/merchants", post().to(admin::register))
+        .route("/api/v1/admin/records", post().to(admin::import_records))
+        .route("/api/v1/admin/stats", get().to(admin::stats))
+        .route("/api/v1/admin/reprint", get().to(admin::reprint));
 }
 
 /// The one error type handlers return; rendered as the JSON envelope.

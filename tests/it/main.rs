@@ -5,4 +5,5 @@ mod admin;
 mod cli;
 mod demo;
 mod helpers;
+mod regulator;
 mod scan;
