@@ -40,14 +40,24 @@ fn codes(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("codes");
     g.throughput(Throughput::Elements(1));
-    g.bench_function("sign", |b| b.iter(|| sign(black_box(&claims), &key).unwrap()));
+    g.bench_function("sign", |b| {
+        b.iter(|| sign(black_box(&claims), &key).unwrap())
+    });
     g.bench_function("verify", |b| {
-        b.iter(|| verify(black_box(&link), |kid| (kid == KeyId(1)).then_some(public), today))
+        b.iter(|| {
+            verify(
+                black_box(&link),
+                |kid| (kid == KeyId(1)).then_some(public),
+                today,
+            )
+        })
     });
     g.bench_function("parse", |b| {
         b.iter(|| Token::parse(black_box(token.as_str())).unwrap())
     });
-    g.bench_function("qr_encode", |b| b.iter(|| Qr::encode(black_box(&link)).unwrap()));
+    g.bench_function("qr_encode", |b| {
+        b.iter(|| Qr::encode(black_box(&link)).unwrap())
+    });
     g.bench_function("svg", |b| {
         b.iter(|| yisaozhi_codes::svg(black_box(&qr), Grade::Yellow, Some("SH000001")))
     });

@@ -44,6 +44,8 @@ pub enum Command {
     },
     /// Import merchants and records, grade, and write projections (the batch job).
     Refresh(RefreshArgs),
+    /// Write synthetic merchants and records (for benchmarks and tests).
+    Gen(GenArgs),
     /// Manage signing keys.
     Keys {
         #[command(subcommand)]
@@ -92,10 +94,11 @@ impl CommonArgs {
 pub struct RefreshArgs {
     #[command(flatten)]
     pub common: CommonArgs,
-    /// Merchants file (JSONL).
+    /// Merchants file (JSONL, or CSV if it ends in .csv).
     #[arg(long)]
     pub merchants: Option<PathBuf>,
-    /// Record files (JSONL), or directories of them.
+    /// Record files (JSONL; or CSV, one per record kind, if they end in
+    /// .csv), or directories of them.
     #[arg(long, num_args = 1..)]
     pub records: Vec<PathBuf>,
     /// Grade as of this date (YYYY-MM-DD) [default: today in Asia/Shanghai].
@@ -107,6 +110,49 @@ pub struct RefreshArgs {
     /// Where rejected lines are written (JSON lines: file, line, reason).
     #[arg(long, default_value = "rejects.jsonl")]
     pub rejects: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct GenArgs {
+    /// Number of merchants (about 10 % itinerant vendors).
+    #[arg(long)]
+    pub merchants: u64,
+    /// Number of records, spread over all seven kinds.
+    #[arg(long)]
+    pub records: u64,
+    /// Seed: the same seed and options give the same files.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Output directory.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Records are dated in the `--days` days up to this date (YYYY-MM-DD).
+    #[arg(long, default_value = "2026-06-01")]
+    pub as_of: String,
+    /// How many days back records go.
+    #[arg(long, default_value_t = 730)]
+    pub days: u32,
+    /// jsonl: merchants.jsonl and records.jsonl; csv: merchants.csv and one
+    /// <kind>.csv per record kind.
+    #[arg(long, value_enum, default_value = "jsonl")]
+    pub format: GenFormatArg,
+    /// Number records from here on (a second batch that must not reuse the
+    /// first batch's record ids starts after it).
+    #[arg(long, default_value_t = 0)]
+    pub first_record: u64,
+    /// Give records only to this many merchants, spread evenly (e.g. 1 % of
+    /// them, for an incremental refresh).
+    #[arg(long)]
+    pub touch: Option<u64>,
+    /// Write only the records, not the merchants file.
+    #[arg(long)]
+    pub records_only: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GenFormatArg {
+    Jsonl,
+    Csv,
 }
 
 #[derive(Debug, Subcommand)]
@@ -143,7 +189,11 @@ pub enum CodesAction {
         #[command(flatten)]
         common: CommonArgs,
         /// Every merchant.
-        #[arg(long, conflicts_with = "merchant", required_unless_present = "merchant")]
+        #[arg(
+            long,
+            conflicts_with = "merchant",
+            required_unless_present = "merchant"
+        )]
         all: bool,
         /// One merchant.
         #[arg(long)]
@@ -189,6 +239,17 @@ pub enum TokensAction {
         #[arg(long, default_value = "read")]
         scope: String,
     },
+    /// List tokens: id, name, scope, created, revoked (never the secret).
+    List {
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+    /// Revoke a token by its id (the 8 hex digits after `ysz_`).
+    Revoke {
+        #[command(flatten)]
+        common: CommonArgs,
+        id: String,
+    },
 }
 
 fn parse_date(raw: &str, what: &str) -> anyhow::Result<jiff::civil::Date> {
@@ -218,6 +279,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Refresh(args) => refresh(args).await,
+        Command::Gen(args) => gen(args),
         Command::Keys { action, common } => keys_cmd(action, &common.settings()?),
         Command::Codes { action } => codes_cmd(action).await,
         Command::Tokens { action } => tokens_cmd(action).await,
@@ -263,7 +325,7 @@ fn expand_paths(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
             let mut inside: Vec<PathBuf> = std::fs::read_dir(p)
                 .with_context(|| format!("cannot list {}", p.display()))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|f| f.extension().is_some_and(|x| x == "jsonl"))
+                .filter(|f| f.extension().is_some_and(|x| x == "jsonl" || x == "csv"))
                 .collect();
             inside.sort();
             out.extend(inside);
@@ -304,15 +366,49 @@ async fn refresh(args: RefreshArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn gen(args: GenArgs) -> anyhow::Result<()> {
+    let opts = crate::gen::GenOptions {
+        merchants: args.merchants,
+        records: args.records,
+        seed: args.seed,
+        out: args.out,
+        as_of: parse_date(&args.as_of, "--as-of")?,
+        days: args.days,
+        format: match args.format {
+            GenFormatArg::Jsonl => crate::gen::GenFormat::Jsonl,
+            GenFormatArg::Csv => crate::gen::GenFormat::Csv,
+        },
+        first_record: args.first_record,
+        touch: args.touch,
+        write_merchants: !args.records_only,
+        progress: true,
+    };
+    let started = std::time::Instant::now();
+    let summary = crate::gen::generate(&opts)?;
+    println!("{summary}");
+    println!("in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
 fn print_keys(infos: &[KeyInfo]) {
-    println!("{:<6} {:<8} {:<12} {:<12} public key", "kid", "status", "not before", "not after");
+    println!(
+        "{:<6} {:<8} {:<12} {:<12} public key",
+        "kid", "status", "not before", "not after"
+    );
     for k in infos {
         let status = match k.status {
             keys::KeyStatus::Active => "active",
             keys::KeyStatus::Retired => "retired",
         };
         let after = k.not_after.map_or("-".to_owned(), |d| d.to_string());
-        println!("{:<6} {:<8} {:<12} {:<12} {}", k.kid, status, k.not_before.to_string(), after, k.public_key);
+        println!(
+            "{:<6} {:<8} {:<12} {:<12} {}",
+            k.kid,
+            status,
+            k.not_before.to_string(),
+            after,
+            k.public_key
+        );
     }
 }
 
@@ -446,7 +542,11 @@ impl Progress {
 
     fn line(&self) -> String {
         let secs = self.started.elapsed().as_secs_f64();
-        let rate = if secs > 0.0 { self.done as f64 / secs } else { 0.0 };
+        let rate = if secs > 0.0 {
+            self.done as f64 / secs
+        } else {
+            0.0
+        };
         let left = self.total.saturating_sub(self.done);
         let eta = if rate > 0.0 {
             format!("{:.0} s", left as f64 / rate)
@@ -495,8 +595,9 @@ fn load_published(source: &str) -> anyhow::Result<Keyring> {
     let value: serde_json::Value =
         serde_json::from_str(&text).with_context(|| format!("{what} is not JSON"))?;
     let list = value.get("keys").cloned().unwrap_or(value);
-    let infos: Vec<KeyInfo> = serde_json::from_value(list)
-        .with_context(|| format!("{what}: expected {{\"keys\": [...]}} as served at /api/v1/keys"))?;
+    let infos: Vec<KeyInfo> = serde_json::from_value(list).with_context(|| {
+        format!("{what}: expected {{\"keys\": [...]}} as served at /api/v1/keys")
+    })?;
     Keyring::from_published(infos)
 }
 
@@ -549,7 +650,9 @@ fn http_get(url: &str, timeout: std::time::Duration, max: usize) -> anyhow::Resu
                 stream = Some(s);
                 break;
             }
-            Err(e) => last_err = Some(anyhow::Error::new(e).context(format!("connecting to {addr}"))),
+            Err(e) => {
+                last_err = Some(anyhow::Error::new(e).context(format!("connecting to {addr}")))
+            }
         }
     }
     let mut stream = match (stream, last_err) {
@@ -562,7 +665,9 @@ fn http_get(url: &str, timeout: std::time::Duration, max: usize) -> anyhow::Resu
         "GET {path} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: yisaozhi/{}\r\nAccept: application/json\r\nConnection: close\r\n\r\n",
         env!("CARGO_PKG_VERSION")
     );
-    stream.write_all(request.as_bytes()).context("sending the request")?;
+    stream
+        .write_all(request.as_bytes())
+        .context("sending the request")?;
 
     let mut raw = Vec::new();
     let mut buf = [0u8; 8192];
@@ -570,7 +675,12 @@ fn http_get(url: &str, timeout: std::time::Duration, max: usize) -> anyhow::Resu
         stream.set_read_timeout(Some(remaining()?))?;
         let n = match stream.read(&mut buf) {
             Ok(n) => n,
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
                 bail!("timed out after {} s", timeout.as_secs())
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -625,9 +735,15 @@ fn parse_http_response(raw: &[u8]) -> anyhow::Result<String> {
     let mut lines = head.split("\r\n");
     let status_line = lines.next().unwrap_or_default();
     let mut parts = status_line.splitn(3, ' ');
-    let (version, status) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+    let (version, status) = (
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+    );
     if !version.starts_with("HTTP/1.") {
-        bail!("not an HTTP/1.x response: `{}`", crate::domain::truncate(status_line));
+        bail!(
+            "not an HTTP/1.x response: `{}`",
+            crate::domain::truncate(status_line)
+        );
     }
     let mut content_length = None;
     let mut chunked = false;
@@ -683,9 +799,7 @@ fn dechunk(mut body: &[u8]) -> anyhow::Result<Vec<u8>> {
         if size == 0 {
             return Ok(out);
         }
-        let chunk = body
-            .get(..size)
-            .context("chunked body cut short")?;
+        let chunk = body.get(..size).context("chunked body cut short")?;
         out.extend_from_slice(chunk);
         body = body.get(size + 2..).context("chunked body cut short")?;
     }
@@ -711,7 +825,10 @@ fn verify(text: &str, keys_source: &str, at: Option<&str>) -> anyhow::Result<()>
             Ok(())
         }
         yisaozhi_codes::Verdict::Expired(c) => {
-            println!("expired: signature holds but the code expired; {}", describe(&c));
+            println!(
+                "expired: signature holds but the code expired; {}",
+                describe(&c)
+            );
             bail!("code expired on {}", c.expires)
         }
         yisaozhi_codes::Verdict::Forged { claims, why } => {
@@ -739,7 +856,52 @@ async fn tokens_cmd(action: TokensAction) -> anyhow::Result<()> {
             let store = settings.store.open().await?;
             store.put_token(stored).await?;
             println!("{plain}");
-            eprintln!("token for `{name}` (scope {}): shown once, stored only as a hash", scope.as_string());
+            eprintln!(
+                "token for `{name}` (scope {}): shown once, stored only as a hash",
+                scope.as_string()
+            );
+            Ok(())
+        }
+        TokensAction::List { common } => {
+            let store = common.settings()?.store.open().await?;
+            println!(
+                "{:<10} {:<20} {:<14} {:<22} revoked",
+                "id", "name", "scope", "created"
+            );
+            for t in store.tokens().await? {
+                println!(
+                    "{:<10} {:<20} {:<14} {:<22} {}",
+                    t.id,
+                    t.name,
+                    t.scope,
+                    t.created_at.to_string(),
+                    if t.revoked { "yes" } else { "no" }
+                );
+            }
+            Ok(())
+        }
+        TokensAction::Revoke { common, id } => {
+            let store = common.settings()?.store.open().await?;
+            let mut token = store.token(&id).await?.with_context(|| {
+                format!(
+                    "no token with id `{}`: see `yisaozhi tokens list`",
+                    crate::domain::truncate(&id)
+                )
+            })?;
+            token.revoked = true;
+            store.put_token(token.clone()).await?;
+            store
+                .append_audit(crate::store::AuditEntry {
+                    at: clock::now(),
+                    actor: "cli".into(),
+                    action: "token.revoke".into(),
+                    target: format!("token:{}", token.id),
+                    before: serde_json::json!({"name": token.name, "revoked": false}),
+                    after: serde_json::json!({"name": token.name, "revoked": true}),
+                    reason: None,
+                })
+                .await?;
+            println!("token {} ({}) revoked", token.id, token.name);
             Ok(())
         }
     }
@@ -776,7 +938,8 @@ mod tests {
     #[test]
     fn http_get_reads_content_length_body_without_waiting_for_close() {
         let base = serve_once(
-            b"HTTP/1.1 200 OK\r\ncontent-length: 11\r\nconnection: keep-alive\r\n\r\n{\"keys\":[]}".to_vec(),
+            b"HTTP/1.1 200 OK\r\ncontent-length: 11\r\nconnection: keep-alive\r\n\r\n{\"keys\":[]}"
+                .to_vec(),
             Duration::from_secs(10),
         );
         let started = std::time::Instant::now();
@@ -799,7 +962,10 @@ mod tests {
 
     #[test]
     fn http_get_errors_are_clear() {
-        let base = serve_once(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n".to_vec(), Duration::ZERO);
+        let base = serve_once(
+            b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n".to_vec(),
+            Duration::ZERO,
+        );
         let e = http_get(&format!("{base}/api/v1/keys"), T, 1 << 20).unwrap_err();
         assert!(format!("{e:#}").contains("404"), "{e:#}");
 
@@ -808,7 +974,10 @@ mod tests {
             Duration::ZERO,
         );
         let e = http_get(&format!("{base}/api/v1/keys"), T, 1 << 20).unwrap_err();
-        assert!(format!("{e:#}").contains("redirect to https://x/api/v1/keys"), "{e:#}");
+        assert!(
+            format!("{e:#}").contains("redirect to https://x/api/v1/keys"),
+            "{e:#}"
+        );
 
         let mut big = b"HTTP/1.1 200 OK\r\n\r\n".to_vec();
         big.resize(3000, b'x');
@@ -822,7 +991,12 @@ mod tests {
             Duration::from_secs(10),
         );
         let started = std::time::Instant::now();
-        let e = http_get(&format!("{base}/api/v1/keys"), Duration::from_millis(300), 1 << 20).unwrap_err();
+        let e = http_get(
+            &format!("{base}/api/v1/keys"),
+            Duration::from_millis(300),
+            1 << 20,
+        )
+        .unwrap_err();
         assert!(format!("{e:#}").contains("timed out"), "{e:#}");
         assert!(started.elapsed() < Duration::from_secs(2));
     }
@@ -831,7 +1005,10 @@ mod tests {
     fn keys_source_kinds() {
         let e = load_published("https://ysz.example.gov.cn/api/v1/keys").unwrap_err();
         let msg = format!("{e:#}");
-        assert!(msg.contains("https is not supported") && msg.contains("download the file first"), "{msg}");
+        assert!(
+            msg.contains("https is not supported") && msg.contains("download the file first"),
+            "{msg}"
+        );
         let e = load_published("/nonexistent/keys.json").unwrap_err();
         assert!(format!("{e:#}").contains("cannot read keys file"), "{e:#}");
         let e = load_published("http://127.0.0.1:1/api/v1/keys").unwrap_err();

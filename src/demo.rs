@@ -68,6 +68,7 @@ pub async fn prepare(dir: &Path, code_validity_days: i32) -> anyhow::Result<Prep
         },
     )
     .await?;
+    store.note_refresh(clock::now()).await?;
 
     let mut codes_issued = 0;
     let mut samples: Vec<(String, Grade, String)> = Vec::new();

@@ -164,7 +164,11 @@ mod tests {
     #[test]
     fn credit_code_check_character_matches_published_examples() {
         // Published example codes with valid check characters.
-        for ok in ["91350100M000100Y43", "91110000802100433B", "91440300708461136T"] {
+        for ok in [
+            "91350100M000100Y43",
+            "91110000802100433B",
+            "91440300708461136T",
+        ] {
             assert!(CreditCode::parse(ok).is_ok(), "{ok}");
         }
     }

@@ -282,11 +282,15 @@ mod tests {
         assert_eq!(retired.status, KeyStatus::Retired);
         assert_eq!(retired.not_after, Some(jiff::civil::date(2027, 11, 22)));
         assert_eq!(ring.published(jiff::civil::date(2027, 11, 23)).len(), 1);
-        assert!(!format!("{ring:?}").contains(&std::fs::read_to_string(dir.path().join("k2.secret")).unwrap()));
+        assert!(!format!("{ring:?}")
+            .contains(&std::fs::read_to_string(dir.path().join("k2.secret")).unwrap()));
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join("k2.secret")).unwrap().permissions().mode();
+            let mode = std::fs::metadata(dir.path().join("k2.secret"))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
     }

@@ -584,57 +584,106 @@ pub fn read_jsonl<T>(
 
 /// [`read_jsonl`] over any buffered reader; `file` names it in rejects.
 pub fn read_jsonl_from<T>(
-    mut reader: impl BufRead,
+    reader: impl BufRead,
     file: &str,
     parse: impl Fn(&str) -> Result<T, String>,
     mut ok: impl FnMut(T, u64),
     mut reject: impl FnMut(Reject),
 ) -> io::Result<u64> {
-    let mut buf = Vec::with_capacity(4096);
-    let mut line = 0u64;
-    let mut rej = |line: u64, reason: String| {
-        reject(Reject {
-            file: file.to_owned(),
-            line,
-            reason,
-        })
-    };
-    while let Some(too_long) = read_bounded_line(&mut reader, &mut buf)? {
-        line += 1;
-        if too_long {
-            rej(line, format!("line longer than {MAX_LINE_BYTES} bytes"));
-            continue;
+    let mut lines = LineReader::new(reader);
+    while let Some(line) = lines.next_line()? {
+        let (line, result) = match line {
+            Line::Bad(n, reason) => (n, Err(reason)),
+            Line::Text(_, text) if text.trim().is_empty() => continue,
+            Line::Text(n, text) => (n, parse(text)),
+        };
+        match result {
+            Ok(item) => ok(item, line),
+            Err(reason) => reject(Reject {
+                file: file.to_owned(),
+                line,
+                reason,
+            }),
         }
-        let mut bytes = buf.as_slice();
-        if line == 1 {
+    }
+    Ok(lines.lines())
+}
+
+/// One physical line of input: its text, or why it cannot be read.
+#[derive(Debug, PartialEq)]
+pub enum Line<'a> {
+    /// Line number and text (without the line end, `\r` or byte-order mark).
+    Text(u64, &'a str),
+    /// Line number and reason (too long, not UTF-8).
+    Bad(u64, String),
+}
+
+/// Splits input into lines holding at most [`MAX_LINE_BYTES`] of any line,
+/// so memory stays bounded whatever the input.
+pub struct LineReader<R> {
+    reader: R,
+    buf: Vec<u8>,
+    line: u64,
+    bytes: u64,
+}
+
+impl<R: BufRead> LineReader<R> {
+    pub fn new(reader: R) -> Self {
+        Self {
+            reader,
+            buf: Vec::with_capacity(4096),
+            line: 0,
+            bytes: 0,
+        }
+    }
+
+    /// Lines read so far.
+    pub fn lines(&self) -> u64 {
+        self.line
+    }
+
+    /// Bytes consumed so far.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// The next line, or `None` at the end of the input.
+    pub fn next_line(&mut self) -> io::Result<Option<Line<'_>>> {
+        let Some(too_long) = read_bounded_line(&mut self.reader, &mut self.buf, &mut self.bytes)?
+        else {
+            return Ok(None);
+        };
+        self.line += 1;
+        if too_long {
+            return Ok(Some(Line::Bad(
+                self.line,
+                format!("line longer than {MAX_LINE_BYTES} bytes"),
+            )));
+        }
+        let mut bytes = self.buf.as_slice();
+        if self.line == 1 {
             bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
         }
         bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
-        let text = match std::str::from_utf8(bytes) {
-            Ok(t) => t,
-            Err(e) => {
-                rej(
-                    line,
-                    format!("not valid UTF-8 (at byte {})", e.valid_up_to() + 1),
-                );
-                continue;
-            }
-        };
-        if text.trim().is_empty() {
-            continue;
-        }
-        match parse(text) {
-            Ok(item) => ok(item, line),
-            Err(reason) => rej(line, reason),
-        }
+        Ok(Some(match std::str::from_utf8(bytes) {
+            Ok(t) => Line::Text(self.line, t),
+            Err(e) => Line::Bad(
+                self.line,
+                format!("not valid UTF-8 (at byte {})", e.valid_up_to() + 1),
+            ),
+        }))
     }
-    Ok(line)
 }
 
 /// Reads one line (without its `\n`) into `buf`, holding at most
-/// [`MAX_LINE_BYTES`] of it. Returns `None` at end of input, `Some(true)` if
-/// the line was too long (and `buf` is then empty), `Some(false)` otherwise.
-fn read_bounded_line(r: &mut impl BufRead, buf: &mut Vec<u8>) -> io::Result<Option<bool>> {
+/// [`MAX_LINE_BYTES`] of it, and adds the bytes consumed to `consumed`.
+/// Returns `None` at end of input, `Some(true)` if the line was too long
+/// (and `buf` is then empty), `Some(false)` otherwise.
+fn read_bounded_line(
+    r: &mut impl BufRead,
+    buf: &mut Vec<u8>,
+    consumed: &mut u64,
+) -> io::Result<Option<bool>> {
     buf.clear();
     let mut too_long = false;
     let mut any = false;
@@ -664,9 +713,447 @@ fn read_bounded_line(r: &mut impl BufRead, buf: &mut Vec<u8>) -> io::Result<Opti
             (used, done)
         };
         r.consume(used);
+        *consumed += used as u64;
         if done {
             return Ok(Some(too_long));
         }
+    }
+}
+
+// --- input files: JSONL or CSV, read in chunks ------------------------------
+
+/// The format of an input file, chosen by its extension: `.csv` is CSV
+/// (one file per record kind), anything else JSONL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputFormat {
+    Jsonl,
+    Csv,
+}
+
+impl InputFormat {
+    pub fn of(path: &Path) -> InputFormat {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some(e) if e.eq_ignore_ascii_case("csv") => InputFormat::Csv,
+            _ => InputFormat::Jsonl,
+        }
+    }
+}
+
+/// The header row of a CSV file: its field names (those of CONTRACT §3) and,
+/// when it has no `kind` column, the record kind its file name gives.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CsvHeader {
+    names: Vec<String>,
+    kind: Option<&'static str>,
+}
+
+impl CsvHeader {
+    /// Parses a header row of the file at `path`.
+    pub fn parse(row: &str, path: &Path) -> Result<CsvHeader, String> {
+        let fields = csv_fields(row)?;
+        let mut names: Vec<String> = Vec::with_capacity(fields.len());
+        for (i, f) in fields.iter().enumerate() {
+            let name = f.trim();
+            if name.is_empty() {
+                return Err(format!("column {} has no name", i + 1));
+            }
+            if names.iter().any(|n| n == name) {
+                return Err(format!("column `{}` appears twice", truncate(name)));
+            }
+            names.push(name.to_owned());
+        }
+        let kind = if names.iter().any(|n| n == "kind") {
+            None
+        } else {
+            kind_of_file(path)
+        };
+        Ok(CsvHeader { names, kind })
+    }
+
+    /// Turns one CSV row into the JSON object of CONTRACT §3: lists split on
+    /// `;`, numbers and booleans typed, empty cells absent.
+    fn object(&self, row: &str) -> Result<Map<String, Value>, String> {
+        let cells = csv_fields(row)?;
+        if cells.len() != self.names.len() {
+            return Err(format!(
+                "expected {} fields as in the header row, got {}",
+                self.names.len(),
+                cells.len()
+            ));
+        }
+        let mut m = Map::new();
+        for (name, cell) in self.names.iter().zip(cells.iter()) {
+            if let Some(v) = csv_value(name, cell)? {
+                m.insert(name.clone(), v);
+            }
+        }
+        if let Some(kind) = self.kind {
+            m.entry("kind").or_insert_with(|| kind.into());
+        }
+        Ok(m)
+    }
+}
+
+/// The record kind a CSV file name stands for: `sampling.csv`,
+/// `2025_sampling.csv`, `sampling-2025.csv`.
+fn kind_of_file(path: &Path) -> Option<&'static str> {
+    let stem = path.file_stem()?.to_str()?.to_ascii_lowercase();
+    RECORD_KINDS.iter().copied().find(|k| {
+        stem == *k
+            || [format!("_{k}"), format!("-{k}"), format!(".{k}")]
+                .iter()
+                .any(|s| stem.ends_with(s.as_str()))
+            || [format!("{k}_"), format!("{k}-"), format!("{k}.")]
+                .iter()
+                .any(|s| stem.starts_with(s.as_str()))
+    })
+}
+
+/// The fields of one CSV record (which may span lines inside quotes).
+fn csv_fields(row: &str) -> Result<csv::StringRecord, String> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .buffer_capacity(row.len() + 1)
+        .from_reader(row.as_bytes());
+    let mut record = csv::StringRecord::new();
+    match reader.read_record(&mut record) {
+        Ok(_) => Ok(record),
+        Err(e) => Err(format!("invalid CSV: {e}")),
+    }
+}
+
+/// The JSON value of one CSV cell, typed by its field name; `None` for an
+/// empty cell (absent), except that an empty list cell is an empty list.
+fn csv_value(name: &str, cell: &str) -> Result<Option<Value>, String> {
+    let t = cell.trim();
+    let bad =
+        |expected: &str| format!("field `{name}`: expected {expected}, got `{}`", truncate(t));
+    if matches!(name, "failed_items" | "categories") {
+        let items = t
+            .split(';')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| Value::String(s.to_owned()))
+            .collect();
+        return Ok(Some(Value::Array(items)));
+    }
+    if t.is_empty() {
+        return Ok(None);
+    }
+    let number = |t: &str| {
+        t.parse::<f64>()
+            .ok()
+            .filter(|x| x.is_finite())
+            .and_then(serde_json::Number::from_f64)
+    };
+    let v = match name {
+        "hazards" => match t.parse::<i64>() {
+            Ok(n) => Value::from(n),
+            Err(_) => Value::Number(number(t).ok_or_else(|| bad("an integer ≥ 0"))?),
+        },
+        "fine_cny" => match t.parse::<i64>() {
+            Ok(n) => Value::from(n),
+            Err(_) => Value::Number(number(t).ok_or_else(|| bad("a number ≥ 0"))?),
+        },
+        "rectified" | "passed" | "substantiated" => match t.to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "y" | "是" => Value::Bool(true),
+            "false" | "0" | "no" | "n" | "否" => Value::Bool(false),
+            _ => return Err(bad("true or false")),
+        },
+        _ => Value::String(cell.to_owned()),
+    };
+    Ok(Some(v))
+}
+
+/// Whether a CSV line, read on from `in_quotes`, ends inside a quoted
+/// field (so the record goes on with the next line).
+fn csv_ends_in_quotes(line: &str, mut in_quotes: bool) -> bool {
+    let b = line.as_bytes();
+    let mut field_start = !in_quotes;
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if in_quotes {
+            if c == b'"' {
+                if b.get(i + 1) == Some(&b'"') {
+                    i += 1;
+                } else {
+                    in_quotes = false;
+                }
+            }
+            field_start = false;
+        } else if c == b',' {
+            field_start = true;
+        } else {
+            in_quotes = c == b'"' && field_start;
+            field_start = false;
+        }
+        i += 1;
+    }
+    in_quotes
+}
+
+/// How to parse the entries of one input file.
+#[derive(Debug, Clone)]
+pub enum RowParser {
+    Json,
+    Csv(std::sync::Arc<CsvHeader>),
+}
+
+impl RowParser {
+    pub fn merchant(&self, text: &str) -> Result<Merchant, String> {
+        match self {
+            RowParser::Json => parse_merchant(text),
+            RowParser::Csv(h) => merchant_from_value(&h.object(text)?),
+        }
+    }
+
+    pub fn record(&self, text: &str) -> Result<Record, String> {
+        match self {
+            RowParser::Json => parse_record(text),
+            RowParser::Csv(h) => {
+                let m = h.object(text)?;
+                if !m.contains_key("kind") {
+                    return Err(format!(
+                        "missing field `kind`: add a `kind` column or name the file after \
+                         its record kind (e.g. sampling.csv; kinds: {})",
+                        RECORD_KINDS.join(", ")
+                    ));
+                }
+                record_from_value(&m)
+            }
+        }
+    }
+}
+
+/// A batch of entries (JSONL lines or CSV rows) of one file, not parsed
+/// yet, so that a batch can be parsed in parallel; plus the lines that could
+/// not be read at all.
+#[derive(Debug, Default)]
+pub struct Chunk {
+    text: String,
+    spans: Vec<(u64, usize, usize)>,
+    /// Lines too long, not UTF-8, or an unterminated CSV quote.
+    pub rejects: Vec<Reject>,
+    /// Bytes of the file consumed up to the end of this chunk.
+    pub bytes_read: u64,
+}
+
+impl Chunk {
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// Entry `i`: its (first) line number and text.
+    pub fn get(&self, i: usize) -> (u64, &str) {
+        let (line, a, b) = self.spans[i];
+        (line, &self.text[a..b])
+    }
+
+    pub fn entries(&self) -> impl Iterator<Item = (u64, &str)> + '_ {
+        (0..self.len()).map(|i| self.get(i))
+    }
+}
+
+/// An input file opened for reading in chunks.
+pub struct Input {
+    name: String,
+    format: InputFormat,
+    lines: LineReader<BufReader<File>>,
+    parser: RowParser,
+    /// A CSV record that goes on over several lines: first line, text.
+    partial: Option<(u64, String)>,
+    pending: Vec<Reject>,
+    done: bool,
+}
+
+impl Input {
+    /// Opens `path` (format by extension); a CSV file's header row is read
+    /// here. A file whose header row is unusable yields one reject (line of
+    /// the header) and nothing else.
+    pub fn open(path: &Path) -> io::Result<Input> {
+        let file = File::open(path)?;
+        let format = InputFormat::of(path);
+        let mut input = Input {
+            name: path.display().to_string(),
+            format,
+            lines: LineReader::new(BufReader::with_capacity(256 * 1024, file)),
+            parser: RowParser::Json,
+            partial: None,
+            pending: Vec::new(),
+            done: false,
+        };
+        if format == InputFormat::Csv {
+            input.read_header(path)?;
+        }
+        Ok(input)
+    }
+
+    fn read_header(&mut self, path: &Path) -> io::Result<()> {
+        let mut chunk = Chunk::default();
+        while chunk.is_empty() && chunk.rejects.is_empty() {
+            if !self.next_csv_record(&mut chunk)? {
+                break;
+            }
+        }
+        let failure = if let Some(r) = chunk.rejects.pop() {
+            Some((r.line, r.reason))
+        } else if chunk.is_empty() {
+            None // an empty file
+        } else {
+            let (line, row) = chunk.get(0);
+            match CsvHeader::parse(row, path) {
+                Ok(h) => {
+                    self.parser = RowParser::Csv(std::sync::Arc::new(h));
+                    None
+                }
+                Err(e) => Some((line, e)),
+            }
+        };
+        if let Some((line, reason)) = failure {
+            self.pending.push(self.reject(
+                line,
+                format!("header row: {reason}; the file was not imported"),
+            ));
+            self.done = true;
+        }
+        Ok(())
+    }
+
+    /// The file's name as given, as written in rejects.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn format(&self) -> InputFormat {
+        self.format
+    }
+
+    /// How to parse this file's entries.
+    pub fn parser(&self) -> RowParser {
+        self.parser.clone()
+    }
+
+    /// Lines read so far.
+    pub fn lines(&self) -> u64 {
+        self.lines.lines()
+    }
+
+    fn reject(&self, line: u64, reason: String) -> Reject {
+        Reject {
+            file: self.name.clone(),
+            line,
+            reason,
+        }
+    }
+
+    /// Up to `max_entries` entries or about `max_bytes` of text; `None` at
+    /// the end of the file.
+    pub fn next_chunk(
+        &mut self,
+        max_entries: usize,
+        max_bytes: usize,
+    ) -> io::Result<Option<Chunk>> {
+        let mut chunk = Chunk {
+            rejects: std::mem::take(&mut self.pending),
+            ..Chunk::default()
+        };
+        while !self.done && chunk.len() < max_entries && chunk.text.len() < max_bytes {
+            let more = match self.format {
+                InputFormat::Jsonl => self.next_json_line(&mut chunk)?,
+                InputFormat::Csv => self.next_csv_record(&mut chunk)?,
+            };
+            if !more {
+                self.done = true;
+            }
+        }
+        chunk.bytes_read = self.lines.bytes();
+        if chunk.is_empty() && chunk.rejects.is_empty() && self.done {
+            return Ok(None);
+        }
+        Ok(Some(chunk))
+    }
+
+    /// Reads one line into `chunk`; false at the end of the file.
+    fn next_json_line(&mut self, chunk: &mut Chunk) -> io::Result<bool> {
+        let bad = match self.lines.next_line()? {
+            None => return Ok(false),
+            Some(Line::Text(_, t)) if t.trim().is_empty() => None,
+            Some(Line::Text(n, t)) => {
+                let a = chunk.text.len();
+                chunk.text.push_str(t);
+                chunk.spans.push((n, a, chunk.text.len()));
+                None
+            }
+            Some(Line::Bad(n, reason)) => Some((n, reason)),
+        };
+        if let Some((n, reason)) = bad {
+            chunk.rejects.push(self.reject(n, reason));
+        }
+        Ok(true)
+    }
+
+    /// Reads one line of CSV into `chunk` (completing a record, or going on
+    /// with one that spans lines); false at the end of the file.
+    fn next_csv_record(&mut self, chunk: &mut Chunk) -> io::Result<bool> {
+        let line = match self.lines.next_line()? {
+            None => {
+                if let Some((start, _)) = self.partial.take() {
+                    let r = self.reject(
+                        start,
+                        "unterminated quoted field: a `\"` opened on this line is never closed"
+                            .into(),
+                    );
+                    chunk.rejects.push(r);
+                }
+                return Ok(false);
+            }
+            Some(Line::Bad(n, reason)) => Err((n, reason)),
+            Some(Line::Text(n, t)) => Ok((n, t.to_owned())),
+        };
+        let (n, text) = match line {
+            Ok(x) => x,
+            Err((n, reason)) => {
+                // A bad line inside a multi-line record spoils the record.
+                let (start, reason) = match self.partial.take() {
+                    Some((start, _)) => (start, format!("line {n}: {reason}")),
+                    None => (n, reason),
+                };
+                chunk.rejects.push(self.reject(start, reason));
+                return Ok(true);
+            }
+        };
+        let (start, record) = match self.partial.take() {
+            Some((start, mut so_far)) => {
+                so_far.push('\n');
+                so_far.push_str(&text);
+                (start, so_far)
+            }
+            None if text.trim().is_empty() => return Ok(true),
+            None => (n, text),
+        };
+        if record.len() > MAX_LINE_BYTES {
+            let r = self.reject(
+                start,
+                format!("record longer than {MAX_LINE_BYTES} bytes (an unclosed `\"`?)"),
+            );
+            chunk.rejects.push(r);
+            return Ok(true);
+        }
+        // Re-scan the whole record: cheap, records are short.
+        if csv_ends_in_quotes(&record, false) {
+            self.partial = Some((start, record));
+        } else {
+            let a = chunk.text.len();
+            chunk.text.push_str(&record);
+            chunk.spans.push((start, a, chunk.text.len()));
+        }
+        Ok(true)
     }
 }
 

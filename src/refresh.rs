@@ -4,22 +4,41 @@
 //! Safe to kill at any point: records are committed with a "regrade" mark in
 //! the same write, and a projection clears the mark in the same write as it
 //! lands, so a re-run picks up exactly what the killed run left undone.
+//!
+//! Streams: a file is read in chunks of a few thousand lines on a reader
+//! thread, each chunk parsed in parallel (rayon) while the previous one is
+//! written to the store, so memory does not grow with the size of a file.
+//! Regrading is a pipeline too: load a batch of merchants' inputs from the
+//! store → grade it in parallel (grading is pure) → write the projections,
+//! the three stages overlapping.
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use jiff::civil::Date;
+use rayon::prelude::*;
 
 use crate::clock;
 use crate::domain::{Grade, MerchantId};
 use crate::grading::{self, Projection, Rules};
-use crate::records::{self, Merchant, Record, Reject};
-use crate::store::Store;
+use crate::records::{self, Input, Merchant, Record, Reject, RowParser};
+use crate::store::{GradingInput, Store};
 
-/// How many records are written per store batch.
-const BATCH: usize = 5_000;
+/// Most entries per chunk read from a file (one store write per chunk).
+const CHUNK_ENTRIES: usize = 32 * 1024;
+/// About this many bytes of text per chunk at most.
+const CHUNK_BYTES: usize = 8 << 20;
+/// Merchants per regrading batch (one store read and one write per batch).
+const GRADE_BATCH: usize = 4096;
+/// At most this many merchants whose grade changed are listed in a summary.
+const MAX_CHANGED_LISTED: usize = 10_000;
+/// At most this many unknown merchant ids are remembered (to ask once).
+const MAX_UNKNOWN_REMEMBERED: usize = 1_000_000;
 
 /// What to import and how to regrade.
 #[derive(Debug, Clone)]
@@ -44,8 +63,20 @@ pub struct Summary {
     pub rejected: u64,
     pub regraded: u64,
     pub by_grade: BTreeMap<Grade, u64>,
-    /// Merchants whose grade changed: (id, before, after).
+    /// Merchants whose grade changed: (id, before, after); `before` is `None`
+    /// for a merchant graded for the first time. At most
+    /// [`MAX_CHANGED_LISTED`] are listed; `changed_total` counts them all.
     pub changed: Vec<(MerchantId, Option<Grade>, Grade)>,
+    pub changed_total: u64,
+}
+
+impl Summary {
+    fn note_change(&mut self, id: &MerchantId, before: Option<Grade>, after: Grade) {
+        self.changed_total += 1;
+        if self.changed.len() < MAX_CHANGED_LISTED {
+            self.changed.push((id.clone(), before, after));
+        }
+    }
 }
 
 impl std::fmt::Display for Summary {
@@ -57,17 +88,33 @@ impl std::fmt::Display for Summary {
         )?;
         let grades: Vec<String> = Grade::ALL
             .iter()
-            .map(|g| format!("{} {}", g.name(), self.by_grade.get(g).copied().unwrap_or(0)))
+            .map(|g| {
+                format!(
+                    "{} {}",
+                    g.name(),
+                    self.by_grade.get(g).copied().unwrap_or(0)
+                )
+            })
             .collect();
-        write!(f, "regraded {} merchants: {}", self.regraded, grades.join(", "))?;
-        if !self.changed.is_empty() {
-            write!(f, "\ngrade changed for {} merchants:", self.changed.len())?;
+        write!(
+            f,
+            "regraded {} merchants: {}",
+            self.regraded,
+            grades.join(", ")
+        )?;
+        let total = self.changed_total.max(self.changed.len() as u64);
+        if total > 0 {
+            let first = self.changed.iter().filter(|(_, b, _)| b.is_none()).count() as u64;
+            write!(f, "\ngrade changed for {total} merchants:")?;
+            if first as usize == self.changed.len() && total == first {
+                write!(f, " (all graded for the first time)")?;
+            }
             for (id, before, after) in self.changed.iter().take(20) {
                 let before = before.map_or("new", |g| g.name());
                 write!(f, "\n  {id}: {before} -> {after}")?;
             }
-            if self.changed.len() > 20 {
-                write!(f, "\n  … and {} more", self.changed.len() - 20)?;
+            if total > 20 {
+                write!(f, "\n  … and {} more", total - 20)?;
             }
         }
         Ok(())
@@ -98,48 +145,334 @@ impl Rejects {
     }
 }
 
-fn read_file<T>(
-    path: &Path,
-    parse: impl Fn(&str) -> Result<T, String>,
-    rejects: &mut Rejects,
-) -> anyhow::Result<(Vec<(T, u64)>, u64)> {
-    let mut items = Vec::new();
-    let mut failed = Ok(());
-    let read = records::read_jsonl(path, parse, |t, line| items.push((t, line)), |r| {
-        if failed.is_ok() {
-            failed = rejects.push(&r);
-        }
-    })
-    .with_context(|| format!("cannot read {}", path.display()))?;
-    failed?;
-    Ok((items, read))
+// --- progress ---------------------------------------------------------------
+
+/// What a [`Progress`] counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgressUnit {
+    Items,
+    Bytes,
 }
 
-/// Imports the files, then regrades the merchants that are due.
-pub async fn run(store: &dyn Store, rules: &Rules, opts: &RefreshOptions) -> anyhow::Result<Summary> {
-    let mut summary = Summary::default();
-    let mut rejects = Rejects::create(&opts.rejects)?;
-    let mut in_file = HashSet::new();
-    if let Some(path) = &opts.merchants {
-        let (merchants, read) = read_file(path, records::parse_merchant, &mut rejects)?;
-        summary.read += read;
-        let merchants: Vec<Merchant> = merchants.into_iter().map(|(m, _)| m).collect();
-        in_file.extend(merchants.iter().map(|m| m.id.clone()));
-        for chunk in merchants.chunks(BATCH) {
-            let changed = store.upsert_merchants(chunk.to_vec()).await?;
-            summary.imported += changed;
-            summary.duplicate += chunk.len() as u64 - changed;
+/// Progress of a long step on stderr: an indicatif bar with rate and ETA on
+/// a terminal; otherwise (logs, CI, tests) a plain `tracing` line every few
+/// seconds and one at the end. Safe to update from several threads.
+pub struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    what: String,
+    unit: ProgressUnit,
+    total: u64,
+    done: AtomicU64,
+    started: Instant,
+    last_line: Mutex<Instant>,
+    enabled: bool,
+}
+
+impl Progress {
+    /// Plain lines at most this often.
+    pub const LINE_EVERY: Duration = Duration::from_secs(5);
+
+    /// A progress report for `total` units of `what`; `enabled: false`
+    /// reports nothing.
+    pub fn new(what: impl Into<String>, total: u64, unit: ProgressUnit, enabled: bool) -> Progress {
+        use std::io::IsTerminal as _;
+        let what = what.into();
+        let bar = (enabled && std::io::stderr().is_terminal()).then(|| {
+            let counts = match unit {
+                ProgressUnit::Items => "{human_pos}/{human_len} {per_sec}",
+                ProgressUnit::Bytes => "{binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec}",
+            };
+            let template =
+                format!("{{msg:>12}} [{{elapsed_precise}}] {{wide_bar}} {counts} ETA {{eta}}");
+            let style = indicatif::ProgressStyle::with_template(&template)
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+            let bar = indicatif::ProgressBar::new(total)
+                .with_style(style)
+                .with_message(what.clone());
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        let now = Instant::now();
+        Progress {
+            bar,
+            what,
+            unit,
+            total,
+            done: AtomicU64::new(0),
+            started: now,
+            last_line: Mutex::new(now),
+            enabled,
         }
-        tracing::info!(file = %path.display(), merchants = merchants.len(), "merchants imported");
     }
-    for path in &opts.records {
-        let (parsed, read) = read_file(path, records::parse_record, &mut rejects)?;
-        summary.read += read;
-        let file = path.display().to_string();
-        let known = known_merchants(store, &parsed, &in_file).await?;
-        let mut batch = Vec::with_capacity(BATCH);
-        for (record, line) in parsed {
-            if known.contains(&record.merchant) {
+
+    pub fn inc(&self, n: u64) {
+        let done = self.done.fetch_add(n, Ordering::Relaxed) + n;
+        self.update(done);
+    }
+
+    pub fn set(&self, pos: u64) {
+        self.done.store(pos, Ordering::Relaxed);
+        self.update(pos);
+    }
+
+    fn update(&self, done: u64) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(done);
+        } else if self.enabled {
+            let mut last = self.last_line.lock().unwrap_or_else(|p| p.into_inner());
+            if last.elapsed() >= Self::LINE_EVERY {
+                *last = Instant::now();
+                drop(last);
+                self.log(done, false);
+            }
+        }
+    }
+
+    fn log(&self, done: u64, finished: bool) {
+        let secs = self.started.elapsed().as_secs_f64();
+        let rate = if secs > 0.0 { done as f64 / secs } else { 0.0 };
+        let left = self.total.saturating_sub(done);
+        let eta = if finished {
+            "done".to_owned()
+        } else if rate > 0.0 {
+            format!("ETA {:.0} s", left as f64 / rate)
+        } else {
+            "ETA unknown".to_owned()
+        };
+        let (done, total, rate) = match self.unit {
+            ProgressUnit::Items => (
+                done.to_string(),
+                self.total.to_string(),
+                format!("{rate:.0}/s"),
+            ),
+            ProgressUnit::Bytes => (
+                mib(done),
+                mib(self.total),
+                format!("{:.1} MiB/s", rate / 1048576.0),
+            ),
+        };
+        tracing::info!(
+            "{}: {done}/{total} ({rate}, {secs:.1} s elapsed, {eta})",
+            self.what
+        );
+    }
+
+    /// Ends the report: the bar stays on screen; without one, a last line.
+    pub fn finish(&self) {
+        let done = self.done.load(Ordering::Relaxed);
+        match &self.bar {
+            Some(bar) => bar.finish(),
+            None if self.enabled => self.log(done, true),
+            None => {}
+        }
+    }
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / 1048576.0)
+}
+
+// --- import -----------------------------------------------------------------
+
+/// One parsed chunk of a file: good items with their line, and rejects.
+struct Parsed<T> {
+    items: Vec<(T, u64)>,
+    rejects: Vec<Reject>,
+    bytes_read: u64,
+}
+
+/// A file being read and parsed on its own thread, chunk by chunk.
+struct Stream<T> {
+    name: String,
+    size: u64,
+    rx: tokio::sync::mpsc::Receiver<std::io::Result<Parsed<T>>>,
+    thread: std::thread::JoinHandle<u64>,
+}
+
+impl<T: Send + 'static> Stream<T> {
+    /// Opens `path` and starts reading it; `parse` turns one entry into an item.
+    fn open(path: &Path, parse: fn(&RowParser, &str) -> Result<T, String>) -> anyhow::Result<Self> {
+        let mut input =
+            Input::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        let name = input.name().to_owned();
+        let file = name.clone();
+        // Two chunks in flight: one being parsed while one is written.
+        let (tx, rx) = tokio::sync::mpsc::channel(2);
+        let thread = std::thread::Builder::new()
+            .name("refresh-reader".into())
+            .spawn(move || {
+                let parser = input.parser();
+                loop {
+                    let chunk = match input.next_chunk(CHUNK_ENTRIES, CHUNK_BYTES) {
+                        Ok(Some(c)) => c,
+                        Ok(None) => break,
+                        Err(e) => {
+                            let _ = tx.blocking_send(Err(e));
+                            break;
+                        }
+                    };
+                    let results: Vec<Result<T, String>> = (0..chunk.len())
+                        .into_par_iter()
+                        .map(|i| parse(&parser, chunk.get(i).1))
+                        .collect();
+                    let mut parsed = Parsed {
+                        items: Vec::with_capacity(results.len()),
+                        rejects: chunk.rejects.clone(),
+                        bytes_read: chunk.bytes_read,
+                    };
+                    for (i, result) in results.into_iter().enumerate() {
+                        let line = chunk.get(i).0;
+                        match result {
+                            Ok(item) => parsed.items.push((item, line)),
+                            Err(reason) => parsed.rejects.push(Reject {
+                                file: file.clone(),
+                                line,
+                                reason,
+                            }),
+                        }
+                    }
+                    parsed.rejects.sort_by_key(|r| r.line);
+                    if tx.blocking_send(Ok(parsed)).is_err() {
+                        break;
+                    }
+                }
+                input.lines()
+            })
+            .context("cannot start a reader thread")?;
+        Ok(Stream {
+            name,
+            size,
+            rx,
+            thread,
+        })
+    }
+
+    async fn next(&mut self) -> anyhow::Result<Option<Parsed<T>>> {
+        match self.rx.recv().await {
+            None => Ok(None),
+            Some(Ok(p)) => Ok(Some(p)),
+            Some(Err(e)) => Err(e).with_context(|| format!("cannot read {}", self.name)),
+        }
+    }
+
+    /// Waits for the reader; the number of lines it read.
+    fn finish(self) -> anyhow::Result<u64> {
+        drop(self.rx);
+        self.thread
+            .join()
+            .map_err(|_| anyhow::anyhow!("the reader of {} failed", self.name))
+    }
+}
+
+/// Merchants known to exist (from the merchants file or the store), and ids
+/// already found unknown, so that each id is looked up at most once.
+#[derive(Default)]
+struct Known {
+    yes: HashSet<MerchantId>,
+    no: HashSet<MerchantId>,
+}
+
+impl Known {
+    /// Looks up, in one store call, the ids of `records` not seen yet.
+    async fn learn(&mut self, store: &dyn Store, records: &[(Record, u64)]) -> anyhow::Result<()> {
+        let ask: HashSet<&MerchantId> = records
+            .iter()
+            .map(|(r, _)| &r.merchant)
+            .filter(|m| !self.yes.contains(*m) && !self.no.contains(*m))
+            .collect();
+        if ask.is_empty() {
+            return Ok(());
+        }
+        let mut ask: Vec<MerchantId> = ask.into_iter().cloned().collect();
+        ask.sort();
+        let found: HashSet<MerchantId> = store
+            .known_merchants(ask.clone())
+            .await?
+            .into_iter()
+            .collect();
+        if self.no.len() > MAX_UNKNOWN_REMEMBERED {
+            self.no.clear();
+        }
+        for id in ask {
+            if found.contains(&id) {
+                self.yes.insert(id);
+            } else {
+                self.no.insert(id);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn parse_merchant(p: &RowParser, text: &str) -> Result<Merchant, String> {
+    p.merchant(text)
+}
+
+fn parse_record(p: &RowParser, text: &str) -> Result<Record, String> {
+    p.record(text)
+}
+
+async fn import_merchants_file(
+    store: &dyn Store,
+    path: &Path,
+    known: &mut Known,
+    rejects: &mut Rejects,
+    summary: &mut Summary,
+) -> anyhow::Result<()> {
+    let mut stream = Stream::open(path, parse_merchant)?;
+    let progress = Progress::new(
+        format!("merchants {}", short_name(path)),
+        stream.size,
+        ProgressUnit::Bytes,
+        true,
+    );
+    let mut count = 0u64;
+    while let Some(parsed) = stream.next().await? {
+        for r in &parsed.rejects {
+            rejects.push(r)?;
+        }
+        let merchants: Vec<Merchant> = parsed.items.into_iter().map(|(m, _)| m).collect();
+        let n = merchants.len() as u64;
+        count += n;
+        known.yes.extend(merchants.iter().map(|m| m.id.clone()));
+        known.no.clear();
+        if n > 0 {
+            let changed = store.upsert_merchants(merchants).await?;
+            summary.imported += changed;
+            summary.duplicate += n - changed;
+        }
+        progress.set(parsed.bytes_read);
+    }
+    progress.finish();
+    summary.read += stream.finish()?;
+    tracing::debug!(file = %path.display(), merchants = count, "merchants imported");
+    Ok(())
+}
+
+async fn import_records_file(
+    store: &dyn Store,
+    path: &Path,
+    known: &mut Known,
+    rejects: &mut Rejects,
+    summary: &mut Summary,
+) -> anyhow::Result<()> {
+    let mut stream = Stream::open(path, parse_record)?;
+    let progress = Progress::new(
+        format!("records {}", short_name(path)),
+        stream.size,
+        ProgressUnit::Bytes,
+        true,
+    );
+    let file = stream.name.clone();
+    while let Some(parsed) = stream.next().await? {
+        for r in &parsed.rejects {
+            rejects.push(r)?;
+        }
+        known.learn(store, &parsed.items).await?;
+        let mut batch = Vec::with_capacity(parsed.items.len());
+        for (record, line) in parsed.items {
+            if known.yes.contains(&record.merchant) {
                 batch.push(record);
             } else {
                 rejects.push(&Reject {
@@ -151,42 +484,72 @@ pub async fn run(store: &dyn Store, rules: &Rules, opts: &RefreshOptions) -> any
                     ),
                 })?;
             }
-            if batch.len() == BATCH {
-                add(store, std::mem::take(&mut batch), &mut summary).await?;
-            }
         }
-        add(store, batch, &mut summary).await?;
-        tracing::info!(file = %file, "records imported");
+        add(store, batch, summary).await?;
+        progress.set(parsed.bytes_read);
     }
+    progress.finish();
+    summary.read += stream.finish()?;
+    Ok(())
+}
+
+fn short_name(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+/// Imports the files, then regrades the merchants that are due.
+pub async fn run(
+    store: &dyn Store,
+    rules: &Rules,
+    opts: &RefreshOptions,
+) -> anyhow::Result<Summary> {
+    let mut summary = Summary::default();
+    let mut rejects = Rejects::create(&opts.rejects)?;
+    let mut known = Known::default();
+    let started = Instant::now();
+    store.bulk_mode(true).await?;
+    let imported = async {
+        if let Some(path) = &opts.merchants {
+            import_merchants_file(store, path, &mut known, &mut rejects, &mut summary).await?;
+        }
+        for path in &opts.records {
+            import_records_file(store, path, &mut known, &mut rejects, &mut summary).await?;
+        }
+        anyhow::Ok(())
+    };
+    let imported = imported.await;
+    store.bulk_mode(false).await?;
+    imported?;
     rejects.out.flush()?;
     summary.rejected = rejects.count;
+    tracing::info!(
+        read = summary.read,
+        imported = summary.imported,
+        duplicate = summary.duplicate,
+        rejected = summary.rejected,
+        secs = format!("{:.1}", started.elapsed().as_secs_f64()),
+        "import done"
+    );
     let due = if opts.full {
         store.all_merchant_ids().await?
     } else {
         store.due_for_regrade(opts.as_of).await?
     };
-    regrade(store, rules, &due, opts.as_of, &mut summary).await?;
+    let progress = Progress::new("regrading", due.len() as u64, ProgressUnit::Items, true);
+    regrade_with(
+        store,
+        rules,
+        &due,
+        opts.as_of,
+        &mut summary,
+        Some(&progress),
+    )
+    .await?;
+    progress.finish();
     Ok(summary)
-}
-
-async fn known_merchants(
-    store: &dyn Store,
-    parsed: &[(Record, u64)],
-    in_file: &HashSet<MerchantId>,
-) -> anyhow::Result<HashSet<MerchantId>> {
-    let mut ask: Vec<MerchantId> = parsed
-        .iter()
-        .map(|(r, _)| r.merchant.clone())
-        .filter(|m| !in_file.contains(m))
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    ask.sort();
-    let mut known: HashSet<MerchantId> = in_file.clone();
-    for chunk in ask.chunks(BATCH) {
-        known.extend(store.known_merchants(chunk.to_vec()).await?);
-    }
-    Ok(known)
 }
 
 async fn add(store: &dyn Store, batch: Vec<Record>, summary: &mut Summary) -> anyhow::Result<()> {
@@ -199,6 +562,8 @@ async fn add(store: &dyn Store, batch: Vec<Record>, summary: &mut Summary) -> an
     Ok(())
 }
 
+// --- regrading --------------------------------------------------------------
+
 /// Recomputes and stores the projections of `ids` as of `as_of`.
 pub async fn regrade(
     store: &dyn Store,
@@ -207,29 +572,83 @@ pub async fn regrade(
     as_of: Date,
     summary: &mut Summary,
 ) -> anyhow::Result<()> {
+    regrade_with(store, rules, ids, as_of, summary, None).await
+}
+
+/// [`regrade`] as a three-stage pipeline: load a batch of inputs → grade it
+/// in parallel → write its projections; the stages run at the same time on
+/// consecutive batches.
+async fn regrade_with(
+    store: &dyn Store,
+    rules: &Rules,
+    ids: &[MerchantId],
+    as_of: Date,
+    summary: &mut Summary,
+    progress: Option<&Progress>,
+) -> anyhow::Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
     let now = clock::now();
-    let mut batch: Vec<Projection> = Vec::new();
-    for id in ids {
-        let Some(merchant) = store.merchant(id).await? else {
-            continue;
-        };
-        let records = store.records(id).await?;
-        let override_ = store.override_of(id).await?;
-        let before = store.projection(id).await?.map(|p| p.grade);
-        let p = grading::project(&merchant, &records, override_.as_ref(), rules, as_of, now);
-        if before != Some(p.grade) {
-            summary.changed.push((id.clone(), before, p.grade));
+    let rules = Arc::new(rules.clone());
+    let (load_tx, mut load_rx) = tokio::sync::mpsc::channel::<Vec<GradingInput>>(2);
+    let (write_tx, mut write_rx) = tokio::sync::mpsc::channel::<Vec<Projection>>(2);
+    let loader = async move {
+        for chunk in ids.chunks(GRADE_BATCH) {
+            let inputs = store.grading_inputs(chunk.to_vec()).await?;
+            if load_tx.send(inputs).await.is_err() {
+                break;
+            }
         }
-        *summary.by_grade.entry(p.grade).or_default() += 1;
-        summary.regraded += 1;
-        batch.push(p);
-        if batch.len() == BATCH {
-            store.put_projections(std::mem::take(&mut batch)).await?;
+        anyhow::Ok(())
+    };
+    let grader = async move {
+        while let Some(inputs) = load_rx.recv().await {
+            let rules = rules.clone();
+            let graded: Vec<(Projection, Option<Grade>)> = tokio::task::spawn_blocking(move || {
+                inputs
+                    .into_par_iter()
+                    .map(|i| {
+                        let p = grading::project(
+                            &i.merchant,
+                            &i.records,
+                            i.override_.as_ref(),
+                            &rules,
+                            as_of,
+                            now,
+                        );
+                        (p, i.previous)
+                    })
+                    .collect()
+            })
+            .await
+            .context("grading failed")?;
+            let mut batch = Vec::with_capacity(graded.len());
+            for (p, before) in graded {
+                if before != Some(p.grade) {
+                    summary.note_change(&p.merchant.id, before, p.grade);
+                }
+                *summary.by_grade.entry(p.grade).or_default() += 1;
+                summary.regraded += 1;
+                batch.push(p);
+            }
+            if write_tx.send(batch).await.is_err() {
+                break;
+            }
         }
-    }
-    if !batch.is_empty() {
-        store.put_projections(batch).await?;
-    }
+        anyhow::Ok(())
+    };
+    let writer = async move {
+        while let Some(batch) = write_rx.recv().await {
+            let n = batch.len() as u64;
+            store.put_projections(batch).await?;
+            if let Some(p) = progress {
+                p.inc(n);
+            }
+        }
+        anyhow::Ok(())
+    };
+    tokio::try_join!(loader, grader, writer)?;
     Ok(())
 }
 
@@ -293,7 +712,10 @@ pub async fn import_merchants_body(
         if may_write(&m.region) {
             merchants.push(m);
         } else {
-            report.reject(out_of_scope(line, &format!("merchant `{}` (region {})", m.id, m.region)));
+            report.reject(out_of_scope(
+                line,
+                &format!("merchant `{}` (region {})", m.id, m.region),
+            ));
         }
     }
     let ids: Vec<MerchantId> = merchants.iter().map(|m| m.id.clone()).collect();

@@ -12,6 +12,7 @@ use crate::clock;
 use crate::domain::MerchantId;
 use crate::grading::Projection;
 use crate::keys::Keyring;
+use crate::metrics;
 use crate::store::{CodeStatus, SharedStore, StoreError};
 
 /// What a scanned code turned out to be (CONTRACT §2 statuses).
@@ -60,6 +61,22 @@ pub struct Scan {
     pub today: Date,
 }
 
+async fn load_view(
+    store: &dyn crate::store::Store,
+    id: &MerchantId,
+) -> Result<Option<Arc<MerchantView>>, StoreError> {
+    let Some(projection) = store.projection(id).await? else {
+        return Ok(None);
+    };
+    let codes = store
+        .codes_of(id)
+        .await?
+        .into_iter()
+        .map(|c| (c.serial, c.status))
+        .collect();
+    Ok(Some(Arc::new(MerchantView { projection, codes })))
+}
+
 /// Caches in front of the store for the scan path.
 #[derive(Clone)]
 pub struct Scanner {
@@ -97,21 +114,23 @@ impl Scanner {
     }
 
     /// The merchant's projection and code statuses, from cache or store.
-    pub async fn view(&self, id: &MerchantId) -> Result<Option<Arc<MerchantView>>, Arc<StoreError>> {
+    pub async fn view(
+        &self,
+        id: &MerchantId,
+    ) -> Result<Option<Arc<MerchantView>>, Arc<StoreError>> {
+        if let Some(hit) = self.views.get(id).await {
+            metrics::cache("merchant_views", true);
+            return Ok(hit);
+        }
+        metrics::cache("merchant_views", false);
         let store = self.store.clone();
         let key = id.clone();
         self.views
             .try_get_with_by_ref(id, async move {
-                let Some(projection) = store.projection(&key).await? else {
-                    return Ok(None);
-                };
-                let codes = store
-                    .codes_of(&key)
-                    .await?
-                    .into_iter()
-                    .map(|c| (c.serial, c.status))
-                    .collect();
-                Ok(Some(Arc::new(MerchantView { projection, codes })))
+                let started = std::time::Instant::now();
+                let loaded = load_view(&*store, &key).await;
+                metrics::store_read(started, loaded.is_ok());
+                loaded
             })
             .await
     }
@@ -127,8 +146,10 @@ impl Scanner {
     fn check_signature(&self, token: &Token) -> Result<Arc<Claims>, &'static str> {
         let text = token.as_str();
         if let Some(hit) = self.verified.get(text) {
+            metrics::cache("verified_tokens", true);
             return hit;
         }
+        metrics::cache("verified_tokens", false);
         // Day 0: expiry is judged per request below, so the cached answer is
         // about the signature alone.
         let outcome = match yisaozhi_codes::verify(text, |kid| self.keys.public(kid), Day(0)) {

@@ -80,7 +80,9 @@ pub fn parse_base_url(raw: &str) -> anyhow::Result<String> {
     let rest = lower
         .strip_prefix("https://")
         .or_else(|| lower.strip_prefix("http://"))
-        .with_context(|| format!("public_base_url `{raw}`: expected http://HOST or https://HOST"))?;
+        .with_context(|| {
+            format!("public_base_url `{raw}`: expected http://HOST or https://HOST")
+        })?;
     if rest.is_empty() || rest.contains(['/', '?', '#', ' ']) {
         anyhow::bail!("public_base_url `{raw}`: expected scheme and host only, e.g. https://ysz.example.gov.cn");
     }
@@ -104,9 +106,9 @@ impl Settings {
             .listen
             .or(file.listen)
             .unwrap_or_else(|| "127.0.0.1:8080".into());
-        let listen: SocketAddr = listen_raw
-            .parse()
-            .with_context(|| format!("listen `{listen_raw}`: expected IP:PORT, e.g. 127.0.0.1:8080"))?;
+        let listen: SocketAddr = listen_raw.parse().with_context(|| {
+            format!("listen `{listen_raw}`: expected IP:PORT, e.g. 127.0.0.1:8080")
+        })?;
         let public_base_url = overrides
             .public_base_url
             .or(file.public_base_url)
@@ -117,6 +119,7 @@ impl Settings {
             .or(file.key_dir)
             .unwrap_or_else(|| match &store {
                 StoreSpec::Embedded(dir) => dir.join("keys"),
+                StoreSpec::Redis(_) | StoreSpec::RedisCluster(_) => "./keys".into(),
             });
         let cache_capacity = env_u64("YSZ_CACHE_CAPACITY")?
             .or(file.cache_capacity)
@@ -128,7 +131,9 @@ impl Settings {
         if !(1..=3650).contains(&code_validity_days) {
             anyhow::bail!("code_validity_days `{code_validity_days}`: expected 1..=3650");
         }
-        let rules = std::env::var_os("YSZ_RULES").map(PathBuf::from).or(file.rules);
+        let rules = std::env::var_os("YSZ_RULES")
+            .map(PathBuf::from)
+            .or(file.rules);
         Ok(Settings {
             store,
             listen,

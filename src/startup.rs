@@ -49,11 +49,14 @@ impl Application {
             rules: Arc::new(rules),
             settings: Arc::new(settings),
             base_url: base_url.clone().into(),
+            auth_failures: crate::web::auth_failure_cache(),
         };
+        crate::metrics::handle();
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(web::Data::new(state.clone()))
                 .app_data(web::PayloadConfig::new(4 * 1024 * 1024))
+                .wrap(actix_web::middleware::from_fn(crate::metrics::track))
                 .wrap(tracing_actix_web::TracingLogger::default())
                 .configure(routes)
         })

@@ -42,20 +42,31 @@ fn zbar(file: &Path) -> String {
     );
     let text = String::from_utf8(out.stdout).expect("zbarimg prints UTF-8");
     let text = text.strip_suffix('\n').unwrap_or(&text);
-    assert_eq!(text.lines().count(), 1, "exactly one symbol expected: {text:?}");
+    assert_eq!(
+        text.lines().count(),
+        1,
+        "exactly one symbol expected: {text:?}"
+    );
     text.to_owned()
 }
 
 /// Decodes an image file's bytes (PNG) with rqrr: the one symbol's text.
 fn rqrr_decode(png: &[u8]) -> String {
-    let img = image::load_from_memory(png).expect("a decodable PNG").to_luma8();
+    let img = image::load_from_memory(png)
+        .expect("a decodable PNG")
+        .to_luma8();
     let (w, h) = img.dimensions();
     let mut prepared =
         rqrr::PreparedImage::prepare_from_greyscale(w as usize, h as usize, |x, y| {
             img.get_pixel(x as u32, y as u32).0[0]
         });
     let grids = prepared.detect_grids();
-    assert_eq!(grids.len(), 1, "rqrr: one symbol expected, found {}", grids.len());
+    assert_eq!(
+        grids.len(),
+        1,
+        "rqrr: one symbol expected, found {}",
+        grids.len()
+    );
     let (_, content) = grids[0].decode().expect("rqrr decodes the symbol");
     content
 }
@@ -127,7 +138,11 @@ fn png_of_a_signed_code_decodes_to_the_exact_url_for_every_grade() {
                 let at = |mx: u32, my: u32| img.get_pixel(mx * module_px, my * module_px).0;
                 assert_eq!(at(0, 0), hex_rgb(grade.colour()), "{what}: frame");
                 assert_eq!(at(2, 2), [255, 255, 255], "{what}: quiet zone");
-                assert_eq!(at(6, 6), hex_rgb(grade.dark_colour()), "{what}: finder corner");
+                assert_eq!(
+                    at(6, 6),
+                    hex_rgb(grade.dark_colour()),
+                    "{what}: finder corner"
+                );
 
                 assert_eq!(rqrr_decode(&png), link, "rqrr, {what}");
                 let file = dir.path().join(format!("{merchant}-{module_px}.png"));
@@ -157,7 +172,11 @@ fn svg_rasterised_by_librsvg_decodes_to_the_exact_url_for_every_grade() {
                 let png = rasterise(&svg, dir.path(), &format!("{merchant}-{i}"));
                 let what = format!("{grade} {merchant} {base} caption {caption:?}");
                 assert_eq!(zbar(&png), link, "zbarimg, {what}");
-                assert_eq!(rqrr_decode(&std::fs::read(&png).unwrap()), link, "rqrr, {what}");
+                assert_eq!(
+                    rqrr_decode(&std::fs::read(&png).unwrap()),
+                    link,
+                    "rqrr, {what}"
+                );
             }
         }
     }
@@ -172,7 +191,9 @@ async fn served_and_bulk_issued_codes_decode_and_verify() {
     require("rsvg-convert");
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let prepared = yisaozhi::demo::prepare(&data, 365).await.expect("demo prepare");
+    let prepared = yisaozhi::demo::prepare(&data, 365)
+        .await
+        .expect("demo prepare");
     assert_eq!(prepared.samples.len(), 3, "one sample per grade");
     let settings = yisaozhi::settings::Settings::load(yisaozhi::settings::Overrides {
         store: Some(format!("embedded:{}", data.display())),
@@ -180,7 +201,9 @@ async fn served_and_bulk_issued_codes_decode_and_verify() {
         ..Default::default()
     })
     .unwrap();
-    let app = yisaozhi::startup::Application::build(settings).await.unwrap();
+    let app = yisaozhi::startup::Application::build(settings)
+        .await
+        .unwrap();
     let base = app.base_url().to_owned();
     tokio::spawn(app.run_until_stopped());
     let client = reqwest::Client::new();
@@ -205,7 +228,11 @@ async fn served_and_bulk_issued_codes_decode_and_verify() {
         assert_eq!(res.headers()["content-type"], "image/png");
         let png = res.bytes().await.unwrap();
         let rgb = image::load_from_memory(&png).unwrap().to_rgb8();
-        assert_eq!(rgb.get_pixel(0, 0).0, hex_rgb(grade.colour()), "{id}: frame colour");
+        assert_eq!(
+            rgb.get_pixel(0, 0).0,
+            hex_rgb(grade.colour()),
+            "{id}: frame colour"
+        );
         assert_eq!(rqrr_decode(&png), link, "rqrr, served {id}.png");
         let file = dir.path().join(format!("served-{id}.png"));
         std::fs::write(&file, &png).unwrap();
@@ -232,10 +259,23 @@ async fn served_and_bulk_issued_codes_decode_and_verify() {
     // Bulk printing to PNG with the binary, then offline verification with
     // the keys fetched from the service over http://.
     let out_dir = dir.path().join("out");
-    let ids: Vec<&str> = prepared.samples.iter().map(|(id, _, _)| id.as_str()).collect();
+    let ids: Vec<&str> = prepared
+        .samples
+        .iter()
+        .map(|(id, _, _)| id.as_str())
+        .collect();
     for id in &ids {
         let out = Command::new(BIN)
-            .args(["codes", "issue", "--merchant", id, "--format", "png", "--module-px", "6"])
+            .args([
+                "codes",
+                "issue",
+                "--merchant",
+                id,
+                "--format",
+                "png",
+                "--module-px",
+                "6",
+            ])
             .arg("--out")
             .arg(&out_dir)
             .arg("--store")
@@ -243,22 +283,40 @@ async fn served_and_bulk_issued_codes_decode_and_verify() {
             .args(["--public-base-url", &base])
             .output()
             .unwrap();
-        assert!(out.status.success(), "codes issue: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "codes issue: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains("issued 1/1 codes"), "plain progress line when stderr is not a terminal: {stderr}");
+        assert!(
+            stderr.contains("issued 1/1 codes"),
+            "plain progress line when stderr is not a terminal: {stderr}"
+        );
     }
     for id in &ids {
         let file = out_dir.join(format!("{id}.png"));
         let scanned = zbar(&file);
         assert_eq!(rqrr_decode(&std::fs::read(&file).unwrap()), scanned);
-        assert!(scanned.starts_with(&format!("{}/S/", base.to_uppercase())), "{scanned}");
+        assert!(
+            scanned.starts_with(&format!("{}/S/", base.to_uppercase())),
+            "{scanned}"
+        );
         let out = Command::new(BIN)
-            .args(["codes", "verify", &scanned, "--keys", &format!("{base}/api/v1/keys")])
+            .args([
+                "codes",
+                "verify",
+                &scanned,
+                "--keys",
+                &format!("{base}/api/v1/keys"),
+            ])
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
-            out.status.success() && stdout.starts_with("valid:") && stdout.contains(&format!("merchant {id},")),
+            out.status.success()
+                && stdout.starts_with("valid:")
+                && stdout.contains(&format!("merchant {id},")),
             "codes verify: {stdout} {}",
             String::from_utf8_lossy(&out.stderr)
         );

@@ -206,11 +206,8 @@ fn code_row(json: String) -> StoreResult<IssuedCode> {
 #[async_trait]
 impl Store for EmbeddedStore {
     async fn ping(&self) -> StoreResult<()> {
-        self.read(|c| {
-            c.query_row("SELECT 1", [], |_| Ok(()))
-                .map_err(sql)
-        })
-        .await
+        self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(sql))
+            .await
     }
 
     async fn upsert_merchants(&self, merchants: Vec<Merchant>) -> StoreResult<u64> {
@@ -243,9 +240,11 @@ impl Store for EmbeddedStore {
         let id = id.clone();
         self.read(move |c| {
             let json: Option<String> = c
-                .query_row("SELECT json FROM merchants WHERE id = ?1", [id.as_str()], |r| {
-                    r.get(0)
-                })
+                .query_row(
+                    "SELECT json FROM merchants WHERE id = ?1",
+                    [id.as_str()],
+                    |r| r.get(0),
+                )
                 .optional()
                 .map_err(sql)?;
             json.map(|j| from_json(&j)).transpose()
@@ -426,6 +425,34 @@ impl Store for EmbeddedStore {
                 Ok(super::query::ReprintItem::new(&p, &c))
             })
             .collect()
+    }
+
+    async fn note_refresh(&self, at: jiff::Timestamp) -> StoreResult<()> {
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('last_refresh', ?1)
+                 ON CONFLICT(key) DO UPDATE SET value = ?1",
+                [at.as_second()],
+            )
+            .map_err(sql)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn last_refresh(&self) -> StoreResult<Option<jiff::Timestamp>> {
+        let secs: Option<i64> = self
+            .read(|c| {
+                c.query_row(
+                    "SELECT value FROM meta WHERE key = 'last_refresh'",
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(sql)
+            })
+            .await?;
+        Ok(secs.and_then(|s| jiff::Timestamp::from_second(s).ok()))
     }
 
     async fn override_of(&self, id: &MerchantId) -> StoreResult<Option<Override>> {
@@ -640,10 +667,23 @@ impl Store for EmbeddedStore {
         .await
     }
 
+    async fn tokens(&self) -> StoreResult<Vec<ApiToken>> {
+        self.read(|c| {
+            let mut q = c
+                .prepare("SELECT json FROM tokens ORDER BY id")
+                .map_err(sql)?;
+            let rows = q.query_map([], |r| r.get::<_, String>(0)).map_err(sql)?;
+            rows.map(|j| from_json(&j.map_err(sql)?)).collect()
+        })
+        .await
+    }
+
     async fn changes_since(&self, cursor: u64) -> StoreResult<(Option<Vec<MerchantId>>, u64)> {
         self.read(move |c| {
             let max: i64 = c
-                .query_row("SELECT COALESCE(MAX(seq), 0) FROM changes", [], |r| r.get(0))
+                .query_row("SELECT COALESCE(MAX(seq), 0) FROM changes", [], |r| {
+                    r.get(0)
+                })
                 .map_err(sql)?;
             let cursor = cursor as i64;
             if max <= cursor {

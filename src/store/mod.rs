@@ -4,13 +4,14 @@
 //! them (and can be rebuilt); overrides, issued codes, API tokens and the audit
 //! log are owned by this service and must never be lost. Every backend keeps
 //! those guarantees and passes the same conformance suite
-//! (`tests/it/store_conformance.rs`).
+//! (`tests/it/store.rs`).
 //!
 //! Handlers and the batch job see only [`Store`]; they never know which backend
 //! they talk to.
 
 pub mod embedded;
 pub mod query;
+pub mod redis;
 
 use std::sync::Arc;
 
@@ -117,6 +118,17 @@ pub struct RecordsAdded {
     pub duplicate: u64,
 }
 
+/// Everything needed to regrade one merchant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GradingInput {
+    pub merchant: Merchant,
+    /// In import order.
+    pub records: Vec<Record>,
+    pub override_: Option<Override>,
+    /// The effective grade of the stored projection, if there is one.
+    pub previous: Option<Grade>,
+}
+
 /// The storage backend.
 ///
 /// Writes that belong together are atomic: a projection never appears without
@@ -149,6 +161,32 @@ pub trait Store: Send + Sync + 'static {
     async fn due_for_regrade(&self, as_of: Date) -> StoreResult<Vec<MerchantId>>;
     async fn all_merchant_ids(&self) -> StoreResult<Vec<MerchantId>>;
 
+    /// The grading inputs of `ids` (unknown merchants are left out), in the
+    /// order of `ids`. The batch job calls it with a few thousand ids at a
+    /// time; backends answer in a few round trips instead of four per merchant.
+    async fn grading_inputs(&self, ids: Vec<MerchantId>) -> StoreResult<Vec<GradingInput>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let Some(merchant) = self.merchant(&id).await? else {
+                continue;
+            };
+            out.push(GradingInput {
+                records: self.records(&id).await?,
+                override_: self.override_of(&id).await?,
+                previous: self.projection(&id).await?.map(|p| p.grade),
+                merchant,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Tells the backend that a large import is starting (`true`) or has
+    /// ended (`false`), so it may switch to settings for bulk writes. Every
+    /// write keeps its atomicity either way.
+    async fn bulk_mode(&self, _on: bool) -> StoreResult<()> {
+        Ok(())
+    }
+
     // --- owned by the service ---
     async fn override_of(&self, id: &MerchantId) -> StoreResult<Option<Override>>;
     /// Sets (or with `None` clears) an override together with the projection
@@ -176,6 +214,12 @@ pub trait Store: Send + Sync + 'static {
 
     async fn put_token(&self, token: ApiToken) -> StoreResult<()>;
     async fn token(&self, id: &str) -> StoreResult<Option<ApiToken>>;
+    /// Every stored token (hashes only), for `yisaozhi tokens list`.
+    async fn tokens(&self) -> StoreResult<Vec<ApiToken>> {
+        Err(StoreError::Unavailable(
+            "this store cannot list tokens".into(),
+        ))
+    }
 
     /// Up to `limit` projections in merchant-id order, after `after`.
     async fn projections_page(
@@ -185,7 +229,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<Projection>> {
         let ids = self.all_merchant_ids().await?;
         let mut out = Vec::new();
-        for id in ids.into_iter().filter(|id| after.as_ref().is_none_or(|a| id > a)) {
+        for id in ids
+            .into_iter()
+            .filter(|id| after.as_ref().is_none_or(|a| id > a))
+        {
             if out.len() == limit {
                 break;
             }
@@ -263,6 +310,17 @@ pub trait Store: Send + Sync + 'static {
         }
     }
 
+    /// Records that a refresh completed at `at` (for monitoring).
+    async fn note_refresh(&self, at: Timestamp) -> StoreResult<()> {
+        let _ = at;
+        Ok(())
+    }
+
+    /// When the last refresh completed, if known.
+    async fn last_refresh(&self) -> StoreResult<Option<Timestamp>> {
+        Ok(None)
+    }
+
     /// Merchants whose stored data changed after `cursor`, and the new cursor;
     /// `None` instead of the list when so much changed that everything should
     /// be treated as changed. Lets every service process drop stale cache
@@ -276,6 +334,10 @@ pub type SharedStore = Arc<dyn Store>;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreSpec {
     Embedded(std::path::PathBuf),
+    /// One Redis: the URL as given (`redis://HOST:PORT`).
+    Redis(String),
+    /// A Redis Cluster: one `redis://HOST:PORT` URL per seed node.
+    RedisCluster(Vec<String>),
 }
 
 impl StoreSpec {
@@ -286,9 +348,30 @@ impl StoreSpec {
             }
             return Ok(StoreSpec::Embedded(dir.into()));
         }
-        if raw.starts_with("redis://") || raw.starts_with("redis+cluster://") {
+        if let Some(rest) = raw.strip_prefix("redis+cluster://") {
+            let nodes = rest
+                .split(',')
+                .map(|node| parse_host_port(raw, node.trim()).map(|n| format!("redis://{n}")))
+                .collect::<Result<Vec<_>, _>>()?;
+            return Ok(StoreSpec::RedisCluster(nodes));
+        }
+        if let Some(rest) = raw.strip_prefix("redis://") {
+            // Optional `user:password@` and `/db` as in Redis URLs; the rest is HOST:PORT.
+            let after_auth = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+            let host_port = after_auth.split_once('/').map_or(after_auth, |(h, _)| h);
+            parse_host_port(raw, host_port)?;
+            ::redis::Client::open(raw).map_err(|e| {
+                format!(
+                    "store `{}`: not a Redis URL ({e}); expected redis://HOST:PORT",
+                    crate::domain::truncate(raw)
+                )
+            })?;
+            return Ok(StoreSpec::Redis(raw.to_owned()));
+        }
+        if raw.starts_with("rediss://") || raw.starts_with("rediss+cluster://") {
             return Err(format!(
-                "store `{raw}`: Redis stores are not available in this build; use embedded:DIR"
+                "store `{}`: TLS to Redis is not supported in this build; use redis://HOST:PORT",
+                crate::domain::truncate(raw)
             ));
         }
         Err(format!(
@@ -300,7 +383,50 @@ impl StoreSpec {
     pub async fn open(&self) -> anyhow::Result<SharedStore> {
         match self {
             StoreSpec::Embedded(dir) => Ok(Arc::new(embedded::EmbeddedStore::open(dir)?)),
+            StoreSpec::Redis(url) => Ok(Arc::new(
+                self::redis::RedisStore::connect(url, self::redis::RedisOptions::default()).await?,
+            )),
+            StoreSpec::RedisCluster(nodes) => Ok(Arc::new(
+                self::redis::RedisStore::connect_cluster(
+                    nodes,
+                    self::redis::RedisOptions::default(),
+                )
+                .await?,
+            )),
         }
+    }
+}
+
+/// Checks one `HOST:PORT` of a Redis store spec.
+fn parse_host_port<'a>(raw: &str, node: &'a str) -> Result<&'a str, String> {
+    let shown = crate::domain::truncate(raw);
+    let example = if raw.starts_with("redis+cluster://") {
+        "redis+cluster://HOST:PORT,HOST:PORT,..., e.g. redis+cluster://10.0.0.1:7000,10.0.0.2:7000"
+    } else {
+        "redis://HOST:PORT, e.g. redis://127.0.0.1:6379"
+    };
+    let Some((host, port)) = node.rsplit_once(':') else {
+        return Err(format!(
+            "store `{shown}`: `{}` has no port; expected {example}",
+            crate::domain::truncate(node)
+        ));
+    };
+    let host_ok = !host.is_empty()
+        && host.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'[' | b']' | b':')
+        });
+    if !host_ok {
+        return Err(format!(
+            "store `{shown}`: bad host `{}`; expected {example}",
+            crate::domain::truncate(host)
+        ));
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(node),
+        _ => Err(format!(
+            "store `{shown}`: bad port `{}`; expected {example}",
+            crate::domain::truncate(port)
+        )),
     }
 }
 

@@ -32,7 +32,9 @@ impl MerchantQuery {
     pub fn matches(&self, p: &Projection) -> bool {
         let m = &p.merchant;
         self.q.as_deref().is_none_or(|q| {
-            m.name.contains(q) || m.id.as_str() == q || m.uscc.as_ref().is_some_and(|u| u.as_str() == q)
+            m.name.contains(q)
+                || m.id.as_str() == q
+                || m.uscc.as_ref().is_some_and(|u| u.as_str() == q)
         }) && self.grade.is_none_or(|g| p.grade == g)
             && self
                 .region

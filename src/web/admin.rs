@@ -16,7 +16,18 @@ use crate::store::{AuditEntry, AuditFilter};
 
 const MAX_REASON_CHARS: usize = 500;
 
+/// Authenticates the caller; failed attempts are counted per client address
+/// and answered with 429 past the limit, before any token check.
 async fn principal(state: &AppState, req: &HttpRequest) -> Result<Principal, ApiError> {
+    use std::sync::atomic::Ordering;
+    let client = req.peer_addr().map(|a| a.ip());
+    let failures = client.map(|ip| state.auth_failures.get_with(ip, Default::default));
+    if failures
+        .as_ref()
+        .is_some_and(|f| f.load(Ordering::Relaxed) >= super::MAX_AUTH_FAILURES_PER_MINUTE)
+    {
+        return Err(ApiError::TooManyAttempts);
+    }
     let header = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -25,7 +36,13 @@ async fn principal(state: &AppState, req: &HttpRequest) -> Result<Principal, Api
         .await
         .map_err(|e| match e {
             AuthError::Store(e) => e.into(),
-            other => ApiError::Unauthorized(other.to_string()),
+            other => {
+                if let Some(f) = &failures {
+                    f.fetch_add(1, Ordering::Relaxed);
+                }
+                tracing::warn!(client = ?client, "regulator authentication failed");
+                ApiError::Unauthorized(other.to_string())
+            }
         })
 }
 
@@ -65,20 +82,32 @@ fn bad(message: String) -> ApiError {
     ApiError::BadRequest("bad_request", message)
 }
 
-fn parse_override(body: &[u8], actor: &str, today: jiff::civil::Date) -> Result<Override, ApiError> {
-    let body: OverrideBody = serde_json::from_slice(body)
-        .map_err(|e| bad(format!("body: expected {{\"grade\", \"reason\", \"expires_at\"?}}: {e}")))?;
+fn parse_override(
+    body: &[u8],
+    actor: &str,
+    today: jiff::civil::Date,
+) -> Result<Override, ApiError> {
+    let body: OverrideBody = serde_json::from_slice(body).map_err(|e| {
+        bad(format!(
+            "body: expected {{\"grade\", \"reason\", \"expires_at\"?}}: {e}"
+        ))
+    })?;
     let grade = parse_grade(&body.grade).map_err(|e| bad(e.to_string()))?;
     let reason = body.reason.trim();
     if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
-        return Err(bad(format!("field `reason`: expected 1-{MAX_REASON_CHARS} characters")));
+        return Err(bad(format!(
+            "field `reason`: expected 1-{MAX_REASON_CHARS} characters"
+        )));
     }
     let expires_at = body
         .expires_at
         .map(|raw| {
-            let d: jiff::civil::Date = raw
-                .parse()
-                .map_err(|_| bad(format!("field `expires_at`: expected YYYY-MM-DD, got `{}`", crate::domain::truncate(&raw))))?;
+            let d: jiff::civil::Date = raw.parse().map_err(|_| {
+                bad(format!(
+                    "field `expires_at`: expected YYYY-MM-DD, got `{}`",
+                    crate::domain::truncate(&raw)
+                ))
+            })?;
             if d < today {
                 return Err(bad(format!("field `expires_at`: {d} is in the past")));
             }
@@ -106,15 +135,29 @@ async fn apply_override(
     let id: &MerchantId = &merchant.id;
     let before = store.override_of(id).await?;
     if value.is_none() && before.is_none() {
-        return Err(ApiError::NotFound(format!("merchant `{id}` has no override")));
+        return Err(ApiError::NotFound(format!(
+            "merchant `{id}` has no override"
+        )));
     }
     let records = store.records(id).await?;
     let today = clock::today();
-    let projection = grading::project(merchant, &records, value.as_ref(), &state.rules, today, clock::now());
+    let projection = grading::project(
+        merchant,
+        &records,
+        value.as_ref(),
+        &state.rules,
+        today,
+        clock::now(),
+    );
     let audit = AuditEntry {
         at: clock::now(),
         actor: who.name.clone(),
-        action: if value.is_some() { "override.set" } else { "override.clear" }.into(),
+        action: if value.is_some() {
+            "override.set"
+        } else {
+            "override.clear"
+        }
+        .into(),
         target: id.as_str().to_owned(),
         before: json!({"override": before, "grade": store.projection(id).await?.map(|p| p.effective(today).0)}),
         after: json!({"override": value, "grade": projection.grade}),
@@ -163,7 +206,9 @@ pub async fn issue_code(
     )
     .await
     .map_err(|e| match e {
-        crate::issuing::IssueError::NotGraded(_) => ApiError::BadRequest("not_graded", e.to_string()),
+        crate::issuing::IssueError::NotGraded(_) => {
+            ApiError::BadRequest("not_graded", e.to_string())
+        }
         other => ApiError::Internal(other.into()),
     })?;
     state.scanner.invalidate(&merchant.id).await;
@@ -186,9 +231,9 @@ pub async fn revoke_code(
     serial: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let who = principal(&state, &req).await?;
-    let serial: u32 = serial
-        .parse()
-        .map_err(|_| ApiError::NotFound(format!("no code `{}`", crate::domain::truncate(&serial))))?;
+    let serial: u32 = serial.parse().map_err(|_| {
+        ApiError::NotFound(format!("no code `{}`", crate::domain::truncate(&serial)))
+    })?;
     let store = state.scanner.store();
     let code = store
         .code(serial)
@@ -212,7 +257,8 @@ pub async fn revoke_code(
     };
     store.revoke_code(serial, audit).await?;
     state.scanner.invalidate(&code.merchant).await;
-    Ok(HttpResponse::Ok().json(json!({"serial": serial, "merchant_id": code.merchant, "status": "revoked"})))
+    Ok(HttpResponse::Ok()
+        .json(json!({"serial": serial, "merchant_id": code.merchant, "status": "revoked"})))
 }
 
 #[derive(Debug, Deserialize)]
@@ -238,7 +284,12 @@ pub async fn audit(
                     s.parse::<jiff::civil::Date>()
                         .and_then(|d| d.to_zoned(clock::zone()).map(|z| z.timestamp()))
                 })
-                .map_err(|_| bad(format!("`since`: expected YYYY-MM-DD or an RFC 3339 time, got `{}`", crate::domain::truncate(&s))))
+                .map_err(|_| {
+                    bad(format!(
+                        "`since`: expected YYYY-MM-DD or an RFC 3339 time, got `{}`",
+                        crate::domain::truncate(&s)
+                    ))
+                })
         })
         .transpose()?;
     let entries = state
@@ -281,8 +332,12 @@ pub async fn search(
         .transpose()?;
     let kind = non_empty(q.kind)
         .map(|k| {
-            crate::records::MerchantKind::from_name(&k)
-                .ok_or_else(|| bad(format!("`kind`: expected shop or vendor, got `{}`", crate::domain::truncate(&k))))
+            crate::records::MerchantKind::from_name(&k).ok_or_else(|| {
+                bad(format!(
+                    "`kind`: expected shop or vendor, got `{}`",
+                    crate::domain::truncate(&k)
+                ))
+            })
         })
         .transpose()?;
     let query = crate::store::query::MerchantQuery {
@@ -328,14 +383,20 @@ pub async fn stats(
     let region = non_empty(q.into_inner().region);
     if let Some(r) = &region {
         if r.len() > 6 || !r.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(bad(format!("`region`: expected 1-6 digits, got `{}`", crate::domain::truncate(r))));
+            return Err(bad(format!(
+                "`region`: expected 1-6 digits, got `{}`",
+                crate::domain::truncate(r)
+            )));
         }
     }
     let stats = state.scanner.store().stats(region.as_deref()).await?;
     Ok(HttpResponse::Ok().json(stats))
 }
 
-pub async fn reprint(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub async fn reprint(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     principal(&state, &req).await?;
     let items = state.scanner.store().reprint().await?;
     Ok(HttpResponse::Ok().json(json!({"total": items.len(), "items": items})))
@@ -372,7 +433,10 @@ pub async fn register(
     .map_err(ApiError::Internal)?;
     let mut codes = Vec::new();
     for id in &ids {
-        let code = match crate::issuing::active_code(store.as_ref(), id).await.map_err(ApiError::Internal)? {
+        let code = match crate::issuing::active_code(store.as_ref(), id)
+            .await
+            .map_err(ApiError::Internal)?
+        {
             Some(code) => code,
             None => crate::issuing::issue(
                 store.as_ref(),
@@ -384,15 +448,23 @@ pub async fn register(
             .await
             .map_err(|e| ApiError::Internal(e.into()))?,
         };
-        let token = yisaozhi_codes::Token::parse(&code.token).map_err(|e| ApiError::Internal(e.into()))?;
+        let token =
+            yisaozhi_codes::Token::parse(&code.token).map_err(|e| ApiError::Internal(e.into()))?;
         codes.push(json!({"merchant_id": id, "serial": code.serial, "url": yisaozhi_codes::url(&state.base_url, &token), "printed_grade": code.printed_grade}));
         state.scanner.invalidate(id).await;
     }
     audit_import(&state, &who, "merchants.import", &report, &ids).await?;
     let mut answer = import_answer(&report, &ids);
     answer["codes"] = json!(codes);
-    let status = if report.summary.rejected > 0 && ids.is_empty() { 400 } else { 200 };
-    Ok(HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap_or_default()).json(answer))
+    let status = if report.summary.rejected > 0 && ids.is_empty() {
+        400
+    } else {
+        200
+    };
+    Ok(
+        HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap_or_default())
+            .json(answer),
+    )
 }
 
 /// Imports records (JSONL body, the records file format) and regrades the
@@ -417,9 +489,15 @@ pub async fn import_records(
         state.scanner.invalidate(id).await;
     }
     audit_import(&state, &who, "records.import", &report, &ids).await?;
-    let status = if report.summary.rejected > 0 && ids.is_empty() { 400 } else { 200 };
-    Ok(HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap_or_default())
-        .json(import_answer(&report, &ids)))
+    let status = if report.summary.rejected > 0 && ids.is_empty() {
+        400
+    } else {
+        200
+    };
+    Ok(
+        HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap_or_default())
+            .json(import_answer(&report, &ids)),
+    )
 }
 
 async fn audit_import(

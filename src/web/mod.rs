@@ -2,6 +2,7 @@
 //! parsed domain types; every JSON error is `{"error": CODE, "message": TEXT}`.
 
 mod admin;
+mod openapi;
 mod ops;
 mod pages;
 mod public;
@@ -25,48 +26,70 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Scheme and host printed in codes, without a trailing slash.
     pub base_url: Arc<str>,
+    /// Failed authentications per client address in the last minute.
+    pub auth_failures: moka::sync::Cache<std::net::IpAddr, Arc<std::sync::atomic::AtomicU32>>,
 }
 
-/// Every route of the service.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    use web::{delete, get, post, put};
-    cfg.route("/", get().to(pages::home))
-        .route("/healthz", get().to(ops::healthz))
-        .route("/readyz", get().to(ops::readyz))
-        // consumers
-        .route("/s/{token}", get().to(scan::page))
-        .route("/S/{token}", get().to(scan::page))
-        .route("/api/v1/scan/{token}", get().to(scan::json))
-        // public
-        .route("/api/v1/keys", get().to(public::keys))
-        .route("/api/v1/merchants/{id}", get().to(public::merchant))
-        .route("/api/v1/merchants/{id}/code", get().to(public::code))
-        .route("/api/v1/merchants/{id}/code.svg", get().to(public::code_svg))
-        .route("/api/v1/merchants/{id}/code.png", get().to(public::code_png))
-        .route("/merchants/{id}/print", get().to(public::print))
-        // regulators
-        .route(
-            "/api/v1/admin/merchants/{id}/override",
-            put().to(admin::set_override),
-        )
-        .route(
-            "/api/v1/admin/merchants/{id}/override",
-            delete().to(admin::clear_override),
-        )
-        .route(
-            "/api/v1/admin/merchants/{id}/codes",
-            post().to(admin::issue_code),
-        )
-        .route(
-            "/api/v1/admin/codes/{serial}/revoke",
-            post().to(admin::revoke_code),
-        )
-        .route("/api/v1/admin/audit", get().to(admin::audit))
-        .route("/api/v1/admin/merchants", get().to(admin::search))
-        .route("/api/v1/admin/merchants", post().to(admin::register))
-        .route("/api/v1/admin/records", post().to(admin::import_records))
-        .route("/api/v1/admin/stats", get().to(admin::stats))
-        .route("/api/v1/admin/reprint", get().to(admin::reprint));
+/// Failed authentications a client may make per minute before it gets 429.
+pub const MAX_AUTH_FAILURES_PER_MINUTE: u32 = 10;
+
+/// The cache that rate-limits failed authentication, per client address.
+pub fn auth_failure_cache() -> moka::sync::Cache<std::net::IpAddr, Arc<std::sync::atomic::AtomicU32>>
+{
+    moka::sync::Cache::builder()
+        .name("auth_failures")
+        .max_capacity(100_000)
+        .time_to_live(std::time::Duration::from_secs(60))
+        .build()
+}
+
+/// Declares every route once: `routes()` registers them and `ROUTES` feeds
+/// `/openapi.json`, so the description cannot drift from the router.
+macro_rules! api {
+    ($( $method:ident $path:literal => $handler:path, $tag:literal, $summary:literal, [$($query:literal),*]; )*) => {
+        /// Every route of the service.
+        pub fn routes(cfg: &mut web::ServiceConfig) {
+            $( cfg.route($path, web::$method().to($handler)); )*
+        }
+
+        /// (method, path, tag, summary, query parameters) of every route.
+        pub const ROUTES: &[openapi::RouteDoc] = &[
+            $( openapi::RouteDoc {
+                method: stringify!($method),
+                path: $path,
+                tag: $tag,
+                summary: $summary,
+                query: &[$($query),*],
+            }, )*
+        ];
+    };
+}
+
+api! {
+    get "/" => pages::home, "consumer", "Home page", [];
+    get "/s/{token}" => scan::page, "consumer", "Scan page (HTML; JSON with Accept: application/json)", [];
+    get "/S/{token}" => scan::page, "consumer", "Scan page, upper-case form printed in QR codes", [];
+    get "/api/v1/scan/{token}" => scan::json, "consumer", "Scan result as JSON", [];
+    get "/api/v1/keys" => public::keys, "public", "Published verification keys", [];
+    get "/api/v1/merchants/{id}" => public::merchant, "public", "A merchant's public projection", [];
+    get "/api/v1/merchants/{id}/code" => public::code, "public", "The merchant's active code", [];
+    get "/api/v1/merchants/{id}/code.svg" => public::code_svg, "shop", "The active code as SVG, coloured by grade", [];
+    get "/api/v1/merchants/{id}/code.png" => public::code_png, "shop", "The active code as PNG, coloured by grade", [];
+    get "/merchants/{id}/print" => public::print, "shop", "Print page: A6 sticker and A5 poster", [];
+    put "/api/v1/admin/merchants/{id}/override" => admin::set_override, "regulator", "Reclassify a merchant (body: grade, reason, expires_at?)", [];
+    delete "/api/v1/admin/merchants/{id}/override" => admin::clear_override, "regulator", "Clear a merchant's override", [];
+    post "/api/v1/admin/merchants/{id}/codes" => admin::issue_code, "regulator", "Issue a new code (supersedes the previous one)", [];
+    post "/api/v1/admin/codes/{serial}/revoke" => admin::revoke_code, "regulator", "Revoke a code", [];
+    get "/api/v1/admin/merchants" => admin::search, "regulator", "Search merchants", ["q", "grade", "region", "category", "kind", "page", "per_page"];
+    post "/api/v1/admin/merchants" => admin::register, "regulator", "Register merchants (JSONL body); new ones get a code", [];
+    post "/api/v1/admin/records" => admin::import_records, "regulator", "Import records (JSONL body), graded at once", [];
+    get "/api/v1/admin/stats" => admin::stats, "regulator", "Counts by grade, region and category", ["region"];
+    get "/api/v1/admin/reprint" => admin::reprint, "regulator", "Merchants whose printed code shows an outdated grade", [];
+    get "/api/v1/admin/audit" => admin::audit, "regulator", "The audit log", ["target", "actor", "since", "limit"];
+    get "/healthz" => ops::healthz, "operator", "Liveness", [];
+    get "/readyz" => ops::readyz, "operator", "Readiness: store reachable, keys loaded", [];
+    get "/metrics" => ops::metrics, "operator", "Prometheus metrics", [];
+    get "/openapi.json" => openapi::document, "operator", "This OpenAPI description", [];
 }
 
 /// The one error type handlers return; rendered as the JSON envelope.
@@ -80,6 +103,8 @@ pub enum ApiError {
     Unauthorized(String),
     #[error("{0}")]
     Forbidden(String),
+    #[error("too many failed authentication attempts from your address; wait a minute")]
+    TooManyAttempts,
     #[error("the data store is not reachable; try again in a moment")]
     Unavailable,
     #[error("internal error")]
@@ -93,6 +118,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
+            ApiError::TooManyAttempts => "too_many_attempts",
             ApiError::Unavailable => "unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -106,6 +132,7 @@ impl ResponseError for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -162,9 +189,9 @@ fn public_projection(p: &Projection, today: jiff::civil::Date) -> serde_json::Va
         .iter()
         .filter(|r| active.is_some() || r.rule != "override")
         .collect();
-    let override_json = active.map(|o| {
-        json!({"grade": o.grade, "reason": o.reason, "expires_at": o.expires_at, "at": o.at})
-    });
+    let override_json = active.map(
+        |o| json!({"grade": o.grade, "reason": o.reason, "expires_at": o.expires_at, "at": o.at}),
+    );
     json!({
         "merchant": p.merchant,
         "grade": grade,

@@ -24,3 +24,13 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         HttpResponse::ServiceUnavailable().json(body)
     }
 }
+
+/// Prometheus text exposition.
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    if let Ok(Some(at)) = state.scanner.store().last_refresh().await {
+        ::metrics::gauge!("ysz_last_refresh_timestamp_seconds").set(at.as_second() as f64);
+    }
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(crate::metrics::handle().render())
+}

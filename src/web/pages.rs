@@ -44,10 +44,16 @@ fn layout(title: &str, body: Markup) -> Markup {
 pub fn status_message(status: Status) -> &'static str {
     match status {
         Status::Valid => "此码真实有效。",
-        Status::Forged => "此码不是市场监管部门签发的，可能是伪造的。请勿相信码上信息，可拨打12315举报。",
+        Status::Forged => {
+            "此码不是市场监管部门签发的，可能是伪造的。请勿相信码上信息，可拨打12315举报。"
+        }
         Status::Malformed => "无法识别此码：它不完整或已损坏。请重新扫描，或向店家核实。",
-        Status::Revoked => "此码已被市场监管部门注销，不能再作为信用凭证。请谨慎消费，可拨打12315咨询。",
-        Status::Superseded => "此码已被新码取代，店家应张贴最新的码。下面显示的是该商户当前的信用等级。",
+        Status::Revoked => {
+            "此码已被市场监管部门注销，不能再作为信用凭证。请谨慎消费，可拨打12315咨询。"
+        }
+        Status::Superseded => {
+            "此码已被新码取代，店家应张贴最新的码。下面显示的是该商户当前的信用等级。"
+        }
         Status::Expired => "此码已过有效期，店家应更换新码。下面显示的是该商户当前的信用等级。",
     }
 }
@@ -250,9 +256,9 @@ pub fn unavailable() -> Markup {
 /// Print page: an A6 sticker and an A5 poster, one per printed page.
 pub fn print_page(p: &Projection, printed: Grade, svg: &str, url: &str) -> Markup {
     const PRINT_CSS: &str = "\
-@page{margin:0}body{margin:0;font-family:'Noto Sans CJK SC','PingFang SC',sans-serif;background:#fff;color:#111}\
-.sheet{page-break-after:always;break-after:page;display:flex;flex-direction:column;align-items:center;justify-content:space-between;text-align:center;overflow:hidden}\
-.a6{width:105mm;height:148mm;padding:6mm}.a5{width:148mm;height:210mm;padding:10mm}\
+@page{margin:0}@page a6{size:105mm 148mm}@page a5{size:148mm 210mm}body{margin:0;font-family:'Noto Sans CJK SC','PingFang SC',sans-serif;background:#fff;color:#111}\
+.sheet{box-sizing:border-box;display:flex;flex-direction:column;align-items:center;justify-content:space-between;text-align:center;overflow:hidden}\
+.a6{page:a6;width:105mm;height:148mm;padding:6mm}.a5{page:a5;break-before:page;width:148mm;height:210mm;padding:10mm}\
 .grade{width:100%;color:#fff;font-weight:700;border-radius:3mm}.a6 .grade{font-size:9mm;padding:2mm}.a5 .grade{font-size:13mm;padding:3mm}\
 .green{background:#1e7e3e}.yellow{background:#f2b705;color:#111}.red{background:#c62119}\
 .qr svg{display:block}.a6 .qr svg{width:62mm;height:62mm}.a5 .qr svg{width:96mm;height:96mm}\

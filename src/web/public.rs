@@ -15,7 +15,10 @@ pub async fn keys(state: web::Data<AppState>) -> HttpResponse {
         .json(json!({ "keys": keys }))
 }
 
-pub async fn merchant(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn merchant(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let id = merchant_id(&id)?;
     let view = state
         .scanner
@@ -36,12 +39,19 @@ async fn active_code(state: &AppState, raw_id: &str) -> Result<IssuedCode, ApiEr
 }
 
 fn code_url(state: &AppState, code: &IssuedCode) -> Result<String, ApiError> {
-    let token = yisaozhi_codes::Token::parse(&code.token)
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored code {} is invalid: {e}", code.serial)))?;
+    let token = yisaozhi_codes::Token::parse(&code.token).map_err(|e| {
+        ApiError::Internal(anyhow::anyhow!(
+            "stored code {} is invalid: {e}",
+            code.serial
+        ))
+    })?;
     Ok(yisaozhi_codes::url(&state.base_url, &token))
 }
 
-pub async fn code(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn code(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let code = active_code(&state, &id).await?;
     Ok(HttpResponse::Ok().json(json!({
         "url": code_url(&state, &code)?,
@@ -55,12 +65,16 @@ pub async fn code(state: web::Data<AppState>, id: web::Path<String>) -> Result<H
 }
 
 fn render_svg(url: &str, code: &IssuedCode) -> Result<String, ApiError> {
-    let qr = yisaozhi_codes::Qr::encode(url)
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("encoding QR for code {}: {e}", code.serial)))?;
+    let qr = yisaozhi_codes::Qr::encode(url).map_err(|e| {
+        ApiError::Internal(anyhow::anyhow!("encoding QR for code {}: {e}", code.serial))
+    })?;
     Ok(yisaozhi_codes::svg(&qr, code.printed_grade, None))
 }
 
-pub async fn code_svg(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn code_svg(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let code = active_code(&state, &id).await?;
     let svg = render_svg(&code_url(&state, &code)?, &code)?;
     Ok(HttpResponse::Ok()
@@ -72,7 +86,10 @@ pub async fn code_svg(state: web::Data<AppState>, id: web::Path<String>) -> Resu
 /// Pixels per module of `code.png`: the SVG's default size.
 const PNG_MODULE_PX: u32 = 8;
 
-pub async fn code_png(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn code_png(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let code = active_code(&state, &id).await?;
     let url = code_url(&state, &code)?;
     let (serial, grade) = (code.serial, code.printed_grade);
@@ -91,7 +108,10 @@ pub async fn code_png(state: web::Data<AppState>, id: web::Path<String>) -> Resu
         .body(png))
 }
 
-pub async fn print(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn print(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let code = active_code(&state, &id).await?;
     let view = state
         .scanner

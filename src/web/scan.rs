@@ -59,8 +59,12 @@ fn wants_json(req: &HttpRequest) -> bool {
         .is_some_and(|a| a.contains("application/json") && !a.contains("text/html"))
 }
 
-pub async fn json(state: web::Data<AppState>, token: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn json(
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let scan = state.scanner.scan(&token).await?;
+    crate::metrics::scan(scan.status.name());
     Ok(HttpResponse::build(http_status(scan.status))
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .json(scan_json(&scan)))
@@ -78,11 +82,14 @@ pub async fn page(
         Ok(s) => s,
         Err(e) => {
             let err = ApiError::from(e);
-            return Ok(HttpResponse::build(actix_web::ResponseError::status_code(&err))
-                .content_type("text/html; charset=utf-8")
-                .body(pages::unavailable().into_string()));
+            return Ok(
+                HttpResponse::build(actix_web::ResponseError::status_code(&err))
+                    .content_type("text/html; charset=utf-8")
+                    .body(pages::unavailable().into_string()),
+            );
         }
     };
+    crate::metrics::scan(scan.status.name());
     Ok(HttpResponse::build(http_status(scan.status))
         .content_type("text/html; charset=utf-8")
         // The grade may change at any refresh or override: revalidate.

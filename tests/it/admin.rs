@@ -14,14 +14,20 @@ async fn override_requires_a_valid_bearer_token() {
     let body = json!({"grade": "red", "reason": "现场检查发现重大隐患"});
     let wrong = format!("{}0", &app.token[..app.token.len() - 1]);
     for token in [None, Some("nonsense"), Some(wrong.as_str())] {
-        let (status, err) = app.admin(Method::PUT, OVERRIDE, token, Some(body.clone())).await;
+        let (status, err) = app
+            .admin(Method::PUT, OVERRIDE, token, Some(body.clone()))
+            .await;
         assert_eq!(status, 401, "{token:?}");
         assert_eq!(err["error"], "unauthorized");
         assert!(err["message"].is_string());
     }
     let (status, _) = app.admin(Method::DELETE, OVERRIDE, None, None).await;
     assert_eq!(status, 401);
-    assert_eq!(app.scan("XZ-0001").await["grade"], "green", "a refused override changed the grade");
+    assert_eq!(
+        app.scan("XZ-0001").await["grade"],
+        "green",
+        "a refused override changed the grade"
+    );
 }
 
 #[tokio::test]
@@ -29,7 +35,9 @@ async fn override_changes_the_next_scan_and_is_audited() {
     let app = spawn_app().await;
     assert_eq!(app.scan("XZ-0001").await["grade"], "green");
     let body = json!({"grade": "red", "reason": "群众举报销售过期食品，正在调查", "expires_at": "2099-12-31"});
-    let (status, res) = app.admin(Method::PUT, OVERRIDE, Some(&app.token), Some(body)).await;
+    let (status, res) = app
+        .admin(Method::PUT, OVERRIDE, Some(&app.token), Some(body))
+        .await;
     assert_eq!(status, 200, "{res}");
     assert_eq!(res["grade"], "red");
 
@@ -41,14 +49,21 @@ async fn override_changes_the_next_scan_and_is_audited() {
     assert_eq!(scan["reasons"][0]["rule"], "override");
     assert_eq!(scan["reasons"][0]["text"], "群众举报销售过期食品，正在调查");
 
-    let (status, res) = app.admin(Method::DELETE, OVERRIDE, Some(&app.token), None).await;
+    let (status, res) = app
+        .admin(Method::DELETE, OVERRIDE, Some(&app.token), None)
+        .await;
     assert_eq!(status, 200, "{res}");
     let scan = app.scan("XZ-0001").await;
     assert_eq!(scan["grade"], "green");
     assert!(scan["override"].is_null());
 
     let (status, log) = app
-        .admin(Method::GET, "/api/v1/admin/audit?target=XZ-0001", Some(&app.token), None)
+        .admin(
+            Method::GET,
+            "/api/v1/admin/audit?target=XZ-0001",
+            Some(&app.token),
+            None,
+        )
         .await;
     assert_eq!(status, 200);
     let entries = log["entries"].as_array().unwrap();
@@ -71,20 +86,35 @@ async fn bad_override_bodies_are_refused_with_the_field_named() {
     let cases = [
         (json!({"grade": "purple", "reason": "x"}), "purple"),
         (json!({"grade": "red", "reason": ""}), "reason"),
-        (json!({"grade": "red", "reason": "x", "expires_at": "2026-13-01"}), "expires_at"),
-        (json!({"grade": "red", "reason": "x", "expires_at": "2000-01-01"}), "past"),
+        (
+            json!({"grade": "red", "reason": "x", "expires_at": "2026-13-01"}),
+            "expires_at",
+        ),
+        (
+            json!({"grade": "red", "reason": "x", "expires_at": "2000-01-01"}),
+            "past",
+        ),
         (json!({"reason": "x"}), "grade"),
     ];
     for (body, mention) in cases {
-        let (status, err) = app.admin(Method::PUT, OVERRIDE, Some(&app.token), Some(body.clone())).await;
+        let (status, err) = app
+            .admin(Method::PUT, OVERRIDE, Some(&app.token), Some(body.clone()))
+            .await;
         assert_eq!(status, 400, "{body}");
         assert_eq!(err["error"], "bad_request");
         assert!(err["message"].as_str().unwrap().contains(mention), "{err}");
     }
-    let (status, _) = app.admin(Method::DELETE, OVERRIDE, Some(&app.token), None).await;
+    let (status, _) = app
+        .admin(Method::DELETE, OVERRIDE, Some(&app.token), None)
+        .await;
     assert_eq!(status, 404, "clearing a missing override");
     let (status, _) = app
-        .admin(Method::PUT, "/api/v1/admin/merchants/NOPE/override", Some(&app.token), Some(json!({"grade": "red", "reason": "x"})))
+        .admin(
+            Method::PUT,
+            "/api/v1/admin/merchants/NOPE/override",
+            Some(&app.token),
+            Some(json!({"grade": "red", "reason": "x"})),
+        )
         .await;
     assert_eq!(status, 404);
 }
@@ -92,14 +122,26 @@ async fn bad_override_bodies_are_refused_with_the_field_named() {
 #[tokio::test]
 async fn a_read_only_token_may_not_reclassify() {
     let app = spawn_app().await;
-    let store = yisaozhi::store::StoreSpec::Embedded(app.dir.path().to_owned()).open().await.unwrap();
-    let (plain, stored) = yisaozhi::auth::new_token("viewer", &yisaozhi::auth::Scope::Read, jiff::Timestamp::now()).unwrap();
+    let store = yisaozhi::store::StoreSpec::Embedded(app.dir.path().to_owned())
+        .open()
+        .await
+        .unwrap();
+    let (plain, stored) = yisaozhi::auth::new_token(
+        "viewer",
+        &yisaozhi::auth::Scope::Read,
+        jiff::Timestamp::now(),
+    )
+    .unwrap();
     store.put_token(stored).await.unwrap();
     let body = json!({"grade": "red", "reason": "x"});
-    let (status, err) = app.admin(Method::PUT, OVERRIDE, Some(&plain), Some(body)).await;
+    let (status, err) = app
+        .admin(Method::PUT, OVERRIDE, Some(&plain), Some(body))
+        .await;
     assert_eq!(status, 403, "{err}");
     assert_eq!(err["error"], "forbidden");
-    let (status, _) = app.admin(Method::GET, "/api/v1/admin/audit", Some(&plain), None).await;
+    let (status, _) = app
+        .admin(Method::GET, "/api/v1/admin/audit", Some(&plain), None)
+        .await;
     assert_eq!(status, 200);
 }
 
@@ -107,10 +149,17 @@ async fn a_read_only_token_may_not_reclassify() {
 async fn overrides_codes_and_audit_survive_a_restart() {
     let app = spawn_app().await;
     let body = json!({"grade": "yellow", "reason": "复查中"});
-    let (status, _) = app.admin(Method::PUT, OVERRIDE, Some(&app.token), Some(body)).await;
+    let (status, _) = app
+        .admin(Method::PUT, OVERRIDE, Some(&app.token), Some(body))
+        .await;
     assert_eq!(status, 200);
     let (status, issued) = app
-        .admin(Method::POST, "/api/v1/admin/merchants/XZ-0002/codes", Some(&app.token), None)
+        .admin(
+            Method::POST,
+            "/api/v1/admin/merchants/XZ-0002/codes",
+            Some(&app.token),
+            None,
+        )
         .await;
     assert_eq!(status, 201, "{issued}");
 
@@ -119,22 +168,53 @@ async fn overrides_codes_and_audit_survive_a_restart() {
     let client = reqwest::Client::new();
     let code: serde_json::Value = client
         .get(format!("{base}/api/v1/merchants/XZ-0001/code"))
-        .send().await.unwrap().json().await.unwrap();
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let scan: serde_json::Value = client
-        .get(format!("{base}/api/v1/scan/{}", code["token"].as_str().unwrap()))
-        .send().await.unwrap().json().await.unwrap();
+        .get(format!(
+            "{base}/api/v1/scan/{}",
+            code["token"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(scan["grade"], "yellow");
     assert_eq!(scan["override"]["reason"], "复查中");
     let code2: serde_json::Value = client
         .get(format!("{base}/api/v1/merchants/XZ-0002/code"))
-        .send().await.unwrap().json().await.unwrap();
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(code2["serial"], issued["serial"]);
     let log: serde_json::Value = client
         .get(format!("{base}/api/v1/admin/audit"))
         .bearer_auth(&app.token)
-        .send().await.unwrap().json().await.unwrap();
-    let actions: Vec<&str> = log["entries"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
-    assert!(actions.contains(&"override.set") && actions.contains(&"code.issue"), "{actions:?}");
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let actions: Vec<&str> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert!(
+        actions.contains(&"override.set") && actions.contains(&"code.issue"),
+        "{actions:?}"
+    );
 }
 
 #[tokio::test]
@@ -142,19 +222,58 @@ async fn reissuing_supersedes_and_revoking_is_reported_at_scan() {
     let app = spawn_app().await;
     let old = app.token_of("XZ-0003").await;
     let (status, issued) = app
-        .admin(Method::POST, "/api/v1/admin/merchants/XZ-0003/codes", Some(&app.token), None)
+        .admin(
+            Method::POST,
+            "/api/v1/admin/merchants/XZ-0003/codes",
+            Some(&app.token),
+            None,
+        )
         .await;
     assert_eq!(status, 201);
     let (status, body) = app.get(&format!("/api/v1/scan/{old}")).await;
     assert_eq!(status, 410);
     assert_eq!(body["code"]["status"], "superseded");
-    assert_eq!(body["merchant"]["id"], "XZ-0003", "superseded still names the merchant");
+    assert_eq!(
+        body["merchant"]["id"], "XZ-0003",
+        "superseded still names the merchant"
+    );
     let serial = issued["serial"].as_u64().unwrap();
     let (status, _) = app
-        .admin(Method::POST, &format!("/api/v1/admin/codes/{serial}/revoke"), Some(&app.token), None)
+        .admin(
+            Method::POST,
+            &format!("/api/v1/admin/codes/{serial}/revoke"),
+            Some(&app.token),
+            None,
+        )
         .await;
     assert_eq!(status, 200);
-    let (status, body) = app.get(&format!("/api/v1/scan/{}", issued["token"].as_str().unwrap())).await;
+    let (status, body) = app
+        .get(&format!(
+            "/api/v1/scan/{}",
+            issued["token"].as_str().unwrap()
+        ))
+        .await;
     assert_eq!(status, 410);
     assert_eq!(body["code"]["status"], "revoked");
+}
+
+#[tokio::test]
+async fn repeated_failed_authentication_is_rate_limited_per_client() {
+    let app = spawn_app().await;
+    for _ in 0..yisaozhi::web::MAX_AUTH_FAILURES_PER_MINUTE {
+        let (status, _) = app
+            .admin(
+                Method::GET,
+                "/api/v1/admin/audit",
+                Some("ysz_00000000_00"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 401);
+    }
+    let (status, err) = app
+        .admin(Method::GET, "/api/v1/admin/audit", Some(&app.token), None)
+        .await;
+    assert_eq!(status, 429, "{err}");
+    assert_eq!(err["error"], "too_many_attempts");
 }

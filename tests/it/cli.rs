@@ -8,7 +8,11 @@ use std::time::{Duration, Instant};
 const BIN: &str = env!("CARGO_BIN_EXE_yisaozhi");
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 struct Running(Child);
@@ -57,7 +61,11 @@ fn wait_ready(port: u16) {
 }
 
 fn yisaozhi(args: &[&str], cwd: &Path) -> std::process::Output {
-    Command::new(BIN).args(args).current_dir(cwd).output().expect("run yisaozhi")
+    Command::new(BIN)
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run yisaozhi")
 }
 
 #[tokio::test]
@@ -84,7 +92,12 @@ async fn demo_prints_url_token_and_a_scan_url_per_grade_and_restarts_with_its_da
         let body: serde_json::Value = client
             .get(url.replace("HTTP://", "http://"))
             .header("Accept", "application/json")
-            .send().await.unwrap().json().await.unwrap();
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert_eq!(body["code"]["status"], "valid");
         grades.push(body["grade"].as_str().unwrap().to_owned());
     }
@@ -95,17 +108,27 @@ async fn demo_prints_url_token_and_a_scan_url_per_grade_and_restarts_with_its_da
         .put(format!("{base}/api/v1/admin/merchants/XZ-0002/override"))
         .bearer_auth(token.trim())
         .json(&serde_json::json!({"grade": "red", "reason": "重启前设置"}))
-        .send().await.unwrap();
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     drop(running);
 
     let (_running, lines) = start_demo(&data, port);
     wait_ready(port);
-    assert!(lines.iter().any(|l| l.contains("codes issued: 0")), "codes were reissued on restart: {lines:?}");
+    assert!(
+        lines.iter().any(|l| l.contains("codes issued: 0")),
+        "codes were reissued on restart: {lines:?}"
+    );
     let client = reqwest::Client::new();
     let body: serde_json::Value = client
         .get(format!("{base}/api/v1/merchants/XZ-0002"))
-        .send().await.unwrap().json().await.unwrap();
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(body["grade"], "red");
     assert_eq!(body["override"]["reason"], "重启前设置");
 }
@@ -136,44 +159,96 @@ fn refresh_imports_good_lines_and_reports_bad_ones_with_file_and_line() {
     )
     .unwrap();
     let args = [
-        "refresh", "--store", "embedded:store", "--merchants", "merchants.jsonl",
-        "--records", "records.jsonl", "--as-of", "2026-06-01", "--rejects", "rejects.jsonl",
+        "refresh",
+        "--store",
+        "embedded:store",
+        "--merchants",
+        "merchants.jsonl",
+        "--records",
+        "records.jsonl",
+        "--as-of",
+        "2026-06-01",
+        "--rejects",
+        "rejects.jsonl",
     ];
     let out = yisaozhi(&args, d);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("imported 4, duplicate 1, rejected 4"), "{stdout}");
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("imported 4, duplicate 1, rejected 4"),
+        "{stdout}"
+    );
     assert!(stdout.contains("yellow 1"), "{stdout}");
     let rejects = std::fs::read_to_string(d.join("rejects.jsonl")).unwrap();
-    let rejects: Vec<serde_json::Value> = rejects.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let rejects: Vec<serde_json::Value> = rejects
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let at: Vec<(String, u64)> = rejects
         .iter()
-        .map(|r| (r["file"].as_str().unwrap().to_owned(), r["line"].as_u64().unwrap()))
+        .map(|r| {
+            (
+                r["file"].as_str().unwrap().to_owned(),
+                r["line"].as_u64().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         at,
-        [("merchants.jsonl".into(), 2), ("records.jsonl".into(), 2), ("records.jsonl".into(), 4), ("records.jsonl".into(), 3)],
+        [
+            ("merchants.jsonl".into(), 2),
+            ("records.jsonl".into(), 2),
+            ("records.jsonl".into(), 4),
+            ("records.jsonl".into(), 3)
+        ],
         "{rejects:?}"
     );
-    assert!(rejects[0]["reason"].as_str().unwrap().contains("check character"));
+    assert!(rejects[0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("check character"));
     assert!(rejects[1]["reason"].as_str().unwrap().contains("date"));
-    assert!(rejects[3]["reason"].as_str().unwrap().contains("unknown merchant"));
+    assert!(rejects[3]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("unknown merchant"));
 
     // Running again imports nothing new and regrades nobody.
     let out = yisaozhi(&args, d);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("imported 0, duplicate 5, rejected 4"), "{stdout}");
+    assert!(
+        stdout.contains("imported 0, duplicate 5, rejected 4"),
+        "{stdout}"
+    );
     assert!(stdout.contains("regraded 0 merchants"), "{stdout}");
 }
 
 #[test]
 fn bad_arguments_fail_with_a_one_line_reason() {
     let dir = tempfile::tempdir().unwrap();
-    let out = yisaozhi(&["refresh", "--store", "mysql://x", "--records", "r.jsonl"], dir.path());
+    let out = yisaozhi(
+        &["refresh", "--store", "mysql://x", "--records", "r.jsonl"],
+        dir.path(),
+    );
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.starts_with("yisaozhi: store `mysql://x`"), "{err}");
-    let out = yisaozhi(&["refresh", "--store", "embedded:s", "--records", "r.jsonl", "--as-of", "2026-02-30"], dir.path());
+    let out = yisaozhi(
+        &[
+            "refresh",
+            "--store",
+            "embedded:s",
+            "--records",
+            "r.jsonl",
+            "--as-of",
+            "2026-02-30",
+        ],
+        dir.path(),
+    );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--as-of `2026-02-30`"));
 }
@@ -183,11 +258,61 @@ fn keys_generate_list_and_offline_verify() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let out = yisaozhi(&["keys", "generate", "--key-dir", "keys"], d);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = yisaozhi(&["keys", "list", "--key-dir", "keys"], d);
     let list = String::from_utf8_lossy(&out.stdout);
     assert!(list.contains("active"), "{list}");
     let out = yisaozhi(&["codes", "verify", "12345", "--keys", "keys/keys.json"], d);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("malformed"));
+}
+
+#[test]
+fn tokens_are_shown_once_listed_without_secrets_and_revocable() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = yisaozhi(
+        &[
+            "tokens",
+            "add",
+            "--store",
+            "embedded:s",
+            "--name",
+            "柏溪所",
+            "--scope",
+            "write:511504",
+        ],
+        d,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let id = token.split('_').nth(1).unwrap().to_owned();
+    let secret = token.split('_').nth(2).unwrap().to_owned();
+    let out = yisaozhi(&["tokens", "list", "--store", "embedded:s"], d);
+    let list = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        list.contains(&id) && list.contains("柏溪所") && list.contains("write:511504"),
+        "{list}"
+    );
+    assert!(!list.contains(&secret), "secret listed");
+    let out = yisaozhi(&["tokens", "revoke", "--store", "embedded:s", &id], d);
+    assert!(out.status.success());
+    let out = yisaozhi(&["tokens", "list", "--store", "embedded:s"], d);
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .any(|l| l.contains(&id) && l.ends_with("yes")));
+    let out = yisaozhi(
+        &["tokens", "revoke", "--store", "embedded:s", "ffffffff"],
+        d,
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no token with id"));
 }

@@ -28,7 +28,10 @@ async fn every_designed_merchant_scans_with_its_expected_grade_and_rules() {
         }
         assert_eq!(got, want, "{id}");
         for r in scan["reasons"].as_array().unwrap() {
-            assert!(!r["text"].as_str().unwrap().is_empty(), "{id}: reason without text");
+            assert!(
+                !r["text"].as_str().unwrap().is_empty(),
+                "{id}: reason without text"
+            );
         }
         rules_seen.extend(want.into_iter().filter(|r| r != "G"));
         grades_seen.insert(grade);
@@ -44,8 +47,14 @@ async fn demo_input_files_are_written_in_the_contract_format() {
     let app = spawn_app().await;
     let merchants = std::fs::read_to_string(app.dir.path().join("merchants.jsonl")).unwrap();
     let records = std::fs::read_to_string(app.dir.path().join("records.jsonl")).unwrap();
-    let merchants: Vec<_> = merchants.lines().map(yisaozhi::records::parse_merchant).collect();
-    let records: Vec<_> = records.lines().map(yisaozhi::records::parse_record).collect();
+    let merchants: Vec<_> = merchants
+        .lines()
+        .map(yisaozhi::records::parse_merchant)
+        .collect();
+    let records: Vec<_> = records
+        .lines()
+        .map(yisaozhi::records::parse_record)
+        .collect();
     assert!(merchants.len() >= 60);
     assert!(merchants.iter().all(Result::is_ok));
     assert!(records.iter().all(Result::is_ok));

@@ -2,8 +2,11 @@
 //! binary where the command line is the contract.
 
 mod admin;
+mod browser;
 mod cli;
 mod demo;
+mod deploy;
 mod helpers;
+mod ops;
 mod regulator;
 mod scan;

@@ -10,38 +10,85 @@ use crate::helpers::spawn_app;
 async fn search_filters_and_pages() {
     let app = spawn_app().await;
     let t = Some(app.token.as_str());
-    let (status, all) = app.admin(Method::GET, "/api/v1/admin/merchants?per_page=10", t, None).await;
+    let (status, all) = app
+        .admin(Method::GET, "/api/v1/admin/merchants?per_page=10", t, None)
+        .await;
     assert_eq!(status, 200);
     assert_eq!(all["total"], 74);
     assert_eq!(all["items"].as_array().unwrap().len(), 10);
-    let (_, red) = app.admin(Method::GET, "/api/v1/admin/merchants?grade=red&per_page=100", t, None).await;
+    let (_, red) = app
+        .admin(
+            Method::GET,
+            "/api/v1/admin/merchants?grade=red&per_page=100",
+            t,
+            None,
+        )
+        .await;
     assert_eq!(red["total"], 7, "{red}");
-    assert!(red["items"].as_array().unwrap().iter().all(|m| m["grade"] == "red"));
-    let (_, vendors) = app.admin(Method::GET, "/api/v1/admin/merchants?kind=vendor", t, None).await;
+    assert!(red["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|m| m["grade"] == "red"));
+    let (_, vendors) = app
+        .admin(Method::GET, "/api/v1/admin/merchants?kind=vendor", t, None)
+        .await;
     assert_eq!(vendors["total"], 10);
-    let (_, by_id) = app.admin(Method::GET, "/api/v1/admin/merchants?q=XZ-0005", t, None).await;
+    let (_, by_id) = app
+        .admin(Method::GET, "/api/v1/admin/merchants?q=XZ-0005", t, None)
+        .await;
     assert_eq!(by_id["total"], 1);
     let uscc = by_id["items"][0]["uscc"].as_str().unwrap().to_owned();
-    let (_, by_code) = app.admin(Method::GET, &format!("/api/v1/admin/merchants?q={uscc}"), t, None).await;
+    let (_, by_code) = app
+        .admin(
+            Method::GET,
+            &format!("/api/v1/admin/merchants?q={uscc}"),
+            t,
+            None,
+        )
+        .await;
     assert_eq!(by_code["items"][0]["id"], "XZ-0005");
-    let (_, page2) = app.admin(Method::GET, "/api/v1/admin/merchants?per_page=50&page=2", t, None).await;
+    let (_, page2) = app
+        .admin(
+            Method::GET,
+            "/api/v1/admin/merchants?per_page=50&page=2",
+            t,
+            None,
+        )
+        .await;
     assert_eq!(page2["items"].as_array().unwrap().len(), 24);
-    let (status, _) = app.admin(Method::GET, "/api/v1/admin/merchants?grade=blue", t, None).await;
+    let (status, _) = app
+        .admin(Method::GET, "/api/v1/admin/merchants?grade=blue", t, None)
+        .await;
     assert_eq!(status, 400);
-    let (status, _) = app.admin(Method::GET, "/api/v1/admin/merchants", None, None).await;
+    let (status, _) = app
+        .admin(Method::GET, "/api/v1/admin/merchants", None, None)
+        .await;
     assert_eq!(status, 401);
 }
 
 #[tokio::test]
 async fn stats_count_by_grade_region_and_category() {
     let app = spawn_app().await;
-    let (status, stats) = app.admin(Method::GET, "/api/v1/admin/stats", Some(&app.token), None).await;
+    let (status, stats) = app
+        .admin(Method::GET, "/api/v1/admin/stats", Some(&app.token), None)
+        .await;
     assert_eq!(status, 200);
     assert_eq!(stats["total"], 74);
-    assert_eq!(stats["by_grade"], json!({"green": 55, "yellow": 12, "red": 7}));
+    assert_eq!(
+        stats["by_grade"],
+        json!({"green": 55, "yellow": 12, "red": 7})
+    );
     assert_eq!(stats["by_region"]["511504"]["red"], 7);
     assert!(stats["by_category"].as_object().unwrap().len() >= 5);
-    let (_, none) = app.admin(Method::GET, "/api/v1/admin/stats?region=44", Some(&app.token), None).await;
+    let (_, none) = app
+        .admin(
+            Method::GET,
+            "/api/v1/admin/stats?region=44",
+            Some(&app.token),
+            None,
+        )
+        .await;
     assert_eq!(none["total"], 0);
 }
 
@@ -49,27 +96,49 @@ async fn stats_count_by_grade_region_and_category() {
 async fn a_regrade_puts_the_shop_on_the_reprint_list_until_it_gets_a_new_code() {
     let app = spawn_app().await;
     let t = Some(app.token.as_str());
-    let (_, before) = app.admin(Method::GET, "/api/v1/admin/reprint", t, None).await;
+    let (_, before) = app
+        .admin(Method::GET, "/api/v1/admin/reprint", t, None)
+        .await;
     assert_eq!(before["total"], 0, "{before}");
     let (status, _) = app
-        .admin(Method::PUT, "/api/v1/admin/merchants/XZ-0007/override", t, Some(json!({"grade": "yellow", "reason": "抽查复核"})))
+        .admin(
+            Method::PUT,
+            "/api/v1/admin/merchants/XZ-0007/override",
+            t,
+            Some(json!({"grade": "yellow", "reason": "抽查复核"})),
+        )
         .await;
     assert_eq!(status, 200);
-    let (_, list) = app.admin(Method::GET, "/api/v1/admin/reprint", t, None).await;
+    let (_, list) = app
+        .admin(Method::GET, "/api/v1/admin/reprint", t, None)
+        .await;
     assert_eq!(list["total"], 1);
     assert_eq!(list["items"][0]["merchant_id"], "XZ-0007");
     assert_eq!(list["items"][0]["printed_grade"], "green");
     assert_eq!(list["items"][0]["grade"], "yellow");
     let scan = app.scan("XZ-0007").await;
     assert_eq!(scan["outdated"], true);
-    let (status, _) = app.admin(Method::POST, "/api/v1/admin/merchants/XZ-0007/codes", t, None).await;
+    let (status, _) = app
+        .admin(
+            Method::POST,
+            "/api/v1/admin/merchants/XZ-0007/codes",
+            t,
+            None,
+        )
+        .await;
     assert_eq!(status, 201);
-    let (_, after) = app.admin(Method::GET, "/api/v1/admin/reprint", t, None).await;
+    let (_, after) = app
+        .admin(Method::GET, "/api/v1/admin/reprint", t, None)
+        .await;
     assert_eq!(after["total"], 0);
     assert_eq!(app.scan("XZ-0007").await["outdated"], false);
 }
 
-async fn post_jsonl(app: &crate::helpers::TestApp, path: &str, body: &str) -> (u16, serde_json::Value) {
+async fn post_jsonl(
+    app: &crate::helpers::TestApp,
+    path: &str,
+    body: &str,
+) -> (u16, serde_json::Value) {
     let res = app
         .client
         .post(format!("{}{path}", app.base))
@@ -122,7 +191,12 @@ async fn records_posted_over_http_are_graded_at_once_and_bad_lines_reported() {
     assert_eq!(status, 200, "{res}");
     assert_eq!(res["imported"], 2);
     assert_eq!(res["rejected"], 2);
-    let lines: Vec<u64> = res["rejects"].as_array().unwrap().iter().map(|r| r["line"].as_u64().unwrap()).collect();
+    let lines: Vec<u64> = res["rejects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["line"].as_u64().unwrap())
+        .collect();
     assert_eq!(lines, [4, 3]);
     let scan = app.scan("XZ-0002").await;
     assert_eq!(scan["grade"], "red");
@@ -135,7 +209,10 @@ async fn records_posted_over_http_are_graded_at_once_and_bad_lines_reported() {
 #[tokio::test]
 async fn an_expired_code_is_reported_and_still_names_the_merchant() {
     let app = spawn_app().await;
-    let store = yisaozhi::store::StoreSpec::Embedded(app.dir.path().to_owned()).open().await.unwrap();
+    let store = yisaozhi::store::StoreSpec::Embedded(app.dir.path().to_owned())
+        .open()
+        .await
+        .unwrap();
     let keys = yisaozhi::keys::Keyring::load(&app.dir.path().join("keys")).unwrap();
     let (kid, key) = keys.active().unwrap();
     let serial = store.next_serial().await.unwrap();

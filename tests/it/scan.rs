@@ -16,7 +16,13 @@ async fn a_valid_code_shows_the_merchant_and_its_live_grade() {
     assert_eq!(body["grade"], "red");
     assert_eq!(body["outdated"], false);
     assert!(body["override"].is_null());
-    for field in ["inspections", "sampling", "penalties", "complaints", "lists"] {
+    for field in [
+        "inspections",
+        "sampling",
+        "penalties",
+        "complaints",
+        "lists",
+    ] {
         assert!(!body["records"][field].is_null(), "records.{field} missing");
     }
     assert!(body["updated_at"].is_string());
@@ -43,7 +49,10 @@ async fn tampered_and_junk_tokens_are_forged_or_malformed_and_name_nobody() {
         assert_eq!(body["code"]["status"], want, "{body}");
         assert_eq!(body["error"], want);
         assert!(body["message"].is_string());
-        assert!(body.get("merchant").is_none(), "{want} must not name a merchant");
+        assert!(
+            body.get("merchant").is_none(),
+            "{want} must not name a merchant"
+        );
         assert!(body.get("grade").is_none(), "{want} must not show a grade");
     }
 }
@@ -57,9 +66,15 @@ async fn scan_page_is_chinese_html_and_negotiates_json() {
         assert_eq!(status, 200);
         assert!(ctype.starts_with("text/html"), "{ctype}");
         assert!(html.contains("红码 重点监管"), "grade label missing");
-        assert!(html.contains("请核对"), "the compare-name-and-address line is missing");
+        assert!(
+            html.contains("请核对"),
+            "the compare-name-and-address line is missing"
+        );
         assert!(html.contains("12315"));
-        assert!(!html.contains("http://") && !html.contains("https://"), "external reference in page");
+        assert!(
+            !html.contains("http://") && !html.contains("https://"),
+            "external reference in page"
+        );
         assert!(html.len() < 15 * 1024, "page is {} bytes", html.len());
     }
     let res = app
@@ -74,7 +89,9 @@ async fn scan_page_is_chinese_html_and_negotiates_json() {
     assert_eq!(body["code"]["status"], "valid");
     assert_eq!(body["grade"], "red");
 
-    let (status, _, html) = app.get_text(&format!("/s/{}", flip_digit(&token, token.len() - 3))).await;
+    let (status, _, html) = app
+        .get_text(&format!("/s/{}", flip_digit(&token, token.len() - 3)))
+        .await;
     assert_eq!(status, 400);
     assert!(html.contains("伪造"), "forged page must say so");
 }
@@ -137,5 +154,8 @@ async fn published_keys_verify_the_issued_codes() {
     let ring = yisaozhi::keys::Keyring::from_published(infos).unwrap();
     let today = yisaozhi::clock::to_day(yisaozhi::clock::today()).unwrap();
     let verdict = yisaozhi_codes::verify(&token, |kid| ring.public(kid), today);
-    assert!(matches!(verdict, yisaozhi_codes::Verdict::Valid(_)), "{verdict:?}");
+    assert!(
+        matches!(verdict, yisaozhi_codes::Verdict::Valid(_)),
+        "{verdict:?}"
+    );
 }

@@ -1,0 +1,1426 @@
+//! The Redis store: one Redis (`redis://HOST:PORT`) or a Redis Cluster
+//! (`redis+cluster://HOST:PORT,...`) behind the same [`Store`] trait.
+//!
+//! Standalone uses one [`ConnectionManager`] built at start (multiplexed,
+//! reconnecting, cloned per command); Cluster uses one
+//! [`ClusterConnection`](::redis::cluster_async::ClusterConnection) (also
+//! multiplexed, one connection per node). Both get explicit connect and
+//! response timeouts ([`RedisOptions`]).
+//!
+//! # Key layout
+//!
+//! Every key starts with a prefix (`ysz` unless [`RedisOptions::prefix`] says
+//! otherwise, which lets tests share one server) and contains one hash tag.
+//! `P` is the prefix, `<id>` a merchant id (which never contains `{` or `}`).
+//!
+//! | key | type | what |
+//! |---|---|---|
+//! | `P:{<id>}:merchant` | string | merchant JSON |
+//! | `P:{<id>}:records` | list | record JSON, in import order |
+//! | `P:{<id>}:record-ids` | set | ids of the stored records (idempotent insert) |
+//! | `P:{<id>}:projection` | string | projection JSON |
+//! | `P:{<id>}:override` | string | override JSON |
+//! | `P:{<id>}:codes` | hash | serial → issued code JSON (as issued) |
+//! | `P:{<id>}:code-status` | hash | serial → `active` / `superseded` / `revoked` |
+//! | `P:{<t>}:ix:merchants` | set | ids of the merchants in slot `t` |
+//! | `P:{<t>}:ix:dirty` | set | merchants in slot `t` marked for regrading |
+//! | `P:{<t>}:ix:due` | sorted set | merchants in slot `t` by `next_change_at` (score `yyyymmdd`) |
+//! | `P:{<t>}:ix:record-owner` | hash | record id → merchant, for record ids in slot `t` (record ids are global) |
+//! | `P:{<t>}:ix:code-owner` | hash | serial → merchant, for serials in slot `t` |
+//! | `P:{serial}:next` | string | serial counter (`INCR`) |
+//! | `P:{audit}:log` | list | audit entry JSON, oldest first |
+//! | `P:{audit}:target:<target>` | list | the same entries, per target |
+//! | `P:{changes}:stream` | stream | change notices (see [`Store::changes_since`]) |
+//! | `P:{changes}:seq` | string | number of merchant changes noted so far |
+//! | `P:{tokens}` | hash | API token id → token JSON |
+//!
+//! A merchant's keys are tagged with its id, so they all live in the slot
+//! `CRC16(id) mod 16384`: merchants spread over all 16384 slots (and so over
+//! every master of a cluster) exactly as plain keys would. The per-slot index
+//! keys are tagged `{<t>}` where `<t>` is the *slot tag* of that slot: the
+//! smallest decimal number whose CRC16 lands in it (see [`slot_tag`]; the
+//! table is part of the layout and must never change). So a merchant's
+//! regrade mark, due-index entry and membership live in the merchant's own
+//! slot and change in the same atomic script as its data, even in a cluster;
+//! finding the marked or due merchants reads the index keys of all 16384 slots
+//! (pipelined; a batch-job query, never on the scan path). Record-id and serial
+//! indexes are bucketed the same way by the slot of the record id / serial.
+//!
+//! # Atomicity and ordering
+//!
+//! Multi-key writes are Lua scripts, each confined to one slot in a cluster.
+//! Standalone Redis has no slot limit, so there the same scripts also take
+//! the global audit and change keys and everything below is one atomic write.
+//!
+//! - `upsert_merchants`: per merchant atomic (JSON compare, write, membership,
+//!   regrade mark). Batches go as scripts of up to [`CHUNK`] merchants of one
+//!   slot (cluster) or of any slots (standalone), many in flight at once on the
+//!   multiplexed connection (the same effect as a pipeline).
+//! - `add_records`: two steps, each idempotent. First the record id is claimed
+//!   in the global record-owner index (`HSETNX id merchant`; a record id owned
+//!   by another merchant is a duplicate); then, in the merchant's slot, one
+//!   script adds the record to the merchant's id set and list and marks the
+//!   merchant. A crash between the two leaves a claim without a record, which
+//!   the re-run completes (same owner). The first of several records with one
+//!   id in a batch wins, as in the embedded store; records of one merchant keep
+//!   their batch order.
+//! - `put_projections`: per merchant atomic (projection, clearing its regrade
+//!   mark, due index). Standalone: each chunk also writes its change notice in
+//!   the same script. Cluster: the change notice for every merchant whose
+//!   projection landed is written right after (also when another slot of the
+//!   batch failed); a crash in between leaves replicas with the old view until
+//!   the cache's safety TTL.
+//! - `set_override`, `issue_code` (supersede + insert), `revoke_code`: atomic
+//!   in the merchant's slot. Standalone: audit entry and change notice in the
+//!   same script. Cluster: the audit entry is appended right after the merchant
+//!   write commits, then the change notice; if the process dies or the audit
+//!   slot's node fails in between, the change stands without its audit entry
+//!   and the caller sees an error. `issue_code` claims the serial in the
+//!   serial index first (a serial of another merchant is a conflict).
+//! - `append_audit`: one MULTI/EXEC in the `{audit}` slot (log + per-target list).
+//! - `next_serial`: `INCR`, unique and increasing.
+//!
+//! # Cross-replica coherence
+//!
+//! Every projection, code and revocation write appends the changed merchant
+//! ids to the stream `P:{changes}:stream` with the explicit entry id
+//! `N-0`, where `N` is the running count of changed merchants (`INCRBY` in the
+//! same script), and `n` (how many ids) and `m` (the ids, comma-separated) as
+//! fields. The cursor of [`Store::changes_since`] is that count: a poll is one
+//! `GET` when nothing changed, else one `XRANGE`. The stream is capped with
+//! `MAXLEN ~` [`CHANGES_KEPT`] entries; a reader whose cursor fell out of it,
+//! or that is more than [`MAX_CHANGES_LISTED`] changes behind, or that sees the
+//! count go backwards (Redis lost its data), is told to drop everything.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::Future;
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+use ::redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use ::redis::cluster_async::ClusterConnection;
+use ::redis::{Cmd, Pipeline, RedisError, RedisFuture, Script, Value};
+use async_trait::async_trait;
+use futures_util::stream::{self, StreamExt};
+use jiff::civil::Date;
+
+use super::{
+    ApiToken, AuditEntry, AuditFilter, CodeStatus, IssuedCode, RecordsAdded, Store, StoreError,
+    StoreResult,
+};
+use crate::domain::MerchantId;
+use crate::grading::{Override, Projection};
+use crate::records::{Merchant, Record};
+
+/// The key prefix when none is configured.
+pub const DEFAULT_PREFIX: &str = "ysz";
+/// Redis Cluster's number of hash slots.
+pub const SLOTS: u16 = 16384;
+/// Items per script call (merchants, records or projections).
+pub const CHUNK: usize = 200;
+/// Requests in flight at once for a batch on the multiplexed connection.
+const PARALLEL: usize = 64;
+/// Standalone batches are split into this many lanes by slot; each lane runs
+/// its chunks in order, lanes run concurrently.
+const STANDALONE_LANES: u16 = 32;
+/// Above this many pending changes a reader is told to drop its whole cache.
+pub const MAX_CHANGES_LISTED: u64 = 50_000;
+/// Change stream entries kept (approximately) for slow readers.
+pub const CHANGES_KEPT: u64 = 100_000;
+/// Audit entries read per round trip when walking the log.
+const AUDIT_PAGE: isize = 256;
+
+/// How to reach Redis and name the keys.
+#[derive(Debug, Clone)]
+pub struct RedisOptions {
+    /// Prepended to every key (`<prefix>:{tag}:...`). Letters, digits and
+    /// `_ - . :` only; lets several stores (e.g. tests) share one server.
+    pub prefix: String,
+    /// Limit for establishing a connection.
+    pub connect_timeout: Duration,
+    /// Limit for one reply; a request past it fails as unavailable.
+    pub response_timeout: Duration,
+    /// Reconnection attempts per failure before a request gives up.
+    pub retries: u32,
+}
+
+impl Default for RedisOptions {
+    fn default() -> Self {
+        Self {
+            prefix: DEFAULT_PREFIX.into(),
+            connect_timeout: Duration::from_secs(1),
+            response_timeout: Duration::from_secs(2),
+            retries: 3,
+        }
+    }
+}
+
+/// Redis-backed [`Store`] (standalone or cluster).
+#[derive(Clone)]
+pub struct RedisStore {
+    conn: Conn,
+    keys: Arc<Keys>,
+    cluster: bool,
+}
+
+/// The two connection kinds behind one [`ConnectionLike`].
+#[derive(Clone)]
+enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+fn redis_err(e: RedisError) -> StoreError {
+    StoreError::Unavailable(format!("redis: {e}"))
+}
+
+fn corrupt(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> StoreResult<String> {
+    serde_json::to_string(v).map_err(corrupt)
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> StoreResult<T> {
+    serde_json::from_str(s).map_err(corrupt)
+}
+
+fn merchant_id(s: &str) -> StoreResult<MerchantId> {
+    MerchantId::parse(s).map_err(corrupt)
+}
+
+/// CRC16/XMODEM, the hash of Redis Cluster's key slots.
+fn crc16(data: &[u8]) -> u16 {
+    let mut crc: u16 = 0;
+    for &b in data {
+        crc ^= u16::from(b) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc
+}
+
+/// The slot of a key whose hash tag is `tag`.
+pub fn slot_of(tag: &str) -> u16 {
+    crc16(tag.as_bytes()) % SLOTS
+}
+
+/// The slot tag of `slot`: the smallest decimal number whose CRC16 lands in
+/// that slot. Part of the key layout; never change how it is computed.
+pub fn slot_tag(slot: u16) -> &'static str {
+    static TAGS: LazyLock<Vec<Box<str>>> = LazyLock::new(|| {
+        let mut tags: Vec<Option<Box<str>>> = vec![None; SLOTS as usize];
+        let mut missing = SLOTS as usize;
+        let mut n: u64 = 0;
+        while missing > 0 {
+            let s = n.to_string();
+            let t = &mut tags[slot_of(&s) as usize];
+            if t.is_none() {
+                *t = Some(s.into());
+                missing -= 1;
+            }
+            n += 1;
+        }
+        tags.into_iter().map(|t| t.unwrap_or_default()).collect()
+    });
+    &TAGS[slot as usize]
+}
+
+/// Key names (see the module documentation).
+struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    fn merchant(&self, id: &str, what: &str) -> String {
+        format!("{}:{{{id}}}:{what}", self.prefix)
+    }
+
+    fn index(&self, slot: u16, what: &str) -> String {
+        format!("{}:{{{}}}:ix:{what}", self.prefix, slot_tag(slot))
+    }
+
+    fn global(&self, tag: &str, what: &str) -> String {
+        if what.is_empty() {
+            format!("{}:{{{tag}}}", self.prefix)
+        } else {
+            format!("{}:{{{tag}}}:{what}", self.prefix)
+        }
+    }
+
+    fn audit_log(&self) -> String {
+        self.global("audit", "log")
+    }
+
+    fn audit_target(&self, target: &str) -> String {
+        format!("{}:{{audit}}:target:{target}", self.prefix)
+    }
+
+    fn changes(&self) -> String {
+        self.global("changes", "stream")
+    }
+
+    fn changes_seq(&self) -> String {
+        self.global("changes", "seq")
+    }
+}
+
+/// `next_change_at` as a sorted-set score: `yyyymmdd`, which orders as dates do.
+fn day_score(d: Date) -> i64 {
+    i64::from(d.year()) * 10_000 + i64::from(d.month()) * 100 + i64::from(d.day())
+}
+
+/// Lua shared by the scripts: the change notice and the audit append.
+macro_rules! lua {
+    ($body:literal) => {
+        concat!(
+            r#"
+local function note_changes(stream, seq, ids, maxlen)
+  if #ids == 0 then return end
+  local total = redis.call('INCRBY', seq, #ids)
+  redis.call('XADD', stream, 'MAXLEN', '~', maxlen, string.format('%d-0', total),
+    'n', #ids, 'm', table.concat(ids, ','))
+end
+local function audit(log, by_target, entry)
+  redis.call('RPUSH', log, entry)
+  redis.call('RPUSH', by_target, entry)
+end
+local function set_projection(pkey, dirty, due, id, json, score)
+  redis.call('SET', pkey, json)
+  redis.call('SREM', dirty, id)
+  if score == '' then
+    redis.call('ZREM', due, id)
+  else
+    redis.call('ZADD', due, score, id)
+  end
+end
+"#,
+            $body
+        )
+    };
+}
+
+struct Scripts {
+    upsert_merchants: Script,
+    claim: Script,
+    add_records: Script,
+    put_projections: Script,
+    set_override: Script,
+    issue_code: Script,
+    revoke_code: Script,
+    note_changes: Script,
+}
+
+static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
+    // KEYS per merchant: merchant, ix:merchants, ix:dirty. ARGV per merchant: id, json.
+    upsert_merchants: Script::new(lua!(
+        r#"
+local changed = 0
+for i = 1, #ARGV / 2 do
+  local k = 3 * (i - 1)
+  local id, json = ARGV[2 * i - 1], ARGV[2 * i]
+  if redis.call('GET', KEYS[k + 1]) ~= json then
+    redis.call('SET', KEYS[k + 1], json)
+    redis.call('SADD', KEYS[k + 2], id)
+    redis.call('SADD', KEYS[k + 3], id)
+    changed = changed + 1
+  end
+end
+return changed
+"#
+    )),
+    // KEYS per item: the owner hash. ARGV per item: field, owner.
+    // 1: claimed now; 2: already claimed by the same owner; 0: another owner.
+    claim: Script::new(lua!(
+        r#"
+local out = {}
+for i = 1, #KEYS do
+  local field, owner = ARGV[2 * i - 1], ARGV[2 * i]
+  if redis.call('HSETNX', KEYS[i], field, owner) == 1 then
+    out[i] = 1
+  elseif redis.call('HGET', KEYS[i], field) == owner then
+    out[i] = 2
+  else
+    out[i] = 0
+  end
+end
+return out
+"#
+    )),
+    // KEYS per record: record-ids, records, ix:dirty. ARGV per record: id, merchant, json.
+    add_records: Script::new(lua!(
+        r#"
+local out = {}
+for i = 1, #ARGV / 3 do
+  local k = 3 * (i - 1)
+  if redis.call('SADD', KEYS[k + 1], ARGV[k + 1]) == 1 then
+    redis.call('RPUSH', KEYS[k + 2], ARGV[k + 3])
+    redis.call('SADD', KEYS[k + 3], ARGV[k + 2])
+    out[i] = 1
+  else
+    out[i] = 0
+  end
+end
+return out
+"#
+    )),
+    // ARGV[1] = n; per projection: id, json, score ('' for none); then maxlen.
+    // KEYS per projection: projection, ix:dirty, ix:due; then (standalone)
+    // changes stream, changes seq.
+    put_projections: Script::new(lua!(
+        r#"
+local n = tonumber(ARGV[1])
+local ids = {}
+for i = 1, n do
+  local k, a = 3 * (i - 1), 1 + 3 * (i - 1)
+  set_projection(KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3])
+  ids[i] = ARGV[a + 1]
+end
+if #KEYS > 3 * n then
+  note_changes(KEYS[3 * n + 1], KEYS[3 * n + 2], ids, ARGV[3 * n + 2])
+end
+return n
+"#
+    )),
+    // KEYS: override, projection, ix:dirty, ix:due, then (standalone) audit log,
+    // audit by target, changes stream, changes seq.
+    // ARGV: override json ('' clears), id, projection json, score, audit json, maxlen.
+    set_override: Script::new(lua!(
+        r#"
+if ARGV[1] == '' then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('SET', KEYS[1], ARGV[1])
+end
+set_projection(KEYS[2], KEYS[3], KEYS[4], ARGV[2], ARGV[3], ARGV[4])
+if #KEYS > 4 then
+  audit(KEYS[5], KEYS[6], ARGV[5])
+  note_changes(KEYS[7], KEYS[8], {ARGV[2]}, ARGV[6])
+end
+return 1
+"#
+    )),
+    // KEYS: codes, code-status, then (standalone) audit log, audit by target,
+    // changes stream, changes seq.
+    // ARGV: serial, code json, status, merchant id, audit json ('' for none), maxlen.
+    issue_code: Script::new(lua!(
+        r#"
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
+  return 0
+end
+local st = redis.call('HGETALL', KEYS[2])
+for i = 1, #st, 2 do
+  if st[i + 1] == 'active' then
+    redis.call('HSET', KEYS[2], st[i], 'superseded')
+  end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+if #KEYS > 2 then
+  if ARGV[5] ~= '' then
+    audit(KEYS[3], KEYS[4], ARGV[5])
+  end
+  note_changes(KEYS[5], KEYS[6], {ARGV[4]}, ARGV[6])
+end
+return 1
+"#
+    )),
+    // KEYS: codes, code-status, then (standalone) audit log, audit by target,
+    // changes stream, changes seq. ARGV: serial, merchant id, audit json, maxlen.
+    // Returns nil for an unknown serial, else {code json, status before}.
+    revoke_code: Script::new(lua!(
+        r#"
+local json = redis.call('HGET', KEYS[1], ARGV[1])
+if not json then
+  return false
+end
+local before = redis.call('HGET', KEYS[2], ARGV[1]) or ''
+redis.call('HSET', KEYS[2], ARGV[1], 'revoked')
+if #KEYS > 2 then
+  audit(KEYS[3], KEYS[4], ARGV[3])
+  note_changes(KEYS[5], KEYS[6], {ARGV[2]}, ARGV[4])
+end
+return {json, before}
+"#
+    )),
+    // KEYS: changes stream, changes seq. ARGV: maxlen, ids...
+    note_changes: Script::new(lua!(
+        r#"
+local ids = {}
+for i = 2, #ARGV do
+  ids[#ids + 1] = ARGV[i]
+end
+note_changes(KEYS[1], KEYS[2], ids, ARGV[1])
+return 1
+"#
+    )),
+});
+
+/// What a batch run over lanes achieved: the results that landed (by input
+/// index) and the first failure, if any.
+struct Outcome<R> {
+    done: Vec<(usize, R)>,
+    error: Option<StoreError>,
+}
+
+impl<R> Outcome<R> {
+    /// All results in input order, or the failure.
+    fn into_result(self) -> StoreResult<Vec<R>> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        let mut done = self.done;
+        done.sort_by_key(|(i, _)| *i);
+        Ok(done.into_iter().map(|(_, r)| r).collect())
+    }
+}
+
+/// Checks a key prefix: letters, digits and `_ - . :`, 1–64 characters.
+fn check_prefix(prefix: &str) -> anyhow::Result<()> {
+    let ok = !prefix.is_empty()
+        && prefix.len() <= 64
+        && prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'));
+    if ok {
+        Ok(())
+    } else {
+        anyhow::bail!("Redis key prefix `{prefix}`: expected 1–64 of A-Z a-z 0-9 _ - . :")
+    }
+}
+
+impl RedisStore {
+    /// Connects to one Redis (`redis://HOST:PORT`).
+    pub async fn connect(url: &str, opts: RedisOptions) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        check_prefix(&opts.prefix)?;
+        let client = ::redis::Client::open(url).with_context(|| format!("Redis `{url}`"))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(opts.connect_timeout))
+            .set_response_timeout(Some(opts.response_timeout))
+            .set_number_of_retries(opts.retries as usize)
+            .set_max_delay(Duration::from_secs(1));
+        let manager = ConnectionManager::new_with_config(client, config)
+            .await
+            .with_context(|| format!("cannot connect to Redis at {url}"))?;
+        let store = Self {
+            conn: Conn::Single(manager),
+            keys: Arc::new(Keys {
+                prefix: opts.prefix,
+            }),
+            cluster: false,
+        };
+        store
+            .ping()
+            .await
+            .with_context(|| format!("Redis at {url} does not answer"))?;
+        Ok(store)
+    }
+
+    /// Connects to a Redis Cluster through any of its nodes (`redis://HOST:PORT` each).
+    pub async fn connect_cluster(nodes: &[String], opts: RedisOptions) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        check_prefix(&opts.prefix)?;
+        let shown = nodes.join(",");
+        let client = ::redis::cluster::ClusterClient::builder(nodes.iter().map(String::as_str))
+            .connection_timeout(opts.connect_timeout)
+            .response_timeout(opts.response_timeout)
+            .retries(opts.retries)
+            .build()
+            .with_context(|| format!("Redis Cluster `{shown}`"))?;
+        let conn = client
+            .get_async_connection()
+            .await
+            .with_context(|| format!("cannot connect to Redis Cluster at {shown}"))?;
+        let store = Self {
+            conn: Conn::Cluster(conn),
+            keys: Arc::new(Keys {
+                prefix: opts.prefix,
+            }),
+            cluster: true,
+        };
+        store
+            .ping()
+            .await
+            .with_context(|| format!("Redis Cluster at {shown} does not answer"))?;
+        Ok(store)
+    }
+
+    /// Whether this store talks to a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        self.cluster
+    }
+
+    /// The key prefix.
+    pub fn prefix(&self) -> &str {
+        &self.keys.prefix
+    }
+
+    /// The Redis key of `what` (`merchant`, `records`, `projection`, ...) of a merchant.
+    pub fn merchant_key(&self, id: &MerchantId, what: &str) -> String {
+        self.keys.merchant(id.as_str(), what)
+    }
+
+    fn conn(&self) -> Conn {
+        self.conn.clone()
+    }
+
+    /// Standalone scripts also write the global audit and change keys.
+    fn one_write(&self) -> bool {
+        !self.cluster
+    }
+
+    /// Runs `call` over `items` in chunks of at most `chunk`: items of one
+    /// slot stay in input order and in one lane (run one chunk after another);
+    /// lanes run concurrently. In a cluster a lane is one slot, so a chunk
+    /// never crosses slots.
+    async fn in_lanes<T, R, F, Fut>(
+        &self,
+        items: Vec<T>,
+        slot: impl Fn(&T) -> u16,
+        chunk: usize,
+        call: F,
+    ) -> Outcome<R>
+    where
+        T: Send,
+        R: Send,
+        F: Fn(Conn, Vec<T>) -> Fut + Sync,
+        Fut: Future<Output = StoreResult<Vec<R>>> + Send,
+    {
+        let mut lanes: BTreeMap<u16, Vec<(usize, T)>> = BTreeMap::new();
+        for (i, t) in items.into_iter().enumerate() {
+            let s = slot(&t);
+            let lane = if self.cluster {
+                s
+            } else {
+                s % STANDALONE_LANES
+            };
+            lanes.entry(lane).or_default().push((i, t));
+        }
+        let call = &call;
+        let runs: Vec<Outcome<R>> = stream::iter(lanes.into_values())
+            .map(|lane| {
+                let conn = self.conn();
+                async move {
+                    let mut done = Vec::with_capacity(lane.len());
+                    let mut rest = lane.into_iter().peekable();
+                    while rest.peek().is_some() {
+                        let (idx, part): (Vec<usize>, Vec<T>) = rest.by_ref().take(chunk).unzip();
+                        match call(conn.clone(), part).await {
+                            Ok(rs) if rs.len() == idx.len() => done.extend(idx.into_iter().zip(rs)),
+                            Ok(_) => {
+                                return Outcome {
+                                    done,
+                                    error: Some(StoreError::Corrupt(
+                                        "redis: unexpected reply length".into(),
+                                    )),
+                                }
+                            }
+                            Err(e) => {
+                                return Outcome {
+                                    done,
+                                    error: Some(e),
+                                }
+                            }
+                        }
+                    }
+                    Outcome { done, error: None }
+                }
+            })
+            .buffer_unordered(PARALLEL)
+            .collect()
+            .await;
+        let mut all = Outcome {
+            done: Vec::new(),
+            error: None,
+        };
+        for run in runs {
+            all.done.extend(run.done);
+            if all.error.is_none() {
+                all.error = run.error;
+            }
+        }
+        all
+    }
+
+    /// One value per slot, from commands that `cmds` builds for each slot.
+    async fn per_slot<R, F>(
+        &self,
+        cmds: F,
+        parse: fn(Vec<Value>) -> StoreResult<R>,
+    ) -> StoreResult<Vec<R>>
+    where
+        R: Send,
+        F: Fn(u16, &mut Pipeline) + Sync,
+    {
+        let cmds = &cmds;
+        let chunk = if self.cluster { 1 } else { 512 };
+        self.in_lanes(
+            (0..SLOTS).collect(),
+            |s| *s,
+            chunk,
+            |mut conn, slots| async move {
+                let mut pipe = ::redis::pipe();
+                let mut sizes = Vec::with_capacity(slots.len());
+                for &s in &slots {
+                    let before = pipe.len();
+                    cmds(s, &mut pipe);
+                    sizes.push(pipe.len() - before);
+                }
+                let values: Vec<Value> = pipe.query_async(&mut conn).await.map_err(redis_err)?;
+                let mut values = values.into_iter();
+                sizes
+                    .into_iter()
+                    .map(|n| parse(values.by_ref().take(n).collect()))
+                    .collect()
+            },
+        )
+        .await
+        .into_result()
+    }
+
+    /// Appends the change notice for `ids` (cluster path; standalone scripts
+    /// write it themselves).
+    async fn note_changes(&self, ids: Vec<String>) -> StoreResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut inv = SCRIPTS.note_changes.prepare_invoke();
+        inv.key(self.keys.changes())
+            .key(self.keys.changes_seq())
+            .arg(CHANGES_KEPT);
+        for id in &ids {
+            inv.arg(id);
+        }
+        let _: i64 = inv
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(redis_err)?;
+        Ok(())
+    }
+
+    /// Appends one audit entry (JSON) to the log and its target's list, atomically.
+    async fn push_audit(&self, target: &str, json: &str) -> StoreResult<()> {
+        ::redis::pipe()
+            .atomic()
+            .rpush(self.keys.audit_log(), json)
+            .ignore()
+            .rpush(self.keys.audit_target(target), json)
+            .ignore()
+            .query_async::<()>(&mut self.conn())
+            .await
+            .map_err(redis_err)
+    }
+
+    /// Adds the global audit and change keys to a standalone script call.
+    fn add_tail_keys(&self, inv: &mut ::redis::ScriptInvocation<'_>, audit_target: &str) {
+        inv.key(self.keys.audit_log())
+            .key(self.keys.audit_target(audit_target))
+            .key(self.keys.changes())
+            .key(self.keys.changes_seq());
+    }
+
+    /// Claims `field` for `owner` in the owner index of `field`'s slot.
+    async fn claim(&self, index: &str, field: &str, owner: &str) -> StoreResult<i64> {
+        let mut inv = SCRIPTS.claim.prepare_invoke();
+        inv.key(self.keys.index(slot_of(field), index))
+            .arg(field)
+            .arg(owner);
+        let out: Vec<i64> = inv
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(redis_err)?;
+        out.first()
+            .copied()
+            .ok_or_else(|| StoreError::Corrupt("redis: empty claim reply".into()))
+    }
+
+    /// The projections of `ids` (`None` where there is none), in order.
+    async fn projections_of(&self, ids: &[MerchantId]) -> StoreResult<Vec<Option<Projection>>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = ids
+            .iter()
+            .map(|id| self.keys.merchant(id.as_str(), "projection"))
+            .collect();
+        let found: Vec<Option<String>> = ::redis::cmd("MGET")
+            .arg(&keys)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(redis_err)?;
+        found
+            .iter()
+            .map(|j| j.as_deref().map(from_json).transpose())
+            .collect()
+    }
+
+    fn code_from(json: &str, status: Option<&str>) -> StoreResult<IssuedCode> {
+        let mut code: IssuedCode = from_json(json)?;
+        if let Some(s) = status {
+            code.status = CodeStatus::from_name(s)
+                .ok_or_else(|| StoreError::Corrupt(format!("code status `{s}`")))?;
+        }
+        Ok(code)
+    }
+}
+
+fn string_set(values: Vec<Value>) -> StoreResult<Vec<String>> {
+    let mut out = Vec::new();
+    for v in values {
+        let members: Vec<String> = ::redis::from_redis_value(v).map_err(corrupt)?;
+        out.extend(members);
+    }
+    Ok(out)
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    async fn ping(&self) -> StoreResult<()> {
+        ::redis::cmd("PING")
+            .query_async::<()>(&mut self.conn())
+            .await
+            .map_err(redis_err)
+    }
+
+    async fn upsert_merchants(&self, merchants: Vec<Merchant>) -> StoreResult<u64> {
+        let items = merchants
+            .iter()
+            .map(|m| Ok((m.id.as_str(), slot_of(m.id.as_str()), to_json(m)?)))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let keys = &self.keys;
+        let counts = self
+            .in_lanes(
+                items,
+                |it| it.1,
+                CHUNK,
+                |mut conn, chunk| async move {
+                    let mut inv = SCRIPTS.upsert_merchants.prepare_invoke();
+                    for (id, slot, json) in &chunk {
+                        inv.key(keys.merchant(id, "merchant"))
+                            .key(keys.index(*slot, "merchants"))
+                            .key(keys.index(*slot, "dirty"))
+                            .arg(*id)
+                            .arg(json);
+                    }
+                    let changed: u64 = inv.invoke_async(&mut conn).await.map_err(redis_err)?;
+                    // One result per item: the chunk's count on its first item.
+                    let mut out = vec![0; chunk.len()];
+                    out[0] = changed;
+                    Ok(out)
+                },
+            )
+            .await
+            .into_result()?;
+        Ok(counts.iter().sum())
+    }
+
+    async fn merchant(&self, id: &MerchantId) -> StoreResult<Option<Merchant>> {
+        let json: Option<String> = ::redis::cmd("GET")
+            .arg(self.keys.merchant(id.as_str(), "merchant"))
+            .query_async(&mut self.conn())
+            .await
+            .map_err(redis_err)?;
+        json.as_deref().map(from_json).transpose()
+    }
+
+    async fn known_merchants(&self, ids: Vec<MerchantId>) -> StoreResult<Vec<MerchantId>> {
+        let keys = &self.keys;
+        let exists = self
+            .in_lanes(
+                ids.iter().collect(),
+                |id| slot_of(id.as_str()),
+                CHUNK * 5,
+                |mut conn, chunk| async move {
+                    let mut pipe = ::redis::pipe();
+                    for id in &chunk {
+                        pipe.exists(keys.merchant(id.as_str(), "merchant"));
+                    }
+                    let found: Vec<bool> = pipe.query_async(&mut conn).await.map_err(redis_err)?;
+                    Ok(found)
+                },
+            )
+            .await
+            .into_result()?;
+        Ok(ids
+            .into_iter()
+            .zip(exists)
+            .filter_map(|(id, known)| known.then_some(id))
+            .collect())
+    }
+
+    async fn add_records(&self, records: Vec<Record>) -> StoreResult<RecordsAdded> {
+        let jsons = records
+            .iter()
+            .map(to_json)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let keys = &self.keys;
+        let records = &records;
+        // Step 1: claim each record id for its merchant in the global index.
+        let claims: Vec<i64> = self
+            .in_lanes(
+                (0..records.len()).collect(),
+                |&i| slot_of(&records[i].id),
+                CHUNK * 5,
+                |mut conn, chunk| async move {
+                    let mut inv = SCRIPTS.claim.prepare_invoke();
+                    for &i in &chunk {
+                        let r = &records[i];
+                        inv.key(keys.index(slot_of(&r.id), "record-owner"))
+                            .arg(&r.id)
+                            .arg(r.merchant.as_str());
+                    }
+                    inv.invoke_async(&mut conn).await.map_err(redis_err)
+                },
+            )
+            .await
+            .into_result()?;
+        // Step 2: in each merchant's slot, store the claimed records not yet stored.
+        let claimed: Vec<usize> = (0..records.len()).filter(|&i| claims[i] != 0).collect();
+        let jsons = &jsons;
+        let stored: Vec<i64> = self
+            .in_lanes(
+                claimed,
+                |&i| slot_of(records[i].merchant.as_str()),
+                CHUNK,
+                |mut conn, chunk| async move {
+                    let mut inv = SCRIPTS.add_records.prepare_invoke();
+                    for &i in &chunk {
+                        let r = &records[i];
+                        let m = r.merchant.as_str();
+                        inv.key(keys.merchant(m, "record-ids"))
+                            .key(keys.merchant(m, "records"))
+                            .key(keys.index(slot_of(m), "dirty"))
+                            .arg(&r.id)
+                            .arg(m)
+                            .arg(&jsons[i]);
+                    }
+                    inv.invoke_async(&mut conn).await.map_err(redis_err)
+                },
+            )
+            .await
+            .into_result()?;
+        let inserted = stored.iter().filter(|&&s| s == 1).count() as u64;
+        Ok(RecordsAdded {
+            inserted,
+            duplicate: records.len() as u64 - inserted,
+        })
+    }
+
+    async fn records(&self, id: &MerchantId) -> StoreResult<Vec<Record>> {
+        let rows: Vec<String> = ::redis::cmd("LRANGE")
+            .arg(self.keys.merchant(id.as_str(), "records"))
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(redis_err)?;
+        rows.iter().map(|j| from_json(j)).collect()
+    }
+
+    async fn projection(&self, id: &MerchantId) -> StoreResult<Option<Projection>> {
+        let json: Option<String> = ::redis::cmd("GET")
+            .arg(self.keys.merchant(id.as_str(), "projection"))
+            .query_async(&mut self.conn())
+            .await
+            .map_err(redis_err)?;
+        json.as_deref().map(from_json).transpose()
+    }
+
+    async fn put_projections(&self, projections: Vec<Projection>) -> StoreResult<()> {
+        let items = projections
+            .iter()
+            .map(|p| {
+                let id = p.merchant.id.as_str();
+                let score = p
+                    .next_change_at
+                    .map(day_score)
+                    .map_or(String::new(), |s| s.to_string());
+                Ok((id, slot_of(id), to_json(p)?, score))
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        let keys = &self.keys;
+        let one_write = self.one_write();
+        let outcome = self
+            .in_lanes(
+                items,
+                |it| it.1,
+                CHUNK,
+                |mut conn, chunk| async move {
+                    let mut inv = SCRIPTS.put_projections.prepare_invoke();
+                    inv.arg(chunk.len());
+                    for (id, slot, json, score) in &chunk {
+                        inv.key(keys.merchant(id, "projection"))
+                            .key(keys.index(*slot, "dirty"))
+                            .key(keys.index(*slot, "due"))
+                            .arg(*id)
+                            .arg(json)
+                            .arg(score);
+                    }
+                    if one_write {
+                        inv.key(keys.changes()).key(keys.changes_seq());
+                    }
+                    inv.arg(CHANGES_KEPT);
+                    let _: i64 = inv.invoke_async(&mut conn).await.map_err(redis_err)?;
+                    Ok(chunk.iter().map(|c| c.0.to_owned()).collect())
+                },
+            )
+            .await;
+        if !one_write {
+            // The notice goes out for whatever landed, even if a slot failed.
+            let mut done = outcome.done;
+            done.sort_by_key(|(i, _)| *i);
+            let ids: Vec<String> = done.into_iter().map(|(_, id)| id).collect();
+            self.note_changes(ids).await?;
+        }
+        match outcome.error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    async fn due_for_regrade(&self, as_of: Date) -> StoreResult<Vec<MerchantId>> {
+        let keys = &self.keys;
+        let max = day_score(as_of);
+        let per_slot = self
+            .per_slot(
+                |slot, pipe| {
+                    pipe.smembers(keys.index(slot, "dirty"));
+                    pipe.cmd("ZRANGEBYSCORE")
+                        .arg(keys.index(slot, "due"))
+                        .arg("-inf")
+                        .arg(max);
+                },
+                string_set,
+            )
+            .await?;
+        let mut ids = per_slot
+            .into_iter()
+            .flatten()
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .map(|s| merchant_id(&s))
+            .collect::<StoreResult<Vec<_>>>()?;
+        ids.sort();
+        Ok(ids)
+    }
+
+    async fn all_merchant_ids(&self) -> StoreResult<Vec<MerchantId>> {
+        let keys = &self.keys;
+        let per_slot = self
+            .per_slot(
+                |slot, pipe| {
+                    pipe.smembers(keys.index(slot, "merchants"));
+                },
+                string_set,
+            )
+            .await?;
+        let mut ids = per_slot
+            .into_iter()
+            .flatten()
+            .map(|s| merchant_id(&s))
+            .collect::<StoreResult<Vec<_>>>()?;
+        ids.sort();
+        Ok(ids)
+    }
+
+    async fn projections_page(
+        &self,
+        after: Option<MerchantId>,
+        limit: usize,
+    ) -> StoreResult<Vec<Projection>> {
+        let ids: Vec<MerchantId> = self
+            .all_merchant_ids()
+            .await?
+            .into_iter()
+            .filter(|id| after.as_ref().is_none_or(|a| id > a))
+            .collect();
+        let mut out = Vec::new();
+        for window in ids.chunks(limit.clamp(1, 1000)) {
+            for p in self.projections_of(window).await?.into_iter().flatten() {
+                if out.len() == limit {
+                    return Ok(out);
+                }
+                out.push(p);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn scan_projections(&self, each: &mut (dyn FnMut(Projection) + Send)) -> StoreResult<()> {
+        let ids = self.all_merchant_ids().await?;
+        for window in ids.chunks(1000) {
+            for p in self.projections_of(window).await?.into_iter().flatten() {
+                each(p);
+            }
+        }
+        Ok(())
+    }
+
+    async fn override_of(&self, id: &MerchantId) -> StoreResult<Option<Override>> {
+        let json: Option<String> = ::redis::cmd("GET")
+            .arg(self.keys.merchant(id.as_str(), "override"))
+            .query_async(&mut self.conn())
+            .await
+            .map_err(redis_err)?;
+        json.as_deref().map(from_json).transpose()
+    }
+
+    async fn set_override(
+        &self,
+        id: &MerchantId,
+        value: Option<Override>,
+        projection: Projection,
+        audit: AuditEntry,
+    ) -> StoreResult<()> {
+        if projection.merchant.id != *id {
+            return Err(StoreError::Conflict(format!(
+                "override of {id} with the projection of {}",
+                projection.merchant.id
+            )));
+        }
+        let m = id.as_str();
+        let slot = slot_of(m);
+        let audit_json = to_json(&audit)?;
+        let mut inv = SCRIPTS.set_override.prepare_invoke();
+        inv.key(self.keys.merchant(m, "override"))
+            .key(self.keys.merchant(m, "projection"))
+            .key(self.keys.index(slot, "dirty"))
+            .key(self.keys.index(slot, "due"))
+            .arg(value.as_ref().map(to_json).transpose()?.unwrap_or_default())
+            .arg(m)
+            .arg(to_json(&projection)?)
+            .arg(
+                projection
+                    .next_change_at
+                    .map(day_score)
+                    .map_or(String::new(), |s| s.to_string()),
+            )
+            .arg(&audit_json)
+            .arg(CHANGES_KEPT);
+        if self.one_write() {
+            self.add_tail_keys(&mut inv, &audit.target);
+        }
+        let _: i64 = inv
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(redis_err)?;
+        if !self.one_write() {
+            self.push_audit(&audit.target, &audit_json).await?;
+            self.note_changes(vec![m.to_owned()]).await?;
+        }
+        Ok(())
+    }
+
+    async fn next_serial(&self) -> StoreResult<u32> {
+        let n: u64 = ::redis::cmd("INCR")
+            .arg(self.keys.global("serial", "next"))
+            .query_async(&mut self.conn())
+            .await
+            .map_err(redis_err)?;
+        u32::try_from(n).map_err(|_| StoreError::Conflict("code serials exhausted".into()))
+    }
+
+    async fn issue_code(&self, code: IssuedCode, audit: Option<AuditEntry>) -> StoreResult<()> {
+        let m = code.merchant.as_str();
+        let serial = code.serial.to_string();
+        let conflict =
+            || StoreError::Conflict(format!("code serial {} already issued", code.serial));
+        if self.claim("code-owner", &serial, m).await? == 0 {
+            return Err(conflict());
+        }
+        let audit_json = audit.as_ref().map(to_json).transpose()?;
+        let mut inv = SCRIPTS.issue_code.prepare_invoke();
+        inv.key(self.keys.merchant(m, "codes"))
+            .key(self.keys.merchant(m, "code-status"))
+            .arg(&serial)
+            .arg(to_json(&code)?)
+            .arg(code.status.name())
+            .arg(m)
+            .arg(audit_json.as_deref().unwrap_or(""))
+            .arg(CHANGES_KEPT);
+        let target = audit.as_ref().map_or("", |a| a.target.as_str());
+        if self.one_write() {
+            self.add_tail_keys(&mut inv, target);
+        }
+        let issued: i64 = inv
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(redis_err)?;
+        if issued == 0 {
+            return Err(conflict());
+        }
+        if !self.one_write() {
+            if let Some(json) = &audit_json {
+                self.push_audit(target, json).await?;
+            }
+            self.note_changes(vec![m.to_owned()]).await?;
+        }
+        Ok(())
+    }
+
+    async fn code(&self, serial: u32) -> StoreResult<Option<IssuedCode>> {
+        let field = serial.to_string();
+        let owner: Option<String> = ::redis::cmd("HGET")
+            .arg(self.keys.index(slot_of(&field), "code-owner"))
+            .arg(&field)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(redis_err)?;
+        let Some(m) = owner else { return Ok(None) };
+        let (json, status): (Option<String>, Option<String>) = ::redis::pipe()
+            .hget(self.keys.merchant(&m, "codes"), &field)
+            .hget(self.keys.merchant(&m, "code-status"), &field)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(redis_err)?;
+        json.map(|j| Self::code_from(&j, status.as_deref()))
+            .transpose()
+    }
+
+    async fn codes_of(&self, id: &MerchantId) -> StoreResult<Vec<IssuedCode>> {
+        let (codes, statuses): (HashMap<String, String>, HashMap<String, String>) = ::redis::pipe()
+            .hgetall(self.keys.merchant(id.as_str(), "codes"))
+            .hgetall(self.keys.merchant(id.as_str(), "code-status"))
+            .query_async(&mut self.conn())
+            .await
+            .map_err(redis_err)?;
+        let mut out = codes
+            .iter()
+            .map(|(serial, json)| Self::code_from(json, statuses.get(serial).map(String::as_str)))
+            .collect::<StoreResult<Vec<_>>>()?;
+        out.sort_by_key(|c| c.serial);
+        Ok(out)
+    }
+
+    async fn revoke_code(&self, serial: u32, audit: AuditEntry) -> StoreResult<Option<IssuedCode>> {
+        let field = serial.to_string();
+        let owner: Option<String> = ::redis::cmd("HGET")
+            .arg(self.keys.index(slot_of(&field), "code-owner"))
+            .arg(&field)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(redis_err)?;
+        let Some(m) = owner else { return Ok(None) };
+        let audit_json = to_json(&audit)?;
+        let mut inv = SCRIPTS.revoke_code.prepare_invoke();
+        inv.key(self.keys.merchant(&m, "codes"))
+            .key(self.keys.merchant(&m, "code-status"))
+            .arg(&field)
+            .arg(&m)
+            .arg(&audit_json)
+            .arg(CHANGES_KEPT);
+        if self.one_write() {
+            self.add_tail_keys(&mut inv, &audit.target);
+        }
+        let before: Option<(String, String)> = inv
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(redis_err)?;
+        let Some((json, status)) = before else {
+            return Ok(None);
+        };
+        let before = Self::code_from(&json, Some(status.as_str()).filter(|s| !s.is_empty()))?;
+        if !self.one_write() {
+            self.push_audit(&audit.target, &audit_json).await?;
+            self.note_changes(vec![m]).await?;
+        }
+        Ok(Some(before))
+    }
+
+    async fn append_audit(&self, entry: AuditEntry) -> StoreResult<()> {
+        self.push_audit(&entry.target, &to_json(&entry)?).await
+    }
+
+    async fn audit(&self, filter: AuditFilter) -> StoreResult<Vec<AuditEntry>> {
+        let limit = if filter.limit == 0 { 100 } else { filter.limit };
+        let key = match &filter.target {
+            Some(t) => self.keys.audit_target(t),
+            None => self.keys.audit_log(),
+        };
+        let mut conn = self.conn();
+        let len: isize = ::redis::cmd("LLEN")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .map_err(redis_err)?;
+        let mut out = Vec::new();
+        let mut end = len - 1;
+        while end >= 0 && out.len() < limit {
+            let start = (end - AUDIT_PAGE + 1).max(0);
+            let rows: Vec<String> = ::redis::cmd("LRANGE")
+                .arg(&key)
+                .arg(start)
+                .arg(end)
+                .query_async(&mut conn)
+                .await
+                .map_err(redis_err)?;
+            for row in rows.iter().rev() {
+                let e: AuditEntry = from_json(row)?;
+                let keep = filter.actor.as_ref().is_none_or(|a| *a == e.actor)
+                    && filter.since.is_none_or(|s| e.at >= s)
+                    && filter.target.as_ref().is_none_or(|t| *t == e.target);
+                if keep {
+                    out.push(e);
+                    if out.len() == limit {
+                        break;
+                    }
+                }
+            }
+            end = start - 1;
+        }
+        Ok(out)
+    }
+
+    async fn put_token(&self, token: ApiToken) -> StoreResult<()> {
+        ::redis::cmd("HSET")
+            .arg(self.keys.global("tokens", ""))
+            .arg(&token.id)
+            .arg(to_json(&token)?)
+            .query_async::<()>(&mut self.conn())
+            .await
+            .map_err(redis_err)
+    }
+
+    async fn token(&self, id: &str) -> StoreResult<Option<ApiToken>> {
+        let json: Option<String> = ::redis::cmd("HGET")
+            .arg(self.keys.global("tokens", ""))
+            .arg(id)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(redis_err)?;
+        json.as_deref().map(from_json).transpose()
+    }
+
+    async fn changes_since(&self, cursor: u64) -> StoreResult<(Option<Vec<MerchantId>>, u64)> {
+        let mut conn = self.conn();
+        let max: Option<u64> = ::redis::cmd("GET")
+            .arg(self.keys.changes_seq())
+            .query_async(&mut conn)
+            .await
+            .map_err(redis_err)?;
+        let max = max.unwrap_or(0);
+        if max == cursor {
+            return Ok((Some(Vec::new()), max));
+        }
+        // Behind by too much, first poll, or the count went backwards
+        // (Redis lost its data): everything counts as changed.
+        if cursor == 0 || max < cursor || max - cursor > MAX_CHANGES_LISTED {
+            return Ok((None, max));
+        }
+        let entries: Vec<(String, Vec<String>)> = ::redis::cmd("XRANGE")
+            .arg(self.keys.changes())
+            .arg(format!("{}-0", cursor + 1))
+            .arg(format!("{max}-0"))
+            .query_async(&mut conn)
+            .await
+            .map_err(redis_err)?;
+        let mut seen = cursor;
+        let mut ids = HashSet::new();
+        for (entry_id, fields) in &entries {
+            let end: u64 = entry_id
+                .strip_suffix("-0")
+                .and_then(|n| n.parse().ok())
+                .ok_or_else(|| StoreError::Corrupt(format!("change entry id `{entry_id}`")))?;
+            let mut n = None;
+            let mut list = "";
+            for pair in fields.chunks(2) {
+                match pair {
+                    [k, v] if k == "n" => n = v.parse::<u64>().ok(),
+                    [k, v] if k == "m" => list = v,
+                    _ => {}
+                }
+            }
+            let n = n.ok_or_else(|| StoreError::Corrupt(format!("change entry `{entry_id}`")))?;
+            if end.checked_sub(n) != Some(seen) {
+                // Entries between `seen` and this one were trimmed away.
+                return Ok((None, max));
+            }
+            seen = end;
+            ids.extend(list.split(',').filter(|s| !s.is_empty()));
+        }
+        if seen != max {
+            return Ok((None, max));
+        }
+        let mut ids = ids
+            .into_iter()
+            .map(merchant_id)
+            .collect::<StoreResult<Vec<_>>>()?;
+        ids.sort();
+        Ok((Some(ids), max))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc16_matches_redis_cluster_spec() {
+        // The check value from the Redis Cluster specification.
+        assert_eq!(crc16(b"123456789"), 0x31C3);
+    }
+
+    #[test]
+    fn every_slot_has_a_tag_that_lands_in_it() {
+        for slot in 0..SLOTS {
+            let tag = slot_tag(slot);
+            assert!(!tag.is_empty());
+            assert_eq!(slot_of(tag), slot, "tag {tag}");
+        }
+        // The table is part of the layout: a few fixed points.
+        assert_eq!(slot_tag(slot_of("0")), "0");
+        assert_eq!(slot_tag(slot_of("1")), "1");
+    }
+
+    #[test]
+    fn day_scores_order_like_dates() {
+        let a = day_score(jiff::civil::date(2025, 12, 31));
+        let b = day_score(jiff::civil::date(2026, 1, 1));
+        assert!(a < b);
+        assert_eq!(b, 20260101);
+    }
+
+    #[test]
+    fn prefixes_are_checked() {
+        assert!(check_prefix("ysz").is_ok());
+        assert!(check_prefix("t-1:x").is_ok());
+        assert!(check_prefix("").is_err());
+        assert!(check_prefix("a{b}").is_err());
+        assert!(check_prefix("a b").is_err());
+    }
+}

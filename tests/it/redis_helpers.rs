@@ -1,0 +1,255 @@
+//! Real `redis-server` processes for the store tests.
+//!
+//! One standalone server and one three-master cluster per test binary, started
+//! on first use on free loopback ports with no persistence, and shared by every
+//! test through a unique key prefix ([`unique_prefix`]). Each server runs
+//! under a small shell watchdog that stops it when the test process exits (a
+//! `static` is never dropped); a [`RedisServer`] that is dropped stops its
+//! server at once. Without `redis-server` the tests fail and say what to install.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+const INSTALL: &str = "the store tests need a real Redis: run `apt-get install redis-server redis-tools`";
+
+/// Runs `redis-server ARGS` and stops it when the process `owner` is gone.
+const WATCHDOG: &str = r#"
+owner=$1; shift
+"$@" &
+child=$!
+while kill -0 "$owner" 2>/dev/null && kill -0 "$child" 2>/dev/null; do sleep 0.2; done
+kill "$child" 2>/dev/null
+wait "$child"
+"#;
+
+/// One running `redis-server`.
+pub struct RedisServer {
+    pub port: u16,
+    watchdog: Child,
+    dir: TempDir,
+}
+
+impl RedisServer {
+    /// `redis://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// The server's log, for failure messages.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("redis.log")).unwrap_or_default()
+    }
+
+    /// Starts a server; `cluster` enables cluster mode (its bus port, PORT +
+    /// 10000, must be free too).
+    fn start(cluster: bool) -> Result<RedisServer, String> {
+        require_tools()?;
+        let mut last = String::new();
+        for _ in 0..5 {
+            let port = free_port(cluster);
+            let dir = tempfile::tempdir().map_err(|e| format!("tempdir: {e}"))?;
+            let mut args: Vec<String> = vec![
+                "redis-server".into(),
+                "--port".into(),
+                port.to_string(),
+                "--bind".into(),
+                "127.0.0.1".into(),
+                "--save".into(),
+                String::new(),
+                "--appendonly".into(),
+                "no".into(),
+                "--dir".into(),
+                dir.path().display().to_string(),
+                "--logfile".into(),
+                dir.path().join("redis.log").display().to_string(),
+            ];
+            if cluster {
+                args.extend(
+                    [
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-config-file",
+                        "nodes.conf",
+                        "--cluster-node-timeout",
+                        "5000",
+                    ]
+                    .map(String::from),
+                );
+            }
+            let watchdog = Command::new("sh")
+                .arg("-c")
+                .arg(WATCHDOG)
+                .arg("sh")
+                .arg(std::process::id().to_string())
+                .args(&args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .map_err(|e| format!("cannot start redis-server: {e}"))?;
+            let server = RedisServer {
+                port,
+                watchdog,
+                dir,
+            };
+            if wait_for_pong(port, Duration::from_secs(10)) {
+                return Ok(server);
+            }
+            last = server.log();
+            // Most likely the port was taken meanwhile: try another one.
+        }
+        Err(format!("redis-server did not start; its log:\n{last}"))
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string(), "shutdown", "nosave"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.watchdog.wait();
+    }
+}
+
+/// Three masters joined into one cluster.
+pub struct RedisCluster {
+    pub nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    /// `redis://127.0.0.1:PORT` of every master.
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(RedisServer::url).collect()
+    }
+
+    fn start() -> Result<RedisCluster, String> {
+        let nodes = (0..3)
+            .map(|_| RedisServer::start(true))
+            .collect::<Result<Vec<_>, _>>()?;
+        let addrs: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
+        let out = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(&addrs)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .output()
+            .map_err(|e| format!("redis-cli --cluster create: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "redis-cli --cluster create failed:\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for node in &nodes {
+            loop {
+                let info = redis_cli(node.port, &["cluster", "info"]);
+                if info.contains("cluster_state:ok") {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    return Err(format!("cluster not ok on port {}:\n{info}", node.port));
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        Ok(RedisCluster { nodes })
+    }
+}
+
+/// The shared standalone server of this test binary.
+pub fn standalone() -> &'static RedisServer {
+    static SERVER: OnceLock<Result<RedisServer, String>> = OnceLock::new();
+    match SERVER.get_or_init(|| RedisServer::start(false)) {
+        Ok(s) => s,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// The shared three-master cluster of this test binary.
+pub fn cluster() -> &'static RedisCluster {
+    static CLUSTER: OnceLock<Result<RedisCluster, String>> = OnceLock::new();
+    match CLUSTER.get_or_init(RedisCluster::start) {
+        Ok(c) => c,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// A key prefix no other test of this process uses.
+pub fn unique_prefix() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!("t{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Runs `redis-cli -p PORT ARGS` and returns its output.
+pub fn redis_cli(port: u16, args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .arg("-p")
+        .arg(port.to_string())
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("redis-cli: {e}; {INSTALL}"));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn require_tools() -> Result<(), String> {
+    for tool in ["redis-server", "redis-cli"] {
+        let found = Command::new(tool)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !found {
+            return Err(format!("`{tool}` not found: {INSTALL}"));
+        }
+    }
+    Ok(())
+}
+
+/// A loopback port that is free now (and, for a cluster node, whose bus port is too).
+fn free_port(cluster: bool) -> u16 {
+    loop {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let port = listener.local_addr().expect("local addr").port();
+        if !cluster {
+            return port;
+        }
+        if port <= 55_535 && TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
+            return port;
+        }
+    }
+}
+
+fn wait_for_pong(port: u16, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if ping(port) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+fn ping(port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+    if s.write_all(b"PING\r\n").is_err() {
+        return false;
+    }
+    let mut line = String::new();
+    BufReader::new(s).read_line(&mut line).is_ok() && line.starts_with("+PONG")
+}
+
