@@ -41,6 +41,9 @@ pub enum Command {
         /// [default: http://LISTEN].
         #[arg(long, env = "YSZ_PUBLIC_BASE_URL")]
         public_base_url: Option<String>,
+        /// Print the effective settings (secrets redacted) and exit.
+        #[arg(long)]
+        print_config: bool,
     },
     /// Import merchants and records, grade, and write projections (the batch job).
     Refresh(RefreshArgs),
@@ -265,6 +268,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             common,
             listen,
             public_base_url,
+            print_config,
         } => {
             let settings = Settings::load(Overrides {
                 config: common.config,
@@ -273,6 +277,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 public_base_url,
                 key_dir: common.key_dir,
             })?;
+            if print_config {
+                print!("{}", settings.describe());
+                return Ok(());
+            }
             let app = Application::build(settings).await?;
             tracing::info!(port = app.port(), base_url = app.base_url(), "serving");
             app.run_until_stopped().await?;

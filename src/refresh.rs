@@ -68,11 +68,14 @@ pub struct Summary {
     /// [`MAX_CHANGED_LISTED`] are listed; `changed_total` counts them all.
     pub changed: Vec<(MerchantId, Option<Grade>, Grade)>,
     pub changed_total: u64,
+    /// Of `changed_total`, merchants graded for the first time.
+    pub first_graded: u64,
 }
 
 impl Summary {
     fn note_change(&mut self, id: &MerchantId, before: Option<Grade>, after: Grade) {
         self.changed_total += 1;
+        self.first_graded += u64::from(before.is_none());
         if self.changed.len() < MAX_CHANGED_LISTED {
             self.changed.push((id.clone(), before, after));
         }
@@ -104,11 +107,11 @@ impl std::fmt::Display for Summary {
         )?;
         let total = self.changed_total.max(self.changed.len() as u64);
         if total > 0 {
-            let first = self.changed.iter().filter(|(_, b, _)| b.is_none()).count() as u64;
-            write!(f, "\ngrade changed for {total} merchants:")?;
-            if first as usize == self.changed.len() && total == first {
-                write!(f, " (all graded for the first time)")?;
+            write!(f, "\ngrade changed for {total} merchants")?;
+            if self.first_graded > 0 {
+                write!(f, " ({} graded for the first time)", self.first_graded)?;
             }
+            write!(f, ":")?;
             for (id, before, after) in self.changed.iter().take(20) {
                 let before = before.map_or("new", |g| g.name());
                 write!(f, "\n  {id}: {before} -> {after}")?;
@@ -510,7 +513,13 @@ pub async fn run(
     let mut rejects = Rejects::create(&opts.rejects)?;
     let mut known = Known::default();
     let started = Instant::now();
-    store.bulk_mode(true).await?;
+    // About 150 bytes per record line.
+    let expected: u64 = opts
+        .records
+        .iter()
+        .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()) / 150)
+        .sum();
+    store.begin_bulk_import(expected).await?;
     let imported = async {
         if let Some(path) = &opts.merchants {
             import_merchants_file(store, path, &mut known, &mut rejects, &mut summary).await?;
@@ -521,7 +530,7 @@ pub async fn run(
         anyhow::Ok(())
     };
     let imported = imported.await;
-    store.bulk_mode(false).await?;
+    store.end_bulk_import().await?;
     imported?;
     rejects.out.flush()?;
     summary.rejected = rejects.count;

@@ -89,7 +89,49 @@ pub fn parse_base_url(raw: &str) -> anyhow::Result<String> {
     Ok(trimmed.to_owned())
 }
 
+/// A store URL with any password replaced by `***`.
+pub fn redact_url(raw: &str) -> String {
+    let Some((scheme, rest)) = raw.split_once("://") else {
+        return raw.to_owned();
+    };
+    match rest.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            format!("{scheme}://{user}:***@{host}")
+        }
+        None => raw.to_owned(),
+    }
+}
+
 impl Settings {
+    /// The effective settings as TOML, secrets redacted.
+    pub fn describe(&self) -> String {
+        let store = match &self.store {
+            StoreSpec::Embedded(dir) => format!("embedded:{}", dir.display()),
+            StoreSpec::Redis(url) => redact_url(url),
+            StoreSpec::RedisCluster(nodes) => format!(
+                "redis+cluster://{}",
+                nodes.iter().map(|n| redact_url(&format!("x://{n}"))[4..].to_owned()).collect::<Vec<_>>().join(",")
+            ),
+        };
+        let q = |s: &str| toml::Value::String(s.to_owned()).to_string();
+        let mut out = String::new();
+        out.push_str(&format!("store = {}\n", q(&store)));
+        out.push_str(&format!("listen = {}\n", q(&self.listen.to_string())));
+        match &self.public_base_url {
+            Some(u) => out.push_str(&format!("public_base_url = {}\n", q(u))),
+            None => out.push_str(&format!("# public_base_url = \"http://{}\" (default)\n", self.listen)),
+        }
+        out.push_str(&format!("key_dir = {}\n", q(&self.key_dir.display().to_string())));
+        out.push_str(&format!("cache_capacity = {}\n", self.cache_capacity));
+        out.push_str(&format!("code_validity_days = {}\n", self.code_validity_days));
+        match &self.rules {
+            Some(p) => out.push_str(&format!("rules = {}\n", q(&p.display().to_string()))),
+            None => out.push_str("# rules: built-in deploy/rules.toml\n"),
+        }
+        out
+    }
+
     /// Builds the effective settings. `overrides` already merges flags and
     /// environment (flag wins); the file fills what they leave open.
     pub fn load(overrides: Overrides) -> anyhow::Result<Settings> {

@@ -7,6 +7,7 @@
 //! learns about another process's writes from the `changes` table (see
 //! [`Store::changes_since`]).
 
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,10 +17,10 @@ use jiff::civil::Date;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{
-    ApiToken, AuditEntry, AuditFilter, CodeStatus, IssuedCode, RecordsAdded, Store, StoreError,
-    StoreResult,
+    ApiToken, AuditEntry, AuditFilter, CodeStatus, GradingInput, IssuedCode, RecordsAdded, Store,
+    StoreError, StoreResult,
 };
-use crate::domain::MerchantId;
+use crate::domain::{Grade, MerchantId};
 use crate::grading::{Override, Projection};
 use crate::records::{Merchant, Record};
 
@@ -70,6 +71,19 @@ struct Inner {
     writer: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
+    /// Set between `begin_bulk_import` and `end_bulk_import`.
+    bulk: Mutex<Option<Bulk>>,
+}
+
+/// A bulk import in progress in this process.
+struct Bulk {
+    /// Records are not marked one by one: the `bulk_since` row in `meta`
+    /// (committed before the first record) says that every merchant with a
+    /// record after this `seq` is to be regraded; `marks` collects them to
+    /// be marked at the end in one sorted write.
+    deferred_marks: bool,
+    marks: HashSet<String>,
+    dropped_index: bool,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
@@ -80,11 +94,27 @@ fn corrupt(e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(e.to_string())
 }
 
-fn connect(path: &Path) -> rusqlite::Result<Connection> {
+/// Page cache of one connection, in KiB (SQLite's negative `cache_size`).
+/// A maximum: it fills only as far as pages are used.
+const WRITER_CACHE_KIB: i64 = 256 * 1024;
+const READER_CACHE_KIB: i64 = 64 * 1024;
+/// A bulk import expected to add at least this many records defers its
+/// regrade marks (see [`EmbeddedStore::begin_bulk_import`]).
+const BULK_MIN_RECORDS: u64 = 200_000;
+/// ... and drops the records-by-merchant index while it loads, rebuilding it
+/// at the end (one sort instead of millions of random B-tree inserts), when
+/// it adds at least this many records and a quarter of what is stored.
+const BULK_REINDEX_MIN_RECORDS: u64 = 1_000_000;
+/// Merchants per grading batch above which the batch is read with range scans.
+const RANGE_SCAN_MIN: usize = 64;
+
+fn connect(path: &Path, cache_kib: i64) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "cache_size", -cache_kib)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     Ok(conn)
 }
 
@@ -95,13 +125,13 @@ impl EmbeddedStore {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create data directory {}", dir.display()))?;
         let path = dir.join(DB_FILE);
-        let writer =
-            connect(&path).with_context(|| format!("cannot open store {}", path.display()))?;
+        let writer = connect(&path, WRITER_CACHE_KIB)
+            .with_context(|| format!("cannot open store {}", path.display()))?;
         writer
             .execute_batch(SCHEMA)
             .with_context(|| format!("cannot prepare store schema in {}", path.display()))?;
         let readers = (0..READERS)
-            .map(|_| connect(&path).map(Mutex::new))
+            .map(|_| connect(&path, READER_CACHE_KIB).map(Mutex::new))
             .collect::<rusqlite::Result<Vec<_>>>()
             .with_context(|| format!("cannot open store {}", path.display()))?;
         Ok(Self {
@@ -109,6 +139,7 @@ impl EmbeddedStore {
                 writer: Mutex::new(writer),
                 readers,
                 next_reader: AtomicUsize::new(0),
+                bulk: Mutex::new(None),
             }),
         })
     }
@@ -176,21 +207,46 @@ fn insert_audit(tx: &rusqlite::Transaction<'_>, e: &AuditEntry) -> StoreResult<(
 }
 
 fn put_projection(tx: &rusqlite::Transaction<'_>, p: &Projection) -> StoreResult<()> {
-    let id = p.merchant.id.as_str();
-    tx.execute(
-        "INSERT INTO projections (merchant, grade, next_change_at, json) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT(merchant) DO UPDATE SET grade = ?2, next_change_at = ?3, json = ?4",
-        params![
-            id,
-            p.grade.name(),
-            p.next_change_at.map(|d| d.to_string()),
-            to_json(p)?
-        ],
-    )
-    .map_err(sql)?;
-    tx.execute("DELETE FROM dirty WHERE merchant = ?1", [id])
+    let row = ProjectionRow::of(p)?;
+    row.put(tx)
+}
+
+/// A projection ready to be written: serialized beforehand, so that a batch
+/// can be serialized in parallel outside the write.
+struct ProjectionRow<'a> {
+    id: &'a str,
+    grade: &'static str,
+    next_change_at: Option<String>,
+    json: String,
+}
+
+impl<'a> ProjectionRow<'a> {
+    fn of(p: &'a Projection) -> StoreResult<Self> {
+        Ok(ProjectionRow {
+            id: p.merchant.id.as_str(),
+            grade: p.grade.name(),
+            next_change_at: p.next_change_at.map(|d| d.to_string()),
+            json: to_json(p)?,
+        })
+    }
+
+    /// Writes the projection, clears its merchant's regrade mark and notes
+    /// the change for the service's caches.
+    fn put(&self, tx: &rusqlite::Transaction<'_>) -> StoreResult<()> {
+        tx.prepare_cached(
+            "INSERT INTO projections (merchant, grade, next_change_at, json) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(merchant) DO UPDATE SET grade = ?2, next_change_at = ?3, json = ?4",
+        )
+        .and_then(|mut q| q.execute(params![self.id, self.grade, self.next_change_at, self.json]))
         .map_err(sql)?;
-    note_change(tx, id)
+        tx.prepare_cached("DELETE FROM dirty WHERE merchant = ?1")
+            .and_then(|mut q| q.execute([self.id]))
+            .map_err(sql)?;
+        tx.prepare_cached("INSERT INTO changes (merchant) VALUES (?1)")
+            .and_then(|mut q| q.execute([self.id]))
+            .map_err(sql)?;
+        Ok(())
+    }
 }
 
 fn merchant_ids(rows: Vec<String>) -> StoreResult<Vec<MerchantId>> {
@@ -201,6 +257,173 @@ fn merchant_ids(rows: Vec<String>) -> StoreResult<Vec<MerchantId>> {
 
 fn code_row(json: String) -> StoreResult<IssuedCode> {
     from_json(&json)
+}
+
+const RECORDS_INDEX: &str =
+    "CREATE INDEX IF NOT EXISTS records_by_merchant ON records (merchant, seq);";
+
+/// Finishes what a killed bulk import left: rebuilds the records index if it
+/// was dropped, and marks for regrading every merchant with a record stored
+/// since the import began.
+fn recover_bulk(conn: &mut Connection) -> StoreResult<()> {
+    let since: Option<i64> = conn
+        .query_row("SELECT value FROM meta WHERE key = 'bulk_since'", [], |r| r.get(0))
+        .optional()
+        .map_err(sql)?;
+    let Some(since) = since else {
+        return Ok(());
+    };
+    tracing::warn!(since, "an earlier bulk import did not finish; marking its merchants for regrading");
+    conn.execute_batch(RECORDS_INDEX).map_err(sql)?;
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(unavailable)?;
+    tx.execute(
+        "INSERT OR IGNORE INTO dirty (merchant)
+         SELECT DISTINCT merchant FROM records WHERE seq > ?1 ORDER BY 1",
+        [since],
+    )
+    .map_err(sql)?;
+    tx.execute("DELETE FROM meta WHERE key = 'bulk_since'", [])
+        .map_err(sql)?;
+    tx.commit().map_err(unavailable)
+}
+
+/// A merchant's grading input as stored (JSON), parsed later in parallel.
+#[derive(Default)]
+struct RawInput {
+    merchant: String,
+    records: Vec<String>,
+    override_: Option<String>,
+    previous: Option<String>,
+}
+
+impl RawInput {
+    fn parse(self) -> StoreResult<GradingInput> {
+        Ok(GradingInput {
+            merchant: from_json(&self.merchant)?,
+            records: self
+                .records
+                .iter()
+                .map(|r| from_json(r))
+                .collect::<StoreResult<_>>()?,
+            override_: self.override_.as_deref().map(from_json).transpose()?,
+            previous: self.previous.as_deref().and_then(Grade::from_name),
+        })
+    }
+}
+
+/// Grading inputs, four indexed lookups per merchant.
+fn raw_inputs_by_id(c: &Connection, ids: &[MerchantId]) -> StoreResult<Vec<RawInput>> {
+    let mut qm = c
+        .prepare_cached("SELECT json FROM merchants WHERE id = ?1")
+        .map_err(sql)?;
+    let mut qr = c
+        .prepare_cached("SELECT json FROM records WHERE merchant = ?1 ORDER BY seq")
+        .map_err(sql)?;
+    let mut qo = c
+        .prepare_cached("SELECT json FROM overrides WHERE merchant = ?1")
+        .map_err(sql)?;
+    let mut qp = c
+        .prepare_cached("SELECT grade FROM projections WHERE merchant = ?1")
+        .map_err(sql)?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let id = id.as_str();
+        let merchant: Option<String> = qm.query_row([id], |r| r.get(0)).optional().map_err(sql)?;
+        let Some(merchant) = merchant else {
+            continue;
+        };
+        let records = qr
+            .query_map([id], |r| r.get::<_, String>(0))
+            .map_err(sql)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(sql)?;
+        out.push(RawInput {
+            merchant,
+            records,
+            override_: qo.query_row([id], |r| r.get(0)).optional().map_err(sql)?,
+            previous: qp.query_row([id], |r| r.get(0)).optional().map_err(sql)?,
+        });
+    }
+    Ok(out)
+}
+
+/// Grading inputs of sorted `ids` with four range scans over
+/// `[first, last]`, or `None` if the ids are too sparse in that range (more
+/// than twice as many merchants in it) for scans to pay.
+fn raw_inputs_by_range(c: &Connection, ids: &[MerchantId]) -> StoreResult<Option<Vec<RawInput>>> {
+    let (Some(first), Some(last)) = (ids.first(), ids.last()) else {
+        return Ok(Some(Vec::new()));
+    };
+    let (first, last) = (first.as_str(), last.as_str());
+    let cap = 2 * ids.len() as i64;
+    let merchants: Vec<(String, String)> = c
+        .prepare_cached(
+            "SELECT id, json FROM merchants WHERE id >= ?1 AND id <= ?2 ORDER BY id LIMIT ?3",
+        )
+        .map_err(sql)?
+        .query_map(params![first, last, cap + 1], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map_err(sql)?
+        .collect::<rusqlite::Result<_>>()
+        .map_err(sql)?;
+    if merchants.len() as i64 > cap {
+        return Ok(None);
+    }
+    let slot = |m: &str| ids.binary_search_by(|id| id.as_str().cmp(m)).ok();
+    let mut out: Vec<Option<RawInput>> = Vec::with_capacity(ids.len());
+    out.resize_with(ids.len(), || None);
+    for (id, json) in merchants {
+        if let Some(i) = slot(&id) {
+            out[i] = Some(RawInput {
+                merchant: json,
+                ..RawInput::default()
+            });
+        }
+    }
+    {
+        let mut q = c
+            .prepare_cached(
+                "SELECT merchant, json FROM records WHERE merchant >= ?1 AND merchant <= ?2
+                 ORDER BY merchant, seq",
+            )
+            .map_err(sql)?;
+        let mut rows = q.query(params![first, last]).map_err(sql)?;
+        let mut current: Option<(String, Option<usize>)> = None;
+        while let Some(row) = rows.next().map_err(sql)? {
+            let m = row.get_ref(0).map_err(sql)?.as_str().map_err(|e| corrupt(e))?;
+            let i = match &current {
+                Some((cm, i)) if cm == m => *i,
+                _ => {
+                    let i = slot(m);
+                    current = Some((m.to_owned(), i));
+                    i
+                }
+            };
+            if let Some(input) = i.and_then(|i| out[i].as_mut()) {
+                input.records.push(row.get(1).map_err(sql)?);
+            }
+        }
+    }
+    for (table, column) in [("overrides", "json"), ("projections", "grade")] {
+        let mut q = c
+            .prepare_cached(&format!(
+                "SELECT merchant, {column} FROM {table} WHERE merchant >= ?1 AND merchant <= ?2"
+            ))
+            .map_err(sql)?;
+        let mut rows = q.query(params![first, last]).map_err(sql)?;
+        while let Some(row) = rows.next().map_err(sql)? {
+            let m: String = row.get(0).map_err(sql)?;
+            if let Some(input) = slot(&m).and_then(|i| out[i].as_mut()) {
+                let v: String = row.get(1).map_err(sql)?;
+                match table {
+                    "overrides" => input.override_ = Some(v),
+                    _ => input.previous = Some(v),
+                }
+            }
+        }
+    }
+    Ok(Some(out.into_iter().flatten().collect()))
 }
 
 #[async_trait]
@@ -269,31 +492,59 @@ impl Store for EmbeddedStore {
     }
 
     async fn add_records(&self, records: Vec<Record>) -> StoreResult<RecordsAdded> {
-        self.write(move |tx| {
-            let mut put = tx
-                .prepare_cached(
-                    "INSERT INTO records (id, merchant, json) VALUES (?1, ?2, ?3)
-                     ON CONFLICT(id) DO NOTHING",
-                )
-                .map_err(sql)?;
-            let mut mark = tx
-                .prepare_cached("INSERT OR IGNORE INTO dirty (merchant) VALUES (?1)")
-                .map_err(sql)?;
+        use rayon::prelude::*;
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let rows = records
+                .par_iter()
+                .map(to_json)
+                .collect::<StoreResult<Vec<String>>>()?;
+            let mut bulk = inner.bulk.lock().unwrap_or_else(|p| p.into_inner());
+            let deferred = bulk.as_ref().is_some_and(|b| b.deferred_marks);
+            let mut conn = inner.writer.lock().unwrap_or_else(|p| p.into_inner());
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
             let mut added = RecordsAdded::default();
-            for r in &records {
-                let n = put
-                    .execute(params![r.id, r.merchant.as_str(), to_json(r)?])
+            let mut touched: HashSet<&str> = HashSet::new();
+            {
+                let mut put = tx
+                    .prepare_cached(
+                        "INSERT INTO records (id, merchant, json) VALUES (?1, ?2, ?3)
+                         ON CONFLICT(id) DO NOTHING",
+                    )
                     .map_err(sql)?;
-                if n > 0 {
-                    added.inserted += 1;
-                    mark.execute([r.merchant.as_str()]).map_err(sql)?;
-                } else {
-                    added.duplicate += 1;
+                for (r, json) in records.iter().zip(&rows) {
+                    let n = put
+                        .execute(params![r.id, r.merchant.as_str(), json])
+                        .map_err(sql)?;
+                    if n > 0 {
+                        added.inserted += 1;
+                        touched.insert(r.merchant.as_str());
+                    } else {
+                        added.duplicate += 1;
+                    }
                 }
             }
+            match bulk.as_mut() {
+                // Covered by the committed `bulk_since` row until marked at the end.
+                Some(b) if deferred => b.marks.extend(touched.iter().map(|m| (*m).to_owned())),
+                _ => {
+                    let mut touched: Vec<&str> = touched.into_iter().collect();
+                    touched.sort_unstable();
+                    let mut mark = tx
+                        .prepare_cached("INSERT OR IGNORE INTO dirty (merchant) VALUES (?1)")
+                        .map_err(sql)?;
+                    for m in touched {
+                        mark.execute([m]).map_err(sql)?;
+                    }
+                }
+            }
+            tx.commit().map_err(unavailable)?;
             Ok(added)
         })
         .await
+        .map_err(unavailable)?
     }
 
     async fn records(&self, id: &MerchantId) -> StoreResult<Vec<Record>> {
@@ -327,9 +578,27 @@ impl Store for EmbeddedStore {
     }
 
     async fn put_projections(&self, projections: Vec<Projection>) -> StoreResult<()> {
+        use rayon::prelude::*;
+        // Serialize in parallel before taking the write lock.
+        let projections = tokio::task::spawn_blocking(move || {
+            let rows = projections
+                .par_iter()
+                .map(|p| ProjectionRow::of(p).map(|r| (r.next_change_at, r.json)))
+                .collect::<StoreResult<Vec<_>>>();
+            rows.map(|rows| (projections, rows))
+        })
+        .await
+        .map_err(unavailable)??;
         self.write(move |tx| {
-            for p in &projections {
-                put_projection(tx, p)?;
+            let (projections, rows) = projections;
+            for (p, (next_change_at, json)) in projections.iter().zip(rows) {
+                let row = ProjectionRow {
+                    id: p.merchant.id.as_str(),
+                    grade: p.grade.name(),
+                    next_change_at,
+                    json,
+                };
+                row.put(tx)?;
             }
             tx.execute(
                 "DELETE FROM changes WHERE seq < (SELECT MAX(seq) FROM changes) - ?1",
@@ -341,7 +610,122 @@ impl Store for EmbeddedStore {
         .await
     }
 
+    async fn grading_inputs(&self, ids: Vec<MerchantId>) -> StoreResult<Vec<GradingInput>> {
+        self.read(move |c| {
+            use rayon::prelude::*;
+            let sorted = ids.windows(2).all(|w| w[0] < w[1]);
+            let by_range = if ids.len() >= RANGE_SCAN_MIN && sorted {
+                raw_inputs_by_range(c, &ids)?
+            } else {
+                None
+            };
+            let raw = match by_range {
+                Some(raw) => raw,
+                None => raw_inputs_by_id(c, &ids)?,
+            };
+            raw.into_par_iter().map(RawInput::parse).collect()
+        })
+        .await
+    }
+
+    async fn begin_bulk_import(&self, expected_records: u64) -> StoreResult<()> {
+        if expected_records < BULK_MIN_RECORDS {
+            return Ok(());
+        }
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut bulk = inner.bulk.lock().unwrap_or_else(|p| p.into_inner());
+            if bulk.is_some() {
+                return Ok(());
+            }
+            let mut conn = inner.writer.lock().unwrap_or_else(|p| p.into_inner());
+            recover_bulk(&mut conn)?;
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            let since: i64 = tx
+                .query_row("SELECT COALESCE(MAX(seq), 0) FROM records", [], |r| r.get(0))
+                .map_err(sql)?;
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('bulk_since', ?1)
+                 ON CONFLICT(key) DO UPDATE SET value = ?1",
+                [since],
+            )
+            .map_err(sql)?;
+            let reindex = expected_records >= BULK_REINDEX_MIN_RECORDS
+                && expected_records.saturating_mul(4) >= since.max(0) as u64;
+            if reindex {
+                tx.execute_batch("DROP INDEX IF EXISTS records_by_merchant")
+                    .map_err(sql)?;
+            }
+            tx.commit().map_err(unavailable)?;
+            *bulk = Some(Bulk {
+                deferred_marks: true,
+                marks: HashSet::new(),
+                dropped_index: reindex,
+            });
+            tracing::debug!(since, reindex, "bulk import started");
+            Ok(())
+        })
+        .await
+        .map_err(unavailable)?
+    }
+
+    async fn end_bulk_import(&self) -> StoreResult<()> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut bulk = inner.bulk.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(b) = bulk.take() else {
+                return Ok(());
+            };
+            let mut conn = inner.writer.lock().unwrap_or_else(|p| p.into_inner());
+            if b.dropped_index {
+                let started = std::time::Instant::now();
+                conn.execute_batch(RECORDS_INDEX).map_err(sql)?;
+                tracing::info!(
+                    secs = format!("{:.1}", started.elapsed().as_secs_f64()),
+                    "records index rebuilt"
+                );
+            }
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            {
+                let mut marks: Vec<String> = b.marks.into_iter().collect();
+                marks.sort_unstable();
+                // Merchants without a projection are due anyway.
+                let mut mark = tx
+                    .prepare(
+                        "INSERT OR IGNORE INTO dirty (merchant)
+                         SELECT ?1 WHERE EXISTS (SELECT 1 FROM projections WHERE merchant = ?1)",
+                    )
+                    .map_err(sql)?;
+                for m in &marks {
+                    mark.execute([m]).map_err(sql)?;
+                }
+            }
+            tx.execute("DELETE FROM meta WHERE key = 'bulk_since'", [])
+                .map_err(sql)?;
+            tx.commit().map_err(unavailable)?;
+            Ok(())
+        })
+        .await
+        .map_err(unavailable)?
+    }
+
     async fn due_for_regrade(&self, as_of: Date) -> StoreResult<Vec<MerchantId>> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            // A bulk import killed before its end left its marks deferred.
+            let bulk = inner.bulk.lock().unwrap_or_else(|p| p.into_inner());
+            if bulk.is_none() {
+                let mut conn = inner.writer.lock().unwrap_or_else(|p| p.into_inner());
+                recover_bulk(&mut conn)?;
+            }
+            StoreResult::Ok(())
+        })
+        .await
+        .map_err(unavailable)??;
         self.read(move |c| {
             let mut q = c
                 .prepare(

@@ -180,10 +180,17 @@ pub trait Store: Send + Sync + 'static {
         Ok(out)
     }
 
-    /// Tells the backend that a large import is starting (`true`) or has
-    /// ended (`false`), so it may switch to settings for bulk writes. Every
-    /// write keeps its atomicity either way.
-    async fn bulk_mode(&self, _on: bool) -> StoreResult<()> {
+    /// Tells the backend that an import of about `expected_records` records
+    /// starts, so it may prepare for bulk writes. Until
+    /// [`Store::end_bulk_import`], every write stays atomic and a kill at any
+    /// point still leaves every merchant with new records due for regrading.
+    async fn begin_bulk_import(&self, _expected_records: u64) -> StoreResult<()> {
+        Ok(())
+    }
+
+    /// Ends what [`Store::begin_bulk_import`] started; call it before
+    /// [`Store::due_for_regrade`], also after a failed import.
+    async fn end_bulk_import(&self) -> StoreResult<()> {
         Ok(())
     }
 

@@ -316,3 +316,36 @@ fn tokens_are_shown_once_listed_without_secrets_and_revocable() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no token with id"));
 }
+
+#[test]
+fn print_config_layers_flag_env_and_file_and_redacts_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("ysz.toml"), "listen = \"127.0.0.1:9000\"\ncache_capacity = 5000\n").unwrap();
+    let run = |envs: &[(&str, &str)], args: &[&str]| {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["serve", "--config", "ysz.toml", "--print-config"]).args(args).current_dir(d);
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+    let out = run(&[("YSZ_STORE", "redis://ops:s3cret@127.0.0.1:6379")], &[]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("listen = \"127.0.0.1:9000\""), "file value: {text}");
+    assert!(text.contains("cache_capacity = 5000"));
+    assert!(text.contains("redis://ops:***@127.0.0.1:6379"), "{text}");
+    assert!(!text.contains("s3cret"));
+    let out = run(&[("YSZ_LISTEN", "127.0.0.1:9100")], &["--listen", "127.0.0.1:9200"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("127.0.0.1:9200"), "flag beats env");
+    let out = run(&[("YSZ_LISTEN", "127.0.0.1:9100")], &[]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("127.0.0.1:9100"), "env beats file");
+    let out = run(&[("YSZ_LISTEN", "nowhere")], &[]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("listen `nowhere`"));
+    std::fs::write(d.join("ysz.toml"), "cache_capacty = 5\n").unwrap();
+    let out = run(&[], &[]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cache_capacty"), "{}", String::from_utf8_lossy(&out.stderr));
+}

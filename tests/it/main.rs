@@ -8,5 +8,7 @@ mod demo;
 mod deploy;
 mod helpers;
 mod ops;
+mod redis_helpers;
 mod regulator;
 mod scan;
+mod store;

@@ -1,0 +1,800 @@
+//! The store conformance suite: every test is written once over `SharedStore`
+//! and run against the embedded store (a temporary directory), a real Redis
+//! and a real three-master Redis Cluster (see `redis_helpers`).
+//!
+//! Each test gets a fresh store: a new directory, or a new key prefix on the
+//! shared servers. Test names read `store::<backend>::<test>`.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use jiff::civil::{date, Date};
+use jiff::Timestamp;
+use serde_json::json;
+use tempfile::TempDir;
+use yisaozhi::domain::{Grade, MerchantId};
+use yisaozhi::grading::{self, Override, Projection, Rules};
+use yisaozhi::records::{self, Merchant, Record};
+use yisaozhi::store::embedded::EmbeddedStore;
+use yisaozhi::store::query::MerchantQuery;
+use yisaozhi::store::redis::{slot_of, RedisOptions, RedisStore, MAX_CHANGES_LISTED};
+use yisaozhi::store::{
+    ApiToken, AuditEntry, AuditFilter, CodeStatus, IssuedCode, RecordsAdded, SharedStore,
+    StoreError, StoreSpec,
+};
+
+use crate::redis_helpers::{self, redis_cli, unique_prefix};
+
+const AS_OF: Date = date(2026, 3, 1);
+
+/// A fresh store of one kind, and what a backend-specific test needs.
+pub struct Backend {
+    pub store: SharedStore,
+    /// The Redis store behind `store`, for Redis-only checks.
+    pub redis: Option<RedisStore>,
+    _dir: Option<TempDir>,
+}
+
+impl Backend {
+    async fn embedded() -> Backend {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = EmbeddedStore::open(dir.path()).expect("open embedded store");
+        Backend {
+            store: Arc::new(store),
+            redis: None,
+            _dir: Some(dir),
+        }
+    }
+
+    fn options() -> RedisOptions {
+        RedisOptions {
+            prefix: unique_prefix(),
+            ..RedisOptions::default()
+        }
+    }
+
+    async fn redis() -> Backend {
+        let server = redis_helpers::standalone();
+        let store = RedisStore::connect(&server.url(), Self::options())
+            .await
+            .unwrap_or_else(|e| panic!("connect to Redis: {e:#}\n{}", server.log()));
+        Backend {
+            store: Arc::new(store.clone()),
+            redis: Some(store),
+            _dir: None,
+        }
+    }
+
+    async fn cluster() -> Backend {
+        let cluster = redis_helpers::cluster();
+        let store = RedisStore::connect_cluster(&cluster.urls(), Self::options())
+            .await
+            .unwrap_or_else(|e| panic!("connect to Redis Cluster: {e:#}"));
+        assert!(store.is_cluster());
+        Backend {
+            store: Arc::new(store.clone()),
+            redis: Some(store),
+            _dir: None,
+        }
+    }
+}
+
+/// Runs each listed test against all three backends.
+macro_rules! conformance {
+    ($($test:ident),* $(,)?) => {
+        mod embedded {
+            $(#[tokio::test]
+            async fn $test() {
+                super::$test(super::Backend::embedded().await).await;
+            })*
+        }
+        mod redis {
+            $(#[tokio::test]
+            async fn $test() {
+                super::$test(super::Backend::redis().await).await;
+            })*
+        }
+        mod cluster {
+            $(#[tokio::test]
+            async fn $test() {
+                super::$test(super::Backend::cluster().await).await;
+            })*
+        }
+    };
+}
+
+conformance!(
+    ping_answers,
+    upsert_merchants_counts_new_and_changed_ones,
+    add_records_keeps_import_order_and_skips_duplicate_ids,
+    projection_round_trip,
+    due_for_regrade_is_marked_ungraded_and_expiring_only,
+    override_set_and_clear_write_projection_and_audit,
+    next_serial_is_unique_and_increasing,
+    issue_code_supersedes_the_active_code,
+    revoke_code_returns_the_code_as_it_was,
+    audit_filters_by_target_actor_since_and_limit_newest_first,
+    tokens_round_trip,
+    changes_since_lists_changed_merchants,
+    changes_since_says_everything_when_too_much_changed,
+    projection_pages_and_queries,
+);
+
+// ---------- fixtures ----------
+
+fn id(s: &str) -> MerchantId {
+    MerchantId::parse(s).expect("merchant id")
+}
+
+fn ids(list: &[&str]) -> Vec<MerchantId> {
+    list.iter().map(|s| id(s)).collect()
+}
+
+fn merchant(mid: &str, name: &str) -> Merchant {
+    records::parse_merchant(
+        &json!({
+            "id": mid, "name": name, "kind": "shop", "address": "叙州区南岸东路1号",
+            "region": "511521", "categories": ["食品"],
+            "contact_name": "张三", "contact_phone": "13800001234"
+        })
+        .to_string(),
+    )
+    .expect("merchant line")
+}
+
+fn merchants(list: &[&str]) -> Vec<Merchant> {
+    list.iter().map(|m| merchant(m, &format!("商户{m}"))).collect()
+}
+
+fn record(rid: &str, mid: &str, day: &str) -> Record {
+    records::parse_record(
+        &json!({"id": rid, "merchant": mid, "kind": "complaint", "date": day, "substantiated": false})
+            .to_string(),
+    )
+    .expect("record line")
+}
+
+fn failed_sampling(rid: &str, mid: &str, day: &str) -> Record {
+    records::parse_record(
+        &json!({"id": rid, "merchant": mid, "kind": "sampling", "date": day,
+                "product": "散装白酒", "passed": false, "failed_items": ["甲醇"]})
+        .to_string(),
+    )
+    .expect("record line")
+}
+
+fn at(second: i64) -> Timestamp {
+    Timestamp::from_second(1_772_000_000 + second).expect("timestamp")
+}
+
+fn project(m: &Merchant, records: &[Record], ovr: Option<&Override>) -> Projection {
+    grading::project(m, records, ovr, &Rules::default(), AS_OF, at(0))
+}
+
+/// A projection of `mid` with no records and the given `next_change_at`.
+fn plain(mid: &str, next: Option<Date>) -> Projection {
+    let mut p = project(&merchant(mid, &format!("商户{mid}")), &[], None);
+    p.next_change_at = next;
+    p
+}
+
+fn entry(second: i64, actor: &str, action: &str, target: &str) -> AuditEntry {
+    AuditEntry {
+        at: at(second),
+        actor: actor.into(),
+        action: action.into(),
+        target: target.into(),
+        before: json!({"n": second}),
+        after: json!(null),
+        reason: Some(format!("reason {second}")),
+    }
+}
+
+fn code(serial: u32, mid: &str, grade: Grade) -> IssuedCode {
+    IssuedCode {
+        serial,
+        merchant: id(mid),
+        kid: 1,
+        token: format!("token-{serial}"),
+        issued_at: AS_OF,
+        expires_at: date(2027, 3, 1),
+        printed_grade: grade,
+        status: CodeStatus::Active,
+    }
+}
+
+fn sorted(v: Vec<MerchantId>) -> Vec<MerchantId> {
+    let set: BTreeSet<_> = v.into_iter().collect();
+    set.into_iter().collect()
+}
+
+/// Reads the changes after `cursor` as a sorted list; panics on `None`.
+async fn changed_since(b: &Backend, cursor: u64) -> (Vec<MerchantId>, u64) {
+    let (changed, next) = b.store.changes_since(cursor).await.expect("changes_since");
+    let changed = changed.unwrap_or_else(|| panic!("everything changed after {cursor}"));
+    (sorted(changed), next)
+}
+
+/// The cursor after everything so far.
+async fn cursor_now(b: &Backend) -> u64 {
+    b.store.changes_since(0).await.expect("changes_since").1
+}
+
+// ---------- the suite ----------
+
+async fn ping_answers(b: Backend) {
+    b.store.ping().await.expect("ping");
+}
+
+async fn upsert_merchants_counts_new_and_changed_ones(b: Backend) {
+    let s = &b.store;
+    assert_eq!(s.upsert_merchants(merchants(&["A", "B"])).await.unwrap(), 2);
+    assert_eq!(s.upsert_merchants(merchants(&["A", "B"])).await.unwrap(), 0, "unchanged");
+    let renamed = merchant("A", "新名字");
+    assert_eq!(
+        s.upsert_merchants(vec![renamed.clone(), merchant("B", "商户B"), merchant("C", "商户C")])
+            .await
+            .unwrap(),
+        2,
+        "A changed, B unchanged, C new"
+    );
+    assert_eq!(s.merchant(&id("A")).await.unwrap(), Some(renamed));
+    assert_eq!(s.merchant(&id("B")).await.unwrap(), Some(merchant("B", "商户B")));
+    assert_eq!(s.merchant(&id("X")).await.unwrap(), None);
+    assert_eq!(
+        s.upsert_merchants(vec![merchant("D", "d"), merchant("D", "d")]).await.unwrap(),
+        1,
+        "the same merchant twice in one batch counts once"
+    );
+    assert_eq!(s.upsert_merchants(Vec::new()).await.unwrap(), 0);
+    assert_eq!(s.all_merchant_ids().await.unwrap(), ids(&["A", "B", "C", "D"]));
+    assert_eq!(
+        s.known_merchants(ids(&["C", "X", "A", "Y"])).await.unwrap(),
+        ids(&["C", "A"]),
+        "known ones, in the order asked"
+    );
+    assert_eq!(s.known_merchants(Vec::new()).await.unwrap(), Vec::<MerchantId>::new());
+}
+
+async fn add_records_keeps_import_order_and_skips_duplicate_ids(b: Backend) {
+    let s = &b.store;
+    s.upsert_merchants(merchants(&["A", "B"])).await.unwrap();
+    let first = vec![
+        record("r3", "A", "2026-01-03"),
+        record("r1", "A", "2026-01-01"),
+        record("r4", "B", "2026-01-04"),
+        record("r2", "A", "2026-01-02"),
+    ];
+    assert_eq!(
+        s.add_records(first.clone()).await.unwrap(),
+        RecordsAdded { inserted: 4, duplicate: 0 }
+    );
+    let ids_of = |rs: Vec<Record>| rs.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    assert_eq!(ids_of(s.records(&id("A")).await.unwrap()), ["r3", "r1", "r2"], "import order");
+    assert_eq!(s.records(&id("A")).await.unwrap()[0], first[0], "stored as given");
+
+    // r1 again with other content, r4 again, r5 new: only r5 lands, r1 stays as it was.
+    let again = vec![
+        record("r1", "A", "2025-12-31"),
+        record("r5", "A", "2026-01-05"),
+        record("r4", "B", "2026-01-04"),
+    ];
+    assert_eq!(
+        s.add_records(again).await.unwrap(),
+        RecordsAdded { inserted: 1, duplicate: 2 }
+    );
+    let a = s.records(&id("A")).await.unwrap();
+    assert_eq!(ids_of(a.clone()), ["r3", "r1", "r2", "r5"]);
+    assert_eq!(a[1], first[1], "a duplicate is left as it was");
+
+    // Record ids are global: the same id for another merchant is a duplicate.
+    assert_eq!(
+        s.add_records(vec![record("r1", "B", "2026-01-06")]).await.unwrap(),
+        RecordsAdded { inserted: 0, duplicate: 1 }
+    );
+    assert_eq!(ids_of(s.records(&id("B")).await.unwrap()), ["r4"]);
+
+    // Within one batch the first of one id wins.
+    assert_eq!(
+        s.add_records(vec![
+            record("r6", "A", "2026-01-06"),
+            record("r6", "A", "2026-01-07"),
+            record("r7", "B", "2026-01-07"),
+            record("r7", "A", "2026-01-07"),
+        ])
+        .await
+        .unwrap(),
+        RecordsAdded { inserted: 2, duplicate: 2 }
+    );
+    assert_eq!(ids_of(s.records(&id("A")).await.unwrap()), ["r3", "r1", "r2", "r5", "r6"]);
+    assert_eq!(s.records(&id("A")).await.unwrap()[4].date, date(2026, 1, 6));
+    assert_eq!(ids_of(s.records(&id("B")).await.unwrap()), ["r4", "r7"]);
+    assert_eq!(s.records(&id("X")).await.unwrap(), Vec::<Record>::new());
+    assert_eq!(s.add_records(Vec::new()).await.unwrap(), RecordsAdded::default());
+
+    // A bigger batch spread over many merchants (and, in a cluster, slots).
+    let many: Vec<Merchant> = (0..50).map(|i| merchant(&format!("M{i:03}"), "m")).collect();
+    s.upsert_merchants(many).await.unwrap();
+    let batch: Vec<Record> = (0..1000)
+        .map(|i| record(&format!("x{i:04}"), &format!("M{:03}", i % 50), "2026-02-01"))
+        .collect();
+    assert_eq!(
+        s.add_records(batch).await.unwrap(),
+        RecordsAdded { inserted: 1000, duplicate: 0 }
+    );
+    let m7 = ids_of(s.records(&id("M007")).await.unwrap());
+    let expected: Vec<String> = (0..20).map(|k| format!("x{:04}", 7 + 50 * k)).collect();
+    assert_eq!(m7, expected, "batch order per merchant");
+}
+
+async fn projection_round_trip(b: Backend) {
+    let s = &b.store;
+    let m = merchant("A", "好味超市");
+    s.upsert_merchants(vec![m.clone()]).await.unwrap();
+    let recs = vec![
+        failed_sampling("s1", "A", "2026-01-10"),
+        record("c1", "A", "2026-02-01"),
+    ];
+    s.add_records(recs.clone()).await.unwrap();
+    let p = project(&m, &s.records(&id("A")).await.unwrap(), None);
+    assert_eq!(p.grade, Grade::Yellow, "one failed sampling");
+    assert!(p.next_change_at.is_some());
+    s.put_projections(vec![p.clone()]).await.unwrap();
+    assert_eq!(s.projection(&id("A")).await.unwrap(), Some(p.clone()));
+    assert_eq!(s.projection(&id("B")).await.unwrap(), None);
+
+    let p2 = project(&m, &[], None);
+    s.put_projections(vec![p2.clone()]).await.unwrap();
+    assert_eq!(s.projection(&id("A")).await.unwrap(), Some(p2), "replaced");
+    s.put_projections(Vec::new()).await.unwrap();
+}
+
+async fn due_for_regrade_is_marked_ungraded_and_expiring_only(b: Backend) {
+    let s = &b.store;
+    s.upsert_merchants(merchants(&["A", "B", "C", "D", "E"])).await.unwrap();
+    assert_eq!(
+        s.due_for_regrade(AS_OF).await.unwrap(),
+        ids(&["A", "B", "C", "D", "E"]),
+        "never graded"
+    );
+    let in_10 = AS_OF.checked_add(jiff::Span::new().days(10)).unwrap();
+    s.put_projections(vec![
+        plain("A", None),
+        plain("B", Some(in_10)),
+        plain("C", None),
+        plain("D", Some(date(2030, 1, 1))),
+        plain("E", None),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(s.due_for_regrade(AS_OF).await.unwrap(), Vec::<MerchantId>::new(), "all graded");
+    let day_before = in_10.yesterday().unwrap();
+    assert_eq!(s.due_for_regrade(day_before).await.unwrap(), Vec::<MerchantId>::new());
+    assert_eq!(s.due_for_regrade(in_10).await.unwrap(), ids(&["B"]), "next_change_at ≤ as_of");
+    assert_eq!(s.due_for_regrade(date(2030, 1, 1)).await.unwrap(), ids(&["B", "D"]));
+
+    // New records and changed merchants mark; unchanged ones do not.
+    s.add_records(vec![record("r1", "C", "2026-02-01")]).await.unwrap();
+    s.add_records(vec![record("r1", "E", "2026-02-01")]).await.unwrap(); // duplicate id: no mark
+    s.upsert_merchants(vec![merchant("D", "改名"), merchant("E", "商户E")])
+        .await
+        .unwrap();
+    s.upsert_merchants(merchants(&["F"])).await.unwrap();
+    assert_eq!(s.due_for_regrade(AS_OF).await.unwrap(), ids(&["C", "D", "F"]));
+    assert_eq!(s.due_for_regrade(in_10).await.unwrap(), ids(&["B", "C", "D", "F"]));
+
+    // A projection clears the mark; a projection without next_change_at leaves the due index.
+    s.put_projections(vec![plain("C", None), plain("D", None), plain("F", None), plain("B", None)])
+        .await
+        .unwrap();
+    assert_eq!(s.due_for_regrade(AS_OF).await.unwrap(), Vec::<MerchantId>::new());
+    assert_eq!(s.due_for_regrade(date(2030, 1, 1)).await.unwrap(), Vec::<MerchantId>::new());
+}
+
+async fn override_set_and_clear_write_projection_and_audit(b: Backend) {
+    let s = &b.store;
+    let m = merchant("A", "好味超市");
+    s.upsert_merchants(vec![m.clone(), merchant("B", "b")]).await.unwrap();
+    let green = project(&m, &[], None);
+    s.put_projections(vec![green.clone()]).await.unwrap();
+    assert_eq!(s.override_of(&id("A")).await.unwrap(), None);
+    let cursor = cursor_now(&b).await;
+
+    let o = Override {
+        grade: Grade::Red,
+        reason: "群众举报销售过期食品".into(),
+        expires_at: Some(date(2099, 12, 31)),
+        actor: "admin-1".into(),
+        at: at(10),
+    };
+    let red = project(&m, &[], Some(&o));
+    assert_eq!(red.grade, Grade::Red);
+    let set = entry(10, "admin-1", "override.set", "A");
+    s.set_override(&id("A"), Some(o.clone()), red.clone(), set.clone())
+        .await
+        .unwrap();
+    assert_eq!(s.override_of(&id("A")).await.unwrap(), Some(o));
+    assert_eq!(s.projection(&id("A")).await.unwrap(), Some(red));
+    let filter = |target: &str| AuditFilter {
+        target: Some(target.into()),
+        ..AuditFilter::default()
+    };
+    assert_eq!(s.audit(filter("A")).await.unwrap(), vec![set.clone()]);
+    let (changed, cursor) = changed_since(&b, cursor).await;
+    assert_eq!(changed, ids(&["A"]));
+
+    let clear = entry(11, "admin-2", "override.clear", "A");
+    s.set_override(&id("A"), None, green.clone(), clear.clone())
+        .await
+        .unwrap();
+    assert_eq!(s.override_of(&id("A")).await.unwrap(), None);
+    assert_eq!(s.projection(&id("A")).await.unwrap(), Some(green));
+    assert_eq!(s.audit(filter("A")).await.unwrap(), vec![clear, set], "newest first");
+    assert_eq!(s.audit(filter("B")).await.unwrap(), Vec::<AuditEntry>::new());
+    let (changed, _) = changed_since(&b, cursor).await;
+    assert_eq!(changed, ids(&["A"]));
+
+    // An override of a never-graded merchant grades it.
+    let b_red = project(&merchant("B", "b"), &[], None);
+    s.set_override(&id("B"), None, b_red, entry(12, "admin-1", "override.clear", "B"))
+        .await
+        .unwrap();
+    assert_eq!(s.due_for_regrade(AS_OF).await.unwrap(), Vec::<MerchantId>::new());
+}
+
+async fn next_serial_is_unique_and_increasing(b: Backend) {
+    let s = &b.store;
+    let mut last = 0;
+    for _ in 0..20 {
+        let n = s.next_serial().await.unwrap();
+        assert!(n > last, "{n} after {last}");
+        last = n;
+    }
+    let all = futures_util::future::join_all((0..50).map(|_| s.next_serial())).await;
+    let all: BTreeSet<u32> = all.into_iter().map(Result::unwrap).collect();
+    assert_eq!(all.len(), 50, "concurrent serials are distinct");
+    assert!(all.iter().all(|&n| n > last));
+}
+
+async fn issue_code_supersedes_the_active_code(b: Backend) {
+    let s = &b.store;
+    s.upsert_merchants(merchants(&["A", "B"])).await.unwrap();
+    assert_eq!(s.code(1).await.unwrap(), None);
+    assert_eq!(s.codes_of(&id("A")).await.unwrap(), Vec::<IssuedCode>::new());
+    let c1 = code(101, "A", Grade::Green);
+    s.issue_code(c1.clone(), None).await.unwrap();
+    assert_eq!(s.code(101).await.unwrap(), Some(c1.clone()));
+    assert_eq!(s.codes_of(&id("A")).await.unwrap(), vec![c1.clone()]);
+
+    let c2 = code(102, "A", Grade::Red);
+    let audit = entry(20, "admin-1", "code.issue", "A");
+    s.issue_code(c2.clone(), Some(audit.clone())).await.unwrap();
+    let superseded = IssuedCode {
+        status: CodeStatus::Superseded,
+        ..c1.clone()
+    };
+    assert_eq!(s.codes_of(&id("A")).await.unwrap(), vec![superseded.clone(), c2.clone()]);
+    assert_eq!(s.code(101).await.unwrap(), Some(superseded));
+    assert_eq!(s.code(102).await.unwrap(), Some(c2.clone()));
+
+    let c3 = code(103, "B", Grade::Yellow);
+    s.issue_code(c3.clone(), None).await.unwrap();
+    assert_eq!(s.codes_of(&id("B")).await.unwrap(), vec![c3]);
+    assert_eq!(s.code(102).await.unwrap().unwrap().status, CodeStatus::Active, "B's code leaves A's alone");
+
+    // A serial is issued once, to whichever merchant.
+    for again in [code(102, "A", Grade::Green), code(102, "B", Grade::Green)] {
+        let err = s.issue_code(again, None).await.unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+    }
+    assert_eq!(s.code(102).await.unwrap(), Some(c2), "a refused issue changes nothing");
+    assert_eq!(s.codes_of(&id("A")).await.unwrap().len(), 2);
+    assert_eq!(
+        s.audit(AuditFilter::default()).await.unwrap(),
+        vec![audit],
+        "audited only when asked"
+    );
+}
+
+async fn revoke_code_returns_the_code_as_it_was(b: Backend) {
+    let s = &b.store;
+    s.upsert_merchants(merchants(&["A"])).await.unwrap();
+    let c1 = code(7, "A", Grade::Green);
+    s.issue_code(c1.clone(), None).await.unwrap();
+    let cursor = cursor_now(&b).await;
+    let audit = entry(30, "admin-1", "code.revoke", "7");
+    assert_eq!(s.revoke_code(7, audit.clone()).await.unwrap(), Some(c1.clone()));
+    let revoked = IssuedCode {
+        status: CodeStatus::Revoked,
+        ..c1
+    };
+    assert_eq!(s.code(7).await.unwrap(), Some(revoked.clone()));
+    assert_eq!(s.codes_of(&id("A")).await.unwrap(), vec![revoked]);
+    let (changed, _) = changed_since(&b, cursor).await;
+    assert_eq!(changed, ids(&["A"]));
+
+    assert_eq!(
+        s.revoke_code(8, entry(31, "admin-1", "code.revoke", "8")).await.unwrap(),
+        None,
+        "unknown serial"
+    );
+    assert_eq!(
+        s.audit(AuditFilter::default()).await.unwrap(),
+        vec![audit],
+        "an unknown serial is not audited"
+    );
+}
+
+async fn audit_filters_by_target_actor_since_and_limit_newest_first(b: Backend) {
+    let s = &b.store;
+    let log: Vec<AuditEntry> = (0..6)
+        .map(|i| {
+            entry(
+                i * 60,
+                if i % 2 == 0 { "alice" } else { "bob" },
+                "override.set",
+                if i < 3 { "A" } else { "B" },
+            )
+        })
+        .collect();
+    for e in &log {
+        s.append_audit(e.clone()).await.unwrap();
+    }
+    let newest_first = |pick: &[usize]| pick.iter().map(|&i| log[i].clone()).collect::<Vec<_>>();
+    let q = |target: Option<&str>, actor: Option<&str>, since: Option<i64>, limit: usize| AuditFilter {
+        target: target.map(Into::into),
+        actor: actor.map(Into::into),
+        since: since.map(at),
+        limit,
+    };
+    assert_eq!(s.audit(q(None, None, None, 0)).await.unwrap(), newest_first(&[5, 4, 3, 2, 1, 0]));
+    assert_eq!(s.audit(q(Some("A"), None, None, 0)).await.unwrap(), newest_first(&[2, 1, 0]));
+    assert_eq!(s.audit(q(None, Some("bob"), None, 0)).await.unwrap(), newest_first(&[5, 3, 1]));
+    assert_eq!(s.audit(q(None, None, Some(180), 0)).await.unwrap(), newest_first(&[5, 4, 3]));
+    assert_eq!(s.audit(q(None, None, None, 2)).await.unwrap(), newest_first(&[5, 4]));
+    assert_eq!(
+        s.audit(q(Some("B"), Some("alice"), Some(200), 10)).await.unwrap(),
+        newest_first(&[4])
+    );
+    assert_eq!(s.audit(q(Some("C"), None, None, 0)).await.unwrap(), Vec::<AuditEntry>::new());
+
+    // Default limit 100, and a log longer than one read.
+    for i in 0..300 {
+        s.append_audit(entry(1000 + i, "carol", "code.issue", "C")).await.unwrap();
+    }
+    let page = s.audit(q(None, None, None, 0)).await.unwrap();
+    assert_eq!(page.len(), 100);
+    assert_eq!(page[0].at, at(1299));
+    let alice = s.audit(q(None, Some("alice"), None, 1000)).await.unwrap();
+    assert_eq!(alice, newest_first(&[4, 2, 0]), "found past 300 newer entries");
+}
+
+async fn tokens_round_trip(b: Backend) {
+    let s = &b.store;
+    let t = ApiToken {
+        id: "k1".into(),
+        name: "县市场监管局".into(),
+        secret_sha256: [7; 32],
+        scope: "511521".into(),
+        created_at: at(0),
+        revoked: false,
+    };
+    assert_eq!(s.token("k1").await.unwrap(), None);
+    s.put_token(t.clone()).await.unwrap();
+    assert_eq!(s.token("k1").await.unwrap(), Some(t.clone()));
+    let revoked = ApiToken { revoked: true, ..t };
+    s.put_token(revoked.clone()).await.unwrap();
+    assert_eq!(s.token("k1").await.unwrap(), Some(revoked));
+    assert_eq!(s.token("k2").await.unwrap(), None);
+}
+
+async fn changes_since_lists_changed_merchants(b: Backend) {
+    let s = &b.store;
+    assert_eq!(s.changes_since(0).await.unwrap(), (Some(Vec::new()), 0), "nothing yet");
+    s.upsert_merchants(merchants(&["A", "B", "C"])).await.unwrap();
+    s.put_projections(vec![plain("A", None), plain("B", None)]).await.unwrap();
+    let (all, cursor) = s.changes_since(0).await.unwrap();
+    assert_eq!(all, None, "a reader without a cursor drops everything");
+    assert!(cursor > 0);
+    assert_eq!(s.changes_since(cursor).await.unwrap(), (Some(Vec::new()), cursor));
+
+    s.put_projections(vec![plain("B", None), plain("A", None), plain("B", None)])
+        .await
+        .unwrap();
+    let (changed, c2) = changed_since(&b, cursor).await;
+    assert_eq!(changed, ids(&["A", "B"]));
+    assert!(c2 > cursor);
+
+    s.issue_code(code(1, "C", Grade::Green), None).await.unwrap();
+    let (changed, c3) = changed_since(&b, c2).await;
+    assert_eq!(changed, ids(&["C"]));
+    s.revoke_code(1, entry(1, "a", "code.revoke", "1")).await.unwrap();
+    let (changed, c4) = changed_since(&b, c3).await;
+    assert_eq!(changed, ids(&["C"]));
+    let (changed, _) = changed_since(&b, c2).await;
+    assert_eq!(changed, ids(&["C"]), "from an older cursor");
+    let (changed, _) = changed_since(&b, cursor).await;
+    assert_eq!(changed, ids(&["A", "B", "C"]));
+    assert_eq!(s.changes_since(c4).await.unwrap(), (Some(Vec::new()), c4));
+}
+
+async fn changes_since_says_everything_when_too_much_changed(b: Backend) {
+    let s = &b.store;
+    s.upsert_merchants(merchants(&["A"])).await.unwrap();
+    s.put_projections(vec![plain("A", None)]).await.unwrap();
+    let cursor = cursor_now(&b).await;
+    let many = vec![plain("A", None); MAX_CHANGES_LISTED as usize + 1];
+    s.put_projections(many).await.unwrap();
+    let (changed, next) = s.changes_since(cursor).await.unwrap();
+    assert_eq!(changed, None, "{} changes are too many to list", MAX_CHANGES_LISTED + 1);
+    assert!(next > cursor);
+    assert_eq!(s.changes_since(next).await.unwrap(), (Some(Vec::new()), next));
+}
+
+async fn projection_pages_and_queries(b: Backend) {
+    let s = &b.store;
+    let names = ["E", "A", "C", "B", "D"];
+    s.upsert_merchants(merchants(&names)).await.unwrap();
+    let mut ps: Vec<Projection> = names.iter().map(|m| plain(m, None)).collect();
+    ps.retain(|p| p.merchant.id.as_str() != "D"); // D has no projection yet
+    s.put_projections(ps).await.unwrap();
+    let page = |after: Option<&str>, limit| {
+        let after = after.map(id);
+        async move {
+            s.projections_page(after, limit)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|p| p.merchant.id.to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(page(None, 2).await, ["A", "B"]);
+    assert_eq!(page(Some("B"), 2).await, ["C", "E"], "D has no projection");
+    assert_eq!(page(Some("E"), 2).await, Vec::<String>::new());
+    assert_eq!(page(None, 100).await, ["A", "B", "C", "E"]);
+
+    let found = s
+        .search(&MerchantQuery {
+            q: Some("商户C".into()),
+            page: 1,
+            per_page: 10,
+            ..MerchantQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(found.total, 1);
+    assert_eq!(found.items[0].merchant.id, id("C"));
+    assert_eq!(s.stats(None).await.unwrap().total, 4);
+
+    s.issue_code(code(1, "A", Grade::Red), None).await.unwrap();
+    s.issue_code(code(2, "B", Grade::Green), None).await.unwrap();
+    let reprint = s.reprint().await.unwrap();
+    assert_eq!(reprint.len(), 1, "A's code shows red, A is green");
+    assert_eq!(reprint[0].merchant_id, id("A"));
+}
+
+// ---------- Redis only ----------
+
+/// The Redis store of a backend.
+fn redis_of(b: &Backend) -> &RedisStore {
+    b.redis.as_ref().expect("a Redis backend")
+}
+
+#[tokio::test]
+async fn cluster_spreads_merchants_over_every_master_with_each_merchant_in_one_slot() {
+    let b = Backend::cluster().await;
+    let r = redis_of(&b);
+    let list: Vec<String> = (0..60).map(|i| format!("SH-{i:04}")).collect();
+    let refs: Vec<&str> = list.iter().map(String::as_str).collect();
+    b.store.upsert_merchants(merchants(&refs)).await.unwrap();
+    let recs: Vec<Record> = list
+        .iter()
+        .map(|m| record(&format!("{m}-r"), m, "2026-01-01"))
+        .collect();
+    b.store.add_records(recs).await.unwrap();
+    b.store
+        .put_projections(list.iter().map(|m| plain(m, Some(date(2027, 1, 1)))).collect())
+        .await
+        .unwrap();
+    for (i, m) in list.iter().enumerate().take(3) {
+        b.store.issue_code(code(i as u32 + 1, m, Grade::Green), None).await.unwrap();
+    }
+
+    // Every master holds some merchants.
+    let cluster = redis_helpers::cluster();
+    for node in &cluster.nodes {
+        let pattern = format!("{}:*:merchant", r.prefix());
+        let keys = redis_cli(node.port, &["--scan", "--pattern", &pattern]);
+        let n = keys.lines().filter(|l| !l.is_empty()).count();
+        assert!(n > 0, "no merchant on the master at port {}", node.port);
+    }
+    // Each merchant's keys, and its index entries, share one slot: the slot of its id.
+    for m in refs.iter().take(5) {
+        let want = slot_of(m).to_string();
+        for what in ["merchant", "records", "record-ids", "projection", "codes", "code-status"] {
+            let key = r.merchant_key(&id(m), what);
+            let got = redis_cli(cluster.nodes[0].port, &["cluster", "keyslot", &key]);
+            assert_eq!(got.trim(), want, "{key}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn redis_changes_since_says_everything_when_the_stream_lost_entries() {
+    let b = Backend::redis().await;
+    let r = redis_of(&b);
+    let port = redis_helpers::standalone().port;
+    b.store.upsert_merchants(merchants(&["A"])).await.unwrap();
+    b.store.put_projections(vec![plain("A", None)]).await.unwrap();
+    let cursor = cursor_now(&b).await;
+    b.store.put_projections(vec![plain("A", None)]).await.unwrap();
+    let stream = format!("{}:{{changes}}:stream", r.prefix());
+    assert_eq!(redis_cli(port, &["xtrim", &stream, "MAXLEN", "0"]).trim(), "2");
+    let (changed, next) = b.store.changes_since(cursor).await.unwrap();
+    assert_eq!(changed, None, "trimmed past the cursor");
+    assert!(next > cursor);
+
+    // The count going backwards (Redis lost its data) also means everything.
+    let seq = format!("{}:{{changes}}:seq", r.prefix());
+    redis_cli(port, &["del", &seq]);
+    assert_eq!(b.store.changes_since(next).await.unwrap(), (None, 0));
+}
+
+#[tokio::test]
+async fn store_specs_parse_and_open() {
+    assert_eq!(
+        StoreSpec::parse("redis://127.0.0.1:6379"),
+        Ok(StoreSpec::Redis("redis://127.0.0.1:6379".into()))
+    );
+    assert_eq!(
+        StoreSpec::parse("redis+cluster://10.0.0.1:7000, 10.0.0.2:7001"),
+        Ok(StoreSpec::RedisCluster(vec![
+            "redis://10.0.0.1:7000".into(),
+            "redis://10.0.0.2:7001".into()
+        ]))
+    );
+    for (bad, says) in [
+        ("redis://", "no port"),
+        ("redis://localhost", "no port"),
+        ("redis://localhost:port", "bad port"),
+        ("redis://:6379", "bad host"),
+        ("redis+cluster://", "no port"),
+        ("redis+cluster://a:1,,b:2", "no port"),
+        ("redis+cluster://a:1,b:99999", "bad port"),
+        ("rediss://a:1", "TLS"),
+        ("mysql://a:1", "expected embedded:DIR, redis://HOST:PORT"),
+    ] {
+        let err = StoreSpec::parse(bad).expect_err(bad);
+        assert!(err.contains(says), "{bad}: {err}");
+        assert!(err.contains("store `"), "{bad}: {err}");
+    }
+
+    let server = redis_helpers::standalone();
+    let store = StoreSpec::parse(&server.url()).unwrap().open().await.unwrap();
+    store.ping().await.unwrap();
+    let nodes = redis_helpers::cluster()
+        .nodes
+        .iter()
+        .map(|n| format!("127.0.0.1:{}", n.port))
+        .collect::<Vec<_>>()
+        .join(",");
+    let store = StoreSpec::parse(&format!("redis+cluster://{nodes}"))
+        .unwrap()
+        .open()
+        .await
+        .unwrap();
+    store.ping().await.unwrap();
+
+    let err = RedisStore::connect(
+        "redis://127.0.0.1:1",
+        RedisOptions {
+            retries: 0,
+            ..RedisOptions::default()
+        },
+    )
+    .await
+    .err()
+    .expect("nothing listens on port 1");
+    assert!(format!("{err:#}").contains("cannot connect to Redis at redis://127.0.0.1:1"), "{err:#}");
+}
