@@ -7,7 +7,7 @@
 //! learns about another process's writes from the `changes` table (see
 //! [`Store::changes_since`]).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -391,7 +391,7 @@ fn raw_inputs_by_range(c: &Connection, ids: &[MerchantId]) -> StoreResult<Option
         let mut rows = q.query(params![first, last]).map_err(sql)?;
         let mut current: Option<(String, Option<usize>)> = None;
         while let Some(row) = rows.next().map_err(sql)? {
-            let m = row.get_ref(0).map_err(sql)?.as_str().map_err(|e| corrupt(e))?;
+            let m = row.get_ref(0).map_err(sql)?.as_str().map_err(corrupt)?;
             let i = match &current {
                 Some((cm, i)) if cm == m => *i,
                 _ => {

@@ -8,6 +8,7 @@ mod demo;
 mod deploy;
 mod helpers;
 mod ops;
+mod privacy;
 mod redis_helpers;
 mod regulator;
 mod scan;
