@@ -11,9 +11,22 @@ pub fn zone() -> TimeZone {
     TimeZone::get("Asia/Shanghai").unwrap_or_else(|_| TimeZone::fixed(jiff::tz::offset(8)))
 }
 
-/// Today in Asia/Shanghai.
+/// Today in Asia/Shanghai (UTC+8 all year: China has no daylight saving
+/// time). On the scan path, so the conversion is memoised per thread.
 pub fn today() -> Date {
-    Timestamp::now().to_zoned(zone()).date()
+    use std::cell::Cell;
+    thread_local! {
+        static MEMO: Cell<(i64, Option<Date>)> = const { Cell::new((i64::MIN, None)) };
+    }
+    let days = (Timestamp::now().as_second() + 8 * 3600).div_euclid(86_400);
+    MEMO.with(|m| match m.get() {
+        (d, Some(date)) if d == days => date,
+        _ => {
+            let date = Timestamp::now().to_zoned(zone()).date();
+            m.set((days, Some(date)));
+            date
+        }
+    })
 }
 
 /// Now, as a UTC instant.

@@ -50,6 +50,54 @@ impl Status {
 pub struct MerchantView {
     pub projection: Projection,
     pub codes: HashMap<u32, CodeStatus>,
+    /// Answers rendered from this view for one day, built on first use; a new
+    /// view (after any change) starts empty, so nothing here goes stale.
+    rendered: std::sync::Mutex<Rendered>,
+}
+
+/// What a memoised rendering depends on besides the view and the day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RenderKey {
+    /// The public projection as JSON.
+    PublicJson,
+    /// The scan page for a code status and printed grade.
+    Page(Status, Option<crate::domain::Grade>),
+}
+
+#[derive(Debug, Default)]
+struct Rendered {
+    day: Option<Date>,
+    entries: Vec<(RenderKey, bytes::Bytes)>,
+}
+
+impl MerchantView {
+    pub fn new(projection: Projection, codes: HashMap<u32, CodeStatus>) -> Self {
+        Self {
+            projection,
+            codes,
+            rendered: Default::default(),
+        }
+    }
+
+    /// The rendering for `key` on `today`, built by `render` on first use.
+    pub fn rendered(
+        &self,
+        today: Date,
+        key: RenderKey,
+        render: impl FnOnce() -> String,
+    ) -> bytes::Bytes {
+        let mut memo = self.rendered.lock().unwrap_or_else(|p| p.into_inner());
+        if memo.day != Some(today) {
+            memo.day = Some(today);
+            memo.entries.clear();
+        }
+        if let Some((_, hit)) = memo.entries.iter().find(|(k, _)| *k == key) {
+            return hit.clone();
+        }
+        let built = bytes::Bytes::from(render());
+        memo.entries.push((key, built.clone()));
+        built
+    }
 }
 
 /// The outcome of one scan.
@@ -74,7 +122,7 @@ async fn load_view(
         .into_iter()
         .map(|c| (c.serial, c.status))
         .collect();
-    Ok(Some(Arc::new(MerchantView { projection, codes })))
+    Ok(Some(Arc::new(MerchantView::new(projection, codes))))
 }
 
 /// Caches in front of the store for the scan path.

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::{pages, public_projection, ApiError, AppState};
 use crate::clock;
-use crate::scan::{Scan, Status};
+use crate::scan::{RenderKey, Scan, Status};
 
 fn http_status(status: Status) -> StatusCode {
     match status {
@@ -18,38 +18,43 @@ fn http_status(status: Status) -> StatusCode {
     }
 }
 
-/// The scan answer as JSON (CONTRACT §2).
-pub fn scan_json(scan: &Scan) -> serde_json::Value {
-    let mut code = json!({"status": scan.status.name()});
-    if let (Some(c), true) = (
-        &scan.claims,
-        !matches!(scan.status, Status::Forged | Status::Malformed),
-    ) {
-        code = json!({
-            "status": scan.status.name(),
+/// The scan answer as JSON text (CONTRACT §2). The merchant part is
+/// rendered once per view and day and spliced in.
+pub fn scan_json(scan: &Scan) -> String {
+    let code = match (&scan.claims, scan.status) {
+        (Some(c), status) if !matches!(status, Status::Forged | Status::Malformed) => json!({
+            "status": status.name(),
             "merchant_id": c.merchant,
             "serial": c.serial,
             "kid": c.kid.0,
             "issued_at": clock::from_day(c.issued),
             "expires_at": clock::from_day(c.expires),
             "printed_grade": c.grade,
-        });
-    }
-    let mut body = json!({"code": code});
-    if let Some(view) = &scan.view {
-        let mut public = public_projection(&view.projection, scan.today);
-        let live = public["grade"].clone();
-        let printed = scan.claims.as_ref().map(|c| json!(c.grade));
-        public["outdated"] = json!(printed.is_some_and(|p| p != live));
-        if let (Some(obj), Some(extra)) = (body.as_object_mut(), public.as_object()) {
-            obj.extend(extra.clone());
-        }
-    }
+        }),
+        _ => json!({"status": scan.status.name()}),
+    };
+    let mut out = String::with_capacity(4096);
+    out.push_str("{\"code\":");
+    out.push_str(&code.to_string());
     if scan.status != Status::Valid {
-        body["error"] = json!(scan.status.name());
-        body["message"] = json!(pages::status_message(scan.status));
+        out.push_str(",\"error\":");
+        out.push_str(&json!(scan.status.name()).to_string());
+        out.push_str(",\"message\":");
+        out.push_str(&json!(pages::status_message(scan.status)).to_string());
     }
-    body
+    if let Some(view) = &scan.view {
+        let live = view.projection.effective(scan.today).0;
+        let outdated = scan.claims.as_ref().is_some_and(|c| c.grade != live);
+        out.push_str(if outdated { ",\"outdated\":true," } else { ",\"outdated\":false," });
+        let public = view.rendered(scan.today, RenderKey::PublicJson, || {
+            public_projection(&view.projection, scan.today).to_string()
+        });
+        // `public` is a JSON object: splice its members into this one.
+        let public = std::str::from_utf8(&public).unwrap_or("{}");
+        out.push_str(&public[1..public.len() - 1]);
+    }
+    out.push('}');
+    out
 }
 
 fn wants_json(req: &HttpRequest) -> bool {
@@ -67,7 +72,8 @@ pub async fn json(
     crate::metrics::scan(scan.status.name());
     Ok(HttpResponse::build(http_status(scan.status))
         .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .json(scan_json(&scan)))
+        .content_type("application/json")
+        .body(scan_json(&scan)))
 }
 
 pub async fn page(
@@ -94,5 +100,16 @@ pub async fn page(
         .content_type("text/html; charset=utf-8")
         // The grade may change at any refresh or override: revalidate.
         .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .body(pages::scan_page(&scan).into_string()))
+        .body(page_html(&scan)))
+}
+
+/// The scan page, rendered once per view, day, status and printed grade.
+fn page_html(scan: &Scan) -> bytes::Bytes {
+    match &scan.view {
+        Some(view) => {
+            let key = RenderKey::Page(scan.status, scan.claims.as_ref().map(|c| c.grade));
+            view.rendered(scan.today, key, || pages::scan_page(scan).into_string())
+        }
+        None => pages::scan_page(scan).into_string().into(),
+    }
 }

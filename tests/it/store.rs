@@ -798,3 +798,19 @@ async fn store_specs_parse_and_open() {
     .expect("nothing listens on port 1");
     assert!(format!("{err:#}").contains("cannot connect to Redis at redis://127.0.0.1:1"), "{err:#}");
 }
+
+#[tokio::test]
+async fn tmp_timing() {
+    for b in [Backend::redis().await, Backend::cluster().await] {
+        let t = std::time::Instant::now();
+        for _ in 0..5 {
+            b.store.due_for_regrade(AS_OF).await.unwrap();
+        }
+        eprintln!("due x5: {:?}", t.elapsed());
+        let t = std::time::Instant::now();
+        for _ in 0..5 {
+            b.store.all_merchant_ids().await.unwrap();
+        }
+        eprintln!("ids x5: {:?}", t.elapsed());
+    }
+}
