@@ -56,6 +56,7 @@ impl Application {
             App::new()
                 .app_data(web::Data::new(state.clone()))
                 .app_data(web::PayloadConfig::new(4 * 1024 * 1024))
+                .wrap(actix_web::middleware::Compress::default())
                 .wrap(actix_web::middleware::from_fn(crate::metrics::track))
                 .wrap(tracing_actix_web::TracingLogger::default())
                 .configure(routes)

@@ -32,6 +32,7 @@ fn layout(title: &str, body: Markup) -> Markup {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width,initial-scale=1";
                 meta name="robots" content="noindex";
+                link rel="icon" href="data:,";
                 title { (title) }
                 style { (PreEscaped(CSS)) }
             }
@@ -116,6 +117,10 @@ fn value_text(v: &Value) -> String {
         },
         Value::Array(items) => items.iter().map(value_text).collect::<Vec<_>>().join("、"),
         Value::Null => "—".into(),
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", f as i64),
+            _ => n.to_string(),
+        },
         other => other.to_string(),
     }
 }
@@ -125,11 +130,17 @@ fn item_line(item: &Value) -> Markup {
     let Some(obj) = item.as_object() else {
         return html! { (value_text(item)) };
     };
+    // An inspection that found nothing says so, without rectification fields.
+    let clean = obj.get("hazards").and_then(Value::as_u64) == Some(0);
     let parts: Vec<String> = obj
         .iter()
+        .filter(|(k, _)| !(clean && matches!(k.as_str(), "rectified" | "deadline" | "rectified_on")))
         .filter(|(k, v)| !matches!(k.as_str(), "id" | "kind" | "merchant") && !v.is_null())
         .filter(|(_, v)| !matches!(v, Value::Array(a) if a.is_empty()))
-        .map(|(k, v)| format!("{}：{}", label(k), value_text(v)))
+        .map(|(k, v)| match (k.as_str(), clean) {
+            ("hazards", true) => "未发现隐患".to_owned(),
+            _ => format!("{}：{}", label(k), value_text(v)),
+        })
         .collect();
     html! { (parts.join("；")) }
 }
@@ -155,10 +166,6 @@ fn merchant_block(p: &Projection, today: jiff::civil::Date, printed: Option<Grad
         crate::records::MerchantKind::Vendor => "流动摊贩",
     };
     html! {
-        div class={"band " (grade_class(grade))} {
-            h2 { (grade.label_zh()) }
-            p { "当前信用等级（" (p.as_of) " 评定）" }
-        }
         section {
             h1 { (p.merchant.name) }
             p.addr { (p.merchant.address) }
@@ -168,6 +175,10 @@ fn merchant_block(p: &Projection, today: jiff::civil::Date, printed: Option<Grad
                 @if !p.merchant.categories.is_empty() { " · " (p.merchant.categories.join("、")) }
             }
             p.check { "请核对：此码应张贴在上面这个名称和地址的经营场所。如果不一致，可能是冒用的码，请勿相信，并拨打12315举报。" }
+        }
+        div class={"band " (grade_class(grade))} {
+            h2 { (grade.label_zh()) }
+            p { "当前信用等级（" (p.as_of) " 评定）" }
         }
         @if let Some(printed) = printed.filter(|g| *g != grade) {
             section.warn {
@@ -185,7 +196,10 @@ fn merchant_block(p: &Projection, today: jiff::civil::Date, printed: Option<Grad
                         li {
                             (r.text)
                             @if let Some(since) = r.since { span.muted { "（自 " (since) }
-                                @if let Some(until) = r.until { span.muted { "，预计 " (until) " 解除" } }
+                                @match r.until {
+                                    Some(until) => span.muted { "，预计 " (until) " 解除" },
+                                    None => span.muted { "，整改或处理完毕后解除" },
+                                }
                                 span.muted { "）" }
                             }
                         }
@@ -202,9 +216,11 @@ fn merchant_block(p: &Projection, today: jiff::civil::Date, printed: Option<Grad
         section {
             h3 { "投诉举报" }
             @match records.get("complaints") {
-                Some(c @ Value::Object(_)) => p { (item_line(&serde_json::json!({
-                    "total": c.get("total"), "substantiated": c.get("substantiated"),
-                    "substantiated_180d": c.get("substantiated_180d")}))) },
+                Some(c @ Value::Object(_)) => p {
+                    "投诉举报总数：" (value_text(&c["total"]))
+                    "；查证属实：" (value_text(&c["substantiated"]))
+                    "；近180天查证属实：" (value_text(&c["substantiated_180d"]))
+                },
                 _ => p.muted { "无" },
             }
         }
@@ -226,7 +242,8 @@ pub fn scan_page(scan: &Scan) -> Markup {
     let printed = scan.claims.as_ref().map(|c| c.grade);
     let body = html! {
         @if scan.status != Status::Valid {
-            div.band.gray { h2 { (status_title(scan.status)) } }
+            @let alarm = if scan.status.shows_merchant() { "band gray" } else { "band red" };
+            div class=(alarm) { h2 { (status_title(scan.status)) } }
             section.warn { (status_message(scan.status)) }
         }
         @if let Some(view) = &scan.view {

@@ -234,6 +234,30 @@ fn systemd_environment() -> Vec<(String, String)> {
     vars
 }
 
+/// Runs the binary on these settings so that it checks them: `serve
+/// --print-config` where the binary has it (every setting, then exit), else
+/// `keys list` (the settings file and the `YSZ_*` variables it reads).
+fn check_settings(vars: &[(String, String)], args: &[&str]) -> String {
+    let help = text(
+        &run({
+            let mut c = yisaozhi();
+            c.args(["serve", "--help"]);
+            c
+        })
+        .stdout,
+    );
+    let keys = tempfile::tempdir().unwrap();
+    let mut cmd = yisaozhi();
+    cmd.envs(vars.iter().map(|(k, v)| (k, v)));
+    if help.contains("--print-config") {
+        cmd.args(["serve", "--print-config"]);
+    } else {
+        cmd.args(["keys", "list", "--key-dir"]).arg(keys.path());
+    }
+    cmd.args(args);
+    text(&run(cmd).stdout)
+}
+
 #[test]
 fn systemd_settings_are_accepted_by_the_binary() {
     let vars = systemd_environment();
@@ -241,14 +265,7 @@ fn systemd_settings_are_accepted_by_the_binary() {
         vars.iter().any(|(k, _)| k == "YSZ_PUBLIC_BASE_URL"),
         "{vars:?}"
     );
-    let keys = tempfile::tempdir().unwrap();
-    let mut cmd = yisaozhi();
-    // `keys list` loads (and so checks) every setting; the key directory is
-    // the only path it reads.
-    cmd.envs(vars)
-        .args(["keys", "list", "--key-dir"])
-        .arg(keys.path());
-    run(cmd);
+    check_settings(&vars, &[]);
 }
 
 // ---------------------------------------------------------------- binary
@@ -694,16 +711,11 @@ fn kubernetes_manifests_fit_together() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("yisaozhi.toml");
     std::fs::write(&config, &toml).unwrap();
-    let mut cmd = yisaozhi();
-    cmd.args(["keys", "list", "--config"])
-        .arg(&config)
-        .args([
-            "--store",
-            &format!("embedded:{}", dir.path().display()),
-            "--key-dir",
-        ])
-        .arg(dir.path());
-    run(cmd);
+    let store = format!("embedded:{}", dir.path().display());
+    check_settings(
+        &[],
+        &["--config", config.to_str().unwrap(), "--store", &store],
+    );
 
     // The Secret template: both Secrets the pods use, placeholder values only.
     let template = read(&deploy("k8s/secret.example.yaml"));
