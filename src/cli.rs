@@ -518,9 +518,15 @@ impl Progress {
         use std::io::IsTerminal as _;
         let bar = std::io::stderr().is_terminal().then(|| {
             let style = indicatif::ProgressStyle::with_template(
-                "{spinner} issuing [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} {per_sec} ETA {eta}",
+                "{spinner} issuing [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} {rate} ETA {eta}",
             )
-            .expect("the template is valid");
+            .expect("the template is valid")
+            .with_key(
+                "rate",
+                |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(w, "{:.0} codes/s", s.per_sec());
+                },
+            );
             let bar = indicatif::ProgressBar::new(total).with_style(style);
             bar.enable_steady_tick(std::time::Duration::from_millis(200));
             bar
@@ -568,10 +574,10 @@ impl Progress {
     }
 
     fn finish(self) {
-        match self.bar {
-            Some(bar) => bar.finish(),
-            None => eprintln!("{}", self.line()),
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
         }
+        eprintln!("{}", self.line());
     }
 }
 

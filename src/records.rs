@@ -12,6 +12,7 @@
 //! "date", ...kind fields}`); the store keeps records in the same form, so
 //! `Serialize`/`Deserialize` go through the same validating parser.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
 use std::path::Path;
@@ -203,13 +204,19 @@ impl std::fmt::Display for Reject {
 
 /// Parses one merchant line (JSON object, CONTRACT §3).
 pub fn parse_merchant(line: &str) -> Result<Merchant, String> {
-    merchant_from_value(&object(line)?)
+    match serde_json::from_str::<FastMerchant>(line) {
+        Ok(fast) => merchant_from_value(&fast),
+        Err(_) => merchant_from_value(&object(line)?),
+    }
 }
 
 /// Parses one record line (JSON object, CONTRACT §3). Does not check that the
 /// merchant exists; the caller knows the merchants.
 pub fn parse_record(line: &str) -> Result<Record, String> {
-    record_from_value(&object(line)?)
+    match serde_json::from_str::<FastRecord>(line) {
+        Ok(fast) => record_from_value(&fast),
+        Err(_) => record_from_value(&object(line)?),
+    }
 }
 
 /// The flat CONTRACT §3 JSON form of a record; [`parse_record`] reads it back.
@@ -246,7 +253,7 @@ fn object(line: &str) -> Result<Map<String, Value>, String> {
     }
 }
 
-fn merchant_from_value(m: &Map<String, Value>) -> Result<Merchant, String> {
+fn merchant_from_value(m: &dyn Source) -> Result<Merchant, String> {
     let f = Fields(m);
     let id = f.merchant_id("id")?;
     let name = f.text("name", MAX_NAME_CHARS, Text::Line)?;
@@ -289,7 +296,7 @@ fn merchant_from_value(m: &Map<String, Value>) -> Result<Merchant, String> {
     })
 }
 
-fn record_from_value(m: &Map<String, Value>) -> Result<Record, String> {
+fn record_from_value(m: &dyn Source) -> Result<Record, String> {
     let f = Fields(m);
     let id = f.text("id", MAX_ID_CHARS, Text::Line)?;
     let merchant = f.merchant_id("merchant")?;
@@ -358,22 +365,22 @@ enum Text {
 
 /// Typed access to the fields of one JSON object, with clerk-readable errors.
 /// A field that is `null` counts as absent.
-struct Fields<'a>(&'a Map<String, Value>);
+struct Fields<'a>(&'a dyn Source);
 
 impl Fields<'_> {
-    fn get(&self, key: &str) -> Option<&Value> {
-        self.0.get(key).filter(|v| !v.is_null())
+    fn get(&self, key: &str) -> Option<Val<'_>> {
+        self.0.field(key)
     }
 
-    fn req(&self, key: &str) -> Result<&Value, String> {
+    fn req(&self, key: &str) -> Result<Val<'_>, String> {
         self.get(key)
             .ok_or_else(|| format!("missing field `{key}`"))
     }
 
     fn string(&self, key: &str) -> Result<&str, String> {
         match self.req(key)? {
-            Value::String(s) => Ok(s),
-            other => Err(wrong_type(key, "a string", other)),
+            Val::Str(s) => Ok(s),
+            other => Err(wrong_type(key, "a string", &other)),
         }
     }
 
@@ -391,12 +398,12 @@ impl Fields<'_> {
     fn opt_text(&self, key: &str, max: usize, what: Text) -> Result<Option<String>, String> {
         match self.get(key) {
             None => Ok(None),
-            Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-            Some(Value::String(s)) => {
+            Some(Val::Str(s)) if s.trim().is_empty() => Ok(None),
+            Some(Val::Str(s)) => {
                 check_text(key, s, max, what)?;
-                Ok(Some(s.clone()))
+                Ok(Some(s.to_owned()))
             }
-            Some(other) => Err(wrong_type(key, "a string", other)),
+            Some(other) => Err(wrong_type(key, "a string", &other)),
         }
     }
 
@@ -418,37 +425,37 @@ impl Fields<'_> {
     fn opt_date(&self, key: &str) -> Result<Option<Date>, String> {
         match self.get(key) {
             None => Ok(None),
-            Some(Value::String(s)) if s.is_empty() => Ok(None),
-            Some(Value::String(s)) => parse_date(key, s).map(Some),
-            Some(other) => Err(wrong_type(key, "a date (YYYY-MM-DD)", other)),
+            Some(Val::Str(s)) if s.is_empty() => Ok(None),
+            Some(Val::Str(s)) => parse_date(key, s).map(Some),
+            Some(other) => Err(wrong_type(key, "a date (YYYY-MM-DD)", &other)),
         }
     }
 
     fn boolean(&self, key: &str) -> Result<bool, String> {
         match self.req(key)? {
-            Value::Bool(b) => Ok(*b),
-            other => Err(wrong_type(key, "true or false", other)),
+            Val::Bool(b) => Ok(b),
+            other => Err(wrong_type(key, "true or false", &other)),
         }
     }
 
     fn count(&self, key: &str) -> Result<u32, String> {
         let v = self.req(key)?;
         match v {
-            Value::Number(n) => n
+            Val::Num(n) => n
                 .as_u64()
                 .and_then(|n| u32::try_from(n).ok())
                 .ok_or_else(|| format!("field `{key}`: expected an integer ≥ 0, got `{n}`")),
-            other => Err(wrong_type(key, "an integer ≥ 0", other)),
+            other => Err(wrong_type(key, "an integer ≥ 0", &other)),
         }
     }
 
     fn amount(&self, key: &str) -> Result<f64, String> {
         match self.req(key)? {
-            Value::Number(n) => match n.as_f64() {
+            Val::Num(n) => match n.as_f64() {
                 Some(x) if x.is_finite() && x >= 0.0 => Ok(x),
                 _ => Err(format!("field `{key}`: expected a number ≥ 0, got `{n}`")),
             },
-            other => Err(wrong_type(key, "a number ≥ 0", other)),
+            other => Err(wrong_type(key, "a number ≥ 0", &other)),
         }
     }
 
@@ -474,8 +481,8 @@ impl Fields<'_> {
         let items = match self.get(key) {
             None if required => return Err(format!("missing field `{key}`")),
             None => return Ok(Vec::new()),
-            Some(Value::Array(items)) => items,
-            Some(other) => return Err(wrong_type(key, "a list of strings", other)),
+            Some(Val::List(items)) => items,
+            Some(other) => return Err(wrong_type(key, "a list of strings", &other)),
         };
         if items.len() > MAX_LIST_ITEMS {
             return Err(format!(
@@ -489,14 +496,14 @@ impl Fields<'_> {
             .map(|(i, item)| {
                 let item_key = format!("{key}[{i}]");
                 match item {
-                    Value::String(s) if s.trim().is_empty() => {
+                    Val::Str(s) if s.trim().is_empty() => {
                         Err(format!("field `{item_key}`: must not be empty"))
                     }
-                    Value::String(s) => {
+                    Val::Str(s) => {
                         check_text(&item_key, s, MAX_NAME_CHARS, Text::Line)?;
-                        Ok(s.clone())
+                        Ok(s.to_owned())
                     }
-                    other => Err(wrong_type(&item_key, "a string", other)),
+                    other => Err(wrong_type(&item_key, "a string", &other)),
                 }
             })
             .collect()
@@ -555,8 +562,206 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
-fn wrong_type(key: &str, expected: &str, got: &Value) -> String {
-    format!("field `{key}`: expected {expected}, got {}", type_name(got))
+fn wrong_type(key: &str, expected: &str, got: &Val<'_>) -> String {
+    let got = match got {
+        Val::Str(_) => "a string",
+        Val::Bool(_) => "a boolean",
+        Val::Num(_) => "a number",
+        Val::List(_) => "a list",
+        Val::Object => "an object",
+        Val::Null => "null",
+    };
+    format!("field `{key}`: expected {expected}, got {got}")
+}
+
+/// One present, non-null field value, as the field readers see it.
+enum Val<'a> {
+    Str(&'a str),
+    Bool(bool),
+    Num(&'a serde_json::Number),
+    List(ListRef<'a>),
+    Object,
+    Null,
+}
+
+/// The items of a list field.
+#[derive(Clone, Copy)]
+enum ListRef<'a> {
+    Json(&'a [Value]),
+    Strs(&'a [Cow<'a, str>]),
+}
+
+impl<'a> ListRef<'a> {
+    fn len(&self) -> usize {
+        match self {
+            ListRef::Json(v) => v.len(),
+            ListRef::Strs(v) => v.len(),
+        }
+    }
+
+    fn iter(&self) -> Box<dyn Iterator<Item = Val<'a>> + 'a> {
+        match *self {
+            ListRef::Json(v) => Box::new(v.iter().map(val)),
+            ListRef::Strs(v) => Box::new(v.iter().map(|s| Val::Str(s))),
+        }
+    }
+}
+
+fn val(v: &Value) -> Val<'_> {
+    match v {
+        Value::String(s) => Val::Str(s),
+        Value::Bool(b) => Val::Bool(*b),
+        Value::Number(n) => Val::Num(n),
+        Value::Array(a) => Val::List(ListRef::Json(a)),
+        Value::Object(_) => Val::Object,
+        Value::Null => Val::Null,
+    }
+}
+
+/// Where the field readers get fields from: a parsed JSON object (any
+/// input), or the typed fast path below. `null` counts as absent.
+trait Source {
+    fn field(&self, key: &str) -> Option<Val<'_>>;
+}
+
+impl Source for Map<String, Value> {
+    fn field(&self, key: &str) -> Option<Val<'_>> {
+        self.get(key).filter(|v| !v.is_null()).map(val)
+    }
+}
+
+/// A record line deserialized straight into its fields (no intermediate
+/// map), with the same readers and messages as the JSON-object path. Any
+/// field of an unexpected JSON type, or a repeated field, fails this parse
+/// and the line goes the general way, which explains the problem; so both
+/// ways accept the same lines and give the same records.
+#[derive(Deserialize)]
+struct FastRecord<'a> {
+    #[serde(borrow)]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    merchant: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    date: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    source: Option<Cow<'a, str>>,
+    hazards: Option<serde_json::Number>,
+    #[serde(borrow)]
+    deadline: Option<Cow<'a, str>>,
+    rectified: Option<bool>,
+    #[serde(borrow)]
+    rectified_on: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    product: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    standard: Option<Cow<'a, str>>,
+    passed: Option<bool>,
+    #[serde(borrow)]
+    failed_items: Option<Vec<Cow<'a, str>>>,
+    #[serde(borrow)]
+    decision_no: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    severity: Option<Cow<'a, str>>,
+    fine_cny: Option<serde_json::Number>,
+    #[serde(borrow)]
+    publicity_until: Option<Cow<'a, str>>,
+    substantiated: Option<bool>,
+    #[serde(borrow)]
+    summary: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    list: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    action: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    reason: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    report_type: Option<Cow<'a, str>>,
+}
+
+fn s<'a>(v: &'a Option<Cow<'_, str>>) -> Option<Val<'a>> {
+    v.as_deref().map(Val::Str)
+}
+
+impl Source for FastRecord<'_> {
+    fn field(&self, key: &str) -> Option<Val<'_>> {
+        match key {
+            "id" => s(&self.id),
+            "merchant" => s(&self.merchant),
+            "kind" => s(&self.kind),
+            "date" => s(&self.date),
+            "source" => s(&self.source),
+            "hazards" => self.hazards.as_ref().map(Val::Num),
+            "deadline" => s(&self.deadline),
+            "rectified" => self.rectified.map(Val::Bool),
+            "rectified_on" => s(&self.rectified_on),
+            "product" => s(&self.product),
+            "standard" => s(&self.standard),
+            "passed" => self.passed.map(Val::Bool),
+            "failed_items" => self
+                .failed_items
+                .as_deref()
+                .map(|v| Val::List(ListRef::Strs(v))),
+            "decision_no" => s(&self.decision_no),
+            "severity" => s(&self.severity),
+            "fine_cny" => self.fine_cny.as_ref().map(Val::Num),
+            "publicity_until" => s(&self.publicity_until),
+            "substantiated" => self.substantiated.map(Val::Bool),
+            "summary" => s(&self.summary),
+            "list" => s(&self.list),
+            "action" => s(&self.action),
+            "reason" => s(&self.reason),
+            "report_type" => s(&self.report_type),
+            _ => None,
+        }
+    }
+}
+
+/// The merchant counterpart of [`FastRecord`].
+#[derive(Deserialize)]
+struct FastMerchant<'a> {
+    #[serde(borrow)]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    uscc: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    address: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    region: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    categories: Option<Vec<Cow<'a, str>>>,
+    #[serde(borrow)]
+    contact_name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    contact_phone: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    id_number: Option<Cow<'a, str>>,
+}
+
+impl Source for FastMerchant<'_> {
+    fn field(&self, key: &str) -> Option<Val<'_>> {
+        match key {
+            "id" => s(&self.id),
+            "name" => s(&self.name),
+            "kind" => s(&self.kind),
+            "uscc" => s(&self.uscc),
+            "address" => s(&self.address),
+            "region" => s(&self.region),
+            "categories" => self
+                .categories
+                .as_deref()
+                .map(|v| Val::List(ListRef::Strs(v))),
+            "contact_name" => s(&self.contact_name),
+            "contact_phone" => s(&self.contact_phone),
+            "id_number" => s(&self.id_number),
+            _ => None,
+        }
+    }
 }
 
 /// Reads a JSONL file line by line with bounded memory: a line longer than

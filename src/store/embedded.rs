@@ -300,12 +300,14 @@ struct RawInput {
 
 impl RawInput {
     fn parse(self) -> StoreResult<GradingInput> {
+        // The records parser's typed fast path, not `Value`: this is the
+        // batch job's hottest loop.
         Ok(GradingInput {
-            merchant: from_json(&self.merchant)?,
+            merchant: crate::records::parse_merchant(&self.merchant).map_err(corrupt)?,
             records: self
                 .records
                 .iter()
-                .map(|r| from_json(r))
+                .map(|r| crate::records::parse_record(r).map_err(corrupt))
                 .collect::<StoreResult<_>>()?,
             override_: self.override_.as_deref().map(from_json).transpose()?,
             previous: self.previous.as_deref().and_then(Grade::from_name),
@@ -556,7 +558,8 @@ impl Store for EmbeddedStore {
             let rows = q
                 .query_map([id.as_str()], |r| r.get::<_, String>(0))
                 .map_err(sql)?;
-            rows.map(|j| from_json(&j.map_err(sql)?)).collect()
+            rows.map(|j| crate::records::parse_record(&j.map_err(sql)?).map_err(corrupt))
+                .collect()
         })
         .await
     }

@@ -343,7 +343,7 @@ pub enum StoreSpec {
     Embedded(std::path::PathBuf),
     /// One Redis: the URL as given (`redis://HOST:PORT`).
     Redis(String),
-    /// A Redis Cluster: one `redis://HOST:PORT` URL per seed node.
+    /// A Redis Cluster: its seed nodes as given, `[USER:PASSWORD@]HOST:PORT` each.
     RedisCluster(Vec<String>),
 }
 
@@ -358,7 +358,11 @@ impl StoreSpec {
         if let Some(rest) = raw.strip_prefix("redis+cluster://") {
             let nodes = rest
                 .split(',')
-                .map(|node| parse_host_port(raw, node.trim()).map(|n| format!("redis://{n}")))
+                .map(|node| {
+                    let node = node.trim();
+                    let host_port = node.rsplit_once('@').map_or(node, |(_, h)| h);
+                    parse_host_port(raw, host_port).map(|_| node.to_owned())
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             return Ok(StoreSpec::RedisCluster(nodes));
         }
@@ -370,7 +374,7 @@ impl StoreSpec {
             ::redis::Client::open(raw).map_err(|e| {
                 format!(
                     "store `{}`: not a Redis URL ({e}); expected redis://HOST:PORT",
-                    crate::domain::truncate(raw)
+                    crate::domain::truncate(&crate::settings::redact_url(raw))
                 )
             })?;
             return Ok(StoreSpec::Redis(raw.to_owned()));
@@ -406,7 +410,7 @@ impl StoreSpec {
 
 /// Checks one `HOST:PORT` of a Redis store spec.
 fn parse_host_port<'a>(raw: &str, node: &'a str) -> Result<&'a str, String> {
-    let shown = crate::domain::truncate(raw);
+    let shown = crate::domain::truncate(&crate::settings::redact_url(raw));
     let example = if raw.starts_with("redis+cluster://") {
         "redis+cluster://HOST:PORT,HOST:PORT,..., e.g. redis+cluster://10.0.0.1:7000,10.0.0.2:7000"
     } else {

@@ -2,9 +2,8 @@
 //! (`redis+cluster://HOST:PORT,...`) behind the same [`Store`] trait.
 //!
 //! Standalone uses one [`ConnectionManager`] built at start (multiplexed,
-//! reconnecting, cloned per command); Cluster uses one
-//! [`ClusterConnection`](::redis::cluster_async::ClusterConnection) (also
-//! multiplexed, one connection per node). Both get explicit connect and
+//! reconnecting, cloned per command); Cluster uses one [`ClusterConnection`]
+//! (also multiplexed, one connection per node). Both get explicit connect and
 //! response timeouts ([`RedisOptions`]).
 //!
 //! # Key layout
@@ -33,6 +32,7 @@
 //! | `P:{changes}:stream` | stream | change notices (see [`Store::changes_since`]) |
 //! | `P:{changes}:seq` | string | number of merchant changes noted so far |
 //! | `P:{tokens}` | hash | API token id → token JSON |
+//! | `P:{meta}:last-refresh` | string | when the last refresh completed (Unix seconds) |
 //!
 //! A merchant's keys are tagged with its id, so they all live in the slot
 //! `CRC16(id) mod 16384`: merchants spread over all 16384 slots (and so over
@@ -43,14 +43,22 @@
 //! regrade mark, due-index entry and membership live in the merchant's own
 //! slot and change in the same atomic script as its data, even in a cluster;
 //! finding the marked or due merchants reads the index keys of all 16384 slots
-//! (pipelined; a batch-job query, never on the scan path). Record-id and serial
-//! indexes are bucketed the same way by the slot of the record id / serial.
+//! (a batch-job query, never on the scan path: standalone in pipelines of 512
+//! slots, cluster in one pipeline per master and 1024 slots, routed by
+//! `CLUSTER SLOTS`). A merchant without a projection is always marked (upsert
+//! marks a new merchant, only a projection clears a mark), so the marked set
+//! covers "never graded". Record-id and serial indexes are bucketed the same
+//! way, by the slot of the record id / serial.
+//!
+//! Needs Redis ≥ 6.2 (`XADD MINID`).
 //!
 //! # Atomicity and ordering
 //!
 //! Multi-key writes are Lua scripts, each confined to one slot in a cluster.
 //! Standalone Redis has no slot limit, so there the same scripts also take
-//! the global audit and change keys and everything below is one atomic write.
+//! the global audit and change keys: an override, issue or revocation with
+//! its audit entry and change notice is then one atomic write, as in the
+//! embedded store.
 //!
 //! - `upsert_merchants`: per merchant atomic (JSON compare, write, membership,
 //!   regrade mark). Batches go as scripts of up to [`CHUNK`] merchants of one
@@ -87,10 +95,13 @@
 //! `N-0`, where `N` is the running count of changed merchants (`INCRBY` in the
 //! same script), and `n` (how many ids) and `m` (the ids, comma-separated) as
 //! fields. The cursor of [`Store::changes_since`] is that count: a poll is one
-//! `GET` when nothing changed, else one `XRANGE`. The stream is capped with
-//! `MAXLEN ~` [`CHANGES_KEPT`] entries; a reader whose cursor fell out of it,
-//! or that is more than [`MAX_CHANGES_LISTED`] changes behind, or that sees the
-//! count go backwards (Redis lost its data), is told to drop everything.
+//! `GET` when nothing changed, else one `XRANGE`. The stream keeps (about)
+//! the last [`CHANGES_KEPT`] merchant changes (`XADD MINID ~ N-KEPT`, so an
+//! entry of 5,000 ids counts as 5,000). A reader whose cursor fell out of it,
+//! or that is more than [`RedisOptions::max_changes_listed`] changes behind,
+//! or that sees the count go backwards (Redis lost its data), is told to drop
+//! everything. Polling rather than pub/sub: a missed message cannot leave a
+//! replica stale, and the 500 ms poll of `startup.rs` meets the 1 s target.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
@@ -105,10 +116,10 @@ use futures_util::stream::{self, StreamExt};
 use jiff::civil::Date;
 
 use super::{
-    ApiToken, AuditEntry, AuditFilter, CodeStatus, IssuedCode, RecordsAdded, Store, StoreError,
-    StoreResult,
+    ApiToken, AuditEntry, AuditFilter, CodeStatus, GradingInput, IssuedCode, RecordsAdded, Store,
+    StoreError, StoreResult,
 };
-use crate::domain::MerchantId;
+use crate::domain::{Grade, MerchantId};
 use crate::grading::{Override, Projection};
 use crate::records::{Merchant, Record};
 
@@ -125,7 +136,9 @@ const PARALLEL: usize = 64;
 const STANDALONE_LANES: u16 = 32;
 /// Above this many pending changes a reader is told to drop its whole cache.
 pub const MAX_CHANGES_LISTED: u64 = 50_000;
-/// Change stream entries kept (approximately) for slow readers.
+/// Merchant changes kept (approximately) in the change stream for slow readers;
+/// twice the default [`MAX_CHANGES_LISTED`], since a reader further behind
+/// drops everything anyway.
 pub const CHANGES_KEPT: u64 = 100_000;
 /// Audit entries read per round trip when walking the log.
 const AUDIT_PAGE: isize = 256;
@@ -142,6 +155,11 @@ pub struct RedisOptions {
     pub response_timeout: Duration,
     /// Reconnection attempts per failure before a request gives up.
     pub retries: u32,
+    /// A reader more than this many changes behind is told to drop its whole
+    /// cache ([`Store::changes_since`] returns `None`).
+    pub max_changes_listed: u64,
+    /// About how many merchant changes the change stream keeps.
+    pub changes_kept: u64,
 }
 
 impl Default for RedisOptions {
@@ -151,6 +169,8 @@ impl Default for RedisOptions {
             connect_timeout: Duration::from_secs(1),
             response_timeout: Duration::from_secs(2),
             retries: 3,
+            max_changes_listed: MAX_CHANGES_LISTED,
+            changes_kept: CHANGES_KEPT,
         }
     }
 }
@@ -161,6 +181,8 @@ pub struct RedisStore {
     conn: Conn,
     keys: Arc<Keys>,
     cluster: bool,
+    max_changes_listed: u64,
+    changes_kept: u64,
 }
 
 /// The two connection kinds behind one [`ConnectionLike`].
@@ -309,10 +331,11 @@ macro_rules! lua {
     ($body:literal) => {
         concat!(
             r#"
-local function note_changes(stream, seq, ids, maxlen)
+local function note_changes(stream, seq, ids, keep)
   if #ids == 0 then return end
   local total = redis.call('INCRBY', seq, #ids)
-  redis.call('XADD', stream, 'MAXLEN', '~', maxlen, string.format('%d-0', total),
+  local oldest = math.max(total - tonumber(keep), 0)
+  redis.call('XADD', stream, 'MINID', '~', string.format('%d', oldest), string.format('%d-0', total),
     'n', #ids, 'm', table.concat(ids, ','))
 end
 local function audit(log, by_target, entry)
@@ -398,7 +421,7 @@ end
 return out
 "#
     )),
-    // ARGV[1] = n; per projection: id, json, score ('' for none); then maxlen.
+    // ARGV[1] = n; per projection: id, json, score ('' for none); then keep.
     // KEYS per projection: projection, ix:dirty, ix:due; then (standalone)
     // changes stream, changes seq.
     put_projections: Script::new(lua!(
@@ -418,7 +441,7 @@ return n
     )),
     // KEYS: override, projection, ix:dirty, ix:due, then (standalone) audit log,
     // audit by target, changes stream, changes seq.
-    // ARGV: override json ('' clears), id, projection json, score, audit json, maxlen.
+    // ARGV: override json ('' clears), id, projection json, score, audit json, keep.
     set_override: Script::new(lua!(
         r#"
 if ARGV[1] == '' then
@@ -436,7 +459,7 @@ return 1
     )),
     // KEYS: codes, code-status, then (standalone) audit log, audit by target,
     // changes stream, changes seq.
-    // ARGV: serial, code json, status, merchant id, audit json ('' for none), maxlen.
+    // ARGV: serial, code json, status, merchant id, audit json ('' for none), keep.
     issue_code: Script::new(lua!(
         r#"
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
@@ -460,7 +483,7 @@ return 1
 "#
     )),
     // KEYS: codes, code-status, then (standalone) audit log, audit by target,
-    // changes stream, changes seq. ARGV: serial, merchant id, audit json, maxlen.
+    // changes stream, changes seq. ARGV: serial, merchant id, audit json, keep.
     // Returns nil for an unknown serial, else {code json, status before}.
     revoke_code: Script::new(lua!(
         r#"
@@ -477,7 +500,7 @@ end
 return {json, before}
 "#
     )),
-    // KEYS: changes stream, changes seq. ARGV: maxlen, ids...
+    // KEYS: changes stream, changes seq. ARGV: keep, ids...
     note_changes: Script::new(lua!(
         r#"
 local ids = {}
@@ -528,7 +551,8 @@ impl RedisStore {
     pub async fn connect(url: &str, opts: RedisOptions) -> anyhow::Result<Self> {
         use anyhow::Context;
         check_prefix(&opts.prefix)?;
-        let client = ::redis::Client::open(url).with_context(|| format!("Redis `{url}`"))?;
+        let shown = crate::settings::redact_url(url);
+        let client = ::redis::Client::open(url).with_context(|| format!("Redis `{shown}`"))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(opts.connect_timeout))
             .set_response_timeout(Some(opts.response_timeout))
@@ -536,27 +560,40 @@ impl RedisStore {
             .set_max_delay(Duration::from_secs(1));
         let manager = ConnectionManager::new_with_config(client, config)
             .await
-            .with_context(|| format!("cannot connect to Redis at {url}"))?;
+            .with_context(|| format!("cannot connect to Redis at {shown}"))?;
         let store = Self {
             conn: Conn::Single(manager),
             keys: Arc::new(Keys {
                 prefix: opts.prefix,
             }),
             cluster: false,
+            max_changes_listed: opts.max_changes_listed,
+            changes_kept: opts.changes_kept,
         };
         store
             .ping()
             .await
-            .with_context(|| format!("Redis at {url} does not answer"))?;
+            .with_context(|| format!("Redis at {shown} does not answer"))?;
         Ok(store)
     }
 
-    /// Connects to a Redis Cluster through any of its nodes (`redis://HOST:PORT` each).
+    /// Connects to a Redis Cluster through any of its nodes (`HOST:PORT` or
+    /// `redis://HOST:PORT` each).
     pub async fn connect_cluster(nodes: &[String], opts: RedisOptions) -> anyhow::Result<Self> {
         use anyhow::Context;
         check_prefix(&opts.prefix)?;
-        let shown = nodes.join(",");
-        let client = ::redis::cluster::ClusterClient::builder(nodes.iter().map(String::as_str))
+        let urls: Vec<String> = nodes
+            .iter()
+            .map(|n| {
+                if n.starts_with("redis://") {
+                    n.clone()
+                } else {
+                    format!("redis://{n}")
+                }
+            })
+            .collect();
+        let shown = crate::settings::redact_url(&format!("redis+cluster://{}", nodes.join(",")));
+        let client = ::redis::cluster::ClusterClient::builder(urls)
             .connection_timeout(opts.connect_timeout)
             .response_timeout(opts.response_timeout)
             .retries(opts.retries)
@@ -572,6 +609,8 @@ impl RedisStore {
                 prefix: opts.prefix,
             }),
             cluster: true,
+            max_changes_listed: opts.max_changes_listed,
+            changes_kept: opts.changes_kept,
         };
         store
             .ping()
@@ -678,6 +717,10 @@ impl RedisStore {
     }
 
     /// One value per slot, from commands that `cmds` builds for each slot.
+    ///
+    /// Standalone: pipelines of 512 slots. Cluster: one pipeline per master
+    /// and 1024 slots, routed by `CLUSTER SLOTS`; if that fails (say, during
+    /// resharding), one pipeline per slot.
     async fn per_slot<R, F>(
         &self,
         cmds: F,
@@ -688,29 +731,72 @@ impl RedisStore {
         F: Fn(u16, &mut Pipeline) + Sync,
     {
         let cmds = &cmds;
+        if let Conn::Cluster(conn) = &self.conn {
+            match self.per_slot_by_master(conn, cmds, parse).await {
+                Ok(out) => return Ok(out),
+                Err(e) => {
+                    tracing::debug!(error = %e, "per-master scan failed; scanning slot by slot")
+                }
+            }
+        }
         let chunk = if self.cluster { 1 } else { 512 };
         self.in_lanes(
             (0..SLOTS).collect(),
             |s| *s,
             chunk,
             |mut conn, slots| async move {
-                let mut pipe = ::redis::pipe();
-                let mut sizes = Vec::with_capacity(slots.len());
-                for &s in &slots {
-                    let before = pipe.len();
-                    cmds(s, &mut pipe);
-                    sizes.push(pipe.len() - before);
-                }
+                let (pipe, sizes) = slot_pipeline(&slots, cmds);
                 let values: Vec<Value> = pipe.query_async(&mut conn).await.map_err(redis_err)?;
-                let mut values = values.into_iter();
-                sizes
-                    .into_iter()
-                    .map(|n| parse(values.by_ref().take(n).collect()))
-                    .collect()
+                split_values(values, sizes, parse)
             },
         )
         .await
         .into_result()
+    }
+
+    async fn per_slot_by_master<R, F>(
+        &self,
+        conn: &ClusterConnection,
+        cmds: &F,
+        parse: fn(Vec<Value>) -> StoreResult<R>,
+    ) -> StoreResult<Vec<R>>
+    where
+        R: Send,
+        F: Fn(u16, &mut Pipeline) + Sync,
+    {
+        use ::redis::cluster_routing::{Route, SingleNodeRoutingInfo, SlotAddr};
+        let masters = slots_by_master(&mut conn.clone()).await?;
+        let chunks: Vec<Vec<u16>> = masters
+            .iter()
+            .flat_map(|slots| slots.chunks(1024).map(<[u16]>::to_vec))
+            .collect();
+        let parts: Vec<StoreResult<Vec<(u16, R)>>> = stream::iter(chunks)
+            .map(|slots| {
+                let mut conn = conn.clone();
+                async move {
+                    let (pipe, sizes) = slot_pipeline(&slots, cmds);
+                    let count = pipe.len();
+                    let route =
+                        SingleNodeRoutingInfo::SpecificNode(Route::new(slots[0], SlotAddr::Master));
+                    let values = conn
+                        .route_pipeline(pipe, 0, count, route)
+                        .await
+                        .map_err(redis_err)?;
+                    Ok(slots
+                        .into_iter()
+                        .zip(split_values(values, sizes, parse)?)
+                        .collect())
+                }
+            })
+            .buffer_unordered(PARALLEL)
+            .collect()
+            .await;
+        let mut all = Vec::with_capacity(SLOTS as usize);
+        for part in parts {
+            all.extend(part?);
+        }
+        all.sort_by_key(|(slot, _)| *slot);
+        Ok(all.into_iter().map(|(_, r)| r).collect())
     }
 
     /// Appends the change notice for `ids` (cluster path; standalone scripts
@@ -722,7 +808,7 @@ impl RedisStore {
         let mut inv = SCRIPTS.note_changes.prepare_invoke();
         inv.key(self.keys.changes())
             .key(self.keys.changes_seq())
-            .arg(CHANGES_KEPT);
+            .arg(self.changes_kept);
         for id in &ids {
             inv.arg(id);
         }
@@ -797,6 +883,78 @@ impl RedisStore {
         }
         Ok(code)
     }
+}
+
+/// A pipeline of the commands for `slots`, and how many each slot has.
+fn slot_pipeline(
+    slots: &[u16],
+    cmds: &(impl Fn(u16, &mut Pipeline) + ?Sized),
+) -> (Pipeline, Vec<usize>) {
+    let mut pipe = ::redis::pipe();
+    let mut sizes = Vec::with_capacity(slots.len());
+    for &s in slots {
+        let before = pipe.len();
+        cmds(s, &mut pipe);
+        sizes.push(pipe.len() - before);
+    }
+    (pipe, sizes)
+}
+
+/// Splits a pipeline's replies back into one parsed value per slot.
+fn split_values<R>(
+    values: Vec<Value>,
+    sizes: Vec<usize>,
+    parse: fn(Vec<Value>) -> StoreResult<R>,
+) -> StoreResult<Vec<R>> {
+    if values.len() != sizes.iter().sum::<usize>() {
+        return Err(StoreError::Corrupt("redis: unexpected reply length".into()));
+    }
+    let mut values = values.into_iter();
+    sizes
+        .into_iter()
+        .map(|n| parse(values.by_ref().take(n).collect()))
+        .collect()
+}
+
+/// Every slot, grouped by the master serving it (`CLUSTER SLOTS`). Fails
+/// unless all slots are served.
+async fn slots_by_master(conn: &mut ClusterConnection) -> StoreResult<Vec<Vec<u16>>> {
+    let bad = || StoreError::Corrupt("redis: unexpected CLUSTER SLOTS reply".into());
+    let reply: Vec<Value> = ::redis::cmd("CLUSTER")
+        .arg("SLOTS")
+        .query_async(conn)
+        .await
+        .map_err(redis_err)?;
+    let mut by_master: BTreeMap<(String, u16), Vec<u16>> = BTreeMap::new();
+    let mut covered = 0usize;
+    for range in reply {
+        let parts: Vec<Value> = ::redis::from_redis_value(range).map_err(corrupt)?;
+        let [start, end, master, ..] = parts.as_slice() else {
+            return Err(bad());
+        };
+        let start: u16 = ::redis::from_redis_value(start.clone()).map_err(corrupt)?;
+        let end: u16 = ::redis::from_redis_value(end.clone()).map_err(corrupt)?;
+        let master: Vec<Value> = ::redis::from_redis_value(master.clone()).map_err(corrupt)?;
+        let [host, port, ..] = master.as_slice() else {
+            return Err(bad());
+        };
+        let host: String = ::redis::from_redis_value(host.clone()).map_err(corrupt)?;
+        let port: u16 = ::redis::from_redis_value(port.clone()).map_err(corrupt)?;
+        if start > end || end >= SLOTS {
+            return Err(bad());
+        }
+        covered += usize::from(end - start) + 1;
+        by_master
+            .entry((host, port))
+            .or_default()
+            .extend(start..=end);
+    }
+    if covered != SLOTS as usize {
+        return Err(StoreError::Unavailable(format!(
+            "redis cluster serves {covered} of {SLOTS} slots"
+        )));
+    }
+    Ok(by_master.into_values().collect())
 }
 
 fn string_set(values: Vec<Value>) -> StoreResult<Vec<String>> {
@@ -975,6 +1133,7 @@ impl Store for RedisStore {
             .collect::<StoreResult<Vec<_>>>()?;
         let keys = &self.keys;
         let one_write = self.one_write();
+        let kept = self.changes_kept;
         let outcome = self
             .in_lanes(
                 items,
@@ -994,7 +1153,7 @@ impl Store for RedisStore {
                     if one_write {
                         inv.key(keys.changes()).key(keys.changes_seq());
                     }
-                    inv.arg(CHANGES_KEPT);
+                    inv.arg(kept);
                     let _: i64 = inv.invoke_async(&mut conn).await.map_err(redis_err)?;
                     Ok(chunk.iter().map(|c| c.0.to_owned()).collect())
                 },
@@ -1037,6 +1196,61 @@ impl Store for RedisStore {
             .collect::<StoreResult<Vec<_>>>()?;
         ids.sort();
         Ok(ids)
+    }
+
+    async fn grading_inputs(&self, ids: Vec<MerchantId>) -> StoreResult<Vec<GradingInput>> {
+        /// Only the grade of a stored projection.
+        #[derive(serde::Deserialize)]
+        struct GradeOnly {
+            grade: Grade,
+        }
+        let keys = &self.keys;
+        let found = self
+            .in_lanes(
+                ids.iter().collect(),
+                |id| slot_of(id.as_str()),
+                CHUNK / 2,
+                |mut conn, chunk| async move {
+                    let mut pipe = ::redis::pipe();
+                    for id in &chunk {
+                        let m = id.as_str();
+                        pipe.get(keys.merchant(m, "merchant"))
+                            .lrange(keys.merchant(m, "records"), 0, -1)
+                            .get(keys.merchant(m, "override"))
+                            .get(keys.merchant(m, "projection"));
+                    }
+                    type Raw = (Option<String>, Vec<String>, Option<String>, Option<String>);
+                    let values: Vec<Value> =
+                        pipe.query_async(&mut conn).await.map_err(redis_err)?;
+                    let mut values = values.into_iter();
+                    let mut out = Vec::with_capacity(chunk.len());
+                    for _ in &chunk {
+                        let four = Value::Array(values.by_ref().take(4).collect());
+                        let (merchant, records, override_, projection): Raw =
+                            ::redis::from_redis_value(four).map_err(corrupt)?;
+                        let Some(merchant) = merchant else {
+                            out.push(None);
+                            continue;
+                        };
+                        out.push(Some(GradingInput {
+                            merchant: from_json(&merchant)?,
+                            records: records
+                                .iter()
+                                .map(|r| from_json(r))
+                                .collect::<StoreResult<_>>()?,
+                            override_: override_.as_deref().map(from_json).transpose()?,
+                            previous: projection
+                                .as_deref()
+                                .map(|p| from_json::<GradeOnly>(p).map(|g| g.grade))
+                                .transpose()?,
+                        }));
+                    }
+                    Ok(out)
+                },
+            )
+            .await
+            .into_result()?;
+        Ok(found.into_iter().flatten().collect())
     }
 
     async fn all_merchant_ids(&self) -> StoreResult<Vec<MerchantId>> {
@@ -1131,7 +1345,7 @@ impl Store for RedisStore {
                     .map_or(String::new(), |s| s.to_string()),
             )
             .arg(&audit_json)
-            .arg(CHANGES_KEPT);
+            .arg(self.changes_kept);
         if self.one_write() {
             self.add_tail_keys(&mut inv, &audit.target);
         }
@@ -1172,7 +1386,7 @@ impl Store for RedisStore {
             .arg(code.status.name())
             .arg(m)
             .arg(audit_json.as_deref().unwrap_or(""))
-            .arg(CHANGES_KEPT);
+            .arg(self.changes_kept);
         let target = audit.as_ref().map_or("", |a| a.target.as_str());
         if self.one_write() {
             self.add_tail_keys(&mut inv, target);
@@ -1243,7 +1457,7 @@ impl Store for RedisStore {
             .arg(&field)
             .arg(&m)
             .arg(&audit_json)
-            .arg(CHANGES_KEPT);
+            .arg(self.changes_kept);
         if self.one_write() {
             self.add_tail_keys(&mut inv, &audit.target);
         }
@@ -1306,6 +1520,38 @@ impl Store for RedisStore {
         Ok(out)
     }
 
+    async fn tokens(&self) -> StoreResult<Vec<ApiToken>> {
+        let all: HashMap<String, String> = ::redis::cmd("HGETALL")
+            .arg(self.keys.global("tokens", ""))
+            .query_async(&mut self.conn())
+            .await
+            .map_err(redis_err)?;
+        let mut out = all
+            .values()
+            .map(|j| from_json::<ApiToken>(j))
+            .collect::<StoreResult<Vec<_>>>()?;
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+
+    async fn note_refresh(&self, at: jiff::Timestamp) -> StoreResult<()> {
+        ::redis::cmd("SET")
+            .arg(self.keys.global("meta", "last-refresh"))
+            .arg(at.as_second())
+            .query_async::<()>(&mut self.conn())
+            .await
+            .map_err(redis_err)
+    }
+
+    async fn last_refresh(&self) -> StoreResult<Option<jiff::Timestamp>> {
+        let secs: Option<i64> = ::redis::cmd("GET")
+            .arg(self.keys.global("meta", "last-refresh"))
+            .query_async(&mut self.conn())
+            .await
+            .map_err(redis_err)?;
+        Ok(secs.and_then(|s| jiff::Timestamp::from_second(s).ok()))
+    }
+
     async fn put_token(&self, token: ApiToken) -> StoreResult<()> {
         ::redis::cmd("HSET")
             .arg(self.keys.global("tokens", ""))
@@ -1339,7 +1585,7 @@ impl Store for RedisStore {
         }
         // Behind by too much, first poll, or the count went backwards
         // (Redis lost its data): everything counts as changed.
-        if cursor == 0 || max < cursor || max - cursor > MAX_CHANGES_LISTED {
+        if cursor == 0 || max < cursor || max - cursor > self.max_changes_listed {
             return Ok((None, max));
         }
         let entries: Vec<(String, Vec<String>)> = ::redis::cmd("XRANGE")

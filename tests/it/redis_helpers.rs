@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-const INSTALL: &str = "the store tests need a real Redis: run `apt-get install redis-server redis-tools`";
+const INSTALL: &str =
+    "the store tests need a real Redis: run `apt-get install redis-server redis-tools`";
 
 /// Runs `redis-server ARGS` and stops it when the process `owner` is gone.
 const WATCHDOG: &str = r#"
@@ -134,7 +135,10 @@ impl RedisCluster {
         let nodes = (0..3)
             .map(|_| RedisServer::start(true))
             .collect::<Result<Vec<_>, _>>()?;
-        let addrs: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
+        let addrs: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
         let out = Command::new("redis-cli")
             .arg("--cluster")
             .arg("create")
@@ -187,7 +191,11 @@ pub fn cluster() -> &'static RedisCluster {
 /// A key prefix no other test of this process uses.
 pub fn unique_prefix() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    format!("t{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "t{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// Runs `redis-cli -p PORT ARGS` and returns its output.
@@ -252,4 +260,3 @@ fn ping(port: u16) -> bool {
     let mut line = String::new();
     BufReader::new(s).read_line(&mut line).is_ok() && line.starts_with("+PONG")
 }
-
