@@ -1,5 +1,6 @@
 //! The command line: one binary, one subcommand per job (CONTRACT §1).
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
@@ -187,6 +188,23 @@ impl Format {
 
 #[derive(Debug, Subcommand)]
 pub enum CodesAction {
+    /// Revoke a code by serial: scans then report it as revoked.
+    Revoke {
+        #[command(flatten)]
+        common: CommonArgs,
+        serial: u32,
+        /// Why (recorded in the audit log).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Print `merchant-id URL` of every active code (for print shops, load tests).
+    List {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// Scheme and host printed in codes [default: http://127.0.0.1:8080].
+        #[arg(long, env = "YSZ_PUBLIC_BASE_URL")]
+        public_base_url: Option<String>,
+    },
     /// Issue new codes (superseding earlier ones) and write them as images.
     Issue {
         #[command(flatten)]
@@ -498,6 +516,51 @@ async fn codes_cmd(action: CodesAction) -> anyhow::Result<()> {
             keys,
             at,
         } => verify(&url_or_token, &keys, at.as_deref()),
+        CodesAction::Revoke {
+            common,
+            serial,
+            reason,
+        } => {
+            let store = common.settings()?.store.open().await?;
+            let code = store
+                .code(serial)
+                .await?
+                .with_context(|| format!("no code with serial {serial}"))?;
+            let audit = crate::store::AuditEntry {
+                at: clock::now(),
+                actor: "cli".into(),
+                action: "code.revoke".into(),
+                target: code.merchant.to_string(),
+                before: serde_json::json!({"serial": serial, "status": code.status}),
+                after: serde_json::json!({"serial": serial, "status": "revoked"}),
+                reason,
+            };
+            store.revoke_code(serial, audit).await?;
+            println!("code {serial} of merchant {} revoked", code.merchant);
+            Ok(())
+        }
+        CodesAction::List {
+            common,
+            public_base_url,
+        } => {
+            let settings = common.settings()?;
+            let base = crate::settings::parse_base_url(
+                public_base_url
+                    .as_deref()
+                    .or(settings.public_base_url.as_deref())
+                    .unwrap_or("http://127.0.0.1:8080"),
+            )?;
+            let store = settings.store.open().await?;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            for id in store.all_merchant_ids().await? {
+                if let Some(code) = crate::issuing::active_code(store.as_ref(), &id).await? {
+                    let token = yisaozhi_codes::Token::parse(&code.token)?;
+                    writeln!(out, "{id} {}", yisaozhi_codes::url(&base, &token))?;
+                }
+            }
+            out.flush()?;
+            Ok(())
+        }
     }
 }
 

@@ -35,6 +35,8 @@ const CHUNK_ENTRIES: usize = 32 * 1024;
 const CHUNK_BYTES: usize = 8 << 20;
 /// Merchants per regrading batch (one store read and one write per batch).
 const GRADE_BATCH: usize = 4096;
+/// Projections per store write (one transaction).
+const WRITE_BATCH: usize = 32 * 1024;
 /// At most this many merchants whose grade changed are listed in a summary.
 const MAX_CHANGED_LISTED: usize = 10_000;
 /// At most this many unknown merchant ids are remembered (to ask once).
@@ -603,12 +605,9 @@ async fn regrade_with(
     let (load_tx, mut load_rx) = tokio::sync::mpsc::channel::<Vec<GradingInput>>(2);
     let (write_tx, mut write_rx) = tokio::sync::mpsc::channel::<Vec<Projection>>(2);
     let loader = async move {
-        for chunk in ids.chunks(GRADE_BATCH) {
-            let inputs = store.grading_inputs(chunk.to_vec()).await?;
-            if load_tx.send(inputs).await.is_err() {
-                break;
-            }
-        }
+        store
+            .stream_grading_inputs(ids.to_vec(), GRADE_BATCH, load_tx)
+            .await?;
         anyhow::Ok(())
     };
     let grader = async move {
@@ -648,11 +647,24 @@ async fn regrade_with(
         anyhow::Ok(())
     };
     let writer = async move {
-        while let Some(batch) = write_rx.recv().await {
-            let n = batch.len() as u64;
-            store.put_projections(batch).await?;
-            if let Some(p) = progress {
-                p.inc(n);
+        // Few large transactions: each commit rewrites the pages it touched
+        // in the projections' indexes, wherever in them the rows fall.
+        let mut pending: Vec<Projection> = Vec::new();
+        loop {
+            let next = write_rx.recv().await;
+            let done = next.is_none();
+            if let Some(batch) = next {
+                pending.extend(batch);
+            }
+            if pending.len() >= WRITE_BATCH || (done && !pending.is_empty()) {
+                let n = pending.len() as u64;
+                store.put_projections(std::mem::take(&mut pending)).await?;
+                if let Some(p) = progress {
+                    p.inc(n);
+                }
+            }
+            if done {
+                break;
             }
         }
         anyhow::Ok(())

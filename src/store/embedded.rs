@@ -38,7 +38,10 @@ CREATE TABLE IF NOT EXISTS records (
     id TEXT NOT NULL UNIQUE,
     merchant TEXT NOT NULL,
     json TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS records_by_merchant ON records (merchant, seq);
+CREATE TABLE IF NOT EXISTS record_keys (
+    merchant TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (merchant, seq)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dirty (merchant TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS projections (
     merchant TEXT PRIMARY KEY,
@@ -68,22 +71,29 @@ pub struct EmbeddedStore {
 }
 
 struct Inner {
+    dir: std::path::PathBuf,
     writer: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
     /// Set between `begin_bulk_import` and `end_bulk_import`.
     bulk: Mutex<Option<Bulk>>,
+    scan_min: usize,
+    sort_bytes: usize,
 }
 
 /// A bulk import in progress in this process.
+///
+/// Records are inserted without their `record_keys` row and without a
+/// regrade mark. The `bulk_since` row in `meta`, committed before the first
+/// record, says that every record after that `seq` may lack both; the keys
+/// are collected here and sorted (with bounded memory), and at the end
+/// written in key order — a few sequential B-tree appends instead of
+/// millions of random inserts — together with the marks, in one transaction
+/// that also removes `bulk_since`. A process killed before that leaves
+/// `bulk_since`, and the next writer finishes the job from the records
+/// table ([`recover_bulk`]).
 struct Bulk {
-    /// Records are not marked one by one: the `bulk_since` row in `meta`
-    /// (committed before the first record) says that every merchant with a
-    /// record after this `seq` is to be regraded; `marks` collects them to
-    /// be marked at the end in one sorted write.
-    deferred_marks: bool,
-    marks: HashSet<String>,
-    dropped_index: bool,
+    keys: Sorter,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
@@ -98,13 +108,17 @@ fn corrupt(e: impl std::fmt::Display) -> StoreError {
 /// A maximum: it fills only as far as pages are used.
 const WRITER_CACHE_KIB: i64 = 256 * 1024;
 const READER_CACHE_KIB: i64 = 64 * 1024;
-/// A bulk import expected to add at least this many records defers its
-/// regrade marks (see [`EmbeddedStore::begin_bulk_import`]).
-const BULK_MIN_RECORDS: u64 = 200_000;
-/// ... and drops the records-by-merchant index while it loads, rebuilding it
-/// at the end (one sort instead of millions of random B-tree inserts), when
-/// it adds at least this many records and a quarter of what is stored.
-const BULK_REINDEX_MIN_RECORDS: u64 = 1_000_000;
+/// An import expected to add at least this many records runs in bulk mode
+/// (see [`Store::begin_bulk_import`]).
+const BULK_MIN_RECORDS: u64 = 100_000;
+/// A regrade of at least this many merchants, and of at least a quarter of
+/// all, reads records with one sequential scan and an external sort instead
+/// of one index lookup per merchant (overridable with
+/// `YSZ_EMBEDDED_SCAN_MIN`, for tests).
+const SCAN_MIN: usize = 20_000;
+/// Memory an external sort may use before it spills a sorted run to disk
+/// (overridable with `YSZ_EMBEDDED_SORT_BYTES`, for tests).
+const SORT_BYTES: usize = 256 << 20;
 /// Merchants per grading batch above which the batch is read with range scans.
 const RANGE_SCAN_MIN: usize = 64;
 
@@ -125,17 +139,25 @@ impl EmbeddedStore {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create data directory {}", dir.display()))?;
         let path = dir.join(DB_FILE);
-        let writer = connect(&path, WRITER_CACHE_KIB)
+        let mut writer = connect(&path, WRITER_CACHE_KIB)
             .with_context(|| format!("cannot open store {}", path.display()))?;
-        writer
-            .execute_batch(SCHEMA)
+        migrate(&mut writer)
             .with_context(|| format!("cannot prepare store schema in {}", path.display()))?;
         let readers = (0..READERS)
             .map(|_| connect(&path, READER_CACHE_KIB).map(Mutex::new))
             .collect::<rusqlite::Result<Vec<_>>>()
             .with_context(|| format!("cannot open store {}", path.display()))?;
+        let env = |name: &str, default: usize| {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(default)
+        };
         Ok(Self {
             inner: Arc::new(Inner {
+                dir: dir.to_owned(),
+                scan_min: env("YSZ_EMBEDDED_SCAN_MIN", SCAN_MIN),
+                sort_bytes: env("YSZ_EMBEDDED_SORT_BYTES", SORT_BYTES),
                 writer: Mutex::new(writer),
                 readers,
                 next_reader: AtomicUsize::new(0),
@@ -177,6 +199,29 @@ impl EmbeddedStore {
         .await
         .map_err(unavailable)?
     }
+}
+
+/// Creates the schema; moves a store made before `record_keys` existed
+/// (when an index kept records by merchant) to it.
+fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let exists = |c: &Connection, name: &str| -> rusqlite::Result<bool> {
+        c.query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
+            [name],
+            |r| r.get(0),
+        )
+    };
+    let old = exists(conn, "records")? && !exists(conn, "record_keys")?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    tx.execute_batch(SCHEMA)?;
+    if old {
+        tx.execute_batch(
+            "INSERT OR IGNORE INTO record_keys (merchant, seq)
+                 SELECT merchant, seq FROM records ORDER BY merchant, seq;
+             DROP INDEX IF EXISTS records_by_merchant;",
+        )?;
+    }
+    tx.commit()
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> StoreResult<String> {
@@ -259,12 +304,195 @@ fn code_row(json: String) -> StoreResult<IssuedCode> {
     from_json(&json)
 }
 
-const RECORDS_INDEX: &str =
-    "CREATE INDEX IF NOT EXISTS records_by_merchant ON records (merchant, seq);";
+/// One row of an external sort: ordered by merchant, then `seq`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SortRow {
+    merchant: String,
+    seq: i64,
+    payload: String,
+}
 
-/// Finishes what a killed bulk import left: rebuilds the records index if it
-/// was dropped, and marks for regrading every merchant with a record stored
-/// since the import began.
+impl Ord for SortRow {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.merchant.as_str(), self.seq).cmp(&(other.merchant.as_str(), other.seq))
+    }
+}
+
+impl PartialOrd for SortRow {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Sorts rows by (merchant, seq) in bounded memory: up to `limit` bytes are
+/// sorted in memory; beyond that, sorted runs go to files in a private
+/// directory under the data directory and are merged at the end.
+struct Sorter {
+    dir: std::path::PathBuf,
+    limit: usize,
+    buf: Vec<SortRow>,
+    bytes: usize,
+    runs: Vec<std::path::PathBuf>,
+}
+
+static SORTERS: AtomicUsize = AtomicUsize::new(0);
+
+impl Sorter {
+    fn new(data_dir: &Path, limit: usize) -> Sorter {
+        let n = SORTERS.fetch_add(1, Ordering::Relaxed);
+        Sorter {
+            dir: data_dir.join(format!("sort-{}-{n}", std::process::id())),
+            limit: limit.max(1),
+            buf: Vec::new(),
+            bytes: 0,
+            runs: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, merchant: &str, seq: i64, payload: &str) -> std::io::Result<()> {
+        self.bytes += merchant.len() + payload.len() + std::mem::size_of::<SortRow>() + 16;
+        self.buf.push(SortRow {
+            merchant: merchant.to_owned(),
+            seq,
+            payload: payload.to_owned(),
+        });
+        if self.bytes >= self.limit {
+            self.spill()?;
+        }
+        Ok(())
+    }
+
+    fn sort_buf(&mut self) {
+        use rayon::slice::ParallelSliceMut;
+        self.buf.par_sort_unstable();
+    }
+
+    fn spill(&mut self) -> std::io::Result<()> {
+        use std::io::Write;
+        self.sort_buf();
+        std::fs::create_dir_all(&self.dir)?;
+        let path = self.dir.join(format!("run-{}", self.runs.len()));
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&path)?);
+        for row in self.buf.drain(..) {
+            out.write_all(&(row.merchant.len() as u32).to_le_bytes())?;
+            out.write_all(row.merchant.as_bytes())?;
+            out.write_all(&row.seq.to_le_bytes())?;
+            out.write_all(&(row.payload.len() as u32).to_le_bytes())?;
+            out.write_all(row.payload.as_bytes())?;
+        }
+        out.flush()?;
+        self.bytes = 0;
+        self.runs.push(path);
+        Ok(())
+    }
+
+    /// The rows in order.
+    fn finish(mut self) -> std::io::Result<Sorted> {
+        if self.runs.is_empty() {
+            self.sort_buf();
+            let rows = std::mem::take(&mut self.buf).into_iter();
+            return Ok(Sorted::Memory(rows));
+        }
+        if !self.buf.is_empty() {
+            self.spill()?;
+        }
+        let mut readers = Vec::with_capacity(self.runs.len());
+        for path in &self.runs {
+            let f = std::fs::File::open(path)?;
+            readers.push(std::io::BufReader::with_capacity(1 << 20, f));
+        }
+        let mut merge = Merge {
+            dir: std::mem::take(&mut self.dir),
+            readers,
+            heap: std::collections::BinaryHeap::new(),
+        };
+        for i in 0..merge.readers.len() {
+            merge.refill(i)?;
+        }
+        Ok(Sorted::Merge(merge))
+    }
+}
+
+impl Drop for Sorter {
+    fn drop(&mut self) {
+        if !self.runs.is_empty() && !self.dir.as_os_str().is_empty() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// The output of a [`Sorter`].
+enum Sorted {
+    Memory(std::vec::IntoIter<SortRow>),
+    Merge(Merge),
+}
+
+/// A k-way merge of sorted runs; removes their directory when dropped.
+struct Merge {
+    dir: std::path::PathBuf,
+    readers: Vec<std::io::BufReader<std::fs::File>>,
+    heap: std::collections::BinaryHeap<std::cmp::Reverse<(SortRow, usize)>>,
+}
+
+impl Merge {
+    fn refill(&mut self, i: usize) -> std::io::Result<()> {
+        use std::io::Read;
+        let r = &mut self.readers[i];
+        let mut len = [0u8; 4];
+        match r.read_exact(&mut len) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        fn text(r: &mut impl Read, n: usize) -> std::io::Result<String> {
+            let mut b = vec![0u8; n];
+            r.read_exact(&mut b)?;
+            String::from_utf8(b).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+        }
+        let merchant = text(r, u32::from_le_bytes(len) as usize)?;
+        let mut seq = [0u8; 8];
+        r.read_exact(&mut seq)?;
+        r.read_exact(&mut len)?;
+        let payload = text(r, u32::from_le_bytes(len) as usize)?;
+        let row = SortRow {
+            merchant,
+            seq: i64::from_le_bytes(seq),
+            payload,
+        };
+        self.heap.push(std::cmp::Reverse((row, i)));
+        Ok(())
+    }
+}
+
+impl Drop for Merge {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Iterator for Sorted {
+    type Item = std::io::Result<SortRow>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Sorted::Memory(rows) => rows.next().map(Ok),
+            Sorted::Merge(m) => {
+                let std::cmp::Reverse((row, i)) = m.heap.pop()?;
+                if let Err(e) = m.refill(i) {
+                    return Some(Err(e));
+                }
+                Some(Ok(row))
+            }
+        }
+    }
+}
+
+/// A merchant's records in import order.
+const RECORDS_OF: &str = "SELECT r.json FROM record_keys k CROSS JOIN records r ON r.seq = k.seq
+     WHERE k.merchant = ?1 ORDER BY k.seq";
+
+/// Finishes what a bulk import killed before its end left undone: the keys
+/// and the regrade marks of every record stored since it began.
 fn recover_bulk(conn: &mut Connection) -> StoreResult<()> {
     let since: Option<i64> = conn
         .query_row("SELECT value FROM meta WHERE key = 'bulk_since'", [], |r| r.get(0))
@@ -273,20 +501,149 @@ fn recover_bulk(conn: &mut Connection) -> StoreResult<()> {
     let Some(since) = since else {
         return Ok(());
     };
-    tracing::warn!(since, "an earlier bulk import did not finish; marking its merchants for regrading");
-    conn.execute_batch(RECORDS_INDEX).map_err(sql)?;
+    tracing::warn!(since, "an earlier bulk import did not finish; completing its keys and marks");
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(unavailable)?;
-    tx.execute(
-        "INSERT OR IGNORE INTO dirty (merchant)
-         SELECT DISTINCT merchant FROM records WHERE seq > ?1 ORDER BY 1",
-        [since],
-    )
+    tx.execute_batch(&format!(
+        "INSERT OR IGNORE INTO record_keys (merchant, seq)
+             SELECT merchant, seq FROM records WHERE seq > {since} ORDER BY merchant, seq;
+         INSERT OR IGNORE INTO dirty (merchant)
+             SELECT DISTINCT merchant FROM records WHERE seq > {since} ORDER BY 1;
+         DELETE FROM meta WHERE key = 'bulk_since';"
+    ))
     .map_err(sql)?;
-    tx.execute("DELETE FROM meta WHERE key = 'bulk_since'", [])
-        .map_err(sql)?;
     tx.commit().map_err(unavailable)
+}
+
+/// The rows of an ordered `SELECT key, value ...`, read in step with a
+/// sorted list of keys (a merge join).
+struct Cursor<'s> {
+    rows: rusqlite::Rows<'s>,
+    head: Option<(String, String)>,
+    done: bool,
+}
+
+impl<'s> Cursor<'s> {
+    fn new(rows: rusqlite::Rows<'s>) -> Self {
+        Cursor {
+            rows,
+            head: None,
+            done: false,
+        }
+    }
+
+    /// The value for `key`, skipping smaller keys.
+    fn seek(&mut self, key: &str) -> StoreResult<Option<String>> {
+        loop {
+            if self.head.is_none() && !self.done {
+                match self.rows.next().map_err(sql)? {
+                    Some(row) => self.head = Some((row.get(0).map_err(sql)?, row.get(1).map_err(sql)?)),
+                    None => self.done = true,
+                }
+            }
+            match &self.head {
+                None => return Ok(None),
+                Some((k, _)) if k.as_str() < key => self.head = None,
+                Some((k, _)) if k.as_str() == key => return Ok(self.head.take().map(|(_, v)| v)),
+                Some(_) => return Ok(None),
+            }
+        }
+    }
+}
+
+/// Grading inputs of many merchants (sorted `ids`) in one pass: a
+/// sequential scan of the records table sorted by merchant with bounded
+/// memory ([`Sorter`]), merged with ordered scans of merchants, overrides
+/// and projections; all in one read transaction, so one snapshot. Random
+/// lookups into a table of ten million records cost several microseconds
+/// each; this costs a fraction of one.
+fn scan_grading_inputs(
+    inner: &Inner,
+    ids: &[MerchantId],
+    batch: usize,
+    tx: &tokio::sync::mpsc::Sender<Vec<GradingInput>>,
+) -> StoreResult<()> {
+    use rayon::prelude::*;
+    let started = std::time::Instant::now();
+    let conn = connect(&inner.dir.join(DB_FILE), READER_CACHE_KIB).map_err(unavailable)?;
+    conn.execute_batch("BEGIN").map_err(sql)?;
+    let mut sorter = Sorter::new(&inner.dir, inner.sort_bytes);
+    {
+        let wanted: HashSet<&str> = ids.iter().map(MerchantId::as_str).collect();
+        let mut q = conn
+            .prepare("SELECT seq, merchant, json FROM records")
+            .map_err(sql)?;
+        let mut rows = q.query([]).map_err(sql)?;
+        while let Some(row) = rows.next().map_err(sql)? {
+            let m = row.get_ref(1).map_err(sql)?.as_str().map_err(corrupt)?;
+            if wanted.contains(m) {
+                let json = row.get_ref(2).map_err(sql)?.as_str().map_err(corrupt)?;
+                sorter.push(m, row.get(0).map_err(sql)?, json).map_err(unavailable)?;
+            }
+        }
+    }
+    let mut records = sorter.finish().map_err(unavailable)?.peekable();
+    tracing::info!(
+        secs = format!("{:.1}", started.elapsed().as_secs_f64()),
+        "records scanned and sorted by merchant"
+    );
+    let mut qm = conn
+        .prepare("SELECT id, json FROM merchants ORDER BY id")
+        .map_err(sql)?;
+    let mut qo = conn
+        .prepare("SELECT merchant, json FROM overrides ORDER BY merchant")
+        .map_err(sql)?;
+    let mut qp = conn
+        .prepare("SELECT merchant, grade FROM projections ORDER BY merchant")
+        .map_err(sql)?;
+    let mut merchants = Cursor::new(qm.query([]).map_err(sql)?);
+    let mut overrides = Cursor::new(qo.query([]).map_err(sql)?);
+    let mut previous = Cursor::new(qp.query([]).map_err(sql)?);
+    let mut raw = Vec::with_capacity(batch);
+    let send = |raw: Vec<RawInput>| -> StoreResult<bool> {
+        let inputs = raw
+            .into_par_iter()
+            .map(RawInput::parse)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(tx.blocking_send(inputs).is_ok())
+    };
+    for id in ids {
+        let id = id.as_str();
+        let mut input = RawInput::default();
+        loop {
+            match records.peek() {
+                Some(Ok(row)) if row.merchant.as_str() < id => {
+                    records.next();
+                }
+                Some(Ok(row)) if row.merchant == id => {
+                    if let Some(Ok(row)) = records.next() {
+                        input.records.push(row.payload);
+                    }
+                }
+                Some(Err(_)) => {
+                    if let Some(Err(e)) = records.next() {
+                        return Err(unavailable(e));
+                    }
+                }
+                _ => break,
+            }
+        }
+        let Some(merchant) = merchants.seek(id)? else {
+            continue;
+        };
+        input.merchant = merchant;
+        input.override_ = overrides.seek(id)?;
+        input.previous = previous.seek(id)?;
+        raw.push(input);
+        if raw.len() >= batch && !send(std::mem::take(&mut raw))? {
+            return Ok(());
+        }
+    }
+    if !raw.is_empty() {
+        send(raw)?;
+    }
+    Ok(())
 }
 
 /// A merchant's grading input as stored (JSON), parsed later in parallel.
@@ -320,9 +677,7 @@ fn raw_inputs_by_id(c: &Connection, ids: &[MerchantId]) -> StoreResult<Vec<RawIn
     let mut qm = c
         .prepare_cached("SELECT json FROM merchants WHERE id = ?1")
         .map_err(sql)?;
-    let mut qr = c
-        .prepare_cached("SELECT json FROM records WHERE merchant = ?1 ORDER BY seq")
-        .map_err(sql)?;
+    let mut qr = c.prepare_cached(RECORDS_OF).map_err(sql)?;
     let mut qo = c
         .prepare_cached("SELECT json FROM overrides WHERE merchant = ?1")
         .map_err(sql)?;
@@ -386,8 +741,8 @@ fn raw_inputs_by_range(c: &Connection, ids: &[MerchantId]) -> StoreResult<Option
     {
         let mut q = c
             .prepare_cached(
-                "SELECT merchant, json FROM records WHERE merchant >= ?1 AND merchant <= ?2
-                 ORDER BY merchant, seq",
+                "SELECT k.merchant, r.json FROM record_keys k CROSS JOIN records r ON r.seq = k.seq
+                 WHERE k.merchant >= ?1 AND k.merchant <= ?2 ORDER BY k.merchant, k.seq",
             )
             .map_err(sql)?;
         let mut rows = q.query(params![first, last]).map_err(sql)?;
@@ -443,8 +798,13 @@ impl Store for EmbeddedStore {
                      ON CONFLICT(id) DO UPDATE SET json = ?2 WHERE json <> ?2",
                 )
                 .map_err(sql)?;
+            // A merchant without a projection is due anyway (and a new one
+            // has none): only changed, graded merchants need a mark.
             let mut mark = tx
-                .prepare_cached("INSERT OR IGNORE INTO dirty (merchant) VALUES (?1)")
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO dirty (merchant)
+                     SELECT ?1 WHERE EXISTS (SELECT 1 FROM projections WHERE merchant = ?1)",
+                )
                 .map_err(sql)?;
             let mut changed = 0;
             for m in &merchants {
@@ -502,7 +862,6 @@ impl Store for EmbeddedStore {
                 .map(to_json)
                 .collect::<StoreResult<Vec<String>>>()?;
             let mut bulk = inner.bulk.lock().unwrap_or_else(|p| p.into_inner());
-            let deferred = bulk.as_ref().is_some_and(|b| b.deferred_marks);
             let mut conn = inner.writer.lock().unwrap_or_else(|p| p.into_inner());
             let tx = conn
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -516,32 +875,37 @@ impl Store for EmbeddedStore {
                          ON CONFLICT(id) DO NOTHING",
                     )
                     .map_err(sql)?;
+                let mut key = tx
+                    .prepare_cached("INSERT INTO record_keys (merchant, seq) VALUES (?1, ?2)")
+                    .map_err(sql)?;
                 for (r, json) in records.iter().zip(&rows) {
                     let n = put
                         .execute(params![r.id, r.merchant.as_str(), json])
                         .map_err(sql)?;
-                    if n > 0 {
-                        added.inserted += 1;
-                        touched.insert(r.merchant.as_str());
-                    } else {
+                    if n == 0 {
                         added.duplicate += 1;
+                        continue;
+                    }
+                    added.inserted += 1;
+                    let seq = tx.last_insert_rowid();
+                    match bulk.as_mut() {
+                        Some(b) => b.keys.push(r.merchant.as_str(), seq, "").map_err(unavailable)?,
+                        None => {
+                            key.execute(params![r.merchant.as_str(), seq]).map_err(sql)?;
+                            touched.insert(r.merchant.as_str());
+                        }
                     }
                 }
             }
-            match bulk.as_mut() {
-                // Covered by the committed `bulk_since` row until marked at the end.
-                Some(b) if deferred => b.marks.extend(touched.iter().map(|m| (*m).to_owned())),
-                _ => {
-                    let mut touched: Vec<&str> = touched.into_iter().collect();
-                    touched.sort_unstable();
-                    let mut mark = tx
-                        .prepare_cached("INSERT OR IGNORE INTO dirty (merchant) VALUES (?1)")
-                        .map_err(sql)?;
-                    for m in touched {
-                        mark.execute([m]).map_err(sql)?;
-                    }
-                }
+            let mut touched: Vec<&str> = touched.into_iter().collect();
+            touched.sort_unstable();
+            let mut mark = tx
+                .prepare_cached("INSERT OR IGNORE INTO dirty (merchant) VALUES (?1)")
+                .map_err(sql)?;
+            for m in touched {
+                mark.execute([m]).map_err(sql)?;
             }
+            drop(mark);
             tx.commit().map_err(unavailable)?;
             Ok(added)
         })
@@ -552,9 +916,7 @@ impl Store for EmbeddedStore {
     async fn records(&self, id: &MerchantId) -> StoreResult<Vec<Record>> {
         let id = id.clone();
         self.read(move |c| {
-            let mut q = c
-                .prepare_cached("SELECT json FROM records WHERE merchant = ?1 ORDER BY seq")
-                .map_err(sql)?;
+            let mut q = c.prepare_cached(RECORDS_OF).map_err(sql)?;
             let rows = q
                 .query_map([id.as_str()], |r| r.get::<_, String>(0))
                 .map_err(sql)?;
@@ -631,6 +993,40 @@ impl Store for EmbeddedStore {
         .await
     }
 
+    async fn stream_grading_inputs(
+        &self,
+        ids: Vec<MerchantId>,
+        batch: usize,
+        tx: tokio::sync::mpsc::Sender<Vec<GradingInput>>,
+    ) -> StoreResult<()> {
+        let batch = batch.max(1);
+        let sorted = ids.windows(2).all(|w| w[0] < w[1]);
+        let dense = if sorted && ids.len() >= self.inner.scan_min {
+            let total: i64 = self
+                .read(|c| {
+                    c.query_row("SELECT COUNT(*) FROM merchants", [], |r| r.get(0))
+                        .map_err(sql)
+                })
+                .await?;
+            ids.len() as i64 * 4 >= total
+        } else {
+            false
+        };
+        if !dense {
+            for chunk in ids.chunks(batch) {
+                let inputs = self.grading_inputs(chunk.to_vec()).await?;
+                if tx.send(inputs).await.is_err() {
+                    break;
+                }
+            }
+            return Ok(());
+        }
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || scan_grading_inputs(&inner, &ids, batch, &tx))
+            .await
+            .map_err(unavailable)?
+    }
+
     async fn begin_bulk_import(&self, expected_records: u64) -> StoreResult<()> {
         if expected_records < BULK_MIN_RECORDS {
             return Ok(());
@@ -655,19 +1051,11 @@ impl Store for EmbeddedStore {
                 [since],
             )
             .map_err(sql)?;
-            let reindex = expected_records >= BULK_REINDEX_MIN_RECORDS
-                && expected_records.saturating_mul(4) >= since.max(0) as u64;
-            if reindex {
-                tx.execute_batch("DROP INDEX IF EXISTS records_by_merchant")
-                    .map_err(sql)?;
-            }
             tx.commit().map_err(unavailable)?;
             *bulk = Some(Bulk {
-                deferred_marks: true,
-                marks: HashSet::new(),
-                dropped_index: reindex,
+                keys: Sorter::new(&inner.dir, inner.sort_bytes / 2),
             });
-            tracing::debug!(since, reindex, "bulk import started");
+            tracing::debug!(since, "bulk import started");
             Ok(())
         })
         .await
@@ -681,35 +1069,43 @@ impl Store for EmbeddedStore {
             let Some(b) = bulk.take() else {
                 return Ok(());
             };
+            let started = std::time::Instant::now();
+            let keys = b.keys.finish().map_err(unavailable)?;
             let mut conn = inner.writer.lock().unwrap_or_else(|p| p.into_inner());
-            if b.dropped_index {
-                let started = std::time::Instant::now();
-                conn.execute_batch(RECORDS_INDEX).map_err(sql)?;
-                tracing::info!(
-                    secs = format!("{:.1}", started.elapsed().as_secs_f64()),
-                    "records index rebuilt"
-                );
-            }
             let tx = conn
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                 .map_err(unavailable)?;
+            let mut n = 0u64;
             {
-                let mut marks: Vec<String> = b.marks.into_iter().collect();
-                marks.sort_unstable();
+                let mut key = tx
+                    .prepare_cached("INSERT INTO record_keys (merchant, seq) VALUES (?1, ?2)")
+                    .map_err(sql)?;
                 // Merchants without a projection are due anyway.
                 let mut mark = tx
-                    .prepare(
+                    .prepare_cached(
                         "INSERT OR IGNORE INTO dirty (merchant)
                          SELECT ?1 WHERE EXISTS (SELECT 1 FROM projections WHERE merchant = ?1)",
                     )
                     .map_err(sql)?;
-                for m in &marks {
-                    mark.execute([m]).map_err(sql)?;
+                let mut last: Option<String> = None;
+                for row in keys {
+                    let row = row.map_err(unavailable)?;
+                    key.execute(params![row.merchant, row.seq]).map_err(sql)?;
+                    n += 1;
+                    if last.as_deref() != Some(row.merchant.as_str()) {
+                        mark.execute([&row.merchant]).map_err(sql)?;
+                        last = Some(row.merchant);
+                    }
                 }
             }
             tx.execute("DELETE FROM meta WHERE key = 'bulk_since'", [])
                 .map_err(sql)?;
             tx.commit().map_err(unavailable)?;
+            tracing::info!(
+                keys = n,
+                secs = format!("{:.1}", started.elapsed().as_secs_f64()),
+                "bulk import: record keys written in order"
+            );
             Ok(())
         })
         .await

@@ -180,6 +180,25 @@ pub trait Store: Send + Sync + 'static {
         Ok(out)
     }
 
+    /// Sends the grading inputs of `ids` to `tx` in batches of about `batch`,
+    /// in the order of `ids`, and returns when all are sent (or `tx` is
+    /// closed). For regrading many merchants at once: a backend may then
+    /// read everything in one pass instead of merchant by merchant.
+    async fn stream_grading_inputs(
+        &self,
+        ids: Vec<MerchantId>,
+        batch: usize,
+        tx: tokio::sync::mpsc::Sender<Vec<GradingInput>>,
+    ) -> StoreResult<()> {
+        for chunk in ids.chunks(batch.max(1)) {
+            let inputs = self.grading_inputs(chunk.to_vec()).await?;
+            if tx.send(inputs).await.is_err() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     /// Tells the backend that an import of about `expected_records` records
     /// starts, so it may prepare for bulk writes. Until
     /// [`Store::end_bulk_import`], every write stays atomic and a kill at any

@@ -349,3 +349,51 @@ fn print_config_layers_flag_env_and_file_and_redacts_secrets() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("cache_capacty"), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[tokio::test]
+async fn after_a_key_rotation_old_codes_stay_valid_new_ones_use_the_new_key_and_the_cli_revokes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    yisaozhi::demo::prepare(&d.join("demo"), 365).await.unwrap();
+    let store = "embedded:demo";
+    let out = yisaozhi(&["codes", "list", "--store", store], d);
+    let list = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(list.lines().count(), 74, "{list}");
+    let old_url = list.lines().find(|l| l.starts_with("XZ-0001 ")).unwrap().split(' ').nth(1).unwrap().to_owned();
+    let out = yisaozhi(&["keys", "rotate", "--store", store], d);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = yisaozhi(&["codes", "issue", "--merchant", "XZ-0002", "--out", "printed", "--store", store], d);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(d.join("printed/XZ-0002.svg").exists());
+
+    let base = crate::helpers::serve(&d.join("demo")).await;
+    let client = reqwest::Client::new();
+    let get = |path: String| {
+        let client = client.clone();
+        async move {
+            let res = client.get(path).send().await.unwrap();
+            let status = res.status().as_u16();
+            (status, res.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let old_token = old_url.rsplit('/').next().unwrap().to_owned();
+    let (status, old) = get(format!("{base}/api/v1/scan/{old_token}")).await;
+    assert_eq!(status, 200, "{old}");
+    assert_eq!(old["code"]["kid"], 1);
+    let (_, new_code) = get(format!("{base}/api/v1/merchants/XZ-0002/code")).await;
+    assert_eq!(new_code["kid"], 2);
+    let (status, _) = get(format!("{base}/api/v1/scan/{}", new_code["token"].as_str().unwrap())).await;
+    assert_eq!(status, 200);
+    let (_, keys) = get(format!("{base}/api/v1/keys")).await;
+    let statuses: Vec<&str> = keys["keys"].as_array().unwrap().iter().map(|k| k["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["retired", "active"]);
+    assert!(keys["keys"][0]["not_after"].is_string());
+
+    let serial = old["code"]["serial"].as_u64().unwrap().to_string();
+    let out = yisaozhi(&["codes", "revoke", "--store", store, &serial, "--reason", "商户注销"], d);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    let (status, revoked) = get(format!("{base}/api/v1/scan/{old_token}")).await;
+    assert_eq!(status, 410, "a CLI revocation reaches the running service within a second: {revoked}");
+    assert_eq!(revoked["code"]["status"], "revoked");
+}
