@@ -12,7 +12,9 @@ async fn constant() -> HttpResponse {
 
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
-    let listen = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:18081".into());
+    let listen = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:18081".into());
     HttpServer::new(|| App::new().default_service(web::to(constant)))
         .bind(listen)?
         .run()

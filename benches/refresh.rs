@@ -32,8 +32,14 @@ fn lines() -> Vec<String> {
 
 fn per_record(c: &mut Criterion) {
     let lines = lines();
-    let records: Vec<Record> = lines.iter().map(|l| records::parse_record(l).unwrap()).collect();
-    let stored: Vec<String> = records.iter().map(|r| serde_json::to_string(r).unwrap()).collect();
+    let records: Vec<Record> = lines
+        .iter()
+        .map(|l| records::parse_record(l).unwrap())
+        .collect();
+    let stored: Vec<String> = records
+        .iter()
+        .map(|r| serde_json::to_string(r).unwrap())
+        .collect();
     let mut g = c.benchmark_group("record");
     g.throughput(Throughput::Elements(lines.len() as u64));
     g.bench_function("parse input line (JSONL)", |b| {
@@ -62,7 +68,10 @@ fn per_record(c: &mut Criterion) {
 
 fn per_merchant(c: &mut Criterion) {
     let merchant = records::parse_merchant(MERCHANT).unwrap();
-    let records: Vec<Record> = lines().iter().map(|l| records::parse_record(l).unwrap()).collect();
+    let records: Vec<Record> = lines()
+        .iter()
+        .map(|l| records::parse_record(l).unwrap())
+        .collect();
     let rules = Rules::default();
     let as_of = "2026-06-01".parse().unwrap();
     let now = jiff::Timestamp::UNIX_EPOCH;
@@ -77,7 +86,14 @@ fn per_merchant(c: &mut Criterion) {
     });
     g.bench_function("project", |b| {
         b.iter(|| {
-            black_box(grading::project(&merchant, black_box(&records), None, &rules, as_of, now))
+            black_box(grading::project(
+                &merchant,
+                black_box(&records),
+                None,
+                &rules,
+                as_of,
+                now,
+            ))
         })
     });
     g.bench_function("serialize projection", |b| {

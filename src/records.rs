@@ -425,7 +425,7 @@ impl Fields<'_> {
     fn opt_date(&self, key: &str) -> Result<Option<Date>, String> {
         match self.get(key) {
             None => Ok(None),
-            Some(Val::Str(s)) if s.is_empty() => Ok(None),
+            Some(Val::Str("")) => Ok(None),
             Some(Val::Str(s)) => parse_date(key, s).map(Some),
             Some(other) => Err(wrong_type(key, "a date (YYYY-MM-DD)", &other)),
         }

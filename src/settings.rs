@@ -111,7 +111,11 @@ impl Settings {
             StoreSpec::Redis(url) => redact_url(url),
             StoreSpec::RedisCluster(nodes) => format!(
                 "redis+cluster://{}",
-                nodes.iter().map(|n| redact_url(&format!("x://{n}"))[4..].to_owned()).collect::<Vec<_>>().join(",")
+                nodes
+                    .iter()
+                    .map(|n| redact_url(&format!("x://{n}"))[4..].to_owned())
+                    .collect::<Vec<_>>()
+                    .join(",")
             ),
         };
         let q = |s: &str| toml::Value::String(s.to_owned()).to_string();
@@ -120,11 +124,20 @@ impl Settings {
         out.push_str(&format!("listen = {}\n", q(&self.listen.to_string())));
         match &self.public_base_url {
             Some(u) => out.push_str(&format!("public_base_url = {}\n", q(u))),
-            None => out.push_str(&format!("# public_base_url = \"http://{}\" (default)\n", self.listen)),
+            None => out.push_str(&format!(
+                "# public_base_url = \"http://{}\" (default)\n",
+                self.listen
+            )),
         }
-        out.push_str(&format!("key_dir = {}\n", q(&self.key_dir.display().to_string())));
+        out.push_str(&format!(
+            "key_dir = {}\n",
+            q(&self.key_dir.display().to_string())
+        ));
         out.push_str(&format!("cache_capacity = {}\n", self.cache_capacity));
-        out.push_str(&format!("code_validity_days = {}\n", self.code_validity_days));
+        out.push_str(&format!(
+            "code_validity_days = {}\n",
+            self.code_validity_days
+        ));
         match &self.rules {
             Some(p) => out.push_str(&format!("rules = {}\n", q(&p.display().to_string()))),
             None => out.push_str("# rules: built-in deploy/rules.toml\n"),

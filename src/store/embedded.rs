@@ -447,7 +447,8 @@ impl Merge {
         fn text(r: &mut impl Read, n: usize) -> std::io::Result<String> {
             let mut b = vec![0u8; n];
             r.read_exact(&mut b)?;
-            String::from_utf8(b).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+            String::from_utf8(b)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
         }
         let merchant = text(r, u32::from_le_bytes(len) as usize)?;
         let mut seq = [0u8; 8];
@@ -495,13 +496,18 @@ const RECORDS_OF: &str = "SELECT r.json FROM record_keys k CROSS JOIN records r 
 /// and the regrade marks of every record stored since it began.
 fn recover_bulk(conn: &mut Connection) -> StoreResult<()> {
     let since: Option<i64> = conn
-        .query_row("SELECT value FROM meta WHERE key = 'bulk_since'", [], |r| r.get(0))
+        .query_row("SELECT value FROM meta WHERE key = 'bulk_since'", [], |r| {
+            r.get(0)
+        })
         .optional()
         .map_err(sql)?;
     let Some(since) = since else {
         return Ok(());
     };
-    tracing::warn!(since, "an earlier bulk import did not finish; completing its keys and marks");
+    tracing::warn!(
+        since,
+        "an earlier bulk import did not finish; completing its keys and marks"
+    );
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(unavailable)?;
@@ -538,7 +544,9 @@ impl<'s> Cursor<'s> {
         loop {
             if self.head.is_none() && !self.done {
                 match self.rows.next().map_err(sql)? {
-                    Some(row) => self.head = Some((row.get(0).map_err(sql)?, row.get(1).map_err(sql)?)),
+                    Some(row) => {
+                        self.head = Some((row.get(0).map_err(sql)?, row.get(1).map_err(sql)?))
+                    }
                     None => self.done = true,
                 }
             }
@@ -579,7 +587,9 @@ fn scan_grading_inputs(
             let m = row.get_ref(1).map_err(sql)?.as_str().map_err(corrupt)?;
             if wanted.contains(m) {
                 let json = row.get_ref(2).map_err(sql)?.as_str().map_err(corrupt)?;
-                sorter.push(m, row.get(0).map_err(sql)?, json).map_err(unavailable)?;
+                sorter
+                    .push(m, row.get(0).map_err(sql)?, json)
+                    .map_err(unavailable)?;
             }
         }
     }
@@ -720,7 +730,9 @@ fn raw_inputs_by_range(c: &Connection, ids: &[MerchantId]) -> StoreResult<Option
             "SELECT id, json FROM merchants WHERE id >= ?1 AND id <= ?2 ORDER BY id LIMIT ?3",
         )
         .map_err(sql)?
-        .query_map(params![first, last, cap + 1], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_map(params![first, last, cap + 1], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .map_err(sql)?
         .collect::<rusqlite::Result<_>>()
         .map_err(sql)?;
@@ -889,9 +901,13 @@ impl Store for EmbeddedStore {
                     added.inserted += 1;
                     let seq = tx.last_insert_rowid();
                     match bulk.as_mut() {
-                        Some(b) => b.keys.push(r.merchant.as_str(), seq, "").map_err(unavailable)?,
+                        Some(b) => b
+                            .keys
+                            .push(r.merchant.as_str(), seq, "")
+                            .map_err(unavailable)?,
                         None => {
-                            key.execute(params![r.merchant.as_str(), seq]).map_err(sql)?;
+                            key.execute(params![r.merchant.as_str(), seq])
+                                .map_err(sql)?;
                             touched.insert(r.merchant.as_str());
                         }
                     }
@@ -1043,7 +1059,9 @@ impl Store for EmbeddedStore {
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                 .map_err(unavailable)?;
             let since: i64 = tx
-                .query_row("SELECT COALESCE(MAX(seq), 0) FROM records", [], |r| r.get(0))
+                .query_row("SELECT COALESCE(MAX(seq), 0) FROM records", [], |r| {
+                    r.get(0)
+                })
                 .map_err(sql)?;
             tx.execute(
                 "INSERT INTO meta (key, value) VALUES ('bulk_since', ?1)

@@ -134,7 +134,9 @@ fn item_line(item: &Value) -> Markup {
     let clean = obj.get("hazards").and_then(Value::as_u64) == Some(0);
     let parts: Vec<String> = obj
         .iter()
-        .filter(|(k, _)| !(clean && matches!(k.as_str(), "rectified" | "deadline" | "rectified_on")))
+        .filter(|(k, _)| {
+            !(clean && matches!(k.as_str(), "rectified" | "deadline" | "rectified_on"))
+        })
         .filter(|(k, v)| !matches!(k.as_str(), "id" | "kind" | "merchant") && !v.is_null())
         .filter(|(_, v)| !matches!(v, Value::Array(a) if a.is_empty()))
         .map(|(k, v)| match (k.as_str(), clean) {

@@ -45,7 +45,11 @@ pub fn scan_json(scan: &Scan) -> String {
     if let Some(view) = &scan.view {
         let live = view.projection.effective(scan.today).0;
         let outdated = scan.claims.as_ref().is_some_and(|c| c.grade != live);
-        out.push_str(if outdated { ",\"outdated\":true," } else { ",\"outdated\":false," });
+        out.push_str(if outdated {
+            ",\"outdated\":true,"
+        } else {
+            ",\"outdated\":false,"
+        });
         let public = view.rendered(scan.today, RenderKey::PublicJson, || {
             public_projection(&view.projection, scan.today).to_string()
         });

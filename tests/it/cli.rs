@@ -321,10 +321,16 @@ fn tokens_are_shown_once_listed_without_secrets_and_revocable() {
 fn print_config_layers_flag_env_and_file_and_redacts_secrets() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    std::fs::write(d.join("ysz.toml"), "listen = \"127.0.0.1:9000\"\ncache_capacity = 5000\n").unwrap();
+    std::fs::write(
+        d.join("ysz.toml"),
+        "listen = \"127.0.0.1:9000\"\ncache_capacity = 5000\n",
+    )
+    .unwrap();
     let run = |envs: &[(&str, &str)], args: &[&str]| {
         let mut cmd = Command::new(BIN);
-        cmd.args(["serve", "--config", "ysz.toml", "--print-config"]).args(args).current_dir(d);
+        cmd.args(["serve", "--config", "ysz.toml", "--print-config"])
+            .args(args)
+            .current_dir(d);
         for (k, v) in envs {
             cmd.env(k, v);
         }
@@ -332,22 +338,42 @@ fn print_config_layers_flag_env_and_file_and_redacts_secrets() {
     };
     let out = run(&[("YSZ_STORE", "redis://ops:s3cret@127.0.0.1:6379")], &[]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains("listen = \"127.0.0.1:9000\""), "file value: {text}");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("listen = \"127.0.0.1:9000\""),
+        "file value: {text}"
+    );
     assert!(text.contains("cache_capacity = 5000"));
     assert!(text.contains("redis://ops:***@127.0.0.1:6379"), "{text}");
     assert!(!text.contains("s3cret"));
-    let out = run(&[("YSZ_LISTEN", "127.0.0.1:9100")], &["--listen", "127.0.0.1:9200"]);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("127.0.0.1:9200"), "flag beats env");
+    let out = run(
+        &[("YSZ_LISTEN", "127.0.0.1:9100")],
+        &["--listen", "127.0.0.1:9200"],
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("127.0.0.1:9200"),
+        "flag beats env"
+    );
     let out = run(&[("YSZ_LISTEN", "127.0.0.1:9100")], &[]);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("127.0.0.1:9100"), "env beats file");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("127.0.0.1:9100"),
+        "env beats file"
+    );
     let out = run(&[("YSZ_LISTEN", "nowhere")], &[]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("listen `nowhere`"));
     std::fs::write(d.join("ysz.toml"), "cache_capacty = 5\n").unwrap();
     let out = run(&[], &[]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("cache_capacty"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cache_capacty"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[tokio::test]
@@ -359,11 +385,38 @@ async fn after_a_key_rotation_old_codes_stay_valid_new_ones_use_the_new_key_and_
     let out = yisaozhi(&["codes", "list", "--store", store], d);
     let list = String::from_utf8(out.stdout).unwrap();
     assert_eq!(list.lines().count(), 74, "{list}");
-    let old_url = list.lines().find(|l| l.starts_with("XZ-0001 ")).unwrap().split(' ').nth(1).unwrap().to_owned();
+    let old_url = list
+        .lines()
+        .find(|l| l.starts_with("XZ-0001 "))
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .to_owned();
     let out = yisaozhi(&["keys", "rotate", "--store", store], d);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let out = yisaozhi(&["codes", "issue", "--merchant", "XZ-0002", "--out", "printed", "--store", store], d);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = yisaozhi(
+        &[
+            "codes",
+            "issue",
+            "--merchant",
+            "XZ-0002",
+            "--out",
+            "printed",
+            "--store",
+            store,
+        ],
+        d,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(d.join("printed/XZ-0002.svg").exists());
 
     let base = crate::helpers::serve(&d.join("demo")).await;
@@ -382,18 +435,45 @@ async fn after_a_key_rotation_old_codes_stay_valid_new_ones_use_the_new_key_and_
     assert_eq!(old["code"]["kid"], 1);
     let (_, new_code) = get(format!("{base}/api/v1/merchants/XZ-0002/code")).await;
     assert_eq!(new_code["kid"], 2);
-    let (status, _) = get(format!("{base}/api/v1/scan/{}", new_code["token"].as_str().unwrap())).await;
+    let (status, _) = get(format!(
+        "{base}/api/v1/scan/{}",
+        new_code["token"].as_str().unwrap()
+    ))
+    .await;
     assert_eq!(status, 200);
     let (_, keys) = get(format!("{base}/api/v1/keys")).await;
-    let statuses: Vec<&str> = keys["keys"].as_array().unwrap().iter().map(|k| k["status"].as_str().unwrap()).collect();
+    let statuses: Vec<&str> = keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["status"].as_str().unwrap())
+        .collect();
     assert_eq!(statuses, ["retired", "active"]);
     assert!(keys["keys"][0]["not_after"].is_string());
 
     let serial = old["code"]["serial"].as_u64().unwrap().to_string();
-    let out = yisaozhi(&["codes", "revoke", "--store", store, &serial, "--reason", "商户注销"], d);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = yisaozhi(
+        &[
+            "codes",
+            "revoke",
+            "--store",
+            store,
+            &serial,
+            "--reason",
+            "商户注销",
+        ],
+        d,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
     let (status, revoked) = get(format!("{base}/api/v1/scan/{old_token}")).await;
-    assert_eq!(status, 410, "a CLI revocation reaches the running service within a second: {revoked}");
+    assert_eq!(
+        status, 410,
+        "a CLI revocation reaches the running service within a second: {revoked}"
+    );
     assert_eq!(revoked["code"]["status"], "revoked");
 }

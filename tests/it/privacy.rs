@@ -29,7 +29,10 @@ async fn no_public_endpoint_shows_personal_data_unmasked() {
     let app = spawn_app().await;
     let merchants = std::fs::read_to_string(app.dir.path().join("merchants.jsonl")).unwrap();
     let secrets = personal_values(&merchants);
-    assert!(secrets.len() >= 100, "the demo must carry personal data to test masking");
+    assert!(
+        secrets.len() >= 100,
+        "the demo must carry personal data to test masking"
+    );
     // Every vendor (they carry ID numbers) and a handful of shops.
     let ids: Vec<String> = merchants
         .lines()
@@ -46,7 +49,12 @@ async fn no_public_endpoint_shows_personal_data_unmasked() {
                 continue;
             }
             let path = route.path.replace("{id}", id).replace("{token}", &token);
-            let res = app.client.get(format!("{}{path}", app.base)).send().await.unwrap();
+            let res = app
+                .client
+                .get(format!("{}{path}", app.base))
+                .send()
+                .await
+                .unwrap();
             let body = res.bytes().await.unwrap();
             let text = String::from_utf8_lossy(&body);
             for secret in &secrets {
@@ -65,7 +73,11 @@ async fn logs_of_a_busy_service_hold_no_personal_data_and_no_token() {
 
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("demo");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let log_path = dir.path().join("service.log");
     let log = std::fs::File::create(&log_path).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_yisaozhi"))
@@ -89,11 +101,29 @@ async fn logs_of_a_busy_service_hold_no_personal_data_and_no_token() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert!(up, "demo did not start");
-    let token = std::fs::read_to_string(data.join("admin-token")).unwrap().trim().to_owned();
+    let token = std::fs::read_to_string(data.join("admin-token"))
+        .unwrap()
+        .trim()
+        .to_owned();
     for id in ["XZ-0001", "XZ-0065", "XZ-0070"] {
-        let code: serde_json::Value = client.get(format!("{base}/api/v1/merchants/{id}/code")).send().await.unwrap().json().await.unwrap();
-        client.get(format!("{base}/s/{}", code["token"].as_str().unwrap())).send().await.unwrap();
-        client.get(format!("{base}/merchants/{id}/print")).send().await.unwrap();
+        let code: serde_json::Value = client
+            .get(format!("{base}/api/v1/merchants/{id}/code"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        client
+            .get(format!("{base}/s/{}", code["token"].as_str().unwrap()))
+            .send()
+            .await
+            .unwrap();
+        client
+            .get(format!("{base}/merchants/{id}/print"))
+            .send()
+            .await
+            .unwrap();
         client
             .put(format!("{base}/api/v1/admin/merchants/{id}/override"))
             .bearer_auth(&token)
@@ -102,12 +132,23 @@ async fn logs_of_a_busy_service_hold_no_personal_data_and_no_token() {
             .await
             .unwrap();
     }
-    client.get(format!("{base}/api/v1/admin/audit")).bearer_auth("ysz_deadbeef_00").send().await.unwrap();
+    client
+        .get(format!("{base}/api/v1/admin/audit"))
+        .bearer_auth("ysz_deadbeef_00")
+        .send()
+        .await
+        .unwrap();
     let _ = child.kill();
     let _ = child.wait();
     let mut logs = String::new();
-    std::fs::File::open(&log_path).unwrap().read_to_string(&mut logs).unwrap();
-    assert!(logs.lines().count() > 10, "expected request logs, got:\n{logs}");
+    std::fs::File::open(&log_path)
+        .unwrap()
+        .read_to_string(&mut logs)
+        .unwrap();
+    assert!(
+        logs.lines().count() > 10,
+        "expected request logs, got:\n{logs}"
+    );
     assert!(logs.contains("request_id"), "logs carry a request id");
     let merchants = std::fs::read_to_string(data.join("merchants.jsonl")).unwrap();
     for secret in personal_values(&merchants) {
