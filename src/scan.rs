@@ -146,9 +146,11 @@ impl Scanner {
                 .max_capacity(capacity)
                 .time_to_live(std::time::Duration::from_secs(300))
                 .build(),
+            // Sized apart from the view cache: a verify costs ~100 µs, and a
+            // cold view cache (capacity 0) must not mean re-verifying.
             verified: moka::sync::Cache::builder()
                 .name("verified_tokens")
-                .max_capacity(capacity)
+                .max_capacity(capacity.max(100_000))
                 .build(),
         }
     }
