@@ -238,9 +238,11 @@ pub enum CodesAction {
         url_or_token: String,
         /// Published keys: a saved /api/v1/keys answer or a key directory's
         /// keys.json, or an http:// URL serving one (for https://, download
-        /// the file first).
+        /// the file first) [default: the configured key directory].
         #[arg(long, value_name = "FILE_OR_URL")]
-        keys: String,
+        keys: Option<String>,
+        #[command(flatten)]
+        common: CommonArgs,
         /// Judge expiry as of this date [default: today].
         #[arg(long)]
         at: Option<String>,
@@ -352,6 +354,8 @@ fn expand_paths(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
                 .with_context(|| format!("cannot list {}", p.display()))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|f| f.extension().is_some_and(|x| x == "jsonl" || x == "csv"))
+                // A data directory often holds the merchants file too.
+                .filter(|f| f.file_stem().is_none_or(|s| s != "merchants"))
                 .collect();
             inside.sort();
             out.extend(inside);
@@ -514,8 +518,9 @@ async fn codes_cmd(action: CodesAction) -> anyhow::Result<()> {
         CodesAction::Verify {
             url_or_token,
             keys,
+            common,
             at,
-        } => verify(&url_or_token, &keys, at.as_deref()),
+        } => verify(&url_or_token, keys.as_deref(), &common, at.as_deref()),
         CodesAction::Revoke {
             common,
             serial,
@@ -882,8 +887,26 @@ fn dechunk(mut body: &[u8]) -> anyhow::Result<Vec<u8>> {
     }
 }
 
-fn verify(text: &str, keys_source: &str, at: Option<&str>) -> anyhow::Result<()> {
-    let keyring = load_published(keys_source)?;
+fn verify(
+    text: &str,
+    keys_source: Option<&str>,
+    common: &CommonArgs,
+    at: Option<&str>,
+) -> anyhow::Result<()> {
+    let keyring = match keys_source {
+        Some(source) => load_published(source)?,
+        None => {
+            let dir = common.settings()?.key_dir;
+            let ring = Keyring::load(&dir)?;
+            if ring.infos.is_empty() {
+                bail!(
+                    "no keys in {}: pass --keys FILE_OR_URL (e.g. a saved /api/v1/keys)",
+                    dir.display()
+                );
+            }
+            ring
+        }
+    };
     let at = match at {
         Some(raw) => parse_date(raw, "--at")?,
         None => clock::today(),

@@ -269,6 +269,15 @@ fn keys_generate_list_and_offline_verify() {
     let out = yisaozhi(&["codes", "verify", "12345", "--keys", "keys/keys.json"], d);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("malformed"));
+    // Without --keys the configured key directory is used.
+    let out = yisaozhi(&["codes", "verify", "12345", "--key-dir", "keys"], d);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("malformed"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = yisaozhi(&["codes", "verify", "12345", "--key-dir", "nokeys"], d);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no keys in nokeys"));
 }
 
 #[test]
