@@ -1815,7 +1815,139 @@ mod tests {
         use super::*;
         use proptest::prelude::*;
 
+        /// Any JSON value a field might hold, good or bad.
+        fn any_value() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                (-3i64..40).prop_map(Value::from),
+                Just(serde_json::json!(1.5)),
+                Just(serde_json::json!(20000)),
+                prop::sample::select(vec![
+                    "",
+                    " ",
+                    "2025-06-01",
+                    "2026-13-01",
+                    "2026-02-30",
+                    "0001-01-01",
+                    "M1",
+                    "商户",
+                    "inspection",
+                    "sampling",
+                    "penalty",
+                    "complaint",
+                    "list",
+                    "self_report",
+                    "commitment",
+                    "foo",
+                    "severe",
+                    "minor",
+                    "serious",
+                    "abnormal",
+                    "add",
+                    "remove",
+                    "invoice",
+                    "shop",
+                    "vendor",
+                    "511504",
+                    "91350100M000100Y43",
+                    "a\\u0001b",
+                    "x\\ny",
+                    "91350100M000100Y44",
+                ])
+                .prop_map(|s| Value::String(serde_json::from_str(&format!("\"{s}\"")).unwrap())),
+                prop::collection::vec(
+                    prop_oneof![
+                        Just(Value::from("甲醇")),
+                        Just(Value::from("")),
+                        Just(Value::from(3))
+                    ],
+                    0..3
+                )
+                .prop_map(Value::Array),
+                Just(serde_json::json!({"a": 1})),
+            ]
+        }
+
+        const FIELDS: &[&str] = &[
+            "id",
+            "merchant",
+            "kind",
+            "date",
+            "source",
+            "hazards",
+            "deadline",
+            "rectified",
+            "rectified_on",
+            "product",
+            "standard",
+            "passed",
+            "failed_items",
+            "decision_no",
+            "severity",
+            "fine_cny",
+            "publicity_until",
+            "substantiated",
+            "summary",
+            "list",
+            "action",
+            "reason",
+            "report_type",
+            "name",
+            "uscc",
+            "address",
+            "region",
+            "categories",
+            "contact_name",
+            "contact_phone",
+            "id_number",
+            "unknown",
+        ];
+
+        fn object_line() -> impl Strategy<Value = String> {
+            (
+                prop::collection::vec((prop::sample::select(FIELDS), any_value()), 0..14),
+                prop::sample::select(vec![
+                    "inspection",
+                    "sampling",
+                    "penalty",
+                    "list",
+                    "commitment",
+                ]),
+                any::<bool>(),
+            )
+                .prop_map(|(fields, kind, duplicate)| {
+                    let mut parts = vec![
+                        r#""id":"r1""#.to_owned(),
+                        r#""merchant":"M1""#.to_owned(),
+                        r#""date":"2025-06-01""#.to_owned(),
+                        r#""name":"店""#.to_owned(),
+                        r#""address":"路""#.to_owned(),
+                        r#""region":"511504""#.to_owned(),
+                        r#""categories":[]"#.to_owned(),
+                        format!(r#""kind":"{kind}""#),
+                    ];
+                    for (k, v) in &fields {
+                        parts.push(format!("{}:{v}", Value::from(*k)));
+                    }
+                    if duplicate {
+                        parts.push(r#""id":"r2""#.to_owned());
+                    }
+                    format!("{{{}}}", parts.join(","))
+                })
+        }
+
         proptest! {
+            /// The typed fast path and the `Value` path accept the same
+            /// lines, give the same records, and refuse with the same words.
+            #[test]
+            fn the_fast_path_agrees_with_the_general_one(line in object_line()) {
+                let slow_record = object(&line).and_then(|m| record_from_value(&m));
+                prop_assert_eq!(parse_record(&line), slow_record, "{}", line);
+                let slow_merchant = object(&line).and_then(|m| merchant_from_value(&m));
+                prop_assert_eq!(parse_merchant(&line), slow_merchant, "{}", line);
+            }
+
             #[test]
             fn the_parsers_never_panic(line in ".{0,300}") {
                 let _ = parse_record(&line);

@@ -273,6 +273,24 @@ impl Progress {
     }
 }
 
+/// CPU time (user + system) of this process so far, for the logs; Linux only.
+fn cpu_secs() -> String {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // After the parenthesised command name, utime and stime are the 12th
+    // and 13th fields, in clock ticks (100 per second on Linux).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    match f[..] {
+        [u, s] => format!("{:.1}", (u + s) / 100.0),
+        _ => "unknown".into(),
+    }
+}
+
 fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / 1048576.0)
 }
@@ -542,8 +560,10 @@ pub async fn run(
         duplicate = summary.duplicate,
         rejected = summary.rejected,
         secs = format!("{:.1}", started.elapsed().as_secs_f64()),
+        cpu_secs = cpu_secs(),
         "import done"
     );
+    let regrade_started = Instant::now();
     let due = if opts.full {
         store.all_merchant_ids().await?
     } else {
@@ -560,6 +580,13 @@ pub async fn run(
     )
     .await?;
     progress.finish();
+    tracing::info!(
+        merchants = due.len(),
+        secs = format!("{:.1}", regrade_started.elapsed().as_secs_f64()),
+        total_secs = format!("{:.1}", started.elapsed().as_secs_f64()),
+        cpu_secs = cpu_secs(),
+        "regrade done"
+    );
     Ok(summary)
 }
 

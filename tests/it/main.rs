@@ -10,6 +10,7 @@ mod helpers;
 mod ops;
 mod privacy;
 mod redis_helpers;
+mod refresh;
 mod regulator;
 mod scan;
 mod store;

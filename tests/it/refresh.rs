@@ -1,0 +1,551 @@
+//! The batch job as operators run it: the real binary on generated data.
+//! Kill safety (SIGKILL at several moments, then a re-run), idempotent
+//! re-runs, exact incremental regrading, and CSV input with every kind of
+//! bad line. Small data only; the 10^6-merchant figures are in
+//! BENCHMARKS.md.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use yisaozhi::store::embedded::EmbeddedStore;
+use yisaozhi::store::Store;
+
+const BIN: &str = env!("CARGO_BIN_EXE_yisaozhi");
+const AS_OF: &str = "2026-06-01";
+
+/// Store settings that push small data through the bulk-import path, the
+/// scan-and-sort regrade and sort runs on disk; or keep it on the ordinary
+/// per-batch path.
+#[derive(Clone, Copy, Debug)]
+enum Mode {
+    Bulk,
+    Plain,
+}
+
+fn cmd(dir: &Path, args: &[&str], path: Mode) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(args).current_dir(dir).env("YSZ_LOG", "info");
+    match path {
+        Mode::Bulk => c
+            .env("YSZ_EMBEDDED_BULK_MIN", "1000")
+            .env("YSZ_EMBEDDED_SCAN_MIN", "100")
+            .env("YSZ_EMBEDDED_SORT_BYTES", "1000000"),
+        Mode::Plain => c
+            .env("YSZ_EMBEDDED_BULK_MIN", "1000000000")
+            .env("YSZ_EMBEDDED_SCAN_MIN", "1000000000"),
+    };
+    c
+}
+
+fn run(dir: &Path, args: &[&str], path: Mode) -> Output {
+    let out = cmd(dir, args, path).output().expect("run yisaozhi");
+    assert!(
+        out.status.success(),
+        "yisaozhi {args:?} failed\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn gen(dir: &Path, args: &[&str]) {
+    let mut all = vec!["gen"];
+    all.extend_from_slice(args);
+    run(dir, &all, Mode::Plain);
+}
+
+fn refresh_args<'a>(
+    store: &'a str,
+    merchants: Option<&'a str>,
+    records: &'a str,
+    as_of: &'a str,
+) -> Vec<&'a str> {
+    let mut a = vec!["refresh", "--store", store];
+    if let Some(m) = merchants {
+        a.extend(["--merchants", m]);
+    }
+    a.extend([
+        "--records",
+        records,
+        "--as-of",
+        as_of,
+        "--rejects",
+        "rejects.jsonl",
+    ]);
+    a
+}
+
+/// Every projection of the store at `dir`, by merchant id.
+async fn projections(dir: &Path) -> BTreeMap<String, Value> {
+    let store = EmbeddedStore::open(dir).expect("open store");
+    let mut out = BTreeMap::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .projections_page(after.clone(), 1000)
+            .await
+            .expect("page");
+        let Some(last) = page.last() else { break };
+        after = Some(last.merchant.id.clone());
+        for p in page {
+            out.insert(p.merchant.id.to_string(), serde_json::to_value(&p).unwrap());
+        }
+    }
+    out
+}
+
+fn without_updated_at(mut all: BTreeMap<String, Value>) -> BTreeMap<String, Value> {
+    for p in all.values_mut() {
+        p.as_object_mut().unwrap().remove("updated_at");
+    }
+    all
+}
+
+fn assert_same(got: &BTreeMap<String, Value>, want: &BTreeMap<String, Value>, what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: number of projections");
+    for (id, w) in want {
+        assert_eq!(got.get(id), Some(w), "{what}: projection of {id} differs");
+    }
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Runs a refresh into a fresh store, kills it after `after`, runs it again
+/// to completion; returns whether the kill hit a running process.
+async fn kill_and_rerun(dir: &Path, store_dir: &Path, after: Duration, path: Mode) -> bool {
+    let store = format!("embedded:{}", store_dir.display());
+    let args = refresh_args(
+        &store,
+        Some("data/merchants.jsonl"),
+        "data/records.jsonl",
+        AS_OF,
+    );
+    let mut child = cmd(dir, &args, path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start refresh");
+    std::thread::sleep(after);
+    let running = child.try_wait().expect("try_wait").is_none();
+    child.kill().ok(); // SIGKILL
+    child.wait().ok();
+    let out = run(dir, &args, path);
+    assert!(stdout(&out).contains("rejected 0"), "{}", stdout(&out));
+    running
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refresh_killed_at_any_moment_and_run_again_ends_like_an_uninterrupted_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    gen(
+        dir,
+        &[
+            "--merchants",
+            "5000",
+            "--records",
+            "60000",
+            "--seed",
+            "11",
+            "--out",
+            "data",
+        ],
+    );
+
+    for path in [Mode::Bulk, Mode::Plain] {
+        let reference = dir.join(format!("reference-{path:?}"));
+        let store = format!("embedded:{}", reference.display());
+        let args = refresh_args(
+            &store,
+            Some("data/merchants.jsonl"),
+            "data/records.jsonl",
+            AS_OF,
+        );
+        let started = Instant::now();
+        let out = run(dir, &args, path);
+        let took = started.elapsed();
+        assert!(
+            stdout(&out).contains("regraded 5000 merchants"),
+            "{}",
+            stdout(&out)
+        );
+        let want = without_updated_at(projections(&reference).await);
+        assert_eq!(want.len(), 5000);
+
+        let moments: &[f64] = match path {
+            Mode::Bulk => &[0.15, 0.45, 0.75, 0.9],
+            Mode::Plain => &[0.3, 0.7],
+        };
+        let mut hits = 0;
+        for (i, f) in moments.iter().enumerate() {
+            let killed = dir.join(format!("killed-{path:?}-{i}"));
+            if kill_and_rerun(dir, &killed, took.mul_f64(*f), path).await {
+                hits += 1;
+            }
+            let got = without_updated_at(projections(&killed).await);
+            assert_same(
+                &got,
+                &want,
+                &format!("{path:?}, killed at {:.0} %", f * 100.0),
+            );
+            let store = EmbeddedStore::open(&killed).unwrap();
+            let due = store.due_for_regrade(AS_OF.parse().unwrap()).await.unwrap();
+            assert!(
+                due.is_empty(),
+                "{path:?}: still due after the re-run: {}",
+                due.len()
+            );
+            drop(store);
+            let leftovers: Vec<PathBuf> = std::fs::read_dir(&killed)
+                .unwrap()
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name()
+                        .unwrap()
+                        .to_string_lossy()
+                        .starts_with("sort-")
+                })
+                .collect();
+            assert!(
+                leftovers.is_empty(),
+                "sort files left behind: {leftovers:?}"
+            );
+        }
+        assert!(
+            hits >= moments.len() - 1,
+            "{path:?}: only {hits} kills hit a running refresh"
+        );
+
+        // The same inputs again: nothing imported, nobody regraded, every
+        // projection byte for byte as it was (updated_at included).
+        let before = projections(&reference).await;
+        let out = run(dir, &args, path);
+        let s = stdout(&out);
+        assert!(s.contains("imported 0, duplicate 65000, rejected 0"), "{s}");
+        assert!(s.contains("regraded 0 merchants"), "{s}");
+        assert_eq!(projections(&reference).await, before);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_incremental_refresh_regrades_exactly_the_merchants_with_new_records_or_a_due_change() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    gen(
+        dir,
+        &[
+            "--merchants",
+            "2000",
+            "--records",
+            "20000",
+            "--seed",
+            "5",
+            "--out",
+            "base",
+        ],
+    );
+    gen(
+        dir,
+        &[
+            "--merchants",
+            "2000",
+            "--records",
+            "300",
+            "--seed",
+            "6",
+            "--touch",
+            "20",
+            "--first-record",
+            "20000",
+            "--days",
+            "60",
+            "--records-only",
+            "--out",
+            "delta",
+        ],
+    );
+    let store_dir = dir.join("store");
+    let store = format!("embedded:{}", store_dir.display());
+    for path in [Mode::Plain, Mode::Bulk] {
+        std::fs::remove_dir_all(&store_dir).ok();
+        run(
+            dir,
+            &refresh_args(
+                &store,
+                Some("base/merchants.jsonl"),
+                "base/records.jsonl",
+                AS_OF,
+            ),
+            path,
+        );
+        let before = projections(&store_dir).await;
+
+        let next_day = "2026-06-20";
+        let touched: BTreeSet<String> = std::fs::read_to_string(dir.join("delta/records.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<Value>(l).unwrap()["merchant"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        let due_by_date: BTreeSet<String> = before
+            .iter()
+            .filter(|(_, p)| p["next_change_at"].as_str().is_some_and(|d| d <= next_day))
+            .map(|(id, _)| id.clone())
+            .collect();
+        assert_eq!(touched.len(), 20);
+        assert!(
+            !due_by_date.is_empty(),
+            "no merchant's grade may change on {next_day}"
+        );
+        let expected: BTreeSet<String> = touched.union(&due_by_date).cloned().collect();
+
+        let out = run(
+            dir,
+            &refresh_args(&store, None, "delta/records.jsonl", next_day),
+            path,
+        );
+        let s = stdout(&out);
+        assert!(s.contains("imported 300, duplicate 0, rejected 0"), "{s}");
+        assert!(
+            s.contains(&format!("regraded {} merchants", expected.len())),
+            "{path:?}: {s}"
+        );
+
+        let after = projections(&store_dir).await;
+        assert_eq!(after.len(), before.len());
+        for (id, p) in &after {
+            if expected.contains(id) {
+                assert_ne!(
+                    p["updated_at"], before[id]["updated_at"],
+                    "{id} was not regraded"
+                );
+                assert_eq!(p["as_of"], next_day);
+            } else {
+                assert_eq!(
+                    p, &before[id],
+                    "{id} was touched although nothing changed for it"
+                );
+            }
+        }
+
+        // The nightly job re-reads the unchanged merchants file: nothing to do.
+        let out = run(
+            dir,
+            &refresh_args(
+                &store,
+                Some("base/merchants.jsonl"),
+                "delta/records.jsonl",
+                next_day,
+            ),
+            path,
+        );
+        let s = stdout(&out);
+        assert!(s.contains("imported 0, duplicate 2300, rejected 0"), "{s}");
+        assert!(s.contains("regraded 0 merchants"), "{s}");
+        assert_eq!(projections(&store_dir).await, after);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn csv_input_gives_the_same_projections_as_jsonl() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    gen(
+        dir,
+        &[
+            "--merchants",
+            "1500",
+            "--records",
+            "15000",
+            "--seed",
+            "9",
+            "--out",
+            "j",
+        ],
+    );
+    gen(
+        dir,
+        &[
+            "--merchants",
+            "1500",
+            "--records",
+            "15000",
+            "--seed",
+            "9",
+            "--out",
+            "c",
+            "--format",
+            "csv",
+        ],
+    );
+    let kinds = [
+        "inspection",
+        "sampling",
+        "penalty",
+        "complaint",
+        "list",
+        "self_report",
+        "commitment",
+    ];
+    for kind in kinds {
+        assert!(dir.join(format!("c/{kind}.csv")).exists(), "{kind}.csv");
+    }
+    run(
+        dir,
+        &refresh_args(
+            "embedded:sj",
+            Some("j/merchants.jsonl"),
+            "j/records.jsonl",
+            AS_OF,
+        ),
+        Mode::Plain,
+    );
+    // A directory of CSV files, one per kind.
+    let out = run(
+        dir,
+        &refresh_args("embedded:sc", Some("c/merchants.csv"), "c", AS_OF),
+        Mode::Bulk,
+    );
+    assert!(
+        stdout(&out).contains("imported 16500, duplicate 0, rejected 0"),
+        "{}",
+        stdout(&out)
+    );
+    let j = without_updated_at(projections(&dir.join("sj")).await);
+    let c = without_updated_at(projections(&dir.join("sc")).await);
+    assert_same(&c, &j, "CSV against JSONL");
+}
+
+#[test]
+fn every_bad_csv_line_goes_to_the_rejects_file_with_file_line_and_reason() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    std::fs::write(
+        d.join("merchants.csv"),
+        "id,name,kind,uscc,address,region,categories,contact_name,contact_phone\n\
+         M1,测试商店,shop,91350100M000100Y43,某路1号,511504,食品;酒类,张三,13800000000\n\
+         M2,坏代码,shop,91350100M000100Y44,某路2号,511504,,,\n\
+         V1,流动摊贩,vendor,,集市,511504,食品,,\n",
+    )
+    .unwrap();
+    // No `kind` column: the file name says which kind.
+    std::fs::write(
+        d.join("inspection.csv"),
+        "id,merchant,date,source,hazards,deadline,rectified,rectified_on\n\
+         i1,M1,2026-03-01,\"双随机,第2批\",2,2026-03-15,false,\n\
+         i2,M1,2026-13-01,x,0,,true,\n\
+         i3,NOPE,2026-03-01,x,0,,true,\n\
+         i4,M1,2026-03-01,x,abc,,true,\n\
+         i5,M1,2026-03-01,x,,,true,\n\
+         i6,V1,2026-04-01,x,0,,maybe,\n\
+         i7,V1,2026-04-01,x,0\n",
+    )
+    .unwrap();
+    let mut sampling = b"id,merchant,kind,date,product,passed,failed_items\n".to_vec();
+    sampling.extend_from_slice("s1,M1,sampling,2026-02-01,散装白酒,false,甲醇;铅\n".as_bytes());
+    sampling.extend_from_slice(
+        format!("s2,M1,sampling,2026-02-01,{},true,\n", "长".repeat(30_000)).as_bytes(),
+    );
+    sampling.extend_from_slice(b"s3,M1,sampling,2026-02-01,\xff\xfe,true,\n");
+    sampling.extend_from_slice("s4,M1,sampled,2026-02-01,大米,true,\n".as_bytes());
+    sampling.extend_from_slice("s5,V1,sampling,2026-02-01,\"多行\n产品\",true,\n".as_bytes());
+    sampling.extend_from_slice("s6,V1,sampling,2026-05-01,大米,true,\n".as_bytes());
+    std::fs::write(d.join("sampling.csv"), sampling).unwrap();
+    std::fs::write(
+        d.join("misc.csv"),
+        "id,merchant,date,summary\nc1,M1,2026-03-01,承诺\n",
+    )
+    .unwrap();
+
+    let args = [
+        "refresh",
+        "--store",
+        "embedded:store",
+        "--merchants",
+        "merchants.csv",
+        "--records",
+        "inspection.csv",
+        "sampling.csv",
+        "misc.csv",
+        "--as-of",
+        AS_OF,
+        "--rejects",
+        "rejects.jsonl",
+    ];
+    let out = run(d, &args, Mode::Plain);
+    let s = stdout(&out);
+    // Good: 2 merchants, i1, s1, s6.
+    assert!(
+        s.contains("read 22 lines: imported 5, duplicate 0, rejected 12"),
+        "{s}"
+    );
+    assert!(s.contains("red 1"), "{s}"); // M1: overdue hazard (R4) and a failed sample
+    let rejects: Vec<(String, u64, String)> = std::fs::read_to_string(d.join("rejects.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            (
+                v["file"].as_str().unwrap().to_owned(),
+                v["line"].as_u64().unwrap(),
+                v["reason"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let want: &[(&str, u64, &str)] = &[
+        ("merchants.csv", 3, "check character does not match"),
+        (
+            "inspection.csv",
+            3,
+            "field `date`: expected YYYY-MM-DD, got `2026-13-01`",
+        ),
+        (
+            "inspection.csv",
+            5,
+            "field `hazards`: expected an integer ≥ 0, got `abc`",
+        ),
+        ("inspection.csv", 6, "missing field `hazards`"),
+        (
+            "inspection.csv",
+            7,
+            "field `rectified`: expected true or false, got `maybe`",
+        ),
+        (
+            "inspection.csv",
+            8,
+            "expected 8 fields as in the header row, got 5",
+        ),
+        ("inspection.csv", 4, "unknown merchant `NOPE`"),
+        ("sampling.csv", 3, "line longer than 65536 bytes"),
+        ("sampling.csv", 4, "not valid UTF-8"),
+        ("sampling.csv", 5, "unknown kind `sampled`"),
+        (
+            "sampling.csv",
+            6,
+            "field `product`: contains a control character",
+        ),
+        (
+            "misc.csv",
+            2,
+            "missing field `kind`: add a `kind` column or name the file after its record kind",
+        ),
+    ];
+    assert_eq!(rejects.len(), want.len(), "{rejects:#?}");
+    for ((file, line, reason), (wfile, wline, wreason)) in rejects.iter().zip(want) {
+        assert_eq!((file.as_str(), *line), (*wfile, *wline), "{rejects:#?}");
+        assert!(
+            reason.contains(wreason),
+            "{file}:{line}: {reason}\n  want: {wreason}"
+        );
+    }
+}
