@@ -110,6 +110,7 @@ pub fn generate(opts: &GenOptions) -> anyhow::Result<GenSummary> {
     }
     std::fs::create_dir_all(&opts.out)
         .with_context(|| format!("cannot create {}", opts.out.display()))?;
+    crate::refresh::name_rayon_threads();
     let ctx = Ctx::new(opts)?;
     let mut summary = GenSummary::default();
     if opts.write_merchants {

@@ -84,6 +84,11 @@ struct Inner {
 impl Drop for Inner {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+        // Copy what is left of the WAL into the database and truncate it,
+        // so the next process does not pay for this one's writes.
+        let conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = conn.busy_timeout(std::time::Duration::from_millis(500));
+        let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
     }
 }
 
@@ -158,6 +163,8 @@ fn connect(path: &Path, cache_kib: i64) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "cache_size", -cache_kib)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.set_prepared_statement_cache_capacity(64);
+    // After a big refresh the WAL is reset; do not keep gigabytes of it.
+    conn.pragma_update(None, "journal_size_limit", 64i64 << 20)?;
     Ok(conn)
 }
 
@@ -254,6 +261,24 @@ fn migrate(conn: &mut Connection) -> StoreResult<()> {
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(unavailable)?;
     tx.execute_batch(SCHEMA).map_err(sql)?;
+    // Since schema 2, "never graded" is found from the marks alone: mark
+    // any merchant an older version left without a projection or a mark.
+    let version: i64 = tx
+        .query_row(
+            "SELECT COALESCE((SELECT value FROM meta WHERE key = 'schema'), 1)",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(sql)?;
+    if version < 2 {
+        tx.execute_batch(
+            "INSERT OR IGNORE INTO dirty (merchant)
+                 SELECT id FROM merchants WHERE id NOT IN (SELECT merchant FROM projections);
+             INSERT INTO meta (key, value) VALUES ('schema', 2)
+                 ON CONFLICT(key) DO UPDATE SET value = 2;",
+        )
+        .map_err(sql)?;
+    }
     if old {
         index_records_since(&tx, 0, false)?;
         tx.execute_batch(
@@ -994,13 +1019,10 @@ impl Store for EmbeddedStore {
                      ON CONFLICT(id) DO UPDATE SET json = ?2 WHERE json <> ?2",
                 )
                 .map_err(sql)?;
-            // A merchant without a projection is due anyway (and a new one
-            // has none): only changed, graded merchants need a mark.
+            // New merchants are marked too, so that "never graded" is found
+            // from the marks, not by scanning every merchant.
             let mut mark = tx
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO dirty (merchant)
-                     SELECT ?1 WHERE EXISTS (SELECT 1 FROM projections WHERE merchant = ?1)",
-                )
+                .prepare_cached("INSERT OR IGNORE INTO dirty (merchant) VALUES (?1)")
                 .map_err(sql)?;
             let mut changed = 0;
             for m in &merchants {
@@ -1321,9 +1343,11 @@ impl Store for EmbeddedStore {
         self.read(move |c| {
             let mut q = c
                 .prepare(
+                    // Two indexed reads, never a scan of every merchant: a
+                    // merchant without a projection is marked since its
+                    // upsert (see `upsert_merchants`).
                     "SELECT merchant FROM dirty
                      UNION SELECT merchant FROM projections WHERE next_change_at <= ?1
-                     UNION SELECT id FROM merchants WHERE id NOT IN (SELECT merchant FROM projections)
                      ORDER BY 1",
                 )
                 .map_err(sql)?;
