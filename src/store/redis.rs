@@ -6,6 +6,20 @@
 //! (also multiplexed, one connection per node). Both get explicit connect and
 //! response timeouts ([`RedisOptions`]).
 //!
+//! # When Redis is down (standalone)
+//!
+//! The standalone connection sits behind a circuit breaker. The first request
+//! that fails at the connection level (refused, dropped, timed out) marks
+//! Redis unreachable; from then on every request fails at once with
+//! [`StoreError::Unavailable`] instead of waiting for the manager's
+//! reconnection attempts (a scan miss answers 503 in about a millisecond,
+//! cached views keep being served by the caller). One background probe sends
+//! `PING` every [`RedisOptions::probe_interval`] through the manager, which
+//! reconnects by itself; the first answer lets requests through again. Server
+//! errors (a script error, `LOADING` while Redis reads its AOF) do not trip
+//! the breaker. A hung Redis still costs the requests already in flight up to
+//! the response timeout; those that time out trip the breaker for the rest.
+//!
 //! # Key layout
 //!
 //! Every key starts with a prefix (`ysz` unless [`RedisOptions::prefix`] says
@@ -105,12 +119,13 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use ::redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use ::redis::cluster_async::ClusterConnection;
-use ::redis::{Cmd, Pipeline, RedisError, RedisFuture, Script, Value};
+use ::redis::{Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, RedisResult, Script, Value};
 use async_trait::async_trait;
 use futures_util::stream::{self, StreamExt};
 use jiff::civil::Date;
@@ -160,6 +175,9 @@ pub struct RedisOptions {
     pub max_changes_listed: u64,
     /// About how many merchant changes the change stream keeps.
     pub changes_kept: u64,
+    /// While Redis is unreachable, how often the background probe tries it
+    /// (standalone; see the module documentation).
+    pub probe_interval: Duration,
 }
 
 impl Default for RedisOptions {
@@ -171,6 +189,7 @@ impl Default for RedisOptions {
             retries: 3,
             max_changes_listed: MAX_CHANGES_LISTED,
             changes_kept: CHANGES_KEPT,
+            probe_interval: Duration::from_millis(250),
         }
     }
 }
@@ -188,8 +207,144 @@ pub struct RedisStore {
 /// The two connection kinds behind one [`ConnectionLike`].
 #[derive(Clone)]
 enum Conn {
-    Single(ConnectionManager),
+    Single(Guarded),
     Cluster(ClusterConnection),
+}
+
+/// The standalone connection manager behind a circuit breaker (see the
+/// module documentation).
+#[derive(Clone)]
+struct Guarded {
+    manager: ConnectionManager,
+    breaker: Arc<Breaker>,
+}
+
+struct Breaker {
+    /// Whether requests go to Redis (`false` after a connection failure,
+    /// until the probe gets an answer).
+    up: AtomicBool,
+    /// Whether a probe task is running.
+    probing: AtomicBool,
+    probe_interval: Duration,
+    /// Limit for one probe `PING` (reconnection included).
+    probe_timeout: Duration,
+}
+
+impl Guarded {
+    fn new(manager: ConnectionManager, opts: &RedisOptions) -> Self {
+        Self {
+            manager,
+            breaker: Arc::new(Breaker {
+                up: AtomicBool::new(true),
+                probing: AtomicBool::new(false),
+                probe_interval: opts.probe_interval,
+                probe_timeout: opts.connect_timeout + opts.response_timeout,
+            }),
+        }
+    }
+
+    /// Refuses at once while Redis is known to be unreachable.
+    fn admit(&self) -> RedisResult<()> {
+        if self.breaker.up.load(Ordering::Acquire) {
+            Ok(())
+        } else {
+            Err(RedisError::from((
+                ErrorKind::Io,
+                "Redis is unreachable; reconnecting in the background",
+            )))
+        }
+    }
+
+    /// Trips the breaker on a connection-level failure.
+    fn observe<T>(&self, result: &RedisResult<T>) {
+        let Err(e) = result else { return };
+        if !(e.is_io_error() || e.is_unrecoverable_error()) {
+            return;
+        }
+        // No runtime to probe from: keep sending requests (each one then
+        // waits for the manager's own reconnection).
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if self.breaker.up.swap(false, Ordering::AcqRel) {
+            tracing::warn!(error = %e, "Redis unreachable: failing store requests at once until it answers again");
+        }
+        if !self.breaker.probing.swap(true, Ordering::AcqRel) {
+            runtime.spawn(probe(Arc::downgrade(&self.breaker), self.manager.clone()));
+        }
+    }
+}
+
+/// Pings Redis until it answers, then lets requests through again. Ends
+/// early when the store is gone.
+async fn probe(breaker: std::sync::Weak<Breaker>, mut manager: ConnectionManager) {
+    let started = std::time::Instant::now();
+    let mut warned = started;
+    loop {
+        let (interval, limit) = match breaker.upgrade() {
+            Some(b) => (b.probe_interval, b.probe_timeout),
+            None => return,
+        };
+        tokio::time::sleep(interval).await;
+        let ping = ::redis::cmd("PING");
+        let answered = matches!(
+            tokio::time::timeout(limit, ping.query_async::<()>(&mut manager)).await,
+            Ok(Ok(()))
+        );
+        let Some(breaker) = breaker.upgrade() else {
+            return;
+        };
+        if answered {
+            // In this order: a failure right after `up` must find no probe
+            // running, so that it starts one.
+            breaker.probing.store(false, Ordering::Release);
+            breaker.up.store(true, Ordering::Release);
+            tracing::info!(
+                down_ms = started.elapsed().as_millis() as u64,
+                "Redis answers again"
+            );
+            return;
+        }
+        if warned.elapsed() > Duration::from_secs(60) {
+            tracing::warn!(
+                down_s = started.elapsed().as_secs(),
+                "Redis still unreachable"
+            );
+            warned = std::time::Instant::now();
+        }
+    }
+}
+
+impl ConnectionLike for Guarded {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        Box::pin(async move {
+            self.admit()?;
+            let result = self.manager.send_packed_command(cmd).await;
+            self.observe(&result);
+            result
+        })
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        Box::pin(async move {
+            self.admit()?;
+            let result = self
+                .manager
+                .send_packed_commands(pipeline, offset, count)
+                .await;
+            self.observe(&result);
+            result
+        })
+    }
+
+    fn get_db(&self) -> i64 {
+        self.manager.get_db()
+    }
 }
 
 impl ConnectionLike for Conn {
@@ -562,7 +717,7 @@ impl RedisStore {
             .await
             .with_context(|| format!("cannot connect to Redis at {shown}"))?;
         let store = Self {
-            conn: Conn::Single(manager),
+            conn: Conn::Single(Guarded::new(manager, &opts)),
             keys: Arc::new(Keys {
                 prefix: opts.prefix,
             }),

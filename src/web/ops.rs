@@ -1,5 +1,7 @@
 //! Operator endpoints: liveness and readiness.
 
+use std::time::Duration;
+
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
@@ -10,15 +12,24 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-/// The store answers and a key is loaded to verify codes.
+/// Longest a readiness check waits for the store: a hung store makes the
+/// service unready, not the probe hang.
+const READY_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The store answers and a key is loaded to verify codes. While Redis is
+/// known to be down the store refuses at once, so this answers 503 at once
+/// and turns 200 again as soon as the store's probe reaches Redis.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let store = state.scanner.store().ping().await;
+    let store = matches!(
+        tokio::time::timeout(READY_TIMEOUT, state.scanner.store().ping()).await,
+        Ok(Ok(()))
+    );
     let keys = !state.scanner.keys().infos.is_empty();
     let body = json!({
-        "store": if store.is_ok() { "ok" } else { "unreachable" },
+        "store": if store { "ok" } else { "unreachable" },
         "keys": if keys { "ok" } else { "missing" },
     });
-    if store.is_ok() && keys {
+    if store && keys {
         HttpResponse::Ok().json(body)
     } else {
         HttpResponse::ServiceUnavailable().json(body)

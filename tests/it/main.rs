@@ -9,6 +9,7 @@ mod deploy;
 mod helpers;
 mod ops;
 mod privacy;
+mod redis_faults;
 mod redis_helpers;
 mod refresh;
 mod regulator;

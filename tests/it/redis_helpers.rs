@@ -120,6 +120,151 @@ impl Drop for RedisServer {
     }
 }
 
+/// A `redis-server` with its own directory and an append-only file synced on
+/// every write (`--appendonly yes --appendfsync always`), on a port that stays
+/// the same when the test kills it ([`DurableRedis::kill`], SIGKILL) and
+/// starts it again ([`DurableRedis::restart`]) over the same directory.
+pub struct DurableRedis {
+    pub port: u16,
+    dir: TempDir,
+    /// The watchdog shell and the server's pid, while it runs.
+    running: Option<(Child, u32)>,
+}
+
+/// [`WATCHDOG`] that also prints the server's pid.
+const WATCHDOG_PID: &str = r#"
+owner=$1; shift
+"$@" >/dev/null 2>&1 &
+child=$!
+echo "$child"
+while kill -0 "$owner" 2>/dev/null && kill -0 "$child" 2>/dev/null; do sleep 0.2; done
+kill "$child" 2>/dev/null
+wait "$child"
+"#;
+
+impl DurableRedis {
+    /// Starts a server on a free port.
+    pub fn start() -> DurableRedis {
+        if let Err(e) = require_tools() {
+            panic!("{e}");
+        }
+        let mut last = String::new();
+        for _ in 0..5 {
+            let mut server = DurableRedis {
+                port: free_port(false),
+                dir: tempfile::tempdir().expect("tempdir"),
+                running: None,
+            };
+            if server.launch() {
+                return server;
+            }
+            last = server.log();
+        }
+        panic!("redis-server did not start; its log:\n{last}");
+    }
+
+    /// `redis://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// The server's log (all its runs), for failure messages.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("redis.log")).unwrap_or_default()
+    }
+
+    /// SIGKILLs the server (no shutdown, no final save) and returns once its
+    /// port refuses connections.
+    pub fn kill(&mut self) {
+        let (mut watchdog, pid) = self.running.take().expect("redis-server is running");
+        let status = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -KILL {pid} failed");
+        let _ = watchdog.kill();
+        let _ = watchdog.wait();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server {pid} still listening"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Starts the server again on the same port and directory; returns once
+    /// it has loaded its data and answers.
+    pub fn restart(&mut self) {
+        assert!(self.running.is_none(), "redis-server is already running");
+        if !self.launch() {
+            panic!("redis-server did not restart; its log:\n{}", self.log());
+        }
+    }
+
+    fn launch(&mut self) -> bool {
+        let dir = self.dir.path();
+        let args: Vec<String> = vec![
+            "redis-server".into(),
+            "--port".into(),
+            self.port.to_string(),
+            "--bind".into(),
+            "127.0.0.1".into(),
+            "--save".into(),
+            String::new(),
+            "--appendonly".into(),
+            "yes".into(),
+            "--appendfsync".into(),
+            "always".into(),
+            "--dir".into(),
+            dir.display().to_string(),
+            "--logfile".into(),
+            dir.join("redis.log").display().to_string(),
+        ];
+        let mut watchdog = Command::new("sh")
+            .arg("-c")
+            .arg(WATCHDOG_PID)
+            .arg("sh")
+            .arg(std::process::id().to_string())
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start redis-server: {e}; {INSTALL}"));
+        let mut line = String::new();
+        let stdout = watchdog.stdout.take().expect("watchdog stdout");
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let pid: u32 = line.trim().parse().expect("watchdog printed the pid");
+        // PING answers `-LOADING` until the append-only file is read.
+        if wait_for_pong(self.port, Duration::from_secs(10)) {
+            self.running = Some((watchdog, pid));
+            return true;
+        }
+        // Not ours to shut down over the port (another server may hold it).
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+        let _ = watchdog.kill();
+        let _ = watchdog.wait();
+        false
+    }
+}
+
+impl Drop for DurableRedis {
+    fn drop(&mut self) {
+        if let Some((mut watchdog, _)) = self.running.take() {
+            let _ = Command::new("redis-cli")
+                .args(["-p", &self.port.to_string(), "shutdown", "nosave"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+            let _ = watchdog.wait();
+        }
+    }
+}
+
 /// Three masters joined into one cluster.
 pub struct RedisCluster {
     pub nodes: Vec<RedisServer>,

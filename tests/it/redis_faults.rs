@@ -1,0 +1,660 @@
+//! Redis in trouble, with real processes: two `yisaozhi serve` processes on
+//! one Redis stay coherent after an override and after a `refresh`; a
+//! `redis-server` killed under load leaves cached merchants answering and
+//! uncached ones with a quick 503, and the service recovers by itself when it
+//! is back; with AOF on, overrides, issued codes and audit entries survive a
+//! SIGKILL of Redis. Each test has its own `redis-server` ([`DurableRedis`]).
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tempfile::TempDir;
+
+use crate::redis_helpers::DurableRedis;
+
+const BIN: &str = env!("CARGO_BIN_EXE_yisaozhi");
+/// The bound the issue sets for "every replica serves the new grade".
+const COHERENCE: Duration = Duration::from_secs(1);
+/// The bound the issue sets for a 503 while Redis is down.
+const FAIL_FAST: Duration = Duration::from_millis(100);
+/// "Recovers by itself within a few seconds".
+const RECOVERY: Duration = Duration::from_secs(10);
+/// Grading date of every refresh here (records are dated before it).
+const AS_OF: &str = "2026-06-01";
+
+/// The binary with no `YSZ_*` variable inherited from the test's environment.
+fn yisaozhi() -> Command {
+    let mut cmd = Command::new(BIN);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("YSZ_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
+fn run_ok(mut cmd: Command) -> Output {
+    let shown = format!("{cmd:?}");
+    let out = cmd.output().unwrap_or_else(|e| panic!("{shown}: {e}"));
+    assert!(
+        out.status.success(),
+        "{shown} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Merchants, keys, a refresh, codes for everyone and a write token, on a
+/// fresh Redis with AOF.
+struct Setup {
+    dir: TempDir,
+    redis: DurableRedis,
+    /// `ysz_<id>_<secret>` with scope `write`.
+    token: String,
+}
+
+impl Setup {
+    fn new(merchants: usize) -> Setup {
+        let redis = DurableRedis::start();
+        let dir = tempfile::tempdir().unwrap();
+        let lines: String = (1..=merchants)
+            .map(|i| {
+                format!(
+                    "{}\n",
+                    json!({"id": merchant(i), "name": format!("测试商店{i}"), "kind": "shop",
+                           "address": format!("某路{i}号"), "region": "511504", "categories": ["食品"]})
+                )
+            })
+            .collect();
+        std::fs::write(dir.path().join("merchants.jsonl"), lines).unwrap();
+        let setup = Setup {
+            dir,
+            redis,
+            token: String::new(),
+        };
+        let mut keys = setup.cmd(&["keys", "generate"]);
+        keys.arg("--key-dir").arg(setup.keys());
+        run_ok(keys);
+        setup.refresh("");
+        let mut issue = setup.cmd(&["codes", "issue", "--all", "--out", "codes"]);
+        issue.arg("--key-dir").arg(setup.keys());
+        run_ok(issue);
+        let out = run_ok(setup.cmd(&["tokens", "add", "--name", "县局", "--scope", "write"]));
+        let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+        assert!(token.starts_with("ysz_"), "{token}");
+        Setup { token, ..setup }
+    }
+
+    fn keys(&self) -> PathBuf {
+        self.dir.path().join("keys")
+    }
+
+    /// `yisaozhi ARGS --store redis://…`, run in the test's directory.
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = yisaozhi();
+        c.args(args)
+            .args(["--store", &self.redis.url()])
+            .current_dir(self.dir.path());
+        c
+    }
+
+    /// Runs a refresh of the merchants file with `records` (JSONL lines).
+    fn refresh(&self, records: &str) -> Output {
+        let name = format!("records-{}.jsonl", free_port());
+        std::fs::write(self.dir.path().join(&name), records).unwrap();
+        let out = run_ok(self.cmd(&[
+            "refresh",
+            "--merchants",
+            "merchants.jsonl",
+            "--records",
+            &name,
+            "--as-of",
+            AS_OF,
+            "--rejects",
+            "rejects.jsonl",
+        ]));
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("rejected 0"),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        out
+    }
+
+    /// The token of every merchant's active code, by merchant id.
+    fn tokens(&self) -> std::collections::BTreeMap<String, String> {
+        let out = run_ok(self.cmd(&["codes", "list"]));
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let (id, url) = l.split_once(' ').expect("`ID URL`");
+                let token = url.rsplit('/').next().unwrap();
+                (id.to_owned(), token.to_owned())
+            })
+            .collect()
+    }
+
+    /// Starts `yisaozhi serve` on this Redis; its log goes to `<name>.log`.
+    async fn serve(&self, name: &str) -> Service {
+        let port = free_port();
+        let log = self.dir.path().join(format!("{name}.log"));
+        let mut cmd = self.cmd(&["serve", "--listen", &format!("127.0.0.1:{port}")]);
+        let file = File::create(&log).unwrap();
+        cmd.arg("--key-dir")
+            .arg(self.keys())
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file);
+        let child = cmd.spawn().expect("start yisaozhi serve");
+        let service = Service {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            log,
+            client: client(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(r) = service.client.get(service.url("/readyz")).send().await {
+                if r.status() == 200 {
+                    return service;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name} did not become ready:\n{}",
+                service.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+fn merchant(i: usize) -> String {
+    format!("M{i:03}")
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap()
+}
+
+/// One `yisaozhi serve` process, killed on drop.
+struct Service {
+    child: Child,
+    base: String,
+    log: PathBuf,
+    client: reqwest::Client,
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Service {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        let res = self
+            .client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// GET with the time it took.
+    async fn timed(&self, path: &str, accept: &str) -> (u16, String, String, Duration) {
+        let started = Instant::now();
+        let res = self
+            .client
+            .get(self.url(path))
+            .header("Accept", accept)
+            .send()
+            .await
+            .expect("request");
+        let status = res.status().as_u16();
+        let ctype = res
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let body = res.text().await.unwrap();
+        (status, ctype, body, started.elapsed())
+    }
+
+    async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The live grade a scan of `token` shows.
+    async fn grade(&self, token: &str) -> String {
+        let (status, body) = self.get(&format!("/api/v1/scan/{token}")).await;
+        assert_eq!(status, 200, "{body}");
+        body["grade"].as_str().unwrap().to_owned()
+    }
+
+    /// Polls until a scan of `token` shows `grade`; returns how long it took
+    /// from `since`, or panics after `limit`.
+    async fn wait_for_grade(
+        &self,
+        token: &str,
+        grade: &str,
+        since: Instant,
+        limit: Duration,
+    ) -> Duration {
+        loop {
+            if self.grade(token).await == grade {
+                return since.elapsed();
+            }
+            assert!(
+                since.elapsed() < limit,
+                "{} still does not show {grade} after {:?}",
+                self.base,
+                since.elapsed()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// The process is still the one we started and never panicked.
+    fn assert_alive_without_panic(&mut self) {
+        assert!(
+            self.child.try_wait().unwrap().is_none(),
+            "the service exited:\n{}",
+            self.log()
+        );
+        let log = self.log();
+        assert!(!log.contains("panicked"), "the service panicked:\n{log}");
+    }
+}
+
+#[tokio::test]
+async fn two_service_processes_see_an_override_and_a_refresh_within_a_second() {
+    let setup = Setup::new(3);
+    let tokens = setup.tokens();
+    let a = setup.serve("a").await;
+    let b = setup.serve("b").await;
+    let (m1, m2) = (&tokens[&merchant(1)], &tokens[&merchant(2)]);
+    // Both processes have both merchants cached, green.
+    for service in [&a, &b] {
+        assert_eq!(service.grade(m1).await, "green");
+        assert_eq!(service.grade(m2).await, "green");
+    }
+
+    // An override through A.
+    let (status, body) = a
+        .admin(
+            reqwest::Method::PUT,
+            &format!("/api/v1/admin/merchants/{}/override", merchant(1)),
+            &setup.token,
+            Some(json!({"grade": "red", "reason": "现场检查发现问题"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let written = Instant::now();
+    assert_eq!(a.grade(m1).await, "red", "the writing process itself");
+    let on_b = b.wait_for_grade(m1, "red", written, COHERENCE * 5).await;
+    println!("override through A: B serves the new grade after {on_b:?}");
+    assert!(on_b <= COHERENCE, "B took {on_b:?} (bound {COHERENCE:?})");
+
+    // A refresh by the batch job (another process) with a severe penalty.
+    let record = json!({"id": "p1", "merchant": merchant(2), "kind": "penalty", "date": "2026-05-01",
+                        "decision_no": "川宜市监罚〔2026〕1号", "severity": "severe", "fine_cny": 20000});
+    let out = setup.refresh(&format!("{record}\n"));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("regraded 1 merchants"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let written = Instant::now();
+    for (name, service) in [("A", &a), ("B", &b)] {
+        let took = service
+            .wait_for_grade(m2, "red", written, COHERENCE * 5)
+            .await;
+        println!("refresh: {name} serves the new grade {took:?} after the batch job exited");
+        assert!(
+            took <= COHERENCE,
+            "{name} took {took:?} (bound {COHERENCE:?})"
+        );
+    }
+    // Untouched merchants are unchanged.
+    assert_eq!(b.grade(&tokens[&merchant(3)]).await, "green");
+}
+
+/// Requests hitting cached merchants in a loop until told to stop.
+struct Load {
+    stop: Arc<AtomicBool>,
+    ok: Arc<AtomicU64>,
+    failed: Arc<AtomicU64>,
+    slowest_us: Arc<AtomicU64>,
+    tasks: Vec<tokio::task::JoinHandle<Vec<String>>>,
+}
+
+impl Load {
+    fn start(base: &str, paths: Vec<String>, workers: usize) -> Load {
+        let load = Load {
+            stop: Arc::default(),
+            ok: Arc::default(),
+            failed: Arc::default(),
+            slowest_us: Arc::default(),
+            tasks: Vec::new(),
+        };
+        let tasks = (0..workers)
+            .map(|w| {
+                let (stop, ok, failed, slowest) = (
+                    load.stop.clone(),
+                    load.ok.clone(),
+                    load.failed.clone(),
+                    load.slowest_us.clone(),
+                );
+                let urls: Vec<String> = paths.iter().map(|p| format!("{base}{p}")).collect();
+                let client = client();
+                tokio::spawn(async move {
+                    let mut problems = Vec::new();
+                    let mut i = w;
+                    while !stop.load(Ordering::Relaxed) {
+                        let url = &urls[i % urls.len()];
+                        i += 1;
+                        let started = Instant::now();
+                        let outcome = client.get(url).send().await;
+                        slowest.fetch_max(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+                        match outcome {
+                            Ok(r) if r.status() == 200 => {
+                                ok.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Ok(r) => {
+                                failed.fetch_add(1, Ordering::Relaxed);
+                                problems.push(format!("{url}: {}", r.status()));
+                            }
+                            Err(e) => {
+                                failed.fetch_add(1, Ordering::Relaxed);
+                                problems.push(format!("{url}: {e}"));
+                            }
+                        }
+                    }
+                    problems
+                })
+            })
+            .collect();
+        Load { tasks, ..load }
+    }
+
+    /// Stops the load; returns (ok, failed, slowest, the first problems).
+    async fn finish(self) -> (u64, u64, Duration, Vec<String>) {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut problems = Vec::new();
+        for t in self.tasks {
+            problems.extend(t.await.unwrap());
+        }
+        problems.truncate(5);
+        (
+            self.ok.load(Ordering::Relaxed),
+            self.failed.load(Ordering::Relaxed),
+            Duration::from_micros(self.slowest_us.load(Ordering::Relaxed)),
+            problems,
+        )
+    }
+}
+
+#[tokio::test]
+async fn redis_killed_under_load_cached_merchants_answer_others_get_a_quick_503_and_the_service_recovers(
+) {
+    let mut setup = Setup::new(8);
+    let tokens = setup.tokens();
+    let mut service = setup.serve("service").await;
+    // Merchants 1-4 are scanned (cached); 5-8 never are before Redis dies.
+    let mut before = Vec::new();
+    for i in 1..=4 {
+        let (status, body) = service
+            .get(&format!("/api/v1/scan/{}", tokens[&merchant(i)]))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        before.push(body);
+    }
+    let cached: Vec<String> = (1..=4)
+        .flat_map(|i| {
+            let t = &tokens[&merchant(i)];
+            [format!("/api/v1/scan/{t}"), format!("/s/{t}")]
+        })
+        .collect();
+    let load = Load::start(&service.base, cached, 4);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    setup.redis.kill();
+    let killed = Instant::now();
+
+    // Uncached merchants: 503 JSON and 503 page, each well within 100 ms,
+    // starting with the very first request after the kill.
+    let mut slowest = Duration::ZERO;
+    for i in 5..=8 {
+        let t = &tokens[&merchant(i)];
+        let (status, ctype, body, took) = service
+            .timed(&format!("/api/v1/scan/{t}"), "application/json")
+            .await;
+        assert_eq!(status, 503, "{body}");
+        assert!(ctype.starts_with("application/json"), "{ctype}");
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["error"], "unavailable", "{body}");
+        assert!(
+            body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{body}"
+        );
+        println!("uncached {} JSON: 503 in {took:?}", merchant(i));
+        assert!(took <= FAIL_FAST, "JSON 503 took {took:?}");
+        slowest = slowest.max(took);
+
+        let (status, ctype, body, took) = service.timed(&format!("/s/{t}"), "text/html").await;
+        assert_eq!(status, 503);
+        assert!(ctype.starts_with("text/html"), "{ctype}");
+        assert!(body.contains("暂时无法查询"), "{body}");
+        println!("uncached {} page: 503 in {took:?}", merchant(i));
+        assert!(took <= FAIL_FAST, "page 503 took {took:?}");
+        slowest = slowest.max(took);
+    }
+    println!("slowest 503 while Redis is down: {slowest:?}");
+
+    let (status, body, took) = {
+        let (s, _, b, t) = service.timed("/readyz", "application/json").await;
+        (s, b, t)
+    };
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("unreachable"), "{body}");
+    println!("/readyz while Redis is down: 503 in {took:?}");
+
+    // Cached merchants still answer with their data.
+    for (i, was) in (1..=4).zip(&before) {
+        let (status, body) = service
+            .get(&format!("/api/v1/scan/{}", tokens[&merchant(i)]))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["merchant"]["id"], merchant(i));
+        assert_eq!(body["grade"], was["grade"]);
+        assert_eq!(body["code"]["status"], "valid");
+    }
+    // Down for a while under load.
+    let down = Duration::from_millis(1500).saturating_sub(killed.elapsed());
+    tokio::time::sleep(down).await;
+
+    setup.redis.restart();
+    let back = Instant::now();
+    let uncached = format!("/api/v1/scan/{}", tokens[&merchant(8)]);
+    let (mut ready_after, mut scan_after) = (None, None);
+    while ready_after.is_none() || scan_after.is_none() {
+        assert!(
+            back.elapsed() < RECOVERY,
+            "not recovered {RECOVERY:?} after Redis came back:\n{}",
+            service.log()
+        );
+        if ready_after.is_none() && service.get("/readyz").await.0 == 200 {
+            ready_after = Some(back.elapsed());
+        }
+        if scan_after.is_none() && service.get(&uncached).await.0 == 200 {
+            scan_after = Some(back.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    println!(
+        "after Redis restarted: /readyz 200 after {:?}, uncached scan 200 after {:?}",
+        ready_after.unwrap(),
+        scan_after.unwrap()
+    );
+    for i in 5..=7 {
+        let (status, body) = service
+            .get(&format!("/api/v1/scan/{}", tokens[&merchant(i)]))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let (status, ctype, _, _) = service
+            .timed(&format!("/s/{}", tokens[&merchant(i)]), "text/html")
+            .await;
+        assert_eq!(status, 200, "{ctype}");
+    }
+
+    let (ok, failed, slowest, problems) = load.finish().await;
+    println!("load on cached merchants: {ok} answered 200, {failed} did not, slowest {slowest:?}");
+    assert!(ok > 0);
+    assert_eq!(failed, 0, "cached merchants failed: {problems:?}");
+    service.assert_alive_without_panic();
+}
+
+#[tokio::test]
+async fn overrides_codes_and_audit_entries_survive_a_redis_kill_with_aof() {
+    let mut setup = Setup::new(3);
+    let tokens = setup.tokens();
+    let service = setup.serve("before").await;
+    let (status, body) = service
+        .admin(
+            reqwest::Method::PUT,
+            &format!("/api/v1/admin/merchants/{}/override", merchant(1)),
+            &setup.token,
+            Some(
+                json!({"grade": "yellow", "reason": "消费者投诉较多", "expires_at": "2099-12-31"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, issued) = service
+        .admin(
+            reqwest::Method::POST,
+            &format!("/api/v1/admin/merchants/{}/codes", merchant(2)),
+            &setup.token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 201, "{issued}");
+    let new_token = issued["token"].as_str().unwrap().to_owned();
+    let audit_path = "/api/v1/admin/audit?limit=1000";
+    let (status, audit_before) = service
+        .admin(reqwest::Method::GET, audit_path, &setup.token, None)
+        .await;
+    assert_eq!(status, 200, "{audit_before}");
+    let actions = |audit: &Value| -> Vec<(String, String)> {
+        audit["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["action"].as_str().unwrap().to_owned(),
+                    e["target"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let wanted = [
+        ("override.set".to_owned(), merchant(1)),
+        ("code.issue".to_owned(), merchant(2)),
+    ];
+    for w in &wanted {
+        assert!(
+            actions(&audit_before).contains(w),
+            "{w:?} not in {audit_before}"
+        );
+    }
+    drop(service);
+
+    setup.redis.kill();
+    setup.redis.restart();
+    assert!(
+        setup
+            .redis
+            .log()
+            .contains("DB loaded from append only file"),
+        "{}",
+        setup.redis.log()
+    );
+
+    // A fresh service process: nothing cached, everything from Redis.
+    let service = setup.serve("after").await;
+    let (status, body) = service
+        .get(&format!("/api/v1/merchants/{}", merchant(1)))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["grade"], "yellow", "{body}");
+    assert_eq!(body["override"]["reason"], "消费者投诉较多", "{body}");
+
+    let (status, body) = service.get(&format!("/api/v1/scan/{new_token}")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["code"]["status"], "valid");
+    assert_eq!(body["code"]["serial"], issued["serial"]);
+    let (status, body) = service
+        .get(&format!("/api/v1/scan/{}", tokens[&merchant(2)]))
+        .await;
+    assert_eq!(status, 410, "{body}");
+    assert_eq!(body["code"]["status"], "superseded", "{body}");
+
+    // The token still authenticates and the audit log is whole.
+    let (status, audit_after) = service
+        .admin(reqwest::Method::GET, audit_path, &setup.token, None)
+        .await;
+    assert_eq!(status, 200, "{audit_after}");
+    assert_eq!(audit_after, audit_before);
+    for w in &wanted {
+        assert!(
+            actions(&audit_after).contains(w),
+            "{w:?} not in {audit_after}"
+        );
+    }
+}
