@@ -7,7 +7,7 @@ use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::clock;
-use crate::domain::MerchantId;
+use crate::domain::{MerchantId, Shard};
 use crate::keys::{self, KeyInfo, Keyring};
 use crate::settings::{Overrides, Settings};
 use crate::startup::Application;
@@ -114,6 +114,19 @@ pub struct RefreshArgs {
     /// Where rejected lines are written (JSON lines: file, line, reason).
     #[arg(long, default_value = "rejects.jsonl")]
     pub rejects: PathBuf,
+    /// Only shard I of N (0 ≤ I < N): the merchants whose id hashes to I
+    /// (FNV-1a 64 of the id, modulo N). Lines of other shards are skipped.
+    /// The N shards, run one after another or at once, do one full run.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    pub shard: Option<Shard>,
+}
+
+/// `--shard` for clap: the reason alone, as clap names the flag and value.
+fn parse_shard(raw: &str) -> Result<Shard, String> {
+    Shard::parse(raw).map_err(|e| match e {
+        crate::domain::DomainError::Shard(_, why) => why.to_owned(),
+        other => other.to_string(),
+    })
 }
 
 #[derive(Debug, Args)]
@@ -377,12 +390,16 @@ async fn refresh(args: RefreshArgs) -> anyhow::Result<()> {
     };
     let store = settings.store.open().await?;
     let rules = settings.load_rules()?;
+    let stop = crate::refresh::StopFlag::default();
+    stop_on_signals(&stop)?;
     let opts = crate::refresh::RefreshOptions {
         merchants: args.merchants,
         records: expand_paths(&args.records)?,
         as_of,
         full: args.full,
         rejects: args.rejects.clone(),
+        shard: args.shard,
+        stop: Some(stop),
     };
     let summary = crate::refresh::run(store.as_ref(), &rules, &opts).await?;
     println!("{summary}");
@@ -392,6 +409,53 @@ async fn refresh(args: RefreshArgs) -> anyhow::Result<()> {
             summary.rejected,
             args.rejects.display()
         );
+    }
+    if let Some(stopped) = &summary.stopped {
+        // Close the store as at the end of a run, then exit as a process
+        // ended by that signal would (143 for SIGTERM, 130 for SIGINT).
+        drop(store);
+        std::process::exit(stopped.exit_status());
+    }
+    Ok(())
+}
+
+/// SIGTERM and SIGINT ask the refresh to stop at its next safe point; a
+/// second signal ends the process at once (a refresh is safe to kill).
+fn stop_on_signals(stop: &crate::refresh::StopFlag) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+        let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            loop {
+                let (number, name) = tokio::select! {
+                    _ = term.recv() => (15, "SIGTERM"),
+                    _ = int.recv() => (2, "SIGINT"),
+                };
+                if stop.requested().is_some() {
+                    eprintln!("yisaozhi: {name} again: stopping now; run the same command again to finish");
+                    std::process::exit(128 + number);
+                }
+                tracing::warn!(
+                    "{name}: stopping at the next safe point (a second signal stops at once)"
+                );
+                stop.stop(number);
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            while tokio::signal::ctrl_c().await.is_ok() {
+                if stop.requested().is_some() {
+                    std::process::exit(130);
+                }
+                stop.stop(2);
+            }
+        });
     }
     Ok(())
 }

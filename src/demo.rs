@@ -65,6 +65,8 @@ pub async fn prepare(dir: &Path, code_validity_days: i32) -> anyhow::Result<Prep
             as_of: today,
             full: false,
             rejects: dir.join("rejects.jsonl"),
+            shard: None,
+            stop: None,
         },
     )
     .await?;

@@ -19,6 +19,8 @@ pub enum DomainError {
     Region(String),
     #[error("grade `{0}`: expected green, yellow or red")]
     Grade(String),
+    #[error("--shard {0}: {1}")]
+    Shard(String, &'static str),
 }
 
 macro_rules! string_newtype_impls {
@@ -74,8 +76,87 @@ impl MerchantId {
             Err(DomainError::MerchantId(truncate(raw)))
         }
     }
+
+    /// The shard (`0..n`) this merchant belongs to when the batch job is
+    /// split `n` ways: FNV-1a (64-bit) of the id's UTF-8 bytes, modulo `n`.
+    /// Stable across versions, machines and processes, unlike std's
+    /// `DefaultHasher`; pinned by a unit test. `n` of 0 counts as 1.
+    pub fn shard(&self, n: u32) -> u32 {
+        (fnv1a64(self.0.as_bytes()) % u64::from(n.max(1))) as u32
+    }
 }
 string_newtype_impls!(MerchantId);
+
+/// FNV-1a, 64-bit (offset basis 0xcbf29ce484222325, prime 0x100000001b3).
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// One of `count` disjoint parts of the merchants (`--shard I/N`): the
+/// merchants whose [`MerchantId::shard`] is `index`. Running every shard,
+/// one after another or at once, does the work of one unsharded run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    index: u32,
+    count: u32,
+}
+
+impl Shard {
+    /// Parses `I/N` with `0 ≤ I < N`.
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        let err = |why| DomainError::Shard(truncate(raw), why);
+        let (i, n) = raw
+            .split_once('/')
+            .ok_or_else(|| err("expected I/N (shard I of N, counting from 0), e.g. 0/4"))?;
+        let number = |s: &str| -> Option<u32> {
+            (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| s.parse().ok())
+                .flatten()
+        };
+        let (Some(index), Some(count)) = (number(i.trim()), number(n.trim())) else {
+            return Err(err("expected I/N with whole numbers, e.g. 0/4"));
+        };
+        if count == 0 {
+            return Err(err("N must be at least 1"));
+        }
+        if index >= count {
+            return Err(err("I must be below N (shards count from 0)"));
+        }
+        Ok(Shard { index, count })
+    }
+
+    pub fn index(self) -> u32 {
+        self.index
+    }
+
+    pub fn count(self) -> u32 {
+        self.count
+    }
+
+    /// Whether `id` belongs to this shard.
+    pub fn contains(self, id: &MerchantId) -> bool {
+        id.shard(self.count) == self.index
+    }
+}
+
+impl fmt::Display for Shard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = DomainError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Shard::parse(s)
+    }
+}
 
 /// 统一社会信用代码 (unified social credit code), GB 32100-2015: 18 characters
 /// from a 31-letter alphabet, the last one a check character.
@@ -188,6 +269,64 @@ mod tests {
         assert!(MerchantId::parse("a b").is_err());
         assert!(MerchantId::parse(&"a".repeat(33)).is_err());
         assert!(MerchantId::parse("商户1").is_err());
+    }
+
+    #[test]
+    fn the_shard_of_a_merchant_is_fnv1a_64_of_its_id_modulo_n() {
+        // Published FNV-1a 64 test vectors.
+        assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fnv1a64(b"foobar"), 0x8594_4171_f739_67e8);
+        let id = |s: &str| MerchantId::parse(s).unwrap();
+        // Pinned: changing these moves merchants between shards of
+        // deployed jobs.
+        let pinned: Vec<(u64, u32, u32)> = ["M0000001", "M0000002", "XZ-0001", "a"]
+            .iter()
+            .map(|s| (fnv1a64(s.as_bytes()), id(s).shard(4), id(s).shard(3)))
+            .collect();
+        assert_eq!(pinned, PINNED);
+        assert_eq!(id("a").shard(1), 0);
+        assert_eq!(id("a").shard(0), 0);
+        let shard = Shard::parse("2/4").unwrap();
+        assert_eq!(
+            (shard.index(), shard.count(), shard.to_string()),
+            (2, 4, "2/4".into())
+        );
+        assert!((0..200).all(|i| {
+            let m = id(&format!("M{i:07}"));
+            (0..4)
+                .filter(|&s| Shard::parse(&format!("{s}/4")).unwrap().contains(&m))
+                .count()
+                == 1
+        }));
+    }
+
+    /// (FNV-1a 64 of the id, shard of 4, shard of 3) of the ids above.
+    const PINNED: &[(u64, u32, u32)] = &[
+        (0x8da8_725c_8545_740b, 3, 1),
+        (0x8da8_735c_8545_75be, 2, 2),
+        (0x4cd3_64e6_5da5_6cd1, 1, 1),
+        (0xaf63_dc4c_8601_ec8c, 0, 1),
+    ];
+
+    #[test]
+    fn bad_shards_are_refused_with_the_rule_they_break() {
+        for (raw, why) in [
+            ("4/4", "I must be below N"),
+            ("5/4", "I must be below N"),
+            ("0/0", "N must be at least 1"),
+            ("1", "expected I/N"),
+            ("-1/4", "whole numbers"),
+            ("a/4", "whole numbers"),
+            ("1/", "whole numbers"),
+            ("99999999999/4", "whole numbers"),
+        ] {
+            let e = Shard::parse(raw).unwrap_err().to_string();
+            assert!(e.contains(why), "{raw}: {e}");
+            assert!(e.starts_with(&format!("--shard {raw}: ")), "{raw}: {e}");
+        }
+        assert!(Shard::parse("0/1").is_ok());
+        assert!(Shard::parse("3/4").is_ok());
     }
 
     #[test]

@@ -15,7 +15,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -24,7 +24,7 @@ use jiff::civil::Date;
 use rayon::prelude::*;
 
 use crate::clock;
-use crate::domain::{Grade, MerchantId};
+use crate::domain::{Grade, MerchantId, Shard};
 use crate::grading::{self, Projection, Rules};
 use crate::records::{self, Input, Merchant, Record, Reject, RowParser};
 use crate::store::{GradingInput, Store};
@@ -51,6 +51,63 @@ pub struct RefreshOptions {
     /// Regrade every merchant, not only those that are due.
     pub full: bool,
     pub rejects: PathBuf,
+    /// Only the merchants of this shard: lines of other shards' merchants
+    /// are skipped (neither imported nor rejected), and only this shard's
+    /// merchants are regraded.
+    pub shard: Option<Shard>,
+    /// Checked at every safe point; see [`StopFlag`].
+    pub stop: Option<StopFlag>,
+}
+
+/// Asks a running refresh to stop at its next safe point: after the store
+/// write of the current chunk of an import, or after the current write of
+/// projections. Every write is atomic with its regrade marks, so the same
+/// command run again does what is left. The command line sets it on
+/// SIGTERM or SIGINT.
+#[derive(Debug, Clone, Default)]
+pub struct StopFlag(Arc<AtomicI32>);
+
+impl StopFlag {
+    /// Requests a stop on behalf of `signal` (its number); the first request wins.
+    pub fn stop(&self, signal: i32) {
+        let _ = self
+            .0
+            .compare_exchange(0, signal.max(1), Ordering::SeqCst, Ordering::SeqCst);
+    }
+
+    /// The signal that requested a stop, if one did.
+    pub fn requested(&self) -> Option<i32> {
+        Some(self.0.load(Ordering::SeqCst)).filter(|&s| s != 0)
+    }
+}
+
+/// Where a refresh stopped when asked to (see [`StopFlag`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stopped {
+    /// The signal number (15 for SIGTERM, 2 for SIGINT).
+    pub signal: i32,
+    /// What was done, e.g. "at line 32768 of records.jsonl".
+    pub at: String,
+}
+
+impl Stopped {
+    pub fn signal_name(&self) -> String {
+        match self.signal {
+            2 => "SIGINT".into(),
+            15 => "SIGTERM".into(),
+            n => format!("signal {n}"),
+        }
+    }
+
+    /// The exit status of a process stopped by this signal: 128 + its number.
+    pub fn exit_status(&self) -> i32 {
+        128 + self.signal
+    }
+
+    fn check(stop: Option<&StopFlag>, at: impl FnOnce() -> String) -> Option<Stopped> {
+        let signal = stop?.requested()?;
+        Some(Stopped { signal, at: at() })
+    }
 }
 
 /// The counts a refresh reports.
@@ -72,6 +129,12 @@ pub struct Summary {
     pub changed_total: u64,
     /// Of `changed_total`, merchants graded for the first time.
     pub first_graded: u64,
+    /// The shard the run was limited to.
+    pub shard: Option<Shard>,
+    /// Lines skipped because their merchant belongs to another shard.
+    pub skipped_other_shard: u64,
+    /// Set if the run stopped early on a signal.
+    pub stopped: Option<Stopped>,
 }
 
 impl Summary {
@@ -86,11 +149,15 @@ impl Summary {
 
 impl std::fmt::Display for Summary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(
+        write!(
             f,
             "read {} lines: imported {}, duplicate {}, rejected {}",
             self.read, self.imported, self.duplicate, self.rejected
         )?;
+        match self.shard {
+            Some(_) => writeln!(f, ", skipped {} of other shards", self.skipped_other_shard)?,
+            None => writeln!(f)?,
+        }
         let grades: Vec<String> = Grade::ALL
             .iter()
             .map(|g| {
@@ -101,12 +168,11 @@ impl std::fmt::Display for Summary {
                 )
             })
             .collect();
-        write!(
-            f,
-            "regraded {} merchants: {}",
-            self.regraded,
-            grades.join(", ")
-        )?;
+        write!(f, "regraded {} merchants", self.regraded)?;
+        if let Some(shard) = self.shard {
+            write!(f, " of shard {shard}")?;
+        }
+        write!(f, ": {}", grades.join(", "))?;
         let total = self.changed_total.max(self.changed.len() as u64);
         if total > 0 {
             write!(f, "\ngrade changed for {total} merchants")?;
@@ -121,6 +187,14 @@ impl std::fmt::Display for Summary {
             if total > 20 {
                 write!(f, "\n  … and {} more", total - 20)?;
             }
+        }
+        if let Some(s) = &self.stopped {
+            write!(
+                f,
+                "\nstopped by {} {}; run the same command again to finish",
+                s.signal_name(),
+                s.at
+            )?;
         }
         Ok(())
     }
@@ -312,6 +386,14 @@ struct Parsed<T> {
     bytes_read: u64,
 }
 
+impl<T> Parsed<T> {
+    /// The number of the chunk's last line with an item or a reject.
+    fn last_line(&self) -> u64 {
+        let item = self.items.last().map_or(0, |i| i.1);
+        item.max(self.rejects.last().map_or(0, |r| r.line))
+    }
+}
+
 /// A file being read and parsed on its own thread, chunk by chunk.
 struct Stream<T> {
     name: String,
@@ -473,6 +555,7 @@ fn parse_record(p: &RowParser, text: &str) -> Result<Record, String> {
 async fn import_merchants_file(
     store: &dyn Store,
     path: &Path,
+    opts: &RefreshOptions,
     known: &mut Known,
     rejects: &mut Rejects,
     summary: &mut Summary,
@@ -485,11 +568,18 @@ async fn import_merchants_file(
         true,
     );
     let mut count = 0u64;
+    let mut stopped_at = None;
     while let Some(parsed) = stream.next().await? {
         for r in &parsed.rejects {
             rejects.push(r)?;
         }
-        let merchants: Vec<Merchant> = parsed.items.into_iter().map(|(m, _)| m).collect();
+        let last_line = parsed.last_line();
+        let mut merchants: Vec<Merchant> = parsed.items.into_iter().map(|(m, _)| m).collect();
+        if let Some(shard) = opts.shard {
+            let all = merchants.len();
+            merchants.retain(|m| shard.contains(&m.id));
+            summary.skipped_other_shard += (all - merchants.len()) as u64;
+        }
         let n = merchants.len() as u64;
         count += n;
         known.yes.extend(merchants.iter().map(|m| m.id.clone()));
@@ -500,9 +590,17 @@ async fn import_merchants_file(
             summary.duplicate += n - changed;
         }
         progress.set(parsed.bytes_read);
+        summary.stopped = Stopped::check(opts.stop.as_ref(), || {
+            format!("at line {last_line} of {}", stream.name)
+        });
+        if summary.stopped.is_some() {
+            stopped_at = Some(last_line);
+            break;
+        }
     }
     progress.finish();
-    summary.read += stream.finish()?;
+    let lines = stream.finish()?;
+    summary.read += stopped_at.unwrap_or(lines);
     tracing::debug!(file = %path.display(), merchants = count, "merchants imported");
     Ok(())
 }
@@ -510,6 +608,7 @@ async fn import_merchants_file(
 async fn import_records_file(
     store: &dyn Store,
     path: &Path,
+    opts: &RefreshOptions,
     known: &mut Known,
     rejects: &mut Rejects,
     summary: &mut Summary,
@@ -522,9 +621,18 @@ async fn import_records_file(
         true,
     );
     let file = stream.name.clone();
-    while let Some(parsed) = stream.next().await? {
+    let mut stopped_at = None;
+    while let Some(mut parsed) = stream.next().await? {
         for r in &parsed.rejects {
             rejects.push(r)?;
+        }
+        let last_line = parsed.last_line();
+        if let Some(shard) = opts.shard {
+            // Before the unknown-merchant check: another shard's merchant
+            // may well be unknown to this shard's run.
+            let all = parsed.items.len();
+            parsed.items.retain(|(r, _)| shard.contains(&r.merchant));
+            summary.skipped_other_shard += (all - parsed.items.len()) as u64;
         }
         known.learn(store, &parsed.items).await?;
         let mut batch = Vec::with_capacity(parsed.items.len());
@@ -544,9 +652,17 @@ async fn import_records_file(
         }
         add(store, batch, summary).await?;
         progress.set(parsed.bytes_read);
+        summary.stopped = Stopped::check(opts.stop.as_ref(), || {
+            format!("at line {last_line} of {file}")
+        });
+        if summary.stopped.is_some() {
+            stopped_at = Some(last_line);
+            break;
+        }
     }
     progress.finish();
-    summary.read += stream.finish()?;
+    let lines = stream.finish()?;
+    summary.read += stopped_at.unwrap_or(lines);
     Ok(())
 }
 
@@ -564,7 +680,10 @@ pub async fn run(
     opts: &RefreshOptions,
 ) -> anyhow::Result<Summary> {
     name_rayon_threads();
-    let mut summary = Summary::default();
+    let mut summary = Summary {
+        shard: opts.shard,
+        ..Summary::default()
+    };
     let mut rejects = Rejects::create(&opts.rejects)?;
     let mut known = Known::default();
     let started = Instant::now();
@@ -574,13 +693,26 @@ pub async fn run(
         .iter()
         .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()) / 150)
         .sum();
-    store.begin_bulk_import(expected).await?;
+    // No bulk mode for a shard: shards may run as parallel processes on one
+    // store, and the embedded store's bulk mode assumes a single importer
+    // (its one `bulk_since` row would be "recovered", i.e. completed and
+    // removed, by another shard's writer while this one still imports).
+    // Each shard's writes then go the ordinary way, atomic with their marks.
+    if opts.shard.is_none() {
+        store.begin_bulk_import(expected).await?;
+    }
     let imported = async {
         if let Some(path) = &opts.merchants {
-            import_merchants_file(store, path, &mut known, &mut rejects, &mut summary).await?;
+            tracing::info!(file = %path.display(), shard = %opts.shard.map_or("all".into(), |s| s.to_string()), "importing merchants");
+            import_merchants_file(store, path, opts, &mut known, &mut rejects, &mut summary)
+                .await?;
         }
         for path in &opts.records {
-            import_records_file(store, path, &mut known, &mut rejects, &mut summary).await?;
+            if summary.stopped.is_some() {
+                break;
+            }
+            tracing::info!(file = %path.display(), shard = %opts.shard.map_or("all".into(), |s| s.to_string()), "importing records");
+            import_records_file(store, path, opts, &mut known, &mut rejects, &mut summary).await?;
         }
         anyhow::Ok(())
     };
@@ -598,12 +730,26 @@ pub async fn run(
         cpu_secs = cpu_secs(),
         "import done"
     );
+    if summary.stopped.is_none() {
+        summary.stopped = Stopped::check(opts.stop.as_ref(), || "after the import".into());
+    }
+    if let Some(s) = &summary.stopped {
+        tracing::warn!(
+            "stopped by {} {}; run the same command again to finish",
+            s.signal_name(),
+            s.at
+        );
+        return Ok(summary);
+    }
     let regrade_started = Instant::now();
-    let due = if opts.full {
+    let mut due = if opts.full {
         store.all_merchant_ids().await?
     } else {
         store.due_for_regrade(opts.as_of).await?
     };
+    if let Some(shard) = opts.shard {
+        due.retain(|id| shard.contains(id));
+    }
     let progress = Progress::new("regrading", due.len() as u64, ProgressUnit::Items, true);
     regrade_with(
         store,
@@ -612,9 +758,17 @@ pub async fn run(
         opts.as_of,
         &mut summary,
         Some(&progress),
+        opts.stop.as_ref(),
     )
     .await?;
     progress.finish();
+    if let Some(s) = &summary.stopped {
+        tracing::warn!(
+            "stopped by {} {}; run the same command again to finish",
+            s.signal_name(),
+            s.at
+        );
+    }
     tracing::info!(
         merchants = due.len(),
         secs = format!("{:.1}", regrade_started.elapsed().as_secs_f64()),
@@ -645,12 +799,13 @@ pub async fn regrade(
     as_of: Date,
     summary: &mut Summary,
 ) -> anyhow::Result<()> {
-    regrade_with(store, rules, ids, as_of, summary, None).await
+    regrade_with(store, rules, ids, as_of, summary, None, None).await
 }
 
 /// [`regrade`] as a three-stage pipeline: load a batch of inputs → grade it
 /// in parallel → write its projections; the stages run at the same time on
-/// consecutive batches.
+/// consecutive batches. On a `stop` request, what was graded is written and
+/// the rest left due (marked) for the next run.
 async fn regrade_with(
     store: &dyn Store,
     rules: &Rules,
@@ -658,6 +813,7 @@ async fn regrade_with(
     as_of: Date,
     summary: &mut Summary,
     progress: Option<&Progress>,
+    stop: Option<&StopFlag>,
 ) -> anyhow::Result<()> {
     if ids.is_empty() {
         return Ok(());
@@ -665,7 +821,8 @@ async fn regrade_with(
     let now = clock::now();
     let rules = Arc::new(rules.clone());
     let (load_tx, mut load_rx) = tokio::sync::mpsc::channel::<Vec<GradingInput>>(2);
-    let (write_tx, mut write_rx) = tokio::sync::mpsc::channel::<Vec<Projection>>(2);
+    let (write_tx, mut write_rx) =
+        tokio::sync::mpsc::channel::<Vec<(Projection, Option<Grade>)>>(2);
     let loader = async move {
         store
             .stream_grading_inputs(ids.to_vec(), GRADE_BATCH, load_tx)
@@ -693,16 +850,7 @@ async fn regrade_with(
             })
             .await
             .context("grading failed")?;
-            let mut batch = Vec::with_capacity(graded.len());
-            for (p, before) in graded {
-                if before != Some(p.grade) {
-                    summary.note_change(&p.merchant.id, before, p.grade);
-                }
-                *summary.by_grade.entry(p.grade).or_default() += 1;
-                summary.regraded += 1;
-                batch.push(p);
-            }
-            if write_tx.send(batch).await.is_err() {
+            if write_tx.send(graded).await.is_err() {
                 break;
             }
         }
@@ -711,21 +859,42 @@ async fn regrade_with(
     let writer = async move {
         // Few large transactions: each commit rewrites the pages it touched
         // in the projections' indexes, wherever in them the rows fall.
-        let mut pending: Vec<Projection> = Vec::new();
+        let mut pending: Vec<(Projection, Option<Grade>)> = Vec::new();
         loop {
             let next = write_rx.recv().await;
             let done = next.is_none();
             if let Some(batch) = next {
                 pending.extend(batch);
             }
-            if pending.len() >= WRITE_BATCH || (done && !pending.is_empty()) {
+            // A stop waits for what is graded to be written: a safe point.
+            let stopping = stop.is_some_and(|s| s.requested().is_some());
+            if pending.len() >= WRITE_BATCH || ((done || stopping) && !pending.is_empty()) {
                 let n = pending.len() as u64;
-                store.put_projections(std::mem::take(&mut pending)).await?;
+                let mut batch = Vec::with_capacity(pending.len());
+                for (p, before) in pending.drain(..) {
+                    if before != Some(p.grade) {
+                        summary.note_change(&p.merchant.id, before, p.grade);
+                    }
+                    *summary.by_grade.entry(p.grade).or_default() += 1;
+                    summary.regraded += 1;
+                    batch.push(p);
+                }
+                store.put_projections(batch).await?;
                 if let Some(p) = progress {
                     p.inc(n);
                 }
             }
             if done {
+                break;
+            }
+            if stopping {
+                summary.stopped = Stopped::check(stop, || {
+                    format!(
+                        "after regrading {} of {} merchants",
+                        summary.regraded,
+                        ids.len()
+                    )
+                });
                 break;
             }
         }

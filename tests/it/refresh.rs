@@ -97,14 +97,14 @@ async fn projections(dir: &Path) -> BTreeMap<String, Value> {
     out
 }
 
-fn without_updated_at(mut all: BTreeMap<String, Value>) -> BTreeMap<String, Value> {
+pub(crate) fn without_updated_at(mut all: BTreeMap<String, Value>) -> BTreeMap<String, Value> {
     for p in all.values_mut() {
         p.as_object_mut().unwrap().remove("updated_at");
     }
     all
 }
 
-fn assert_same(got: &BTreeMap<String, Value>, want: &BTreeMap<String, Value>, what: &str) {
+pub(crate) fn assert_same(got: &BTreeMap<String, Value>, want: &BTreeMap<String, Value>, what: &str) {
     assert_eq!(got.len(), want.len(), "{what}: number of projections");
     for (id, w) in want {
         assert_eq!(got.get(id), Some(w), "{what}: projection of {id} differs");
