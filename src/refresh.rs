@@ -750,6 +750,7 @@ pub async fn run(
     if let Some(shard) = opts.shard {
         due.retain(|id| shard.contains(id));
     }
+    tracing::info!(merchants = due.len(), "regrade started");
     let progress = Progress::new("regrading", due.len() as u64, ProgressUnit::Items, true);
     regrade_with(
         store,

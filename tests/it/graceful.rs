@@ -94,7 +94,10 @@ fn signal_when(mut c: Command, when: &str, signal: &str) -> (ExitStatus, String,
     }
     let status = child.wait().unwrap();
     assert!(sent, "never saw `{when}` in the log:\n{log}");
-    (status, out.join().unwrap(), log)
+    let out = out.join().unwrap();
+    let last = out.lines().last().unwrap_or_default();
+    println!("SIG{signal} on `{when}`: {status}; {last}");
+    (status, out, log)
 }
 
 async fn projections(dir: &Path) -> BTreeMap<String, Value> {
@@ -186,9 +189,9 @@ async fn a_refresh_stopped_by_a_signal_exits_143_or_130_and_the_next_run_finishe
         "{again}"
     );
 
-    // SIGINT once the import is done: the regrade writes what it graded and
-    // stops.
-    let (status, out, log) = signal_when(refresh(&dir, "embedded:regrade"), "import done", "INT");
+    // SIGINT once the regrade started: it writes what it graded and stops.
+    let (status, out, log) =
+        signal_when(refresh(&dir, "embedded:regrade"), "regrade started", "INT");
     assert_eq!(status.code(), Some(130), "{out}\n{log}");
     assert!(
         out.contains("; run the same command again to finish"),
