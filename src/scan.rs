@@ -58,8 +58,9 @@ pub struct MerchantView {
 /// What a memoised rendering depends on besides the view and the day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RenderKey {
-    /// The public projection as JSON.
-    PublicJson,
+    /// The scan JSON for a code status and code (serial and printed grade:
+    /// everything a code's claims add to the answer is fixed by its serial).
+    Json(Status, u32, crate::domain::Grade),
     /// The scan page for a code status and printed grade.
     Page(Status, Option<crate::domain::Grade>),
 }
@@ -94,9 +95,28 @@ impl MerchantView {
         if let Some((_, hit)) = memo.entries.iter().find(|(k, _)| *k == key) {
             return hit.clone();
         }
-        let built = bytes::Bytes::from(render());
+        let mut text = render();
+        // Kept for the day: no spare capacity (a `Bytes` keeps the whole
+        // allocation of the string it came from).
+        text.shrink_to_fit();
+        let built = bytes::Bytes::from(text);
         memo.entries.push((key, built.clone()));
         built
+    }
+}
+
+/// The claims of a code whose signature holds, with the merchant id parsed
+/// once. Dereferences to the claims.
+#[derive(Debug)]
+pub struct Verified {
+    claims: Claims,
+    merchant_id: Option<MerchantId>,
+}
+
+impl std::ops::Deref for Verified {
+    type Target = Claims;
+    fn deref(&self) -> &Claims {
+        &self.claims
     }
 }
 
@@ -104,36 +124,42 @@ impl MerchantView {
 #[derive(Debug)]
 pub struct Scan {
     pub status: Status,
-    pub claims: Option<Claims>,
+    /// Present unless the code is malformed or forged.
+    pub claims: Option<Arc<Verified>>,
     pub view: Option<Arc<MerchantView>>,
     pub today: Date,
 }
 
+/// Reads a merchant's view: its projection and its codes' statuses, both
+/// requests in flight at once (one round trip on a multiplexed connection).
 async fn load_view(
     store: &dyn crate::store::Store,
     id: &MerchantId,
 ) -> Result<Option<Arc<MerchantView>>, StoreError> {
-    let Some(projection) = store.projection(id).await? else {
+    let (projection, codes) =
+        futures_util::future::try_join(store.projection(id), store.codes_of(id)).await?;
+    let Some(projection) = projection else {
         return Ok(None);
     };
-    let codes = store
-        .codes_of(id)
-        .await?
-        .into_iter()
-        .map(|c| (c.serial, c.status))
-        .collect();
+    let codes = codes.into_iter().map(|c| (c.serial, c.status)).collect();
     Ok(Some(Arc::new(MerchantView::new(projection, codes))))
 }
+
+/// What the verified-token cache holds: the claims if the signature holds,
+/// or why it does not.
+type Signature = Result<Arc<Verified>, &'static str>;
 
 /// Caches in front of the store for the scan path.
 #[derive(Clone)]
 pub struct Scanner {
     store: SharedStore,
     keys: Arc<Keyring>,
-    views: Cache<MerchantId, Option<Arc<MerchantView>>>,
+    /// `None` when the configured capacity is 0: every scan reads the store
+    /// (the "cold" benchmark), concurrent reads are not coalesced.
+    views: Option<Cache<MerchantId, Option<Arc<MerchantView>>>>,
     /// token text → claims if the signature holds, or why it does not. The
     /// signature does not depend on the day, so the answer never goes stale.
-    verified: moka::sync::Cache<Box<str>, Result<Arc<Claims>, &'static str>>,
+    verified: moka::sync::Cache<Box<str>, Signature>,
 }
 
 impl Scanner {
@@ -141,11 +167,13 @@ impl Scanner {
         Self {
             store,
             keys,
-            views: Cache::builder()
-                .name("merchant_views")
-                .max_capacity(capacity)
-                .time_to_live(std::time::Duration::from_secs(300))
-                .build(),
+            views: (capacity > 0).then(|| {
+                Cache::builder()
+                    .name("merchant_views")
+                    .max_capacity(capacity)
+                    .time_to_live(std::time::Duration::from_secs(300))
+                    .build()
+            }),
             // Sized apart from the view cache: a verify costs ~100 µs, and a
             // cold view cache (capacity 0) must not mean re-verifying.
             verified: moka::sync::Cache::builder()
@@ -168,42 +196,56 @@ impl Scanner {
         &self,
         id: &MerchantId,
     ) -> Result<Option<Arc<MerchantView>>, Arc<StoreError>> {
-        if let Some(hit) = self.views.get(id).await {
+        let read = |store: SharedStore, key: MerchantId| async move {
+            let started = std::time::Instant::now();
+            let loaded = load_view(&*store, &key).await;
+            metrics::store_read(started, loaded.is_ok());
+            loaded
+        };
+        let Some(views) = &self.views else {
+            metrics::cache("merchant_views", false);
+            return read(self.store.clone(), id.clone()).await.map_err(Arc::new);
+        };
+        if let Some(hit) = views.get(id).await {
             metrics::cache("merchant_views", true);
             return Ok(hit);
         }
         metrics::cache("merchant_views", false);
-        let store = self.store.clone();
-        let key = id.clone();
-        self.views
-            .try_get_with_by_ref(id, async move {
-                let started = std::time::Instant::now();
-                let loaded = load_view(&*store, &key).await;
-                metrics::store_read(started, loaded.is_ok());
-                loaded
-            })
+        views
+            .try_get_with_by_ref(id, read(self.store.clone(), id.clone()))
             .await
     }
 
     pub async fn invalidate(&self, id: &MerchantId) {
-        self.views.invalidate(id).await;
+        if let Some(views) = &self.views {
+            views.invalidate(id).await;
+        }
     }
 
     pub fn invalidate_all(&self) {
-        self.views.invalidate_all();
+        if let Some(views) = &self.views {
+            views.invalidate_all();
+        }
     }
 
-    fn check_signature(&self, token: &Token) -> Result<Arc<Claims>, &'static str> {
+    /// The cached signature check of a token's text, if there is one.
+    /// Only texts that parsed as a token are ever cached, and a token's text
+    /// is its canonical form, so a hit needs no parse.
+    fn cached_signature(&self, text: &str) -> Option<Signature> {
+        let hit = self.verified.get(text);
+        metrics::cache("verified_tokens", hit.is_some());
+        hit
+    }
+
+    fn check_signature(&self, token: &Token) -> Signature {
         let text = token.as_str();
-        if let Some(hit) = self.verified.get(text) {
-            metrics::cache("verified_tokens", true);
-            return hit;
-        }
-        metrics::cache("verified_tokens", false);
         // Day 0: expiry is judged per request below, so the cached answer is
         // about the signature alone.
         let outcome = match yisaozhi_codes::verify(text, |kid| self.keys.public(kid), Day(0)) {
-            Verdict::Valid(c) | Verdict::Expired(c) => Ok(Arc::new(c)),
+            Verdict::Valid(claims) | Verdict::Expired(claims) => Ok(Arc::new(Verified {
+                merchant_id: MerchantId::parse(&claims.merchant).ok(),
+                claims,
+            })),
             Verdict::Forged { why, .. } => Err(why),
             Verdict::Malformed(_) => Err("malformed"),
         };
@@ -220,18 +262,24 @@ impl Scanner {
             view: None,
             today,
         };
-        let Ok(token) = Token::parse(yisaozhi_codes::token_from_text(text)) else {
-            return Ok(scan);
+        let text = yisaozhi_codes::token_from_text(text);
+        let signature = match self.cached_signature(text) {
+            Some(hit) => hit,
+            None => {
+                let Ok(token) = Token::parse(text) else {
+                    return Ok(scan);
+                };
+                self.check_signature(&token)
+            }
         };
-        let claims = match self.check_signature(&token) {
+        let claims = match signature {
             Ok(c) => c,
             Err(_) => {
                 scan.status = Status::Forged;
                 return Ok(scan);
             }
         };
-        let id = MerchantId::parse(&claims.merchant).ok();
-        let view = match &id {
+        let view = match &claims.merchant_id {
             Some(id) => self.view(id).await?,
             None => None,
         };
@@ -245,7 +293,7 @@ impl Scanner {
             Some(CodeStatus::Active) if expired => Status::Expired,
             Some(CodeStatus::Active) => Status::Valid,
         };
-        scan.claims = Some((*claims).clone());
+        scan.claims = Some(claims);
         if scan.status.shows_merchant() {
             scan.view = view;
         }

@@ -57,8 +57,9 @@ impl Application {
                 .app_data(web::Data::new(state.clone()))
                 .app_data(web::PayloadConfig::new(4 * 1024 * 1024))
                 .wrap(actix_web::middleware::Compress::default())
+                // Request id, metrics and the request log line (DEBUG, or
+                // INFO/WARN for slow and failed requests): see `metrics`.
                 .wrap(actix_web::middleware::from_fn(crate::metrics::track))
-                .wrap(tracing_actix_web::TracingLogger::default())
                 .configure(routes)
         })
         .listen(listener)?

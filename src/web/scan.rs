@@ -18,9 +18,20 @@ fn http_status(status: Status) -> StatusCode {
     }
 }
 
-/// The scan answer as JSON text (CONTRACT §2). The merchant part is
-/// rendered once per view and day and spliced in.
-pub fn scan_json(scan: &Scan) -> String {
+/// The scan answer as JSON (CONTRACT §2). For a code whose merchant is
+/// shown, the whole body is rendered once per view, day, status and code,
+/// and served from the view afterwards.
+pub fn scan_json(scan: &Scan) -> bytes::Bytes {
+    match (&scan.view, &scan.claims) {
+        (Some(view), Some(c)) => {
+            let key = RenderKey::Json(scan.status, c.serial, c.grade);
+            view.rendered(scan.today, key, || render_json(scan))
+        }
+        _ => render_json(scan).into(),
+    }
+}
+
+fn render_json(scan: &Scan) -> String {
     let code = match (&scan.claims, scan.status) {
         (Some(c), status) if !matches!(status, Status::Forged | Status::Malformed) => json!({
             "status": status.name(),
@@ -50,11 +61,8 @@ pub fn scan_json(scan: &Scan) -> String {
         } else {
             ",\"outdated\":false,"
         });
-        let public = view.rendered(scan.today, RenderKey::PublicJson, || {
-            public_projection(&view.projection, scan.today).to_string()
-        });
+        let public = public_projection(&view.projection, scan.today).to_string();
         // `public` is a JSON object: splice its members into this one.
-        let public = std::str::from_utf8(&public).unwrap_or("{}");
         out.push_str(&public[1..public.len() - 1]);
     }
     out.push('}');
