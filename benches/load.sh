@@ -1,19 +1,30 @@
 #!/usr/bin/env bash
-# HTTP load benchmark, one run: a bare actix-web handler (baseline), then the
+# HTTP load benchmark, one run: build, generate N merchants, then ROUNDS
+# times, one case after another: a bare actix-web handler (baseline), the
 # scan JSON with a warm cache, the scan page, and the cold scan (view cache
-# disabled), each with wrk on random codes among N merchants.
+# disabled: every scan reads the store). Each case is wrk on random codes
+# among the N merchants. Then p99 latency at half the saturating warm rate
+# with a constant-rate load generator (oha -q).
 #
-#   bash benches/load.sh [N=100000] [SECONDS=10] [STORE=embedded]
+#   bash benches/load.sh [N=100000] [SECONDS=10] [STORE=redis] [ROUNDS=3]
 #
-# STORE=redis starts a throw-away redis-server on a free port for the cold
-# scan. Needs wrk (Debian package `wrk`). Prints req/s and the ratio of each
-# to the baseline measured in the same run.
+# STORE=redis (the default) starts a throw-away redis-server on a free port:
+# the cold case is then a Redis read. STORE=embedded uses SQLite.
+# Needs wrk (Debian: apt-get install wrk), curl, redis-server for
+# STORE=redis (apt-get install redis-server) and oha for the p99
+# (cargo install oha --locked; looked for on PATH and in ~/.cargo/bin).
+# Prints req/s and the ratio of each case to the baseline of the same round,
+# and the median of the rounds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-100000}
 SECS=${2:-10}
-STORE_KIND=${3:-embedded}
+STORE_KIND=${3:-redis}
+ROUNDS=${4:-3}
 command -v wrk >/dev/null || { echo "needs wrk: apt-get install wrk" >&2; exit 1; }
+command -v curl >/dev/null || { echo "needs curl: apt-get install curl" >&2; exit 1; }
+OHA=$(command -v oha || echo "$HOME/.cargo/bin/oha")
+[[ -x $OHA ]] || { echo "needs oha for the p99: cargo install oha --locked" >&2; exit 1; }
 cargo build --release --quiet --bin yisaozhi --example bare_server
 B=$PWD/target/release/yisaozhi
 work=$(mktemp -d)
@@ -21,47 +32,99 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+say() { echo "# $*" >&2; }
 
+say "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 store="embedded:$work/data"
 if [[ $STORE_KIND == redis ]]; then
   rp=$(free_port)
   redis-server --port "$rp" --save '' --appendonly no --dir "$work" >/dev/null &
   pids+=($!)
-  sleep 0.5
+  for _ in $(seq 50); do redis-cli -p "$rp" ping >/dev/null 2>&1 && break; sleep 0.1; done
   store="redis://127.0.0.1:$rp"
 fi
+say "preparing $N merchants in $STORE_KIND"
 $B gen --merchants "$N" --records $((N * 3)) --seed 1 --out "$work/in" >/dev/null
 $B keys generate --store "$store" --key-dir "$work/keys" >/dev/null
-$B refresh --store "$store" --merchants "$work/in/merchants.jsonl" --records "$work/in/records.jsonl" --full --rejects "$work/rejects.jsonl" >/dev/null
+$B refresh --store "$store" --merchants "$work/in/merchants.jsonl" --records "$work/in/records.jsonl" --full --rejects "$work/rejects.jsonl" >/dev/null 2>&1
 $B codes issue --all --out "$work/printed" --store "$store" --key-dir "$work/keys" >/dev/null 2>&1
-$B codes list --store "$store" | awk '{n=split($2,a,"/"); print "/api/v1/scan/" a[n]}' > "$work/json.txt"
-sed 's#^/api/v1/scan/#/s/#' "$work/json.txt" > "$work/page.txt"
+$B codes list --store "$store" --key-dir "$work/keys" | awk '{n=split($2,a,"/"); print "/api/v1/scan/" a[n]}' >"$work/json.txt"
+sed 's#^/api/v1/scan/#/s/#' "$work/json.txt" >"$work/page.txt"
+codes=$(wc -l <"$work/json.txt")
+say "$codes codes"
 
 run() { # url-file port -> req/s
   wrk -t2 -c64 -d"${SECS}s" -s benches/scan.lua "http://127.0.0.1:$2" -- "$1" | awk '/Requests\/sec/ {print $2}'
 }
 wait_up() { for _ in $(seq 100); do curl -fs "http://127.0.0.1:$1/healthz" >/dev/null 2>&1 && return; curl -fs "http://127.0.0.1:$1/" >/dev/null 2>&1 && return; sleep 0.1; done; }
+walk() { # port: request every code once, in order, 32 at a time
+  awk -v p="$1" '{print "url = \"http://127.0.0.1:" p $0 "\"\noutput = \"/dev/null\""}' "$work/json.txt" >"$work/walk.cfg"
+  curl -s --no-progress-meter -Z --parallel-max 32 -K "$work/walk.cfg" -w '%{http_code}\n' | sort | uniq -c | awk '{printf "%s×%s ", $1, $2}'
+}
+misses() { # port -> view-cache misses so far
+  curl -s "http://127.0.0.1:$1/metrics" | awk '/ysz_cache_requests_total\{cache="merchant_views",result="miss"\}/ {print $2}'
+}
 
 bp=$(free_port)
-target/release/examples/bare_server "127.0.0.1:$bp" & pids+=($!)
-wait_up "$bp"
-bare=$(run "$work/json.txt" "$bp")
-
+target/release/examples/bare_server "127.0.0.1:$bp" &
+pids+=($!)
 sp=$(free_port)
-YSZ_CACHE_CAPACITY=$((N * 2)) $B serve --store "$store" --key-dir "$work/keys" --listen "127.0.0.1:$sp" 2>/dev/null & pids+=($!)
-wait_up "$sp"
-run "$work/json.txt" "$sp" >/dev/null # warm the cache
-warm=$(run "$work/json.txt" "$sp")
-page=$(run "$work/page.txt" "$sp")
-
+YSZ_CACHE_CAPACITY=$((N * 2)) $B serve --store "$store" --key-dir "$work/keys" --listen "127.0.0.1:$sp" 2>"$work/warm.log" &
+pids+=($!)
 cp=$(free_port)
-YSZ_CACHE_CAPACITY=0 $B serve --store "$store" --key-dir "$work/keys" --listen "127.0.0.1:$cp" 2>/dev/null & pids+=($!)
-wait_up "$cp"
-cold=$(run "$work/json.txt" "$cp")
+YSZ_CACHE_CAPACITY=0 $B serve --store "$store" --key-dir "$work/keys" --listen "127.0.0.1:$cp" 2>"$work/cold.log" &
+pids+=($!)
+wait_up "$bp"; wait_up "$sp"; wait_up "$cp"
 
-ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
-printf '%-28s %10s %6s\n' "case" "req/s" "ratio"
-printf '%-28s %10s %6s\n' "bare actix handler" "$bare" "1.00"
-printf '%-28s %10s %6s\n' "scan JSON, warm cache" "$warm" "$(ratio "$warm" "$bare")"
-printf '%-28s %10s %6s\n' "scan page, warm cache" "$page" "$(ratio "$page" "$bare")"
-printf '%-28s %10s %6s\n' "scan JSON, cold ($STORE_KIND)" "$cold" "$(ratio "$cold" "$bare")"
+# Warm-up: every code once. On the warm service this fills the view cache
+# (one miss per merchant); on the cold one it fills only the verified-token
+# cache, which is on in both (a cold scan is a store read, not a verify).
+t0=$(date +%s.%N)
+say "warm-up walk (warm service): $(walk "$sp")in $(python3 -c "import time; print(f'{time.time()-$t0:.1f}')") s, view-cache misses $(misses "$sp")"
+say "warm-up walk (cold service): $(walk "$cp")"
+
+printf '%-6s %-28s %10s %6s\n' round case req/s ratio
+declare -a B_ W_ P_ C_
+for r in $(seq "$ROUNDS"); do
+  before=$(misses "$sp")
+  bare=$(run "$work/json.txt" "$bp")
+  warm=$(run "$work/json.txt" "$sp")
+  page=$(run "$work/page.txt" "$sp")
+  cold=$(run "$work/json.txt" "$cp")
+  after=$(misses "$sp")
+  B_+=("$bare"); W_+=("$warm"); P_+=("$page"); C_+=("$cold")
+  ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
+  printf '%-6s %-28s %10s %6s\n' "$r" "bare actix handler" "$bare" "1.00"
+  printf '%-6s %-28s %10s %6s\n' "$r" "scan JSON, warm cache" "$warm" "$(ratio "$warm" "$bare")"
+  printf '%-6s %-28s %10s %6s\n' "$r" "scan page, warm cache" "$page" "$(ratio "$page" "$bare")"
+  printf '%-6s %-28s %10s %6s\n' "$r" "scan JSON, cold ($STORE_KIND)" "$cold" "$(ratio "$cold" "$bare")"
+  say "round $r: view-cache misses on the warm service during the round: $((after - before)); load average $(cut -d' ' -f1-3 /proc/loadavg)"
+done
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+mb=$(median "${B_[@]}"); mw=$(median "${W_[@]}"); mp=$(median "${P_[@]}"); mc=$(median "${C_[@]}")
+# ratios of medians and medians of the per-round ratios
+mr() { # list-name
+  local -n xs=$1; local out=()
+  for i in "${!xs[@]}"; do out+=("$(python3 -c "print(${xs[$i]}/${B_[$i]})")"); done
+  python3 -c "print(f'{$(median "${out[@]}"):.2f}')"
+}
+echo
+printf '%-28s %10s %18s\n' "median of $ROUNDS rounds" req/s "ratio (median)"
+printf '%-28s %10.0f %18s\n' "bare actix handler" "$mb" "1.00"
+printf '%-28s %10.0f %18s\n' "scan JSON, warm cache" "$mw" "$(mr W_)"
+printf '%-28s %10.0f %18s\n' "scan page, warm cache" "$mp" "$(mr P_)"
+printf '%-28s %10.0f %18s\n' "scan JSON, cold ($STORE_KIND)" "$mc" "$(mr C_)"
+
+# p99 at half the saturating warm rate, constant rate (oha -q), 10 s.
+rate=$(python3 -c "print(int($mw/2))")
+sed "s#^#http://127.0.0.1:$sp#" "$work/json.txt" >"$work/urls.txt"
+cat >"$work/p99.py" <<'PY'
+import json, sys
+d = json.load(sys.stdin)
+p = d["latencyPercentiles"]
+print(f"p50 {p['p50'] * 1e3:.2f} ms, p99 {p['p99'] * 1e3:.2f} ms, p99.9 {p['p99.9'] * 1e3:.2f} ms, "
+      f"{d['summary']['requestsPerSec']:.0f} req/s, statuses {d['statusCodeDistribution']}")
+PY
+p99=$("$OHA" -q "$rate" -z 10s -c 64 --no-tui --latency-correction --urls-from-file --output-format json "$work/urls.txt" | python3 "$work/p99.py")
+echo "scan JSON at $rate req/s (half the median warm rate), oha -q $rate -z 10s -c 64: $p99"
+say "load average at the end $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Service memory per cached projection: start the service with a view cache
+# large enough for every merchant, read its memory from /proc/<pid>/status,
+# scan every code once as JSON (caches the merchant's view, the verified
+# token and the memoised JSON), read it again, scan every code once as the
+# page (adds the memoised page), read it again.
+#
+#   bash benches/rss.sh [N=1000000] [DATA_DIR]
+#
+# With DATA_DIR (an embedded store with issued codes, e.g. left by an
+# earlier run) nothing is generated. Otherwise N merchants with one record
+# each are generated, refreshed and issued codes. Reports RssAnon (heap;
+# VmRSS also counts the mapped SQLite file) and bytes per merchant.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${1:-1000000}
+DATA=${2:-}
+cargo build --release --quiet --bin yisaozhi
+B=$PWD/target/release/yisaozhi
+work=$(mktemp -d)
+pid=
+cleanup() { [[ -n $pid ]] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+if [[ -z $DATA ]]; then
+  DATA=$work/data
+  $B gen --merchants "$N" --records "$N" --seed 1 --out "$work/in" >/dev/null
+  $B keys generate --store "embedded:$DATA" >/dev/null
+  $B refresh --store "embedded:$DATA" --merchants "$work/in/merchants.jsonl" --records "$work/in/records.jsonl" --full --rejects "$work/rejects.jsonl" >/dev/null 2>&1
+  $B codes issue --all --out "$work/printed" --store "embedded:$DATA" >/dev/null 2>&1
+fi
+$B codes list --store "embedded:$DATA" | awk '{n=split($2,a,"/"); print a[n]}' >"$work/tokens.txt"
+N=$(wc -l <"$work/tokens.txt")
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+YSZ_CACHE_CAPACITY=$((N + N / 10)) $B serve --store "embedded:$DATA" --listen "127.0.0.1:$port" 2>/dev/null &
+pid=$!
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+anon() { awk '/RssAnon/ {print $2 * 1024}' "/proc/$pid/status"; }
+walk() { # path-prefix
+  awk -v p="$port" -v pre="$1" '{print "url = \"http://127.0.0.1:" p pre $0 "\"\noutput = \"/dev/null\""}' "$work/tokens.txt" >"$work/walk.cfg"
+  curl -s --no-progress-meter -Z --parallel-max 16 -K "$work/walk.cfg" -w '%{http_code} %{size_download}\n' |
+    awk '{c[$1]++; b+=$2} END {for (k in c) printf "%s×%s ", c[k], k; printf "body bytes %.0f/merchant", b/NR}'
+}
+misses() { curl -s "http://127.0.0.1:$port/metrics" | awk '/cache="merchant_views",result="miss"/ {print $2}'; }
+sleep 1
+a0=$(anon)
+echo "merchants: $N; RssAnon at start: $((a0 / 1048576)) MiB"
+echo "JSON walk: $(walk /api/v1/scan/); view-cache misses $(misses)"
+sleep 2
+a1=$(anon)
+echo "JSON walk: RssAnon $((a1 / 1048576)) MiB, +$(((a1 - a0) / N)) bytes per merchant (view + verified token + memoised JSON)"
+echo "page walk: $(walk /s/); view-cache misses $(misses)"
+sleep 2
+a2=$(anon)
+echo "page walk: RssAnon $((a2 / 1048576)) MiB, +$(((a2 - a1) / N)) bytes per merchant (memoised page); total $(((a2 - a0) / N)) bytes per merchant"
