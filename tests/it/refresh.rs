@@ -104,7 +104,11 @@ pub(crate) fn without_updated_at(mut all: BTreeMap<String, Value>) -> BTreeMap<S
     all
 }
 
-pub(crate) fn assert_same(got: &BTreeMap<String, Value>, want: &BTreeMap<String, Value>, what: &str) {
+pub(crate) fn assert_same(
+    got: &BTreeMap<String, Value>,
+    want: &BTreeMap<String, Value>,
+    what: &str,
+) {
     assert_eq!(got.len(), want.len(), "{what}: number of projections");
     for (id, w) in want {
         assert_eq!(got.get(id), Some(w), "{what}: projection of {id} differs");
