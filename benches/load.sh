@@ -4,15 +4,16 @@
 # scan JSON with a warm cache, the scan page, and the cold scan (view cache
 # disabled: every scan reads the store). Each case is wrk on random codes
 # among the N merchants. Then p99 latency at half the saturating warm rate
-# with a constant-rate load generator (oha -q).
+# with a constant-rate load generator (benches/constant_rate.rs).
 #
 #   bash benches/load.sh [N=100000] [SECONDS=10] [STORE=redis] [ROUNDS=3]
 #
 # STORE=redis (the default) starts a throw-away redis-server on a free port:
 # the cold case is then a Redis read. STORE=embedded uses SQLite.
 # Needs wrk (Debian: apt-get install wrk), curl, redis-server for
-# STORE=redis (apt-get install redis-server) and oha for the p99
-# (cargo install oha --locked; looked for on PATH and in ~/.cargo/bin).
+# STORE=redis (apt-get install redis-server).
+# With PIN=1 the servers run on core 0 only and wrk (and Redis) on core 1,
+# so a case's req/s is what one core of the service serves (deploy/SIZING.md).
 # Prints req/s and the ratio of each case to the baseline of the same round,
 # and the median of the rounds.
 set -euo pipefail
@@ -23,9 +24,7 @@ STORE_KIND=${3:-redis}
 ROUNDS=${4:-3}
 command -v wrk >/dev/null || { echo "needs wrk: apt-get install wrk" >&2; exit 1; }
 command -v curl >/dev/null || { echo "needs curl: apt-get install curl" >&2; exit 1; }
-OHA=$(command -v oha || echo "$HOME/.cargo/bin/oha")
-[[ -x $OHA ]] || { echo "needs oha for the p99: cargo install oha --locked" >&2; exit 1; }
-cargo build --release --quiet --bin yisaozhi --example bare_server
+cargo build --release --quiet --bin yisaozhi --example bare_server --example constant_rate
 B=$PWD/target/release/yisaozhi
 work=$(mktemp -d)
 pids=()
@@ -33,12 +32,15 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -r
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 say() { echo "# $*" >&2; }
+# PIN=1: servers on core 0, load generator and Redis on core 1.
+on_server=(); on_client=()
+if [[ ${PIN:-0} == 1 ]]; then on_server=(taskset -c 0); on_client=(taskset -c 1); fi
 
 say "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 store="embedded:$work/data"
 if [[ $STORE_KIND == redis ]]; then
   rp=$(free_port)
-  redis-server --port "$rp" --save '' --appendonly no --dir "$work" >/dev/null &
+  "${on_client[@]}" redis-server --port "$rp" --save '' --appendonly no --dir "$work" >/dev/null &
   pids+=($!)
   for _ in $(seq 50); do redis-cli -p "$rp" ping >/dev/null 2>&1 && break; sleep 0.1; done
   store="redis://127.0.0.1:$rp"
@@ -54,7 +56,7 @@ codes=$(wc -l <"$work/json.txt")
 say "$codes codes"
 
 run() { # url-file port -> req/s
-  wrk -t2 -c64 -d"${SECS}s" -s benches/scan.lua "http://127.0.0.1:$2" -- "$1" | awk '/Requests\/sec/ {print $2}'
+  "${on_client[@]}" wrk -t2 -c64 -d"${SECS}s" -s benches/scan.lua "http://127.0.0.1:$2" -- "$1" | awk '/Requests\/sec/ {print $2}'
 }
 wait_up() { for _ in $(seq 100); do curl -fs "http://127.0.0.1:$1/healthz" >/dev/null 2>&1 && return; curl -fs "http://127.0.0.1:$1/" >/dev/null 2>&1 && return; sleep 0.1; done; }
 walk() { # port: request every code once, in order, 32 at a time
@@ -66,13 +68,13 @@ misses() { # port -> view-cache misses so far
 }
 
 bp=$(free_port)
-target/release/examples/bare_server "127.0.0.1:$bp" &
+"${on_server[@]}" target/release/examples/bare_server "127.0.0.1:$bp" &
 pids+=($!)
 sp=$(free_port)
-YSZ_CACHE_CAPACITY=$((N * 2)) $B serve --store "$store" --key-dir "$work/keys" --listen "127.0.0.1:$sp" 2>"$work/warm.log" &
+YSZ_CACHE_CAPACITY=$((N * 2)) "${on_server[@]}" $B serve --store "$store" --key-dir "$work/keys" --listen "127.0.0.1:$sp" 2>"$work/warm.log" &
 pids+=($!)
 cp=$(free_port)
-YSZ_CACHE_CAPACITY=0 $B serve --store "$store" --key-dir "$work/keys" --listen "127.0.0.1:$cp" 2>"$work/cold.log" &
+YSZ_CACHE_CAPACITY=0 "${on_server[@]}" $B serve --store "$store" --key-dir "$work/keys" --listen "127.0.0.1:$cp" 2>"$work/cold.log" &
 pids+=($!)
 wait_up "$bp"; wait_up "$sp"; wait_up "$cp"
 
@@ -115,16 +117,13 @@ printf '%-28s %10.0f %18s\n' "scan JSON, warm cache" "$mw" "$(mr W_)"
 printf '%-28s %10.0f %18s\n' "scan page, warm cache" "$mp" "$(mr P_)"
 printf '%-28s %10.0f %18s\n' "scan JSON, cold ($STORE_KIND)" "$mc" "$(mr C_)"
 
-# p99 at half the saturating warm rate, constant rate (oha -q), 10 s.
+# p99 at half the saturating warm rate: a constant-rate generator
+# (benches/constant_rate.rs, latency from each request's scheduled time, as
+# wrk2 measures it), 64 connections, on random codes. Then the same rate on
+# the bare handler, for the latency the HTTP stack itself adds here.
 rate=$(python3 -c "print(int($mw/2))")
-sed "s#^#http://127.0.0.1:$sp#" "$work/json.txt" >"$work/urls.txt"
-cat >"$work/p99.py" <<'PY'
-import json, sys
-d = json.load(sys.stdin)
-p = d["latencyPercentiles"]
-print(f"p50 {p['p50'] * 1e3:.2f} ms, p99 {p['p99'] * 1e3:.2f} ms, p99.9 {p['p99.9'] * 1e3:.2f} ms, "
-      f"{d['summary']['requestsPerSec']:.0f} req/s, statuses {d['statusCodeDistribution']}")
-PY
-p99=$("$OHA" -q "$rate" -z 10s -c 64 --no-tui --latency-correction --urls-from-file --output-format json "$work/urls.txt" | python3 "$work/p99.py")
-echo "scan JSON at $rate req/s (half the median warm rate), oha -q $rate -z 10s -c 64: $p99"
+echo "scan JSON at $rate req/s (half the median warm rate), ${SECS} s:"
+"${on_client[@]}" target/release/examples/constant_rate "127.0.0.1:$sp" "$work/json.txt" "$rate" "$SECS" 64 | sed 's/^/  /'
+echo "bare handler at the same rate:"
+"${on_client[@]}" target/release/examples/constant_rate "127.0.0.1:$bp" "$work/json.txt" "$rate" "$SECS" 64 | sed 's/^/  /'
 say "load average at the end $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -209,6 +209,11 @@ pub async fn issue_code(
         crate::issuing::IssueError::NotGraded(_) => {
             ApiError::BadRequest("not_graded", e.to_string())
         }
+        // The store down is a 503 here as on every other route.
+        crate::issuing::IssueError::Other(e) => match e.downcast::<crate::store::StoreError>() {
+            Ok(store_error) => store_error.into(),
+            Err(e) => ApiError::Internal(e),
+        },
         other => ApiError::Internal(other.into()),
     })?;
     state.scanner.invalidate(&merchant.id).await;

@@ -504,6 +504,18 @@ async fn redis_killed_under_load_cached_merchants_answer_others_get_a_quick_503_
     assert!(body.contains("unreachable"), "{body}");
     println!("/readyz while Redis is down: 503 in {took:?}");
 
+    // A regulator's write is refused the same way, not as an internal error.
+    let (status, body) = service
+        .admin(
+            reqwest::Method::POST,
+            &format!("/api/v1/admin/merchants/{}/codes", merchant(5)),
+            &setup.token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"], "unavailable", "{body}");
+
     // Cached merchants still answer with their data.
     for (i, was) in (1..=4).zip(&before) {
         let (status, body) = service
