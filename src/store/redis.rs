@@ -30,7 +30,6 @@
 //! |---|---|---|
 //! | `P:{<id>}:merchant` | string | merchant JSON |
 //! | `P:{<id>}:records` | list | record JSON, in import order |
-//! | `P:{<id>}:record-ids` | set | ids of the stored records (idempotent insert) |
 //! | `P:{<id>}:projection` | string | projection JSON |
 //! | `P:{<id>}:override` | string | override JSON |
 //! | `P:{<id>}:codes` | hash | serial → issued code JSON (as issued) |
@@ -47,6 +46,7 @@
 //! | `P:{changes}:seq` | string | number of merchant changes noted so far |
 //! | `P:{tokens}` | hash | API token id → token JSON |
 //! | `P:{meta}:last-refresh` | string | when the last refresh completed (Unix seconds) |
+//! | `P:{meta}:bulk` | hash | bulk imports running or killed: token → start (Unix seconds) |
 //!
 //! A merchant's keys are tagged with its id, so they all live in the slot
 //! `CRC16(id) mod 16384`: merchants spread over all 16384 slots (and so over
@@ -78,14 +78,33 @@
 //!   regrade mark). Batches go as scripts of up to [`CHUNK`] merchants of one
 //!   slot (cluster) or of any slots (standalone), many in flight at once on the
 //!   multiplexed connection (the same effect as a pipeline).
-//! - `add_records`: two steps, each idempotent. First the record id is claimed
-//!   in the global record-owner index (`HSETNX id merchant`; a record id owned
-//!   by another merchant is a duplicate); then, in the merchant's slot, one
-//!   script adds the record to the merchant's id set and list and marks the
-//!   merchant. A crash between the two leaves a claim without a record, which
-//!   the re-run completes (same owner). The first of several records with one
-//!   id in a batch wins, as in the embedded store; records of one merchant keep
-//!   their batch order.
+//! - `add_records`: record ids are global; a record id already claimed (by
+//!   this or another merchant) is a duplicate, and the first of several
+//!   records with one id in a batch wins, as in the embedded store. Records
+//!   of one merchant keep their batch order. Standalone: per record atomic,
+//!   one script per chunk claims the id in the record-owner index
+//!   (`HSETNX id merchant`) and, if it was free, appends the record to the
+//!   merchant's list and marks the merchant; a claimed id is therefore always
+//!   a stored record. Cluster: two steps, each idempotent, because the
+//!   owner index of a record id lives in another slot than its merchant:
+//!   first the claim (a claim by the same merchant counts as "maybe not
+//!   stored yet"), then in the merchant's slot one script appends each
+//!   freshly claimed record, and each record claimed earlier by the same
+//!   merchant unless the merchant's list already holds a record with its id
+//!   (a run killed between the steps). Two processes importing the same
+//!   record at the same moment into a cluster may store it twice.
+//! - Bulk mode ([`Store::begin_bulk_import`] with at least
+//!   [`RedisOptions::bulk_min`] records expected, i.e. a large refresh): the
+//!   writes above skip the per-item regrade mark, which costs a set insert
+//!   per record. Instead the import first adds a token to `P:{meta}:bulk`,
+//!   the process remembers the merchants it changed or gave new records,
+//!   and [`Store::end_bulk_import`] marks them (`SADD` per slot) and then
+//!   removes the token. If the process dies before that, the token stays,
+//!   and the next `due_for_regrade` or bulk import marks *every* merchant
+//!   (`SUNIONSTORE` of each slot's merchants into its marks) before removing
+//!   it: a killed bulk import costs one full regrade, never a missed one.
+//!   Like the embedded store's bulk mode it assumes one bulk importer at a
+//!   time (a second one would take the first's token for a killed one).
 //! - `put_projections`: per merchant atomic (projection, clearing its regrade
 //!   mark, due index). Standalone: each chunk also writes its change notice in
 //!   the same script. Cluster: the change notice for every merchant whose
@@ -157,6 +176,8 @@ pub const MAX_CHANGES_LISTED: u64 = 50_000;
 pub const CHANGES_KEPT: u64 = 100_000;
 /// Audit entries read per round trip when walking the log.
 const AUDIT_PAGE: isize = 256;
+/// An import expected to add at least this many records runs in bulk mode.
+pub const BULK_MIN_RECORDS: u64 = 100_000;
 
 /// How to reach Redis and name the keys.
 #[derive(Debug, Clone)]
@@ -178,6 +199,10 @@ pub struct RedisOptions {
     /// While Redis is unreachable, how often the background probe tries it
     /// (standalone; see the module documentation).
     pub probe_interval: Duration,
+    /// An import expected to add at least this many records runs in bulk
+    /// mode (see the module documentation; default [`BULK_MIN_RECORDS`],
+    /// or `YSZ_REDIS_BULK_MIN`).
+    pub bulk_min: u64,
 }
 
 impl Default for RedisOptions {
@@ -190,6 +215,10 @@ impl Default for RedisOptions {
             max_changes_listed: MAX_CHANGES_LISTED,
             changes_kept: CHANGES_KEPT,
             probe_interval: Duration::from_millis(250),
+            bulk_min: std::env::var("YSZ_REDIS_BULK_MIN")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(BULK_MIN_RECORDS),
         }
     }
 }
@@ -202,6 +231,16 @@ pub struct RedisStore {
     cluster: bool,
     max_changes_listed: u64,
     changes_kept: u64,
+    bulk_min: u64,
+    /// The bulk import this process runs, if any (see the module documentation).
+    bulk: Arc<std::sync::Mutex<Option<Bulk>>>,
+}
+
+/// A bulk import in progress in this process: its token in the
+/// `P:{meta}:bulk` hash, and the merchants whose regrade mark it owes.
+struct Bulk {
+    token: String,
+    touched: HashSet<String>,
 }
 
 /// The two connection kinds behind one [`ConnectionLike`].
@@ -516,6 +555,7 @@ struct Scripts {
     upsert_merchants: Script,
     claim: Script,
     add_records: Script,
+    store_records: Script,
     put_projections: Script,
     set_override: Script,
     issue_code: Script,
@@ -524,21 +564,30 @@ struct Scripts {
 }
 
 static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
-    // KEYS per merchant: merchant, ix:merchants, ix:dirty. ARGV per merchant: id, json.
+    // ARGV[1]: '1' to mark changed merchants for regrading (not in bulk
+    // mode), then per merchant: id, json. KEYS per merchant: merchant,
+    // ix:merchants, then ix:dirty if marking. Returns one '1' (changed) or
+    // '0' per merchant.
     upsert_merchants: Script::new(lua!(
         r#"
-local changed = 0
-for i = 1, #ARGV / 2 do
-  local k = 3 * (i - 1)
-  local id, json = ARGV[2 * i - 1], ARGV[2 * i]
+local mark = ARGV[1] == '1'
+local nk = mark and 3 or 2
+local out = {}
+for i = 1, (#ARGV - 1) / 2 do
+  local k, a = nk * (i - 1), 2 * i
+  local id, json = ARGV[a], ARGV[a + 1]
   if redis.call('GET', KEYS[k + 1]) ~= json then
     redis.call('SET', KEYS[k + 1], json)
     redis.call('SADD', KEYS[k + 2], id)
-    redis.call('SADD', KEYS[k + 3], id)
-    changed = changed + 1
+    if mark then
+      redis.call('SADD', KEYS[k + 3], id)
+    end
+    out[i] = '1'
+  else
+    out[i] = '0'
   end
 end
-return changed
+return table.concat(out)
 "#
     )),
     // KEYS per item: the owner hash. ARGV per item: field, owner.
@@ -559,21 +608,65 @@ end
 return out
 "#
     )),
-    // KEYS per record: record-ids, records, ix:dirty. ARGV per record: id, merchant, json.
+    // Standalone: claim and store in one step. ARGV[1]: '1' to mark, then
+    // per record: id, merchant, json. KEYS per record: ix:record-owner (of
+    // the record id's slot), records, then ix:dirty if marking. Returns one
+    // '1' (stored) or '0' (duplicate id) per record.
     add_records: Script::new(lua!(
         r#"
+local mark = ARGV[1] == '1'
+local nk = mark and 3 or 2
 local out = {}
-for i = 1, #ARGV / 3 do
-  local k = 3 * (i - 1)
-  if redis.call('SADD', KEYS[k + 1], ARGV[k + 1]) == 1 then
-    redis.call('RPUSH', KEYS[k + 2], ARGV[k + 3])
-    redis.call('SADD', KEYS[k + 3], ARGV[k + 2])
-    out[i] = 1
+for i = 1, (#ARGV - 1) / 3 do
+  local k, a = nk * (i - 1), 3 * i - 1
+  if redis.call('HSETNX', KEYS[k + 1], ARGV[a], ARGV[a + 1]) == 1 then
+    redis.call('RPUSH', KEYS[k + 2], ARGV[a + 2])
+    if mark then
+      redis.call('SADD', KEYS[k + 3], ARGV[a + 1])
+    end
+    out[i] = '1'
   else
-    out[i] = 0
+    out[i] = '0'
   end
 end
-return out
+return table.concat(out)
+"#
+    )),
+    // Cluster, after the claim: store the claimed records in the merchant's
+    // slot. ARGV[1]: '1' to mark, then per record: claim ('1' claimed now,
+    // '2' claimed earlier by this merchant), merchant, json, the json's
+    // prefix up to its id. KEYS per record: records, then ix:dirty if
+    // marking. A record claimed earlier is stored unless the list already
+    // holds one with its id (a run killed between claim and store). Returns
+    // one '1' (stored) or '0' per record.
+    store_records: Script::new(lua!(
+        r#"
+local mark = ARGV[1] == '1'
+local nk = mark and 2 or 1
+local out = {}
+for i = 1, (#ARGV - 1) / 4 do
+  local k, a = nk * (i - 1), 4 * i - 2
+  local stored = false
+  if ARGV[a] ~= '1' then
+    local prefix = ARGV[a + 3]
+    for _, e in ipairs(redis.call('LRANGE', KEYS[k + 1], 0, -1)) do
+      if string.sub(e, 1, #prefix) == prefix then
+        stored = true
+        break
+      end
+    end
+  end
+  if stored then
+    out[i] = '0'
+  else
+    redis.call('RPUSH', KEYS[k + 1], ARGV[a + 2])
+    if mark then
+      redis.call('SADD', KEYS[k + 2], ARGV[a + 1])
+    end
+    out[i] = '1'
+  end
+end
+return table.concat(out)
 "#
     )),
     // ARGV[1] = n; per projection: id, json, score ('' for none); then keep.
@@ -724,6 +817,8 @@ impl RedisStore {
             cluster: false,
             max_changes_listed: opts.max_changes_listed,
             changes_kept: opts.changes_kept,
+            bulk_min: opts.bulk_min,
+            bulk: Arc::default(),
         };
         store
             .ping()
@@ -766,6 +861,8 @@ impl RedisStore {
             cluster: true,
             max_changes_listed: opts.max_changes_listed,
             changes_kept: opts.changes_kept,
+            bulk_min: opts.bulk_min,
+            bulk: Arc::default(),
         };
         store
             .ping()
@@ -954,6 +1051,210 @@ impl RedisStore {
         Ok(all.into_iter().map(|(_, r)| r).collect())
     }
 
+    /// Standalone `add_records` of `records[i]` for each `i` in `todo`
+    /// (distinct ids): claim and store in one script per chunk. Returns the
+    /// indexes of the records stored.
+    async fn add_records_standalone(
+        &self,
+        records: &[Record],
+        jsons: &[String],
+        todo: Vec<usize>,
+        mark: bool,
+    ) -> StoreResult<Vec<usize>> {
+        let keys = &self.keys;
+        let stored: Vec<bool> = self
+            .in_lanes(
+                todo.clone(),
+                |&i| slot_of(records[i].merchant.as_str()),
+                CHUNK,
+                |mut conn, chunk| async move {
+                    let mut inv = SCRIPTS.add_records.prepare_invoke();
+                    inv.arg(if mark { "1" } else { "0" });
+                    for &i in &chunk {
+                        let r = &records[i];
+                        let m = r.merchant.as_str();
+                        inv.key(keys.index(slot_of(&r.id), "record-owner"))
+                            .key(keys.merchant(m, "records"));
+                        if mark {
+                            inv.key(keys.index(slot_of(m), "dirty"));
+                        }
+                        inv.arg(&r.id).arg(m).arg(&jsons[i]);
+                    }
+                    let flags: Vec<u8> = inv.invoke_async(&mut conn).await.map_err(redis_err)?;
+                    Ok(flags.into_iter().map(|f| f == b'1').collect())
+                },
+            )
+            .await
+            .into_result()?;
+        Ok(todo
+            .into_iter()
+            .zip(stored)
+            .filter_map(|(i, s)| s.then_some(i))
+            .collect())
+    }
+
+    /// Cluster `add_records` (see [`Self::add_records_standalone`]): claim
+    /// each record id in the owner index of its slot, then store the claimed
+    /// records in their merchants' slots.
+    async fn add_records_cluster(
+        &self,
+        records: &[Record],
+        jsons: &[String],
+        todo: Vec<usize>,
+        mark: bool,
+    ) -> StoreResult<Vec<usize>> {
+        let keys = &self.keys;
+        let claims: Vec<i64> = self
+            .in_lanes(
+                todo.clone(),
+                |&i| slot_of(&records[i].id),
+                CHUNK * 5,
+                |mut conn, chunk| async move {
+                    let mut inv = SCRIPTS.claim.prepare_invoke();
+                    for &i in &chunk {
+                        let r = &records[i];
+                        inv.key(keys.index(slot_of(&r.id), "record-owner"))
+                            .arg(&r.id)
+                            .arg(r.merchant.as_str());
+                    }
+                    inv.invoke_async(&mut conn).await.map_err(redis_err)
+                },
+            )
+            .await
+            .into_result()?;
+        let claimed: Vec<(usize, i64)> = todo
+            .into_iter()
+            .zip(claims)
+            .filter(|(_, c)| *c != 0)
+            .collect();
+        let stored: Vec<bool> = self
+            .in_lanes(
+                claimed.clone(),
+                |&(i, _)| slot_of(records[i].merchant.as_str()),
+                CHUNK,
+                |mut conn, chunk| async move {
+                    let mut inv = SCRIPTS.store_records.prepare_invoke();
+                    inv.arg(if mark { "1" } else { "0" });
+                    for &(i, claim) in &chunk {
+                        let r = &records[i];
+                        let m = r.merchant.as_str();
+                        inv.key(keys.merchant(m, "records"));
+                        if mark {
+                            inv.key(keys.index(slot_of(m), "dirty"));
+                        }
+                        inv.arg(if claim == 1 { "1" } else { "2" })
+                            .arg(m)
+                            .arg(&jsons[i]);
+                        if claim == 1 {
+                            inv.arg("");
+                        } else {
+                            inv.arg(id_prefix(&r.id, &jsons[i])?);
+                        }
+                    }
+                    let flags: Vec<u8> = inv.invoke_async(&mut conn).await.map_err(redis_err)?;
+                    Ok(flags.into_iter().map(|f| f == b'1').collect())
+                },
+            )
+            .await
+            .into_result()?;
+        Ok(claimed
+            .into_iter()
+            .zip(stored)
+            .filter_map(|((i, _), s)| s.then_some(i))
+            .collect())
+    }
+
+    /// Whether a bulk import runs in this process (regrade marks deferred).
+    fn in_bulk(&self) -> bool {
+        self.bulk
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+
+    /// Remembers merchants whose mark the running bulk import owes.
+    fn touch<'a>(&self, ids: impl Iterator<Item = &'a str>) {
+        if let Some(b) = self.bulk.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+            b.touched.extend(ids.map(str::to_owned));
+        }
+    }
+
+    /// The hash of running (or killed) bulk imports: token → start (Unix seconds).
+    fn bulk_key(&self) -> String {
+        self.keys.global("meta", "bulk")
+    }
+
+    /// Marks `ids` for regrading, in pipelines of `SADD`s per slot.
+    async fn mark_dirty(&self, ids: Vec<String>) -> StoreResult<()> {
+        let keys = &self.keys;
+        self.in_lanes(
+            ids,
+            |id| slot_of(id),
+            CHUNK * 5,
+            |mut conn, chunk| async move {
+                let mut by_slot: BTreeMap<u16, Vec<&str>> = BTreeMap::new();
+                for id in &chunk {
+                    by_slot.entry(slot_of(id)).or_default().push(id);
+                }
+                let mut pipe = ::redis::pipe();
+                for (slot, members) in by_slot {
+                    pipe.sadd(keys.index(slot, "dirty"), members).ignore();
+                }
+                pipe.query_async::<()>(&mut conn).await.map_err(redis_err)?;
+                Ok(vec![(); chunk.len()])
+            },
+        )
+        .await
+        .into_result()
+        .map(drop)
+    }
+
+    /// Completes bulk imports other than this process's that never ended
+    /// (killed): their merchants' marks are unknown, so every merchant is
+    /// marked for regrading, then their tokens are removed.
+    async fn recover_bulk(&self) -> StoreResult<()> {
+        let tokens: Vec<String> = ::redis::cmd("HKEYS")
+            .arg(self.bulk_key())
+            .query_async(&mut self.conn())
+            .await
+            .map_err(redis_err)?;
+        let own = self
+            .bulk
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|b| b.token.clone());
+        let stale: Vec<String> = tokens
+            .into_iter()
+            .filter(|t| Some(t) != own.as_ref())
+            .collect();
+        if stale.is_empty() {
+            return Ok(());
+        }
+        tracing::warn!(
+            imports = stale.len(),
+            "an earlier bulk import into Redis did not finish; marking every merchant for regrading"
+        );
+        let keys = &self.keys;
+        self.per_slot(
+            |slot, pipe| {
+                let dirty = keys.index(slot, "dirty");
+                pipe.cmd("SUNIONSTORE")
+                    .arg(&dirty)
+                    .arg(&dirty)
+                    .arg(keys.index(slot, "merchants"));
+            },
+            |_| Ok(()),
+        )
+        .await?;
+        ::redis::cmd("HDEL")
+            .arg(self.bulk_key())
+            .arg(&stale)
+            .query_async::<()>(&mut self.conn())
+            .await
+            .map_err(redis_err)
+    }
+
     /// Appends the change notice for `ids` (cluster path; standalone scripts
     /// write it themselves).
     async fn note_changes(&self, ids: Vec<String>) -> StoreResult<()> {
@@ -1071,6 +1372,19 @@ fn split_values<R>(
         .collect()
 }
 
+/// The start of a stored record's JSON up to and including its id
+/// (`{"id":"..."`), which no other record's JSON starts with.
+fn id_prefix<'a>(id: &str, json: &'a str) -> StoreResult<&'a str> {
+    let quoted = to_json(&id)?;
+    let n = r#"{"id":"#.len() + quoted.len();
+    match json.get(..n) {
+        Some(p) if p.starts_with(r#"{"id":"#) && p.ends_with(quoted.as_str()) => Ok(p),
+        _ => Err(StoreError::Corrupt(format!(
+            "record {id}: its JSON does not start with its id"
+        ))),
+    }
+}
+
 /// Every slot, grouped by the master serving it (`CLUSTER SLOTS`). Fails
 /// unless all slots are served.
 async fn slots_by_master(conn: &mut ClusterConnection) -> StoreResult<Vec<Vec<u16>>> {
@@ -1136,30 +1450,39 @@ impl Store for RedisStore {
             .map(|m| Ok((m.id.as_str(), slot_of(m.id.as_str()), to_json(m)?)))
             .collect::<StoreResult<Vec<_>>>()?;
         let keys = &self.keys;
-        let counts = self
+        let mark = !self.in_bulk();
+        let changed = self
             .in_lanes(
                 items,
                 |it| it.1,
                 CHUNK,
                 |mut conn, chunk| async move {
                     let mut inv = SCRIPTS.upsert_merchants.prepare_invoke();
+                    inv.arg(if mark { "1" } else { "0" });
                     for (id, slot, json) in &chunk {
                         inv.key(keys.merchant(id, "merchant"))
-                            .key(keys.index(*slot, "merchants"))
-                            .key(keys.index(*slot, "dirty"))
-                            .arg(*id)
-                            .arg(json);
+                            .key(keys.index(*slot, "merchants"));
+                        if mark {
+                            inv.key(keys.index(*slot, "dirty"));
+                        }
+                        inv.arg(*id).arg(json);
                     }
-                    let changed: u64 = inv.invoke_async(&mut conn).await.map_err(redis_err)?;
-                    // One result per item: the chunk's count on its first item.
-                    let mut out = vec![0; chunk.len()];
-                    out[0] = changed;
-                    Ok(out)
+                    let flags: Vec<u8> = inv.invoke_async(&mut conn).await.map_err(redis_err)?;
+                    Ok(flags.into_iter().map(|f| f == b'1').collect())
                 },
             )
             .await
             .into_result()?;
-        Ok(counts.iter().sum())
+        if !mark {
+            self.touch(
+                merchants
+                    .iter()
+                    .zip(&changed)
+                    .filter(|(_, c)| **c)
+                    .map(|(m, _)| m.id.as_str()),
+            );
+        }
+        Ok(changed.iter().filter(|c| **c).count() as u64)
     }
 
     async fn merchant(&self, id: &MerchantId) -> StoreResult<Option<Merchant>> {
@@ -1197,61 +1520,78 @@ impl Store for RedisStore {
     }
 
     async fn add_records(&self, records: Vec<Record>) -> StoreResult<RecordsAdded> {
-        let jsons = records
+        // The first of several records with one id in the batch wins: the
+        // others are duplicates before anything is sent.
+        let mut seen: HashSet<&str> = HashSet::with_capacity(records.len());
+        let first: Vec<usize> = (0..records.len())
+            .filter(|&i| seen.insert(records[i].id.as_str()))
+            .collect();
+        drop(seen);
+        let jsons: Vec<String> = records
             .iter()
             .map(to_json)
             .collect::<StoreResult<Vec<_>>>()?;
-        let keys = &self.keys;
-        let records = &records;
-        // Step 1: claim each record id for its merchant in the global index.
-        let claims: Vec<i64> = self
-            .in_lanes(
-                (0..records.len()).collect(),
-                |&i| slot_of(&records[i].id),
-                CHUNK * 5,
-                |mut conn, chunk| async move {
-                    let mut inv = SCRIPTS.claim.prepare_invoke();
-                    for &i in &chunk {
-                        let r = &records[i];
-                        inv.key(keys.index(slot_of(&r.id), "record-owner"))
-                            .arg(&r.id)
-                            .arg(r.merchant.as_str());
-                    }
-                    inv.invoke_async(&mut conn).await.map_err(redis_err)
-                },
-            )
-            .await
-            .into_result()?;
-        // Step 2: in each merchant's slot, store the claimed records not yet stored.
-        let claimed: Vec<usize> = (0..records.len()).filter(|&i| claims[i] != 0).collect();
-        let jsons = &jsons;
-        let stored: Vec<i64> = self
-            .in_lanes(
-                claimed,
-                |&i| slot_of(records[i].merchant.as_str()),
-                CHUNK,
-                |mut conn, chunk| async move {
-                    let mut inv = SCRIPTS.add_records.prepare_invoke();
-                    for &i in &chunk {
-                        let r = &records[i];
-                        let m = r.merchant.as_str();
-                        inv.key(keys.merchant(m, "record-ids"))
-                            .key(keys.merchant(m, "records"))
-                            .key(keys.index(slot_of(m), "dirty"))
-                            .arg(&r.id)
-                            .arg(m)
-                            .arg(&jsons[i]);
-                    }
-                    inv.invoke_async(&mut conn).await.map_err(redis_err)
-                },
-            )
-            .await
-            .into_result()?;
-        let inserted = stored.iter().filter(|&&s| s == 1).count() as u64;
+        let mark = !self.in_bulk();
+        let stored = if self.cluster {
+            self.add_records_cluster(&records, &jsons, first, mark)
+                .await?
+        } else {
+            self.add_records_standalone(&records, &jsons, first, mark)
+                .await?
+        };
+        if !mark {
+            self.touch(stored.iter().map(|&i| records[i].merchant.as_str()));
+        }
+        let inserted = stored.len() as u64;
         Ok(RecordsAdded {
             inserted,
             duplicate: records.len() as u64 - inserted,
         })
+    }
+
+    async fn begin_bulk_import(&self, expected_records: u64) -> StoreResult<()> {
+        if expected_records < self.bulk_min || self.in_bulk() {
+            return Ok(());
+        }
+        self.recover_bulk().await?;
+        let mut raw = [0u8; 8];
+        getrandom::fill(&mut raw).map_err(|e| StoreError::Unavailable(format!("random: {e}")))?;
+        let token = format!(
+            "{}-{}",
+            std::process::id(),
+            data_encoding::HEXLOWER.encode(&raw)
+        );
+        let started = jiff::Timestamp::now().as_second();
+        ::redis::cmd("HSET")
+            .arg(self.bulk_key())
+            .arg(&token)
+            .arg(started)
+            .query_async::<()>(&mut self.conn())
+            .await
+            .map_err(redis_err)?;
+        *self.bulk.lock().unwrap_or_else(|p| p.into_inner()) = Some(Bulk {
+            token,
+            touched: HashSet::new(),
+        });
+        tracing::debug!("bulk import into Redis started");
+        Ok(())
+    }
+
+    async fn end_bulk_import(&self) -> StoreResult<()> {
+        let Some(bulk) = self.bulk.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+            return Ok(());
+        };
+        let touched = bulk.touched.len();
+        // On failure the token stays: the next run marks everyone.
+        self.mark_dirty(bulk.touched.into_iter().collect()).await?;
+        ::redis::cmd("HDEL")
+            .arg(self.bulk_key())
+            .arg(&bulk.token)
+            .query_async::<()>(&mut self.conn())
+            .await
+            .map_err(redis_err)?;
+        tracing::debug!(marked = touched, "bulk import into Redis ended");
+        Ok(())
     }
 
     async fn records(&self, id: &MerchantId) -> StoreResult<Vec<Record>> {
@@ -1328,6 +1668,7 @@ impl Store for RedisStore {
     }
 
     async fn due_for_regrade(&self, as_of: Date) -> StoreResult<Vec<MerchantId>> {
+        self.recover_bulk().await?;
         let keys = &self.keys;
         let max = day_score(as_of);
         let per_slot = self

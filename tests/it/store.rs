@@ -19,7 +19,7 @@ use yisaozhi::store::embedded::EmbeddedStore;
 use yisaozhi::store::query::MerchantQuery;
 use yisaozhi::store::redis::{slot_of, RedisOptions, RedisStore, MAX_CHANGES_LISTED};
 use yisaozhi::store::{
-    ApiToken, AuditEntry, AuditFilter, CodeStatus, IssuedCode, RecordsAdded, SharedStore,
+    ApiToken, AuditEntry, AuditFilter, CodeStatus, IssuedCode, RecordsAdded, SharedStore, Store,
     StoreError, StoreSpec,
 };
 
@@ -130,6 +130,7 @@ conformance!(
     changes_since_lists_changed_merchants,
     changes_since_says_everything_when_too_much_changed,
     projection_pages_and_queries,
+    bulk_import_marks_exactly_the_merchants_it_changed,
 );
 
 // ---------- fixtures ----------
@@ -931,6 +932,179 @@ async fn projection_pages_and_queries(b: Backend) {
 // ---------- Redis only ----------
 
 /// The Redis store of a backend.
+/// A bulk import (as a large refresh runs it) leaves due exactly the
+/// merchants that changed or got new records, as an ordinary import does.
+async fn bulk_import_marks_exactly_the_merchants_it_changed(b: Backend) {
+    let s = &b.store;
+    let all = merchants(&["A", "B", "C", "D"]);
+    s.upsert_merchants(all.clone()).await.unwrap();
+    s.add_records(vec![record("a1", "A", "2026-01-01")])
+        .await
+        .unwrap();
+    let graded: Vec<Projection> = ["A", "B", "C", "D"]
+        .iter()
+        .map(|m| plain(m, None))
+        .collect();
+    s.put_projections(graded).await.unwrap();
+    assert_eq!(
+        s.due_for_regrade(AS_OF).await.unwrap(),
+        Vec::<MerchantId>::new()
+    );
+
+    s.begin_bulk_import(1_000_000_000).await.unwrap();
+    // Unchanged A, B, D; C renamed; a new E.
+    let mut again = all.clone();
+    again[2] = merchant("C", "改名超市");
+    again.push(merchant("E", "新店"));
+    assert_eq!(s.upsert_merchants(again).await.unwrap(), 2);
+    let added = s
+        .add_records(vec![
+            record("a1", "A", "2026-01-01"),
+            record("b1", "B", "2026-01-02"),
+            record("b1", "D", "2026-01-02"),
+            record("b2", "B", "2026-01-03"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        added,
+        RecordsAdded {
+            inserted: 2,
+            duplicate: 2
+        }
+    );
+    s.end_bulk_import().await.unwrap();
+    assert_eq!(
+        s.due_for_regrade(AS_OF).await.unwrap(),
+        ids(&["B", "C", "E"])
+    );
+    let ids_of = |rs: Vec<Record>| rs.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    assert_eq!(ids_of(s.records(&id("B")).await.unwrap()), ["b1", "b2"]);
+    assert_eq!(
+        ids_of(s.records(&id("D")).await.unwrap()),
+        Vec::<String>::new()
+    );
+    // Ending twice, or without a start, does nothing.
+    s.end_bulk_import().await.unwrap();
+}
+
+/// A bulk import into Redis killed before its end (the store dropped without
+/// `end_bulk_import`) leaves every merchant due; the first `due_for_regrade`
+/// after it says so once, and a finished regrade clears it.
+async fn redis_killed_bulk_import_leaves_every_merchant_due(cluster: bool) {
+    let opts = RedisOptions {
+        prefix: unique_prefix(),
+        ..RedisOptions::default()
+    };
+    let connect = |opts: RedisOptions| async move {
+        if cluster {
+            RedisStore::connect_cluster(&redis_helpers::cluster().urls(), opts).await
+        } else {
+            RedisStore::connect(&redis_helpers::standalone().url(), opts).await
+        }
+        .expect("connect")
+    };
+    let first = connect(opts.clone()).await;
+    let list: Vec<String> = (0..40).map(|i| format!("K{i:03}")).collect();
+    let refs: Vec<&str> = list.iter().map(String::as_str).collect();
+    first.upsert_merchants(merchants(&refs)).await.unwrap();
+    first
+        .put_projections(refs.iter().map(|m| plain(m, None)).collect())
+        .await
+        .unwrap();
+    first.begin_bulk_import(1_000_000_000).await.unwrap();
+    first
+        .add_records(vec![record("k1", "K001", "2026-01-01")])
+        .await
+        .unwrap();
+    drop(first);
+
+    let second = connect(opts).await;
+    assert_eq!(
+        second.due_for_regrade(AS_OF).await.unwrap(),
+        ids(&refs),
+        "every merchant, not only K001"
+    );
+    second
+        .put_projections(refs.iter().map(|m| plain(m, None)).collect())
+        .await
+        .unwrap();
+    assert_eq!(
+        second.due_for_regrade(AS_OF).await.unwrap(),
+        Vec::<MerchantId>::new()
+    );
+    assert_eq!(
+        second.records(&id("K001")).await.unwrap().len(),
+        1,
+        "the record landed"
+    );
+}
+
+#[tokio::test]
+async fn redis_killed_bulk_import_leaves_every_merchant_due_standalone() {
+    redis_killed_bulk_import_leaves_every_merchant_due(false).await;
+}
+
+#[tokio::test]
+async fn redis_killed_bulk_import_leaves_every_merchant_due_cluster() {
+    redis_killed_bulk_import_leaves_every_merchant_due(true).await;
+}
+
+/// A cluster import killed between claiming record ids and storing the
+/// records: the re-run stores each record once.
+#[tokio::test]
+async fn cluster_claimed_but_unstored_records_are_stored_once_by_the_rerun() {
+    let b = Backend::cluster().await;
+    let r = redis_of(&b);
+    b.store
+        .upsert_merchants(merchants(&["A", "B"]))
+        .await
+        .unwrap();
+    b.store
+        .add_records(vec![record("r1", "A", "2026-01-01")])
+        .await
+        .unwrap();
+    // r2 claimed for A but never stored: the state a kill between the steps leaves.
+    let owner = format!(
+        "{}:{{{}}}:ix:record-owner",
+        r.prefix(),
+        yisaozhi::store::redis::slot_tag(slot_of("r2"))
+    );
+    let port = redis_helpers::cluster().nodes[0].port;
+    assert_eq!(
+        redis_cli(port, &["-c", "hsetnx", &owner, "r2", "A"]).trim(),
+        "1"
+    );
+    let again = vec![
+        record("r1", "A", "2026-01-01"),
+        record("r2", "A", "2026-01-02"),
+        record("r2", "B", "2026-01-02"),
+    ];
+    assert_eq!(
+        b.store.add_records(again.clone()).await.unwrap(),
+        RecordsAdded {
+            inserted: 1,
+            duplicate: 2
+        }
+    );
+    assert_eq!(
+        b.store.add_records(again).await.unwrap(),
+        RecordsAdded {
+            inserted: 0,
+            duplicate: 3
+        }
+    );
+    let got: Vec<String> = b
+        .store
+        .records(&id("A"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(got, ["r1", "r2"]);
+}
+
 fn redis_of(b: &Backend) -> &RedisStore {
     b.redis.as_ref().expect("a Redis backend")
 }
@@ -973,14 +1147,7 @@ async fn cluster_spreads_merchants_over_every_master_with_each_merchant_in_one_s
     // Each merchant's keys, and its index entries, share one slot: the slot of its id.
     for m in refs.iter().take(5) {
         let want = slot_of(m).to_string();
-        for what in [
-            "merchant",
-            "records",
-            "record-ids",
-            "projection",
-            "codes",
-            "code-status",
-        ] {
+        for what in ["merchant", "records", "projection", "codes", "code-status"] {
             let key = r.merchant_key(&id(m), what);
             let got = redis_cli(cluster.nodes[0].port, &["cluster", "keyslot", &key]);
             assert_eq!(got.trim(), want, "{key}");
