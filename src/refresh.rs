@@ -486,7 +486,7 @@ struct Known {
     no: HashSet<MerchantId, FastHash>,
 }
 
-/// FxHash (rotate, xor, multiply): several times faster than SipHash on
+/// FxHash (rotate, xor, multiply, and a final rotation): several times faster than SipHash on
 /// short ids, and these sets are looked up for every record. Keys come from
 /// the regulator's own files, so flooding resistance buys nothing here.
 type FastHash = std::hash::BuildHasherDefault<FxHasher>;
@@ -507,17 +507,25 @@ impl std::hash::Hasher for FxHasher {
         }
     }
 
+    /// The multiply leaves the low bits depending only on the low bits of
+    /// the last word (for an id, on its first bytes, the same for every
+    /// id), and the table picks buckets by the low bits: rotate the
+    /// well-mixed high bits down, as rustc-hash does.
     fn finish(&self) -> u64 {
-        self.0
+        self.0.rotate_left(26)
     }
 }
 
 impl Known {
     /// Looks up, in one store call, the ids of `records` not seen yet.
-    async fn learn(&mut self, store: &dyn Store, records: &[(Record, u64)]) -> anyhow::Result<()> {
+    async fn learn(
+        &mut self,
+        store: &dyn Store,
+        records: &[(ParsedRecord, u64)],
+    ) -> anyhow::Result<()> {
         let ask: HashSet<&MerchantId, FastHash> = records
             .iter()
-            .map(|(r, _)| &r.merchant)
+            .map(|((r, _), _)| &r.merchant)
             .filter(|m| !self.yes.contains(*m) && !self.no.contains(*m))
             .collect();
         if ask.is_empty() {
@@ -548,8 +556,14 @@ fn parse_merchant(p: &RowParser, text: &str) -> Result<Merchant, String> {
     p.merchant(text)
 }
 
-fn parse_record(p: &RowParser, text: &str) -> Result<Record, String> {
-    p.record(text)
+/// A record and, from a JSONL file, the line it was parsed from (which the
+/// store may keep as it is instead of serializing the record again).
+type ParsedRecord = (Record, Option<String>);
+
+fn parse_record(p: &RowParser, text: &str) -> Result<ParsedRecord, String> {
+    let record = p.record(text)?;
+    let text = matches!(p, RowParser::Json).then(|| text.to_owned());
+    Ok((record, text))
 }
 
 async fn import_merchants_file(
@@ -631,14 +645,16 @@ async fn import_records_file(
             // Before the unknown-merchant check: another shard's merchant
             // may well be unknown to this shard's run.
             let all = parsed.items.len();
-            parsed.items.retain(|(r, _)| shard.contains(&r.merchant));
+            parsed
+                .items
+                .retain(|((r, _), _)| shard.contains(&r.merchant));
             summary.skipped_other_shard += (all - parsed.items.len()) as u64;
         }
         known.learn(store, &parsed.items).await?;
         let mut batch = Vec::with_capacity(parsed.items.len());
-        for (record, line) in parsed.items {
+        for ((record, text), line) in parsed.items {
             if known.yes.contains(&record.merchant) {
-                batch.push(record);
+                batch.push((record, text));
             } else {
                 rejects.push(&Reject {
                     file: file.clone(),
@@ -650,7 +666,12 @@ async fn import_records_file(
                 })?;
             }
         }
-        add(store, batch, summary).await?;
+        if !batch.is_empty() {
+            let added = store.add_records_with_json(batch).await?;
+            summary.imported += added.inserted;
+            summary.duplicate += added.duplicate;
+        }
+        tracing::debug!(file = %file, line = last_line, "records written");
         progress.set(parsed.bytes_read);
         summary.stopped = Stopped::check(opts.stop.as_ref(), || {
             format!("at line {last_line} of {file}")
@@ -857,7 +878,10 @@ async fn regrade_with(
         }
         anyhow::Ok(())
     };
-    let writer = async move {
+    // The store write of one batch runs while the next is graded and
+    // collected (at most one waiting): the writes are the one serial stage.
+    let (sink_tx, mut sink_rx) = tokio::sync::mpsc::channel::<Vec<Projection>>(1);
+    let collector = async move {
         // Few large transactions: each commit rewrites the pages it touched
         // in the projections' indexes, wherever in them the rows fall.
         let mut pending: Vec<(Projection, Option<Grade>)> = Vec::new();
@@ -870,7 +894,6 @@ async fn regrade_with(
             // A stop waits for what is graded to be written: a safe point.
             let stopping = stop.is_some_and(|s| s.requested().is_some());
             if pending.len() >= WRITE_BATCH || ((done || stopping) && !pending.is_empty()) {
-                let n = pending.len() as u64;
                 let mut batch = Vec::with_capacity(pending.len());
                 for (p, before) in pending.drain(..) {
                     if before != Some(p.grade) {
@@ -880,9 +903,8 @@ async fn regrade_with(
                     summary.regraded += 1;
                     batch.push(p);
                 }
-                store.put_projections(batch).await?;
-                if let Some(p) = progress {
-                    p.inc(n);
+                if sink_tx.send(batch).await.is_err() {
+                    break; // the sink failed; its error is returned
                 }
             }
             if done {
@@ -901,7 +923,17 @@ async fn regrade_with(
         }
         anyhow::Ok(())
     };
-    tokio::try_join!(loader, grader, writer)?;
+    let sink = async move {
+        while let Some(batch) = sink_rx.recv().await {
+            let n = batch.len() as u64;
+            store.put_projections(batch).await?;
+            if let Some(p) = progress {
+                p.inc(n);
+            }
+        }
+        anyhow::Ok(())
+    };
+    tokio::try_join!(loader, grader, collector, sink)?;
     Ok(())
 }
 

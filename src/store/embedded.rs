@@ -31,10 +31,14 @@ const MAX_CHANGES_LISTED: i64 = 50_000;
 /// How many change rows are kept for slow readers.
 const CHANGES_KEPT: i64 = 1_000_000;
 
+/// `records.seq` is a plain rowid alias, not AUTOINCREMENT: records are
+/// never deleted, so a new record always gets a larger seq than every
+/// committed one (what `bulk_since` relies on) without an update of
+/// `sqlite_sequence` per insert. Stores made with AUTOINCREMENT keep it.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS merchants (id TEXT PRIMARY KEY, json TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS records (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
     merchant TEXT NOT NULL,
     json TEXT NOT NULL);
@@ -792,6 +796,7 @@ impl<'s> Cursor<'s> {
 fn scan_grading_inputs(
     inner: &Inner,
     ids: &[MerchantId],
+    all: bool,
     batch: usize,
     tx: &tokio::sync::mpsc::Sender<Vec<GradingInput>>,
 ) -> StoreResult<()> {
@@ -801,14 +806,16 @@ fn scan_grading_inputs(
     conn.execute_batch("BEGIN").map_err(sql)?;
     let mut sorter = Sorter::new(&inner.dir, inner.sort_bytes);
     {
-        let wanted: HashSet<&str> = ids.iter().map(MerchantId::as_str).collect();
+        // Every merchant (a full regrade): no need to pick records out.
+        let wanted: Option<HashSet<&str>> =
+            (!all).then(|| ids.iter().map(MerchantId::as_str).collect());
         let mut q = conn
             .prepare("SELECT seq, merchant, json FROM records")
             .map_err(sql)?;
         let mut rows = q.query([]).map_err(sql)?;
         while let Some(row) = rows.next().map_err(sql)? {
             let m = row.get_ref(1).map_err(sql)?.as_str().map_err(corrupt)?;
-            if wanted.contains(m) {
+            if wanted.as_ref().is_none_or(|w| w.contains(m)) {
                 let json = row.get_ref(2).map_err(sql)?.as_str().map_err(corrupt)?;
                 sorter
                     .push(m, row.get(0).map_err(sql)?, json)
@@ -1072,12 +1079,27 @@ impl Store for EmbeddedStore {
     }
 
     async fn add_records(&self, records: Vec<Record>) -> StoreResult<RecordsAdded> {
+        self.add_records_with_json(records.into_iter().map(|r| (r, None)).collect())
+            .await
+    }
+
+    async fn add_records_with_json(
+        &self,
+        records: Vec<(Record, Option<String>)>,
+    ) -> StoreResult<RecordsAdded> {
         use rayon::prelude::*;
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
+            // A JSONL line is stored as it came (it parses to the same
+            // record); only CSV rows and records made here are serialized.
+            let (records, texts): (Vec<Record>, Vec<Option<String>>) = records.into_iter().unzip();
             let rows = records
                 .par_iter()
-                .map(to_json)
+                .zip(texts.into_par_iter())
+                .map(|(r, text)| match text {
+                    Some(text) => Ok(text),
+                    None => to_json(r),
+                })
                 .collect::<StoreResult<Vec<String>>>()?;
             let mut bulk = inner.bulk.lock().unwrap_or_else(|p| p.into_inner());
             let mut conn = inner.writer.lock().unwrap_or_else(|p| p.into_inner());
@@ -1210,16 +1232,16 @@ impl Store for EmbeddedStore {
     ) -> StoreResult<()> {
         let batch = batch.max(1);
         let sorted = ids.windows(2).all(|w| w[0] < w[1]);
-        let dense = if sorted && ids.len() >= self.inner.scan_min {
+        let (dense, all) = if sorted && ids.len() >= self.inner.scan_min {
             let total: i64 = self
                 .read(|c| {
                     c.query_row("SELECT COUNT(*) FROM merchants", [], |r| r.get(0))
                         .map_err(sql)
                 })
                 .await?;
-            ids.len() as i64 * 4 >= total
+            (ids.len() as i64 * 4 >= total, ids.len() as i64 >= total)
         } else {
-            false
+            (false, false)
         };
         if !dense {
             for chunk in ids.chunks(batch) {
@@ -1231,7 +1253,7 @@ impl Store for EmbeddedStore {
             return Ok(());
         }
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || scan_grading_inputs(&inner, &ids, batch, &tx))
+        tokio::task::spawn_blocking(move || scan_grading_inputs(&inner, &ids, all, batch, &tx))
             .await
             .map_err(unavailable)?
     }
