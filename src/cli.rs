@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use futures_util::StreamExt as _;
 
 use crate::clock;
 use crate::domain::{MerchantId, Shard};
@@ -68,6 +69,9 @@ pub enum Command {
         action: TokensAction,
     },
 }
+
+/// Codes issued or looked up at once by `codes issue` and `codes list`.
+const CODES_IN_FLIGHT: usize = 32;
 
 /// Settings shared by the commands that touch the store or keys.
 #[derive(Debug, Args, Clone, Default)]
@@ -552,27 +556,43 @@ async fn codes_cmd(action: CodesAction) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot create {}", out.display()))?;
             let total = ids.len();
             let mut progress = Progress::new(total as u64);
-            for id in &ids {
-                let code = crate::issuing::issue(
-                    store.as_ref(),
-                    &keyring,
-                    id,
-                    settings.code_validity_days,
-                    Some("cli"),
-                )
-                .await?;
-                let token = yisaozhi_codes::Token::parse(&code.token)?;
-                let url = yisaozhi_codes::url(&base, &token);
-                let qr = yisaozhi_codes::Qr::encode(&url)?;
-                let bytes = match format {
-                    Format::Svg => {
-                        yisaozhi_codes::svg(&qr, code.printed_grade, Some(id.as_str())).into_bytes()
-                    }
-                    Format::Png => crate::render::png(&qr, code.printed_grade, module_px),
-                };
-                let path = out.join(format!("{id}.{}", format.extension()));
-                std::fs::write(&path, bytes)
-                    .with_context(|| format!("cannot write {}", path.display()))?;
+            // Several codes in flight: while one waits on the store, others
+            // are signed and rendered on the blocking pool.
+            let keyring = &keyring;
+            let (store, settings, base, out) = (&store, &settings, &base, &out);
+            let issued = futures_util::stream::iter(ids)
+                .map(|id| async move {
+                    let code = crate::issuing::issue(
+                        store.as_ref(),
+                        keyring,
+                        &id,
+                        settings.code_validity_days,
+                        Some("cli"),
+                    )
+                    .await?;
+                    let base = base.clone();
+                    let path = out.join(format!("{id}.{}", format.extension()));
+                    tokio::task::spawn_blocking(move || {
+                        let token = yisaozhi_codes::Token::parse(&code.token)?;
+                        let url = yisaozhi_codes::url(&base, &token);
+                        let qr = yisaozhi_codes::Qr::encode(&url)?;
+                        let bytes = match format {
+                            Format::Svg => {
+                                yisaozhi_codes::svg(&qr, code.printed_grade, Some(id.as_str()))
+                                    .into_bytes()
+                            }
+                            Format::Png => crate::render::png(&qr, code.printed_grade, module_px),
+                        };
+                        std::fs::write(&path, bytes)
+                            .with_context(|| format!("cannot write {}", path.display()))
+                    })
+                    .await
+                    .context("rendering a code failed")?
+                })
+                .buffer_unordered(CODES_IN_FLIGHT);
+            futures_util::pin_mut!(issued);
+            while let Some(done) = issued.next().await {
+                done?;
                 progress.inc();
             }
             progress.finish();
@@ -621,8 +641,17 @@ async fn codes_cmd(action: CodesAction) -> anyhow::Result<()> {
             )?;
             let store = settings.store.open().await?;
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            for id in store.all_merchant_ids().await? {
-                if let Some(code) = crate::issuing::active_code(store.as_ref(), &id).await? {
+            let store = &store;
+            // In merchant-id order, several reads in flight.
+            let codes = futures_util::stream::iter(store.all_merchant_ids().await?)
+                .map(|id| async move {
+                    let code = crate::issuing::active_code(store.as_ref(), &id).await?;
+                    anyhow::Ok((id, code))
+                })
+                .buffered(CODES_IN_FLIGHT);
+            futures_util::pin_mut!(codes);
+            while let Some(next) = codes.next().await {
+                if let (id, Some(code)) = next? {
                     let token = yisaozhi_codes::Token::parse(&code.token)?;
                     writeln!(out, "{id} {}", yisaozhi_codes::url(&base, &token))?;
                 }

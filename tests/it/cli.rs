@@ -486,3 +486,54 @@ async fn after_a_key_rotation_old_codes_stay_valid_new_ones_use_the_new_key_and_
     );
     assert_eq!(revoked["code"]["status"], "revoked");
 }
+
+#[tokio::test]
+async fn codes_issue_all_writes_one_verifiable_code_per_merchant_and_list_shows_them_in_id_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    yisaozhi::demo::prepare(&d.join("demo"), 365).await.unwrap();
+    let store = "embedded:demo";
+    let before =
+        String::from_utf8(yisaozhi(&["codes", "list", "--store", store], d).stdout).unwrap();
+    let out = yisaozhi(
+        &["codes", "issue", "--all", "--out", "all", "--store", store],
+        d,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let after =
+        String::from_utf8(yisaozhi(&["codes", "list", "--store", store], d).stdout).unwrap();
+    let rows: Vec<(&str, &str)> = after.lines().map(|l| l.split_once(' ').unwrap()).collect();
+    assert_eq!(rows.len(), 74, "{after}");
+    let ids: Vec<&str> = rows.iter().map(|r| r.0).collect();
+    let mut sorted = ids.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(ids, sorted, "one line per merchant, in id order");
+    for (id, url) in &rows {
+        assert!(
+            d.join(format!("all/{id}.svg")).exists(),
+            "no image for {id}"
+        );
+        assert!(!before.contains(url), "{id} still lists its old code");
+    }
+    // Every new code verifies and names its merchant; serials are distinct.
+    let mut serials = std::collections::BTreeSet::new();
+    for (id, url) in &rows {
+        let out = yisaozhi(&["codes", "verify", url, "--key-dir", "demo/keys"], d);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{id}: {text}");
+        assert!(text.starts_with("valid:"), "{id}: {text}");
+        assert!(text.contains(&format!("merchant {id},")), "{id}: {text}");
+        let serial = text
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .skip_while(|w| *w != "serial")
+            .nth(1)
+            .map(str::to_owned);
+        serials.insert(serial.unwrap_or_else(|| panic!("no serial in {text}")));
+    }
+    assert_eq!(serials.len(), 74);
+}
