@@ -78,20 +78,34 @@ struct Inner {
     next_reader: AtomicUsize,
     /// Set between `begin_bulk_import` and `end_bulk_import`.
     bulk: Mutex<Option<Bulk>>,
+    /// Left by the last bulk import for the regrade; see [`Presorted`].
+    presorted: Mutex<Option<Presorted>>,
     scan_min: usize,
     sort_bytes: usize,
     bulk_min: u64,
     /// Tells the checkpoint thread to stop.
     stop: Arc<std::sync::atomic::AtomicBool>,
+    checkpoints: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+        // Wait for a checkpoint in progress: while it runs, the truncating
+        // one below would find the database busy and leave the WAL (and the
+        // next process would rebuild its index and copy it again).
+        let thread = self
+            .checkpoints
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
         // Copy what is left of the WAL into the database and truncate it,
         // so the next process does not pay for this one's writes.
         let conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = conn.busy_timeout(std::time::Duration::from_millis(500));
+        let _ = conn.busy_timeout(std::time::Duration::from_secs(5));
         let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
     }
 }
@@ -99,7 +113,10 @@ impl Drop for Inner {
 /// Copies the WAL into the database on its own thread and connection
 /// (passive checkpoints: never blocking readers or the writer), so the
 /// writer's commits do not pay for the copying and its `fsync`s.
-fn start_checkpoints(path: &Path, stop: Arc<std::sync::atomic::AtomicBool>) {
+fn start_checkpoints(
+    path: &Path,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> Option<std::thread::JoinHandle<()>> {
     let path = path.to_owned();
     let started = std::thread::Builder::new()
         .name("ysz-checkpoint".into())
@@ -112,8 +129,12 @@ fn start_checkpoints(path: &Path, stop: Arc<std::sync::atomic::AtomicBool>) {
                 let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
             }
         });
-    if let Err(e) = started {
-        tracing::warn!(error = %e, "no checkpoint thread; the writer checkpoints");
+    match started {
+        Ok(thread) => Some(thread),
+        Err(e) => {
+            tracing::warn!(error = %e, "no checkpoint thread; the writer checkpoints");
+            None
+        }
     }
 }
 
@@ -130,6 +151,24 @@ fn start_checkpoints(path: &Path, stop: Arc<std::sync::atomic::AtomicBool>) {
 /// job from the records table ([`recover_bulk`]).
 struct Bulk {
     keys: Sorter,
+    /// Set while the records table held nothing but this import's records,
+    /// numbered 1, 2, 3, ... without a gap: the keys then carry each
+    /// record's JSON too, and the sorted output is kept for the regrade
+    /// ([`Presorted`]).
+    whole: bool,
+    /// The last seq pushed.
+    last_seq: i64,
+}
+
+/// Every stored record sorted by (merchant, seq), left by a bulk import into
+/// an empty records table, so that the regrade that follows it reads this
+/// file instead of scanning and sorting the table again. Only an
+/// optimisation: it lives in this process (its sort directory goes when it
+/// is dropped), and it is used only if the table still ends at `last_seq`
+/// (then it holds exactly the records 1..=`last_seq`, all of them).
+struct Presorted {
+    rows: Sorter,
+    last_seq: i64,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
@@ -195,13 +234,16 @@ impl EmbeddedStore {
         };
         remove_stale_sort_dirs(dir);
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        start_checkpoints(&path, stop.clone());
-        writer
-            .pragma_update(None, "wal_autocheckpoint", 0)
-            .with_context(|| format!("cannot open store {}", path.display()))?;
+        let checkpoints = start_checkpoints(&path, stop.clone());
+        if checkpoints.is_some() {
+            writer
+                .pragma_update(None, "wal_autocheckpoint", 0)
+                .with_context(|| format!("cannot open store {}", path.display()))?;
+        }
         Ok(Self {
             inner: Arc::new(Inner {
                 stop,
+                checkpoints: Mutex::new(checkpoints),
                 dir: dir.to_owned(),
                 scan_min: env("YSZ_EMBEDDED_SCAN_MIN", SCAN_MIN),
                 bulk_min: env("YSZ_EMBEDDED_BULK_MIN", BULK_MIN_RECORDS as usize) as u64,
@@ -210,6 +252,7 @@ impl EmbeddedStore {
                 readers,
                 next_reader: AtomicUsize::new(0),
                 bulk: Mutex::new(None),
+                presorted: Mutex::new(None),
             }),
         })
     }
@@ -583,24 +626,26 @@ impl Sorter {
         (&self.arena[e.start..m], &self.arena[m..m + e.payload_len])
     }
 
+    /// A new run file, for rows the caller writes in order with [`write_row`].
+    fn run_writer(&mut self) -> std::io::Result<std::io::BufWriter<std::fs::File>> {
+        std::fs::create_dir_all(&self.dir)?;
+        let path = self.dir.join(format!("run-{}", self.runs.len()));
+        let file = std::fs::File::create(&path)?;
+        self.runs.push(path);
+        Ok(std::io::BufWriter::with_capacity(1 << 20, file))
+    }
+
     fn spill(&mut self) -> std::io::Result<()> {
         use std::io::Write;
         self.sort_entries();
-        std::fs::create_dir_all(&self.dir)?;
-        let path = self.dir.join(format!("run-{}", self.runs.len()));
-        let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&path)?);
+        let mut out = self.run_writer()?;
         for e in &self.entries {
             let (merchant, payload) = self.row(e);
-            out.write_all(&(merchant.len() as u32).to_le_bytes())?;
-            out.write_all(merchant)?;
-            out.write_all(&e.seq.to_le_bytes())?;
-            out.write_all(&(payload.len() as u32).to_le_bytes())?;
-            out.write_all(payload)?;
+            write_row(&mut out, merchant, e.seq, payload)?;
         }
         out.flush()?;
         self.arena.clear();
         self.entries.clear();
-        self.runs.push(path);
         Ok(())
     }
 
@@ -636,6 +681,20 @@ impl Sorter {
         }
         Ok(Sorted::Merge(merge))
     }
+}
+
+/// One row of a run file: merchant, seq, payload (lengths little-endian).
+fn write_row(
+    out: &mut impl std::io::Write,
+    merchant: &[u8],
+    seq: i64,
+    payload: &[u8],
+) -> std::io::Result<()> {
+    out.write_all(&(merchant.len() as u32).to_le_bytes())?;
+    out.write_all(merchant)?;
+    out.write_all(&seq.to_le_bytes())?;
+    out.write_all(&(payload.len() as u32).to_le_bytes())?;
+    out.write_all(payload)
 }
 
 impl Drop for Sorter {
@@ -804,8 +863,24 @@ fn scan_grading_inputs(
     let started = std::time::Instant::now();
     let conn = connect(&inner.dir.join(DB_FILE), READER_CACHE_KIB).map_err(unavailable)?;
     conn.execute_batch("BEGIN").map_err(sql)?;
-    let mut sorter = Sorter::new(&inner.dir, inner.sort_bytes);
-    {
+    // The first read: the snapshot everything below sees.
+    let max_seq: i64 = conn
+        .query_row("SELECT COALESCE(MAX(seq), 0) FROM records", [], |r| {
+            r.get(0)
+        })
+        .map_err(sql)?;
+    let presorted = inner
+        .presorted
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take()
+        .filter(|p| p.last_seq == max_seq);
+    let from_bulk = presorted.is_some();
+    let mut sorter = match presorted {
+        Some(p) => p.rows,
+        None => Sorter::new(&inner.dir, inner.sort_bytes),
+    };
+    if !from_bulk {
         // Every merchant (a full regrade): no need to pick records out.
         let wanted: Option<HashSet<&str>> =
             (!all).then(|| ids.iter().map(MerchantId::as_str).collect());
@@ -826,6 +901,7 @@ fn scan_grading_inputs(
     let mut records = sorter.finish().map_err(unavailable)?.peekable();
     tracing::info!(
         secs = format!("{:.1}", started.elapsed().as_secs_f64()),
+        from_bulk,
         "records scanned and sorted by merchant"
     );
     let mut qm = conn
@@ -923,20 +999,42 @@ fn raw_inputs_by_id(c: &Connection, ids: &[MerchantId]) -> StoreResult<Vec<RawIn
     let mut qp = c
         .prepare_cached("SELECT grade FROM projections WHERE merchant = ?1")
         .map_err(sql)?;
+    let mut qi = c
+        .prepare_cached("SELECT seqs FROM record_index WHERE merchant = ?1")
+        .map_err(sql)?;
     let mut out = Vec::with_capacity(ids.len());
+    // (seq, which input): the records of the whole batch are read in seq
+    // order, not merchant by merchant, so that consecutive lookups go
+    // forward through the table and share its upper pages.
+    let mut wanted: Vec<(i64, usize)> = Vec::new();
     for id in ids {
         let id = id.as_str();
         let merchant: Option<String> = qm.query_row([id], |r| r.get(0)).optional().map_err(sql)?;
         let Some(merchant) = merchant else {
             continue;
         };
-        let records = records_json(c, id)?;
+        let seqs: Option<Vec<u8>> = qi.query_row([id], |r| r.get(0)).optional().map_err(sql)?;
+        wanted.extend(
+            seqs.as_deref()
+                .into_iter()
+                .flat_map(decode_seqs)
+                .map(|seq| (seq, out.len())),
+        );
         out.push(RawInput {
             merchant,
-            records,
+            records: Vec::new(),
             override_: qo.query_row([id], |r| r.get(0)).optional().map_err(sql)?,
             previous: qp.query_row([id], |r| r.get(0)).optional().map_err(sql)?,
         });
+    }
+    wanted.sort_unstable();
+    let mut qr = c
+        .prepare_cached("SELECT json FROM records WHERE seq = ?1")
+        .map_err(sql)?;
+    for (seq, i) in wanted {
+        // Ascending seqs: each merchant's records stay in import order.
+        let json: Option<String> = qr.query_row([seq], |r| r.get(0)).optional().map_err(sql)?;
+        out[i].records.extend(json);
     }
     Ok(out)
 }
@@ -1019,6 +1117,16 @@ impl Store for EmbeddedStore {
     }
 
     async fn upsert_merchants(&self, merchants: Vec<Merchant>) -> StoreResult<u64> {
+        // Serialized in parallel before the write.
+        let rows = tokio::task::spawn_blocking(move || {
+            use rayon::prelude::*;
+            merchants
+                .par_iter()
+                .map(|m| Ok((m.id.clone(), to_json(m)?)))
+                .collect::<StoreResult<Vec<(MerchantId, String)>>>()
+        })
+        .await
+        .map_err(unavailable)??;
         self.write(move |tx| {
             let mut put = tx
                 .prepare_cached(
@@ -1032,12 +1140,10 @@ impl Store for EmbeddedStore {
                 .prepare_cached("INSERT OR IGNORE INTO dirty (merchant) VALUES (?1)")
                 .map_err(sql)?;
             let mut changed = 0;
-            for m in &merchants {
-                let n = put
-                    .execute(params![m.id.as_str(), to_json(m)?])
-                    .map_err(sql)?;
+            for (id, json) in &rows {
+                let n = put.execute(params![id.as_str(), json]).map_err(sql)?;
                 if n > 0 {
-                    mark.execute([m.id.as_str()]).map_err(sql)?;
+                    mark.execute([id.as_str()]).map_err(sql)?;
                     changed += 1;
                 }
             }
@@ -1127,7 +1233,12 @@ impl Store for EmbeddedStore {
                     let seq = tx.last_insert_rowid();
                     let merchant = r.merchant.as_str();
                     match bulk.as_mut() {
-                        Some(b) => b.keys.push(merchant, seq, "").map_err(unavailable)?,
+                        Some(b) => {
+                            b.whole &= seq == b.last_seq + 1;
+                            b.last_seq = seq;
+                            let payload = if b.whole { json.as_str() } else { "" };
+                            b.keys.push(merchant, seq, payload).map_err(unavailable)?
+                        }
                         None => touched.entry(merchant.to_owned()).or_default().push(seq),
                     }
                 }
@@ -1285,8 +1396,11 @@ impl Store for EmbeddedStore {
             )
             .map_err(sql)?;
             tx.commit().map_err(unavailable)?;
+            *inner.presorted.lock().unwrap_or_else(|p| p.into_inner()) = None;
             *bulk = Some(Bulk {
                 keys: Sorter::new(&inner.dir, inner.sort_bytes / 2),
+                whole: since == 0,
+                last_seq: since,
             });
             tracing::debug!(since, "bulk import started");
             Ok(())
@@ -1304,6 +1418,12 @@ impl Store for EmbeddedStore {
             };
             let started = std::time::Instant::now();
             let keys = b.keys.finish().map_err(unavailable)?;
+            // The records in order, written as one sorted run for the regrade.
+            let mut kept = (b.whole && b.last_seq > 0).then(|| Sorter::new(&inner.dir, 0));
+            let mut kept_file = match kept.as_mut() {
+                Some(k) => Some(k.run_writer().map_err(unavailable)?),
+                None => None,
+            };
             let mut conn = inner.writer.lock().unwrap_or_else(|p| p.into_inner());
             let tx = conn
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -1328,6 +1448,15 @@ impl Store for EmbeddedStore {
                 for row in keys {
                     let row = row.map_err(unavailable)?;
                     n += 1;
+                    if let Some(out) = kept_file.as_mut() {
+                        write_row(
+                            out,
+                            row.merchant.as_bytes(),
+                            row.seq,
+                            row.payload.as_bytes(),
+                        )
+                        .map_err(unavailable)?;
+                    }
                     match &mut group {
                         Some((m, seqs)) if *m == row.merchant => seqs.push(row.seq),
                         _ => flush(group.replace((row.merchant, vec![row.seq])))?,
@@ -1338,6 +1467,13 @@ impl Store for EmbeddedStore {
             tx.execute("DELETE FROM meta WHERE key = 'bulk_since'", [])
                 .map_err(sql)?;
             tx.commit().map_err(unavailable)?;
+            if let (Some(rows), Some(out)) = (kept, kept_file) {
+                out.into_inner().map_err(|e| unavailable(e.error()))?;
+                *inner.presorted.lock().unwrap_or_else(|p| p.into_inner()) = Some(Presorted {
+                    rows,
+                    last_seq: b.last_seq,
+                });
+            }
             tracing::info!(
                 keys = n,
                 secs = format!("{:.1}", started.elapsed().as_secs_f64()),
