@@ -37,7 +37,8 @@
 //! | `P:{<t>}:ix:merchants` | set | ids of the merchants in slot `t` |
 //! | `P:{<t>}:ix:dirty` | set | merchants in slot `t` marked for regrading |
 //! | `P:{<t>}:ix:due` | sorted set | merchants in slot `t` by `next_change_at` (score `yyyymmdd`) |
-//! | `P:{<t>}:ix:record-owner` | hash | record id → merchant, for record ids in slot `t` (record ids are global) |
+//! | `P:{<t>}:ix:record-owner` | hash | cluster: record id → merchant, for record ids in slot `t` (record ids are global) |
+//! | `P:{record-ids:<b>}` | set | standalone: the stored record ids with `CRC16(id) mod 64 = b` |
 //! | `P:{<t>}:ix:code-owner` | hash | serial → merchant, for serials in slot `t` |
 //! | `P:{serial}:next` | string | serial counter (`INCR`) |
 //! | `P:{audit}:log` | list | audit entry JSON, oldest first |
@@ -64,7 +65,12 @@
 //! covers "never graded". Record-id and serial indexes are bucketed the same
 //! way, by the slot of the record id / serial.
 //!
-//! Needs Redis ≥ 6.2 (`XADD MINID`).
+//! Record ids are kept differently in the two modes (standalone: 64 sets of
+//! ids, claimed together with the record in one script; cluster: per-slot
+//! owner hashes, claimed in a step of their own), so records move between a
+//! standalone Redis and a cluster by importing them again.
+//!
+//! Needs Redis ≥ 6.2 (`XADD MINID`, `SMISMEMBER`).
 //!
 //! # Atomicity and ordering
 //!
@@ -82,13 +88,15 @@
 //!   this or another merchant) is a duplicate, and the first of several
 //!   records with one id in a batch wins, as in the embedded store. Records
 //!   of one merchant keep their batch order. Standalone: per record atomic,
-//!   one script per chunk claims the id in the record-owner index
-//!   (`HSETNX id merchant`) and, if it was free, appends the record to the
-//!   merchant's list and marks the merchant; a claimed id is therefore always
-//!   a stored record. Cluster: two steps, each idempotent, because the
-//!   owner index of a record id lives in another slot than its merchant:
-//!   first the claim (a claim by the same merchant counts as "maybe not
-//!   stored yet"), then in the merchant's slot one script appends each
+//!   one script per chunk of [`RECORD_CHUNK`] records claims the new ids in
+//!   the record-id sets (one `SMISMEMBER` and one `SADD` per set touched,
+//!   not a command per record) and appends each record whose id was new to
+//!   its merchant's list and marks the merchant; a claimed id is therefore
+//!   always a stored record. Cluster: two steps, each idempotent, because
+//!   the owner index of a record id lives in another slot than its
+//!   merchant: first the claim (`HSETNX id merchant`; a claim by the same
+//!   merchant counts as "maybe not stored yet"), then in the merchant's
+//!   slot one script appends each
 //!   freshly claimed record, and each record claimed earlier by the same
 //!   merchant unless the merchant's list already holds a record with its id
 //!   (a run killed between the steps). Two processes importing the same
@@ -163,6 +171,12 @@ pub const DEFAULT_PREFIX: &str = "ysz";
 pub const SLOTS: u16 = 16384;
 /// Items per script call (merchants, records or projections).
 pub const CHUNK: usize = 200;
+/// Records per standalone `add_records` script (its id sets are read and
+/// written with one command each per script, so bigger chunks mean fewer).
+const RECORD_CHUNK: usize = 1000;
+/// Standalone: how many sets hold the stored record ids (by CRC16 of the id).
+/// Part of the key layout.
+const RECORD_ID_SETS: u16 = 64;
 /// Requests in flight at once for a batch on the multiplexed connection.
 const PARALLEL: usize = 64;
 /// Standalone batches are split into this many lanes by slot; each lane runs
@@ -498,6 +512,11 @@ impl Keys {
         }
     }
 
+    /// Standalone: the set of stored record ids numbered `bucket`.
+    fn record_ids(&self, bucket: u16) -> String {
+        format!("{}:{{record-ids:{bucket}}}", self.prefix)
+    }
+
     fn audit_log(&self) -> String {
         self.global("audit", "log")
     }
@@ -608,21 +627,54 @@ end
 return out
 "#
     )),
-    // Standalone: claim and store in one step. ARGV[1]: '1' to mark, then
-    // per record: id, merchant, json. KEYS per record: ix:record-owner (of
-    // the record id's slot), records, then ix:dirty if marking. Returns one
-    // '1' (stored) or '0' (duplicate id) per record.
+    // Standalone: claim and store in one step. ARGV[1]: '1' to mark,
+    // ARGV[2]: b, the number of record-id set keys; then per record: the
+    // index (1..b) of its id's set, id, merchant, json. KEYS: the b id sets,
+    // then per record: records, then ix:dirty if marking. Ids new to their
+    // set are claimed with one SMISMEMBER and one SADD per set, then each
+    // claimed record is appended to its merchant's list in batch order.
+    // Returns one '1' (stored) or '0' (duplicate id) per record.
     add_records: Script::new(lua!(
         r#"
 local mark = ARGV[1] == '1'
-local nk = mark and 3 or 2
+local b = tonumber(ARGV[2])
+local nk = mark and 2 or 1
+local n = (#ARGV - 2) / 4
+local groups = {}
+for i = 1, n do
+  local s = tonumber(ARGV[4 * i - 1])
+  local g = groups[s]
+  if not g then
+    g = {}
+    groups[s] = g
+  end
+  g[#g + 1] = i
+end
+local fresh = {}
+for s, g in pairs(groups) do
+  local ids = {}
+  for j, i in ipairs(g) do
+    ids[j] = ARGV[4 * i]
+  end
+  local seen = redis.call('SMISMEMBER', KEYS[s], unpack(ids))
+  local new = {}
+  for j, i in ipairs(g) do
+    if seen[j] == 0 then
+      fresh[i] = true
+      new[#new + 1] = ids[j]
+    end
+  end
+  if #new > 0 then
+    redis.call('SADD', KEYS[s], unpack(new))
+  end
+end
 local out = {}
-for i = 1, (#ARGV - 1) / 3 do
-  local k, a = nk * (i - 1), 3 * i - 1
-  if redis.call('HSETNX', KEYS[k + 1], ARGV[a], ARGV[a + 1]) == 1 then
-    redis.call('RPUSH', KEYS[k + 2], ARGV[a + 2])
+for i = 1, n do
+  if fresh[i] then
+    local k = b + nk * (i - 1)
+    redis.call('RPUSH', KEYS[k + 1], ARGV[4 * i + 2])
     if mark then
-      redis.call('SADD', KEYS[k + 3], ARGV[a + 1])
+      redis.call('SADD', KEYS[k + 2], ARGV[4 * i + 1])
     end
     out[i] = '1'
   else
@@ -1066,19 +1118,34 @@ impl RedisStore {
             .in_lanes(
                 todo.clone(),
                 |&i| slot_of(records[i].merchant.as_str()),
-                CHUNK,
+                RECORD_CHUNK,
                 |mut conn, chunk| async move {
+                    // The id sets this chunk touches, numbered from 1 in KEYS.
+                    let mut sets: BTreeMap<u16, usize> = BTreeMap::new();
+                    let bucket: Vec<u16> = chunk
+                        .iter()
+                        .map(|&i| crc16(records[i].id.as_bytes()) % RECORD_ID_SETS)
+                        .collect();
+                    for &s in &bucket {
+                        let next = sets.len() + 1;
+                        sets.entry(s).or_insert(next);
+                    }
+                    let mut ordered: Vec<(usize, u16)> =
+                        sets.iter().map(|(&s, &k)| (k, s)).collect();
+                    ordered.sort_unstable();
                     let mut inv = SCRIPTS.add_records.prepare_invoke();
-                    inv.arg(if mark { "1" } else { "0" });
-                    for &i in &chunk {
+                    inv.arg(if mark { "1" } else { "0" }).arg(ordered.len());
+                    for (_, s) in &ordered {
+                        inv.key(keys.record_ids(*s));
+                    }
+                    for (&i, s) in chunk.iter().zip(&bucket) {
                         let r = &records[i];
                         let m = r.merchant.as_str();
-                        inv.key(keys.index(slot_of(&r.id), "record-owner"))
-                            .key(keys.merchant(m, "records"));
+                        inv.key(keys.merchant(m, "records"));
                         if mark {
                             inv.key(keys.index(slot_of(m), "dirty"));
                         }
-                        inv.arg(&r.id).arg(m).arg(&jsons[i]);
+                        inv.arg(sets[s]).arg(&r.id).arg(m).arg(&jsons[i]);
                     }
                     let flags: Vec<u8> = inv.invoke_async(&mut conn).await.map_err(redis_err)?;
                     Ok(flags.into_iter().map(|f| f == b'1').collect())
