@@ -130,19 +130,15 @@ pub struct Scan {
     pub today: Date,
 }
 
-/// Reads a merchant's view: its projection and its codes' statuses, both
-/// requests in flight at once (one round trip on a multiplexed connection).
+/// Reads a merchant's view: its projection and its codes' statuses, in one
+/// store read.
 async fn load_view(
     store: &dyn crate::store::Store,
     id: &MerchantId,
 ) -> Result<Option<Arc<MerchantView>>, StoreError> {
-    let (projection, codes) =
-        futures_util::future::try_join(store.projection(id), store.codes_of(id)).await?;
-    let Some(projection) = projection else {
-        return Ok(None);
-    };
-    let codes = codes.into_iter().map(|c| (c.serial, c.status)).collect();
-    Ok(Some(Arc::new(MerchantView::new(projection, codes))))
+    Ok(store.scan_view(id).await?.map(|(projection, codes)| {
+        Arc::new(MerchantView::new(projection, codes.into_iter().collect()))
+    }))
 }
 
 /// What the verified-token cache holds: the claims if the signature holds,

@@ -1744,6 +1744,39 @@ impl Store for EmbeddedStore {
         })
         .await
     }
+    async fn scan_view(
+        &self,
+        id: &MerchantId,
+    ) -> StoreResult<Option<(Projection, Vec<(u32, CodeStatus)>)>> {
+        let id = id.clone();
+        // One read, in one snapshot; the codes' statuses only, not their JSON.
+        self.read(move |c| {
+            let json: Option<String> = c
+                .prepare_cached("SELECT json FROM projections WHERE merchant = ?1")
+                .and_then(|mut q| q.query_row([id.as_str()], |r| r.get(0)).optional())
+                .map_err(sql)?;
+            let Some(json) = json else {
+                return Ok(None);
+            };
+            let mut q = c
+                .prepare_cached("SELECT serial, status FROM codes WHERE merchant = ?1")
+                .map_err(sql)?;
+            let codes = q
+                .query_map([id.as_str()], |r| {
+                    Ok((r.get::<_, u32>(0)?, r.get::<_, String>(1)?))
+                })
+                .map_err(sql)?
+                .map(|row| {
+                    let (serial, status) = row.map_err(sql)?;
+                    let status = CodeStatus::from_name(&status)
+                        .ok_or_else(|| corrupt(format!("code status `{status}`")))?;
+                    Ok((serial, status))
+                })
+                .collect::<StoreResult<Vec<_>>>()?;
+            Ok(Some((from_json(&json)?, codes)))
+        })
+        .await
+    }
 
     async fn revoke_code(&self, serial: u32, audit: AuditEntry) -> StoreResult<Option<IssuedCode>> {
         self.write(move |tx| {

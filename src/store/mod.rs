@@ -245,6 +245,18 @@ pub trait Store: Send + Sync + 'static {
     async fn issue_code(&self, code: IssuedCode, audit: Option<AuditEntry>) -> StoreResult<()>;
     async fn code(&self, serial: u32) -> StoreResult<Option<IssuedCode>>;
     async fn codes_of(&self, id: &MerchantId) -> StoreResult<Vec<IssuedCode>>;
+    /// What a scan needs of a merchant: its projection (`None` if it has
+    /// none) and the status of each of its codes by serial. The default
+    /// asks for both at once; a backend may answer in one read and skip the
+    /// codes' other fields.
+    async fn scan_view(
+        &self,
+        id: &MerchantId,
+    ) -> StoreResult<Option<(Projection, Vec<(u32, CodeStatus)>)>> {
+        let (projection, codes) =
+            futures_util::future::try_join(self.projection(id), self.codes_of(id)).await?;
+        Ok(projection.map(|p| (p, codes.iter().map(|c| (c.serial, c.status)).collect())))
+    }
     /// Marks a code revoked; returns it as it was before, or `None` if unknown.
     async fn revoke_code(&self, serial: u32, audit: AuditEntry) -> StoreResult<Option<IssuedCode>>;
 

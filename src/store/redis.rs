@@ -2003,6 +2003,34 @@ impl Store for RedisStore {
         out.sort_by_key(|c| c.serial);
         Ok(out)
     }
+    async fn scan_view(
+        &self,
+        id: &MerchantId,
+    ) -> StoreResult<Option<(Projection, Vec<(u32, CodeStatus)>)>> {
+        // One round trip (both keys are in the merchant's slot), and the
+        // codes' statuses only, not their JSON.
+        let (json, statuses): (Option<String>, HashMap<String, String>) = ::redis::pipe()
+            .get(self.keys.merchant(id.as_str(), "projection"))
+            .hgetall(self.keys.merchant(id.as_str(), "code-status"))
+            .query_async(&mut self.conn())
+            .await
+            .map_err(redis_err)?;
+        let Some(json) = json else {
+            return Ok(None);
+        };
+        let codes = statuses
+            .iter()
+            .map(|(serial, status)| {
+                let serial = serial
+                    .parse()
+                    .map_err(|_| StoreError::Corrupt(format!("code serial `{serial}`")))?;
+                let status = CodeStatus::from_name(status)
+                    .ok_or_else(|| StoreError::Corrupt(format!("code status `{status}`")))?;
+                Ok((serial, status))
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(Some((from_json(&json)?, codes)))
+    }
 
     async fn revoke_code(&self, serial: u32, audit: AuditEntry) -> StoreResult<Option<IssuedCode>> {
         let field = serial.to_string();

@@ -131,6 +131,7 @@ conformance!(
     changes_since_says_everything_when_too_much_changed,
     projection_pages_and_queries,
     bulk_import_marks_exactly_the_merchants_it_changed,
+    scan_view_is_the_projection_and_every_code_status,
 );
 
 // ---------- fixtures ----------
@@ -634,6 +635,61 @@ async fn issue_code_supersedes_the_active_code(b: Backend) {
         s.audit(AuditFilter::default()).await.unwrap(),
         vec![audit],
         "audited only when asked"
+    );
+}
+
+async fn scan_view_is_the_projection_and_every_code_status(b: Backend) {
+    let s = &b.store;
+    let m = merchant("A", "好味超市");
+    s.upsert_merchants(vec![m.clone(), merchant("B", "B")])
+        .await
+        .unwrap();
+    s.issue_code(code(1, "A", Grade::Green), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.scan_view(&id("A")).await.unwrap(),
+        None,
+        "no projection, no view (even with a code)"
+    );
+    let p = project(&m, &[failed_sampling("s1", "A", "2026-01-10")], None);
+    s.put_projections(vec![p.clone()]).await.unwrap();
+    s.issue_code(code(2, "A", Grade::Yellow), None)
+        .await
+        .unwrap();
+    s.issue_code(code(3, "A", Grade::Yellow), None)
+        .await
+        .unwrap();
+    s.issue_code(code(4, "B", Grade::Green), None)
+        .await
+        .unwrap();
+    s.revoke_code(2, entry(1, "admin-1", "code.revoke", "2"))
+        .await
+        .unwrap();
+    let (projection, mut codes) = s.scan_view(&id("A")).await.unwrap().unwrap();
+    assert_eq!(projection, p);
+    codes.sort_unstable_by_key(|c| c.0);
+    assert_eq!(
+        codes,
+        vec![
+            (1, CodeStatus::Superseded),
+            (2, CodeStatus::Revoked),
+            (3, CodeStatus::Active)
+        ],
+        "every code of A and none of B's"
+    );
+    let from_codes: Vec<(u32, CodeStatus)> = s
+        .codes_of(&id("A"))
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| (c.serial, c.status))
+        .collect();
+    assert_eq!(codes, from_codes, "the same statuses as codes_of");
+    assert_eq!(
+        s.scan_view(&id("C")).await.unwrap(),
+        None,
+        "unknown merchant"
     );
 }
 
