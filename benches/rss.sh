@@ -34,7 +34,7 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 YSZ_CACHE_CAPACITY=$((N + N / 10)) $B serve --store "embedded:$DATA" --listen "127.0.0.1:$port" 2>/dev/null &
 pid=$!
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
-anon() { awk '/RssAnon/ {print $2 * 1024}' "/proc/$pid/status"; }
+anon() { awk '/RssAnon/ {printf "%.0f\n", $2 * 1024}' "/proc/$pid/status"; }
 walk() { # path-prefix
   awk -v p="$port" -v pre="$1" '{print "url = \"http://127.0.0.1:" p pre $0 "\"\noutput = \"/dev/null\""}' "$work/tokens.txt" >"$work/walk.cfg"
   curl -s --no-progress-meter -Z --parallel-max 16 -K "$work/walk.cfg" -w '%{http_code} %{size_download}\n' |
