@@ -114,11 +114,16 @@
 //!   Like the embedded store's bulk mode it assumes one bulk importer at a
 //!   time (a second one would take the first's token for a killed one).
 //! - `put_projections`: per merchant atomic (projection, clearing its regrade
-//!   mark, due index). Standalone: each chunk also writes its change notice in
-//!   the same script. Cluster: the change notice for every merchant whose
-//!   projection landed is written right after (also when another slot of the
-//!   batch failed); a crash in between leaves replicas with the old view until
-//!   the cache's safety TTL.
+//!   mark, due index). Standalone: one script per chunk of
+//!   [`PROJECTION_CHUNK`] merchants of any slots writes the projections with
+//!   one `MSET`, and per slot clears the marks with one `SREM` and updates
+//!   the due index with one `ZADD` and one `ZREM`, and writes the chunk's
+//!   change notice (the whole chunk is one atomic write; of several
+//!   projections of one merchant in a batch the last one counts). Cluster:
+//!   scripts of up to [`CHUNK`] merchants of one slot; the change notice for
+//!   every merchant whose projection landed is written right after (also
+//!   when another slot of the batch failed); a crash in between leaves
+//!   replicas with the old view until the cache's safety TTL.
 //! - `set_override`, `issue_code` (supersede + insert), `revoke_code`: atomic
 //!   in the merchant's slot. Standalone: audit entry and change notice in the
 //!   same script. Cluster: the audit entry is appended right after the merchant
@@ -174,11 +179,22 @@ pub const CHUNK: usize = 200;
 /// Records per standalone `add_records` script (its id sets are read and
 /// written with one command each per script, so bigger chunks mean fewer).
 const RECORD_CHUNK: usize = 1000;
+/// Projections per standalone `put_projections` script.
+const PROJECTION_CHUNK: usize = 1000;
 /// Standalone: how many sets hold the stored record ids (by CRC16 of the id).
 /// Part of the key layout.
 const RECORD_ID_SETS: u16 = 64;
 /// Requests in flight at once for a batch on the multiplexed connection.
 const PARALLEL: usize = 64;
+/// About how many items the requests of a batch in flight carry at most:
+/// enough to keep Redis busy, few enough that a request queued behind the
+/// others gets its answer well within the response timeout.
+const ITEMS_IN_FLIGHT: usize = 8000;
+
+/// Requests in flight at once for chunks of `chunk` items.
+fn in_flight(chunk: usize) -> usize {
+    (ITEMS_IN_FLIGHT / chunk.max(1)).clamp(2, PARALLEL)
+}
 /// Standalone batches are split into this many lanes by slot; each lane runs
 /// its chunks in order, lanes run concurrently.
 const STANDALONE_LANES: u16 = 32;
@@ -576,6 +592,7 @@ struct Scripts {
     add_records: Script,
     store_records: Script,
     put_projections: Script,
+    put_projections_grouped: Script,
     set_override: Script,
     issue_code: Script,
     revoke_code: Script,
@@ -736,6 +753,58 @@ end
 if #KEYS > 3 * n then
   note_changes(KEYS[3 * n + 1], KEYS[3 * n + 2], ids, ARGV[3 * n + 2])
 end
+return n
+"#
+    )),
+    // Standalone, many slots per call. ARGV: keep, n, g, then per
+    // projection: its slot group (1..g), id, json, score ('' for none).
+    // KEYS: per projection its projection key, then per slot group ix:dirty
+    // and ix:due, then changes stream, changes seq. One MSET for the
+    // projections, one SREM, ZADD and ZREM per slot group; of several
+    // projections of one merchant the last one counts, as if written in order.
+    put_projections_grouped: Script::new(lua!(
+        r#"
+local n, g = tonumber(ARGV[2]), tonumber(ARGV[3])
+local kv, ids, last, srem, zadd, zrem = {}, {}, {}, {}, {}, {}
+for s = 1, g do
+  srem[s], zadd[s], zrem[s] = {}, {}, {}
+end
+for i = 1, n do
+  local a = 4 * i
+  local s, id, score = tonumber(ARGV[a]), ARGV[a + 1], ARGV[a + 3]
+  kv[2 * i - 1], kv[2 * i] = KEYS[i], ARGV[a + 2]
+  ids[i] = id
+  last[id] = {s, score}
+end
+for id, v in pairs(last) do
+  local s, score = v[1], v[2]
+  local r = srem[s]
+  r[#r + 1] = id
+  if score == '' then
+    local z = zrem[s]
+    z[#z + 1] = id
+  else
+    local z = zadd[s]
+    z[#z + 1] = score
+    z[#z + 1] = id
+  end
+end
+if n > 0 then
+  redis.call('MSET', unpack(kv))
+end
+for s = 1, g do
+  local dirty, due = KEYS[n + 2 * s - 1], KEYS[n + 2 * s]
+  if #srem[s] > 0 then
+    redis.call('SREM', dirty, unpack(srem[s]))
+  end
+  if #zadd[s] > 0 then
+    redis.call('ZADD', due, unpack(zadd[s]))
+  end
+  if #zrem[s] > 0 then
+    redis.call('ZREM', due, unpack(zrem[s]))
+  end
+end
+note_changes(KEYS[n + 2 * g + 1], KEYS[n + 2 * g + 2], ids, ARGV[1])
 return n
 "#
     )),
@@ -1004,7 +1073,7 @@ impl RedisStore {
                     Outcome { done, error: None }
                 }
             })
-            .buffer_unordered(PARALLEL)
+            .buffer_unordered(in_flight(chunk))
             .collect()
             .await;
         let mut all = Outcome {
@@ -1229,6 +1298,51 @@ impl RedisStore {
             .zip(stored)
             .filter_map(|((i, _), s)| s.then_some(i))
             .collect())
+    }
+
+    /// Standalone `put_projections` of distinct merchants: scripts of
+    /// [`PROJECTION_CHUNK`] projections over many slots, one `MSET` and per
+    /// slot one `SREM` and `ZADD`/`ZREM` each, the change notice in the same
+    /// script.
+    async fn put_projections_standalone(
+        &self,
+        items: Vec<(&str, u16, String, String)>,
+    ) -> StoreResult<()> {
+        let keys = &self.keys;
+        let kept = self.changes_kept;
+        self.in_lanes(
+            items,
+            |it| it.1,
+            PROJECTION_CHUNK,
+            |mut conn, chunk| async move {
+                let mut groups: BTreeMap<u16, usize> = BTreeMap::new();
+                for (_, slot, _, _) in &chunk {
+                    let next = groups.len() + 1;
+                    groups.entry(*slot).or_insert(next);
+                }
+                let mut inv = SCRIPTS.put_projections_grouped.prepare_invoke();
+                inv.arg(kept).arg(chunk.len()).arg(groups.len());
+                for (id, slot, json, score) in &chunk {
+                    inv.key(keys.merchant(id, "projection"))
+                        .arg(groups[slot])
+                        .arg(*id)
+                        .arg(json)
+                        .arg(score);
+                }
+                let mut ordered: Vec<(usize, u16)> = groups.iter().map(|(&s, &g)| (g, s)).collect();
+                ordered.sort_unstable();
+                for (_, slot) in ordered {
+                    inv.key(keys.index(slot, "dirty"))
+                        .key(keys.index(slot, "due"));
+                }
+                inv.key(keys.changes()).key(keys.changes_seq());
+                let _: i64 = inv.invoke_async(&mut conn).await.map_err(redis_err)?;
+                Ok(vec![(); chunk.len()])
+            },
+        )
+        .await
+        .into_result()
+        .map(drop)
     }
 
     /// Whether a bulk import runs in this process (regrade marks deferred).
@@ -1693,6 +1807,9 @@ impl Store for RedisStore {
                 Ok((id, slot_of(id), to_json(p)?, score))
             })
             .collect::<StoreResult<Vec<_>>>()?;
+        if !self.cluster {
+            return self.put_projections_standalone(items).await;
+        }
         let keys = &self.keys;
         let one_write = self.one_write();
         let kept = self.changes_kept;
