@@ -1304,30 +1304,34 @@ impl RedisStore {
     /// [`PROJECTION_CHUNK`] projections over many slots, one `MSET` and per
     /// slot one `SREM` and `ZADD`/`ZREM` each, the change notice in the same
     /// script.
-    async fn put_projections_standalone(
-        &self,
-        items: Vec<(&str, u16, String, String)>,
-    ) -> StoreResult<()> {
+    async fn put_projections_standalone(&self, projections: &[Projection]) -> StoreResult<()> {
         let keys = &self.keys;
         let kept = self.changes_kept;
+        // Each chunk is serialised as it is sent, so the client serialises
+        // the next chunks while Redis writes the ones in flight.
         self.in_lanes(
-            items,
-            |it| it.1,
+            projections.iter().collect(),
+            |p| slot_of(p.merchant.id.as_str()),
             PROJECTION_CHUNK,
             |mut conn, chunk| async move {
                 let mut groups: BTreeMap<u16, usize> = BTreeMap::new();
-                for (_, slot, _, _) in &chunk {
-                    let next = groups.len() + 1;
-                    groups.entry(*slot).or_insert(next);
-                }
                 let mut inv = SCRIPTS.put_projections_grouped.prepare_invoke();
+                let mut rest = Vec::with_capacity(chunk.len());
+                for p in &chunk {
+                    let id = p.merchant.id.as_str();
+                    let slot = slot_of(id);
+                    let next = groups.len() + 1;
+                    let group = *groups.entry(slot).or_insert(next);
+                    let score = p
+                        .next_change_at
+                        .map(day_score)
+                        .map_or(String::new(), |s| s.to_string());
+                    rest.push((group, id, to_json(p)?, score));
+                    inv.key(keys.merchant(id, "projection"));
+                }
                 inv.arg(kept).arg(chunk.len()).arg(groups.len());
-                for (id, slot, json, score) in &chunk {
-                    inv.key(keys.merchant(id, "projection"))
-                        .arg(groups[slot])
-                        .arg(*id)
-                        .arg(json)
-                        .arg(score);
+                for (group, id, json, score) in &rest {
+                    inv.arg(*group).arg(*id).arg(json).arg(score);
                 }
                 let mut ordered: Vec<(usize, u16)> = groups.iter().map(|(&s, &g)| (g, s)).collect();
                 ordered.sort_unstable();
@@ -1796,6 +1800,9 @@ impl Store for RedisStore {
     }
 
     async fn put_projections(&self, projections: Vec<Projection>) -> StoreResult<()> {
+        if !self.cluster {
+            return self.put_projections_standalone(&projections).await;
+        }
         let items = projections
             .iter()
             .map(|p| {
@@ -1807,9 +1814,6 @@ impl Store for RedisStore {
                 Ok((id, slot_of(id), to_json(p)?, score))
             })
             .collect::<StoreResult<Vec<_>>>()?;
-        if !self.cluster {
-            return self.put_projections_standalone(items).await;
-        }
         let keys = &self.keys;
         let one_write = self.one_write();
         let kept = self.changes_kept;
