@@ -91,6 +91,9 @@ fn spawn_invalidation(store: SharedStore, scanner: Scanner) {
     tokio::spawn(async move {
         let mut cursor = 0u64;
         let mut tick = tokio::time::interval(CHANGE_POLL);
+        // Logged once when reading fails and once when it works again, not
+        // at every poll of an outage.
+        let mut failing = false;
         loop {
             tick.tick().await;
             match store.changes_since(cursor).await {
@@ -104,8 +107,15 @@ fn spawn_invalidation(store: SharedStore, scanner: Scanner) {
                         None => scanner.invalidate_all(),
                     }
                     cursor = next;
+                    if std::mem::take(&mut failing) {
+                        tracing::info!("store changes readable again");
+                    }
                 }
-                Err(e) => tracing::warn!(error = %e, "cannot read store changes"),
+                Err(e) if !failing => {
+                    failing = true;
+                    tracing::warn!(error = %e, "cannot read store changes; retrying quietly");
+                }
+                Err(e) => tracing::debug!(error = %e, "cannot read store changes"),
             }
         }
     });

@@ -150,11 +150,34 @@ impl ResponseError for ApiError {
     }
 }
 
+/// Logs a request refused because the store is unreachable: at most one
+/// line every few seconds, with how many were refused since the last one,
+/// so an outage under load does not flood the log.
+fn warn_unavailable(cause: &str) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    const EVERY_SECS: u64 = 5;
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    static REFUSED: AtomicU64 = AtomicU64::new(0);
+    let refused = REFUSED.fetch_add(1, Ordering::Relaxed) + 1;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let last = LAST.load(Ordering::Relaxed);
+    if now >= last + EVERY_SECS
+        && LAST
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        REFUSED.fetch_sub(refused, Ordering::Relaxed);
+        tracing::warn!(error = %cause, refused, "store unavailable: answering 503");
+    }
+}
+
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
         match e {
             crate::store::StoreError::Unavailable(cause) => {
-                tracing::warn!(error = %cause, "store unavailable");
+                warn_unavailable(&cause);
                 ApiError::Unavailable
             }
             other => ApiError::Internal(other.into()),
@@ -166,7 +189,7 @@ impl From<Arc<crate::store::StoreError>> for ApiError {
     fn from(e: Arc<crate::store::StoreError>) -> Self {
         match &*e {
             crate::store::StoreError::Unavailable(cause) => {
-                tracing::warn!(error = %cause, "store unavailable");
+                warn_unavailable(cause);
                 ApiError::Unavailable
             }
             other => ApiError::Internal(anyhow::anyhow!("{other}")),

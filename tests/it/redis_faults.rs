@@ -568,6 +568,13 @@ async fn redis_killed_under_load_cached_merchants_answer_others_get_a_quick_503_
     println!("load on cached merchants: {ok} answered 200, {failed} did not, slowest {slowest:?}");
     assert!(ok > 0);
     assert_eq!(failed, 0, "cached merchants failed: {problems:?}");
+    // Dozens of 503s and two polls a second of the change stream during an
+    // outage of a few seconds: a line or two in the log, not one each.
+    let log = service.log();
+    let refused = log.matches("store unavailable: answering 503").count();
+    assert!((1..=2).contains(&refused), "{refused} lines:\n{log}");
+    let polls = log.matches("cannot read store changes").count();
+    assert!(polls <= 1, "{polls} lines:\n{log}");
     service.assert_alive_without_panic();
 }
 
