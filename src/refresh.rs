@@ -302,17 +302,17 @@ impl Progress {
             if last.elapsed() >= Self::LINE_EVERY {
                 *last = Instant::now();
                 drop(last);
-                self.log(done, false);
+                self.log(done, None);
             }
         }
     }
 
-    fn log(&self, done: u64, finished: bool) {
+    fn log(&self, done: u64, end: Option<&str>) {
         let secs = self.started.elapsed().as_secs_f64();
         let rate = if secs > 0.0 { done as f64 / secs } else { 0.0 };
         let left = self.total.saturating_sub(done);
-        let eta = if finished {
-            "done".to_owned()
+        let eta = if let Some(end) = end {
+            end.to_owned()
         } else if rate > 0.0 {
             format!("ETA {:.0} s", left as f64 / rate)
         } else {
@@ -338,10 +338,21 @@ impl Progress {
 
     /// Ends the report: the bar stays on screen; without one, a last line.
     pub fn finish(&self) {
+        self.end(false);
+    }
+
+    /// Ends the report of a step that stopped early on request: the bar
+    /// and the last line say "stopped", not "done".
+    pub fn finish_stopped(&self) {
+        self.end(true);
+    }
+
+    fn end(&self, stopped: bool) {
         let done = self.done.load(Ordering::Relaxed);
         match &self.bar {
+            Some(bar) if stopped => bar.abandon_with_message(format!("{} (stopped)", self.what)),
             Some(bar) => bar.finish(),
-            None if self.enabled => self.log(done, true),
+            None if self.enabled => self.log(done, Some(if stopped { "stopped" } else { "done" })),
             None => {}
         }
     }
@@ -612,7 +623,11 @@ async fn import_merchants_file(
             break;
         }
     }
-    progress.finish();
+    if summary.stopped.is_some() {
+        progress.finish_stopped();
+    } else {
+        progress.finish();
+    }
     let lines = stream.finish()?;
     summary.read += stopped_at.unwrap_or(lines);
     tracing::debug!(file = %path.display(), merchants = count, "merchants imported");
@@ -681,7 +696,11 @@ async fn import_records_file(
             break;
         }
     }
-    progress.finish();
+    if summary.stopped.is_some() {
+        progress.finish_stopped();
+    } else {
+        progress.finish();
+    }
     let lines = stream.finish()?;
     summary.read += stopped_at.unwrap_or(lines);
     Ok(())
@@ -783,7 +802,11 @@ pub async fn run(
         opts.stop.as_ref(),
     )
     .await?;
-    progress.finish();
+    if summary.stopped.is_some() {
+        progress.finish_stopped();
+    } else {
+        progress.finish();
+    }
     if let Some(s) = &summary.stopped {
         tracing::warn!(
             "stopped by {} {}; run the same command again to finish",

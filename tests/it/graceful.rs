@@ -176,6 +176,17 @@ async fn a_refresh_stopped_by_a_signal_exits_143_or_130_and_the_next_run_finishe
     );
     assert!(out.contains("regraded 0 merchants"), "{out}");
     assert!(log.contains("stopped by SIGTERM"), "{log}");
+    // The records file's last progress line says where it stopped, not "done".
+    let records_progress: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("records records.jsonl: "))
+        .collect();
+    assert!(
+        records_progress
+            .last()
+            .is_some_and(|l| l.ends_with(", stopped)")),
+        "{log}"
+    );
     let imported = number_after(&out, "imported ");
     assert_eq!(imported, MERCHANTS + 32768, "{out}");
     assert!(projections(&dir.join("import")).await.is_empty());
@@ -204,6 +215,11 @@ async fn a_refresh_stopped_by_a_signal_exits_143_or_130_and_the_next_run_finishe
     );
     assert!(0 < done && done < MERCHANTS, "{out}");
     assert_eq!(number_after(&out, "regraded "), done, "{out}");
+    assert!(
+        log.lines()
+            .any(|l| l.contains("regrading: ") && l.ends_with(", stopped)")),
+        "{log}"
+    );
     let partial = projections(&dir.join("regrade")).await;
     assert_eq!(partial.len() as u64, done);
     assert!(
