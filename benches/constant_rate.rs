@@ -131,7 +131,7 @@ fn run(
     seed: usize,
 ) -> Outcome {
     let mut out = Outcome {
-        micros: Vec::with_capacity(count as usize),
+        micros: Vec::with_capacity(count.min(1 << 20) as usize),
         statuses: Default::default(),
         errors: 0,
     };

@@ -341,13 +341,9 @@ impl Progress {
         self.end(false);
     }
 
-    /// Ends the report of a step that stopped early on request: the bar
+    /// Ends the report; of a step that `stopped` early on request, the bar
     /// and the last line say "stopped", not "done".
-    pub fn finish_stopped(&self) {
-        self.end(true);
-    }
-
-    fn end(&self, stopped: bool) {
+    pub fn end(&self, stopped: bool) {
         let done = self.done.load(Ordering::Relaxed);
         match &self.bar {
             Some(bar) if stopped => bar.abandon_with_message(format!("{} (stopped)", self.what)),
@@ -623,11 +619,7 @@ async fn import_merchants_file(
             break;
         }
     }
-    if summary.stopped.is_some() {
-        progress.finish_stopped();
-    } else {
-        progress.finish();
-    }
+    progress.end(summary.stopped.is_some());
     let lines = stream.finish()?;
     summary.read += stopped_at.unwrap_or(lines);
     tracing::debug!(file = %path.display(), merchants = count, "merchants imported");
@@ -696,11 +688,7 @@ async fn import_records_file(
             break;
         }
     }
-    if summary.stopped.is_some() {
-        progress.finish_stopped();
-    } else {
-        progress.finish();
-    }
+    progress.end(summary.stopped.is_some());
     let lines = stream.finish()?;
     summary.read += stopped_at.unwrap_or(lines);
     Ok(())
@@ -802,11 +790,7 @@ pub async fn run(
         opts.stop.as_ref(),
     )
     .await?;
-    if summary.stopped.is_some() {
-        progress.finish_stopped();
-    } else {
-        progress.finish();
-    }
+    progress.end(summary.stopped.is_some());
     if let Some(s) = &summary.stopped {
         tracing::warn!(
             "stopped by {} {}; run the same command again to finish",

@@ -209,11 +209,7 @@ pub async fn issue_code(
         crate::issuing::IssueError::NotGraded(_) => {
             ApiError::BadRequest("not_graded", e.to_string())
         }
-        // The store down is a 503 here as on every other route.
-        crate::issuing::IssueError::Other(e) => match e.downcast::<crate::store::StoreError>() {
-            Ok(store_error) => store_error.into(),
-            Err(e) => ApiError::Internal(e),
-        },
+        crate::issuing::IssueError::Other(e) => e.into(),
         other => ApiError::Internal(other.into()),
     })?;
     state.scanner.invalidate(&merchant.id).await;
@@ -434,8 +430,7 @@ pub async fn register(
         &move |r| scope.may_write(r),
         clock::today(),
     )
-    .await
-    .map_err(ApiError::Internal)?;
+    .await?;
     let mut codes = Vec::new();
     for id in &ids {
         let code = match crate::issuing::active_code(store.as_ref(), id)
@@ -488,8 +483,7 @@ pub async fn import_records(
         &move |r| scope.may_write(r),
         clock::today(),
     )
-    .await
-    .map_err(ApiError::Internal)?;
+    .await?;
     for id in &ids {
         state.scanner.invalidate(id).await;
     }

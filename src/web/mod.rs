@@ -185,6 +185,17 @@ impl From<crate::store::StoreError> for ApiError {
     }
 }
 
+/// An error from library code that may wrap a store error: the store down
+/// is a 503 whatever the route, anything else is internal.
+impl From<anyhow::Error> for ApiError {
+    fn from(e: anyhow::Error) -> Self {
+        match e.downcast::<crate::store::StoreError>() {
+            Ok(store_error) => store_error.into(),
+            Err(other) => ApiError::Internal(other),
+        }
+    }
+}
+
 impl From<Arc<crate::store::StoreError>> for ApiError {
     fn from(e: Arc<crate::store::StoreError>) -> Self {
         match &*e {
