@@ -87,6 +87,14 @@ impl MerchantId {
 }
 string_newtype_impls!(MerchantId);
 
+/// Caches keyed by merchant id can be searched with a `&str`: the derived
+/// `Hash` and `Eq` of the newtype are those of the string.
+impl std::borrow::Borrow<str> for MerchantId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 /// FNV-1a, 64-bit (offset basis 0xcbf29ce484222325, prime 0x100000001b3).
 pub fn fnv1a64(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;

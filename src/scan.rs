@@ -53,7 +53,15 @@ pub struct MerchantView {
     /// Answers rendered from this view for one day, built on first use; a new
     /// view (after any change) starts empty, so nothing here goes stale.
     rendered: std::sync::Mutex<Rendered>,
+    /// Token texts of this merchant whose signature was checked, with their
+    /// claims: a warm scan compares the text instead of looking it up in the
+    /// verified-token cache. At most [`VERIFIED_PER_VIEW`] (a merchant has a
+    /// handful of codes; forged texts are never kept here).
+    verified: std::sync::Mutex<Vec<(Box<str>, Arc<Verified>)>>,
 }
+
+/// How many checked token texts a view keeps (oldest dropped first).
+const VERIFIED_PER_VIEW: usize = 8;
 
 /// What a memoised rendering depends on besides the view and the day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,7 +85,29 @@ impl MerchantView {
             projection,
             codes,
             rendered: Default::default(),
+            verified: Default::default(),
         }
+    }
+
+    /// The claims of `text` if it was checked against this view before.
+    fn verified(&self, text: &str) -> Option<Arc<Verified>> {
+        let known = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        known
+            .iter()
+            .find(|(t, _)| **t == *text)
+            .map(|(_, claims)| claims.clone())
+    }
+
+    /// Remembers that `text` verified with `claims` (of this merchant).
+    fn remember(&self, text: &str, claims: &Arc<Verified>) {
+        let mut known = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        if known.iter().any(|(t, _)| **t == *text) {
+            return;
+        }
+        if known.len() >= VERIFIED_PER_VIEW {
+            known.remove(0);
+        }
+        known.push((text.into(), claims.clone()));
     }
 
     /// The rendering for `key` on `today`, built by `render` on first use.
@@ -152,11 +182,18 @@ pub struct Scanner {
     keys: Arc<Keyring>,
     /// `None` when the configured capacity is 0: every scan reads the store
     /// (the "cold" benchmark), concurrent reads are not coalesced.
-    views: Option<Cache<MerchantId, Option<Arc<MerchantView>>>>,
+    views: Option<Cache<MerchantId, Option<Arc<MerchantView>>, Hasher>>,
     /// token text → claims if the signature holds, or why it does not. The
     /// signature does not depend on the day, so the answer never goes stale.
     verified: moka::sync::Cache<Box<str>, Signature>,
 }
+
+/// The view cache's hasher: several times faster than SipHash on merchant
+/// ids, randomly seeded. Only merchant ids of signed codes are inserted
+/// (unverified ones are only looked up), so nobody can choose the keys to
+/// make them collide. The verified-token cache, whose keys anyone can
+/// choose, keeps std's SipHash.
+type Hasher = foldhash::fast::RandomState;
 
 impl Scanner {
     pub fn new(store: SharedStore, keys: Arc<Keyring>, capacity: u64) -> Self {
@@ -168,7 +205,7 @@ impl Scanner {
                     .name("merchant_views")
                     .max_capacity(capacity)
                     .time_to_live(std::time::Duration::from_secs(300))
-                    .build()
+                    .build_with_hasher(Hasher::default())
             }),
             // Sized apart from the view cache: a verify costs ~100 µs, and a
             // cold view cache (capacity 0) must not mean re-verifying.
@@ -252,47 +289,76 @@ impl Scanner {
     /// Scans a token (or a full code URL).
     pub async fn scan(&self, text: &str) -> Result<Scan, Arc<StoreError>> {
         let today = clock::today();
-        let mut scan = Scan {
-            status: Status::Malformed,
-            claims: None,
-            view: None,
-            today,
-        };
         let text = yisaozhi_codes::token_from_text(text);
+        if let Some(scan) = self.scan_warm(text, today).await {
+            return Ok(scan);
+        }
         let signature = match self.cached_signature(text) {
             Some(hit) => hit,
             None => {
                 let Ok(token) = Token::parse(text) else {
-                    return Ok(scan);
+                    return Ok(judge(Status::Malformed, None, None, today));
                 };
                 self.check_signature(&token)
             }
         };
-        let claims = match signature {
-            Ok(c) => c,
-            Err(_) => {
-                scan.status = Status::Forged;
-                return Ok(scan);
-            }
+        let Ok(claims) = signature else {
+            return Ok(judge(Status::Forged, None, None, today));
         };
         let view = match &claims.merchant_id {
             Some(id) => self.view(id).await?,
             None => None,
         };
-        let code_status = view
-            .as_ref()
-            .and_then(|v| v.codes.get(&claims.serial).copied());
-        let expired = clock::to_day(today).is_some_and(|d| d > claims.expires);
-        scan.status = match code_status {
-            None | Some(CodeStatus::Revoked) => Status::Revoked,
-            Some(CodeStatus::Superseded) => Status::Superseded,
-            Some(CodeStatus::Active) if expired => Status::Expired,
-            Some(CodeStatus::Active) => Status::Valid,
-        };
-        scan.claims = Some(claims);
-        if scan.status.shows_merchant() {
-            scan.view = view;
+        if let Some(view) = &view {
+            view.remember(text, &claims);
         }
-        Ok(scan)
+        Ok(judge(Status::Valid, Some(claims), view, today))
     }
+
+    /// The warm path: the merchant's view is cached and this very text was
+    /// verified against it, so neither the signature nor the verified-token
+    /// cache is consulted. `None` sends the scan down the full path.
+    async fn scan_warm(&self, text: &str, today: Date) -> Option<Scan> {
+        let views = self.views.as_ref()?;
+        // Untrusted until the text is found among the view's checked ones.
+        let claimed = yisaozhi_codes::unverified_claims(text).ok()?;
+        let view = views.get(claimed.merchant.as_str()).await.flatten()?;
+        let claims = view.verified(text)?;
+        metrics::cache("merchant_views", true);
+        Some(judge(Status::Valid, Some(claims), Some(view), today))
+    }
+}
+
+/// The scan of a code: `status` is `Valid` for a code whose signature holds,
+/// and is then refined by the code's status in the view and its expiry.
+fn judge(
+    status: Status,
+    claims: Option<Arc<Verified>>,
+    view: Option<Arc<MerchantView>>,
+    today: Date,
+) -> Scan {
+    let mut scan = Scan {
+        status,
+        claims: None,
+        view: None,
+        today,
+    };
+    let Some(claims) = claims else {
+        return scan;
+    };
+    let code_status = view
+        .as_ref()
+        .and_then(|v| v.codes.get(&claims.serial).copied());
+    let expired = clock::to_day(today).is_some_and(|d| d > claims.expires);
+    scan.status = match code_status {
+        None | Some(CodeStatus::Revoked) => Status::Revoked,
+        Some(CodeStatus::Superseded) => Status::Superseded,
+        Some(CodeStatus::Active) if expired => Status::Expired,
+        Some(CodeStatus::Active) => Status::Valid,
+    };
+    scan.claims = Some(claims);
+    if scan.status.shows_merchant() {
+        scan.view = view;
+    }
+    scan
 }

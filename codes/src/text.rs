@@ -157,6 +157,10 @@ impl<'de> serde::Deserialize<'de> for Token {
 /// pass the result to [`Token::parse`].
 pub fn token_from_text(url_or_token: &str) -> &str {
     let s = url_or_token.trim();
+    // A bare token (what the scan routes receive) needs no search.
+    if s.bytes().all(|b| b.is_ascii_digit()) {
+        return s;
+    }
     let start = match (s.rfind("/S/"), s.rfind("/s/")) {
         (Some(a), Some(b)) => a.max(b) + 3,
         (Some(a), None) | (None, Some(a)) => a + 3,

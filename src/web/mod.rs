@@ -66,10 +66,12 @@ macro_rules! api {
 }
 
 api! {
-    get "/" => pages::home, "consumer", "Home page", [];
+    // The scan routes first: actix tries routes in order, and scans are
+    // nearly all the traffic.
+    get "/api/v1/scan/{token}" => scan::json, "consumer", "Scan result as JSON", [];
     get "/s/{token}" => scan::page, "consumer", "Scan page (HTML; JSON with Accept: application/json)", [];
     get "/S/{token}" => scan::page, "consumer", "Scan page, upper-case form printed in QR codes", [];
-    get "/api/v1/scan/{token}" => scan::json, "consumer", "Scan result as JSON", [];
+    get "/" => pages::home, "consumer", "Home page", [];
     get "/api/v1/keys" => public::keys, "public", "Published verification keys", [];
     get "/api/v1/merchants/{id}" => public::merchant, "public", "A merchant's public projection", [];
     get "/api/v1/merchants/{id}/code" => public::code, "public", "The merchant's active code", [];

@@ -33,6 +33,10 @@ async fn a_valid_code_shows_the_merchant_and_its_live_grade() {
 async fn tampered_and_junk_tokens_are_forged_or_malformed_and_name_nobody() {
     let app = spawn_app().await;
     let token = app.token_of("XZ-0001").await;
+    // The genuine code first: its merchant's view is then cached with this
+    // text known to verify, and a tampered text must not ride on that.
+    let (status, body) = app.get(&format!("/api/v1/scan/{token}")).await;
+    assert_eq!((status, &body["code"]["status"]), (200, &"valid".into()));
     // The last digits carry the signature; the first ones the payload.
     let cases = [
         (flip_digit(&token, token.len() - 5), "forged"),
@@ -55,6 +59,8 @@ async fn tampered_and_junk_tokens_are_forged_or_malformed_and_name_nobody() {
         );
         assert!(body.get("grade").is_none(), "{want} must not show a grade");
     }
+    let (status, body) = app.get(&format!("/api/v1/scan/{token}")).await;
+    assert_eq!((status, &body["code"]["status"]), (200, &"valid".into()));
 }
 
 #[tokio::test]
