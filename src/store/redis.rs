@@ -6,6 +6,14 @@
 //! (also multiplexed, one connection per node). Both get explicit connect and
 //! response timeouts ([`RedisOptions`]).
 //!
+//! The scan read ([`Store::scan_view`]) on standalone Redis goes through a
+//! connection of the calling thread when that thread runs a single-threaded
+//! runtime (an HTTP worker): its reader task then runs on the same thread,
+//! so a read costs no hand-over to another thread and back. Such a
+//! connection is made on the thread's first read (falling back to the shared
+//! one if that fails), shares the circuit breaker below, and is dropped on a
+//! connection-level error (the next read makes a new one).
+//!
 //! # When Redis is down (standalone)
 //!
 //! The standalone connection sits behind a circuit breaker. The first request
@@ -257,6 +265,8 @@ impl Default for RedisOptions {
 #[derive(Clone)]
 pub struct RedisStore {
     conn: Conn,
+    /// Standalone: what per-thread read connections are made from.
+    local: Option<Arc<LocalConns>>,
     keys: Arc<Keys>,
     cluster: bool,
     max_changes_listed: u64,
@@ -272,6 +282,26 @@ struct Bulk {
     token: String,
     touched: HashSet<String>,
 }
+
+/// How to make a read connection for the calling thread (standalone only;
+/// see the module documentation).
+struct LocalConns {
+    /// Unique per store in this process, never reused: tells apart the
+    /// connections of several stores used from one thread (tests).
+    id: u64,
+    client: ::redis::Client,
+    config: ConnectionManagerConfig,
+    connect_timeout: Duration,
+}
+
+thread_local! {
+    /// This thread's read connections, by store id; a few at most.
+    static LOCAL_CONNS: std::cell::RefCell<Vec<(u64, Guarded)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Stores with per-thread read connections a thread keeps at once.
+const LOCAL_CONNS_KEPT: usize = 4;
 
 /// The two connection kinds behind one [`ConnectionLike`].
 #[derive(Clone)]
@@ -927,11 +957,18 @@ impl RedisStore {
             .set_response_timeout(Some(opts.response_timeout))
             .set_number_of_retries(opts.retries as usize)
             .set_max_delay(Duration::from_secs(1));
-        let manager = ConnectionManager::new_with_config(client, config)
+        let manager = ConnectionManager::new_with_config(client.clone(), config.clone())
             .await
             .with_context(|| format!("cannot connect to Redis at {shown}"))?;
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let store = Self {
             conn: Conn::Single(Guarded::new(manager, &opts)),
+            local: Some(Arc::new(LocalConns {
+                id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+                client,
+                config,
+                connect_timeout: opts.connect_timeout,
+            })),
             keys: Arc::new(Keys {
                 prefix: opts.prefix,
             }),
@@ -976,6 +1013,7 @@ impl RedisStore {
             .with_context(|| format!("cannot connect to Redis Cluster at {shown}"))?;
         let store = Self {
             conn: Conn::Cluster(conn),
+            local: None,
             keys: Arc::new(Keys {
                 prefix: opts.prefix,
             }),
@@ -1009,6 +1047,60 @@ impl RedisStore {
 
     fn conn(&self) -> Conn {
         self.conn.clone()
+    }
+
+    /// The connection for a latency-bound read: this thread's own on a
+    /// single-threaded runtime (standalone), else the shared one.
+    async fn read_conn(&self) -> Conn {
+        let (Some(local), Conn::Single(shared)) = (&self.local, &self.conn) else {
+            return self.conn();
+        };
+        let single = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread);
+        if !single {
+            return self.conn();
+        }
+        let kept = LOCAL_CONNS.with(|c| {
+            c.borrow()
+                .iter()
+                .find(|(id, _)| *id == local.id)
+                .map(|(_, g)| g.clone())
+        });
+        if let Some(g) = kept {
+            return Conn::Single(g);
+        }
+        // While Redis is down the shared connection answers at once.
+        if shared.admit().is_err() {
+            return self.conn();
+        }
+        let made = tokio::time::timeout(
+            local.connect_timeout,
+            ConnectionManager::new_with_config(local.client.clone(), local.config.clone()),
+        )
+        .await;
+        let Ok(Ok(manager)) = made else {
+            return self.conn();
+        };
+        let g = Guarded {
+            manager,
+            breaker: shared.breaker.clone(),
+        };
+        LOCAL_CONNS.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.len() >= LOCAL_CONNS_KEPT {
+                c.remove(0);
+            }
+            c.push((local.id, g.clone()));
+        });
+        Conn::Single(g)
+    }
+
+    /// Drops this thread's read connection after a connection-level error.
+    fn drop_read_conn(&self, e: &::redis::RedisError) {
+        let Some(local) = &self.local else { return };
+        if e.is_io_error() || e.is_unrecoverable_error() || e.is_timeout() {
+            LOCAL_CONNS.with(|c| c.borrow_mut().retain(|(id, _)| *id != local.id));
+        }
     }
 
     /// Standalone scripts also write the global audit and change keys.
@@ -2133,9 +2225,12 @@ impl Store for RedisStore {
         let (json, statuses): (Option<String>, HashMap<String, String>) = ::redis::pipe()
             .get(self.keys.merchant(id.as_str(), "projection"))
             .hgetall(self.keys.merchant(id.as_str(), "code-status"))
-            .query_async(&mut self.conn())
+            .query_async(&mut self.read_conn().await)
             .await
-            .map_err(redis_err)?;
+            .map_err(|e| {
+                self.drop_read_conn(&e);
+                redis_err(e)
+            })?;
         let Some(json) = json else {
             return Ok(None);
         };

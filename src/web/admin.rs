@@ -163,11 +163,14 @@ async fn apply_override(
         after: json!({"override": value, "grade": projection.grade}),
         reason: value.as_ref().map(|o| o.reason.clone()),
     };
-    let body = public_projection(&projection, today);
+    let body = serde_json::to_vec(&public_projection(&projection, today))
+        .map_err(|e| ApiError::Internal(e.into()))?;
     store.set_override(id, value, projection, audit).await?;
     state.scanner.invalidate(id).await;
     tracing::info!(merchant.id = %id, actor = %who.name, "override changed");
-    Ok(HttpResponse::Ok().json(body))
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body))
 }
 
 pub async fn set_override(

@@ -218,25 +218,66 @@ fn merchant_id(raw: &str) -> Result<crate::domain::MerchantId, ApiError> {
 
 /// The public projection (no personal data): the fields shared by the scan
 /// JSON and `/api/v1/merchants/{id}`, with the override re-checked for today.
-fn public_projection(p: &Projection, today: jiff::civil::Date) -> serde_json::Value {
+/// Serialized straight from the projection (no intermediate JSON value): it
+/// is most of every cold scan's work.
+fn public_projection(p: &Projection, today: jiff::civil::Date) -> PublicProjection<'_> {
     let (grade, active) = p.effective(today);
-    let reasons: Vec<_> = p
-        .reasons
-        .iter()
-        .filter(|r| active.is_some() || r.rule != "override")
-        .collect();
-    let override_json = active.map(
-        |o| json!({"grade": o.grade, "reason": o.reason, "expires_at": o.expires_at, "at": o.at}),
-    );
-    json!({
-        "merchant": p.merchant,
-        "grade": grade,
-        "computed_grade": p.computed_grade,
-        "override": override_json,
-        "reasons": reasons,
-        "records": p.records,
-        "as_of": p.as_of,
-        "updated_at": p.updated_at,
-        "next_change_at": p.next_change_at,
-    })
+    PublicProjection {
+        merchant: &p.merchant,
+        grade,
+        computed_grade: p.computed_grade,
+        override_: active.map(|o| PublicOverride {
+            grade: o.grade,
+            reason: &o.reason,
+            expires_at: o.expires_at,
+            at: o.at,
+        }),
+        reasons: Reasons {
+            all: &p.reasons,
+            with_override: active.is_some(),
+        },
+        records: &p.records,
+        as_of: p.as_of,
+        updated_at: p.updated_at,
+        next_change_at: p.next_change_at,
+    }
+}
+
+#[derive(serde::Serialize)]
+struct PublicProjection<'a> {
+    merchant: &'a crate::grading::PublicMerchant,
+    grade: crate::domain::Grade,
+    computed_grade: crate::domain::Grade,
+    #[serde(rename = "override")]
+    override_: Option<PublicOverride<'a>>,
+    reasons: Reasons<'a>,
+    records: &'a crate::grading::RecordSummary,
+    as_of: jiff::civil::Date,
+    updated_at: jiff::Timestamp,
+    next_change_at: Option<jiff::civil::Date>,
+}
+
+/// An active override as the public sees it: not who made it.
+#[derive(serde::Serialize)]
+struct PublicOverride<'a> {
+    grade: crate::domain::Grade,
+    reason: &'a str,
+    expires_at: Option<jiff::civil::Date>,
+    at: jiff::Timestamp,
+}
+
+/// The reasons, without the override's once it is no longer active.
+struct Reasons<'a> {
+    all: &'a [crate::grading::Reason],
+    with_override: bool,
+}
+
+impl serde::Serialize for Reasons<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(
+            self.all
+                .iter()
+                .filter(|r| self.with_override || r.rule != crate::grading::OVERRIDE_RULE),
+        )
+    }
 }

@@ -4,7 +4,6 @@
 use actix_web::http::header;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde_json::json;
 
 use super::{pages, public_projection, ApiError, AppState};
 use crate::clock;
@@ -32,41 +31,69 @@ pub fn scan_json(scan: &Scan) -> bytes::Bytes {
 }
 
 fn render_json(scan: &Scan) -> String {
-    let code = match (&scan.claims, scan.status) {
-        (Some(c), status) if !matches!(status, Status::Forged | Status::Malformed) => json!({
-            "status": status.name(),
-            "merchant_id": c.merchant,
-            "serial": c.serial,
-            "kid": c.kid.0,
-            "issued_at": clock::from_day(c.issued),
-            "expires_at": clock::from_day(c.expires),
-            "printed_grade": c.grade,
-        }),
-        _ => json!({"status": scan.status.name()}),
+    let mut out = Vec::with_capacity(2048);
+    let code = CodeJson {
+        status: scan.status.name(),
+        claims: scan
+            .claims
+            .as_deref()
+            .filter(|_| !matches!(scan.status, Status::Forged | Status::Malformed)),
     };
-    let mut out = String::with_capacity(4096);
-    out.push_str("{\"code\":");
-    out.push_str(&code.to_string());
+    out.extend_from_slice(b"{\"code\":");
+    write_json(&mut out, &code);
     if scan.status != Status::Valid {
-        out.push_str(",\"error\":");
-        out.push_str(&json!(scan.status.name()).to_string());
-        out.push_str(",\"message\":");
-        out.push_str(&json!(pages::status_message(scan.status)).to_string());
+        out.extend_from_slice(b",\"error\":");
+        write_json(&mut out, scan.status.name());
+        out.extend_from_slice(b",\"message\":");
+        write_json(&mut out, pages::status_message(scan.status));
     }
     if let Some(view) = &scan.view {
         let live = view.projection.effective(scan.today).0;
         let outdated = scan.claims.as_ref().is_some_and(|c| c.grade != live);
-        out.push_str(if outdated {
-            ",\"outdated\":true,"
+        out.extend_from_slice(if outdated {
+            b",\"outdated\":true,"
         } else {
-            ",\"outdated\":false,"
+            b",\"outdated\":false,"
         });
-        let public = public_projection(&view.projection, scan.today).to_string();
-        // `public` is a JSON object: splice its members into this one.
-        out.push_str(&public[1..public.len() - 1]);
+        // The public projection is a JSON object: splice its members in.
+        let at = out.len();
+        write_json(&mut out, &public_projection(&view.projection, scan.today));
+        out.remove(at);
+        out.pop();
     }
-    out.push('}');
-    out
+    out.push(b'}');
+    String::from_utf8(out).expect("serde_json writes UTF-8")
+}
+
+/// Appends `value` as JSON. Our types always serialize.
+fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    serde_json::to_writer(out, value).expect("in-memory JSON of plain data");
+}
+
+/// The `code` member: the claims of a code whose signature holds.
+struct CodeJson<'a> {
+    status: &'static str,
+    claims: Option<&'a crate::scan::Verified>,
+}
+
+impl serde::Serialize for CodeJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let Some(c) = self.claims else {
+            let mut m = s.serialize_map(Some(1))?;
+            m.serialize_entry("status", self.status)?;
+            return m.end();
+        };
+        let mut m = s.serialize_map(Some(7))?;
+        m.serialize_entry("status", self.status)?;
+        m.serialize_entry("merchant_id", &c.merchant)?;
+        m.serialize_entry("serial", &c.serial)?;
+        m.serialize_entry("kid", &c.kid.0)?;
+        m.serialize_entry("issued_at", &clock::from_day(c.issued))?;
+        m.serialize_entry("expires_at", &clock::from_day(c.expires))?;
+        m.serialize_entry("printed_grade", &c.grade)?;
+        m.end()
+    }
 }
 
 fn wants_json(req: &HttpRequest) -> bool {
