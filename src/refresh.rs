@@ -489,8 +489,23 @@ impl<T: Send + 'static> Stream<T> {
 /// already found unknown, so that each id is looked up at most once.
 #[derive(Default)]
 struct Known {
-    yes: HashSet<MerchantId, FastHash>,
-    no: HashSet<MerchantId, FastHash>,
+    yes: HashSet<IdKey, FastHash>,
+    no: HashSet<IdKey, FastHash>,
+}
+
+/// A merchant id as a fixed-size set key: the id's bytes, zero-padded (an
+/// id has at most 32 bytes and never a NUL, so two ids never share a key).
+/// A lookup then reads the table alone, not a string elsewhere in memory:
+/// at a million merchants and ten million records, those extra cache
+/// misses were a tenth of the import's time.
+type IdKey = [u8; MerchantId::MAX_LEN];
+
+fn id_key(id: &MerchantId) -> IdKey {
+    let mut key = [0; MerchantId::MAX_LEN];
+    let b = id.as_str().as_bytes();
+    let n = b.len().min(key.len());
+    key[..n].copy_from_slice(&b[..n]);
+    key
 }
 
 /// FxHash (rotate, xor, multiply, and a final rotation): several times faster than SipHash on
@@ -524,38 +539,54 @@ impl std::hash::Hasher for FxHasher {
 }
 
 impl Known {
-    /// Looks up, in one store call, the ids of `records` not seen yet.
-    async fn learn(
+    fn insert(&mut self, id: &MerchantId) {
+        self.yes.insert(id_key(id));
+    }
+
+    /// Whether each of `records` has a known merchant; the ids not seen
+    /// yet are looked up in one store call.
+    async fn check(
         &mut self,
         store: &dyn Store,
         records: &[(ParsedRecord, u64)],
-    ) -> anyhow::Result<()> {
-        let ask: HashSet<&MerchantId, FastHash> = records
+    ) -> anyhow::Result<Vec<bool>> {
+        let keys: Vec<IdKey> = records
             .iter()
-            .map(|((r, _), _)| &r.merchant)
-            .filter(|m| !self.yes.contains(*m) && !self.no.contains(*m))
+            .map(|((r, _), _)| id_key(&r.merchant))
             .collect();
-        if ask.is_empty() {
-            return Ok(());
+        let known: Vec<bool> = keys.iter().map(|k| self.yes.contains(k)).collect();
+        let mut asked: HashSet<IdKey, FastHash> = HashSet::default();
+        let mut ask = Vec::new();
+        for (i, k) in keys.iter().enumerate() {
+            if !known[i] && !self.no.contains(k) && asked.insert(*k) {
+                ask.push(records[i].0 .0.merchant.clone());
+            }
         }
-        let mut ask: Vec<MerchantId> = ask.into_iter().cloned().collect();
+        if ask.is_empty() {
+            return Ok(known);
+        }
         ask.sort();
-        let found: HashSet<MerchantId, FastHash> = store
-            .known_merchants(ask.clone())
+        let found: HashSet<IdKey, FastHash> = store
+            .known_merchants(ask)
             .await?
-            .into_iter()
+            .iter()
+            .map(id_key)
             .collect();
         if self.no.len() > MAX_UNKNOWN_REMEMBERED {
             self.no.clear();
         }
-        for id in ask {
-            if found.contains(&id) {
-                self.yes.insert(id);
+        for k in asked {
+            if found.contains(&k) {
+                self.yes.insert(k);
             } else {
-                self.no.insert(id);
+                self.no.insert(k);
             }
         }
-        Ok(())
+        Ok(keys
+            .iter()
+            .zip(known)
+            .map(|(k, known)| known || found.contains(k))
+            .collect())
     }
 }
 
@@ -603,7 +634,9 @@ async fn import_merchants_file(
         }
         let n = merchants.len() as u64;
         count += n;
-        known.yes.extend(merchants.iter().map(|m| m.id.clone()));
+        for m in &merchants {
+            known.insert(&m.id);
+        }
         known.no.clear();
         if n > 0 {
             let changed = store.upsert_merchants(merchants).await?;
@@ -626,6 +659,62 @@ async fn import_merchants_file(
     Ok(())
 }
 
+/// A chunk of a records file made ready for the store: the records of
+/// known merchants, and the chunk's rejects in line order.
+struct RecordChunk {
+    batch: Vec<ParsedRecord>,
+    rejects: Vec<Reject>,
+    last_line: u64,
+    bytes_read: u64,
+    skipped_other_shard: u64,
+}
+
+impl RecordChunk {
+    async fn of(
+        store: &dyn Store,
+        mut parsed: Parsed<ParsedRecord>,
+        opts: &RefreshOptions,
+        known: &mut Known,
+        file: &str,
+    ) -> anyhow::Result<RecordChunk> {
+        let last_line = parsed.last_line();
+        let mut skipped_other_shard = 0;
+        if let Some(shard) = opts.shard {
+            // Before the unknown-merchant check: another shard's merchant
+            // may well be unknown to this shard's run.
+            let all = parsed.items.len();
+            parsed
+                .items
+                .retain(|((r, _), _)| shard.contains(&r.merchant));
+            skipped_other_shard = (all - parsed.items.len()) as u64;
+        }
+        let ok = known.check(store, &parsed.items).await?;
+        let mut rejects = parsed.rejects;
+        let mut batch = Vec::with_capacity(parsed.items.len());
+        for (((record, text), line), ok) in parsed.items.into_iter().zip(ok) {
+            if ok {
+                batch.push((record, text));
+            } else {
+                rejects.push(Reject {
+                    file: file.to_owned(),
+                    line,
+                    reason: format!(
+                        "unknown merchant `{}`: import it in the merchants file first",
+                        record.merchant
+                    ),
+                });
+            }
+        }
+        Ok(RecordChunk {
+            batch,
+            rejects,
+            last_line,
+            bytes_read: parsed.bytes_read,
+            skipped_other_shard,
+        })
+    }
+}
+
 async fn import_records_file(
     store: &dyn Store,
     path: &Path,
@@ -643,50 +732,48 @@ async fn import_records_file(
     );
     let file = stream.name.clone();
     let mut stopped_at = None;
-    while let Some(mut parsed) = stream.next().await? {
-        for r in &parsed.rejects {
+    let mut next = match stream.next().await? {
+        Some(parsed) => Some(RecordChunk::of(store, parsed, opts, known, &file).await?),
+        None => None,
+    };
+    while let Some(chunk) = next.take() {
+        for r in &chunk.rejects {
             rejects.push(r)?;
         }
-        let last_line = parsed.last_line();
-        if let Some(shard) = opts.shard {
-            // Before the unknown-merchant check: another shard's merchant
-            // may well be unknown to this shard's run.
-            let all = parsed.items.len();
-            parsed
-                .items
-                .retain(|((r, _), _)| shard.contains(&r.merchant));
-            summary.skipped_other_shard += (all - parsed.items.len()) as u64;
-        }
-        known.learn(store, &parsed.items).await?;
-        let mut batch = Vec::with_capacity(parsed.items.len());
-        for ((record, text), line) in parsed.items {
-            if known.yes.contains(&record.merchant) {
-                batch.push((record, text));
-            } else {
-                rejects.push(&Reject {
-                    file: file.clone(),
-                    line,
-                    reason: format!(
-                        "unknown merchant `{}`: import it in the merchants file first",
-                        record.merchant
-                    ),
-                })?;
+        summary.skipped_other_shard += chunk.skipped_other_shard;
+        // The store writes this chunk while the next one's merchants are
+        // checked: the writer, the one serial stage, does not wait for that.
+        let write = async {
+            if chunk.batch.is_empty() {
+                return Ok(Default::default());
             }
-        }
-        if !batch.is_empty() {
-            let added = store.add_records_with_json(batch).await?;
-            summary.imported += added.inserted;
-            summary.duplicate += added.duplicate;
-        }
+            store.add_records_with_json(chunk.batch).await
+        };
+        let following = async {
+            match stream.next().await? {
+                Some(parsed) => Ok(Some(
+                    RecordChunk::of(store, parsed, opts, known, &file).await?,
+                )),
+                None => anyhow::Ok(None),
+            }
+        };
+        let (added, following) = tokio::join!(write, following);
+        let added = added?;
+        summary.imported += added.inserted;
+        summary.duplicate += added.duplicate;
+        let last_line = chunk.last_line;
         tracing::debug!(file = %file, line = last_line, "records written");
-        progress.set(parsed.bytes_read);
+        progress.set(chunk.bytes_read);
         summary.stopped = Stopped::check(opts.stop.as_ref(), || {
             format!("at line {last_line} of {file}")
         });
         if summary.stopped.is_some() {
+            // The next chunk, checked already, is neither written nor
+            // its rejects reported: the re-run reads it again.
             stopped_at = Some(last_line);
             break;
         }
+        next = following?;
     }
     progress.end(summary.stopped.is_some());
     let lines = stream.finish()?;

@@ -153,21 +153,31 @@ struct Bulk {
     keys: Sorter,
     /// Set while the records table held nothing but this import's records,
     /// numbered 1, 2, 3, ... without a gap: the keys then carry each
-    /// record's JSON too, and the sorted output is kept for the regrade
-    /// ([`Presorted`]).
+    /// record too, in its binary form ([`crate::records::encode_record`]),
+    /// and the sorted output is kept for the regrade ([`Presorted`]).
     whole: bool,
     /// The last seq pushed.
     last_seq: i64,
 }
 
-/// Every stored record sorted by (merchant, seq), left by a bulk import into
-/// an empty records table, so that the regrade that follows it reads this
-/// file instead of scanning and sorting the table again. Only an
-/// optimisation: it lives in this process (its sort directory goes when it
-/// is dropped), and it is used only if the table still ends at `last_seq`
-/// (then it holds exactly the records 1..=`last_seq`, all of them).
+/// A record as the records table and a bulk import's key sort take it.
+struct RecordRow {
+    id: String,
+    merchant: MerchantId,
+    json: String,
+    /// [`crate::records::encode_record`], or empty.
+    bin: Vec<u8>,
+}
+
+/// Every stored record sorted by (merchant, seq), in binary form, left by a
+/// bulk import into an empty records table, so that the regrade that
+/// follows it reads the import's sorted runs (merged a second time) instead
+/// of scanning the table, sorting it again and parsing every record's JSON.
+/// Only an optimisation: it lives in this process (its sort directory goes
+/// when it is dropped), and it is used only if the table still ends at
+/// `last_seq` (then it holds exactly the records 1..=`last_seq`, all of them).
 struct Presorted {
-    rows: Sorter,
+    rows: Sorted,
     last_seq: i64,
 }
 
@@ -427,6 +437,14 @@ fn records_by_seq(c: &Connection, blob: &[u8]) -> StoreResult<Vec<String>> {
     Ok(out)
 }
 
+/// The values of `results`, or the first error. For rayon's output: a
+/// parallel `collect` into a `Result` cannot know the length beforehand and
+/// builds the vector from pieces (reallocating and copying them); a
+/// parallel `collect` into a `Vec` of `Result`s writes each in its place.
+fn all_ok<T>(results: Vec<StoreResult<T>>) -> StoreResult<Vec<T>> {
+    results.into_iter().collect()
+}
+
 fn to_json<T: serde::Serialize>(v: &T) -> StoreResult<String> {
     serde_json::to_string(v).map_err(corrupt)
 }
@@ -462,8 +480,56 @@ fn insert_audit(tx: &rusqlite::Transaction<'_>, e: &AuditEntry) -> StoreResult<(
 }
 
 fn put_projection(tx: &rusqlite::Transaction<'_>, p: &Projection) -> StoreResult<()> {
-    let row = ProjectionRow::of(p)?;
+    let next_change_at = p.next_change_at.map(|d| d.to_string());
+    let json = projection_json(p)?;
+    let row = ProjectionRow {
+        id: p.merchant.id.as_str(),
+        grade: p.grade.name(),
+        next_change_at: next_change_at.as_deref(),
+        json: &json,
+    };
     row.put(tx)
+}
+
+/// Projections a [`SerializedProjections`] holds.
+const PROJECTIONS_PER_BUFFER: usize = 256;
+
+/// The JSON of a few hundred projections in one buffer (one allocation
+/// instead of one per projection), made in parallel outside the write.
+struct SerializedProjections {
+    json: String,
+    /// Where each projection's JSON ends in `json`.
+    ends: Vec<usize>,
+    next_change_at: Vec<Option<String>>,
+}
+
+impl SerializedProjections {
+    fn of(projections: &[Projection]) -> StoreResult<Self> {
+        let mut json = Vec::with_capacity(projections.len() * 2048);
+        let mut ends = Vec::with_capacity(projections.len());
+        for p in projections {
+            serde_json::to_writer(&mut json, p).map_err(corrupt)?;
+            ends.push(json.len());
+        }
+        Ok(SerializedProjections {
+            json: String::from_utf8(json).map_err(corrupt)?,
+            ends,
+            next_change_at: projections
+                .iter()
+                .map(|p| p.next_change_at.map(|d| d.to_string()))
+                .collect(),
+        })
+    }
+
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// The JSON of the `i`th projection (each ends on a character boundary).
+    fn json(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.json[start..self.ends[i]]
+    }
 }
 
 /// A projection ready to be written: serialized beforehand, so that a batch
@@ -471,20 +537,11 @@ fn put_projection(tx: &rusqlite::Transaction<'_>, p: &Projection) -> StoreResult
 struct ProjectionRow<'a> {
     id: &'a str,
     grade: &'static str,
-    next_change_at: Option<String>,
-    json: String,
+    next_change_at: Option<&'a str>,
+    json: &'a str,
 }
 
-impl<'a> ProjectionRow<'a> {
-    fn of(p: &'a Projection) -> StoreResult<Self> {
-        Ok(ProjectionRow {
-            id: p.merchant.id.as_str(),
-            grade: p.grade.name(),
-            next_change_at: p.next_change_at.map(|d| d.to_string()),
-            json: projection_json(p)?,
-        })
-    }
-
+impl ProjectionRow<'_> {
     /// Writes the projection, clears its merchant's regrade mark and notes
     /// the change for the service's caches.
     fn put(&self, tx: &rusqlite::Transaction<'_>) -> StoreResult<()> {
@@ -514,12 +571,13 @@ fn code_row(json: String) -> StoreResult<IssuedCode> {
     from_json(&json)
 }
 
-/// One row out of an external sort.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One row out of an external sort; [`Sorted::next_into`] refills it in
+/// place, so that reading ten million rows allocates nothing per row.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct SortRow {
     merchant: String,
     seq: i64,
-    payload: String,
+    payload: Vec<u8>,
 }
 
 /// A merchant id as a fixed-size key that orders like its bytes: ids are
@@ -597,11 +655,11 @@ impl Sorter {
         }
     }
 
-    fn push(&mut self, merchant: &str, seq: i64, payload: &str) -> std::io::Result<()> {
+    fn push(&mut self, merchant: &str, seq: i64, payload: &[u8]) -> std::io::Result<()> {
         debug_assert!(merchant.len() <= 32 && !merchant.contains('\0'));
         let start = self.arena.len();
         self.arena.extend_from_slice(merchant.as_bytes());
-        self.arena.extend_from_slice(payload.as_bytes());
+        self.arena.extend_from_slice(payload);
         self.entries.push(Entry {
             key: sort_key(merchant),
             seq,
@@ -626,19 +684,14 @@ impl Sorter {
         (&self.arena[e.start..m], &self.arena[m..m + e.payload_len])
     }
 
-    /// A new run file, for rows the caller writes in order with [`write_row`].
-    fn run_writer(&mut self) -> std::io::Result<std::io::BufWriter<std::fs::File>> {
+    fn spill(&mut self) -> std::io::Result<()> {
+        use std::io::Write;
+        self.sort_entries();
         std::fs::create_dir_all(&self.dir)?;
         let path = self.dir.join(format!("run-{}", self.runs.len()));
         let file = std::fs::File::create(&path)?;
         self.runs.push(path);
-        Ok(std::io::BufWriter::with_capacity(1 << 20, file))
-    }
-
-    fn spill(&mut self) -> std::io::Result<()> {
-        use std::io::Write;
-        self.sort_entries();
-        let mut out = self.run_writer()?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
         for e in &self.entries {
             let (merchant, payload) = self.row(e);
             write_row(&mut out, merchant, e.seq, payload)?;
@@ -649,12 +702,12 @@ impl Sorter {
         Ok(())
     }
 
-    /// The rows in order.
+    /// The rows in order. [`Sorted::rewind`] reads them again.
     fn finish(mut self) -> std::io::Result<Sorted> {
         if self.runs.is_empty() {
             self.sort_entries();
             return Ok(Sorted::Memory {
-                entries: std::mem::take(&mut self.entries).into_iter(),
+                next: 0,
                 sorter: self,
             });
         }
@@ -663,23 +716,7 @@ impl Sorter {
         }
         self.arena = Vec::new();
         self.entries = Vec::new();
-        let mut merge = Merge {
-            readers: Vec::with_capacity(self.runs.len()),
-            heads: Vec::new(),
-            heap: std::collections::BinaryHeap::new(),
-            sorter: self,
-        };
-        for path in &merge.sorter.runs {
-            let f = std::fs::File::open(path)?;
-            merge
-                .readers
-                .push(std::io::BufReader::with_capacity(1 << 20, f));
-            merge.heads.push(None);
-        }
-        for i in 0..merge.readers.len() {
-            merge.refill(i)?;
-        }
-        Ok(Sorted::Merge(merge))
+        Merge::open(self).map(Sorted::Merge)
     }
 }
 
@@ -707,78 +744,120 @@ impl Drop for Sorter {
 
 /// The output of a [`Sorter`] (which removes its run files when dropped).
 enum Sorted {
-    Memory {
-        entries: std::vec::IntoIter<Entry>,
-        sorter: Sorter,
-    },
+    Memory { next: usize, sorter: Sorter },
     Merge(Merge),
 }
 
 /// A k-way merge of sorted runs.
 struct Merge {
     readers: Vec<std::io::BufReader<std::fs::File>>,
+    /// The next row of each run, if it has one left.
     heads: Vec<Option<SortRow>>,
     heap: std::collections::BinaryHeap<std::cmp::Reverse<(SortKey, i64, usize)>>,
     sorter: Sorter,
 }
 
 impl Merge {
-    fn refill(&mut self, i: usize) -> std::io::Result<()> {
-        use std::io::Read;
-        fn text(r: &mut impl Read, n: usize) -> std::io::Result<String> {
-            let mut b = vec![0u8; n];
-            r.read_exact(&mut b)?;
-            String::from_utf8(b)
-                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+    fn open(sorter: Sorter) -> std::io::Result<Merge> {
+        let mut merge = Merge {
+            readers: Vec::with_capacity(sorter.runs.len()),
+            heads: Vec::new(),
+            heap: std::collections::BinaryHeap::new(),
+            sorter,
+        };
+        for path in &merge.sorter.runs {
+            let f = std::fs::File::open(path)?;
+            merge
+                .readers
+                .push(std::io::BufReader::with_capacity(1 << 20, f));
+            merge.heads.push(None);
         }
+        for i in 0..merge.readers.len() {
+            let mut row = SortRow::default();
+            if merge.read(i, &mut row)? {
+                merge
+                    .heap
+                    .push(std::cmp::Reverse((sort_key(&row.merchant), row.seq, i)));
+                merge.heads[i] = Some(row);
+            }
+        }
+        Ok(merge)
+    }
+
+    /// Reads the next row of run `i` into `row` (reusing its buffers);
+    /// false at the end of the run.
+    fn read(&mut self, i: usize, row: &mut SortRow) -> std::io::Result<bool> {
+        use std::io::Read;
         let r = &mut self.readers[i];
         let mut len = [0u8; 4];
         match r.read_exact(&mut len) {
             Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(false),
             Err(e) => return Err(e),
         }
-        let merchant = text(r, u32::from_le_bytes(len) as usize)?;
+        let mut merchant = std::mem::take(&mut row.merchant).into_bytes();
+        merchant.resize(u32::from_le_bytes(len) as usize, 0);
+        r.read_exact(&mut merchant)?;
+        row.merchant = String::from_utf8(merchant)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
         let mut seq = [0u8; 8];
         r.read_exact(&mut seq)?;
+        row.seq = i64::from_le_bytes(seq);
         r.read_exact(&mut len)?;
-        let payload = text(r, u32::from_le_bytes(len) as usize)?;
-        let seq = i64::from_le_bytes(seq);
-        self.heap
-            .push(std::cmp::Reverse((sort_key(&merchant), seq, i)));
-        self.heads[i] = Some(SortRow {
-            merchant,
-            seq,
-            payload,
-        });
-        Ok(())
+        row.payload.resize(u32::from_le_bytes(len) as usize, 0);
+        r.read_exact(&mut row.payload)?;
+        Ok(true)
     }
 }
 
-impl Iterator for Sorted {
-    type Item = std::io::Result<SortRow>;
-
-    fn next(&mut self) -> Option<Self::Item> {
+impl Sorted {
+    /// Moves the next row into `row` (whose buffers are reused); false
+    /// after the last one.
+    fn next_into(&mut self, row: &mut SortRow) -> std::io::Result<bool> {
         match self {
-            Sorted::Memory { entries, sorter } => {
-                let e = entries.next()?;
-                let (m, p) = sorter.row(&e);
-                // Pushed as `&str`, so each range holds valid UTF-8.
-                let text = |b: &[u8]| std::str::from_utf8(b).unwrap_or_default().to_owned();
-                Some(Ok(SortRow {
-                    merchant: text(m),
-                    seq: e.seq,
-                    payload: text(p),
-                }))
+            Sorted::Memory { next, sorter } => {
+                let Some(e) = sorter.entries.get(*next) else {
+                    return Ok(false);
+                };
+                *next += 1;
+                let (m, p) = sorter.row(e);
+                row.merchant.clear();
+                // Pushed as `&str`, so the range holds valid UTF-8.
+                row.merchant
+                    .push_str(std::str::from_utf8(m).unwrap_or_default());
+                row.seq = e.seq;
+                row.payload.clear();
+                row.payload.extend_from_slice(p);
+                Ok(true)
             }
             Sorted::Merge(m) => {
-                let std::cmp::Reverse((_, _, i)) = m.heap.pop()?;
-                let row = m.heads[i].take()?;
-                if let Err(e) = m.refill(i) {
-                    return Some(Err(e));
+                let Some(std::cmp::Reverse((_, _, i))) = m.heap.pop() else {
+                    return Ok(false);
+                };
+                let Some(head) = m.heads[i].as_mut() else {
+                    return Ok(false);
+                };
+                // The caller gets the head; the caller's old buffers take
+                // the run's next row.
+                std::mem::swap(head, row);
+                let mut next = std::mem::take(head);
+                if m.read(i, &mut next)? {
+                    m.heap
+                        .push(std::cmp::Reverse((sort_key(&next.merchant), next.seq, i)));
+                    m.heads[i] = Some(next);
+                } else {
+                    m.heads[i] = None;
                 }
-                Some(Ok(row))
+                Ok(true)
             }
+        }
+    }
+
+    /// The same rows again, from the first.
+    fn rewind(self) -> std::io::Result<Sorted> {
+        match self {
+            Sorted::Memory { sorter, .. } => Ok(Sorted::Memory { next: 0, sorter }),
+            Sorted::Merge(m) => Merge::open(m.sorter).map(Sorted::Merge),
         }
     }
 }
@@ -848,10 +927,16 @@ impl<'s> Cursor<'s> {
 
 /// Grading inputs of many merchants (sorted `ids`) in one pass: a
 /// sequential scan of the records table sorted by merchant with bounded
-/// memory ([`Sorter`]), merged with ordered scans of merchants, overrides
-/// and projections; all in one read transaction, so one snapshot. Random
-/// lookups into a table of ten million records cost several microseconds
-/// each; this costs a fraction of one.
+/// memory ([`Sorter`]) — or the sorted records a bulk import left
+/// ([`Presorted`]) —, merged batch by batch with range scans of merchants,
+/// overrides and projections. Random lookups into a table of ten million
+/// records cost several microseconds each; this costs a fraction of one.
+///
+/// The records are read in one snapshot, which ends before the first batch
+/// is sent: a read transaction held through the whole regrade would keep
+/// every projection it writes in the WAL (a checkpoint may not copy pages
+/// past the oldest reader's snapshot), leaving all of it to copy at the end.
+/// Each batch's merchants, overrides and grades are read in one snapshot.
 fn scan_grading_inputs(
     inner: &Inner,
     ids: &[MerchantId],
@@ -863,7 +948,7 @@ fn scan_grading_inputs(
     let started = std::time::Instant::now();
     let conn = connect(&inner.dir.join(DB_FILE), READER_CACHE_KIB).map_err(unavailable)?;
     conn.execute_batch("BEGIN").map_err(sql)?;
-    // The first read: the snapshot everything below sees.
+    // The first read: the snapshot the records are read in.
     let max_seq: i64 = conn
         .query_row("SELECT COALESCE(MAX(seq), 0) FROM records", [], |r| {
             r.get(0)
@@ -876,81 +961,55 @@ fn scan_grading_inputs(
         .take()
         .filter(|p| p.last_seq == max_seq);
     let from_bulk = presorted.is_some();
-    let mut sorter = match presorted {
+    let mut records = match presorted {
         Some(p) => p.rows,
-        None => Sorter::new(&inner.dir, inner.sort_bytes),
-    };
-    if !from_bulk {
-        // Every merchant (a full regrade): no need to pick records out.
-        let wanted: Option<HashSet<&str>> =
-            (!all).then(|| ids.iter().map(MerchantId::as_str).collect());
-        let mut q = conn
-            .prepare("SELECT seq, merchant, json FROM records")
-            .map_err(sql)?;
-        let mut rows = q.query([]).map_err(sql)?;
-        while let Some(row) = rows.next().map_err(sql)? {
-            let m = row.get_ref(1).map_err(sql)?.as_str().map_err(corrupt)?;
-            if wanted.as_ref().is_none_or(|w| w.contains(m)) {
-                let json = row.get_ref(2).map_err(sql)?.as_str().map_err(corrupt)?;
-                sorter
-                    .push(m, row.get(0).map_err(sql)?, json)
-                    .map_err(unavailable)?;
+        None => {
+            let mut sorter = Sorter::new(&inner.dir, inner.sort_bytes);
+            // Every merchant (a full regrade): no need to pick records out.
+            let wanted: Option<HashSet<&str>> =
+                (!all).then(|| ids.iter().map(MerchantId::as_str).collect());
+            let mut q = conn
+                .prepare("SELECT seq, merchant, json FROM records")
+                .map_err(sql)?;
+            let mut rows = q.query([]).map_err(sql)?;
+            while let Some(row) = rows.next().map_err(sql)? {
+                let m = row.get_ref(1).map_err(sql)?.as_str().map_err(corrupt)?;
+                if wanted.as_ref().is_none_or(|w| w.contains(m)) {
+                    let json = row.get_ref(2).map_err(sql)?.as_str().map_err(corrupt)?;
+                    sorter
+                        .push(m, row.get(0).map_err(sql)?, json.as_bytes())
+                        .map_err(unavailable)?;
+                }
             }
+            sorter.finish().map_err(unavailable)?
         }
-    }
-    let mut records = sorter.finish().map_err(unavailable)?.peekable();
+    };
+    conn.execute_batch("COMMIT").map_err(sql)?;
     tracing::info!(
         secs = format!("{:.1}", started.elapsed().as_secs_f64()),
         from_bulk,
         "records scanned and sorted by merchant"
     );
-    let mut qm = conn
-        .prepare("SELECT id, json FROM merchants ORDER BY id")
-        .map_err(sql)?;
-    let mut qo = conn
-        .prepare("SELECT merchant, json FROM overrides ORDER BY merchant")
-        .map_err(sql)?;
-    let mut qp = conn
-        .prepare("SELECT merchant, grade FROM projections ORDER BY merchant")
-        .map_err(sql)?;
-    let mut merchants = Cursor::new(qm.query([]).map_err(sql)?);
-    let mut overrides = Cursor::new(qo.query([]).map_err(sql)?);
-    let mut previous = Cursor::new(qp.query([]).map_err(sql)?);
-    let mut raw = Vec::with_capacity(batch);
+    let mut row = SortRow::default();
+    let mut more = records.next_into(&mut row).map_err(unavailable)?;
+    let mut raw: Vec<RawInput> = Vec::with_capacity(batch);
     let send = |raw: Vec<RawInput>| -> StoreResult<bool> {
-        let inputs = raw
-            .into_par_iter()
-            .map(RawInput::parse)
-            .collect::<StoreResult<Vec<_>>>()?;
+        let raw = fill_by_range(&conn, raw)?;
+        let inputs = all_ok(raw.into_par_iter().map(RawInput::parse).collect())?;
         Ok(tx.blocking_send(inputs).is_ok())
     };
     for id in ids {
-        let id = id.as_str();
-        let mut input = RawInput::default();
-        loop {
-            match records.peek() {
-                Some(Ok(row)) if row.merchant.as_str() < id => {
-                    records.next();
-                }
-                Some(Ok(row)) if row.merchant == id => {
-                    if let Some(Ok(row)) = records.next() {
-                        input.records.push(row.payload);
-                    }
-                }
-                Some(Err(_)) => {
-                    if let Some(Err(e)) = records.next() {
-                        return Err(unavailable(e));
-                    }
-                }
-                _ => break,
-            }
-        }
-        let Some(merchant) = merchants.seek(id)? else {
-            continue;
+        let mut input = RawInput {
+            id: id.as_str().to_owned(),
+            binary: from_bulk,
+            ..RawInput::default()
         };
-        input.merchant = merchant;
-        input.override_ = overrides.seek(id)?;
-        input.previous = previous.seek(id)?;
+        while more && row.merchant.as_str() <= id.as_str() {
+            if row.merchant == id.as_str() {
+                input.push_record(&row.payload);
+            }
+            more = records.next_into(&mut row).map_err(unavailable)?;
+        }
         raw.push(input);
         if raw.len() >= batch && !send(std::mem::take(&mut raw))? {
             return Ok(());
@@ -962,26 +1021,92 @@ fn scan_grading_inputs(
     Ok(())
 }
 
-/// A merchant's grading input as stored (JSON), parsed later in parallel.
+/// Completes a batch of [`RawInput`]s (sorted by id, records already in)
+/// with their merchants, overrides and previous grades: three range scans
+/// over the batch's ids in one read transaction. Ids that are not a known
+/// merchant are left out.
+fn fill_by_range(c: &Connection, mut raw: Vec<RawInput>) -> StoreResult<Vec<RawInput>> {
+    let (Some(first), Some(last)) = (raw.first(), raw.last()) else {
+        return Ok(raw);
+    };
+    let (first, last) = (first.id.clone(), last.id.clone());
+    c.execute_batch("BEGIN").map_err(sql)?;
+    let filled = (|| {
+        for (n, query) in [
+            "SELECT id, json FROM merchants WHERE id >= ?1 AND id <= ?2 ORDER BY id",
+            "SELECT merchant, json FROM overrides WHERE merchant >= ?1 AND merchant <= ?2 ORDER BY merchant",
+            "SELECT merchant, grade FROM projections WHERE merchant >= ?1 AND merchant <= ?2 ORDER BY merchant",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut q = c.prepare_cached(query).map_err(sql)?;
+            let mut cursor = Cursor::new(q.query(params![first, last]).map_err(sql)?);
+            for input in &mut raw {
+                let value = cursor.seek(&input.id)?;
+                match n {
+                    0 => input.merchant = value.unwrap_or_default(),
+                    1 => input.override_ = value,
+                    _ => input.previous = value,
+                }
+            }
+        }
+        StoreResult::Ok(())
+    })();
+    c.execute_batch("COMMIT").map_err(sql)?;
+    filled?;
+    raw.retain(|input| !input.merchant.is_empty());
+    Ok(raw)
+}
+
+/// A merchant's grading input as stored, parsed later in parallel.
 #[derive(Default)]
 struct RawInput {
+    id: String,
+    /// JSON; empty if the merchant is unknown.
     merchant: String,
-    records: Vec<String>,
+    /// The records in import order, each as a little-endian `u32` length
+    /// and that many bytes: JSON, or with `binary` the form of
+    /// [`crate::records::encode_record`]. One buffer per merchant instead
+    /// of one allocation per record.
+    records: Vec<u8>,
+    binary: bool,
     override_: Option<String>,
     previous: Option<String>,
 }
 
 impl RawInput {
+    fn push_record(&mut self, bytes: &[u8]) {
+        self.records
+            .extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+        self.records.extend_from_slice(bytes);
+    }
+
     fn parse(self) -> StoreResult<GradingInput> {
         // The records parser's typed fast path, not `Value`: this is the
         // batch job's hottest loop.
+        let merchant = crate::records::parse_merchant(&self.merchant).map_err(corrupt)?;
+        let mut records = Vec::new();
+        let mut rest = &self.records[..];
+        while let Some((len, tail)) = rest.split_first_chunk::<4>() {
+            let len = u32::from_le_bytes(*len) as usize;
+            if tail.len() < len {
+                return Err(corrupt("truncated record in a grading input"));
+            }
+            let (item, tail) = tail.split_at(len);
+            rest = tail;
+            let record = if self.binary {
+                crate::records::decode_record(&merchant.id, item)
+            } else {
+                std::str::from_utf8(item)
+                    .map_err(|e| e.to_string())
+                    .and_then(crate::records::parse_record)
+            };
+            records.push(record.map_err(corrupt)?);
+        }
         Ok(GradingInput {
-            merchant: crate::records::parse_merchant(&self.merchant).map_err(corrupt)?,
-            records: self
-                .records
-                .iter()
-                .map(|r| crate::records::parse_record(r).map_err(corrupt))
-                .collect::<StoreResult<_>>()?,
+            merchant,
+            records,
             override_: self.override_.as_deref().map(from_json).transpose()?,
             previous: self.previous.as_deref().and_then(Grade::from_name),
         })
@@ -1022,9 +1147,9 @@ fn raw_inputs_by_id(c: &Connection, ids: &[MerchantId]) -> StoreResult<Vec<RawIn
         );
         out.push(RawInput {
             merchant,
-            records: Vec::new(),
             override_: qo.query_row([id], |r| r.get(0)).optional().map_err(sql)?,
             previous: qp.query_row([id], |r| r.get(0)).optional().map_err(sql)?,
+            ..RawInput::default()
         });
     }
     wanted.sort_unstable();
@@ -1034,7 +1159,9 @@ fn raw_inputs_by_id(c: &Connection, ids: &[MerchantId]) -> StoreResult<Vec<RawIn
     for (seq, i) in wanted {
         // Ascending seqs: each merchant's records stay in import order.
         let json: Option<String> = qr.query_row([seq], |r| r.get(0)).optional().map_err(sql)?;
-        out[i].records.extend(json);
+        if let Some(json) = json {
+            out[i].push_record(json.as_bytes());
+        }
     }
     Ok(out)
 }
@@ -1084,7 +1211,9 @@ fn raw_inputs_by_range(c: &Connection, ids: &[MerchantId]) -> StoreResult<Option
             let m = row.get_ref(0).map_err(sql)?.as_str().map_err(corrupt)?;
             if let Some(input) = slot(m).and_then(|i| out[i].as_mut()) {
                 let blob = row.get_ref(1).map_err(sql)?.as_blob().map_err(corrupt)?;
-                input.records = records_by_seq(c, blob)?;
+                for json in records_by_seq(c, blob)? {
+                    input.push_record(json.as_bytes());
+                }
             }
         }
     }
@@ -1120,10 +1249,12 @@ impl Store for EmbeddedStore {
         // Serialized in parallel before the write.
         let rows = tokio::task::spawn_blocking(move || {
             use rayon::prelude::*;
-            merchants
-                .par_iter()
-                .map(|m| Ok((m.id.clone(), to_json(m)?)))
-                .collect::<StoreResult<Vec<(MerchantId, String)>>>()
+            all_ok(
+                merchants
+                    .par_iter()
+                    .map(|m| Ok((m.id.clone(), to_json(m)?)))
+                    .collect(),
+            )
         })
         .await
         .map_err(unavailable)??;
@@ -1196,24 +1327,43 @@ impl Store for EmbeddedStore {
         use rayon::prelude::*;
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
+            // Into the empty records table of a bulk import, each record
+            // also goes to the key sort in its binary form, for the regrade.
+            let binary = inner
+                .bulk
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .as_ref()
+                .is_some_and(|b| b.whole);
             // A JSONL line is stored as it came (it parses to the same
             // record); only CSV rows and records made here are serialized.
-            let (records, texts): (Vec<Record>, Vec<Option<String>>) = records.into_iter().unzip();
             let rows = records
-                .par_iter()
-                .zip(texts.into_par_iter())
-                .map(|(r, text)| match text {
-                    Some(text) => Ok(text),
-                    None => to_json(r),
+                .into_par_iter()
+                .map(|(r, text)| {
+                    let json = match text {
+                        Some(text) => text,
+                        None => to_json(&r)?,
+                    };
+                    let mut bin = Vec::with_capacity(if binary { json.len() } else { 0 });
+                    if binary {
+                        crate::records::encode_record(&r, &mut bin);
+                    }
+                    Ok(RecordRow {
+                        id: r.id,
+                        merchant: r.merchant,
+                        json,
+                        bin,
+                    })
                 })
-                .collect::<StoreResult<Vec<String>>>()?;
+                .collect::<Vec<StoreResult<RecordRow>>>();
+            let rows = all_ok(rows)?;
             let mut bulk = inner.bulk.lock().unwrap_or_else(|p| p.into_inner());
             let mut conn = inner.writer.lock().unwrap_or_else(|p| p.into_inner());
             let tx = conn
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                 .map_err(unavailable)?;
             let mut added = RecordsAdded::default();
-            let mut touched: std::collections::BTreeMap<String, Vec<i64>> = Default::default();
+            let mut touched: std::collections::BTreeMap<&str, Vec<i64>> = Default::default();
             {
                 let mut put = tx
                     .prepare_cached(
@@ -1221,9 +1371,9 @@ impl Store for EmbeddedStore {
                          ON CONFLICT(id) DO NOTHING",
                     )
                     .map_err(sql)?;
-                for (r, json) in records.iter().zip(&rows) {
+                for row in &rows {
                     let n = put
-                        .execute(params![r.id, r.merchant.as_str(), json])
+                        .execute(params![row.id, row.merchant.as_str(), row.json])
                         .map_err(sql)?;
                     if n == 0 {
                         added.duplicate += 1;
@@ -1231,15 +1381,15 @@ impl Store for EmbeddedStore {
                     }
                     added.inserted += 1;
                     let seq = tx.last_insert_rowid();
-                    let merchant = r.merchant.as_str();
+                    let merchant = row.merchant.as_str();
                     match bulk.as_mut() {
                         Some(b) => {
-                            b.whole &= seq == b.last_seq + 1;
+                            b.whole &= binary && seq == b.last_seq + 1;
                             b.last_seq = seq;
-                            let payload = if b.whole { json.as_str() } else { "" };
+                            let payload = if b.whole { &row.bin[..] } else { &[] };
                             b.keys.push(merchant, seq, payload).map_err(unavailable)?
                         }
-                        None => touched.entry(merchant.to_owned()).or_default().push(seq),
+                        None => touched.entry(merchant).or_default().push(seq),
                     }
                 }
             }
@@ -1251,6 +1401,10 @@ impl Store for EmbeddedStore {
                     .map_err(sql)?;
             }
             tx.commit().map_err(unavailable)?;
+            drop(touched);
+            // Ten thousands of small strings: freed on another thread, not
+            // on the one every write waits for.
+            rayon::spawn(move || drop(rows));
             Ok(added)
         })
         .await
@@ -1286,32 +1440,39 @@ impl Store for EmbeddedStore {
 
     async fn put_projections(&self, projections: Vec<Projection>) -> StoreResult<()> {
         use rayon::prelude::*;
-        // Serialize in parallel before taking the write lock.
-        let projections = tokio::task::spawn_blocking(move || {
-            let rows = projections
-                .par_iter()
-                .map(|p| ProjectionRow::of(p).map(|r| (r.next_change_at, r.json)))
-                .collect::<StoreResult<Vec<_>>>();
-            rows.map(|rows| (projections, rows))
+        // Serialized in parallel before the write, a few hundred to a buffer.
+        let (projections, chunks) = tokio::task::spawn_blocking(move || {
+            let chunks = all_ok(
+                projections
+                    .par_chunks(PROJECTIONS_PER_BUFFER)
+                    .map(SerializedProjections::of)
+                    .collect(),
+            );
+            chunks.map(|chunks| (projections, chunks))
         })
         .await
         .map_err(unavailable)??;
         self.write(move |tx| {
-            let (projections, rows) = projections;
-            for (p, (next_change_at, json)) in projections.iter().zip(rows) {
-                let row = ProjectionRow {
-                    id: p.merchant.id.as_str(),
-                    grade: p.grade.name(),
-                    next_change_at,
-                    json,
-                };
-                row.put(tx)?;
+            let mut rows = projections.iter();
+            for chunk in &chunks {
+                for i in 0..chunk.len() {
+                    let Some(p) = rows.next() else { break };
+                    let row = ProjectionRow {
+                        id: p.merchant.id.as_str(),
+                        grade: p.grade.name(),
+                        next_change_at: chunk.next_change_at[i].as_deref(),
+                        json: chunk.json(i),
+                    };
+                    row.put(tx)?;
+                }
             }
             tx.execute(
                 "DELETE FROM changes WHERE seq < (SELECT MAX(seq) FROM changes) - ?1",
                 [CHANGES_KEPT],
             )
             .map_err(sql)?;
+            // Freed on another thread, not on the one every write waits for.
+            rayon::spawn(move || drop((projections, chunks)));
             Ok(())
         })
         .await
@@ -1330,7 +1491,7 @@ impl Store for EmbeddedStore {
                 Some(raw) => raw,
                 None => raw_inputs_by_id(c, &ids)?,
             };
-            raw.into_par_iter().map(RawInput::parse).collect()
+            all_ok(raw.into_par_iter().map(RawInput::parse).collect())
         })
         .await
     }
@@ -1417,13 +1578,7 @@ impl Store for EmbeddedStore {
                 return Ok(());
             };
             let started = std::time::Instant::now();
-            let keys = b.keys.finish().map_err(unavailable)?;
-            // The records in order, written as one sorted run for the regrade.
-            let mut kept = (b.whole && b.last_seq > 0).then(|| Sorter::new(&inner.dir, 0));
-            let mut kept_file = match kept.as_mut() {
-                Some(k) => Some(k.run_writer().map_err(unavailable)?),
-                None => None,
-            };
+            let mut keys = b.keys.finish().map_err(unavailable)?;
             let mut conn = inner.writer.lock().unwrap_or_else(|p| p.into_inner());
             let tx = conn
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -1437,40 +1592,33 @@ impl Store for EmbeddedStore {
                          SELECT ?1 WHERE EXISTS (SELECT 1 FROM projections WHERE merchant = ?1)",
                     )
                     .map_err(sql)?;
-                let mut flush = |g: Option<(String, Vec<i64>)>| -> StoreResult<()> {
-                    if let Some((m, seqs)) = g {
-                        append_seqs(&tx, &m, &seqs)?;
-                        mark.execute([&m]).map_err(sql)?;
+                let mut flush = |m: &str, seqs: &[i64]| -> StoreResult<()> {
+                    if !seqs.is_empty() {
+                        append_seqs(&tx, m, seqs)?;
+                        mark.execute([m]).map_err(sql)?;
                     }
                     Ok(())
                 };
-                let mut group: Option<(String, Vec<i64>)> = None;
-                for row in keys {
-                    let row = row.map_err(unavailable)?;
+                let mut row = SortRow::default();
+                let mut merchant = String::new();
+                let mut seqs: Vec<i64> = Vec::new();
+                while keys.next_into(&mut row).map_err(unavailable)? {
                     n += 1;
-                    if let Some(out) = kept_file.as_mut() {
-                        write_row(
-                            out,
-                            row.merchant.as_bytes(),
-                            row.seq,
-                            row.payload.as_bytes(),
-                        )
-                        .map_err(unavailable)?;
+                    if row.merchant != merchant {
+                        flush(&merchant, &seqs)?;
+                        seqs.clear();
+                        merchant.clone_from(&row.merchant);
                     }
-                    match &mut group {
-                        Some((m, seqs)) if *m == row.merchant => seqs.push(row.seq),
-                        _ => flush(group.replace((row.merchant, vec![row.seq])))?,
-                    }
+                    seqs.push(row.seq);
                 }
-                flush(group)?;
+                flush(&merchant, &seqs)?;
             }
             tx.execute("DELETE FROM meta WHERE key = 'bulk_since'", [])
                 .map_err(sql)?;
             tx.commit().map_err(unavailable)?;
-            if let (Some(rows), Some(out)) = (kept, kept_file) {
-                out.into_inner().map_err(|e| unavailable(e.error()))?;
+            if b.whole && b.last_seq > 0 {
                 *inner.presorted.lock().unwrap_or_else(|p| p.into_inner()) = Some(Presorted {
-                    rows,
+                    rows: keys.rewind().map_err(unavailable)?,
                     last_seq: b.last_seq,
                 });
             }
@@ -1910,17 +2058,24 @@ mod tests {
         for i in 0..2000i64 {
             let m = format!("M{:04}", (i * 7919) % 300);
             sorter
-                .push(&m, 10_000 - i, &format!("payload {i}"))
+                .push(&m, 10_000 - i, format!("payload {i}").as_bytes())
                 .unwrap();
         }
-        let out: Vec<(String, i64, String)> = sorter
-            .finish()
-            .unwrap()
-            .map(|r| {
-                let r = r.unwrap();
-                (r.merchant, r.seq, r.payload)
-            })
-            .collect();
+        let read = |sorted: &mut Sorted| {
+            let mut out = Vec::new();
+            let mut row = SortRow::default();
+            while sorted.next_into(&mut row).unwrap() {
+                let payload = String::from_utf8(row.payload.clone()).unwrap();
+                out.push((row.merchant.clone(), row.seq, payload));
+            }
+            out
+        };
+        let mut sorted = sorter.finish().unwrap();
+        let out = read(&mut sorted);
+        // Rewound, the same rows again.
+        let mut again = sorted.rewind().unwrap();
+        assert_eq!(read(&mut again), out);
+        drop(again);
         // Run files are gone once the output is dropped.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
         out
