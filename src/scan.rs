@@ -77,14 +77,25 @@ pub enum RenderKey {
 struct Rendered {
     day: Option<Date>,
     entries: Vec<(RenderKey, bytes::Bytes)>,
+    /// The projection's JSON as the store had it, until the first rendering
+    /// takes it (it is only worth keeping until the answer is built).
+    stored_json: Option<String>,
 }
 
 impl MerchantView {
-    pub fn new(projection: Projection, codes: HashMap<u32, CodeStatus>) -> Self {
+    /// `stored_json`: the projection's JSON as stored, if the store gave it.
+    pub fn new(
+        projection: Projection,
+        stored_json: Option<String>,
+        codes: HashMap<u32, CodeStatus>,
+    ) -> Self {
         Self {
             projection,
             codes,
-            rendered: Default::default(),
+            rendered: std::sync::Mutex::new(Rendered {
+                stored_json,
+                ..Default::default()
+            }),
             verified: Default::default(),
         }
     }
@@ -111,11 +122,13 @@ impl MerchantView {
     }
 
     /// The rendering for `key` on `today`, built by `render` on first use.
+    /// The first rendering of the view is given the projection's stored JSON
+    /// (see [`MerchantView::new`]), later ones `None`.
     pub fn rendered(
         &self,
         today: Date,
         key: RenderKey,
-        render: impl FnOnce() -> String,
+        render: impl FnOnce(Option<String>) -> String,
     ) -> bytes::Bytes {
         let mut memo = self.rendered.lock().unwrap_or_else(|p| p.into_inner());
         if memo.day != Some(today) {
@@ -125,7 +138,7 @@ impl MerchantView {
         if let Some((_, hit)) = memo.entries.iter().find(|(k, _)| *k == key) {
             return hit.clone();
         }
-        let mut text = render();
+        let mut text = render(memo.stored_json.take());
         // Kept for the day: no spare capacity (a `Bytes` keeps the whole
         // allocation of the string it came from).
         text.shrink_to_fit();
@@ -166,8 +179,12 @@ async fn load_view(
     store: &dyn crate::store::Store,
     id: &MerchantId,
 ) -> Result<Option<Arc<MerchantView>>, StoreError> {
-    Ok(store.scan_view(id).await?.map(|(projection, codes)| {
-        Arc::new(MerchantView::new(projection, codes.into_iter().collect()))
+    Ok(store.scan_view_with_json(id).await?.map(|read| {
+        Arc::new(MerchantView::new(
+            read.projection,
+            read.json,
+            read.codes.into_iter().collect(),
+        ))
     }))
 }
 

@@ -134,6 +134,16 @@ pub struct GradingInput {
 /// Writes that belong together are atomic: a projection never appears without
 /// the records it was computed from being stored; an override, its projection
 /// and its audit entry are written together.
+/// What [`Store::scan_view_with_json`] reads of a merchant.
+#[derive(Debug)]
+pub struct ScanRead {
+    pub projection: Projection,
+    /// The projection's JSON exactly as stored, if the backend has it.
+    pub json: Option<String>,
+    /// Every code's status, by serial.
+    pub codes: Vec<(u32, CodeStatus)>,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// A cheap round trip, for readiness checks.
@@ -256,6 +266,19 @@ pub trait Store: Send + Sync + 'static {
         let (projection, codes) =
             futures_util::future::try_join(self.projection(id), self.codes_of(id)).await?;
         Ok(projection.map(|p| (p, codes.iter().map(|c| (c.serial, c.status)).collect())))
+    }
+    /// [`Store::scan_view`], with the projection's JSON as stored when the
+    /// backend read it as such (`None` otherwise): a scan answer can then
+    /// carry it without serializing the projection again.
+    async fn scan_view_with_json(&self, id: &MerchantId) -> StoreResult<Option<ScanRead>> {
+        Ok(self
+            .scan_view(id)
+            .await?
+            .map(|(projection, codes)| ScanRead {
+                projection,
+                json: None,
+                codes,
+            }))
     }
     /// Marks a code revoked; returns it as it was before, or `None` if unknown.
     async fn revoke_code(&self, serial: u32, audit: AuditEntry) -> StoreResult<Option<IssuedCode>>;

@@ -171,8 +171,8 @@ use futures_util::stream::{self, StreamExt};
 use jiff::civil::Date;
 
 use super::{
-    ApiToken, AuditEntry, AuditFilter, CodeStatus, GradingInput, IssuedCode, RecordsAdded, Store,
-    StoreError, StoreResult,
+    ApiToken, AuditEntry, AuditFilter, CodeStatus, GradingInput, IssuedCode, RecordsAdded,
+    ScanRead, Store, StoreError, StoreResult,
 };
 use crate::domain::{Grade, MerchantId};
 use crate::grading::{Override, Projection};
@@ -2220,9 +2220,16 @@ impl Store for RedisStore {
         &self,
         id: &MerchantId,
     ) -> StoreResult<Option<(Projection, Vec<(u32, CodeStatus)>)>> {
+        Ok(self
+            .scan_view_with_json(id)
+            .await?
+            .map(|r| (r.projection, r.codes)))
+    }
+
+    async fn scan_view_with_json(&self, id: &MerchantId) -> StoreResult<Option<ScanRead>> {
         // One round trip (both keys are in the merchant's slot), and the
         // codes' statuses only, not their JSON.
-        let (json, statuses): (Option<String>, HashMap<String, String>) = ::redis::pipe()
+        let (json, statuses): (Option<Vec<u8>>, Vec<(String, String)>) = ::redis::pipe()
             .get(self.keys.merchant(id.as_str(), "projection"))
             .hgetall(self.keys.merchant(id.as_str(), "code-status"))
             .query_async(&mut self.read_conn().await)
@@ -2245,7 +2252,14 @@ impl Store for RedisStore {
                 Ok((serial, status))
             })
             .collect::<StoreResult<Vec<_>>>()?;
-        Ok(Some((from_json(&json)?, codes)))
+        // Parsing checks the bytes are UTF-8 JSON of a projection.
+        let projection = serde_json::from_slice(&json).map_err(corrupt)?;
+        let json = String::from_utf8(json).map_err(corrupt)?;
+        Ok(Some(ScanRead {
+            projection,
+            json: Some(json),
+            codes,
+        }))
     }
 
     async fn revoke_code(&self, serial: u32, audit: AuditEntry) -> StoreResult<Option<IssuedCode>> {

@@ -281,3 +281,64 @@ impl serde::Serialize for Reasons<'_> {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grading::{project, Override};
+    use crate::records::{parse_merchant, parse_record};
+
+    /// The demo's projections as of `as_of`, with `override_` on each.
+    fn demo_projections(as_of: jiff::civil::Date, override_: Option<&Override>) -> Vec<Projection> {
+        let sample = crate::demo_data::sample(as_of);
+        let records: Vec<_> = sample
+            .records
+            .iter()
+            .map(|r| parse_record(&r.to_string()).unwrap())
+            .collect();
+        sample
+            .merchants
+            .iter()
+            .map(|m| {
+                let m = parse_merchant(&m.to_string()).unwrap();
+                let own: Vec<_> = records
+                    .iter()
+                    .filter(|r| r.merchant == m.id)
+                    .cloned()
+                    .collect();
+                let now = jiff::Timestamp::now();
+                project(&m, &own, override_, &Rules::default(), as_of, now)
+            })
+            .collect()
+    }
+
+    /// The scan answer splices a projection's stored JSON as its public JSON
+    /// when it has no override: that holds only while the two are the same
+    /// bytes, which this pins for every demo merchant (every rule fires).
+    #[test]
+    fn without_an_override_the_stored_projection_is_its_public_json() {
+        let as_of: jiff::civil::Date = "2026-06-30".parse().unwrap();
+        let projections = demo_projections(as_of, None);
+        assert!(projections.len() > 50);
+        for p in &projections {
+            let stored = serde_json::to_string(p).unwrap();
+            for today in [as_of, "2027-01-01".parse().unwrap()] {
+                let public = serde_json::to_string(&public_projection(p, today)).unwrap();
+                assert_eq!(stored, public, "{}", p.merchant.id);
+            }
+        }
+        // With an override they differ (who made it is not public), which is
+        // why the splice is only used without one.
+        let o = Override {
+            grade: crate::domain::Grade::Red,
+            reason: "检查发现问题".into(),
+            expires_at: None,
+            actor: "inspector-7".into(),
+            at: jiff::Timestamp::now(),
+        };
+        let p = &demo_projections(as_of, Some(&o))[0];
+        let public = serde_json::to_string(&public_projection(p, as_of)).unwrap();
+        assert_ne!(serde_json::to_string(p).unwrap(), public);
+        assert!(!public.contains("inspector-7"));
+    }
+}

@@ -24,13 +24,15 @@ pub fn scan_json(scan: &Scan) -> bytes::Bytes {
     match (&scan.view, &scan.claims) {
         (Some(view), Some(c)) => {
             let key = RenderKey::Json(scan.status, c.serial, c.grade);
-            view.rendered(scan.today, key, || render_json(scan))
+            view.rendered(scan.today, key, |stored| render_json(scan, stored))
         }
-        _ => render_json(scan).into(),
+        _ => render_json(scan, None).into(),
     }
 }
 
-fn render_json(scan: &Scan) -> String {
+/// `stored`: the projection's JSON as stored, used as is when it is exactly
+/// the public JSON (no override: see `public_projection`).
+fn render_json(scan: &Scan, stored: Option<String>) -> String {
     let mut out = Vec::with_capacity(2048);
     let code = CodeJson {
         status: scan.status.name(),
@@ -57,7 +59,10 @@ fn render_json(scan: &Scan) -> String {
         });
         // The public projection is a JSON object: splice its members in.
         let at = out.len();
-        write_json(&mut out, &public_projection(&view.projection, scan.today));
+        match stored.filter(|_| view.projection.override_.is_none()) {
+            Some(json) => out.extend_from_slice(json.trim().as_bytes()),
+            None => write_json(&mut out, &public_projection(&view.projection, scan.today)),
+        }
         out.remove(at);
         out.pop();
     }
@@ -147,7 +152,7 @@ fn page_html(scan: &Scan) -> bytes::Bytes {
     match &scan.view {
         Some(view) => {
             let key = RenderKey::Page(scan.status, scan.claims.as_ref().map(|c| c.grade));
-            view.rendered(scan.today, key, || pages::scan_page(scan).into_string())
+            view.rendered(scan.today, key, |_| pages::scan_page(scan).into_string())
         }
         None => pages::scan_page(scan).into_string().into(),
     }

@@ -686,6 +686,14 @@ async fn scan_view_is_the_projection_and_every_code_status(b: Backend) {
         .map(|c| (c.serial, c.status))
         .collect();
     assert_eq!(codes, from_codes, "the same statuses as codes_of");
+    // The same read with the stored JSON: when a backend gives it, it is the
+    // JSON of that very projection.
+    let read = s.scan_view_with_json(&id("A")).await.unwrap().unwrap();
+    assert_eq!(read.projection, p);
+    if let Some(json) = &read.json {
+        assert_eq!(serde_json::to_string(&p).unwrap(), *json);
+    }
+    assert!(s.scan_view_with_json(&id("C")).await.unwrap().is_none());
     assert_eq!(
         s.scan_view(&id("C")).await.unwrap(),
         None,
