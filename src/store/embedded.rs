@@ -160,13 +160,50 @@ struct Bulk {
     last_seq: i64,
 }
 
-/// A record as the records table and a bulk import's key sort take it.
-struct RecordRow {
-    id: String,
-    merchant: MerchantId,
-    json: String,
-    /// [`crate::records::encode_record`], or empty.
+/// Records per [`EncodedRecords`].
+const RECORDS_PER_BUFFER: usize = 1024;
+
+/// What the records table and a bulk import's key sort take of a run of
+/// records, made in parallel before the write: each record's JSON, and its
+/// binary form ([`crate::records::encode_record`]) when wanted, all of
+/// them in one buffer instead of one allocation per record.
+struct EncodedRecords {
+    json: Vec<String>,
     bin: Vec<u8>,
+    /// Where each record's binary form ends in `bin`.
+    ends: Vec<usize>,
+}
+
+impl EncodedRecords {
+    /// Takes each record's text (a JSONL line; serializes a record without
+    /// one) and, with `binary`, encodes it.
+    fn of(records: &mut [(Record, Option<String>)], binary: bool) -> StoreResult<Self> {
+        let mut out = EncodedRecords {
+            json: Vec::with_capacity(records.len()),
+            bin: Vec::new(),
+            ends: Vec::with_capacity(if binary { records.len() } else { 0 }),
+        };
+        for (r, text) in records {
+            out.json.push(match text.take() {
+                Some(text) => text,
+                None => to_json(r)?,
+            });
+            if binary {
+                crate::records::encode_record(r, &mut out.bin);
+                out.ends.push(out.bin.len());
+            }
+        }
+        Ok(out)
+    }
+
+    /// The binary form of the `i`th record, or nothing without one.
+    fn bin(&self, i: usize) -> &[u8] {
+        let Some(&end) = self.ends.get(i) else {
+            return &[];
+        };
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.bin[start..end]
+    }
 }
 
 /// Every stored record sorted by (merchant, seq), in binary form, left by a
@@ -575,7 +612,8 @@ fn code_row(json: String) -> StoreResult<IssuedCode> {
 /// place, so that reading ten million rows allocates nothing per row.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct SortRow {
-    merchant: String,
+    /// The merchant id's bytes (as pushed, so valid UTF-8).
+    merchant: Vec<u8>,
     seq: i64,
     payload: Vec<u8>,
 }
@@ -585,10 +623,10 @@ struct SortRow {
 /// keeps their order, and two integers compare faster than two strings.
 type SortKey = (u128, u128);
 
-fn sort_key(merchant: &str) -> SortKey {
+fn sort_key(merchant: &[u8]) -> SortKey {
     let mut b = [0u8; 32];
     let n = merchant.len().min(32);
-    b[..n].copy_from_slice(&merchant.as_bytes()[..n]);
+    b[..n].copy_from_slice(&merchant[..n]);
     let (hi, lo) = b.split_at(16);
     (
         u128::from_be_bytes(hi.try_into().unwrap_or([0; 16])),
@@ -661,7 +699,7 @@ impl Sorter {
         self.arena.extend_from_slice(merchant.as_bytes());
         self.arena.extend_from_slice(payload);
         self.entries.push(Entry {
-            key: sort_key(merchant),
+            key: sort_key(merchant.as_bytes()),
             seq,
             start,
             merchant_len: merchant.len(),
@@ -795,11 +833,8 @@ impl Merge {
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(false),
             Err(e) => return Err(e),
         }
-        let mut merchant = std::mem::take(&mut row.merchant).into_bytes();
-        merchant.resize(u32::from_le_bytes(len) as usize, 0);
-        r.read_exact(&mut merchant)?;
-        row.merchant = String::from_utf8(merchant)
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        row.merchant.resize(u32::from_le_bytes(len) as usize, 0);
+        r.read_exact(&mut row.merchant)?;
         let mut seq = [0u8; 8];
         r.read_exact(&mut seq)?;
         row.seq = i64::from_le_bytes(seq);
@@ -822,9 +857,7 @@ impl Sorted {
                 *next += 1;
                 let (m, p) = sorter.row(e);
                 row.merchant.clear();
-                // Pushed as `&str`, so the range holds valid UTF-8.
-                row.merchant
-                    .push_str(std::str::from_utf8(m).unwrap_or_default());
+                row.merchant.extend_from_slice(m);
                 row.seq = e.seq;
                 row.payload.clear();
                 row.payload.extend_from_slice(p);
@@ -1004,8 +1037,8 @@ fn scan_grading_inputs(
             binary: from_bulk,
             ..RawInput::default()
         };
-        while more && row.merchant.as_str() <= id.as_str() {
-            if row.merchant == id.as_str() {
+        while more && row.merchant.as_slice() <= id.as_str().as_bytes() {
+            if row.merchant == id.as_str().as_bytes() {
                 input.push_record(&row.payload);
             }
             more = records.next_into(&mut row).map_err(unavailable)?;
@@ -1337,26 +1370,13 @@ impl Store for EmbeddedStore {
                 .is_some_and(|b| b.whole);
             // A JSONL line is stored as it came (it parses to the same
             // record); only CSV rows and records made here are serialized.
-            let rows = records
-                .into_par_iter()
-                .map(|(r, text)| {
-                    let json = match text {
-                        Some(text) => text,
-                        None => to_json(&r)?,
-                    };
-                    let mut bin = Vec::with_capacity(if binary { json.len() } else { 0 });
-                    if binary {
-                        crate::records::encode_record(&r, &mut bin);
-                    }
-                    Ok(RecordRow {
-                        id: r.id,
-                        merchant: r.merchant,
-                        json,
-                        bin,
-                    })
-                })
-                .collect::<Vec<StoreResult<RecordRow>>>();
-            let rows = all_ok(rows)?;
+            let mut records = records;
+            let encoded = all_ok(
+                records
+                    .par_chunks_mut(RECORDS_PER_BUFFER)
+                    .map(|chunk| EncodedRecords::of(chunk, binary))
+                    .collect(),
+            )?;
             let mut bulk = inner.bulk.lock().unwrap_or_else(|p| p.into_inner());
             let mut conn = inner.writer.lock().unwrap_or_else(|p| p.into_inner());
             let tx = conn
@@ -1371,9 +1391,15 @@ impl Store for EmbeddedStore {
                          ON CONFLICT(id) DO NOTHING",
                     )
                     .map_err(sql)?;
-                for row in &rows {
+                let rows = encoded.iter().flat_map(|e| {
+                    e.json
+                        .iter()
+                        .enumerate()
+                        .map(move |(i, json)| (json, e.bin(i)))
+                });
+                for ((r, _), (json, bin)) in records.iter().zip(rows) {
                     let n = put
-                        .execute(params![row.id, row.merchant.as_str(), row.json])
+                        .execute(params![r.id, r.merchant.as_str(), json])
                         .map_err(sql)?;
                     if n == 0 {
                         added.duplicate += 1;
@@ -1381,12 +1407,12 @@ impl Store for EmbeddedStore {
                     }
                     added.inserted += 1;
                     let seq = tx.last_insert_rowid();
-                    let merchant = row.merchant.as_str();
+                    let merchant = r.merchant.as_str();
                     match bulk.as_mut() {
                         Some(b) => {
                             b.whole &= binary && seq == b.last_seq + 1;
                             b.last_seq = seq;
-                            let payload = if b.whole { &row.bin[..] } else { &[] };
+                            let payload = if b.whole { bin } else { &[] };
                             b.keys.push(merchant, seq, payload).map_err(unavailable)?
                         }
                         None => touched.entry(merchant).or_default().push(seq),
@@ -1404,7 +1430,7 @@ impl Store for EmbeddedStore {
             drop(touched);
             // Ten thousands of small strings: freed on another thread, not
             // on the one every write waits for.
-            rayon::spawn(move || drop(rows));
+            rayon::spawn(move || drop((records, encoded)));
             Ok(added)
         })
         .await
@@ -1592,15 +1618,16 @@ impl Store for EmbeddedStore {
                          SELECT ?1 WHERE EXISTS (SELECT 1 FROM projections WHERE merchant = ?1)",
                     )
                     .map_err(sql)?;
-                let mut flush = |m: &str, seqs: &[i64]| -> StoreResult<()> {
+                let mut flush = |m: &[u8], seqs: &[i64]| -> StoreResult<()> {
                     if !seqs.is_empty() {
+                        let m = std::str::from_utf8(m).map_err(corrupt)?;
                         append_seqs(&tx, m, seqs)?;
                         mark.execute([m]).map_err(sql)?;
                     }
                     Ok(())
                 };
                 let mut row = SortRow::default();
-                let mut merchant = String::new();
+                let mut merchant: Vec<u8> = Vec::new();
                 let mut seqs: Vec<i64> = Vec::new();
                 while keys.next_into(&mut row).map_err(unavailable)? {
                     n += 1;
@@ -2066,7 +2093,8 @@ mod tests {
             let mut row = SortRow::default();
             while sorted.next_into(&mut row).unwrap() {
                 let payload = String::from_utf8(row.payload.clone()).unwrap();
-                out.push((row.merchant.clone(), row.seq, payload));
+                let merchant = String::from_utf8(row.merchant.clone()).unwrap();
+                out.push((merchant, row.seq, payload));
             }
             out
         };
@@ -2099,7 +2127,7 @@ mod tests {
         ];
         let mut by_key = ids.clone();
         ids.sort();
-        by_key.sort_by_key(|m| sort_key(m));
+        by_key.sort_by_key(|m| sort_key(m.as_bytes()));
         assert_eq!(ids, by_key);
     }
 }
