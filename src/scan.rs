@@ -13,7 +13,7 @@ use crate::domain::MerchantId;
 use crate::grading::Projection;
 use crate::keys::Keyring;
 use crate::metrics;
-use crate::store::{CodeStatus, SharedStore, StoreError};
+use crate::store::{CodeStatus, SharedStore, StoreError, StoredProjection};
 
 /// What a scanned code turned out to be (CONTRACT §2 statuses).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +48,13 @@ impl Status {
 /// Everything a scan answer needs, in one cacheable value per merchant.
 #[derive(Debug)]
 pub struct MerchantView {
-    pub projection: Projection,
+    /// The projection's JSON as stored, when the store read it as such: a
+    /// scan answer without an override carries it as is, and the projection
+    /// is parsed from it only when something needs its fields.
+    json: Option<Box<str>>,
+    /// What every answer needs of the projection (read first, cheaply).
+    head: Head,
+    projection: std::sync::OnceLock<Projection>,
     pub codes: HashMap<u32, CodeStatus>,
     /// Answers rendered from this view for one day, built on first use; a new
     /// view (after any change) starts empty, so nothing here goes stale.
@@ -58,6 +64,15 @@ pub struct MerchantView {
     /// verified-token cache. At most [`VERIFIED_PER_VIEW`] (a merchant has a
     /// handful of codes; forged texts are never kept here).
     verified: std::sync::Mutex<Vec<(Box<str>, Arc<Verified>)>>,
+}
+
+/// The fields of a projection every scan answer needs: enough for the live
+/// grade. Reading it from the JSON also checks the JSON is well formed.
+#[derive(Debug, serde::Deserialize)]
+struct Head {
+    computed_grade: crate::domain::Grade,
+    #[serde(rename = "override")]
+    override_: Option<crate::grading::Override>,
 }
 
 /// How many checked token texts a view keeps (oldest dropped first).
@@ -77,27 +92,72 @@ pub enum RenderKey {
 struct Rendered {
     day: Option<Date>,
     entries: Vec<(RenderKey, bytes::Bytes)>,
-    /// The projection's JSON as the store had it, until the first rendering
-    /// takes it (it is only worth keeping until the answer is built).
-    stored_json: Option<String>,
 }
 
 impl MerchantView {
-    /// `stored_json`: the projection's JSON as stored, if the store gave it.
-    pub fn new(
-        projection: Projection,
-        stored_json: Option<String>,
+    /// A view of a projection the store parsed.
+    pub fn new(projection: Projection, codes: HashMap<u32, CodeStatus>) -> Self {
+        let head = Head {
+            computed_grade: projection.computed_grade,
+            override_: projection.override_.clone(),
+        };
+        Self::build(None, head, projection.into(), codes)
+    }
+
+    /// A view of a projection as its stored JSON: only its head is read now,
+    /// the rest when [`MerchantView::projection`] is first asked for.
+    pub fn from_json(json: String, codes: HashMap<u32, CodeStatus>) -> Result<Self, StoreError> {
+        let head: Head = serde_json::from_str(&json)
+            .map_err(|e| StoreError::Corrupt(format!("projection JSON: {e}")))?;
+        Ok(Self::build(
+            Some(json.into_boxed_str()),
+            head,
+            Default::default(),
+            codes,
+        ))
+    }
+
+    fn build(
+        json: Option<Box<str>>,
+        head: Head,
+        projection: std::sync::OnceLock<Projection>,
         codes: HashMap<u32, CodeStatus>,
     ) -> Self {
         Self {
+            json,
+            head,
             projection,
             codes,
-            rendered: std::sync::Mutex::new(Rendered {
-                stored_json,
-                ..Default::default()
-            }),
+            rendered: Default::default(),
             verified: Default::default(),
         }
+    }
+
+    /// The projection, parsed from the stored JSON on first use.
+    pub fn projection(&self) -> Result<&Projection, StoreError> {
+        if let Some(p) = self.projection.get() {
+            return Ok(p);
+        }
+        let json = self.json.as_deref().unwrap_or_default();
+        let parsed = serde_json::from_str(json)
+            .map_err(|e| StoreError::Corrupt(format!("projection JSON: {e}")))?;
+        Ok(self.projection.get_or_init(|| parsed))
+    }
+
+    /// The grade to show on `today` (see [`Projection::effective`]).
+    pub fn live_grade(&self, today: Date) -> crate::domain::Grade {
+        match &self.head.override_ {
+            Some(o) if o.is_active(today) => o.grade,
+            _ => self.head.computed_grade,
+        }
+    }
+
+    /// The projection's stored JSON when it is, byte for byte, its public
+    /// JSON: stored and without an override (see `web::public_projection`).
+    pub fn public_json(&self) -> Option<&str> {
+        self.json
+            .as_deref()
+            .filter(|_| self.head.override_.is_none())
     }
 
     /// The claims of `text` if it was checked against this view before.
@@ -122,29 +182,27 @@ impl MerchantView {
     }
 
     /// The rendering for `key` on `today`, built by `render` on first use.
-    /// The first rendering of the view is given the projection's stored JSON
-    /// (see [`MerchantView::new`]), later ones `None`.
-    pub fn rendered(
+    pub fn rendered<E>(
         &self,
         today: Date,
         key: RenderKey,
-        render: impl FnOnce(Option<String>) -> String,
-    ) -> bytes::Bytes {
+        render: impl FnOnce() -> Result<String, E>,
+    ) -> Result<bytes::Bytes, E> {
         let mut memo = self.rendered.lock().unwrap_or_else(|p| p.into_inner());
         if memo.day != Some(today) {
             memo.day = Some(today);
             memo.entries.clear();
         }
         if let Some((_, hit)) = memo.entries.iter().find(|(k, _)| *k == key) {
-            return hit.clone();
+            return Ok(hit.clone());
         }
-        let mut text = render(memo.stored_json.take());
+        let mut text = render()?;
         // Kept for the day: no spare capacity (a `Bytes` keeps the whole
         // allocation of the string it came from).
         text.shrink_to_fit();
         let built = bytes::Bytes::from(text);
         memo.entries.push((key, built.clone()));
-        built
+        Ok(built)
     }
 }
 
@@ -179,13 +237,15 @@ async fn load_view(
     store: &dyn crate::store::Store,
     id: &MerchantId,
 ) -> Result<Option<Arc<MerchantView>>, StoreError> {
-    Ok(store.scan_view_with_json(id).await?.map(|read| {
-        Arc::new(MerchantView::new(
-            read.projection,
-            read.json,
-            read.codes.into_iter().collect(),
-        ))
-    }))
+    let Some(read) = store.scan_view_with_json(id).await? else {
+        return Ok(None);
+    };
+    let codes = read.codes.into_iter().collect();
+    let view = match read.projection {
+        StoredProjection::Parsed(p) => MerchantView::new(*p, codes),
+        StoredProjection::Json(json) => MerchantView::from_json(json, codes)?,
+    };
+    Ok(Some(Arc::new(view)))
 }
 
 /// What the verified-token cache holds: the claims if the signature holds,

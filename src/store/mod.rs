@@ -137,11 +137,27 @@ pub struct GradingInput {
 /// What [`Store::scan_view_with_json`] reads of a merchant.
 #[derive(Debug)]
 pub struct ScanRead {
-    pub projection: Projection,
-    /// The projection's JSON exactly as stored, if the backend has it.
-    pub json: Option<String>,
+    pub projection: StoredProjection,
     /// Every code's status, by serial.
     pub codes: Vec<(u32, CodeStatus)>,
+}
+
+/// A projection as a backend read it.
+#[derive(Debug)]
+pub enum StoredProjection {
+    Parsed(Box<Projection>),
+    /// Exactly as stored (`serde_json` of a [`Projection`]), not yet parsed.
+    Json(String),
+}
+
+impl StoredProjection {
+    pub fn parse(self) -> StoreResult<Projection> {
+        match self {
+            StoredProjection::Parsed(p) => Ok(*p),
+            StoredProjection::Json(j) => serde_json::from_str(&j)
+                .map_err(|e| StoreError::Corrupt(format!("projection JSON: {e}"))),
+        }
+    }
 }
 
 #[async_trait]
@@ -267,16 +283,15 @@ pub trait Store: Send + Sync + 'static {
             futures_util::future::try_join(self.projection(id), self.codes_of(id)).await?;
         Ok(projection.map(|p| (p, codes.iter().map(|c| (c.serial, c.status)).collect())))
     }
-    /// [`Store::scan_view`], with the projection's JSON as stored when the
-    /// backend read it as such (`None` otherwise): a scan answer can then
-    /// carry it without serializing the projection again.
+    /// [`Store::scan_view`], with the projection left as stored JSON when
+    /// the backend read it as such: a scan answer can then carry it without
+    /// parsing and serializing it again.
     async fn scan_view_with_json(&self, id: &MerchantId) -> StoreResult<Option<ScanRead>> {
         Ok(self
             .scan_view(id)
             .await?
             .map(|(projection, codes)| ScanRead {
-                projection,
-                json: None,
+                projection: StoredProjection::Parsed(Box::new(projection)),
                 codes,
             }))
     }

@@ -172,7 +172,7 @@ use jiff::civil::Date;
 
 use super::{
     ApiToken, AuditEntry, AuditFilter, CodeStatus, GradingInput, IssuedCode, RecordsAdded,
-    ScanRead, Store, StoreError, StoreResult,
+    ScanRead, Store, StoreError, StoreResult, StoredProjection,
 };
 use crate::domain::{Grade, MerchantId};
 use crate::grading::{Override, Projection};
@@ -2220,10 +2220,10 @@ impl Store for RedisStore {
         &self,
         id: &MerchantId,
     ) -> StoreResult<Option<(Projection, Vec<(u32, CodeStatus)>)>> {
-        Ok(self
-            .scan_view_with_json(id)
-            .await?
-            .map(|r| (r.projection, r.codes)))
+        match self.scan_view_with_json(id).await? {
+            Some(r) => Ok(Some((r.projection.parse()?, r.codes))),
+            None => Ok(None),
+        }
     }
 
     async fn scan_view_with_json(&self, id: &MerchantId) -> StoreResult<Option<ScanRead>> {
@@ -2252,12 +2252,9 @@ impl Store for RedisStore {
                 Ok((serial, status))
             })
             .collect::<StoreResult<Vec<_>>>()?;
-        // Parsing checks the bytes are UTF-8 JSON of a projection.
-        let projection = serde_json::from_slice(&json).map_err(corrupt)?;
         let json = String::from_utf8(json).map_err(corrupt)?;
         Ok(Some(ScanRead {
-            projection,
-            json: Some(json),
+            projection: StoredProjection::Json(json),
             codes,
         }))
     }

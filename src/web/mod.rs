@@ -341,4 +341,45 @@ mod tests {
         assert_ne!(serde_json::to_string(p).unwrap(), public);
         assert!(!public.contains("inspector-7"));
     }
+
+    /// A view made from stored JSON answers from its head without parsing
+    /// the rest, and parses it on demand; both paths agree with the parsed
+    /// projection, with and without an override.
+    #[test]
+    fn a_view_from_stored_json_agrees_with_the_parsed_projection() {
+        use crate::scan::MerchantView;
+        let as_of: jiff::civil::Date = "2026-06-30".parse().unwrap();
+        let until: jiff::civil::Date = "2026-07-31".parse().unwrap();
+        let o = Override {
+            grade: crate::domain::Grade::Red,
+            reason: "检查发现问题".into(),
+            expires_at: Some(until),
+            actor: "inspector-7".into(),
+            at: jiff::Timestamp::now(),
+        };
+        let after: jiff::civil::Date = "2026-08-01".parse().unwrap();
+        for override_ in [None, Some(&o)] {
+            for p in demo_projections(as_of, override_).iter().take(20) {
+                let json = serde_json::to_string(p).unwrap();
+                let view = MerchantView::from_json(json.clone(), Default::default()).unwrap();
+                for today in [as_of, until, after] {
+                    assert_eq!(view.live_grade(today), p.effective(today).0);
+                }
+                assert_eq!(
+                    view.public_json(),
+                    override_.is_none().then_some(json.as_str())
+                );
+                assert_eq!(view.projection().unwrap(), p);
+                let parsed = MerchantView::new(p.clone(), Default::default());
+                assert_eq!(parsed.live_grade(after), view.live_grade(after));
+                assert_eq!(parsed.public_json(), None, "no stored JSON to splice");
+            }
+        }
+        // Not JSON: refused at once. A well-formed head over a broken body:
+        // refused when the body is needed, as a store error, not a panic.
+        assert!(MerchantView::from_json("{".into(), Default::default()).is_err());
+        let head_only = r#"{"computed_grade":"green","override":null}"#;
+        let view = MerchantView::from_json(head_only.into(), Default::default()).unwrap();
+        assert!(view.projection().is_err());
+    }
 }

@@ -240,7 +240,8 @@ fn complain_block() -> Markup {
 }
 
 /// The page a consumer sees after scanning.
-pub fn scan_page(scan: &Scan) -> Markup {
+/// `projection`: the projection of `scan.view`, if the scan shows one.
+pub fn scan_page(scan: &Scan, projection: Option<&crate::grading::Projection>) -> Markup {
     let printed = scan.claims.as_ref().map(|c| c.grade);
     let body = html! {
         @if scan.status != Status::Valid {
@@ -248,13 +249,13 @@ pub fn scan_page(scan: &Scan) -> Markup {
             div class=(alarm) { h2 { (status_title(scan.status)) } }
             section.warn { (status_message(scan.status)) }
         }
-        @if let Some(view) = &scan.view {
-            (merchant_block(&view.projection, scan.today, printed))
+        @if let Some(p) = projection {
+            (merchant_block(p, scan.today, printed))
         }
         (complain_block())
     };
-    let title = match &scan.view {
-        Some(v) => format!("{} - 一扫知", v.projection.merchant.name),
+    let title = match projection {
+        Some(p) => format!("{} - 一扫知", p.merchant.name),
         None => format!("{} - 一扫知", status_title(scan.status)),
     };
     layout(&title, body)

@@ -27,7 +27,7 @@ pub async fn merchant(
         .ok_or_else(|| ApiError::NotFound(format!("no merchant `{id}`")))?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .json(public_projection(&view.projection, clock::today())))
+        .json(public_projection(view.projection()?, clock::today())))
 }
 
 async fn active_code(state: &AppState, raw_id: &str) -> Result<IssuedCode, ApiError> {
@@ -120,7 +120,7 @@ pub async fn print(
         .ok_or_else(|| ApiError::NotFound(format!("no merchant `{}`", code.merchant)))?;
     let url = code_url(&state, &code)?;
     let svg = render_svg(&url, &code)?;
-    let page = pages::print_page(&view.projection, code.printed_grade, &svg, &url);
+    let page = pages::print_page(view.projection()?, code.printed_grade, &svg, &url);
     Ok(HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .body(page.into_string()))

@@ -8,6 +8,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use super::{pages, public_projection, ApiError, AppState};
 use crate::clock;
 use crate::scan::{RenderKey, Scan, Status};
+use crate::store::StoreError;
 
 fn http_status(status: Status) -> StatusCode {
     match status {
@@ -20,19 +21,17 @@ fn http_status(status: Status) -> StatusCode {
 /// The scan answer as JSON (CONTRACT §2). For a code whose merchant is
 /// shown, the whole body is rendered once per view, day, status and code,
 /// and served from the view afterwards.
-pub fn scan_json(scan: &Scan) -> bytes::Bytes {
+pub fn scan_json(scan: &Scan) -> Result<bytes::Bytes, StoreError> {
     match (&scan.view, &scan.claims) {
         (Some(view), Some(c)) => {
             let key = RenderKey::Json(scan.status, c.serial, c.grade);
-            view.rendered(scan.today, key, |stored| render_json(scan, stored))
+            view.rendered(scan.today, key, || render_json(scan))
         }
-        _ => render_json(scan, None).into(),
+        _ => Ok(render_json(scan)?.into()),
     }
 }
 
-/// `stored`: the projection's JSON as stored, used as is when it is exactly
-/// the public JSON (no override: see `public_projection`).
-fn render_json(scan: &Scan, stored: Option<String>) -> String {
+fn render_json(scan: &Scan) -> Result<String, StoreError> {
     let mut out = Vec::with_capacity(2048);
     let code = CodeJson {
         status: scan.status.name(),
@@ -50,7 +49,7 @@ fn render_json(scan: &Scan, stored: Option<String>) -> String {
         write_json(&mut out, pages::status_message(scan.status));
     }
     if let Some(view) = &scan.view {
-        let live = view.projection.effective(scan.today).0;
+        let live = view.live_grade(scan.today);
         let outdated = scan.claims.as_ref().is_some_and(|c| c.grade != live);
         out.extend_from_slice(if outdated {
             b",\"outdated\":true,"
@@ -59,15 +58,15 @@ fn render_json(scan: &Scan, stored: Option<String>) -> String {
         });
         // The public projection is a JSON object: splice its members in.
         let at = out.len();
-        match stored.filter(|_| view.projection.override_.is_none()) {
+        match view.public_json() {
             Some(json) => out.extend_from_slice(json.trim().as_bytes()),
-            None => write_json(&mut out, &public_projection(&view.projection, scan.today)),
+            None => write_json(&mut out, &public_projection(view.projection()?, scan.today)),
         }
         out.remove(at);
         out.pop();
     }
     out.push(b'}');
-    String::from_utf8(out).expect("serde_json writes UTF-8")
+    Ok(String::from_utf8(out).expect("serde_json writes UTF-8"))
 }
 
 /// Appends `value` as JSON. Our types always serialize.
@@ -117,7 +116,7 @@ pub async fn json(
     Ok(HttpResponse::build(http_status(scan.status))
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .content_type("application/json")
-        .body(scan_json(&scan)))
+        .body(scan_json(&scan)?))
 }
 
 pub async fn page(
@@ -128,32 +127,36 @@ pub async fn page(
     if wants_json(&req) {
         return json(state, token).await;
     }
+    let error_page = |err: ApiError| {
+        HttpResponse::build(actix_web::ResponseError::status_code(&err))
+            .content_type("text/html; charset=utf-8")
+            .body(pages::unavailable().into_string())
+    };
     let scan = match state.scanner.scan(&token).await {
         Ok(s) => s,
-        Err(e) => {
-            let err = ApiError::from(e);
-            return Ok(
-                HttpResponse::build(actix_web::ResponseError::status_code(&err))
-                    .content_type("text/html; charset=utf-8")
-                    .body(pages::unavailable().into_string()),
-            );
-        }
+        Err(e) => return Ok(error_page(e.into())),
+    };
+    let html = match page_html(&scan) {
+        Ok(html) => html,
+        Err(e) => return Ok(error_page(e.into())),
     };
     crate::metrics::scan(scan.status.name());
     Ok(HttpResponse::build(http_status(scan.status))
         .content_type("text/html; charset=utf-8")
         // The grade may change at any refresh or override: revalidate.
         .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .body(page_html(&scan)))
+        .body(html))
 }
 
 /// The scan page, rendered once per view, day, status and printed grade.
-fn page_html(scan: &Scan) -> bytes::Bytes {
+fn page_html(scan: &Scan) -> Result<bytes::Bytes, StoreError> {
     match &scan.view {
         Some(view) => {
             let key = RenderKey::Page(scan.status, scan.claims.as_ref().map(|c| c.grade));
-            view.rendered(scan.today, key, |_| pages::scan_page(scan).into_string())
+            view.rendered(scan.today, key, || {
+                Ok(pages::scan_page(scan, Some(view.projection()?)).into_string())
+            })
         }
-        None => pages::scan_page(scan).into_string().into(),
+        None => Ok(pages::scan_page(scan, None).into_string().into()),
     }
 }
