@@ -1103,6 +1103,8 @@ struct RawInput {
     /// [`crate::records::encode_record`]. One buffer per merchant instead
     /// of one allocation per record.
     records: Vec<u8>,
+    /// How many records `records` holds.
+    count: usize,
     binary: bool,
     override_: Option<String>,
     previous: Option<String>,
@@ -1110,6 +1112,11 @@ struct RawInput {
 
 impl RawInput {
     fn push_record(&mut self, bytes: &[u8]) {
+        if self.records.is_empty() {
+            // Most merchants have a few records of some 100 bytes each.
+            self.records.reserve(1024);
+        }
+        self.count += 1;
         self.records
             .extend_from_slice(&(bytes.len() as u32).to_le_bytes());
         self.records.extend_from_slice(bytes);
@@ -1119,7 +1126,7 @@ impl RawInput {
         // The records parser's typed fast path, not `Value`: this is the
         // batch job's hottest loop.
         let merchant = crate::records::parse_merchant(&self.merchant).map_err(corrupt)?;
-        let mut records = Vec::new();
+        let mut records = Vec::with_capacity(self.count);
         let mut rest = &self.records[..];
         while let Some((len, tail)) = rest.split_first_chunk::<4>() {
             let len = u32::from_le_bytes(*len) as usize;
