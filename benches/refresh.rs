@@ -1,6 +1,7 @@
 //! Per-item costs of the batch job: parsing an input line (JSONL and CSV),
-//! the stored record's JSON round trip, grading one merchant, serializing
-//! its projection.
+//! the stored record's JSON round trip, its binary form (what a first bulk
+//! import sorts for its regrade), grading one merchant, serializing its
+//! projection.
 //!
 //! `cargo bench --bench refresh -- --warm-up-time 1 --measurement-time 3`
 //!
@@ -60,6 +61,35 @@ fn per_record(c: &mut Criterion) {
         b.iter(|| {
             for s in &stored {
                 black_box(serde_json::from_str::<Record>(black_box(s)).unwrap());
+            }
+        })
+    });
+    // The form a first bulk import sorts records in for its regrade.
+    let mut binary = Vec::new();
+    let ends: Vec<usize> = records
+        .iter()
+        .map(|r| {
+            records::encode_record(r, &mut binary);
+            binary.len()
+        })
+        .collect();
+    g.bench_function("encode binary (bulk import's sort)", |b| {
+        let mut out = Vec::with_capacity(binary.len());
+        b.iter(|| {
+            out.clear();
+            for r in &records {
+                records::encode_record(black_box(r), &mut out);
+            }
+            black_box(&out);
+        })
+    });
+    g.bench_function("decode binary (regrade after a bulk import)", |b| {
+        b.iter(|| {
+            let mut start = 0;
+            for (r, &end) in records.iter().zip(&ends) {
+                let bytes = &binary[start..end];
+                black_box(records::decode_record(&r.merchant, black_box(bytes)).unwrap());
+                start = end;
             }
         })
     });
