@@ -6,11 +6,15 @@
 # page (adds the memoised page), read it again.
 #
 #   bash benches/rss.sh [N=1000000] [DATA_DIR]
+#   STORE=redis bash benches/rss.sh [N=1000000]
 #
 # With DATA_DIR (an embedded store with issued codes, e.g. left by an
 # earlier run) nothing is generated. Otherwise N merchants with one record
 # each are generated, refreshed and issued codes. Reports RssAnon (heap;
 # VmRSS also counts the mapped SQLite file) and bytes per merchant.
+# STORE=redis puts them in a throw-away redis-server on a free port instead
+# (needs redis-server): views read from Redis keep the projection's stored
+# JSON and parse it only for a page, so their memory differs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-1000000}
@@ -19,19 +23,36 @@ cargo build --release --quiet --bin yisaozhi
 B=$PWD/target/release/yisaozhi
 work=$(mktemp -d)
 pid=
-cleanup() { [[ -n $pid ]] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
+rpid=
+cleanup() {
+  [[ -n $pid ]] && kill "$pid" 2>/dev/null
+  [[ -n $rpid ]] && kill "$rpid" 2>/dev/null
+  rm -rf "$work"
+}
 trap cleanup EXIT
-if [[ -z $DATA ]]; then
-  DATA=$work/data
-  $B gen --merchants "$N" --records "$N" --seed 1 --out "$work/in" >/dev/null
-  $B keys generate --store "embedded:$DATA" >/dev/null
-  $B refresh --store "embedded:$DATA" --merchants "$work/in/merchants.jsonl" --records "$work/in/records.jsonl" --full --rejects "$work/rejects.jsonl" >/dev/null 2>&1
-  $B codes issue --all --out "$work/printed" --store "embedded:$DATA" >/dev/null 2>&1
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+if [[ ${STORE:-embedded} == redis ]]; then
+  [[ -z $DATA ]] || { echo "DATA_DIR is for the embedded store only" >&2; exit 2; }
+  rp=$(free_port)
+  redis-server --port "$rp" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" >/dev/null &
+  rpid=$!
+  for _ in $(seq 50); do redis-cli -p "$rp" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  store="redis://127.0.0.1:$rp"
+  keys=(--key-dir "$work/keys")
+else
+  store="embedded:${DATA:-$work/data}"
+  keys=()
 fi
-$B codes list --store "embedded:$DATA" | awk '{n=split($2,a,"/"); print a[n]}' >"$work/tokens.txt"
+if [[ -z $DATA ]]; then
+  $B gen --merchants "$N" --records "$N" --seed 1 --out "$work/in" >/dev/null
+  $B keys generate --store "$store" "${keys[@]}" >/dev/null
+  $B refresh --store "$store" --merchants "$work/in/merchants.jsonl" --records "$work/in/records.jsonl" --full --rejects "$work/rejects.jsonl" >/dev/null 2>&1
+  $B codes issue --all --out "$work/printed" --store "$store" "${keys[@]}" >/dev/null 2>&1
+fi
+$B codes list --store "$store" "${keys[@]}" | awk '{n=split($2,a,"/"); print a[n]}' >"$work/tokens.txt"
 N=$(wc -l <"$work/tokens.txt")
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-YSZ_CACHE_CAPACITY=$((N + N / 10)) $B serve --store "embedded:$DATA" --listen "127.0.0.1:$port" 2>/dev/null &
+port=$(free_port)
+YSZ_CACHE_CAPACITY=$((N + N / 10)) $B serve --store "$store" "${keys[@]}" --listen "127.0.0.1:$port" 2>/dev/null &
 pid=$!
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 anon() { awk '/RssAnon/ {printf "%.0f\n", $2 * 1024}' "/proc/$pid/status"; }

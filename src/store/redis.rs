@@ -122,12 +122,13 @@
 //!   Like the embedded store's bulk mode it assumes one bulk importer at a
 //!   time (a second one would take the first's token for a killed one).
 //! - `put_projections`: per merchant atomic (projection, clearing its regrade
-//!   mark, due index). Standalone: one script per chunk of
-//!   [`PROJECTION_CHUNK`] merchants of any slots writes the projections with
-//!   one `MSET`, and per slot clears the marks with one `SREM` and updates
-//!   the due index with one `ZADD` and one `ZREM`, and writes the chunk's
-//!   change notice (the whole chunk is one atomic write; of several
-//!   projections of one merchant in a batch the last one counts). Cluster:
+//!   mark, due index). Standalone: one `MULTI`/`EXEC` per chunk of
+//!   [`PROJECTION_CHUNK`] merchants of any slots: one `MSET` of the
+//!   projections, then one script (no JSON through Lua) that per slot clears
+//!   the marks with one `SREM` and updates the due index with one `ZADD` and
+//!   one `ZREM`, and writes the chunk's change notice (the whole chunk is one
+//!   atomic write; of several projections of one merchant in a batch the last
+//!   one counts). Cluster:
 //!   scripts of up to [`CHUNK`] merchants of one slot; the change notice for
 //!   every merchant whose projection landed is written right after (also
 //!   when another slot of the batch failed); a crash in between leaves
@@ -616,13 +617,64 @@ end
     };
 }
 
+/// Standalone `put_projections`, run inside `MULTI` right after the chunk's
+/// `MSET` of the projections (so the JSON never passes through Lua): clears
+/// the regrade marks and updates the due index per slot group, and writes
+/// the change notice. Sent with `EVAL` (Redis caches it by its hash), so a
+/// Redis that restarted in between cannot answer `NOSCRIPT` after the
+/// `MSET` already applied.
+/// KEYS: per group `s` (1..g) its `ix:dirty` and `ix:due`, then the changes
+/// stream and counter. ARGV: changes kept, n, g, then per projection its
+/// slot group (1..g), id and due score (`''` for none).
+const PUT_PROJECTION_MARKS: &str = lua!(
+    r#"
+local n, g = tonumber(ARGV[2]), tonumber(ARGV[3])
+local ids, last, srem, zadd, zrem = {}, {}, {}, {}, {}
+for s = 1, g do
+  srem[s], zadd[s], zrem[s] = {}, {}, {}
+end
+for i = 1, n do
+  local a = 1 + 3 * i
+  local s, id, score = tonumber(ARGV[a]), ARGV[a + 1], ARGV[a + 2]
+  ids[i] = id
+  last[id] = {s, score}
+end
+for id, v in pairs(last) do
+  local s, score = v[1], v[2]
+  local r = srem[s]
+  r[#r + 1] = id
+  if score == '' then
+    local z = zrem[s]
+    z[#z + 1] = id
+  else
+    local z = zadd[s]
+    z[#z + 1] = score
+    z[#z + 1] = id
+  end
+end
+for s = 1, g do
+  local dirty, due = KEYS[2 * s - 1], KEYS[2 * s]
+  if #srem[s] > 0 then
+    redis.call('SREM', dirty, unpack(srem[s]))
+  end
+  if #zadd[s] > 0 then
+    redis.call('ZADD', due, unpack(zadd[s]))
+  end
+  if #zrem[s] > 0 then
+    redis.call('ZREM', due, unpack(zrem[s]))
+  end
+end
+note_changes(KEYS[2 * g + 1], KEYS[2 * g + 2], ids, ARGV[1])
+return n
+"#
+);
+
 struct Scripts {
     upsert_merchants: Script,
     claim: Script,
     add_records: Script,
     store_records: Script,
     put_projections: Script,
-    put_projections_grouped: Script,
     set_override: Script,
     issue_code: Script,
     revoke_code: Script,
@@ -783,58 +835,6 @@ end
 if #KEYS > 3 * n then
   note_changes(KEYS[3 * n + 1], KEYS[3 * n + 2], ids, ARGV[3 * n + 2])
 end
-return n
-"#
-    )),
-    // Standalone, many slots per call. ARGV: keep, n, g, then per
-    // projection: its slot group (1..g), id, json, score ('' for none).
-    // KEYS: per projection its projection key, then per slot group ix:dirty
-    // and ix:due, then changes stream, changes seq. One MSET for the
-    // projections, one SREM, ZADD and ZREM per slot group; of several
-    // projections of one merchant the last one counts, as if written in order.
-    put_projections_grouped: Script::new(lua!(
-        r#"
-local n, g = tonumber(ARGV[2]), tonumber(ARGV[3])
-local kv, ids, last, srem, zadd, zrem = {}, {}, {}, {}, {}, {}
-for s = 1, g do
-  srem[s], zadd[s], zrem[s] = {}, {}, {}
-end
-for i = 1, n do
-  local a = 4 * i
-  local s, id, score = tonumber(ARGV[a]), ARGV[a + 1], ARGV[a + 3]
-  kv[2 * i - 1], kv[2 * i] = KEYS[i], ARGV[a + 2]
-  ids[i] = id
-  last[id] = {s, score}
-end
-for id, v in pairs(last) do
-  local s, score = v[1], v[2]
-  local r = srem[s]
-  r[#r + 1] = id
-  if score == '' then
-    local z = zrem[s]
-    z[#z + 1] = id
-  else
-    local z = zadd[s]
-    z[#z + 1] = score
-    z[#z + 1] = id
-  end
-end
-if n > 0 then
-  redis.call('MSET', unpack(kv))
-end
-for s = 1, g do
-  local dirty, due = KEYS[n + 2 * s - 1], KEYS[n + 2 * s]
-  if #srem[s] > 0 then
-    redis.call('SREM', dirty, unpack(srem[s]))
-  end
-  if #zadd[s] > 0 then
-    redis.call('ZADD', due, unpack(zadd[s]))
-  end
-  if #zrem[s] > 0 then
-    redis.call('ZREM', due, unpack(zrem[s]))
-  end
-end
-note_changes(KEYS[n + 2 * g + 1], KEYS[n + 2 * g + 2], ids, ARGV[1])
 return n
 "#
     )),
@@ -1407,8 +1407,8 @@ impl RedisStore {
             PROJECTION_CHUNK,
             |mut conn, chunk| async move {
                 let mut groups: BTreeMap<u16, usize> = BTreeMap::new();
-                let mut inv = SCRIPTS.put_projections_grouped.prepare_invoke();
-                let mut rest = Vec::with_capacity(chunk.len());
+                let mut mset = ::redis::cmd("MSET");
+                let mut marks = Vec::with_capacity(chunk.len());
                 for p in &chunk {
                     let id = p.merchant.id.as_str();
                     let slot = slot_of(id);
@@ -1418,21 +1418,32 @@ impl RedisStore {
                         .next_change_at
                         .map(day_score)
                         .map_or(String::new(), |s| s.to_string());
-                    rest.push((group, id, to_json(p)?, score));
-                    inv.key(keys.merchant(id, "projection"));
+                    mset.arg(keys.merchant(id, "projection")).arg(to_json(p)?);
+                    marks.push((group, id, score));
                 }
-                inv.arg(kept).arg(chunk.len()).arg(groups.len());
-                for (group, id, json, score) in &rest {
-                    inv.arg(*group).arg(*id).arg(json).arg(score);
-                }
+                let mut eval = ::redis::cmd("EVAL");
+                eval.arg(PUT_PROJECTION_MARKS).arg(2 * groups.len() + 2);
                 let mut ordered: Vec<(usize, u16)> = groups.iter().map(|(&s, &g)| (g, s)).collect();
                 ordered.sort_unstable();
                 for (_, slot) in ordered {
-                    inv.key(keys.index(slot, "dirty"))
-                        .key(keys.index(slot, "due"));
+                    eval.arg(keys.index(slot, "dirty"))
+                        .arg(keys.index(slot, "due"));
                 }
-                inv.key(keys.changes()).key(keys.changes_seq());
-                let _: i64 = inv.invoke_async(&mut conn).await.map_err(redis_err)?;
+                eval.arg(keys.changes()).arg(keys.changes_seq());
+                eval.arg(kept).arg(chunk.len()).arg(groups.len());
+                for (group, id, score) in &marks {
+                    eval.arg(*group).arg(*id).arg(score);
+                }
+                // One transaction: the projections and their marks, due
+                // entries and change notice land together.
+                let (_,): (i64,) = ::redis::pipe()
+                    .atomic()
+                    .add_command(mset)
+                    .ignore()
+                    .add_command(eval)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(redis_err)?;
                 Ok(vec![(); chunk.len()])
             },
         )
