@@ -64,6 +64,9 @@ pub struct MerchantView {
     /// verified-token cache. At most [`VERIFIED_PER_VIEW`] (a merchant has a
     /// handful of codes; forged texts are never kept here).
     verified: std::sync::Mutex<Vec<(Box<str>, Arc<Verified>)>>,
+    /// Whether the view is kept (in the view cache) beyond the request that
+    /// read it: only then are renderings and checked texts worth keeping.
+    kept: bool,
 }
 
 /// The fields of a projection every scan answer needs: enough for the live
@@ -130,7 +133,15 @@ impl MerchantView {
             codes,
             rendered: Default::default(),
             verified: Default::default(),
+            kept: true,
         }
+    }
+
+    /// Marks the view as used by one request only (no view cache): nothing
+    /// is memoised in it.
+    pub fn transient(mut self) -> Self {
+        self.kept = false;
+        self
     }
 
     /// The projection, parsed from the stored JSON on first use.
@@ -171,6 +182,9 @@ impl MerchantView {
 
     /// Remembers that `text` verified with `claims` (of this merchant).
     fn remember(&self, text: &str, claims: &Arc<Verified>) {
+        if !self.kept {
+            return;
+        }
         let mut known = self.verified.lock().unwrap_or_else(|p| p.into_inner());
         if known.iter().any(|(t, _)| **t == *text) {
             return;
@@ -186,8 +200,11 @@ impl MerchantView {
         &self,
         today: Date,
         key: RenderKey,
-        render: impl FnOnce() -> Result<String, E>,
+        render: impl FnOnce() -> Result<Vec<u8>, E>,
     ) -> Result<bytes::Bytes, E> {
+        if !self.kept {
+            return Ok(render()?.into());
+        }
         let mut memo = self.rendered.lock().unwrap_or_else(|p| p.into_inner());
         if memo.day != Some(today) {
             memo.day = Some(today);
@@ -198,7 +215,7 @@ impl MerchantView {
         }
         let mut text = render()?;
         // Kept for the day: no spare capacity (a `Bytes` keeps the whole
-        // allocation of the string it came from).
+        // allocation of the buffer it came from).
         text.shrink_to_fit();
         let built = bytes::Bytes::from(text);
         memo.entries.push((key, built.clone()));
@@ -236,6 +253,7 @@ pub struct Scan {
 async fn load_view(
     store: &dyn crate::store::Store,
     id: &MerchantId,
+    kept: bool,
 ) -> Result<Option<Arc<MerchantView>>, StoreError> {
     let Some(read) = store.scan_view_with_json(id).await? else {
         return Ok(None);
@@ -245,7 +263,7 @@ async fn load_view(
         StoredProjection::Parsed(p) => MerchantView::new(*p, codes),
         StoredProjection::Json(json) => MerchantView::from_json(json, codes)?,
     };
-    Ok(Some(Arc::new(view)))
+    Ok(Some(Arc::new(if kept { view } else { view.transient() })))
 }
 
 /// What the verified-token cache holds: the claims if the signature holds,
@@ -306,9 +324,10 @@ impl Scanner {
         &self,
         id: &MerchantId,
     ) -> Result<Option<Arc<MerchantView>>, Arc<StoreError>> {
+        let kept = self.views.is_some();
         let read = |store: SharedStore, key: MerchantId| async move {
             let started = std::time::Instant::now();
-            let loaded = load_view(&*store, &key).await;
+            let loaded = load_view(&*store, &key, kept).await;
             metrics::store_read(started, loaded.is_ok());
             loaded
         };

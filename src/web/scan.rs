@@ -31,7 +31,7 @@ pub fn scan_json(scan: &Scan) -> Result<bytes::Bytes, StoreError> {
     }
 }
 
-fn render_json(scan: &Scan) -> Result<String, StoreError> {
+fn render_json(scan: &Scan) -> Result<Vec<u8>, StoreError> {
     let mut out = Vec::with_capacity(2048);
     let code = CodeJson {
         status: scan.status.name(),
@@ -66,7 +66,7 @@ fn render_json(scan: &Scan) -> Result<String, StoreError> {
         out.pop();
     }
     out.push(b'}');
-    Ok(String::from_utf8(out).expect("serde_json writes UTF-8"))
+    Ok(out)
 }
 
 /// Appends `value` as JSON. Our types always serialize.
@@ -154,7 +154,9 @@ fn page_html(scan: &Scan) -> Result<bytes::Bytes, StoreError> {
         Some(view) => {
             let key = RenderKey::Page(scan.status, scan.claims.as_ref().map(|c| c.grade));
             view.rendered(scan.today, key, || {
-                Ok(pages::scan_page(scan, Some(view.projection()?)).into_string())
+                Ok(pages::scan_page(scan, Some(view.projection()?))
+                    .into_string()
+                    .into_bytes())
             })
         }
         None => Ok(pages::scan_page(scan, None).into_string().into()),
