@@ -4,6 +4,10 @@
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 
+/// The service's allocator, so the baseline differs from it only by the handler.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 async fn constant() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")

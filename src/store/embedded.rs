@@ -26,6 +26,8 @@ use crate::records::{Merchant, Record};
 
 const DB_FILE: &str = "yisaozhi.sqlite";
 const READERS: usize = 4;
+/// Batches of sparse grading inputs read at once (at most [`READERS`]).
+const SPARSE_READS_IN_FLIGHT: usize = 2;
 /// Above this many pending changes a reader is told to drop its whole cache.
 const MAX_CHANGES_LISTED: i64 = 50_000;
 /// How many change rows are kept for slow readers.
@@ -1549,8 +1551,14 @@ impl Store for EmbeddedStore {
             (false, false)
         };
         if !dense {
-            for chunk in ids.chunks(batch) {
-                let inputs = self.grading_inputs(chunk.to_vec()).await?;
+            // A few batches read at once, on different reader connections
+            // (each a random-access walk of the records table), sent in order.
+            use futures_util::stream::{StreamExt, TryStreamExt};
+            let chunks: Vec<Vec<MerchantId>> = ids.chunks(batch).map(<[_]>::to_vec).collect();
+            let mut batches = futures_util::stream::iter(chunks)
+                .map(|chunk| self.grading_inputs(chunk))
+                .buffered(SPARSE_READS_IN_FLIGHT);
+            while let Some(inputs) = batches.try_next().await? {
                 if tx.send(inputs).await.is_err() {
                     break;
                 }
