@@ -946,10 +946,20 @@ pub struct Projection {
 impl Projection {
     /// The grade to show on `today`, re-checking the override's expiry.
     pub fn effective(&self, today: Date) -> (Grade, Option<&Override>) {
-        match &self.override_ {
-            Some(o) if o.is_active(today) => (o.grade, Some(o)),
-            _ => (self.computed_grade, None),
-        }
+        effective(self.computed_grade, self.override_.as_ref(), today)
+    }
+}
+
+/// The grade to show on `today`: the override's while it is active, else
+/// the computed one; with the override if it applies.
+pub fn effective(
+    computed: Grade,
+    override_: Option<&Override>,
+    today: Date,
+) -> (Grade, Option<&Override>) {
+    match override_ {
+        Some(o) if o.is_active(today) => (o.grade, Some(o)),
+        _ => (computed, None),
     }
 }
 

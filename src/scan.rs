@@ -13,7 +13,7 @@ use crate::domain::MerchantId;
 use crate::grading::Projection;
 use crate::keys::Keyring;
 use crate::metrics;
-use crate::store::{CodeStatus, SharedStore, StoreError, StoredProjection};
+use crate::store::{parse_projection_json, CodeStatus, SharedStore, StoreError, StoredProjection};
 
 /// What a scanned code turned out to be (CONTRACT §2 statuses).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,8 +110,7 @@ impl MerchantView {
     /// A view of a projection as its stored JSON: only its head is read now,
     /// the rest when [`MerchantView::projection`] is first asked for.
     pub fn from_json(json: String, codes: HashMap<u32, CodeStatus>) -> Result<Self, StoreError> {
-        let head: Head = serde_json::from_str(&json)
-            .map_err(|e| StoreError::Corrupt(format!("projection JSON: {e}")))?;
+        let head: Head = parse_projection_json(&json)?;
         Ok(Self::build(
             Some(json.into_boxed_str()),
             head,
@@ -149,18 +148,18 @@ impl MerchantView {
         if let Some(p) = self.projection.get() {
             return Ok(p);
         }
-        let json = self.json.as_deref().unwrap_or_default();
-        let parsed = serde_json::from_str(json)
-            .map_err(|e| StoreError::Corrupt(format!("projection JSON: {e}")))?;
+        let parsed = parse_projection_json(self.json.as_deref().unwrap_or_default())?;
         Ok(self.projection.get_or_init(|| parsed))
     }
 
     /// The grade to show on `today` (see [`Projection::effective`]).
     pub fn live_grade(&self, today: Date) -> crate::domain::Grade {
-        match &self.head.override_ {
-            Some(o) if o.is_active(today) => o.grade,
-            _ => self.head.computed_grade,
-        }
+        crate::grading::effective(
+            self.head.computed_grade,
+            self.head.override_.as_ref(),
+            today,
+        )
+        .0
     }
 
     /// The projection's stored JSON when it is, byte for byte, its public

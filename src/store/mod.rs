@@ -129,11 +129,6 @@ pub struct GradingInput {
     pub previous: Option<Grade>,
 }
 
-/// The storage backend.
-///
-/// Writes that belong together are atomic: a projection never appears without
-/// the records it was computed from being stored; an override, its projection
-/// and its audit entry are written together.
 /// What [`Store::scan_view_with_json`] reads of a merchant.
 #[derive(Debug)]
 pub struct ScanRead {
@@ -154,12 +149,22 @@ impl StoredProjection {
     pub fn parse(self) -> StoreResult<Projection> {
         match self {
             StoredProjection::Parsed(p) => Ok(*p),
-            StoredProjection::Json(j) => serde_json::from_str(&j)
-                .map_err(|e| StoreError::Corrupt(format!("projection JSON: {e}"))),
+            StoredProjection::Json(j) => parse_projection_json(&j),
         }
     }
 }
 
+/// Reads a projection's stored JSON, or any part of it (`T` may be a subset
+/// of [`Projection`]'s fields); bad JSON is [`StoreError::Corrupt`].
+pub fn parse_projection_json<T: serde::de::DeserializeOwned>(json: &str) -> StoreResult<T> {
+    serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("projection JSON: {e}")))
+}
+
+/// The storage backend.
+///
+/// Writes that belong together are atomic: a projection never appears without
+/// the records it was computed from being stored; an override, its projection
+/// and its audit entry are written together.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// A cheap round trip, for readiness checks.

@@ -10,8 +10,9 @@
 //! connection of the calling thread when that thread runs a single-threaded
 //! runtime (an HTTP worker): its reader task then runs on the same thread,
 //! so a read costs no hand-over to another thread and back. Such a
-//! connection is made on the thread's first read (falling back to the shared
-//! one if that fails), shares the circuit breaker below, and is dropped on a
+//! connection is made on the thread's first read (if that fails, the thread
+//! reads through the shared one for [`LOCAL_CONN_RETRY`] before trying
+//! again), shares the circuit breaker below, and is dropped on a
 //! connection-level error (the next read makes a new one).
 //!
 //! # When Redis is down (standalone)
@@ -296,13 +297,18 @@ struct LocalConns {
 }
 
 thread_local! {
-    /// This thread's read connections, by store id; a few at most.
-    static LOCAL_CONNS: std::cell::RefCell<Vec<(u64, Guarded)>> =
+    /// This thread's read connections by store id, or when making one last
+    /// failed; a few at most.
+    static LOCAL_CONNS: std::cell::RefCell<Vec<(u64, Result<Guarded, std::time::Instant>)>> =
         const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Stores with per-thread read connections a thread keeps at once.
 const LOCAL_CONNS_KEPT: usize = 4;
+/// After failing to make a thread's read connection, reads use the shared
+/// one this long before the thread tries again (so a Redis refusing new
+/// connections does not cost every read a connect attempt).
+const LOCAL_CONN_RETRY: Duration = Duration::from_secs(5);
 
 /// The two connection kinds behind one [`ConnectionLike`].
 #[derive(Clone)]
@@ -1066,8 +1072,10 @@ impl RedisStore {
                 .find(|(id, _)| *id == local.id)
                 .map(|(_, g)| g.clone())
         });
-        if let Some(g) = kept {
-            return Conn::Single(g);
+        match kept {
+            Some(Ok(g)) => return Conn::Single(g),
+            Some(Err(failed)) if failed.elapsed() < LOCAL_CONN_RETRY => return self.conn(),
+            _ => {}
         }
         // While Redis is down the shared connection answers at once.
         if shared.admit().is_err() {
@@ -1078,21 +1086,25 @@ impl RedisStore {
             ConnectionManager::new_with_config(local.client.clone(), local.config.clone()),
         )
         .await;
-        let Ok(Ok(manager)) = made else {
-            return self.conn();
-        };
-        let g = Guarded {
-            manager,
-            breaker: shared.breaker.clone(),
+        let made = match made {
+            Ok(Ok(manager)) => Ok(Guarded {
+                manager,
+                breaker: shared.breaker.clone(),
+            }),
+            _ => Err(std::time::Instant::now()),
         };
         LOCAL_CONNS.with(|c| {
             let mut c = c.borrow_mut();
+            c.retain(|(id, _)| *id != local.id);
             if c.len() >= LOCAL_CONNS_KEPT {
-                c.remove(0);
+                let _evicted = c.remove(0);
             }
-            c.push((local.id, g.clone()));
+            c.push((local.id, made.clone()));
         });
-        Conn::Single(g)
+        match made {
+            Ok(g) => Conn::Single(g),
+            Err(_) => self.conn(),
+        }
     }
 
     /// Drops this thread's read connection after a connection-level error.
@@ -2240,7 +2252,7 @@ impl Store for RedisStore {
     async fn scan_view_with_json(&self, id: &MerchantId) -> StoreResult<Option<ScanRead>> {
         // One round trip (both keys are in the merchant's slot), and the
         // codes' statuses only, not their JSON.
-        let (json, statuses): (Option<Vec<u8>>, Vec<(String, String)>) = ::redis::pipe()
+        let (json, statuses): (Option<String>, Vec<(String, String)>) = ::redis::pipe()
             .get(self.keys.merchant(id.as_str(), "projection"))
             .hgetall(self.keys.merchant(id.as_str(), "code-status"))
             .query_async(&mut self.read_conn().await)
@@ -2263,7 +2275,6 @@ impl Store for RedisStore {
                 Ok((serial, status))
             })
             .collect::<StoreResult<Vec<_>>>()?;
-        let json = String::from_utf8(json).map_err(corrupt)?;
         Ok(Some(ScanRead {
             projection: StoredProjection::Json(json),
             codes,
