@@ -21,6 +21,7 @@
 //! that failed on the server side (5xx) or were slow — formatting a log line
 //! per successful scan would cost more than the scan itself.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -113,10 +114,13 @@ struct RouteHandles {
     duration: Histogram,
 }
 
+/// (route pattern, method, status).
+type RouteKey = (Cow<'static, str>, &'static str, u16);
+
 thread_local! {
     /// Per worker thread: no lock, no key building once a label set was seen.
     /// Bounded by routes × methods × statuses the service answers with.
-    static ROUTES: RefCell<HashMap<(String, &'static str, u16), RouteHandles>> =
+    static ROUTES: RefCell<HashMap<RouteKey, RouteHandles>> =
         RefCell::new(HashMap::new());
 }
 
@@ -129,6 +133,9 @@ pub async fn track(
     let start = Instant::now();
     let id = RequestId::next();
     let method = method_label(req.method());
+    // A scan's route is known from its path (and scans may be answered
+    // before the router, see `web::serve_scans_first`).
+    let scan_route = crate::web::scan_pattern(req.path());
     // DEBUG: at the default INFO level the span is disabled and costs a
     // branch; with YSZ_LOG=debug every line of the request carries its id.
     let span = tracing::debug_span!("request", request_id = %id, method);
@@ -144,17 +151,20 @@ pub async fn track(
     let status = res.status().as_u16();
     // After routing, actix knows the matched resource: this does not
     // re-match the path against every route (which it does before routing).
-    let route = res
-        .request()
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".to_owned());
+    let route: Cow<'static, str> = match scan_route {
+        Some(pattern) => Cow::Borrowed(pattern),
+        None => res
+            .request()
+            .match_pattern()
+            .map_or(Cow::Borrowed("unmatched"), Cow::Owned),
+    };
     if status >= 500 {
         let error = res.response().error().map(|e| e.to_string());
-        tracing::warn!(request_id = %id, method, route, status, ms = elapsed.as_secs_f64() * 1e3, error, "request failed");
+        tracing::warn!(request_id = %id, method, route = &*route, status, ms = elapsed.as_secs_f64() * 1e3, error, "request failed");
     } else if elapsed >= SLOW_REQUEST {
-        tracing::info!(request_id = %id, method, route, status, ms = elapsed.as_secs_f64() * 1e3, "slow request");
+        tracing::info!(request_id = %id, method, route = &*route, status, ms = elapsed.as_secs_f64() * 1e3, "slow request");
     } else {
-        tracing::debug!(request_id = %id, method, route, status, us = elapsed.as_micros() as u64, "request");
+        tracing::debug!(request_id = %id, method, route = &*route, status, us = elapsed.as_micros() as u64, "request");
     }
     ROUTES.with(|routes| {
         let mut routes = routes.borrow_mut();

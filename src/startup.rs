@@ -57,6 +57,10 @@ impl Application {
                 .app_data(web::Data::new(state.clone()))
                 .app_data(web::PayloadConfig::new(4 * 1024 * 1024))
                 .wrap(actix_web::middleware::Compress::default())
+                // Scans are answered here, before the router (see there).
+                .wrap(actix_web::middleware::from_fn(
+                    crate::web::serve_scans_first,
+                ))
                 // Request id, metrics and the request log line (DEBUG, or
                 // INFO/WARN for slow and failed requests): see `metrics`.
                 .wrap(actix_web::middleware::from_fn(crate::metrics::track))

@@ -46,7 +46,7 @@ pub fn auth_failure_cache() -> moka::sync::Cache<std::net::IpAddr, Arc<std::sync
 /// Declares every route once: `routes()` registers them and `ROUTES` feeds
 /// `/openapi.json`, so the description cannot drift from the router.
 macro_rules! api {
-    ($( $method:ident $path:literal => $handler:path, $tag:literal, $summary:literal, [$($query:literal),*]; )*) => {
+    ($( $method:ident $path:expr => $handler:path, $tag:literal, $summary:literal, [$($query:literal),*]; )*) => {
         /// Every route of the service.
         pub fn routes(cfg: &mut web::ServiceConfig) {
             $( cfg.route($path, web::$method().to($handler)); )*
@@ -65,12 +65,20 @@ macro_rules! api {
     };
 }
 
+/// The scan routes, which `scan::serve_scans_first` also answers before
+/// the router.
+const SCAN_JSON: &str = "/api/v1/scan/{token}";
+const SCAN_PAGE: &str = "/s/{token}";
+const SCAN_PAGE_UPPER: &str = "/S/{token}";
+
+pub use scan::{scan_pattern, serve_scans_first};
+
 api! {
     // The scan routes first: actix tries routes in order, and scans are
     // nearly all the traffic.
-    get "/api/v1/scan/{token}" => scan::json, "consumer", "Scan result as JSON", [];
-    get "/s/{token}" => scan::page, "consumer", "Scan page (HTML; JSON with Accept: application/json)", [];
-    get "/S/{token}" => scan::page, "consumer", "Scan page, upper-case form printed in QR codes", [];
+    get SCAN_JSON => scan::json, "consumer", "Scan result as JSON", [];
+    get SCAN_PAGE => scan::page, "consumer", "Scan page (HTML; JSON with Accept: application/json)", [];
+    get SCAN_PAGE_UPPER => scan::page, "consumer", "Scan page, upper-case form printed in QR codes", [];
     get "/" => pages::home, "consumer", "Home page", [];
     get "/api/v1/keys" => public::keys, "public", "Published verification keys", [];
     get "/api/v1/merchants/{id}" => public::merchant, "public", "A merchant's public projection", [];

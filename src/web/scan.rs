@@ -1,8 +1,11 @@
 //! Consumer scans: `/s/{token}`, `/S/{token}` (page, or JSON by `Accept`) and
 //! `/api/v1/scan/{token}` (JSON).
 
+use actix_web::body::{BoxBody, EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header;
-use actix_web::http::StatusCode;
+use actix_web::http::{Method, StatusCode};
+use actix_web::middleware::Next;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::{pages, public_projection, ApiError, AppState};
@@ -107,11 +110,9 @@ fn wants_json(req: &HttpRequest) -> bool {
         .is_some_and(|a| a.contains("application/json") && !a.contains("text/html"))
 }
 
-pub async fn json(
-    state: web::Data<AppState>,
-    token: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let scan = state.scanner.scan(&token).await?;
+/// The scan answered as JSON.
+async fn json_answer(state: &AppState, token: &str) -> Result<HttpResponse, ApiError> {
+    let scan = state.scanner.scan(token).await?;
     crate::metrics::scan(scan.status.name());
     Ok(HttpResponse::build(http_status(scan.status))
         .insert_header((header::CACHE_CONTROL, "no-cache"))
@@ -119,20 +120,21 @@ pub async fn json(
         .body(scan_json(&scan)?))
 }
 
-pub async fn page(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    token: web::Path<String>,
+/// The scan answered as a page, or as JSON if the client asks for it.
+async fn page_answer(
+    state: &AppState,
+    req: &HttpRequest,
+    token: &str,
 ) -> Result<HttpResponse, ApiError> {
-    if wants_json(&req) {
-        return json(state, token).await;
+    if wants_json(req) {
+        return json_answer(state, token).await;
     }
     let error_page = |err: ApiError| {
         HttpResponse::build(actix_web::ResponseError::status_code(&err))
             .content_type("text/html; charset=utf-8")
             .body(pages::unavailable().into_string())
     };
-    let scan = match state.scanner.scan(&token).await {
+    let scan = match state.scanner.scan(token).await {
         Ok(s) => s,
         Err(e) => return Ok(error_page(e.into())),
     };
@@ -146,6 +148,81 @@ pub async fn page(
         // The grade may change at any refresh or override: revalidate.
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .body(html))
+}
+
+pub async fn json(
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    json_answer(&state, &token).await
+}
+
+pub async fn page(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    token: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    page_answer(&state, &req, &token).await
+}
+
+/// What a scan path asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    Json,
+    Page,
+}
+
+/// The scan routes: (pattern, what it answers, the path's prefix). The
+/// patterns are the ones `web::api!` registers.
+const SCAN_ROUTES: [(&str, Answer, &str); 3] = [
+    (super::SCAN_JSON, Answer::Json, "/api/v1/scan/"),
+    (super::SCAN_PAGE, Answer::Page, "/s/"),
+    (super::SCAN_PAGE_UPPER, Answer::Page, "/S/"),
+];
+
+/// The scan route a path is for, and its token, if the router would match
+/// it and pass the token on unchanged: one non-empty segment without `%`
+/// escapes (a path with escapes goes through the router, which decodes it).
+fn scan_route(path: &str) -> Option<(&'static str, Answer, &str)> {
+    SCAN_ROUTES.iter().find_map(|&(pattern, answer, prefix)| {
+        let token = path.strip_prefix(prefix)?;
+        (!token.is_empty() && !token.contains(['/', '%'])).then_some((pattern, answer, token))
+    })
+}
+
+/// The route pattern of a scan path, for metrics: known without asking the
+/// router, which would match the long token against its patterns again.
+pub fn scan_pattern(path: &str) -> Option<&'static str> {
+    scan_route(path).map(|(pattern, ..)| pattern)
+}
+
+/// Middleware: answers `GET` scans before the router. Scans are nearly all
+/// the traffic, and the router would match a 200-digit token against a
+/// pattern, decode it into a new string and look up the state for each one.
+/// The answer is the one the scan routes give (the same functions build
+/// it). A request that asks for a compressed body goes through the router
+/// and the compression middleware behind it.
+pub async fn serve_scans_first<B: MessageBody + 'static>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<EitherBody<BoxBody, B>>, actix_web::Error> {
+    let fast = req.method() == Method::GET
+        && !req.headers().contains_key(header::ACCEPT_ENCODING)
+        && scan_route(req.path()).is_some();
+    let state = match req.app_data::<web::Data<AppState>>() {
+        Some(state) if fast => state.clone(),
+        _ => return Ok(next.call(req).await?.map_into_right_body()),
+    };
+    let (req, _payload) = req.into_parts();
+    let Some((_, answer, token)) = scan_route(req.path()) else {
+        unreachable!("checked above on the same path");
+    };
+    let res = match answer {
+        Answer::Json => json_answer(&state, token).await,
+        Answer::Page => page_answer(&state, &req, token).await,
+    };
+    let res = res.unwrap_or_else(|e| actix_web::ResponseError::error_response(&e));
+    Ok(ServiceResponse::new(req, res).map_into_left_body())
 }
 
 /// The scan page, rendered once per view, day, status and printed grade.

@@ -165,3 +165,69 @@ async fn published_keys_verify_the_issued_codes() {
         "{verdict:?}"
     );
 }
+
+#[tokio::test]
+async fn scans_answered_before_the_router_are_the_routed_answers() {
+    let app = spawn_app().await;
+    let get = |path: String, accept: Option<&'static str>, encoding: Option<&'static str>| {
+        let mut req = app.client.get(format!("{}{path}", app.base));
+        if let Some(a) = accept {
+            req = req.header("Accept", a);
+        }
+        if let Some(e) = encoding {
+            req = req.header("Accept-Encoding", e);
+        }
+        async move {
+            let res = req.send().await.expect("request");
+            let header = |name: &str| {
+                res.headers()
+                    .get(name)
+                    .map(|v| v.to_str().unwrap().to_owned())
+            };
+            let head = (
+                res.status().as_u16(),
+                header("content-type"),
+                header("cache-control"),
+                header("content-encoding"),
+            );
+            (head, res.bytes().await.expect("body"))
+        }
+    };
+    let token = app.token_of("XZ-0003").await;
+    // The same token with its first digit %-escaped: the router decodes it,
+    // so that path is answered by the routed handlers, while the plain one
+    // is answered before the router.
+    let escaped = format!("%{:X}{}", token.as_bytes()[0], &token[1..]);
+    let forged = flip_digit(&token, token.len() - 4);
+    for prefix in ["/api/v1/scan/", "/s/", "/S/"] {
+        for accept in [None, Some("application/json")] {
+            for (plain, via_router) in [
+                (&token, &escaped),
+                (&forged, &forged.replacen('0', "%30", 1)),
+            ] {
+                let fast = get(format!("{prefix}{plain}"), accept, None).await;
+                let routed = get(format!("{prefix}{via_router}"), accept, None).await;
+                assert_eq!(fast.0, routed.0, "{prefix} accept {accept:?}");
+                assert_eq!(fast.1, routed.1, "{prefix} accept {accept:?}");
+                assert!(matches!(fast.0 .0, 200 | 400), "{:?}", fast.0);
+            }
+        }
+        // A client that takes gzip still gets it.
+        let ((status, _, _, encoding), _) =
+            get(format!("{prefix}{token}"), None, Some("gzip")).await;
+        assert_eq!(
+            (status, encoding.as_deref()),
+            (200, Some("gzip")),
+            "{prefix}"
+        );
+    }
+    let (_, _, metrics) = app.get_text("/metrics").await;
+    for pattern in ["/api/v1/scan/{token}", "/s/{token}", "/S/{token}"] {
+        assert!(
+            metrics.contains(&format!(
+                r#"ysz_http_requests_total{{route="{pattern}",method="GET",status="200"}}"#
+            )),
+            "{pattern} not counted under its route: {metrics}"
+        );
+    }
+}
