@@ -94,7 +94,8 @@ pub enum RenderKey {
 #[derive(Debug, Default)]
 struct Rendered {
     day: Option<Date>,
-    entries: Vec<(RenderKey, bytes::Bytes)>,
+    /// (key, gzip-compressed or not, body).
+    entries: Vec<(RenderKey, bool, bytes::Bytes)>,
 }
 
 impl MerchantView {
@@ -201,25 +202,79 @@ impl MerchantView {
         key: RenderKey,
         render: impl FnOnce() -> Result<Vec<u8>, E>,
     ) -> Result<bytes::Bytes, E> {
+        self.memo(today, key, false, || {
+            let mut text = render()?;
+            // Kept for the day: no spare capacity (a `Bytes` keeps the
+            // whole allocation of the buffer it came from).
+            text.shrink_to_fit();
+            Ok(text.into())
+        })
+    }
+
+    /// [`rendered`](Self::rendered), gzip-compressed: a phone asks for
+    /// gzip on every scan, and this compresses once per view and day.
+    pub fn rendered_gzip<E>(
+        &self,
+        today: Date,
+        key: RenderKey,
+        render: impl FnOnce() -> Result<Vec<u8>, E>,
+    ) -> Result<bytes::Bytes, E> {
+        self.memo(today, key, true, || {
+            Ok(gzip(&self.rendered(today, key, render)?).into())
+        })
+    }
+
+    fn memo<E>(
+        &self,
+        today: Date,
+        key: RenderKey,
+        gzipped: bool,
+        render: impl FnOnce() -> Result<bytes::Bytes, E>,
+    ) -> Result<bytes::Bytes, E> {
         if !self.kept {
-            return Ok(render()?.into());
+            return render();
         }
+        {
+            let mut memo = self.rendered.lock().unwrap_or_else(|p| p.into_inner());
+            if memo.day != Some(today) {
+                memo.day = Some(today);
+                memo.entries.clear();
+            }
+            if let Some((.., hit)) = memo
+                .entries
+                .iter()
+                .find(|(k, z, _)| (*k, *z) == (key, gzipped))
+            {
+                return Ok(hit.clone());
+            }
+        }
+        // Rendered outside the lock: a gzip rendering takes the lock again
+        // for the plain one.
+        let built = render()?;
         let mut memo = self.rendered.lock().unwrap_or_else(|p| p.into_inner());
-        if memo.day != Some(today) {
-            memo.day = Some(today);
-            memo.entries.clear();
+        if memo.day == Some(today)
+            && !memo
+                .entries
+                .iter()
+                .any(|(k, z, _)| (*k, *z) == (key, gzipped))
+        {
+            memo.entries.push((key, gzipped, built.clone()));
         }
-        if let Some((_, hit)) = memo.entries.iter().find(|(k, _)| *k == key) {
-            return Ok(hit.clone());
-        }
-        let mut text = render()?;
-        // Kept for the day: no spare capacity (a `Bytes` keeps the whole
-        // allocation of the buffer it came from).
-        text.shrink_to_fit();
-        let built = bytes::Bytes::from(text);
-        memo.entries.push((key, built.clone()));
         Ok(built)
     }
+}
+
+/// `body` gzip-compressed (at the default level: once per view and day).
+pub fn gzip(body: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut z = flate2::write::GzEncoder::new(
+        Vec::with_capacity(body.len() / 2 + 64),
+        flate2::Compression::default(),
+    );
+    z.write_all(body).expect("writing to memory");
+    let mut out = z.finish().expect("writing to memory");
+    out.shrink_to_fit();
+    out
 }
 
 /// The claims of a code whose signature holds, with the merchant id parsed

@@ -24,13 +24,26 @@ fn http_status(status: Status) -> StatusCode {
 /// The scan answer as JSON (CONTRACT §2). For a code whose merchant is
 /// shown, the whole body is rendered once per view, day, status and code,
 /// and served from the view afterwards.
-pub fn scan_json(scan: &Scan) -> Result<bytes::Bytes, StoreError> {
+pub fn scan_json(scan: &Scan, gzip: bool) -> Result<bytes::Bytes, StoreError> {
     match (&scan.view, &scan.claims) {
         (Some(view), Some(c)) => {
             let key = RenderKey::Json(scan.status, c.serial, c.grade);
-            view.rendered(scan.today, key, || render_json(scan))
+            if gzip {
+                view.rendered_gzip(scan.today, key, || render_json(scan))
+            } else {
+                view.rendered(scan.today, key, || render_json(scan))
+            }
         }
-        _ => Ok(render_json(scan)?.into()),
+        _ => Ok(encoded(render_json(scan)?, gzip)),
+    }
+}
+
+/// A body rendered for one answer, compressed if asked.
+fn encoded(body: Vec<u8>, gzip: bool) -> bytes::Bytes {
+    if gzip {
+        crate::scan::gzip(&body).into()
+    } else {
+        body.into()
     }
 }
 
@@ -110,14 +123,26 @@ fn wants_json(req: &HttpRequest) -> bool {
         .is_some_and(|a| a.contains("application/json") && !a.contains("text/html"))
 }
 
+/// The start of a scan answer with `status`: gzip-encoded (by us, not by
+/// the compression middleware, which leaves it alone) if `gzip`.
+fn answer(status: StatusCode, gzip: bool) -> actix_web::HttpResponseBuilder {
+    let mut res = HttpResponse::build(status);
+    // The grade may change at any refresh or override: revalidate.
+    res.insert_header((header::CACHE_CONTROL, "no-cache"));
+    if gzip {
+        res.insert_header((header::CONTENT_ENCODING, "gzip"))
+            .insert_header((header::VARY, "accept-encoding"));
+    }
+    res
+}
+
 /// The scan answered as JSON.
-async fn json_answer(state: &AppState, token: &str) -> Result<HttpResponse, ApiError> {
+async fn json_answer(state: &AppState, token: &str, gzip: bool) -> Result<HttpResponse, ApiError> {
     let scan = state.scanner.scan(token).await?;
     crate::metrics::scan(scan.status.name());
-    Ok(HttpResponse::build(http_status(scan.status))
-        .insert_header((header::CACHE_CONTROL, "no-cache"))
+    Ok(answer(http_status(scan.status), gzip)
         .content_type("application/json")
-        .body(scan_json(&scan)?))
+        .body(scan_json(&scan, gzip)?))
 }
 
 /// The scan answered as a page, or as JSON if the client asks for it.
@@ -125,28 +150,30 @@ async fn page_answer(
     state: &AppState,
     req: &HttpRequest,
     token: &str,
+    gzip: bool,
 ) -> Result<HttpResponse, ApiError> {
     if wants_json(req) {
-        return json_answer(state, token).await;
+        return json_answer(state, token, gzip).await;
     }
     let error_page = |err: ApiError| {
-        HttpResponse::build(actix_web::ResponseError::status_code(&err))
+        answer(actix_web::ResponseError::status_code(&err), gzip)
             .content_type("text/html; charset=utf-8")
-            .body(pages::unavailable().into_string())
+            .body(encoded(
+                pages::unavailable().into_string().into_bytes(),
+                gzip,
+            ))
     };
     let scan = match state.scanner.scan(token).await {
         Ok(s) => s,
         Err(e) => return Ok(error_page(e.into())),
     };
-    let html = match page_html(&scan) {
+    let html = match page_html(&scan, gzip) {
         Ok(html) => html,
         Err(e) => return Ok(error_page(e.into())),
     };
     crate::metrics::scan(scan.status.name());
-    Ok(HttpResponse::build(http_status(scan.status))
+    Ok(answer(http_status(scan.status), gzip)
         .content_type("text/html; charset=utf-8")
-        // The grade may change at any refresh or override: revalidate.
-        .insert_header((header::CACHE_CONTROL, "no-cache"))
         .body(html))
 }
 
@@ -154,7 +181,8 @@ pub async fn json(
     state: web::Data<AppState>,
     token: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    json_answer(&state, &token).await
+    // Compressed, if asked, by the compression middleware.
+    json_answer(&state, &token, false).await
 }
 
 pub async fn page(
@@ -162,7 +190,7 @@ pub async fn page(
     req: HttpRequest,
     token: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    page_answer(&state, &req, &token).await
+    page_answer(&state, &req, &token, false).await
 }
 
 /// What a scan path asks for.
@@ -196,21 +224,42 @@ pub fn scan_pattern(path: &str) -> Option<&'static str> {
     scan_route(path).map(|(pattern, ..)| pattern)
 }
 
+/// The encoding the compression middleware (with gzip and deflate built
+/// in) would choose for this request: `Some(false)` for none, `Some(true)`
+/// for gzip, `None` for anything else (deflate, or nothing acceptable).
+fn negotiate(req: &ServiceRequest) -> Option<bool> {
+    use actix_web::http::header::{AcceptEncoding, Encoding};
+    use actix_web::HttpMessage;
+    let Some(accepted) = req.get_header::<AcceptEncoding>() else {
+        return Some(false);
+    };
+    let supported = [Encoding::identity(), Encoding::gzip(), Encoding::deflate()];
+    match accepted.negotiate(supported.iter()) {
+        Some(e) if e == Encoding::identity() => Some(false),
+        Some(e) if e == Encoding::gzip() => Some(true),
+        _ => None,
+    }
+}
+
 /// Middleware: answers `GET` scans before the router. Scans are nearly all
 /// the traffic, and the router would match a 200-digit token against a
 /// pattern, decode it into a new string and look up the state for each one.
 /// The answer is the one the scan routes give (the same functions build
-/// it). A request that asks for a compressed body goes through the router
-/// and the compression middleware behind it.
+/// it). The body is gzip-compressed when the compression middleware would
+/// have chosen gzip, and then compressed once per view and day instead of
+/// once per request; a client that wants another encoding goes through the
+/// router and that middleware.
 pub async fn serve_scans_first<B: MessageBody + 'static>(
     req: ServiceRequest,
     next: Next<B>,
 ) -> Result<ServiceResponse<EitherBody<BoxBody, B>>, actix_web::Error> {
-    let fast = req.method() == Method::GET
-        && !req.headers().contains_key(header::ACCEPT_ENCODING)
-        && scan_route(req.path()).is_some();
-    let state = match req.app_data::<web::Data<AppState>>() {
-        Some(state) if fast => state.clone(),
+    let fast = if req.method() == Method::GET && scan_route(req.path()).is_some() {
+        negotiate(&req)
+    } else {
+        None
+    };
+    let (state, gzip) = match (req.app_data::<web::Data<AppState>>(), fast) {
+        (Some(state), Some(gzip)) => (state.clone(), gzip),
         _ => return Ok(next.call(req).await?.map_into_right_body()),
     };
     let (req, _payload) = req.into_parts();
@@ -218,24 +267,32 @@ pub async fn serve_scans_first<B: MessageBody + 'static>(
         unreachable!("checked above on the same path");
     };
     let res = match answer {
-        Answer::Json => json_answer(&state, token).await,
-        Answer::Page => page_answer(&state, &req, token).await,
+        Answer::Json => json_answer(&state, token, gzip).await,
+        Answer::Page => page_answer(&state, &req, token, gzip).await,
     };
     let res = res.unwrap_or_else(|e| actix_web::ResponseError::error_response(&e));
     Ok(ServiceResponse::new(req, res).map_into_left_body())
 }
 
 /// The scan page, rendered once per view, day, status and printed grade.
-fn page_html(scan: &Scan) -> Result<bytes::Bytes, StoreError> {
+fn page_html(scan: &Scan, gzip: bool) -> Result<bytes::Bytes, StoreError> {
     match &scan.view {
         Some(view) => {
             let key = RenderKey::Page(scan.status, scan.claims.as_ref().map(|c| c.grade));
-            view.rendered(scan.today, key, || {
+            let render = || {
                 Ok(pages::scan_page(scan, Some(view.projection()?))
                     .into_string()
                     .into_bytes())
-            })
+            };
+            if gzip {
+                view.rendered_gzip(scan.today, key, render)
+            } else {
+                view.rendered(scan.today, key, render)
+            }
         }
-        None => Ok(pages::scan_page(scan, None).into_string().into()),
+        None => Ok(encoded(
+            pages::scan_page(scan, None).into_string().into_bytes(),
+            gzip,
+        )),
     }
 }
