@@ -76,9 +76,19 @@ pub fn handle() -> &'static PrometheusHandle {
 pub struct RequestId(u64);
 
 impl RequestId {
+    /// Per thread, so worker threads do not contend for one counter: the
+    /// thread's number in the top 16 bits, its own count below.
     fn next() -> Self {
-        static NEXT: AtomicU64 = AtomicU64::new(1);
-        RequestId(NEXT.fetch_add(1, Ordering::Relaxed))
+        static THREADS: AtomicU64 = AtomicU64::new(0);
+        thread_local! {
+            static NEXT: std::cell::Cell<u64> =
+                std::cell::Cell::new(THREADS.fetch_add(1, Ordering::Relaxed) << 48 | 1);
+        }
+        RequestId(NEXT.with(|n| {
+            let id = n.get();
+            n.set(id + 1);
+            id
+        }))
     }
 }
 
@@ -198,7 +208,14 @@ fn increment_static(
 ) {
     STATIC.with(|s| {
         let mut s = s.borrow_mut();
-        match s.iter().find(|(n, x, y, _)| (*n, *x, *y) == (name, a, b)) {
+        // By address: the labels are string literals of a few call sites
+        // (two copies of one literal at worst make a second handle to the
+        // same counter), and comparing addresses is three instructions.
+        let same = |p: &str, q: &str| std::ptr::eq(p, q);
+        match s
+            .iter()
+            .find(|(n, x, y, _)| same(n, name) && same(x, a) && same(y, b))
+        {
             Some((.., c)) => c.increment(1),
             None => {
                 handle();
