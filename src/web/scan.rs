@@ -212,16 +212,23 @@ const SCAN_ROUTES: [(&str, Answer, &str); 3] = [
 /// it and pass the token on unchanged: one non-empty segment without `%`
 /// escapes (a path with escapes goes through the router, which decodes it).
 fn scan_route(path: &str) -> Option<(&'static str, Answer, &str)> {
+    let (pattern, answer, token) = scan_segment(path)?;
+    (!token.as_bytes().contains(&b'%')).then_some((pattern, answer, token))
+}
+
+/// The scan route whose pattern matches `path`, and the matched segment.
+fn scan_segment(path: &str) -> Option<(&'static str, Answer, &str)> {
     SCAN_ROUTES.iter().find_map(|&(pattern, answer, prefix)| {
         let token = path.strip_prefix(prefix)?;
-        (!token.is_empty() && !token.contains(['/', '%'])).then_some((pattern, answer, token))
+        // `contains` on bytes is a memchr.
+        (!token.is_empty() && !token.as_bytes().contains(&b'/')).then_some((pattern, answer, token))
     })
 }
 
 /// The route pattern of a scan path, for metrics: known without asking the
 /// router, which would match the long token against its patterns again.
 pub fn scan_pattern(path: &str) -> Option<&'static str> {
-    scan_route(path).map(|(pattern, ..)| pattern)
+    scan_segment(path).map(|(pattern, ..)| pattern)
 }
 
 /// The encoding the compression middleware (with gzip and deflate built
