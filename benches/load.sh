@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # HTTP load benchmark, one run: build, generate N merchants, then ROUNDS
 # times, one case after another: a bare actix-web handler (baseline), the
-# scan JSON with a warm cache, the scan page, and the cold scan (view cache
-# disabled: every scan reads the store). Each case is wrk on random codes
+# scan JSON with a warm cache, the scan page, the cold scan (view cache
+# disabled: every scan reads the store), and the warm scan JSON for a client
+# that accepts gzip, as phones do. Each case is wrk on random codes
 # among the N merchants. Then p99 latency at half the saturating warm rate
 # with a constant-rate load generator (benches/constant_rate.rs).
 #
@@ -55,13 +56,13 @@ sed 's#^/api/v1/scan/#/s/#' "$work/json.txt" >"$work/page.txt"
 codes=$(wc -l <"$work/json.txt")
 say "$codes codes"
 
-run() { # url-file port -> req/s
-  "${on_client[@]}" wrk -t2 -c64 -d"${SECS}s" -s benches/scan.lua "http://127.0.0.1:$2" -- "$1" | awk '/Requests\/sec/ {print $2}'
+run() { # url-file port [header...] -> req/s
+  "${on_client[@]}" wrk -t2 -c64 -d"${SECS}s" -s benches/scan.lua "http://127.0.0.1:$2" -- "$1" "${@:3}" | awk '/Requests\/sec/ {print $2}'
 }
 wait_up() { for _ in $(seq 100); do curl -fs "http://127.0.0.1:$1/healthz" >/dev/null 2>&1 && return; curl -fs "http://127.0.0.1:$1/" >/dev/null 2>&1 && return; sleep 0.1; done; }
-walk() { # port: request every code once, in order, 32 at a time
+walk() { # port [curl option...]: request every code once, in order, 32 at a time
   awk -v p="$1" '{print "url = \"http://127.0.0.1:" p $0 "\"\noutput = \"/dev/null\""}' "$work/json.txt" >"$work/walk.cfg"
-  curl -s --no-progress-meter -Z --parallel-max 32 -K "$work/walk.cfg" -w '%{http_code}\n' | sort | uniq -c | awk '{printf "%s×%s ", $1, $2}'
+  curl -s --no-progress-meter -Z --parallel-max 32 -K "$work/walk.cfg" "${@:2}" -w '%{http_code}\n' | sort | uniq -c | awk '{printf "%s×%s ", $1, $2}'
 }
 misses() { # port -> view-cache misses so far
   curl -s "http://127.0.0.1:$1/metrics" | awk '/ysz_cache_requests_total\{cache="merchant_views",result="miss"\}/ {print $2}'
@@ -83,27 +84,30 @@ wait_up "$bp"; wait_up "$sp"; wait_up "$cp"
 # cache, which is on in both (a cold scan is a store read, not a verify).
 t0=$(date +%s.%N)
 say "warm-up walk (warm service): $(walk "$sp")in $(python3 -c "import time; print(f'{time.time()-$t0:.1f}')") s, view-cache misses $(misses "$sp")"
+say "warm-up walk (warm service, gzip): $(walk "$sp" -H "Accept-Encoding: gzip")"
 say "warm-up walk (cold service): $(walk "$cp")"
 
 printf '%-6s %-28s %10s %6s\n' round case req/s ratio
-declare -a B_ W_ P_ C_
+declare -a B_ W_ P_ C_ G_
 for r in $(seq "$ROUNDS"); do
   before=$(misses "$sp")
   bare=$(run "$work/json.txt" "$bp")
   warm=$(run "$work/json.txt" "$sp")
   page=$(run "$work/page.txt" "$sp")
   cold=$(run "$work/json.txt" "$cp")
+  gzip=$(run "$work/json.txt" "$sp" "Accept-Encoding: gzip, deflate")
   after=$(misses "$sp")
-  B_+=("$bare"); W_+=("$warm"); P_+=("$page"); C_+=("$cold")
+  B_+=("$bare"); W_+=("$warm"); P_+=("$page"); C_+=("$cold"); G_+=("$gzip")
   ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
   printf '%-6s %-28s %10s %6s\n' "$r" "bare actix handler" "$bare" "1.00"
   printf '%-6s %-28s %10s %6s\n' "$r" "scan JSON, warm cache" "$warm" "$(ratio "$warm" "$bare")"
   printf '%-6s %-28s %10s %6s\n' "$r" "scan page, warm cache" "$page" "$(ratio "$page" "$bare")"
   printf '%-6s %-28s %10s %6s\n' "$r" "scan JSON, cold ($STORE_KIND)" "$cold" "$(ratio "$cold" "$bare")"
+  printf '%-6s %-28s %10s %6s\n' "$r" "scan JSON, warm, gzip client" "$gzip" "$(ratio "$gzip" "$bare")"
   say "round $r: view-cache misses on the warm service during the round: $((after - before)); load average $(cut -d' ' -f1-3 /proc/loadavg)"
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-mb=$(median "${B_[@]}"); mw=$(median "${W_[@]}"); mp=$(median "${P_[@]}"); mc=$(median "${C_[@]}")
+mb=$(median "${B_[@]}"); mw=$(median "${W_[@]}"); mp=$(median "${P_[@]}"); mc=$(median "${C_[@]}"); mg=$(median "${G_[@]}")
 # ratios of medians and medians of the per-round ratios
 mr() { # list-name
   local -n xs=$1; local out=()
@@ -116,6 +120,7 @@ printf '%-28s %10.0f %18s\n' "bare actix handler" "$mb" "1.00"
 printf '%-28s %10.0f %18s\n' "scan JSON, warm cache" "$mw" "$(mr W_)"
 printf '%-28s %10.0f %18s\n' "scan page, warm cache" "$mp" "$(mr P_)"
 printf '%-28s %10.0f %18s\n' "scan JSON, cold ($STORE_KIND)" "$mc" "$(mr C_)"
+printf '%-28s %10.0f %18s\n' "scan JSON, warm, gzip client" "$mg" "$(mr G_)"
 
 # p99 at half the saturating warm rate: a constant-rate generator
 # (benches/constant_rate.rs, latency from each request's scheduled time, as
