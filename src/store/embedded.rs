@@ -1516,6 +1516,10 @@ impl Store for EmbeddedStore {
     async fn grading_inputs(&self, ids: Vec<MerchantId>) -> StoreResult<Vec<GradingInput>> {
         self.read(move |c| {
             use rayon::prelude::*;
+            // One read transaction for the batch: one snapshot, and not a
+            // lock taken and released (fcntl calls, a WAL index check) for
+            // each of its several statements per merchant and per record.
+            let snapshot = c.unchecked_transaction().map_err(sql)?;
             let sorted = ids.windows(2).all(|w| w[0] < w[1]);
             let by_range = if ids.len() >= RANGE_SCAN_MIN && sorted {
                 raw_inputs_by_range(c, &ids)?
@@ -1526,6 +1530,7 @@ impl Store for EmbeddedStore {
                 Some(raw) => raw,
                 None => raw_inputs_by_id(c, &ids)?,
             };
+            drop(snapshot);
             all_ok(raw.into_par_iter().map(RawInput::parse).collect())
         })
         .await
