@@ -19,8 +19,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-1000000}
 DATA=${2:-}
-cargo build --release --quiet --bin yisaozhi
-B=$PWD/target/release/yisaozhi
+# YSZ_BIN=path: measure that binary instead of building this tree's.
+if [[ -n ${YSZ_BIN:-} ]]; then
+  B=$YSZ_BIN
+else
+  cargo build --release --quiet --bin yisaozhi
+  B=$PWD/target/release/yisaozhi
+fi
 work=$(mktemp -d)
 pid=
 rpid=
