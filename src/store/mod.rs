@@ -12,6 +12,7 @@
 pub mod embedded;
 pub mod query;
 pub mod redis;
+pub(crate) mod sort;
 
 use std::sync::Arc;
 
