@@ -172,6 +172,7 @@ use async_trait::async_trait;
 use futures_util::stream::{self, StreamExt};
 use jiff::civil::Date;
 
+use super::sort::{remove_stale_sort_dirs, SortRow, Sorted, Sorter};
 use super::{
     ApiToken, AuditEntry, AuditFilter, CodeStatus, GradingInput, IssuedCode, RecordsAdded,
     ScanRead, Store, StoreError, StoreResult, StoredProjection,
@@ -243,7 +244,15 @@ pub struct RedisOptions {
     /// mode (see the module documentation; default [`BULK_MIN_RECORDS`],
     /// or `YSZ_REDIS_BULK_MIN`).
     pub bulk_min: u64,
+    /// Memory a standalone bulk import may take to sort its records by
+    /// merchant before storing them; beyond it sorted runs go to files under
+    /// the system's temporary directory (default [`SORT_BYTES`], or
+    /// `YSZ_REDIS_SORT_BYTES`).
+    pub sort_bytes: usize,
 }
+
+/// Default [`RedisOptions::sort_bytes`].
+pub const SORT_BYTES: usize = 256 << 20;
 
 impl Default for RedisOptions {
     fn default() -> Self {
@@ -259,6 +268,10 @@ impl Default for RedisOptions {
                 .ok()
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(BULK_MIN_RECORDS),
+            sort_bytes: std::env::var("YSZ_REDIS_SORT_BYTES")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(SORT_BYTES),
         }
     }
 }
@@ -274,8 +287,11 @@ pub struct RedisStore {
     max_changes_listed: u64,
     changes_kept: u64,
     bulk_min: u64,
+    sort_bytes: usize,
     /// The bulk import this process runs, if any (see the module documentation).
     bulk: Arc<std::sync::Mutex<Option<Bulk>>>,
+    /// What the last bulk import left for the regrade, if anything.
+    presorted: Arc<std::sync::Mutex<Option<Presorted>>>,
 }
 
 /// A bulk import in progress in this process: its token in the
@@ -283,7 +299,51 @@ pub struct RedisStore {
 struct Bulk {
     token: String,
     touched: HashSet<String>,
+    /// Standalone: the import's new records, stored at its end.
+    records: Option<BulkRecords>,
 }
+
+/// The records of a standalone bulk import, held back until its end so
+/// that each merchant's records are appended with one `RPUSH`: the ids are
+/// checked as they arrive (against the stored ids and those of this import
+/// so far, which go to the import's own id sets), the new records go to an
+/// external sort by (merchant, input order), and [`Store::end_bulk_import`]
+/// stores them merchant by merchant, each `MULTI`/`EXEC` claiming its
+/// records' ids in the record-id sets together with the appends and marks.
+/// A process killed before that leaves only the import's id sets and its
+/// token: the next run removes them and imports the records again.
+struct BulkRecords {
+    sorter: Sorter,
+    /// Input order of the next record.
+    seq: i64,
+    /// How many records went to the sort.
+    accepted: u64,
+    /// Whether the store held no record when the import began: then the
+    /// sorted records are kept for the regrade ([`Presorted`]).
+    first_load: bool,
+}
+
+/// Every stored record sorted by merchant (in import order within one),
+/// left by a standalone bulk import into a store without records, so that
+/// the regrade that follows takes each merchant's records from the sort
+/// (merged once more) instead of reading every list back and parsing its
+/// reply. Only an optimisation, held in this process: it is used only if
+/// the store still holds exactly `records` records (then they are these,
+/// all of them, since a record id in the id sets is a stored record and
+/// the store had none before) — otherwise, or in a re-run after a kill,
+/// the regrade reads the lists.
+struct Presorted {
+    rows: Sorted,
+    records: u64,
+}
+
+/// Records per `MULTI`/`EXEC` when a bulk import stores its sorted records
+/// (a merchant's records are never split between two).
+const BULK_STORE_CHUNK: usize = 4000;
+/// Such transactions in flight at once.
+const BULK_STORE_IN_FLIGHT: usize = 8;
+/// Merchant ids per pipeline of regrade marks ([`RedisStore::mark_dirty`]).
+const MARK_CHUNK: usize = 20_000;
 
 /// How to make a read connection for the calling thread (standalone only;
 /// see the module documentation).
@@ -563,6 +623,12 @@ impl Keys {
         } else {
             format!("{}:{{{tag}}}:{what}", self.prefix)
         }
+    }
+
+    /// Standalone: the ids a bulk import (`token`) has seen, numbered `bucket`
+    /// like [`Self::record_ids`].
+    fn bulk_ids(&self, token: &str, bucket: u16) -> String {
+        format!("{}:{{bulk:{token}}}:ids:{bucket}", self.prefix)
     }
 
     /// Standalone: the set of stored record ids numbered `bucket`.
@@ -982,7 +1048,9 @@ impl RedisStore {
             max_changes_listed: opts.max_changes_listed,
             changes_kept: opts.changes_kept,
             bulk_min: opts.bulk_min,
+            sort_bytes: opts.sort_bytes,
             bulk: Arc::default(),
+            presorted: Arc::default(),
         };
         store
             .ping()
@@ -1027,7 +1095,9 @@ impl RedisStore {
             max_changes_listed: opts.max_changes_listed,
             changes_kept: opts.changes_kept,
             bulk_min: opts.bulk_min,
+            sort_bytes: opts.sort_bytes,
             bulk: Arc::default(),
+            presorted: Arc::default(),
         };
         store
             .ping()
@@ -1464,6 +1534,292 @@ impl RedisStore {
         .map(drop)
     }
 
+    /// The token of this process's bulk import if it sorts its records
+    /// (standalone).
+    fn bulk_token_if_sorting(&self) -> Option<String> {
+        self.bulk
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .filter(|b| b.records.is_some())
+            .map(|b| b.token.clone())
+    }
+
+    /// Bulk import, standalone: finds which of `records[i]` (`i` in `todo`,
+    /// distinct ids) are new — neither stored nor seen earlier in this
+    /// import — and puts those into the import's sort. Each id set gets one
+    /// pipelined `SMISMEMBER` of the stored ids, one of the import's ids and
+    /// an `SADD` to the latter. Returns how many were new.
+    async fn accept_bulk_records(
+        &self,
+        token: &str,
+        records: &[Record],
+        jsons: &[String],
+        todo: Vec<usize>,
+    ) -> StoreResult<u64> {
+        let mut by_set: BTreeMap<u16, Vec<usize>> = BTreeMap::new();
+        for i in todo {
+            by_set
+                .entry(crc16(records[i].id.as_bytes()) % RECORD_ID_SETS)
+                .or_default()
+                .push(i);
+        }
+        let mut pipe = ::redis::pipe();
+        for (&set, members) in &by_set {
+            let ids: Vec<&str> = members.iter().map(|&i| records[i].id.as_str()).collect();
+            let seen = self.keys.bulk_ids(token, set);
+            pipe.cmd("SMISMEMBER")
+                .arg(self.keys.record_ids(set))
+                .arg(&ids);
+            pipe.cmd("SMISMEMBER").arg(&seen).arg(&ids);
+            pipe.sadd(&seen, &ids).ignore();
+        }
+        let replies: Vec<Vec<i64>> = pipe
+            .query_async(&mut self.conn())
+            .await
+            .map_err(redis_err)?;
+        let mut fresh: Vec<usize> = Vec::new();
+        for ((_, members), pair) in by_set.iter().zip(replies.chunks(2)) {
+            let [stored, seen] = pair else {
+                return Err(StoreError::Corrupt("redis: unexpected reply length".into()));
+            };
+            for (k, &i) in members.iter().enumerate() {
+                if stored.get(k) == Some(&0) && seen.get(k) == Some(&0) {
+                    fresh.push(i);
+                }
+            }
+        }
+        // In input order, so that a merchant's records keep it.
+        fresh.sort_unstable();
+        let mut guard = self.bulk.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(bulk) = guard.as_mut().and_then(|b| b.records.as_mut()) else {
+            return Err(StoreError::Unavailable(
+                "bulk import ended while adding records".into(),
+            ));
+        };
+        let mut payload = Vec::new();
+        for &i in &fresh {
+            let r = &records[i];
+            payload.clear();
+            let id = r.id.as_bytes();
+            payload.extend_from_slice(&(id.len() as u32).to_le_bytes());
+            payload.extend_from_slice(id);
+            payload.extend_from_slice(jsons[i].as_bytes());
+            bulk.sorter
+                .push(r.merchant.as_str(), bulk.seq, &payload)
+                .map_err(|e| StoreError::Unavailable(format!("sorting records: {e}")))?;
+            bulk.seq += 1;
+        }
+        bulk.accepted += fresh.len() as u64;
+        Ok(fresh.len() as u64)
+    }
+
+    /// End of a standalone bulk import: stores the sorted records merchant
+    /// by merchant, each transaction appending its merchants' records with
+    /// one `RPUSH` each and claiming their ids (one `SADD` per id set).
+    /// Adds the merchants to `touched` (their marks follow, as for any bulk
+    /// import) and returns how many records were stored, and the sort.
+    async fn store_sorted(
+        &self,
+        records: BulkRecords,
+        touched: &mut HashSet<String>,
+    ) -> StoreResult<(u64, Sorted)> {
+        tracing::info!(
+            records = records.accepted,
+            "bulk import: storing the sorted records merchant by merchant"
+        );
+        let keys = self.keys.clone();
+        let (tx, rx) =
+            tokio::sync::mpsc::channel::<(Pipeline, Vec<String>, u64)>(BULK_STORE_IN_FLIGHT);
+        let reader = tokio::task::spawn_blocking(move || -> StoreResult<Sorted> {
+            let io = |e: std::io::Error| StoreError::Unavailable(format!("sorting records: {e}"));
+            let mut sorted = records.sorter.finish().map_err(io)?;
+            let mut row = SortRow::default();
+            let mut chunk = BulkChunk::default();
+            while sorted.next_into(&mut row).map_err(io)? {
+                let merchant = std::str::from_utf8(&row.merchant).map_err(corrupt)?;
+                if chunk.records >= BULK_STORE_CHUNK && chunk.merchant != merchant {
+                    let done = std::mem::take(&mut chunk);
+                    if tx.blocking_send(done.into_pipeline(&keys)).is_err() {
+                        return Ok(sorted);
+                    }
+                }
+                chunk.push(merchant, &row.payload)?;
+            }
+            if chunk.records > 0 {
+                let _ = tx.blocking_send(chunk.into_pipeline(&keys));
+            }
+            Ok(sorted)
+        });
+        let sent = tokio_stream_of(rx)
+            .map(|(pipe, merchants, n)| {
+                let mut conn = self.conn();
+                async move {
+                    pipe.query_async::<()>(&mut conn).await.map_err(redis_err)?;
+                    StoreResult::Ok((merchants, n))
+                }
+            })
+            .buffer_unordered(BULK_STORE_IN_FLIGHT)
+            .collect::<Vec<_>>()
+            .await;
+        let sorted = reader
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("sorting records: {e}")))??;
+        let mut stored = 0;
+        for done in sent {
+            let (merchants, n) = done?;
+            touched.extend(merchants);
+            stored += n;
+        }
+        Ok((stored, sorted))
+    }
+
+    /// Removes the id sets of bulk import `token` (in the background: they
+    /// may hold millions of ids).
+    async fn drop_bulk_ids(&self, token: &str) -> StoreResult<()> {
+        let sets: Vec<String> = (0..RECORD_ID_SETS)
+            .map(|b| self.keys.bulk_ids(token, b))
+            .collect();
+        ::redis::cmd("UNLINK")
+            .arg(&sets)
+            .query_async::<()>(&mut self.conn())
+            .await
+            .map_err(redis_err)
+    }
+
+    /// The grading inputs of `ids`, `None` for an unknown merchant, in the
+    /// order of `ids`; without `with_records` the records are left empty
+    /// (the caller has them).
+    async fn read_grading_inputs(
+        &self,
+        ids: &[MerchantId],
+        with_records: bool,
+    ) -> StoreResult<Vec<Option<GradingInput>>> {
+        /// Only the grade of a stored projection.
+        #[derive(serde::Deserialize)]
+        struct GradeOnly {
+            grade: Grade,
+        }
+        let keys = &self.keys;
+        let found = self
+            .in_lanes(
+                ids.iter().collect(),
+                |id| slot_of(id.as_str()),
+                CHUNK / 2,
+                |mut conn, chunk| async move {
+                    let mut pipe = ::redis::pipe();
+                    for id in &chunk {
+                        let m = id.as_str();
+                        pipe.get(keys.merchant(m, "merchant"));
+                        if with_records {
+                            pipe.lrange(keys.merchant(m, "records"), 0, -1);
+                        }
+                        pipe.get(keys.merchant(m, "override"))
+                            .get(keys.merchant(m, "projection"));
+                    }
+                    type Raw = (Option<String>, Vec<String>, Option<String>, Option<String>);
+                    let values: Vec<Value> =
+                        pipe.query_async(&mut conn).await.map_err(redis_err)?;
+                    let mut values = values.into_iter();
+                    let mut out = Vec::with_capacity(chunk.len());
+                    for _ in &chunk {
+                        let mut four: Vec<Value> = values
+                            .by_ref()
+                            .take(if with_records { 4 } else { 3 })
+                            .collect();
+                        if !with_records {
+                            four.insert(1, Value::Array(Vec::new()));
+                        }
+                        let four = Value::Array(four);
+                        let (merchant, records, override_, projection): Raw =
+                            ::redis::from_redis_value(four).map_err(corrupt)?;
+                        let Some(merchant) = merchant else {
+                            out.push(None);
+                            continue;
+                        };
+                        out.push(Some(GradingInput {
+                            merchant: from_json(&merchant)?,
+                            records: records
+                                .iter()
+                                .map(|r| from_json(r))
+                                .collect::<StoreResult<_>>()?,
+                            override_: override_.as_deref().map(from_json).transpose()?,
+                            previous: projection
+                                .as_deref()
+                                .map(|p| from_json::<GradeOnly>(p).map(|g| g.grade))
+                                .transpose()?,
+                        }));
+                    }
+                    Ok(out)
+                },
+            )
+            .await
+            .into_result()?;
+        Ok(found)
+    }
+
+    /// Standalone: how many records the store holds (the ids in the
+    /// record-id sets; each is a stored record).
+    async fn stored_records(&self) -> StoreResult<u64> {
+        let mut pipe = ::redis::pipe();
+        for b in 0..RECORD_ID_SETS {
+            pipe.scard(self.keys.record_ids(b));
+        }
+        let counts: Vec<u64> = pipe
+            .query_async(&mut self.conn())
+            .await
+            .map_err(redis_err)?;
+        Ok(counts.into_iter().sum())
+    }
+
+    /// [`Store::stream_grading_inputs`] from the sorted records of a bulk
+    /// import that are every record of the store ([`Presorted`]): `ids`
+    /// ascending, each batch's records taken from the sort (merged once
+    /// more) and parsed in parallel, the rest read with three `GET`s per
+    /// merchant instead of reading every list back.
+    async fn stream_presorted(
+        &self,
+        rows: Sorted,
+        ids: Vec<MerchantId>,
+        batch: usize,
+        tx: tokio::sync::mpsc::Sender<Vec<GradingInput>>,
+    ) -> StoreResult<()> {
+        let io = |e: std::io::Error| StoreError::Unavailable(format!("sorted records: {e}"));
+        let joined =
+            |e: tokio::task::JoinError| StoreError::Unavailable(format!("sorted records: {e}"));
+        let mut rows = tokio::task::spawn_blocking(move || rows.rewind())
+            .await
+            .map_err(joined)?
+            .map_err(io)?;
+        // A row read ahead of the batch it belongs to.
+        let mut ahead: Option<SortRow> = None;
+        for chunk in ids.chunks(batch.max(1)) {
+            let want = chunk.to_vec();
+            let read = tokio::task::spawn_blocking(move || {
+                let records = take_sorted_records(&mut rows, &mut ahead, &want);
+                (records, rows, ahead)
+            });
+            let (inputs, read) = tokio::join!(self.read_grading_inputs(chunk, false), read);
+            let (records, back, left) = read.map_err(joined)?;
+            (rows, ahead) = (back, left);
+            let records = records?;
+            let inputs: Vec<GradingInput> = inputs?
+                .into_iter()
+                .zip(records)
+                .filter_map(|(input, records)| {
+                    input.map(|mut i| {
+                        i.records = records;
+                        i
+                    })
+                })
+                .collect();
+            if tx.send(inputs).await.is_err() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     /// Whether a bulk import runs in this process (regrade marks deferred).
     fn in_bulk(&self) -> bool {
         self.bulk
@@ -1487,10 +1843,13 @@ impl RedisStore {
     /// Marks `ids` for regrading, in pipelines of `SADD`s per slot.
     async fn mark_dirty(&self, ids: Vec<String>) -> StoreResult<()> {
         let keys = &self.keys;
+        // Large chunks: a bulk import marks up to every merchant, and one
+        // `SADD` per slot of many members costs Redis far less than many
+        // of one or two.
         self.in_lanes(
             ids,
             |id| slot_of(id),
-            CHUNK * 5,
+            MARK_CHUNK,
             |mut conn, chunk| async move {
                 let mut by_slot: BTreeMap<u16, Vec<&str>> = BTreeMap::new();
                 for id in &chunk {
@@ -1547,6 +1906,9 @@ impl RedisStore {
             |_| Ok(()),
         )
         .await?;
+        for token in &stale {
+            self.drop_bulk_ids(token).await?;
+        }
         ::redis::cmd("HDEL")
             .arg(self.bulk_key())
             .arg(&stale)
@@ -1726,6 +2088,129 @@ async fn slots_by_master(conn: &mut ClusterConnection) -> StoreResult<Vec<Vec<u1
     Ok(by_master.into_values().collect())
 }
 
+/// The records of `want` (ascending) from `rows` sorted by merchant,
+/// parsed in parallel, one list per id; rows of other merchants are passed
+/// over, and the first row past `want` is kept in `ahead`.
+fn take_sorted_records(
+    rows: &mut Sorted,
+    ahead: &mut Option<SortRow>,
+    want: &[MerchantId],
+) -> StoreResult<Vec<Vec<Record>>> {
+    use rayon::prelude::*;
+    let io = |e: std::io::Error| StoreError::Unavailable(format!("sorted records: {e}"));
+    let mut texts: Vec<Vec<Vec<u8>>> = vec![Vec::new(); want.len()];
+    let mut k = 0;
+    loop {
+        let mut row = match ahead.take() {
+            Some(row) => row,
+            None => {
+                let mut row = SortRow::default();
+                if !rows.next_into(&mut row).map_err(io)? {
+                    break;
+                }
+                row
+            }
+        };
+        while k < want.len() && want[k].as_str().as_bytes() < row.merchant.as_slice() {
+            k += 1;
+        }
+        if k == want.len() {
+            *ahead = Some(row);
+            break;
+        }
+        if want[k].as_str().as_bytes() == row.merchant.as_slice() {
+            let json = bulk_row_json(&row.payload)?;
+            texts[k].push(json.to_vec());
+        }
+        row.payload.clear();
+    }
+    texts
+        .into_par_iter()
+        .map(|jsons| {
+            jsons
+                .iter()
+                .map(|j| serde_json::from_slice(j).map_err(corrupt))
+                .collect::<StoreResult<Vec<Record>>>()
+        })
+        .collect()
+}
+
+/// The id and the record JSON of a bulk import's sorted row (id length
+/// as 4 bytes little-endian, id, JSON).
+fn bulk_row(payload: &[u8]) -> StoreResult<(&[u8], &[u8])> {
+    let bad = || StoreError::Corrupt("bulk import: bad sorted row".into());
+    let len = payload.get(..4).ok_or_else(bad)?;
+    let len = u32::from_le_bytes(len.try_into().map_err(|_| bad())?) as usize;
+    let id = payload.get(4..4 + len).ok_or_else(bad)?;
+    Ok((id, &payload[4 + len..]))
+}
+
+fn bulk_row_json(payload: &[u8]) -> StoreResult<&[u8]> {
+    bulk_row(payload).map(|(_, json)| json)
+}
+
+/// Where a standalone bulk import spills its sorted runs.
+fn sort_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join("yisaozhi-redis-sort")
+}
+
+/// A receiver as a stream.
+fn tokio_stream_of<T: Send + 'static>(
+    rx: tokio::sync::mpsc::Receiver<T>,
+) -> impl futures_util::Stream<Item = T> {
+    stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|t| (t, rx)) })
+}
+
+/// One transaction's worth of a bulk import's sorted records
+/// ([`RedisStore::store_sorted`]): whole merchants, in order.
+#[derive(Default)]
+struct BulkChunk {
+    /// The merchant of the last record pushed.
+    merchant: String,
+    /// Per merchant: id and record JSON texts.
+    merchants: Vec<(String, Vec<Vec<u8>>)>,
+    /// The records' ids by id set.
+    ids: BTreeMap<u16, Vec<Vec<u8>>>,
+    records: usize,
+}
+
+impl BulkChunk {
+    /// Adds one sorted row's payload (id length, id, JSON) for `merchant`.
+    fn push(&mut self, merchant: &str, payload: &[u8]) -> StoreResult<()> {
+        let (id, json) = bulk_row(payload)?;
+        if self.merchant != merchant || self.merchants.is_empty() {
+            self.merchant.clear();
+            self.merchant.push_str(merchant);
+            self.merchants.push((merchant.to_owned(), Vec::new()));
+        }
+        if let Some((_, jsons)) = self.merchants.last_mut() {
+            jsons.push(json.to_vec());
+        }
+        self.ids
+            .entry(crc16(id) % RECORD_ID_SETS)
+            .or_default()
+            .push(id.to_vec());
+        self.records += 1;
+        Ok(())
+    }
+
+    /// The transaction: per merchant one `RPUSH`, per id set one `SADD`.
+    /// With its merchants and record count.
+    fn into_pipeline(self, keys: &Keys) -> (Pipeline, Vec<String>, u64) {
+        let mut pipe = ::redis::pipe();
+        pipe.atomic();
+        for (merchant, jsons) in &self.merchants {
+            pipe.rpush(keys.merchant(merchant, "records"), jsons)
+                .ignore();
+        }
+        for (set, ids) in &self.ids {
+            pipe.sadd(keys.record_ids(*set), ids).ignore();
+        }
+        let merchants = self.merchants.into_iter().map(|(m, _)| m).collect();
+        (pipe, merchants, self.records as u64)
+    }
+}
+
 fn string_set(values: Vec<Value>) -> StoreResult<Vec<String>> {
     let mut out = Vec::new();
     for v in values {
@@ -1820,17 +2305,44 @@ impl Store for RedisStore {
     }
 
     async fn add_records(&self, records: Vec<Record>) -> StoreResult<RecordsAdded> {
+        self.add_records_with_json(records.into_iter().map(|r| (r, None)).collect())
+            .await
+    }
+
+    async fn add_records_with_json(
+        &self,
+        records: Vec<(Record, Option<String>)>,
+    ) -> StoreResult<RecordsAdded> {
         // The first of several records with one id in the batch wins: the
         // others are duplicates before anything is sent.
+        let total = records.len() as u64;
         let mut seen: HashSet<&str> = HashSet::with_capacity(records.len());
         let first: Vec<usize> = (0..records.len())
-            .filter(|&i| seen.insert(records[i].id.as_str()))
+            .filter(|&i| seen.insert(records[i].0.id.as_str()))
             .collect();
         drop(seen);
-        let jsons: Vec<String> = records
-            .iter()
-            .map(to_json)
-            .collect::<StoreResult<Vec<_>>>()?;
+        let (records, jsons): (Vec<Record>, Vec<String>) = records
+            .into_iter()
+            .map(|(r, text)| {
+                let json = match text {
+                    Some(t) => t,
+                    None => to_json(&r)?,
+                };
+                Ok((r, json))
+            })
+            .collect::<StoreResult<Vec<_>>>()?
+            .into_iter()
+            .unzip();
+        let sorting = self.bulk_token_if_sorting();
+        if let Some(token) = sorting {
+            let inserted = self
+                .accept_bulk_records(&token, &records, &jsons, first)
+                .await?;
+            return Ok(RecordsAdded {
+                inserted,
+                duplicate: total - inserted,
+            });
+        }
         let mark = !self.in_bulk();
         let stored = if self.cluster {
             self.add_records_cluster(&records, &jsons, first, mark)
@@ -1845,7 +2357,7 @@ impl Store for RedisStore {
         let inserted = stored.len() as u64;
         Ok(RecordsAdded {
             inserted,
-            duplicate: records.len() as u64 - inserted,
+            duplicate: total - inserted,
         })
     }
 
@@ -1869,9 +2381,25 @@ impl Store for RedisStore {
             .query_async::<()>(&mut self.conn())
             .await
             .map_err(redis_err)?;
+        // Standalone sorts the records by merchant and stores them at the end.
+        let records = if self.cluster {
+            None
+        } else {
+            let first_load = self.stored_records().await? == 0;
+            let dir = sort_dir();
+            remove_stale_sort_dirs(&dir);
+            Some(BulkRecords {
+                sorter: Sorter::new(&dir, self.sort_bytes),
+                seq: 0,
+                accepted: 0,
+                first_load,
+            })
+        };
+        *self.presorted.lock().unwrap_or_else(|p| p.into_inner()) = None;
         *self.bulk.lock().unwrap_or_else(|p| p.into_inner()) = Some(Bulk {
             token,
             touched: HashSet::new(),
+            records,
         });
         tracing::debug!("bulk import into Redis started");
         Ok(())
@@ -1881,16 +2409,32 @@ impl Store for RedisStore {
         let Some(bulk) = self.bulk.lock().unwrap_or_else(|p| p.into_inner()).take() else {
             return Ok(());
         };
-        let touched = bulk.touched.len();
+        let mut touched = bulk.touched;
         // On failure the token stays: the next run marks everyone.
-        self.mark_dirty(bulk.touched.into_iter().collect()).await?;
+        if let Some(records) = bulk.records {
+            let first_load = records.first_load;
+            let (stored, rows) = self.store_sorted(records, &mut touched).await?;
+            tracing::debug!(
+                records = stored,
+                "bulk import into Redis stored its records"
+            );
+            self.drop_bulk_ids(&bulk.token).await?;
+            if first_load {
+                *self.presorted.lock().unwrap_or_else(|p| p.into_inner()) = Some(Presorted {
+                    rows,
+                    records: stored,
+                });
+            }
+        }
+        let marked = touched.len();
+        self.mark_dirty(touched.into_iter().collect()).await?;
         ::redis::cmd("HDEL")
             .arg(self.bulk_key())
             .arg(&bulk.token)
             .query_async::<()>(&mut self.conn())
             .await
             .map_err(redis_err)?;
-        tracing::debug!(marked = touched, "bulk import into Redis ended");
+        tracing::debug!(marked, "bulk import into Redis ended");
         Ok(())
     }
 
@@ -1998,58 +2542,34 @@ impl Store for RedisStore {
     }
 
     async fn grading_inputs(&self, ids: Vec<MerchantId>) -> StoreResult<Vec<GradingInput>> {
-        /// Only the grade of a stored projection.
-        #[derive(serde::Deserialize)]
-        struct GradeOnly {
-            grade: Grade,
-        }
-        let keys = &self.keys;
-        let found = self
-            .in_lanes(
-                ids.iter().collect(),
-                |id| slot_of(id.as_str()),
-                CHUNK / 2,
-                |mut conn, chunk| async move {
-                    let mut pipe = ::redis::pipe();
-                    for id in &chunk {
-                        let m = id.as_str();
-                        pipe.get(keys.merchant(m, "merchant"))
-                            .lrange(keys.merchant(m, "records"), 0, -1)
-                            .get(keys.merchant(m, "override"))
-                            .get(keys.merchant(m, "projection"));
-                    }
-                    type Raw = (Option<String>, Vec<String>, Option<String>, Option<String>);
-                    let values: Vec<Value> =
-                        pipe.query_async(&mut conn).await.map_err(redis_err)?;
-                    let mut values = values.into_iter();
-                    let mut out = Vec::with_capacity(chunk.len());
-                    for _ in &chunk {
-                        let four = Value::Array(values.by_ref().take(4).collect());
-                        let (merchant, records, override_, projection): Raw =
-                            ::redis::from_redis_value(four).map_err(corrupt)?;
-                        let Some(merchant) = merchant else {
-                            out.push(None);
-                            continue;
-                        };
-                        out.push(Some(GradingInput {
-                            merchant: from_json(&merchant)?,
-                            records: records
-                                .iter()
-                                .map(|r| from_json(r))
-                                .collect::<StoreResult<_>>()?,
-                            override_: override_.as_deref().map(from_json).transpose()?,
-                            previous: projection
-                                .as_deref()
-                                .map(|p| from_json::<GradeOnly>(p).map(|g| g.grade))
-                                .transpose()?,
-                        }));
-                    }
-                    Ok(out)
-                },
-            )
-            .await
-            .into_result()?;
+        let found = self.read_grading_inputs(&ids, true).await?;
         Ok(found.into_iter().flatten().collect())
+    }
+
+    async fn stream_grading_inputs(
+        &self,
+        ids: Vec<MerchantId>,
+        batch: usize,
+        tx: tokio::sync::mpsc::Sender<Vec<GradingInput>>,
+    ) -> StoreResult<()> {
+        let presorted = self
+            .presorted
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(p) = presorted {
+            let ascending = ids.windows(2).all(|w| w[0] < w[1]);
+            if ascending && self.stored_records().await? == p.records {
+                return self.stream_presorted(p.rows, ids, batch, tx).await;
+            }
+        }
+        for chunk in ids.chunks(batch.max(1)) {
+            let inputs = self.grading_inputs(chunk.to_vec()).await?;
+            if tx.send(inputs).await.is_err() {
+                break;
+            }
+        }
+        Ok(())
     }
 
     async fn all_merchant_ids(&self) -> StoreResult<Vec<MerchantId>> {

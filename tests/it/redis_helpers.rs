@@ -324,6 +324,12 @@ pub fn standalone() -> &'static RedisServer {
     }
 }
 
+/// A standalone server of the calling test's own, for tests that run the
+/// binary (whose keys have the default prefix) or empty the server.
+pub fn own_standalone() -> RedisServer {
+    RedisServer::start(false).unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// The shared three-master cluster of this test binary.
 pub fn cluster() -> &'static RedisCluster {
     static CLUSTER: OnceLock<Result<RedisCluster, String>> = OnceLock::new();

@@ -10,7 +10,10 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 use yisaozhi::store::embedded::EmbeddedStore;
+use yisaozhi::store::redis::{RedisOptions, RedisStore};
 use yisaozhi::store::Store;
+
+use crate::redis_helpers::{self, redis_cli};
 
 const BIN: &str = env!("CARGO_BIN_EXE_yisaozhi");
 const AS_OF: &str = "2026-06-01";
@@ -22,6 +25,8 @@ const AS_OF: &str = "2026-06-01";
 enum Mode {
     Bulk,
     Plain,
+    /// Redis standalone: a bulk import of small data, its sort spilled to runs.
+    RedisBulk,
 }
 
 fn cmd(dir: &Path, args: &[&str], path: Mode) -> Command {
@@ -35,6 +40,9 @@ fn cmd(dir: &Path, args: &[&str], path: Mode) -> Command {
         Mode::Plain => c
             .env("YSZ_EMBEDDED_BULK_MIN", "1000000000")
             .env("YSZ_EMBEDDED_SCAN_MIN", "1000000000"),
+        Mode::RedisBulk => c
+            .env("YSZ_REDIS_BULK_MIN", "1000")
+            .env("YSZ_REDIS_SORT_BYTES", "300000"),
     };
     c
 }
@@ -122,17 +130,11 @@ fn stdout(o: &Output) -> String {
 /// log shows the `nth` line containing `marker`, then runs it again to
 /// completion. Returns whether the kill landed on the running refresh: the
 /// marker was seen and the process ended by the signal, not by itself.
-async fn kill_and_rerun(
-    dir: &Path,
-    store_dir: &Path,
-    (marker, nth): (&str, usize),
-    path: Mode,
-) -> bool {
+async fn kill_and_rerun(dir: &Path, store: &str, (marker, nth): (&str, usize), path: Mode) -> bool {
     use std::io::BufRead as _;
     use std::os::unix::process::ExitStatusExt as _;
-    let store = format!("embedded:{}", store_dir.display());
     let args = refresh_args(
-        &store,
+        store,
         Some("data/merchants.jsonl"),
         "data/records.jsonl",
         AS_OF,
@@ -215,12 +217,13 @@ async fn a_refresh_killed_at_any_moment_and_run_again_ends_like_an_uninterrupted
                 // Records sorted by merchant, projections being written.
                 ("records scanned and sorted", 1),
             ],
-            Mode::Plain => &[("records written", 1), ("regrade started", 1)],
+            Mode::Plain | Mode::RedisBulk => &[("records written", 1), ("regrade started", 1)],
         };
         let mut hits = 0;
         for (i, moment) in moments.iter().enumerate() {
             let killed = dir.join(format!("killed-{path:?}-{i}"));
-            if kill_and_rerun(dir, &killed, *moment, path).await {
+            let store = format!("embedded:{}", killed.display());
+            if kill_and_rerun(dir, &store, *moment, path).await {
                 hits += 1;
             }
             let got = without_updated_at(projections(&killed).await);
@@ -263,6 +266,115 @@ async fn a_refresh_killed_at_any_moment_and_run_again_ends_like_an_uninterrupted
         assert!(s.contains("regraded 0 merchants"), "{s}");
         assert_eq!(projections(&reference).await, before);
     }
+}
+
+/// Every projection of the Redis store at `url` (default prefix), and every
+/// merchant's records (ids in list order).
+async fn redis_contents(url: &str) -> (BTreeMap<String, Value>, BTreeMap<String, Vec<String>>) {
+    let store = RedisStore::connect(url, RedisOptions::default())
+        .await
+        .expect("connect");
+    let mut projections = BTreeMap::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .projections_page(after.clone(), 1000)
+            .await
+            .expect("page");
+        let Some(last) = page.last() else { break };
+        after = Some(last.merchant.id.clone());
+        for p in page {
+            projections.insert(p.merchant.id.to_string(), serde_json::to_value(&p).unwrap());
+        }
+    }
+    let mut records = BTreeMap::new();
+    for id in store.all_merchant_ids().await.expect("merchant ids") {
+        let ids = store
+            .records(&id)
+            .await
+            .expect("records")
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        records.insert(id.to_string(), ids);
+    }
+    let due = store.due_for_regrade(AS_OF.parse().unwrap()).await.unwrap();
+    assert!(due.is_empty(), "still due: {}", due.len());
+    (without_updated_at(projections), records)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redis_bulk_refresh_killed_at_any_moment_and_run_again_ends_like_an_uninterrupted_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    gen(
+        dir,
+        &[
+            "--merchants",
+            "3000",
+            "--records",
+            "40000",
+            "--seed",
+            "12",
+            "--out",
+            "data",
+        ],
+    );
+    // Repeats later in the input: the first record of each id counts, once.
+    let path = dir.join("data/records.jsonl");
+    let lines = std::fs::read_to_string(&path).unwrap();
+    let repeats: String = lines.lines().take(700).map(|l| format!("{l}\n")).collect();
+    std::fs::write(&path, format!("{lines}{repeats}")).unwrap();
+
+    let reference = redis_helpers::own_standalone();
+    let store = format!("redis://127.0.0.1:{}", reference.port);
+    let args = refresh_args(
+        &store,
+        Some("data/merchants.jsonl"),
+        "data/records.jsonl",
+        AS_OF,
+    );
+    let out = run(dir, &args, Mode::RedisBulk);
+    let s = stdout(&out);
+    assert!(s.contains("regraded 3000 merchants"), "{s}");
+    assert!(s.contains("duplicate 700, rejected 0"), "{s}");
+    let (want, want_records) = redis_contents(&reference.url()).await;
+    assert_eq!(want.len(), 3000);
+    assert_eq!(want_records.values().map(Vec::len).sum::<usize>(), 40000);
+
+    let work = redis_helpers::own_standalone();
+    let store = format!("redis://127.0.0.1:{}", work.port);
+    let moments: &[(&str, usize)] = &[
+        // Records checked and sorted, none stored yet.
+        ("records written", 1),
+        // Sorted records being stored merchant by merchant.
+        ("storing the sorted records", 1),
+        // Everything stored and marked, projections being written.
+        ("regrade started", 1),
+    ];
+    let mut hits = 0;
+    for moment in moments {
+        redis_cli(work.port, &["FLUSHALL"]);
+        if kill_and_rerun(dir, &store, *moment, Mode::RedisBulk).await {
+            hits += 1;
+        }
+        let (got, records) = redis_contents(&work.url()).await;
+        assert_same(&got, &want, &format!("Redis, killed at {moment:?}"));
+        assert_eq!(
+            records, want_records,
+            "Redis, killed at {moment:?}: records"
+        );
+    }
+    assert!(
+        hits >= moments.len() - 1,
+        "only {hits} kills hit a running refresh"
+    );
+
+    // The same inputs again: nothing imported, nobody regraded.
+    let out = run(dir, &args, Mode::RedisBulk);
+    let s = stdout(&out);
+    assert!(s.contains("imported 0, duplicate 43700, rejected 0"), "{s}");
+    assert!(s.contains("regraded 0 merchants"), "{s}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

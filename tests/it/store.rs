@@ -131,6 +131,8 @@ conformance!(
     changes_since_says_everything_when_too_much_changed,
     projection_pages_and_queries,
     bulk_import_marks_exactly_the_merchants_it_changed,
+    a_bulk_import_stores_the_first_of_each_record_id_across_batches_and_runs,
+    the_grading_inputs_after_a_first_bulk_load_are_the_stored_records,
     scan_view_is_the_projection_and_every_code_status,
 );
 
@@ -1055,9 +1057,132 @@ async fn bulk_import_marks_exactly_the_merchants_it_changed(b: Backend) {
     s.end_bulk_import().await.unwrap();
 }
 
+/// A bulk import keeps the first record of each id in input order, also
+/// when the repeat comes in a later batch for another merchant (the
+/// records may be stored merchant by merchant at the end), and a second
+/// import stores none of them again.
+async fn a_bulk_import_stores_the_first_of_each_record_id_across_batches_and_runs(b: Backend) {
+    let s = &b.store;
+    s.upsert_merchants(merchants(&["A", "B", "C"]))
+        .await
+        .unwrap();
+    let ids_of = |rs: Vec<Record>| rs.into_iter().map(|r| r.id).collect::<Vec<_>>();
+
+    s.begin_bulk_import(1_000_000_000).await.unwrap();
+    let first = s
+        .add_records(vec![
+            record("x1", "C", "2026-01-01"),
+            record("x2", "B", "2026-01-02"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(first.inserted, 2);
+    // x1 again for A (whose records sort before C's), x3 twice in one batch.
+    let second = s
+        .add_records(vec![
+            record("x1", "A", "2026-01-03"),
+            record("x3", "A", "2026-01-04"),
+            record("x3", "B", "2026-01-05"),
+            record("x4", "C", "2026-01-06"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        second,
+        RecordsAdded {
+            inserted: 2,
+            duplicate: 2
+        }
+    );
+    s.end_bulk_import().await.unwrap();
+    assert_eq!(ids_of(s.records(&id("A")).await.unwrap()), ["x3"]);
+    assert_eq!(ids_of(s.records(&id("B")).await.unwrap()), ["x2"]);
+    assert_eq!(ids_of(s.records(&id("C")).await.unwrap()), ["x1", "x4"]);
+
+    // The same records and one new one in a second bulk import.
+    s.begin_bulk_import(1_000_000_000).await.unwrap();
+    let again = s
+        .add_records(vec![
+            record("x4", "C", "2026-01-06"),
+            record("x1", "B", "2026-01-01"),
+            record("x5", "B", "2026-01-07"),
+        ])
+        .await
+        .unwrap();
+    s.end_bulk_import().await.unwrap();
+    assert_eq!(
+        again,
+        RecordsAdded {
+            inserted: 1,
+            duplicate: 2
+        }
+    );
+    assert_eq!(ids_of(s.records(&id("B")).await.unwrap()), ["x2", "x5"]);
+    assert_eq!(ids_of(s.records(&id("C")).await.unwrap()), ["x1", "x4"]);
+}
+
+/// The regrade right after a first bulk load may take the records from the
+/// import (Redis and the embedded store keep them sorted): what it is given
+/// is what the store holds, also for merchants without records, and also
+/// when a record was added after the import.
+async fn the_grading_inputs_after_a_first_bulk_load_are_the_stored_records(b: Backend) {
+    let s = &b.store;
+    let list: Vec<String> = (0..30).map(|i| format!("G{i:02}")).collect();
+    let refs: Vec<&str> = list.iter().map(String::as_str).collect();
+    s.upsert_merchants(merchants(&refs)).await.unwrap();
+    s.begin_bulk_import(1_000_000_000).await.unwrap();
+    // Merchants in scrambled order, several batches, G00 and G29 without records.
+    for batch in 0..3 {
+        let recs: Vec<Record> = (0..40)
+            .map(|i| {
+                let m = 1 + (i * 7 + batch * 3) % 28;
+                record(
+                    &format!("g{batch}-{i}"),
+                    &format!("G{m:02}"),
+                    &format!("2026-01-{:02}", 1 + (i + batch) % 28),
+                )
+            })
+            .collect();
+        s.add_records(recs).await.unwrap();
+    }
+    s.end_bulk_import().await.unwrap();
+    let all = ids(&refs);
+    let stream = |ids: Vec<MerchantId>| {
+        let s = s.clone();
+        async move {
+            let (tx, mut rx) = tokio::sync::mpsc::channel(100);
+            s.stream_grading_inputs(ids, 7, tx).await.unwrap();
+            let mut out = Vec::new();
+            while let Some(batch) = rx.recv().await {
+                out.extend(batch);
+            }
+            out
+        }
+    };
+    let want = s.grading_inputs(all.clone()).await.unwrap();
+    assert_eq!(want.len(), 30);
+    assert_eq!(want[0].records, Vec::<Record>::new());
+    assert_eq!(want[29].records, Vec::<Record>::new());
+    assert_eq!(want.iter().map(|i| i.records.len()).sum::<usize>(), 120);
+    let got = stream(all.clone()).await;
+    assert_eq!(got, want);
+
+    // Once more after another bulk import that adds a record: the import's
+    // sort no longer holds every record.
+    s.begin_bulk_import(1_000_000_000).await.unwrap();
+    s.end_bulk_import().await.unwrap();
+    s.add_records(vec![record("late", "G00", "2026-02-01")])
+        .await
+        .unwrap();
+    let want = s.grading_inputs(all.clone()).await.unwrap();
+    assert_eq!(want[0].records.len(), 1);
+    assert_eq!(stream(all).await, want);
+}
+
 /// A bulk import into Redis killed before its end (the store dropped without
 /// `end_bulk_import`) leaves every merchant due; the first `due_for_regrade`
-/// after it says so once, and a finished regrade clears it.
+/// after it says so once, and a finished regrade clears it; the record it
+/// was given is stored exactly once after the re-run.
 async fn redis_killed_bulk_import_leaves_every_merchant_due(cluster: bool) {
     let opts = RedisOptions {
         prefix: unique_prefix(),
@@ -1100,10 +1225,18 @@ async fn redis_killed_bulk_import_leaves_every_merchant_due(cluster: bool) {
         second.due_for_regrade(AS_OF).await.unwrap(),
         Vec::<MerchantId>::new()
     );
+    // Standalone holds a bulk import's records back until its end, so the
+    // killed one stored nothing and the re-run stores the record; a cluster
+    // stored it already and the re-run finds it. Either way: once.
+    let again = second
+        .add_records(vec![record("k1", "K001", "2026-01-01")])
+        .await
+        .unwrap();
+    assert_eq!(again.inserted, u64::from(!cluster), "{again:?}");
     assert_eq!(
         second.records(&id("K001")).await.unwrap().len(),
         1,
-        "the record landed"
+        "the record is stored once"
     );
 }
 
