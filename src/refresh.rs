@@ -832,8 +832,10 @@ pub async fn run(
         anyhow::Ok(())
     };
     let imported = imported.await;
-    store.end_bulk_import().await?;
+    let repeated = store.end_bulk_import().await?;
     imported?;
+    summary.imported -= repeated;
+    summary.duplicate += repeated;
     rejects.out.flush()?;
     summary.rejected = rejects.count;
     tracing::info!(

@@ -1330,7 +1330,8 @@ impl Store for EmbeddedStore {
         .map_err(unavailable)?
     }
 
-    async fn end_bulk_import(&self) -> StoreResult<()> {
+    async fn end_bulk_import(&self) -> StoreResult<u64> {
+        // Ids repeated within the import are found as its records arrive.
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
             let mut bulk = inner.bulk.lock().unwrap_or_else(|p| p.into_inner());
@@ -1392,6 +1393,7 @@ impl Store for EmbeddedStore {
         })
         .await
         .map_err(unavailable)?
+        .map(|()| 0)
     }
 
     async fn due_for_regrade(&self, as_of: Date) -> StoreResult<Vec<MerchantId>> {

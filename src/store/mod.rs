@@ -253,9 +253,13 @@ pub trait Store: Send + Sync + 'static {
     }
 
     /// Ends what [`Store::begin_bulk_import`] started; call it before
-    /// [`Store::due_for_regrade`], also after a failed import.
-    async fn end_bulk_import(&self) -> StoreResult<()> {
-        Ok(())
+    /// [`Store::due_for_regrade`], also after a failed import. Returns how
+    /// many records that [`Store::add_records`] counted as inserted during
+    /// the import turned out to repeat the id of an earlier record of the
+    /// same import (a backend that stores the records only at the end finds
+    /// those then); they are duplicates, not stored.
+    async fn end_bulk_import(&self) -> StoreResult<u64> {
+        Ok(0)
     }
 
     // --- owned by the service ---

@@ -122,6 +122,22 @@
 //!   it: a killed bulk import costs one full regrade, never a missed one.
 //!   Like the embedded store's bulk mode it assumes one bulk importer at a
 //!   time (a second one would take the first's token for a killed one).
+//!   Standalone bulk imports also hold their records back: each batch's
+//!   ids are checked against the stored ids (`SMISMEMBER` per id set), the
+//!   others go to an external sort by (merchant, input order) on local
+//!   disk (bounded memory, [`RedisOptions::sort_bytes`]) and their ids to
+//!   one by id; at the end the records that repeat an earlier record's id
+//!   of the import are dropped (the first one wins, as above) and the rest
+//!   are stored merchant by merchant: one `RPUSH` of all of a merchant's
+//!   new records, transactions (`MULTI`/`EXEC`) of about
+//!   [`BULK_STORE_CHUNK`] records that claim the ids (`SADD` per id set)
+//!   with the appends, no Lua. A kill before or during that leaves the
+//!   token (every merchant due) and the records not yet stored are
+//!   imported by the next run; a stored record's id is claimed, so never
+//!   stored twice. When the store held no records before (a first load),
+//!   the regrade that follows takes the records from the sort instead of
+//!   reading the lists, if the store then holds exactly the import's
+//!   records.
 //! - `put_projections`: per merchant atomic (projection, clearing its regrade
 //!   mark, due index). Standalone: one `MULTI`/`EXEC` per chunk of
 //!   [`PROJECTION_CHUNK`] merchants of any slots: one `MSET` of the
@@ -305,15 +321,19 @@ struct Bulk {
 
 /// The records of a standalone bulk import, held back until its end so
 /// that each merchant's records are appended with one `RPUSH`: the ids are
-/// checked as they arrive (against the stored ids and those of this import
-/// so far, which go to the import's own id sets), the new records go to an
-/// external sort by (merchant, input order), and [`Store::end_bulk_import`]
-/// stores them merchant by merchant, each `MULTI`/`EXEC` claiming its
-/// records' ids in the record-id sets together with the appends and marks.
-/// A process killed before that leaves only the import's id sets and its
-/// token: the next run removes them and imports the records again.
+/// checked against the stored ids as they arrive, the records whose id is
+/// not stored go to an external sort by (merchant, input order) and their
+/// ids to one by id, and [`Store::end_bulk_import`] first finds the records
+/// that repeat an earlier record's id within the import (adjacent in the
+/// id sort), then stores the others merchant by merchant, each
+/// `MULTI`/`EXEC` claiming its records' ids in the record-id sets together
+/// with the appends. A process killed before that has stored nothing but
+/// leaves its token: the next run marks every merchant and imports the
+/// records again. Memory stays within [`RedisOptions::sort_bytes`].
 struct BulkRecords {
     sorter: Sorter,
+    /// (id key, input order) → merchant and id: finds repeated ids.
+    ids: Sorter,
     /// Input order of the next record.
     seq: i64,
     /// How many records went to the sort.
@@ -342,6 +362,9 @@ struct Presorted {
 const BULK_STORE_CHUNK: usize = 4000;
 /// Such transactions in flight at once.
 const BULK_STORE_IN_FLIGHT: usize = 8;
+/// Memory for the sort of the records that repeat an id within a bulk
+/// import (normally none).
+const REPEATS_SORT_BYTES: usize = 16 << 20;
 /// Merchant ids per pipeline of regrade marks ([`RedisStore::mark_dirty`]).
 const MARK_CHUNK: usize = 20_000;
 
@@ -623,12 +646,6 @@ impl Keys {
         } else {
             format!("{}:{{{tag}}}:{what}", self.prefix)
         }
-    }
-
-    /// Standalone: the ids a bulk import (`token`) has seen, numbered `bucket`
-    /// like [`Self::record_ids`].
-    fn bulk_ids(&self, token: &str, bucket: u16) -> String {
-        format!("{}:{{bulk:{token}}}:ids:{bucket}", self.prefix)
     }
 
     /// Standalone: the set of stored record ids numbered `bucket`.
@@ -1534,25 +1551,23 @@ impl RedisStore {
         .map(drop)
     }
 
-    /// The token of this process's bulk import if it sorts its records
+    /// Whether this process runs a bulk import that sorts its records
     /// (standalone).
-    fn bulk_token_if_sorting(&self) -> Option<String> {
+    fn bulk_sorts_records(&self) -> bool {
         self.bulk
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .as_ref()
-            .filter(|b| b.records.is_some())
-            .map(|b| b.token.clone())
+            .is_some_and(|b| b.records.is_some())
     }
 
     /// Bulk import, standalone: finds which of `records[i]` (`i` in `todo`,
-    /// distinct ids) are new — neither stored nor seen earlier in this
-    /// import — and puts those into the import's sort. Each id set gets one
-    /// pipelined `SMISMEMBER` of the stored ids, one of the import's ids and
-    /// an `SADD` to the latter. Returns how many were new.
+    /// distinct ids) are not stored yet (one pipelined `SMISMEMBER` per id
+    /// set) and puts those into the import's sorts. Returns how many; of
+    /// those, the ones that repeat an earlier record's id of this import are
+    /// found at its end.
     async fn accept_bulk_records(
         &self,
-        token: &str,
         records: &[Record],
         jsons: &[String],
         todo: Vec<usize>,
@@ -1567,24 +1582,21 @@ impl RedisStore {
         let mut pipe = ::redis::pipe();
         for (&set, members) in &by_set {
             let ids: Vec<&str> = members.iter().map(|&i| records[i].id.as_str()).collect();
-            let seen = self.keys.bulk_ids(token, set);
             pipe.cmd("SMISMEMBER")
                 .arg(self.keys.record_ids(set))
                 .arg(&ids);
-            pipe.cmd("SMISMEMBER").arg(&seen).arg(&ids);
-            pipe.sadd(&seen, &ids).ignore();
         }
         let replies: Vec<Vec<i64>> = pipe
             .query_async(&mut self.conn())
             .await
             .map_err(redis_err)?;
         let mut fresh: Vec<usize> = Vec::new();
-        for ((_, members), pair) in by_set.iter().zip(replies.chunks(2)) {
-            let [stored, seen] = pair else {
-                return Err(StoreError::Corrupt("redis: unexpected reply length".into()));
-            };
+        if replies.len() != by_set.len() {
+            return Err(StoreError::Corrupt("redis: unexpected reply length".into()));
+        }
+        for ((_, members), stored) in by_set.iter().zip(&replies) {
             for (k, &i) in members.iter().enumerate() {
-                if stored.get(k) == Some(&0) && seen.get(k) == Some(&0) {
+                if stored.get(k) == Some(&0) {
                     fresh.push(i);
                 }
             }
@@ -1597,17 +1609,22 @@ impl RedisStore {
                 "bulk import ended while adding records".into(),
             ));
         };
+        let io = |e: std::io::Error| StoreError::Unavailable(format!("sorting records: {e}"));
         let mut payload = Vec::new();
+        let mut key = String::new();
         for &i in &fresh {
             let r = &records[i];
+            let merchant = r.merchant.as_str();
             payload.clear();
-            let id = r.id.as_bytes();
-            payload.extend_from_slice(&(id.len() as u32).to_le_bytes());
-            payload.extend_from_slice(id);
+            push_prefixed(&mut payload, r.id.as_bytes());
             payload.extend_from_slice(jsons[i].as_bytes());
-            bulk.sorter
-                .push(r.merchant.as_str(), bulk.seq, &payload)
-                .map_err(|e| StoreError::Unavailable(format!("sorting records: {e}")))?;
+            bulk.sorter.push(merchant, bulk.seq, &payload).map_err(io)?;
+            payload.clear();
+            push_prefixed(&mut payload, merchant.as_bytes());
+            payload.extend_from_slice(r.id.as_bytes());
+            bulk.ids
+                .push(id_sort_key(&r.id, &mut key), bulk.seq, &payload)
+                .map_err(io)?;
             bulk.seq += 1;
         }
         bulk.accepted += fresh.len() as u64;
@@ -1615,15 +1632,17 @@ impl RedisStore {
     }
 
     /// End of a standalone bulk import: stores the sorted records merchant
-    /// by merchant, each transaction appending its merchants' records with
-    /// one `RPUSH` each and claiming their ids (one `SADD` per id set).
-    /// Adds the merchants to `touched` (their marks follow, as for any bulk
-    /// import) and returns how many records were stored, and the sort.
+    /// by merchant, but those that repeat an earlier record's id of the
+    /// import, each transaction appending its merchants' records with one
+    /// `RPUSH` each and claiming their ids (one `SADD` per id set). Adds the
+    /// merchants to `touched` (their marks follow, as for any bulk import)
+    /// and returns how many records were stored, how many repeated an id,
+    /// and the sort.
     async fn store_sorted(
         &self,
         records: BulkRecords,
         touched: &mut HashSet<String>,
-    ) -> StoreResult<(u64, Sorted)> {
+    ) -> StoreResult<(u64, u64, Sorted)> {
         tracing::info!(
             records = records.accepted,
             "bulk import: storing the sorted records merchant by merchant"
@@ -1631,17 +1650,27 @@ impl RedisStore {
         let keys = self.keys.clone();
         let (tx, rx) =
             tokio::sync::mpsc::channel::<(Pipeline, Vec<String>, u64)>(BULK_STORE_IN_FLIGHT);
-        let reader = tokio::task::spawn_blocking(move || -> StoreResult<Sorted> {
+        let reader = tokio::task::spawn_blocking(move || -> StoreResult<(u64, Sorted)> {
             let io = |e: std::io::Error| StoreError::Unavailable(format!("sorting records: {e}"));
+            let (mut repeats, repeated) = repeated_ids(records.ids).map_err(io)?;
+            let mut repeat = SortRow::default();
+            let mut more = repeats.next_into(&mut repeat).map_err(io)?;
             let mut sorted = records.sorter.finish().map_err(io)?;
             let mut row = SortRow::default();
             let mut chunk = BulkChunk::default();
             while sorted.next_into(&mut row).map_err(io)? {
+                // Both sorts are in (merchant, input order).
+                while more && (&repeat.merchant, repeat.seq) < (&row.merchant, row.seq) {
+                    more = repeats.next_into(&mut repeat).map_err(io)?;
+                }
+                if more && (&repeat.merchant, repeat.seq) == (&row.merchant, row.seq) {
+                    continue;
+                }
                 let merchant = std::str::from_utf8(&row.merchant).map_err(corrupt)?;
                 if chunk.records >= BULK_STORE_CHUNK && chunk.merchant != merchant {
                     let done = std::mem::take(&mut chunk);
                     if tx.blocking_send(done.into_pipeline(&keys)).is_err() {
-                        return Ok(sorted);
+                        return Ok((repeated, sorted));
                     }
                 }
                 chunk.push(merchant, &row.payload)?;
@@ -1649,7 +1678,7 @@ impl RedisStore {
             if chunk.records > 0 {
                 let _ = tx.blocking_send(chunk.into_pipeline(&keys));
             }
-            Ok(sorted)
+            Ok((repeated, sorted))
         });
         let sent = tokio_stream_of(rx)
             .map(|(pipe, merchants, n)| {
@@ -1662,7 +1691,7 @@ impl RedisStore {
             .buffer_unordered(BULK_STORE_IN_FLIGHT)
             .collect::<Vec<_>>()
             .await;
-        let sorted = reader
+        let (repeated, sorted) = reader
             .await
             .map_err(|e| StoreError::Unavailable(format!("sorting records: {e}")))??;
         let mut stored = 0;
@@ -1671,20 +1700,7 @@ impl RedisStore {
             touched.extend(merchants);
             stored += n;
         }
-        Ok((stored, sorted))
-    }
-
-    /// Removes the id sets of bulk import `token` (in the background: they
-    /// may hold millions of ids).
-    async fn drop_bulk_ids(&self, token: &str) -> StoreResult<()> {
-        let sets: Vec<String> = (0..RECORD_ID_SETS)
-            .map(|b| self.keys.bulk_ids(token, b))
-            .collect();
-        ::redis::cmd("UNLINK")
-            .arg(&sets)
-            .query_async::<()>(&mut self.conn())
-            .await
-            .map_err(redis_err)
+        Ok((stored, repeated, sorted))
     }
 
     /// The grading inputs of `ids`, `None` for an unknown merchant, in the
@@ -1906,9 +1922,6 @@ impl RedisStore {
             |_| Ok(()),
         )
         .await?;
-        for token in &stale {
-            self.drop_bulk_ids(token).await?;
-        }
         ::redis::cmd("HDEL")
             .arg(self.bulk_key())
             .arg(&stale)
@@ -2135,9 +2148,44 @@ fn take_sorted_records(
         .collect()
 }
 
-/// The id and the record JSON of a bulk import's sorted row (id length
-/// as 4 bytes little-endian, id, JSON).
-fn bulk_row(payload: &[u8]) -> StoreResult<(&[u8], &[u8])> {
+/// The records of a bulk import that repeat the id of an earlier record of
+/// it, from the import's id sort: sorted by (merchant, input order) like
+/// the records, and how many.
+fn repeated_ids(ids: Sorter) -> std::io::Result<(Sorted, u64)> {
+    let bad = |e: StoreError| std::io::Error::other(e.to_string());
+    let mut repeats = Sorter::new(&sort_dir(), REPEATS_SORT_BYTES);
+    let mut ids = ids.finish()?;
+    let mut row = SortRow::default();
+    let mut key: Vec<u8> = Vec::new();
+    // The ids of the current key seen so far (one, unless ids share a key).
+    let mut seen: Vec<Vec<u8>> = Vec::new();
+    let mut repeated = 0;
+    while ids.next_into(&mut row)? {
+        if row.merchant != key {
+            key.clone_from(&row.merchant);
+            seen.clear();
+        }
+        let (merchant, id) = split_prefixed(&row.payload).map_err(bad)?;
+        if seen.iter().any(|s| s.as_slice() == id) {
+            let merchant = std::str::from_utf8(merchant).map_err(std::io::Error::other)?;
+            repeats.push(merchant, row.seq, &[])?;
+            repeated += 1;
+        } else {
+            seen.push(id.to_vec());
+        }
+    }
+    Ok((repeats.finish()?, repeated))
+}
+
+/// Appends `bytes` after their length (4 bytes little-endian).
+fn push_prefixed(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+    out.extend_from_slice(bytes);
+}
+
+/// What [`push_prefixed`] wrote, and what follows it: a bulk import's
+/// sorted record row (id, JSON) or id row (merchant, id).
+fn split_prefixed(payload: &[u8]) -> StoreResult<(&[u8], &[u8])> {
     let bad = || StoreError::Corrupt("bulk import: bad sorted row".into());
     let len = payload.get(..4).ok_or_else(bad)?;
     let len = u32::from_le_bytes(len.try_into().map_err(|_| bad())?) as usize;
@@ -2146,7 +2194,26 @@ fn bulk_row(payload: &[u8]) -> StoreResult<(&[u8], &[u8])> {
 }
 
 fn bulk_row_json(payload: &[u8]) -> StoreResult<&[u8]> {
-    bulk_row(payload).map(|(_, json)| json)
+    split_prefixed(payload).map(|(_, json)| json)
+}
+
+/// A record id as a key of the id sort: the id itself when it fits
+/// ([`Sorter::push`] takes at most 32 bytes, no NUL), else 32 hex digits of
+/// a 128-bit hash of it. Equal ids get equal keys; the rare other ids that
+/// share a key are told apart by the full id in the row.
+fn id_sort_key<'a>(id: &'a str, buf: &'a mut String) -> &'a str {
+    use std::hash::{Hash, Hasher};
+    if id.len() <= 32 && !id.contains('\0') {
+        return id;
+    }
+    buf.clear();
+    for salt in [0u8, 1] {
+        let mut h = std::hash::DefaultHasher::new();
+        salt.hash(&mut h);
+        id.hash(&mut h);
+        buf.push_str(&format!("{:016x}", h.finish()));
+    }
+    buf
 }
 
 /// Where a standalone bulk import spills its sorted runs.
@@ -2177,7 +2244,7 @@ struct BulkChunk {
 impl BulkChunk {
     /// Adds one sorted row's payload (id length, id, JSON) for `merchant`.
     fn push(&mut self, merchant: &str, payload: &[u8]) -> StoreResult<()> {
-        let (id, json) = bulk_row(payload)?;
+        let (id, json) = split_prefixed(payload)?;
         if self.merchant != merchant || self.merchants.is_empty() {
             self.merchant.clear();
             self.merchant.push_str(merchant);
@@ -2333,11 +2400,8 @@ impl Store for RedisStore {
             .collect::<StoreResult<Vec<_>>>()?
             .into_iter()
             .unzip();
-        let sorting = self.bulk_token_if_sorting();
-        if let Some(token) = sorting {
-            let inserted = self
-                .accept_bulk_records(&token, &records, &jsons, first)
-                .await?;
+        if self.bulk_sorts_records() {
+            let inserted = self.accept_bulk_records(&records, &jsons, first).await?;
             return Ok(RecordsAdded {
                 inserted,
                 duplicate: total - inserted,
@@ -2388,8 +2452,10 @@ impl Store for RedisStore {
             let first_load = self.stored_records().await? == 0;
             let dir = sort_dir();
             remove_stale_sort_dirs(&dir);
+            // Records are longer than their ids: most of the memory to them.
             Some(BulkRecords {
-                sorter: Sorter::new(&dir, self.sort_bytes),
+                sorter: Sorter::new(&dir, self.sort_bytes / 4 * 3),
+                ids: Sorter::new(&dir, self.sort_bytes / 4),
                 seq: 0,
                 accepted: 0,
                 first_load,
@@ -2405,21 +2471,24 @@ impl Store for RedisStore {
         Ok(())
     }
 
-    async fn end_bulk_import(&self) -> StoreResult<()> {
+    async fn end_bulk_import(&self) -> StoreResult<u64> {
         let Some(bulk) = self.bulk.lock().unwrap_or_else(|p| p.into_inner()).take() else {
-            return Ok(());
+            return Ok(0);
         };
         let mut touched = bulk.touched;
+        let mut repeated = 0;
         // On failure the token stays: the next run marks everyone.
         if let Some(records) = bulk.records {
             let first_load = records.first_load;
-            let (stored, rows) = self.store_sorted(records, &mut touched).await?;
+            let (stored, repeats, rows) = self.store_sorted(records, &mut touched).await?;
+            repeated = repeats;
             tracing::debug!(
                 records = stored,
+                repeated,
                 "bulk import into Redis stored its records"
             );
-            self.drop_bulk_ids(&bulk.token).await?;
-            if first_load {
+            // The sort holds the repeats too: then the regrade reads the lists.
+            if first_load && repeated == 0 {
                 *self.presorted.lock().unwrap_or_else(|p| p.into_inner()) = Some(Presorted {
                     rows,
                     records: stored,
@@ -2435,7 +2504,7 @@ impl Store for RedisStore {
             .await
             .map_err(redis_err)?;
         tracing::debug!(marked, "bulk import into Redis ended");
-        Ok(())
+        Ok(repeated)
     }
 
     async fn records(&self, id: &MerchantId) -> StoreResult<Vec<Record>> {
