@@ -1617,7 +1617,12 @@ impl RedisStore {
             let merchant = r.merchant.as_str();
             payload.clear();
             push_prefixed(&mut payload, r.id.as_bytes());
-            payload.extend_from_slice(jsons[i].as_bytes());
+            push_prefixed(&mut payload, jsons[i].as_bytes());
+            // A first load's sort feeds the regrade: the binary form then
+            // spares it parsing the JSON.
+            if bulk.first_load {
+                crate::records::encode_record(r, &mut payload);
+            }
             bulk.sorter.push(merchant, bulk.seq, &payload).map_err(io)?;
             payload.clear();
             push_prefixed(&mut payload, merchant.as_bytes());
@@ -1667,16 +1672,18 @@ impl RedisStore {
                     continue;
                 }
                 let merchant = std::str::from_utf8(&row.merchant).map_err(corrupt)?;
-                if chunk.records >= BULK_STORE_CHUNK && chunk.merchant != merchant {
+                if chunk.records >= BULK_STORE_CHUNK
+                    && chunk.merchants.last().map(String::as_str) != Some(merchant)
+                {
                     let done = std::mem::take(&mut chunk);
-                    if tx.blocking_send(done.into_pipeline(&keys)).is_err() {
+                    if tx.blocking_send(done.into_pipeline()).is_err() {
                         return Ok((repeated, sorted));
                     }
                 }
-                chunk.push(merchant, &row.payload)?;
+                chunk.push(&keys, merchant, &row.payload)?;
             }
             if chunk.records > 0 {
-                let _ = tx.blocking_send(chunk.into_pipeline(&keys));
+                let _ = tx.blocking_send(chunk.into_pipeline());
             }
             Ok((repeated, sorted))
         });
@@ -2102,7 +2109,7 @@ async fn slots_by_master(conn: &mut ClusterConnection) -> StoreResult<Vec<Vec<u1
 }
 
 /// The records of `want` (ascending) from `rows` sorted by merchant,
-/// parsed in parallel, one list per id; rows of other merchants are passed
+/// decoded in parallel, one list per id; rows of other merchants are passed
 /// over, and the first row past `want` is kept in `ahead`.
 fn take_sorted_records(
     rows: &mut Sorted,
@@ -2111,19 +2118,15 @@ fn take_sorted_records(
 ) -> StoreResult<Vec<Vec<Record>>> {
     use rayon::prelude::*;
     let io = |e: std::io::Error| StoreError::Unavailable(format!("sorted records: {e}"));
-    let mut texts: Vec<Vec<Vec<u8>>> = vec![Vec::new(); want.len()];
+    let mut binaries: Vec<Vec<Vec<u8>>> = vec![Vec::new(); want.len()];
+    let mut row = ahead.take().unwrap_or_default();
+    let mut have = !row.merchant.is_empty();
     let mut k = 0;
     loop {
-        let mut row = match ahead.take() {
-            Some(row) => row,
-            None => {
-                let mut row = SortRow::default();
-                if !rows.next_into(&mut row).map_err(io)? {
-                    break;
-                }
-                row
-            }
-        };
+        if !have && !rows.next_into(&mut row).map_err(io)? {
+            break;
+        }
+        have = false;
         while k < want.len() && want[k].as_str().as_bytes() < row.merchant.as_slice() {
             k += 1;
         }
@@ -2132,17 +2135,16 @@ fn take_sorted_records(
             break;
         }
         if want[k].as_str().as_bytes() == row.merchant.as_slice() {
-            let json = bulk_row_json(&row.payload)?;
-            texts[k].push(json.to_vec());
+            binaries[k].push(bulk_row_binary(&row.payload)?.to_vec());
         }
-        row.payload.clear();
     }
-    texts
+    binaries
         .into_par_iter()
-        .map(|jsons| {
-            jsons
+        .zip(want)
+        .map(|(binaries, id)| {
+            binaries
                 .iter()
-                .map(|j| serde_json::from_slice(j).map_err(corrupt))
+                .map(|b| crate::records::decode_record(id, b).map_err(corrupt))
                 .collect::<StoreResult<Vec<Record>>>()
         })
         .collect()
@@ -2193,8 +2195,11 @@ fn split_prefixed(payload: &[u8]) -> StoreResult<(&[u8], &[u8])> {
     Ok((id, &payload[4 + len..]))
 }
 
-fn bulk_row_json(payload: &[u8]) -> StoreResult<&[u8]> {
-    split_prefixed(payload).map(|(_, json)| json)
+/// The binary form of the record ([`crate::records::encode_record`]) in a
+/// first load's sorted record row.
+fn bulk_row_binary(payload: &[u8]) -> StoreResult<&[u8]> {
+    let (_, rest) = split_prefixed(payload)?;
+    split_prefixed(rest).map(|(_, binary)| binary)
 }
 
 /// A record id as a key of the id sort: the id itself when it fits
@@ -2229,52 +2234,62 @@ fn tokio_stream_of<T: Send + 'static>(
 }
 
 /// One transaction's worth of a bulk import's sorted records
-/// ([`RedisStore::store_sorted`]): whole merchants, in order.
+/// ([`RedisStore::store_sorted`]): whole merchants, in order, packed into
+/// the commands as they come (no copy of a record per record).
 #[derive(Default)]
 struct BulkChunk {
-    /// The merchant of the last record pushed.
-    merchant: String,
-    /// Per merchant: id and record JSON texts.
-    merchants: Vec<(String, Vec<Vec<u8>>)>,
-    /// The records' ids by id set.
-    ids: BTreeMap<u16, Vec<Vec<u8>>>,
+    /// The `RPUSH` of the current merchant's records.
+    rpush: Option<Cmd>,
+    /// The `RPUSH`es of the merchants before.
+    done: Vec<Cmd>,
+    /// The merchants, in order.
+    merchants: Vec<String>,
+    /// Per id set touched, its `SADD` of the records' ids.
+    ids: BTreeMap<u16, Cmd>,
     records: usize,
 }
 
 impl BulkChunk {
-    /// Adds one sorted row's payload (id length, id, JSON) for `merchant`.
-    fn push(&mut self, merchant: &str, payload: &[u8]) -> StoreResult<()> {
-        let (id, json) = split_prefixed(payload)?;
-        if self.merchant != merchant || self.merchants.is_empty() {
-            self.merchant.clear();
-            self.merchant.push_str(merchant);
-            self.merchants.push((merchant.to_owned(), Vec::new()));
+    /// Adds one sorted row's payload (id, JSON, binary form) for `merchant`.
+    fn push(&mut self, keys: &Keys, merchant: &str, payload: &[u8]) -> StoreResult<()> {
+        let (id, rest) = split_prefixed(payload)?;
+        let (json, _binary) = split_prefixed(rest)?;
+        if self.merchants.last().map(String::as_str) != Some(merchant) {
+            self.done.extend(self.rpush.take());
+            let mut rpush = ::redis::cmd("RPUSH");
+            rpush.arg(keys.merchant(merchant, "records"));
+            self.rpush = Some(rpush);
+            self.merchants.push(merchant.to_owned());
         }
-        if let Some((_, jsons)) = self.merchants.last_mut() {
-            jsons.push(json.to_vec());
+        if let Some(rpush) = self.rpush.as_mut() {
+            rpush.arg(json);
         }
+        let set = crc16(id) % RECORD_ID_SETS;
         self.ids
-            .entry(crc16(id) % RECORD_ID_SETS)
-            .or_default()
-            .push(id.to_vec());
+            .entry(set)
+            .or_insert_with(|| {
+                let mut sadd = ::redis::cmd("SADD");
+                sadd.arg(keys.record_ids(set));
+                sadd
+            })
+            .arg(id);
         self.records += 1;
         Ok(())
     }
 
     /// The transaction: per merchant one `RPUSH`, per id set one `SADD`.
     /// With its merchants and record count.
-    fn into_pipeline(self, keys: &Keys) -> (Pipeline, Vec<String>, u64) {
+    fn into_pipeline(mut self) -> (Pipeline, Vec<String>, u64) {
         let mut pipe = ::redis::pipe();
         pipe.atomic();
-        for (merchant, jsons) in &self.merchants {
-            pipe.rpush(keys.merchant(merchant, "records"), jsons)
-                .ignore();
+        self.done.extend(self.rpush.take());
+        for cmd in self.done {
+            pipe.add_command(cmd).ignore();
         }
-        for (set, ids) in &self.ids {
-            pipe.sadd(keys.record_ids(*set), ids).ignore();
+        for cmd in self.ids.into_values() {
+            pipe.add_command(cmd).ignore();
         }
-        let merchants = self.merchants.into_iter().map(|(m, _)| m).collect();
-        (pipe, merchants, self.records as u64)
+        (pipe, self.merchants, self.records as u64)
     }
 }
 
