@@ -2386,11 +2386,6 @@ impl Store for RedisStore {
             .collect())
     }
 
-    async fn add_records(&self, records: Vec<Record>) -> StoreResult<RecordsAdded> {
-        self.add_records_with_json(records.into_iter().map(|r| (r, None)).collect())
-            .await
-    }
-
     async fn add_records_with_json(
         &self,
         records: Vec<(Record, Option<String>)>,
