@@ -110,3 +110,23 @@ pub fn flip_digit(token: &str, pos: usize) -> String {
     bytes[pos] = if bytes[pos] == b'1' { b'2' } else { b'1' };
     String::from_utf8(bytes).unwrap()
 }
+
+/// Every projection of `store` as JSON, by merchant id.
+pub async fn all_projections(
+    store: &dyn yisaozhi::store::Store,
+) -> std::collections::BTreeMap<String, Value> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .projections_page(after.clone(), 1000)
+            .await
+            .expect("page");
+        let Some(last) = page.last() else { break };
+        after = Some(last.merchant.id.clone());
+        for p in page {
+            out.insert(p.merchant.id.to_string(), serde_json::to_value(&p).unwrap());
+        }
+    }
+    out
+}

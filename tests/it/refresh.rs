@@ -88,20 +88,7 @@ fn refresh_args<'a>(
 /// Every projection of the store at `dir`, by merchant id.
 async fn projections(dir: &Path) -> BTreeMap<String, Value> {
     let store = EmbeddedStore::open(dir).expect("open store");
-    let mut out = BTreeMap::new();
-    let mut after = None;
-    loop {
-        let page = store
-            .projections_page(after.clone(), 1000)
-            .await
-            .expect("page");
-        let Some(last) = page.last() else { break };
-        after = Some(last.merchant.id.clone());
-        for p in page {
-            out.insert(p.merchant.id.to_string(), serde_json::to_value(&p).unwrap());
-        }
-    }
-    out
+    crate::helpers::all_projections(&store).await
 }
 
 pub(crate) fn without_updated_at(mut all: BTreeMap<String, Value>) -> BTreeMap<String, Value> {
@@ -274,19 +261,7 @@ async fn redis_contents(url: &str) -> (BTreeMap<String, Value>, BTreeMap<String,
     let store = RedisStore::connect(url, RedisOptions::default())
         .await
         .expect("connect");
-    let mut projections = BTreeMap::new();
-    let mut after = None;
-    loop {
-        let page = store
-            .projections_page(after.clone(), 1000)
-            .await
-            .expect("page");
-        let Some(last) = page.last() else { break };
-        after = Some(last.merchant.id.clone());
-        for p in page {
-            projections.insert(p.merchant.id.to_string(), serde_json::to_value(&p).unwrap());
-        }
-    }
+    let projections = crate::helpers::all_projections(&store).await;
     let mut records = BTreeMap::new();
     for id in store.all_merchant_ids().await.expect("merchant ids") {
         let ids = store

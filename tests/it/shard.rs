@@ -155,20 +155,7 @@ fn check_shard_summary(data: &Data, i: u32, stdout: &str) -> u64 {
 
 /// Every projection of `store`, by merchant id, without `updated_at`.
 async fn projections_of(store: &dyn Store) -> BTreeMap<String, Value> {
-    let mut out = BTreeMap::new();
-    let mut after = None;
-    loop {
-        let page = store
-            .projections_page(after.clone(), 1000)
-            .await
-            .expect("page");
-        let Some(last) = page.last() else { break };
-        after = Some(last.merchant.id.clone());
-        for p in page {
-            out.insert(p.merchant.id.to_string(), serde_json::to_value(&p).unwrap());
-        }
-    }
-    without_updated_at(out)
+    without_updated_at(crate::helpers::all_projections(store).await)
 }
 
 /// Runs the full refresh into `full`, the shards one after another into
