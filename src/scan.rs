@@ -195,32 +195,27 @@ impl MerchantView {
         known.push((text.into(), claims.clone()));
     }
 
-    /// The rendering for `key` on `today`, built by `render` on first use.
+    /// The rendering for `key` on `today`, built by `render` on first use;
+    /// gzip-compressed if `gzipped` (a phone asks for gzip on every scan,
+    /// and this compresses once per view and day).
     pub fn rendered<E>(
         &self,
         today: Date,
         key: RenderKey,
+        gzipped: bool,
         render: impl FnOnce() -> Result<Vec<u8>, E>,
     ) -> Result<bytes::Bytes, E> {
+        if gzipped {
+            return self.memo(today, key, true, || {
+                Ok(gzip(&self.rendered(today, key, false, render)?).into())
+            });
+        }
         self.memo(today, key, false, || {
             let mut text = render()?;
             // Kept for the day: no spare capacity (a `Bytes` keeps the
             // whole allocation of the buffer it came from).
             text.shrink_to_fit();
             Ok(text.into())
-        })
-    }
-
-    /// [`rendered`](Self::rendered), gzip-compressed: a phone asks for
-    /// gzip on every scan, and this compresses once per view and day.
-    pub fn rendered_gzip<E>(
-        &self,
-        today: Date,
-        key: RenderKey,
-        render: impl FnOnce() -> Result<Vec<u8>, E>,
-    ) -> Result<bytes::Bytes, E> {
-        self.memo(today, key, true, || {
-            Ok(gzip(&self.rendered(today, key, render)?).into())
         })
     }
 

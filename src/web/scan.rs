@@ -28,11 +28,7 @@ pub fn scan_json(scan: &Scan, gzip: bool) -> Result<bytes::Bytes, StoreError> {
     match (&scan.view, &scan.claims) {
         (Some(view), Some(c)) => {
             let key = RenderKey::Json(scan.status, c.serial, c.grade);
-            if gzip {
-                view.rendered_gzip(scan.today, key, || render_json(scan))
-            } else {
-                view.rendered(scan.today, key, || render_json(scan))
-            }
+            view.rendered(scan.today, key, gzip, || render_json(scan))
         }
         _ => Ok(encoded(render_json(scan)?, gzip)),
     }
@@ -260,19 +256,19 @@ pub async fn serve_scans_first<B: MessageBody + 'static>(
     req: ServiceRequest,
     next: Next<B>,
 ) -> Result<ServiceResponse<EitherBody<BoxBody, B>>, actix_web::Error> {
-    let fast = if req.method() == Method::GET && scan_route(req.path()).is_some() {
-        negotiate(&req)
-    } else {
-        None
-    };
-    let (state, gzip) = match (req.app_data::<web::Data<AppState>>(), fast) {
-        (Some(state), Some(gzip)) => (state.clone(), gzip),
+    // The answer and where the token starts in the path: the path is
+    // matched once, and read again once the request is taken apart.
+    let route = (req.method() == Method::GET)
+        .then(|| scan_route(req.path()))
+        .flatten()
+        .map(|(_, answer, token)| (answer, req.path().len() - token.len()));
+    let fast = route.and_then(|route| Some((route, negotiate(&req)?)));
+    let (state, (answer, at), gzip) = match (req.app_data::<web::Data<AppState>>(), fast) {
+        (Some(state), Some((route, gzip))) => (state.clone(), route, gzip),
         _ => return Ok(next.call(req).await?.map_into_right_body()),
     };
     let (req, _payload) = req.into_parts();
-    let Some((_, answer, token)) = scan_route(req.path()) else {
-        unreachable!("checked above on the same path");
-    };
+    let token = &req.path()[at..];
     let res = match answer {
         Answer::Json => json_answer(&state, token, gzip).await,
         Answer::Page => page_answer(&state, &req, token, gzip).await,
@@ -286,16 +282,11 @@ fn page_html(scan: &Scan, gzip: bool) -> Result<bytes::Bytes, StoreError> {
     match &scan.view {
         Some(view) => {
             let key = RenderKey::Page(scan.status, scan.claims.as_ref().map(|c| c.grade));
-            let render = || {
+            view.rendered(scan.today, key, gzip, || {
                 Ok(pages::scan_page(scan, Some(view.projection()?))
                     .into_string()
                     .into_bytes())
-            };
-            if gzip {
-                view.rendered_gzip(scan.today, key, render)
-            } else {
-                view.rendered(scan.today, key, render)
-            }
+            })
         }
         None => Ok(encoded(
             pages::scan_page(scan, None).into_string().into_bytes(),
