@@ -26,6 +26,10 @@ use yisaozhi::records::{self, Merchant, Record};
 use yisaozhi::store::redis::{RedisOptions, RedisStore};
 use yisaozhi::store::Store;
 
+/// The refresh job's allocator, so the write path runs as it does there.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Projections per `put_projections` call, as in `refresh::WRITE_BATCH`.
 const WRITE_BATCH: usize = 32 * 1024;
 

@@ -14,10 +14,10 @@
 #      merchants upserted (marked for regrading), then timed: every
 #      projection written with Store::put_projections in batches of 32,768.
 # "Write rate" = projections landed per second. Each projection is one
-# atomic per-merchant write (SET of the projection JSON, SREM of its regrade
-# mark, ZADD or ZREM in the due index, inside one Lua script per chunk of
-# 200 projections, with the chunk's change notice), so it does three
-# commands of work where the baseline does one SET: the ratio compares
+# atomic per-merchant write (its JSON in an MSET, its regrade mark cleared,
+# its due-index entry set or removed, in one MULTI/EXEC per chunk of 1,000
+# projections with the chunk's change notice), so it does three kinds of
+# work where the baseline does one SET: the ratio compares
 # merchants per second with SETs per second of the same value size.
 # Prints each round and the medians; the ratio is the median of the
 # per-round ratios. Wrap it in `flock /tmp/bench.lock` on a shared machine.

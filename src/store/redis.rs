@@ -67,9 +67,14 @@
 //! regrade mark, due-index entry and membership live in the merchant's own
 //! slot and change in the same atomic script as its data, even in a cluster;
 //! finding the marked or due merchants reads the index keys of all 16384 slots
-//! (a batch-job query, never on the scan path: standalone in pipelines of 512
-//! slots, cluster in one pipeline per master and 1024 slots, routed by
-//! `CLUSTER SLOTS`). A merchant without a projection is always marked (upsert
+//! (a batch-job query, never on the scan path: one pipeline per master and
+//! 1024 slots, routed by `CLUSTER SLOTS`). Standalone Redis has no slots to
+//! respect, so there slot `s` uses the index keys of slot
+//! `s mod 64` ([`STANDALONE_INDEX_SHARDS`]): a batch of 1,000 projections
+//! clears its marks with 64 `SREM`s of many members instead of about 1,000
+//! of one, and finding the marked merchants reads 64 keys of each kind. A
+//! dataset therefore moves between standalone Redis and a cluster by
+//! refreshing into the other store, as records do (below). A merchant without a projection is always marked (upsert
 //! marks a new merchant, only a projection clears a mark), so the marked set
 //! covers "never graded". Record-id and serial indexes are bucketed the same
 //! way, by the slot of the record id / serial.
@@ -140,12 +145,14 @@
 //!   records.
 //! - `put_projections`: per merchant atomic (projection, clearing its regrade
 //!   mark, due index). Standalone: one `MULTI`/`EXEC` per chunk of
-//!   [`PROJECTION_CHUNK`] merchants of any slots: one `MSET` of the
-//!   projections, then one script (no JSON through Lua) that per slot clears
-//!   the marks with one `SREM` and updates the due index with one `ZADD` and
-//!   one `ZREM`, and writes the chunk's change notice (the whole chunk is one
-//!   atomic write; of several projections of one merchant in a batch the last
-//!   one counts). Cluster:
+//!   [`PROJECTION_CHUNK`] merchants of any slots, built (JSON and commands)
+//!   on the worker pool while earlier chunks are sent: one `MSET` of the
+//!   projections, then one script (no JSON through Lua) that per index slot
+//!   clears the marks with one `SREM` and updates the due index with one
+//!   `ZADD` and one `ZREM` (members grouped by the client, so the script only
+//!   passes ranges of its arguments on), and writes the chunk's change
+//!   notice (the whole chunk is one atomic write; of several projections of
+//!   one merchant in a batch the last one counts). Cluster:
 //!   scripts of up to [`CHUNK`] merchants of one slot; the change notice for
 //!   every merchant whose projection landed is written right after (also
 //!   when another slot of the batch failed); a crash in between leaves
@@ -183,7 +190,9 @@ use std::time::Duration;
 
 use ::redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use ::redis::cluster_async::ClusterConnection;
-use ::redis::{Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, RedisResult, Script, Value};
+use ::redis::{
+    Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, RedisResult, RedisWrite, Script, Value,
+};
 use async_trait::async_trait;
 use futures_util::stream::{self, StreamExt};
 use jiff::civil::Date;
@@ -211,6 +220,10 @@ const PROJECTION_CHUNK: usize = 1000;
 /// Standalone: how many sets hold the stored record ids (by CRC16 of the id).
 /// Part of the key layout.
 const RECORD_ID_SETS: u16 = 64;
+/// Standalone: how many index keys of each kind (regrade marks, due index,
+/// merchants, owners) there are; slot `s` uses those of slot
+/// `s mod STANDALONE_INDEX_SHARDS`. Part of the key layout.
+const STANDALONE_INDEX_SHARDS: u16 = 64;
 /// Requests in flight at once for a batch on the multiplexed connection.
 const PARALLEL: usize = 64;
 /// About how many items the requests of a batch in flight carry at most:
@@ -576,6 +589,77 @@ fn to_json<T: serde::Serialize>(v: &T) -> StoreResult<String> {
     serde_json::to_string(v).map_err(corrupt)
 }
 
+/// Standalone: one transaction that writes `projections` (any slots), in
+/// order: an `MSET` of their JSON, then [`PUT_PROJECTION_MARKS`] with their
+/// marks and due entries grouped by index slot (of several projections of
+/// one merchant, the last one's), and the change notice.
+fn projections_transaction<'a>(
+    keys: &Keys,
+    kept: u64,
+    projections: impl ExactSizeIterator<Item = &'a Projection>,
+) -> StoreResult<Pipeline> {
+    #[derive(Default)]
+    struct Group<'a> {
+        clear: Vec<&'a str>,
+        due: Vec<(i64, &'a str)>,
+        not_due: Vec<&'a str>,
+    }
+    // Room for the usual projection, so the buffer is not grown and copied
+    // as the chunk is written.
+    let mut mset = Cmd::with_capacity(1 + 2 * projections.len(), 2048 * projections.len());
+    mset.arg("MSET");
+    let mut last: HashMap<&str, Option<i64>> = HashMap::with_capacity(projections.len());
+    let mut json = Vec::with_capacity(4096);
+    let mut ids = String::new();
+    let mut n = 0usize;
+    for p in projections {
+        let id = p.merchant.id.as_str();
+        mset.write_arg_fmt(keys.merchant_key(id, "projection"));
+        // One buffer for the chunk's JSON: no string per projection.
+        json.clear();
+        serde_json::to_writer(&mut json, p).map_err(corrupt)?;
+        mset.write_arg(&json);
+        last.insert(id, p.next_change_at.map(day_score));
+        if n > 0 {
+            ids.push(',');
+        }
+        ids.push_str(id);
+        n += 1;
+    }
+    let mut groups: BTreeMap<u16, Group> = BTreeMap::new();
+    for (id, score) in last {
+        let g = groups.entry(keys.index_slot(slot_of(id))).or_default();
+        g.clear.push(id);
+        match score {
+            Some(s) => g.due.push((s, id)),
+            None => g.not_due.push(id),
+        }
+    }
+    let mut eval = ::redis::cmd("EVAL");
+    eval.arg(PUT_PROJECTION_MARKS).arg(2 * groups.len() + 2);
+    for &slot in groups.keys() {
+        eval.arg(keys.index(slot, "dirty"))
+            .arg(keys.index(slot, "due"));
+    }
+    eval.arg(keys.changes()).arg(keys.changes_seq());
+    eval.arg(kept).arg(n).arg(ids).arg(groups.len());
+    for g in groups.values() {
+        eval.arg(g.clear.len())
+            .arg(g.due.len())
+            .arg(g.not_due.len());
+        eval.arg(&g.clear);
+        for (score, id) in &g.due {
+            eval.arg(*score).arg(*id);
+        }
+        eval.arg(&g.not_due);
+    }
+    // One transaction: the projections and their marks, due entries and
+    // change notice land together.
+    let mut pipe = ::redis::pipe();
+    pipe.atomic().add_command(mset).ignore().add_command(eval);
+    Ok(pipe)
+}
+
 fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> StoreResult<T> {
     serde_json::from_str(s).map_err(corrupt)
 }
@@ -626,18 +710,69 @@ pub fn slot_tag(slot: u16) -> &'static str {
     &TAGS[slot as usize]
 }
 
+/// The key `what` of merchant `id` (see [`Keys::merchant`]).
+struct MerchantKey<'a> {
+    prefix: &'a str,
+    id: &'a str,
+    what: &'a str,
+}
+
+impl std::fmt::Display for MerchantKey<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{{{}}}:{}", self.prefix, self.id, self.what)
+    }
+}
+
 /// Key names (see the module documentation).
 struct Keys {
     prefix: String,
+    /// A cluster keeps each slot's index entries in that slot's index keys;
+    /// standalone Redis in [`STANDALONE_INDEX_SHARDS`] of them.
+    cluster: bool,
 }
 
 impl Keys {
     fn merchant(&self, id: &str, what: &str) -> String {
-        format!("{}:{{{id}}}:{what}", self.prefix)
+        self.merchant_key(id, what).to_string()
     }
 
+    /// [`Self::merchant`] to be written where it goes.
+    fn merchant_key<'a>(&'a self, id: &'a str, what: &'a str) -> MerchantKey<'a> {
+        MerchantKey {
+            prefix: &self.prefix,
+            id,
+            what,
+        }
+    }
+
+    /// The index key `what` that holds the entries of the keys in `slot`.
     fn index(&self, slot: u16, what: &str) -> String {
-        format!("{}:{{{}}}:ix:{what}", self.prefix, slot_tag(slot))
+        format!(
+            "{}:{{{}}}:ix:{what}",
+            self.prefix,
+            slot_tag(self.index_slot(slot))
+        )
+    }
+
+    /// Which index keys hold the entries of `slot`: its own in a cluster
+    /// (so they change atomically with the merchant's keys); standalone,
+    /// those of slot `slot mod` [`STANDALONE_INDEX_SHARDS`], so a batch's
+    /// marks and due entries are a few commands of many members.
+    fn index_slot(&self, slot: u16) -> u16 {
+        if self.cluster {
+            slot
+        } else {
+            slot % STANDALONE_INDEX_SHARDS
+        }
+    }
+
+    /// How many index slots there are: `0..index_slots()`.
+    fn index_slots(&self) -> u16 {
+        if self.cluster {
+            SLOTS
+        } else {
+            STANDALONE_INDEX_SHARDS
+        }
     }
 
     fn global(&self, tag: &str, what: &str) -> String {
@@ -680,12 +815,15 @@ macro_rules! lua {
     ($body:literal) => {
         concat!(
             r#"
-local function note_changes(stream, seq, ids, keep)
-  if #ids == 0 then return end
-  local total = redis.call('INCRBY', seq, #ids)
+local function note_joined(stream, seq, n, joined, keep)
+  if n == 0 then return end
+  local total = redis.call('INCRBY', seq, n)
   local oldest = math.max(total - tonumber(keep), 0)
   redis.call('XADD', stream, 'MINID', '~', string.format('%d', oldest), string.format('%d-0', total),
-    'n', #ids, 'm', table.concat(ids, ','))
+    'n', n, 'm', joined)
+end
+local function note_changes(stream, seq, ids, keep)
+  note_joined(stream, seq, #ids, table.concat(ids, ','), keep)
 end
 local function audit(log, by_target, entry)
   redis.call('RPUSH', log, entry)
@@ -713,48 +851,31 @@ end
 /// Redis that restarted in between cannot answer `NOSCRIPT` after the
 /// `MSET` already applied.
 /// KEYS: per group `s` (1..g) its `ix:dirty` and `ix:due`, then the changes
-/// stream and counter. ARGV: changes kept, n, g, then per projection its
-/// slot group (1..g), id and due score (`''` for none).
+/// stream and counter. ARGV: changes kept, n, the n changed ids joined by
+/// `,`, g, then per group the counts `c`, `d`, `r` followed by `c` ids whose
+/// marks to clear, `d` (due score, id) pairs and `r` ids not due.
 const PUT_PROJECTION_MARKS: &str = lua!(
     r#"
-local n, g = tonumber(ARGV[2]), tonumber(ARGV[3])
-local ids, last, srem, zadd, zrem = {}, {}, {}, {}, {}
+local g = tonumber(ARGV[4])
+local a = 5
 for s = 1, g do
-  srem[s], zadd[s], zrem[s] = {}, {}, {}
-end
-for i = 1, n do
-  local a = 1 + 3 * i
-  local s, id, score = tonumber(ARGV[a]), ARGV[a + 1], ARGV[a + 2]
-  ids[i] = id
-  last[id] = {s, score}
-end
-for id, v in pairs(last) do
-  local s, score = v[1], v[2]
-  local r = srem[s]
-  r[#r + 1] = id
-  if score == '' then
-    local z = zrem[s]
-    z[#z + 1] = id
-  else
-    local z = zadd[s]
-    z[#z + 1] = score
-    z[#z + 1] = id
+  local c, d, r = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+  a = a + 3
+  if c > 0 then
+    redis.call('SREM', KEYS[2 * s - 1], unpack(ARGV, a, a + c - 1))
   end
+  a = a + c
+  if d > 0 then
+    redis.call('ZADD', KEYS[2 * s], unpack(ARGV, a, a + 2 * d - 1))
+  end
+  a = a + 2 * d
+  if r > 0 then
+    redis.call('ZREM', KEYS[2 * s], unpack(ARGV, a, a + r - 1))
+  end
+  a = a + r
 end
-for s = 1, g do
-  local dirty, due = KEYS[2 * s - 1], KEYS[2 * s]
-  if #srem[s] > 0 then
-    redis.call('SREM', dirty, unpack(srem[s]))
-  end
-  if #zadd[s] > 0 then
-    redis.call('ZADD', due, unpack(zadd[s]))
-  end
-  if #zrem[s] > 0 then
-    redis.call('ZREM', due, unpack(zrem[s]))
-  end
-end
-note_changes(KEYS[2 * g + 1], KEYS[2 * g + 2], ids, ARGV[1])
-return n
+note_joined(KEYS[2 * g + 1], KEYS[2 * g + 2], tonumber(ARGV[2]), ARGV[3], ARGV[1])
+return tonumber(ARGV[2])
 "#
 );
 
@@ -1060,6 +1181,7 @@ impl RedisStore {
             })),
             keys: Arc::new(Keys {
                 prefix: opts.prefix,
+                cluster: false,
             }),
             cluster: false,
             max_changes_listed: opts.max_changes_listed,
@@ -1107,6 +1229,7 @@ impl RedisStore {
             local: None,
             keys: Arc::new(Keys {
                 prefix: opts.prefix,
+                cluster: true,
             }),
             cluster: true,
             max_changes_listed: opts.max_changes_listed,
@@ -1280,9 +1403,10 @@ impl RedisStore {
         all
     }
 
-    /// One value per slot, from commands that `cmds` builds for each slot.
+    /// One value per index slot ([`Keys::index_slot`]), from commands that
+    /// `cmds` builds for each.
     ///
-    /// Standalone: pipelines of 512 slots. Cluster: one pipeline per master
+    /// Standalone: one pipeline of the 64 index slots. Cluster: one pipeline per master
     /// and 1024 slots, routed by `CLUSTER SLOTS`; if that fails (say, during
     /// resharding), one pipeline per slot.
     async fn per_slot<R, F>(
@@ -1305,7 +1429,7 @@ impl RedisStore {
         }
         let chunk = if self.cluster { 1 } else { 512 };
         self.in_lanes(
-            (0..SLOTS).collect(),
+            (0..self.keys.index_slots()).collect(),
             |s| *s,
             chunk,
             |mut conn, slots| async move {
@@ -1491,59 +1615,36 @@ impl RedisStore {
             .collect())
     }
 
-    /// Standalone `put_projections` of distinct merchants: scripts of
-    /// [`PROJECTION_CHUNK`] projections over many slots, one `MSET` and per
-    /// slot one `SREM` and `ZADD`/`ZREM` each, the change notice in the same
-    /// script.
-    async fn put_projections_standalone(&self, projections: &[Projection]) -> StoreResult<()> {
-        let keys = &self.keys;
+    /// Standalone `put_projections`: transactions of [`PROJECTION_CHUNK`]
+    /// projections over many slots, one `MSET` and per index slot one `SREM`
+    /// and `ZADD`/`ZREM` each, the change notice in the same transaction.
+    async fn put_projections_standalone(&self, projections: Vec<Projection>) -> StoreResult<()> {
+        let projections = Arc::new(projections);
         let kept = self.changes_kept;
-        // Each chunk is serialised as it is sent, so the client serialises
-        // the next chunks while Redis writes the ones in flight.
+        let all = &projections;
         self.in_lanes(
-            projections.iter().collect(),
-            |p| slot_of(p.merchant.id.as_str()),
+            (0..projections.len()).collect(),
+            |&i| slot_of(projections[i].merchant.id.as_str()),
             PROJECTION_CHUNK,
-            |mut conn, chunk| async move {
-                let mut groups: BTreeMap<u16, usize> = BTreeMap::new();
-                let mut mset = ::redis::cmd("MSET");
-                let mut marks = Vec::with_capacity(chunk.len());
-                for p in &chunk {
-                    let id = p.merchant.id.as_str();
-                    let slot = slot_of(id);
-                    let next = groups.len() + 1;
-                    let group = *groups.entry(slot).or_insert(next);
-                    let score = p
-                        .next_change_at
-                        .map(day_score)
-                        .map_or(String::new(), |s| s.to_string());
-                    mset.arg(keys.merchant(id, "projection")).arg(to_json(p)?);
-                    marks.push((group, id, score));
+            |mut conn, chunk| {
+                let projections = Arc::clone(all);
+                let keys = Arc::clone(&self.keys);
+                async move {
+                    let n = chunk.len();
+                    // The JSON and the commands are built on the worker
+                    // pool, several chunks at a time, while this task sends
+                    // the ones that are ready.
+                    let (tx, rx) = tokio::sync::oneshot::channel();
+                    rayon::spawn(move || {
+                        let ps = chunk.iter().map(|&i| &projections[i]);
+                        let _ = tx.send(projections_transaction(&keys, kept, ps));
+                    });
+                    let pipe = rx.await.map_err(|_| {
+                        StoreError::Unavailable("redis: building a projection write failed".into())
+                    })??;
+                    let (_,): (i64,) = pipe.query_async(&mut conn).await.map_err(redis_err)?;
+                    Ok(vec![(); n])
                 }
-                let mut eval = ::redis::cmd("EVAL");
-                eval.arg(PUT_PROJECTION_MARKS).arg(2 * groups.len() + 2);
-                let mut ordered: Vec<(usize, u16)> = groups.iter().map(|(&s, &g)| (g, s)).collect();
-                ordered.sort_unstable();
-                for (_, slot) in ordered {
-                    eval.arg(keys.index(slot, "dirty"))
-                        .arg(keys.index(slot, "due"));
-                }
-                eval.arg(keys.changes()).arg(keys.changes_seq());
-                eval.arg(kept).arg(chunk.len()).arg(groups.len());
-                for (group, id, score) in &marks {
-                    eval.arg(*group).arg(*id).arg(score);
-                }
-                // One transaction: the projections and their marks, due
-                // entries and change notice land together.
-                let (_,): (i64,) = ::redis::pipe()
-                    .atomic()
-                    .add_command(mset)
-                    .ignore()
-                    .add_command(eval)
-                    .query_async(&mut conn)
-                    .await
-                    .map_err(redis_err)?;
-                Ok(vec![(); chunk.len()])
             },
         )
         .await
@@ -1876,7 +1977,10 @@ impl RedisStore {
             |mut conn, chunk| async move {
                 let mut by_slot: BTreeMap<u16, Vec<&str>> = BTreeMap::new();
                 for id in &chunk {
-                    by_slot.entry(slot_of(id)).or_default().push(id);
+                    by_slot
+                        .entry(keys.index_slot(slot_of(id)))
+                        .or_default()
+                        .push(id);
                 }
                 let mut pipe = ::redis::pipe();
                 for (slot, members) in by_slot {
@@ -2539,7 +2643,7 @@ impl Store for RedisStore {
 
     async fn put_projections(&self, projections: Vec<Projection>) -> StoreResult<()> {
         if !self.cluster {
-            return self.put_projections_standalone(&projections).await;
+            return self.put_projections_standalone(projections).await;
         }
         let items = projections
             .iter()

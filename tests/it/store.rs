@@ -119,6 +119,7 @@ conformance!(
     add_records_keeps_import_order_and_skips_duplicate_ids,
     projection_round_trip,
     due_for_regrade_is_marked_ungraded_and_expiring_only,
+    a_batch_of_projections_clears_marks_and_keeps_each_merchants_last_due_day,
     override_set_and_clear_write_projection_and_audit,
     next_serial_is_unique_and_increasing,
     issue_code_supersedes_the_active_code,
@@ -423,6 +424,44 @@ async fn projection_round_trip(b: Backend) {
     s.put_projections(vec![p2.clone()]).await.unwrap();
     assert_eq!(s.projection(&id("A")).await.unwrap(), Some(p2), "replaced");
     s.put_projections(Vec::new()).await.unwrap();
+}
+
+async fn a_batch_of_projections_clears_marks_and_keeps_each_merchants_last_due_day(b: Backend) {
+    let s = &b.store;
+    // Enough merchants that one batch spans many slots and several share
+    // each index key.
+    let names: Vec<String> = (0..300).map(|i| format!("M{i:04}")).collect();
+    let list: Vec<&str> = names.iter().map(String::as_str).collect();
+    s.upsert_merchants(merchants(&list)).await.unwrap();
+    let soon = AS_OF.checked_add(jiff::Span::new().days(3)).unwrap();
+    let mut batch: Vec<Projection> = list
+        .iter()
+        .enumerate()
+        .map(|(i, m)| plain(m, (i % 3 == 0).then_some(soon)))
+        .collect();
+    // Twice in the batch: the later projection is the one that counts.
+    batch.push(plain(list[1], Some(soon)));
+    batch.push(plain(list[1], None));
+    batch.push(plain(list[3], None));
+    batch.push(plain(list[2], None));
+    batch.push(plain(list[2], Some(soon)));
+    s.put_projections(batch).await.unwrap();
+    assert_eq!(
+        s.due_for_regrade(AS_OF).await.unwrap(),
+        Vec::<MerchantId>::new(),
+        "every mark cleared"
+    );
+    let due: Vec<&str> = list
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| (i % 3 == 0 && i != 3) || i == 2)
+        .map(|(_, m)| *m)
+        .collect();
+    assert_eq!(s.due_for_regrade(soon).await.unwrap(), ids(&due));
+    for (m, next) in [(list[1], None), (list[2], Some(soon)), (list[3], None)] {
+        let p = s.projection(&id(m)).await.unwrap().expect("stored");
+        assert_eq!(p.next_change_at, next, "{m}");
+    }
 }
 
 async fn due_for_regrade_is_marked_ungraded_and_expiring_only(b: Backend) {
