@@ -112,12 +112,20 @@ fn main() {
             .query_async::<()>(&mut conn)
             .await
             .expect("FLUSHDB");
+        // Untimed for the ratio; printed because the refresh's import
+        // starts with the same upsert.
+        let upsert = Instant::now();
         for chunk in merchants.chunks(WRITE_BATCH) {
             store
                 .upsert_merchants(chunk.to_vec())
                 .await
                 .expect("merchants");
         }
+        println!(
+            "merchants={} upsert_secs={:.3}",
+            merchants.len(),
+            upsert.elapsed().as_secs_f64()
+        );
         let batches: Vec<Vec<Projection>> = projections
             .chunks(WRITE_BATCH)
             .map(<[Projection]>::to_vec)

@@ -96,8 +96,11 @@
 //!
 //! - `upsert_merchants`: per merchant atomic (JSON compare, write, membership,
 //!   regrade mark). Batches go as scripts of up to [`CHUNK`] merchants of one
-//!   slot (cluster) or of any slots (standalone), many in flight at once on the
-//!   multiplexed connection (the same effect as a pipeline).
+//!   slot (cluster) or [`MERCHANT_CHUNK`] of any slots (standalone), many in
+//!   flight at once on the multiplexed connection (the same effect as a
+//!   pipeline); a script reads the chunk's merchants with one `MGET`, writes
+//!   the changed ones with one `MSET` and adds them to each index key with
+//!   one `SADD`.
 //! - `add_records`: record ids are global; a record id already claimed (by
 //!   this or another merchant) is a duplicate, and the first of several
 //!   records with one id in a batch wins, as in the embedded store. Records
@@ -196,6 +199,7 @@ use ::redis::{
 use async_trait::async_trait;
 use futures_util::stream::{self, StreamExt};
 use jiff::civil::Date;
+use rayon::prelude::*;
 
 use super::sort::{remove_stale_sort_dirs, SortRow, Sorted, Sorter};
 use super::{
@@ -215,6 +219,8 @@ pub const CHUNK: usize = 200;
 /// Records per standalone `add_records` script (its id sets are read and
 /// written with one command each per script, so bigger chunks mean fewer).
 const RECORD_CHUNK: usize = 1000;
+/// Merchants per standalone `upsert_merchants` script.
+const MERCHANT_CHUNK: usize = 1000;
 /// Projections per standalone `put_projections` script.
 const PROJECTION_CHUNK: usize = 1000;
 /// Standalone: how many sets hold the stored record ids (by CRC16 of the id).
@@ -892,27 +898,52 @@ struct Scripts {
 }
 
 static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
-    // ARGV[1]: '1' to mark changed merchants for regrading (not in bulk
-    // mode), then per merchant: id, json. KEYS per merchant: merchant,
-    // ix:merchants, then ix:dirty if marking. Returns one '1' (changed) or
-    // '0' per merchant.
+    // KEYS: the n merchant keys, then per index group (1..g) its
+    // ix:merchants and, if marking, its ix:dirty. ARGV: '1' to mark changed
+    // merchants for regrading (not in bulk mode), n, g, then per merchant:
+    // id, json, group. One `MGET`, one `MSET` and a `SADD` per group key
+    // instead of commands per merchant. Returns one '1' (changed) or '0'
+    // per merchant; of one merchant twice, each compares with the one
+    // before it.
     upsert_merchants: Script::new(lua!(
         r#"
 local mark = ARGV[1] == '1'
-local nk = mark and 3 or 2
-local out = {}
-for i = 1, (#ARGV - 1) / 2 do
-  local k, a = nk * (i - 1), 2 * i
-  local id, json = ARGV[a], ARGV[a + 1]
-  if redis.call('GET', KEYS[k + 1]) ~= json then
-    redis.call('SET', KEYS[k + 1], json)
-    redis.call('SADD', KEYS[k + 2], id)
-    if mark then
-      redis.call('SADD', KEYS[k + 3], id)
-    end
+local n, g = tonumber(ARGV[2]), tonumber(ARGV[3])
+local per = mark and 2 or 1
+local old = redis.call('MGET', unpack(KEYS, 1, n))
+local cur, set, members, out = {}, {}, {}, {}
+for s = 1, g do
+  members[s] = {}
+end
+for i = 1, n do
+  local a = 1 + 3 * i
+  local id, json, k = ARGV[a], ARGV[a + 1], KEYS[i]
+  local before = cur[k]
+  if before == nil then
+    before = old[i]
+  end
+  if before ~= json then
+    cur[k] = json
+    set[#set + 1] = k
+    set[#set + 1] = json
+    local m = members[tonumber(ARGV[a + 2])]
+    m[#m + 1] = id
     out[i] = '1'
   else
     out[i] = '0'
+  end
+end
+if #set > 0 then
+  redis.call('MSET', unpack(set))
+end
+for s = 1, g do
+  local m = members[s]
+  if #m > 0 then
+    local k = n + per * (s - 1)
+    redis.call('SADD', KEYS[k + 1], unpack(m))
+    if mark then
+      redis.call('SADD', KEYS[k + 2], unpack(m))
+    end
   end
 end
 return table.concat(out)
@@ -2417,26 +2448,45 @@ impl Store for RedisStore {
 
     async fn upsert_merchants(&self, merchants: Vec<Merchant>) -> StoreResult<u64> {
         let items = merchants
-            .iter()
+            .par_iter()
             .map(|m| Ok((m.id.as_str(), slot_of(m.id.as_str()), to_json(m)?)))
             .collect::<StoreResult<Vec<_>>>()?;
         let keys = &self.keys;
         let mark = !self.in_bulk();
+        let chunk = if self.cluster { CHUNK } else { MERCHANT_CHUNK };
         let changed = self
             .in_lanes(
                 items,
                 |it| it.1,
-                CHUNK,
+                chunk,
                 |mut conn, chunk| async move {
+                    // The chunk's index keys, numbered from 1.
+                    let mut groups: BTreeMap<u16, usize> = BTreeMap::new();
+                    let group: Vec<usize> = chunk
+                        .iter()
+                        .map(|(_, slot, _)| {
+                            let next = groups.len() + 1;
+                            *groups.entry(keys.index_slot(*slot)).or_insert(next)
+                        })
+                        .collect();
+                    let mut ordered: Vec<(usize, u16)> =
+                        groups.iter().map(|(&s, &g)| (g, s)).collect();
+                    ordered.sort_unstable();
                     let mut inv = SCRIPTS.upsert_merchants.prepare_invoke();
-                    inv.arg(if mark { "1" } else { "0" });
-                    for (id, slot, json) in &chunk {
-                        inv.key(keys.merchant(id, "merchant"))
-                            .key(keys.index(*slot, "merchants"));
+                    for (id, _, _) in &chunk {
+                        inv.key(keys.merchant(id, "merchant"));
+                    }
+                    for (_, slot) in &ordered {
+                        inv.key(keys.index(*slot, "merchants"));
                         if mark {
                             inv.key(keys.index(*slot, "dirty"));
                         }
-                        inv.arg(*id).arg(json);
+                    }
+                    inv.arg(if mark { "1" } else { "0" })
+                        .arg(chunk.len())
+                        .arg(ordered.len());
+                    for ((id, _, json), g) in chunk.iter().zip(&group) {
+                        inv.arg(*id).arg(json).arg(*g);
                     }
                     let flags: Vec<u8> = inv.invoke_async(&mut conn).await.map_err(redis_err)?;
                     Ok(flags.into_iter().map(|f| f == b'1').collect())

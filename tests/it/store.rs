@@ -265,7 +265,7 @@ async fn upsert_merchants_counts_new_and_changed_ones(b: Backend) {
         2,
         "A changed, B unchanged, C new"
     );
-    assert_eq!(s.merchant(&id("A")).await.unwrap(), Some(renamed));
+    assert_eq!(s.merchant(&id("A")).await.unwrap(), Some(renamed.clone()));
     assert_eq!(
         s.merchant(&id("B")).await.unwrap(),
         Some(merchant("B", "商户B"))
@@ -277,6 +277,19 @@ async fn upsert_merchants_counts_new_and_changed_ones(b: Backend) {
             .unwrap(),
         1,
         "the same merchant twice in one batch counts once"
+    );
+    let renamed_again = merchant("A", "又一个名字");
+    assert_eq!(
+        s.upsert_merchants(vec![renamed_again, renamed.clone(), merchant("D", "d")])
+            .await
+            .unwrap(),
+        2,
+        "each of A's two lines compares with the one before it"
+    );
+    assert_eq!(
+        s.merchant(&id("A")).await.unwrap(),
+        Some(renamed),
+        "the last line"
     );
     assert_eq!(s.upsert_merchants(Vec::new()).await.unwrap(), 0);
     assert_eq!(
