@@ -150,12 +150,11 @@
 //!   mark, due index). Standalone: one `MULTI`/`EXEC` per chunk of
 //!   [`PROJECTION_CHUNK`] merchants of any slots, built (JSON and commands)
 //!   on the worker pool while earlier chunks are sent: one `MSET` of the
-//!   projections, then one script (no JSON through Lua) that per index slot
-//!   clears the marks with one `SREM` and updates the due index with one
-//!   `ZADD` and one `ZREM` (members grouped by the client, so the script only
-//!   passes ranges of its arguments on), and writes the chunk's change
-//!   notice (the whole chunk is one atomic write; of several projections of
-//!   one merchant in a batch the last one counts). Cluster:
+//!   projections, then per index slot one `SREM` of the marks and one `ZADD`
+//!   and one `ZREM` in the due index (plain commands: no Lua, members
+//!   grouped by the client), then a small script that writes the chunk's
+//!   change notice (the whole chunk is one atomic write; of several
+//!   projections of one merchant in a batch the last one counts). Cluster:
 //!   scripts of up to [`CHUNK`] merchants of one slot; the change notice for
 //!   every merchant whose projection landed is written right after (also
 //!   when another slot of the batch failed); a crash in between leaves
@@ -596,9 +595,10 @@ fn to_json<T: serde::Serialize>(v: &T) -> StoreResult<String> {
 }
 
 /// Standalone: one transaction that writes `projections` (any slots), in
-/// order: an `MSET` of their JSON, then [`PUT_PROJECTION_MARKS`] with their
-/// marks and due entries grouped by index slot (of several projections of
-/// one merchant, the last one's), and the change notice.
+/// order: an `MSET` of their JSON, their marks cleared and due entries set
+/// or removed with one `SREM`, `ZADD` and `ZREM` per index slot (of several
+/// projections of one merchant, the last one's), and the change notice
+/// ([`NOTE_CHANGES_JOINED`]).
 fn projections_transaction<'a>(
     keys: &Keys,
     kept: u64,
@@ -641,28 +641,38 @@ fn projections_transaction<'a>(
             None => g.not_due.push(id),
         }
     }
-    let mut eval = ::redis::cmd("EVAL");
-    eval.arg(PUT_PROJECTION_MARKS).arg(2 * groups.len() + 2);
-    for &slot in groups.keys() {
-        eval.arg(keys.index(slot, "dirty"))
-            .arg(keys.index(slot, "due"));
-    }
-    eval.arg(keys.changes()).arg(keys.changes_seq());
-    eval.arg(kept).arg(n).arg(ids).arg(groups.len());
-    for g in groups.values() {
-        eval.arg(g.clear.len())
-            .arg(g.due.len())
-            .arg(g.not_due.len());
-        eval.arg(&g.clear);
-        for (score, id) in &g.due {
-            eval.arg(*score).arg(*id);
-        }
-        eval.arg(&g.not_due);
-    }
-    // One transaction: the projections and their marks, due entries and
-    // change notice land together.
+    // One transaction: the projections, their marks and due entries (plain
+    // commands of many members each, no Lua in between) and the change
+    // notice land together.
     let mut pipe = ::redis::pipe();
-    pipe.atomic().add_command(mset).ignore().add_command(eval);
+    pipe.atomic().add_command(mset).ignore();
+    for (&slot, g) in &groups {
+        if !g.clear.is_empty() {
+            pipe.cmd("SREM")
+                .arg(keys.index(slot, "dirty"))
+                .arg(&g.clear)
+                .ignore();
+        }
+        let due = keys.index(slot, "due");
+        if !g.due.is_empty() {
+            let cmd = pipe.cmd("ZADD").arg(&due);
+            for (score, id) in &g.due {
+                cmd.arg(*score).arg(*id);
+            }
+            cmd.ignore();
+        }
+        if !g.not_due.is_empty() {
+            pipe.cmd("ZREM").arg(&due).arg(&g.not_due).ignore();
+        }
+    }
+    pipe.cmd("EVAL")
+        .arg(NOTE_CHANGES_JOINED)
+        .arg(2)
+        .arg(keys.changes())
+        .arg(keys.changes_seq())
+        .arg(kept)
+        .arg(n)
+        .arg(ids);
     Ok(pipe)
 }
 
@@ -850,37 +860,15 @@ end
     };
 }
 
-/// Standalone `put_projections`, run inside `MULTI` right after the chunk's
-/// `MSET` of the projections (so the JSON never passes through Lua): clears
-/// the regrade marks and updates the due index per slot group, and writes
-/// the change notice. Sent with `EVAL` (Redis caches it by its hash), so a
-/// Redis that restarted in between cannot answer `NOSCRIPT` after the
-/// `MSET` already applied.
-/// KEYS: per group `s` (1..g) its `ix:dirty` and `ix:due`, then the changes
-/// stream and counter. ARGV: changes kept, n, the n changed ids joined by
-/// `,`, g, then per group the counts `c`, `d`, `r` followed by `c` ids whose
-/// marks to clear, `d` (due score, id) pairs and `r` ids not due.
-const PUT_PROJECTION_MARKS: &str = lua!(
+/// Standalone `put_projections`: the chunk's change notice, last in its
+/// `MULTI` (the stream entry's id comes from the counter, so it takes a
+/// script). Sent with `EVAL` (Redis caches it by its hash), so a Redis that
+/// restarted in between cannot answer `NOSCRIPT` after the projections
+/// already applied. KEYS: the changes stream and counter. ARGV: changes
+/// kept, n, the n changed ids joined by `,`.
+const NOTE_CHANGES_JOINED: &str = lua!(
     r#"
-local g = tonumber(ARGV[4])
-local a = 5
-for s = 1, g do
-  local c, d, r = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
-  a = a + 3
-  if c > 0 then
-    redis.call('SREM', KEYS[2 * s - 1], unpack(ARGV, a, a + c - 1))
-  end
-  a = a + c
-  if d > 0 then
-    redis.call('ZADD', KEYS[2 * s], unpack(ARGV, a, a + 2 * d - 1))
-  end
-  a = a + 2 * d
-  if r > 0 then
-    redis.call('ZREM', KEYS[2 * s], unpack(ARGV, a, a + r - 1))
-  end
-  a = a + r
-end
-note_joined(KEYS[2 * g + 1], KEYS[2 * g + 2], tonumber(ARGV[2]), ARGV[3], ARGV[1])
+note_joined(KEYS[1], KEYS[2], tonumber(ARGV[2]), ARGV[3], ARGV[1])
 return tonumber(ARGV[2])
 "#
 );
@@ -1394,9 +1382,13 @@ impl RedisStore {
                 let conn = self.conn();
                 async move {
                     let mut done = Vec::with_capacity(lane.len());
+                    // Chunks of equal size (at most `chunk`): 1,024 items go
+                    // as two of 512, not as 1,000 and a straggler of 24.
+                    let parts = lane.len().div_ceil(chunk.max(1));
+                    let size = lane.len().div_ceil(parts.max(1));
                     let mut rest = lane.into_iter().peekable();
                     while rest.peek().is_some() {
-                        let (idx, part): (Vec<usize>, Vec<T>) = rest.by_ref().take(chunk).unzip();
+                        let (idx, part): (Vec<usize>, Vec<T>) = rest.by_ref().take(size).unzip();
                         match call(conn.clone(), part).await {
                             Ok(rs) if rs.len() == idx.len() => done.extend(idx.into_iter().zip(rs)),
                             Ok(_) => {
