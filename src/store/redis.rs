@@ -1854,38 +1854,47 @@ impl RedisStore {
                 |id| slot_of(id.as_str()),
                 CHUNK / 2,
                 |mut conn, chunk| async move {
+                    // One `MGET` of every merchant's merchant, override and
+                    // projection keys (one slot in a cluster: the lane's),
+                    // then the record lists if asked for.
                     let mut pipe = ::redis::pipe();
+                    let mget = pipe.cmd("MGET");
                     for id in &chunk {
                         let m = id.as_str();
-                        pipe.get(keys.merchant(m, "merchant"));
-                        if with_records {
-                            pipe.lrange(keys.merchant(m, "records"), 0, -1);
-                        }
-                        pipe.get(keys.merchant(m, "override"))
-                            .get(keys.merchant(m, "projection"));
+                        mget.arg(keys.merchant(m, "merchant"))
+                            .arg(keys.merchant(m, "override"))
+                            .arg(keys.merchant(m, "projection"));
                     }
-                    type Raw = (Option<String>, Vec<String>, Option<String>, Option<String>);
+                    if with_records {
+                        for id in &chunk {
+                            pipe.lrange(keys.merchant(id.as_str(), "records"), 0, -1);
+                        }
+                    }
+                    type Raw = (Vec<Option<String>>, Vec<Vec<String>>);
                     let values: Vec<Value> =
                         pipe.query_async(&mut conn).await.map_err(redis_err)?;
                     let mut values = values.into_iter();
+                    let heads = values.next().unwrap_or(Value::Nil);
+                    let lists = Value::Array(values.collect());
+                    let (heads, lists): Raw =
+                        ::redis::from_redis_value(Value::Array(vec![heads, lists]))
+                            .map_err(corrupt)?;
+                    if heads.len() != 3 * chunk.len()
+                        || (with_records && lists.len() != chunk.len())
+                    {
+                        return Err(StoreError::Corrupt("redis: unexpected reply length".into()));
+                    }
+                    let mut lists = lists.into_iter();
                     let mut out = Vec::with_capacity(chunk.len());
-                    for _ in &chunk {
-                        let mut four: Vec<Value> = values
-                            .by_ref()
-                            .take(if with_records { 4 } else { 3 })
-                            .collect();
-                        if !with_records {
-                            four.insert(1, Value::Array(Vec::new()));
-                        }
-                        let four = Value::Array(four);
-                        let (merchant, records, override_, projection): Raw =
-                            ::redis::from_redis_value(four).map_err(corrupt)?;
+                    for three in heads.chunks_exact(3) {
+                        let records = lists.next().unwrap_or_default();
+                        let (merchant, override_, projection) = (&three[0], &three[1], &three[2]);
                         let Some(merchant) = merchant else {
                             out.push(None);
                             continue;
                         };
                         out.push(Some(GradingInput {
-                            merchant: from_json(&merchant)?,
+                            merchant: from_json(merchant)?,
                             records: records
                                 .iter()
                                 .map(|r| from_json(r))
