@@ -70,10 +70,10 @@ misses() { # port -> view-cache misses so far
 
 bp=$(free_port)
 "${on_server[@]}" target/release/examples/bare_server "127.0.0.1:$bp" &
-pids+=($!)
+bpid=$!; pids+=($!)
 sp=$(free_port)
 YSZ_CACHE_CAPACITY=$((N * 2)) "${on_server[@]}" $B serve --store "$store" --key-dir "$work/keys" --listen "127.0.0.1:$sp" 2>"$work/warm.log" &
-pids+=($!)
+spid=$!; pids+=($!)
 cp=$(free_port)
 YSZ_CACHE_CAPACITY=0 "${on_server[@]}" $B serve --store "$store" --key-dir "$work/keys" --listen "127.0.0.1:$cp" 2>"$work/cold.log" &
 pids+=($!)
@@ -126,9 +126,26 @@ printf '%-28s %10.0f %18s\n' "scan JSON, warm, gzip client" "$mg" "$(mr G_)"
 # (benches/constant_rate.rs, latency from each request's scheduled time, as
 # wrk2 measures it), 64 connections, on random codes. Then the same rate on
 # the bare handler, for the latency the HTTP stack itself adds here.
+# Each run also prints the server's CPU and how idle the machine was: with
+# the generator on the same cores, a tail that grows while the machine has
+# no idle time left is queueing for CPU, not the service stalling.
+at_rate() { # server-pid port
+  local ticks0 ticks1 stat0 stat1
+  ticks0=$(awk '{print $14 + $15}' "/proc/$1/stat"); stat0=$(head -1 /proc/stat)
+  "${on_client[@]}" target/release/examples/constant_rate "127.0.0.1:$2" "$work/json.txt" "$rate" "$SECS" 64 | sed 's/^/  /'
+  ticks1=$(awk '{print $14 + $15}' "/proc/$1/stat"); stat1=$(head -1 /proc/stat)
+  python3 - "$ticks0" "$ticks1" "$stat0" "$stat1" "$SECS" "$(getconf CLK_TCK)" <<'PY'
+import sys
+t0, t1, s0, s1, secs, hz = sys.argv[1:]
+a = [int(x) for x in s0.split()[1:8]]
+b = [int(x) for x in s1.split()[1:8]]
+busy = [y - x for x, y in zip(a, b)]
+print(f"  server CPU {(int(t1) - int(t0)) / int(hz) / float(secs):.2f} cores; machine idle {100 * busy[3] / max(sum(busy), 1):.0f} %")
+PY
+}
 rate=$(python3 -c "print(int($mw/2))")
 echo "scan JSON at $rate req/s (half the median warm rate), ${SECS} s:"
-"${on_client[@]}" target/release/examples/constant_rate "127.0.0.1:$sp" "$work/json.txt" "$rate" "$SECS" 64 | sed 's/^/  /'
+at_rate "$spid" "$sp"
 echo "bare handler at the same rate:"
-"${on_client[@]}" target/release/examples/constant_rate "127.0.0.1:$bp" "$work/json.txt" "$rate" "$SECS" 64 | sed 's/^/  /'
+at_rate "$bpid" "$bp"
 say "load average at the end $(cut -d' ' -f1-3 /proc/loadavg)"
