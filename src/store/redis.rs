@@ -73,10 +73,12 @@
 //! `s mod 64` ([`STANDALONE_INDEX_SHARDS`]): a batch of 1,000 projections
 //! clears its marks with 64 `SREM`s of many members instead of about 1,000
 //! of one, and finding the marked merchants reads 64 keys of each kind. A
-//! dataset therefore moves between standalone Redis and a cluster by
-//! refreshing into the other store, as records do (below). A merchant without a projection is always marked (upsert
-//! marks a new merchant, only a projection clears a mark), so the marked set
-//! covers "never graded". Record-id and serial indexes are bucketed the same
+//! standalone store written before that is moved into the shards by the
+//! first connect (`P:{meta}:layout` says it was done). A dataset therefore
+//! moves between standalone Redis and a cluster by refreshing into the
+//! other store, as records do (below). A merchant without a projection is
+//! always marked (upsert marks a new merchant, only a projection clears a
+//! mark), so the marked set covers "never graded". Record-id and serial indexes are bucketed the same
 //! way, by the slot of the record id / serial.
 //!
 //! Record ids are kept differently in the two modes (standalone: 64 sets of
@@ -874,6 +876,7 @@ return tonumber(ARGV[2])
 );
 
 struct Scripts {
+    move_index_keys: Script,
     upsert_merchants: Script,
     claim: Script,
     add_records: Script,
@@ -886,6 +889,34 @@ struct Scripts {
 }
 
 static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
+    // KEYS: pairs (old index key, the shard key that takes its entries).
+    // Merges each old key into its shard (sets: union; sorted sets: union,
+    // the later day of a member in both; hashes: fields the shard lacks)
+    // and deletes it. Returns how many old keys it moved.
+    move_index_keys: Script::new(
+        r#"
+local moved = 0
+for i = 1, #KEYS, 2 do
+  local old, new = KEYS[i], KEYS[i + 1]
+  local t = redis.call('TYPE', old)['ok']
+  if t == 'set' then
+    redis.call('SUNIONSTORE', new, new, old)
+  elseif t == 'zset' then
+    redis.call('ZUNIONSTORE', new, 2, new, old, 'AGGREGATE', 'MAX')
+  elseif t == 'hash' then
+    local kv = redis.call('HGETALL', old)
+    for j = 1, #kv, 2 do
+      redis.call('HSETNX', new, kv[j], kv[j + 1])
+    end
+  end
+  if t ~= 'none' then
+    redis.call('DEL', old)
+    moved = moved + 1
+  end
+end
+return moved
+"#,
+    ),
     // KEYS: the n merchant keys, then per index group (1..g) its
     // ix:merchants and, if marking, its ix:dirty. ARGV: '1' to mark changed
     // merchants for regrading (not in bulk mode), n, g, then per merchant:
@@ -1214,7 +1245,59 @@ impl RedisStore {
             .ping()
             .await
             .with_context(|| format!("Redis at {shown} does not answer"))?;
+        store
+            .shard_index_keys()
+            .await
+            .with_context(|| format!("cannot move the index keys of Redis at {shown}"))?;
         Ok(store)
+    }
+
+    /// Standalone: moves the entries of index keys written before they were
+    /// sharded (one per slot) into the [`STANDALONE_INDEX_SHARDS`] keys
+    /// that hold them now, once per store (`P:{meta}:layout` records it).
+    /// Idempotent, and each batch of slots moves atomically, so processes
+    /// that connect at the same time, or one killed halfway, leave nothing
+    /// behind.
+    async fn shard_index_keys(&self) -> StoreResult<()> {
+        const LAYOUT: &str = "index-shards-64";
+        const KINDS: [&str; 4] = ["dirty", "due", "merchants", "code-owner"];
+        const SLOTS_PER_SCRIPT: u16 = 256;
+        let marker = self.keys.global("meta", "layout");
+        let mut conn = self.conn();
+        let layout: Option<String> = ::redis::cmd("GET")
+            .arg(&marker)
+            .query_async(&mut conn)
+            .await
+            .map_err(redis_err)?;
+        if layout.as_deref() == Some(LAYOUT) {
+            return Ok(());
+        }
+        let old = |slot: u16, what: &str| {
+            format!("{}:{{{}}}:ix:{what}", self.keys.prefix, slot_tag(slot))
+        };
+        let mut moved = 0u64;
+        let mut first = STANDALONE_INDEX_SHARDS;
+        while first < SLOTS {
+            let last = (first + SLOTS_PER_SCRIPT).min(SLOTS);
+            let mut inv = SCRIPTS.move_index_keys.prepare_invoke();
+            for slot in first..last {
+                for what in KINDS {
+                    inv.key(old(slot, what)).key(self.keys.index(slot, what));
+                }
+            }
+            let n: u64 = inv.invoke_async(&mut conn).await.map_err(redis_err)?;
+            moved += n;
+            first = last;
+        }
+        if moved > 0 {
+            tracing::info!(keys = moved, "moved per-slot index keys into their shards");
+        }
+        ::redis::cmd("SET")
+            .arg(&marker)
+            .arg(LAYOUT)
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(redis_err)
     }
 
     /// Connects to a Redis Cluster through any of its nodes (`HOST:PORT` or

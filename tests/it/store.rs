@@ -1598,3 +1598,76 @@ async fn store_specs_parse_and_open() {
         "{err:#}"
     );
 }
+
+/// A standalone store written when its index keys were one per slot: the
+/// first connect moves their entries into the 64 shards that hold them now,
+/// and a second connect changes nothing.
+#[tokio::test]
+async fn redis_per_slot_index_keys_move_into_their_shards_on_connect() {
+    use yisaozhi::store::redis::slot_tag;
+    let prefix = unique_prefix();
+    let server = redis_helpers::standalone();
+    let cli = |args: &[&str]| redis_cli(server.port, args);
+    // Merchants and a serial whose slots are past the first 64: their old
+    // index keys are not shard keys.
+    let names: Vec<String> = (0..)
+        .map(|i| format!("OLD{i}"))
+        .filter(|m| slot_of(m) >= 64)
+        .take(3)
+        .collect();
+    let serial = (1u32..)
+        .map(|n| n.to_string())
+        .find(|s| slot_of(s) >= 64)
+        .unwrap();
+    let old = |tag: &str, what: &str| format!("{prefix}:{{{}}}:ix:{what}", slot_tag(slot_of(tag)));
+    let shard =
+        |tag: &str, what: &str| format!("{prefix}:{{{}}}:ix:{what}", slot_tag(slot_of(tag) % 64));
+    for m in &names {
+        let json = serde_json::to_string(&merchant(m, "旧商户")).unwrap();
+        cli(&["set", &format!("{prefix}:{{{m}}}:merchant"), &json]);
+        cli(&["sadd", &old(m, "merchants"), m]);
+    }
+    cli(&["sadd", &old(&names[0], "dirty"), &names[0]]);
+    cli(&["zadd", &old(&names[1], "due"), "20260105", &names[1]]);
+    cli(&["hset", &old(&serial, "code-owner"), &serial, &names[2]]);
+    let olds = [
+        old(&names[0], "dirty"),
+        old(&names[1], "due"),
+        old(&serial, "code-owner"),
+    ];
+    let all: Vec<&str> = names.iter().map(String::as_str).collect();
+    for round in ["first connect", "second connect"] {
+        let store = RedisStore::connect(
+            &server.url(),
+            RedisOptions {
+                prefix: prefix.clone(),
+                ..RedisOptions::default()
+            },
+        )
+        .await
+        .expect("connect");
+        assert_eq!(
+            store.all_merchant_ids().await.unwrap(),
+            ids(&all),
+            "{round}"
+        );
+        assert_eq!(
+            store.due_for_regrade(date(2026, 1, 4)).await.unwrap(),
+            ids(&all[..1]),
+            "{round}: the marked one"
+        );
+        assert_eq!(
+            store.due_for_regrade(date(2026, 1, 5)).await.unwrap(),
+            ids(&all[..2]),
+            "{round}: and the one due on 2026-01-05"
+        );
+        for key in &olds {
+            assert_eq!(cli(&["exists", key]).trim(), "0", "{round}: {key}");
+        }
+        assert_eq!(
+            cli(&["hget", &shard(&serial, "code-owner"), &serial]).trim(),
+            names[2],
+            "{round}"
+        );
+    }
+}
