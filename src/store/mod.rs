@@ -234,13 +234,7 @@ pub trait Store: Send + Sync + 'static {
         batch: usize,
         tx: tokio::sync::mpsc::Sender<Vec<GradingInput>>,
     ) -> StoreResult<()> {
-        for chunk in ids.chunks(batch.max(1)) {
-            let inputs = self.grading_inputs(chunk.to_vec()).await?;
-            if tx.send(inputs).await.is_err() {
-                break;
-            }
-        }
-        Ok(())
+        stream_by_lookups(self, ids, batch, tx).await
     }
 
     /// Tells the backend that an import of about `expected_records` records
@@ -548,4 +542,22 @@ mod hex32 {
             .try_into()
             .map_err(|_| serde::de::Error::custom("expected 32 bytes"))
     }
+}
+
+/// [`Store::stream_grading_inputs`] by [`Store::grading_inputs`] of one
+/// batch after another: the default, and a backend's way when it has no
+/// one-pass read for these merchants.
+pub(crate) async fn stream_by_lookups<S: Store + ?Sized>(
+    store: &S,
+    ids: Vec<MerchantId>,
+    batch: usize,
+    tx: tokio::sync::mpsc::Sender<Vec<GradingInput>>,
+) -> StoreResult<()> {
+    for chunk in ids.chunks(batch.max(1)) {
+        let inputs = store.grading_inputs(chunk.to_vec()).await?;
+        if tx.send(inputs).await.is_err() {
+            break;
+        }
+    }
+    Ok(())
 }

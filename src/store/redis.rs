@@ -596,6 +596,21 @@ fn to_json<T: serde::Serialize>(v: &T) -> StoreResult<String> {
     serde_json::to_string(v).map_err(corrupt)
 }
 
+/// The distinct values of `items` in ascending order, and for each item
+/// its place among them counted from 1: how a script finds an item's key
+/// among the keys passed once per distinct value.
+fn numbered(items: impl Iterator<Item = u16>) -> (Vec<u16>, Vec<usize>) {
+    let items: Vec<u16> = items.collect();
+    let mut distinct = items.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let places = items
+        .iter()
+        .map(|v| distinct.partition_point(|d| d < v) + 1)
+        .collect();
+    (distinct, places)
+}
+
 /// Standalone: one transaction that writes `projections` (any slots), in
 /// order: an `MSET` of their JSON, their marks cleared and due entries set
 /// or removed with one `SREM`, `ZADD` and `ZREM` per index slot (of several
@@ -622,7 +637,7 @@ fn projections_transaction<'a>(
     let mut n = 0usize;
     for p in projections {
         let id = p.merchant.id.as_str();
-        mset.write_arg_fmt(keys.merchant_key(id, "projection"));
+        mset.arg(keys.merchant(id, "projection"));
         // One buffer for the chunk's JSON: no string per projection.
         json.clear();
         serde_json::to_writer(&mut json, p).map_err(corrupt)?;
@@ -728,19 +743,6 @@ pub fn slot_tag(slot: u16) -> &'static str {
     &TAGS[slot as usize]
 }
 
-/// The key `what` of merchant `id` (see [`Keys::merchant`]).
-struct MerchantKey<'a> {
-    prefix: &'a str,
-    id: &'a str,
-    what: &'a str,
-}
-
-impl std::fmt::Display for MerchantKey<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{{{}}}:{}", self.prefix, self.id, self.what)
-    }
-}
-
 /// Key names (see the module documentation).
 struct Keys {
     prefix: String,
@@ -751,16 +753,7 @@ struct Keys {
 
 impl Keys {
     fn merchant(&self, id: &str, what: &str) -> String {
-        self.merchant_key(id, what).to_string()
-    }
-
-    /// [`Self::merchant`] to be written where it goes.
-    fn merchant_key<'a>(&'a self, id: &'a str, what: &'a str) -> MerchantKey<'a> {
-        MerchantKey {
-            prefix: &self.prefix,
-            id,
-            what,
-        }
+        format!("{}:{{{id}}}:{what}", self.prefix)
     }
 
     /// The index key `what` that holds the entries of the keys in `slot`.
@@ -1245,10 +1238,9 @@ impl RedisStore {
             .ping()
             .await
             .with_context(|| format!("Redis at {shown} does not answer"))?;
-        store
-            .shard_index_keys()
-            .await
-            .with_context(|| format!("cannot move the index keys of Redis at {shown}"))?;
+        store.shard_index_keys().await.with_context(|| {
+            format!("cannot bring the store in Redis at {shown} to the current key layout")
+        })?;
         Ok(store)
     }
 
@@ -1611,31 +1603,24 @@ impl RedisStore {
                 RECORD_CHUNK,
                 |mut conn, chunk| async move {
                     // The id sets this chunk touches, numbered from 1 in KEYS.
-                    let mut sets: BTreeMap<u16, usize> = BTreeMap::new();
-                    let bucket: Vec<u16> = chunk
-                        .iter()
-                        .map(|&i| crc16(records[i].id.as_bytes()) % RECORD_ID_SETS)
-                        .collect();
-                    for &s in &bucket {
-                        let next = sets.len() + 1;
-                        sets.entry(s).or_insert(next);
-                    }
-                    let mut ordered: Vec<(usize, u16)> =
-                        sets.iter().map(|(&s, &k)| (k, s)).collect();
-                    ordered.sort_unstable();
+                    let (sets, set_of) = numbered(
+                        chunk
+                            .iter()
+                            .map(|&i| crc16(records[i].id.as_bytes()) % RECORD_ID_SETS),
+                    );
                     let mut inv = SCRIPTS.add_records.prepare_invoke();
-                    inv.arg(if mark { "1" } else { "0" }).arg(ordered.len());
-                    for (_, s) in &ordered {
-                        inv.key(keys.record_ids(*s));
+                    inv.arg(if mark { "1" } else { "0" }).arg(sets.len());
+                    for &s in &sets {
+                        inv.key(keys.record_ids(s));
                     }
-                    for (&i, s) in chunk.iter().zip(&bucket) {
+                    for (&i, &set) in chunk.iter().zip(&set_of) {
                         let r = &records[i];
                         let m = r.merchant.as_str();
                         inv.key(keys.merchant(m, "records"));
                         if mark {
                             inv.key(keys.index(slot_of(m), "dirty"));
                         }
-                        inv.arg(sets[s]).arg(&r.id).arg(m).arg(&jsons[i]);
+                        inv.arg(set).arg(&r.id).arg(m).arg(&jsons[i]);
                     }
                     let flags: Vec<u8> = inv.invoke_async(&mut conn).await.map_err(redis_err)?;
                     Ok(flags.into_iter().map(|f| f == b'1').collect())
@@ -1953,15 +1938,14 @@ impl RedisStore {
                             pipe.lrange(keys.merchant(id.as_str(), "records"), 0, -1);
                         }
                     }
-                    type Raw = (Vec<Option<String>>, Vec<Vec<String>>);
-                    let values: Vec<Value> =
+                    let mut values: Vec<Value> =
                         pipe.query_async(&mut conn).await.map_err(redis_err)?;
-                    let mut values = values.into_iter();
-                    let heads = values.next().unwrap_or(Value::Nil);
-                    let lists = Value::Array(values.collect());
-                    let (heads, lists): Raw =
-                        ::redis::from_redis_value(Value::Array(vec![heads, lists]))
+                    let lists = values.split_off(1.min(values.len()));
+                    let heads: Vec<Option<String>> =
+                        ::redis::from_redis_value(values.pop().unwrap_or(Value::Nil))
                             .map_err(corrupt)?;
+                    let lists: Vec<Vec<String>> =
+                        ::redis::from_redis_value(Value::Array(lists)).map_err(corrupt)?;
                     if heads.len() != 3 * chunk.len()
                         || (with_records && lists.len() != chunk.len())
                     {
@@ -2545,30 +2529,23 @@ impl Store for RedisStore {
                 chunk,
                 |mut conn, chunk| async move {
                     // The chunk's index keys, numbered from 1.
-                    let mut groups: BTreeMap<u16, usize> = BTreeMap::new();
-                    let group: Vec<usize> = chunk
-                        .iter()
-                        .map(|(_, slot, _)| {
-                            let next = groups.len() + 1;
-                            *groups.entry(keys.index_slot(*slot)).or_insert(next)
-                        })
-                        .collect();
-                    let mut ordered: Vec<(usize, u16)> =
-                        groups.iter().map(|(&s, &g)| (g, s)).collect();
-                    ordered.sort_unstable();
+                    // The chunk's index slots, numbered from 1 after the
+                    // merchant keys in KEYS.
+                    let (slots, group) =
+                        numbered(chunk.iter().map(|(_, slot, _)| keys.index_slot(*slot)));
                     let mut inv = SCRIPTS.upsert_merchants.prepare_invoke();
                     for (id, _, _) in &chunk {
                         inv.key(keys.merchant(id, "merchant"));
                     }
-                    for (_, slot) in &ordered {
-                        inv.key(keys.index(*slot, "merchants"));
+                    for &slot in &slots {
+                        inv.key(keys.index(slot, "merchants"));
                         if mark {
-                            inv.key(keys.index(*slot, "dirty"));
+                            inv.key(keys.index(slot, "dirty"));
                         }
                     }
                     inv.arg(if mark { "1" } else { "0" })
                         .arg(chunk.len())
-                        .arg(ordered.len());
+                        .arg(slots.len());
                     for ((id, _, json), g) in chunk.iter().zip(&group) {
                         inv.arg(*id).arg(json).arg(*g);
                     }
@@ -2880,13 +2857,7 @@ impl Store for RedisStore {
                 return self.stream_presorted(p.rows, ids, batch, tx).await;
             }
         }
-        for chunk in ids.chunks(batch.max(1)) {
-            let inputs = self.grading_inputs(chunk.to_vec()).await?;
-            if tx.send(inputs).await.is_err() {
-                break;
-            }
-        }
-        Ok(())
+        super::stream_by_lookups(self, ids, batch, tx).await
     }
 
     async fn all_merchant_ids(&self) -> StoreResult<Vec<MerchantId>> {
@@ -3328,6 +3299,15 @@ mod tests {
         // The table is part of the layout: a few fixed points.
         assert_eq!(slot_tag(slot_of("0")), "0");
         assert_eq!(slot_tag(slot_of("1")), "1");
+    }
+
+    #[test]
+    fn numbered_gives_each_item_its_place_among_the_distinct_values() {
+        assert_eq!(
+            numbered([5, 3, 5, 9].into_iter()),
+            (vec![3, 5, 9], vec![2, 1, 2, 3])
+        );
+        assert_eq!(numbered(std::iter::empty()), (vec![], vec![]));
     }
 
     #[test]
