@@ -280,6 +280,23 @@ async fn redis_contents(url: &str) -> (BTreeMap<String, Value>, BTreeMap<String,
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_redis_bulk_refresh_killed_at_any_moment_and_run_again_ends_like_an_uninterrupted_one() {
+    redis_bulk_refresh_killed_and_run_again(700).await;
+}
+
+/// A first load without repeated ids is stored while it is graded from the
+/// import's sort: the same projections as a regrade that reads the stored
+/// lists, and the same kill safety.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redis_first_load_stored_while_graded_ends_like_a_regrade_from_the_lists_even_when_killed(
+) {
+    redis_bulk_refresh_killed_and_run_again(0).await;
+}
+
+/// A Redis bulk refresh of 3,000 merchants and 40,000 records, the first
+/// `repeats` of them again at the end of the input, killed at several
+/// moments and run again: the same projections and records as an
+/// uninterrupted run.
+async fn redis_bulk_refresh_killed_and_run_again(repeats: usize) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     gen(
@@ -298,8 +315,12 @@ async fn a_redis_bulk_refresh_killed_at_any_moment_and_run_again_ends_like_an_un
     // Repeats later in the input: the first record of each id counts, once.
     let path = dir.join("data/records.jsonl");
     let lines = std::fs::read_to_string(&path).unwrap();
-    let repeats: String = lines.lines().take(700).map(|l| format!("{l}\n")).collect();
-    std::fs::write(&path, format!("{lines}{repeats}")).unwrap();
+    let again: String = lines
+        .lines()
+        .take(repeats)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&path, format!("{lines}{again}")).unwrap();
 
     let reference = redis_helpers::own_standalone();
     let store = format!("redis://127.0.0.1:{}", reference.port);
@@ -312,19 +333,38 @@ async fn a_redis_bulk_refresh_killed_at_any_moment_and_run_again_ends_like_an_un
     let out = run(dir, &args, Mode::RedisBulk);
     let s = stdout(&out);
     assert!(s.contains("regraded 3000 merchants"), "{s}");
-    assert!(s.contains("duplicate 700, rejected 0"), "{s}");
+    assert!(
+        s.contains(&format!("duplicate {repeats}, rejected 0")),
+        "{s}"
+    );
+    // Stored while graded exactly when no id repeats.
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(log.contains("while they are graded"), repeats == 0, "{log}");
     let (want, want_records) = redis_contents(&reference.url()).await;
     assert_eq!(want.len(), 3000);
     assert_eq!(want_records.values().map(Vec::len).sum::<usize>(), 40000);
+    // Graded again from the stored lists: the same projections.
+    let mut full = args.clone();
+    full.push("--full");
+    let s = stdout(&run(dir, &full, Mode::RedisBulk));
+    assert!(s.contains("regraded 3000 merchants"), "{s}");
+    assert!(
+        s.contains(&format!("imported 0, duplicate {}", 43000 + repeats)),
+        "{s}"
+    );
+    let (from_lists, _) = redis_contents(&reference.url()).await;
+    assert_same(&from_lists, &want, "Redis, graded again from the lists");
 
     let work = redis_helpers::own_standalone();
     let store = format!("redis://127.0.0.1:{}", work.port);
     let moments: &[(&str, usize)] = &[
         // Records checked and sorted, none stored yet.
         ("records written", 1),
-        // Sorted records being stored merchant by merchant.
+        // Sorted records being stored merchant by merchant (while they are
+        // graded, without repeats).
         ("storing the sorted records", 1),
-        // Everything stored and marked, projections being written.
+        // Everything stored and marked, projections being written; without
+        // repeats the records may still be being stored.
         ("regrade started", 1),
     ];
     let mut hits = 0;
@@ -348,7 +388,13 @@ async fn a_redis_bulk_refresh_killed_at_any_moment_and_run_again_ends_like_an_un
     // The same inputs again: nothing imported, nobody regraded.
     let out = run(dir, &args, Mode::RedisBulk);
     let s = stdout(&out);
-    assert!(s.contains("imported 0, duplicate 43700, rejected 0"), "{s}");
+    assert!(
+        s.contains(&format!(
+            "imported 0, duplicate {}, rejected 0",
+            43000 + repeats
+        )),
+        "{s}"
+    );
     assert!(s.contains("regraded 0 merchants"), "{s}");
 }
 
