@@ -833,84 +833,67 @@ pub async fn run(
     };
     let imported = imported.await;
     let repeated = store.end_bulk_import().await?;
-    // The store may still be writing the import (see `Store::settle`):
-    // whatever happens next, wait for it before returning.
-    let finished = async {
-        imported?;
-        summary.imported -= repeated;
-        summary.duplicate += repeated;
-        rejects.out.flush()?;
-        summary.rejected = rejects.count;
-        tracing::info!(
-            read = summary.read,
-            imported = summary.imported,
-            duplicate = summary.duplicate,
-            rejected = summary.rejected,
-            secs = format!("{:.1}", started.elapsed().as_secs_f64()),
-            cpu_secs = cpu_secs(),
-            "import done"
-        );
-        if summary.stopped.is_none() {
-            summary.stopped = Stopped::check(opts.stop.as_ref(), || "after the import".into());
-        }
-        if let Some(s) = &summary.stopped {
-            tracing::warn!(
-                "stopped by {} {}; run the same command again to finish",
-                s.signal_name(),
-                s.at
-            );
-            return Ok(summary);
-        }
-        let regrade_started = Instant::now();
-        let mut due = if opts.full {
-            store.all_merchant_ids().await?
-        } else {
-            store.due_for_regrade(opts.as_of).await?
-        };
-        if let Some(shard) = opts.shard {
-            due.retain(|id| shard.contains(id));
-        }
-        tracing::info!(merchants = due.len(), "regrade started");
-        let progress = Progress::new("regrading", due.len() as u64, ProgressUnit::Items, true);
-        regrade_with(
-            store,
-            rules,
-            &due,
-            opts.as_of,
-            &mut summary,
-            Some(&progress),
-            opts.stop.as_ref(),
-        )
-        .await?;
-        progress.end(summary.stopped.is_some());
-        if let Some(s) = &summary.stopped {
-            tracing::warn!(
-                "stopped by {} {}; run the same command again to finish",
-                s.signal_name(),
-                s.at
-            );
-        }
-        tracing::info!(
-            merchants = due.len(),
-            secs = format!("{:.1}", regrade_started.elapsed().as_secs_f64()),
-            total_secs = format!("{:.1}", started.elapsed().as_secs_f64()),
-            cpu_secs = cpu_secs(),
-            "regrade done"
-        );
-        anyhow::Ok(summary)
+    imported?;
+    summary.imported -= repeated;
+    summary.duplicate += repeated;
+    rejects.out.flush()?;
+    summary.rejected = rejects.count;
+    tracing::info!(
+        read = summary.read,
+        imported = summary.imported,
+        duplicate = summary.duplicate,
+        rejected = summary.rejected,
+        secs = format!("{:.1}", started.elapsed().as_secs_f64()),
+        cpu_secs = cpu_secs(),
+        "import done"
+    );
+    if summary.stopped.is_none() {
+        summary.stopped = Stopped::check(opts.stop.as_ref(), || "after the import".into());
     }
-    .await;
-    let settling = Instant::now();
-    let settled = store.settle().await;
-    if settling.elapsed() >= Duration::from_millis(100) {
-        tracing::info!(
-            secs = format!("{:.1}", settling.elapsed().as_secs_f64()),
-            total_secs = format!("{:.1}", started.elapsed().as_secs_f64()),
-            "waited for the store to finish writing the import"
+    if let Some(s) = &summary.stopped {
+        tracing::warn!(
+            "stopped by {} {}; run the same command again to finish",
+            s.signal_name(),
+            s.at
+        );
+        return Ok(summary);
+    }
+    let regrade_started = Instant::now();
+    let mut due = if opts.full {
+        store.all_merchant_ids().await?
+    } else {
+        store.due_for_regrade(opts.as_of).await?
+    };
+    if let Some(shard) = opts.shard {
+        due.retain(|id| shard.contains(id));
+    }
+    tracing::info!(merchants = due.len(), "regrade started");
+    let progress = Progress::new("regrading", due.len() as u64, ProgressUnit::Items, true);
+    regrade_with(
+        store,
+        rules,
+        &due,
+        opts.as_of,
+        &mut summary,
+        Some(&progress),
+        opts.stop.as_ref(),
+    )
+    .await?;
+    progress.end(summary.stopped.is_some());
+    if let Some(s) = &summary.stopped {
+        tracing::warn!(
+            "stopped by {} {}; run the same command again to finish",
+            s.signal_name(),
+            s.at
         );
     }
-    let summary = finished?;
-    settled?;
+    tracing::info!(
+        merchants = due.len(),
+        secs = format!("{:.1}", regrade_started.elapsed().as_secs_f64()),
+        total_secs = format!("{:.1}", started.elapsed().as_secs_f64()),
+        cpu_secs = cpu_secs(),
+        "regrade done"
+    );
     Ok(summary)
 }
 

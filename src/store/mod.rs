@@ -255,17 +255,6 @@ pub trait Store: Send + Sync + 'static {
         Ok(0)
     }
 
-    /// Waits for the writes [`Store::end_bulk_import`] may have left
-    /// running (a backend may store an import's records while the regrade
-    /// that follows already grades them from its own sorted copy), and
-    /// returns their error. Until then a kill leaves every merchant due, as
-    /// during the import, and other processes may not see all of the
-    /// import's records yet; this process's reads of records wait for
-    /// them. Call it once the regrade is done or abandoned.
-    async fn settle(&self) -> StoreResult<()> {
-        Ok(())
-    }
-
     // --- owned by the service ---
     async fn override_of(&self, id: &MerchantId) -> StoreResult<Option<Override>>;
     /// Sets (or with `None` clears) an override together with the projection

@@ -144,15 +144,10 @@
 //!   with the appends, no Lua. A kill before or during that leaves the
 //!   token (every merchant due) and the records not yet stored are
 //!   imported by the next run; a stored record's id is claimed, so never
-//!   stored twice. When the store held no records before (a first load)
-//!   and no id repeats, [`Store::end_bulk_import`] marks every merchant
-//!   and returns while the records are still being stored (on a connection
-//!   of their own): the regrade that follows takes them from a second
-//!   reader of the sort, and [`Store::settle`] waits for the storing,
-//!   checks that the store holds exactly the import's records (else marks
-//!   every merchant again) and only then removes the token. Reads of
-//!   records in this process wait for the storing; a kill during it is a
-//!   kill during the import.
+//!   stored twice. When the store held no records before (a first load),
+//!   the regrade that follows takes the records from the sort instead of
+//!   reading the lists, if the store then holds exactly the import's
+//!   records.
 //! - `put_projections`: per merchant atomic (projection, clearing its regrade
 //!   mark, due index). Standalone: one `MULTI`/`EXEC` per chunk of
 //!   [`PROJECTION_CHUNK`] merchants of any slots, built (JSON and commands)
@@ -333,8 +328,6 @@ pub struct RedisStore {
     bulk: Arc<std::sync::Mutex<Option<Bulk>>>,
     /// What the last bulk import left for the regrade, if anything.
     presorted: Arc<std::sync::Mutex<Option<Presorted>>>,
-    /// A first load's records being stored while the regrade runs.
-    storing: Arc<std::sync::Mutex<Option<Storing>>>,
 }
 
 /// A bulk import in progress in this process: its token in the
@@ -370,41 +363,18 @@ struct BulkRecords {
     first_load: bool,
 }
 
-/// Every record of a standalone bulk import into a store without records
-/// (a first load), none repeating an id, sorted by merchant (in import
-/// order within one): a second reader of the sort that
-/// [`Store::end_bulk_import`] goes on storing in the background
-/// ([`Storing`]), so that the regrade that follows takes each merchant's
-/// records from it while they are stored, instead of waiting for them and
-/// reading every list back. Held in this process and only an
-/// optimisation: once the records are stored it is used only if the store
-/// still holds exactly `records` records (then they are these, all of
-/// them); a regrade that cannot use it reads the lists once they are
-/// stored, and so does a re-run after a kill.
+/// Every stored record sorted by merchant (in import order within one),
+/// left by a standalone bulk import into a store without records, so that
+/// the regrade that follows takes each merchant's records from the sort
+/// (merged once more) instead of reading every list back and parsing its
+/// reply. Only an optimisation, held in this process: it is used only if
+/// the store still holds exactly `records` records (then they are these,
+/// all of them, since a record id in the id sets is a stored record and
+/// the store had none before) — otherwise, or in a re-run after a kill,
+/// the regrade reads the lists.
 struct Presorted {
     rows: Sorted,
     records: u64,
-}
-
-/// A first load's records being stored in the background while the regrade
-/// grades them from the sort ([`Presorted`]). Until it is done the
-/// import's token stays in `P:{meta}:bulk` (a kill leaves every merchant
-/// due) and every merchant is marked; [`Store::settle`] waits for it,
-/// checks that the store holds `records` records (these, all of them: a
-/// record id in the id sets is a stored record, and the store had none),
-/// and only then removes the token.
-struct Storing {
-    token: String,
-    records: u64,
-    task: tokio::task::JoinHandle<StoreResult<u64>>,
-}
-
-/// A standalone bulk import's records, sorted: by (merchant, input order),
-/// and those that repeat an earlier record's id in the same order.
-struct SortedRecords {
-    rows: Sorted,
-    repeats: Sorted,
-    repeated: u64,
 }
 
 /// Records per `MULTI`/`EXEC` when a bulk import stores its sorted records
@@ -1263,7 +1233,6 @@ impl RedisStore {
             sort_bytes: opts.sort_bytes,
             bulk: Arc::default(),
             presorted: Arc::default(),
-            storing: Arc::default(),
         };
         store
             .ping()
@@ -1363,7 +1332,6 @@ impl RedisStore {
             sort_bytes: opts.sort_bytes,
             bulk: Arc::default(),
             presorted: Arc::default(),
-            storing: Arc::default(),
         };
         store
             .ping()
@@ -1440,27 +1408,6 @@ impl RedisStore {
         match made {
             Ok(g) => Conn::Single(g),
             Err(_) => self.conn(),
-        }
-    }
-
-    /// A connection of its own (standalone), so that a long stream of
-    /// writes does not hold up the requests on the shared one; the shared
-    /// one if none can be made.
-    async fn own_conn(&self) -> Conn {
-        let (Some(local), Conn::Single(shared)) = (&self.local, &self.conn) else {
-            return self.conn();
-        };
-        let made = tokio::time::timeout(
-            local.connect_timeout,
-            ConnectionManager::new_with_config(local.client.clone(), local.config.clone()),
-        )
-        .await;
-        match made {
-            Ok(Ok(manager)) => Conn::Single(Guarded {
-                manager,
-                breaker: shared.breaker.clone(),
-            }),
-            _ => self.conn(),
         }
     }
 
@@ -1881,47 +1828,31 @@ impl RedisStore {
         Ok(fresh.len() as u64)
     }
 
-    /// End of a standalone bulk import, first step: finishes its sorts and
-    /// finds the records that repeat an earlier record's id of the import.
-    async fn sort_bulk_records(records: BulkRecords) -> StoreResult<SortedRecords> {
-        tokio::task::spawn_blocking(move || {
-            let io = |e: std::io::Error| StoreError::Unavailable(format!("sorting records: {e}"));
-            let (repeats, repeated) = repeated_ids(records.ids).map_err(io)?;
-            Ok(SortedRecords {
-                rows: records.sorter.finish().map_err(io)?,
-                repeats,
-                repeated,
-            })
-        })
-        .await
-        .map_err(|e| StoreError::Unavailable(format!("sorting records: {e}")))?
-    }
-
-    /// End of a standalone bulk import, second step: stores the sorted
-    /// records merchant by merchant, but those that repeat an earlier
-    /// record's id of the import, each transaction appending its merchants'
-    /// records with one `RPUSH` each and claiming their ids (one `SADD` per
-    /// id set). Adds the merchants to `touched`, if given (their marks
-    /// follow, as for any bulk import), and returns how many records were
-    /// stored.
+    /// End of a standalone bulk import: stores the sorted records merchant
+    /// by merchant, but those that repeat an earlier record's id of the
+    /// import, each transaction appending its merchants' records with one
+    /// `RPUSH` each and claiming their ids (one `SADD` per id set). Adds the
+    /// merchants to `touched` (their marks follow, as for any bulk import)
+    /// and returns how many records were stored, how many repeated an id,
+    /// and the sort.
     async fn store_sorted(
         &self,
-        conn: Conn,
-        sorted: SortedRecords,
-        mut touched: Option<&mut HashSet<String>>,
-    ) -> StoreResult<u64> {
+        records: BulkRecords,
+        touched: &mut HashSet<String>,
+    ) -> StoreResult<(u64, u64, Sorted)> {
+        tracing::info!(
+            records = records.accepted,
+            "bulk import: storing the sorted records merchant by merchant"
+        );
         let keys = self.keys.clone();
         let (tx, rx) =
             tokio::sync::mpsc::channel::<(Pipeline, Vec<String>, u64)>(BULK_STORE_IN_FLIGHT);
-        let reader = tokio::task::spawn_blocking(move || -> StoreResult<()> {
+        let reader = tokio::task::spawn_blocking(move || -> StoreResult<(u64, Sorted)> {
             let io = |e: std::io::Error| StoreError::Unavailable(format!("sorting records: {e}"));
-            let SortedRecords {
-                rows: mut sorted,
-                mut repeats,
-                ..
-            } = sorted;
+            let (mut repeats, repeated) = repeated_ids(records.ids).map_err(io)?;
             let mut repeat = SortRow::default();
             let mut more = repeats.next_into(&mut repeat).map_err(io)?;
+            let mut sorted = records.sorter.finish().map_err(io)?;
             let mut row = SortRow::default();
             let mut chunk = BulkChunk::default();
             while sorted.next_into(&mut row).map_err(io)? {
@@ -1938,7 +1869,7 @@ impl RedisStore {
                 {
                     let done = std::mem::take(&mut chunk);
                     if tx.blocking_send(done.into_pipeline()).is_err() {
-                        return Ok(());
+                        return Ok((repeated, sorted));
                     }
                 }
                 chunk.push(&keys, merchant, &row.payload)?;
@@ -1946,11 +1877,11 @@ impl RedisStore {
             if chunk.records > 0 {
                 let _ = tx.blocking_send(chunk.into_pipeline());
             }
-            Ok(())
+            Ok((repeated, sorted))
         });
         let sent = tokio_stream_of(rx)
             .map(|(pipe, merchants, n)| {
-                let mut conn = conn.clone();
+                let mut conn = self.conn();
                 async move {
                     pipe.query_async::<()>(&mut conn).await.map_err(redis_err)?;
                     StoreResult::Ok((merchants, n))
@@ -1959,69 +1890,16 @@ impl RedisStore {
             .buffer_unordered(BULK_STORE_IN_FLIGHT)
             .collect::<Vec<_>>()
             .await;
-        reader
+        let (repeated, sorted) = reader
             .await
             .map_err(|e| StoreError::Unavailable(format!("sorting records: {e}")))??;
         let mut stored = 0;
         for done in sent {
             let (merchants, n) = done?;
-            if let Some(t) = touched.as_deref_mut() {
-                t.extend(merchants);
-            }
+            touched.extend(merchants);
             stored += n;
         }
-        Ok(stored)
-    }
-
-    /// End of a first load without repeated ids: marks every merchant (the
-    /// regrade clears the marks as it writes), leaves a reader of the sort
-    /// for the regrade ([`Presorted`]) and stores the records in the
-    /// background ([`Storing`]); the token stays until [`Store::settle`].
-    async fn store_while_regrading(
-        &self,
-        token: String,
-        sorted: SortedRecords,
-        records: u64,
-    ) -> StoreResult<()> {
-        let rows = sorted
-            .rows
-            .reader()
-            .map_err(|e| StoreError::Unavailable(format!("sorted records: {e}")))?;
-        self.mark_every_merchant().await?;
-        tracing::info!(
-            records,
-            "bulk import: storing the sorted records merchant by merchant, while they are graded"
-        );
-        let store = self.clone();
-        // Its own connection: the regrade's reads need not queue behind it.
-        let conn = self.own_conn().await;
-        let task = tokio::spawn(async move { store.store_sorted(conn, sorted, None).await });
-        *self.presorted.lock().unwrap_or_else(|p| p.into_inner()) =
-            Some(Presorted { rows, records });
-        *self.storing.lock().unwrap_or_else(|p| p.into_inner()) = Some(Storing {
-            token,
-            records,
-            task,
-        });
-        Ok(())
-    }
-
-    /// Marks every merchant for regrading (`SUNIONSTORE` of each index
-    /// key's merchants into its marks).
-    async fn mark_every_merchant(&self) -> StoreResult<()> {
-        let keys = &self.keys;
-        self.per_slot(
-            |slot, pipe| {
-                let dirty = keys.index(slot, "dirty");
-                pipe.cmd("SUNIONSTORE")
-                    .arg(&dirty)
-                    .arg(&dirty)
-                    .arg(keys.index(slot, "merchants"));
-            },
-            |_| Ok(()),
-        )
-        .await
-        .map(drop)
+        Ok((stored, repeated, sorted))
     }
 
     /// The grading inputs of `ids`, `None` for an unknown merchant, in the
@@ -2225,22 +2103,15 @@ impl RedisStore {
             .query_async(&mut self.conn())
             .await
             .map_err(redis_err)?;
-        // This process's own: the import running, or its records being stored.
-        let own = [
-            self.bulk
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .as_ref()
-                .map(|b| b.token.clone()),
-            self.storing
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .as_ref()
-                .map(|s| s.token.clone()),
-        ];
+        let own = self
+            .bulk
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|b| b.token.clone());
         let stale: Vec<String> = tokens
             .into_iter()
-            .filter(|t| !own.iter().flatten().any(|o| o == t))
+            .filter(|t| Some(t) != own.as_ref())
             .collect();
         if stale.is_empty() {
             return Ok(());
@@ -2249,7 +2120,18 @@ impl RedisStore {
             imports = stale.len(),
             "an earlier bulk import into Redis did not finish; marking every merchant for regrading"
         );
-        self.mark_every_merchant().await?;
+        let keys = &self.keys;
+        self.per_slot(
+            |slot, pipe| {
+                let dirty = keys.index(slot, "dirty");
+                pipe.cmd("SUNIONSTORE")
+                    .arg(&dirty)
+                    .arg(&dirty)
+                    .arg(keys.index(slot, "merchants"));
+            },
+            |_| Ok(()),
+        )
+        .await?;
         ::redis::cmd("HDEL")
             .arg(self.bulk_key())
             .arg(&stale)
@@ -2743,10 +2625,6 @@ impl Store for RedisStore {
             .collect::<StoreResult<Vec<_>>>()?
             .into_iter()
             .unzip();
-        if !self.in_bulk() {
-            // After a first load's records, in this order.
-            self.settle().await?;
-        }
         if self.bulk_sorts_records() {
             let inserted = self.accept_bulk_records(&records, &jsons, first).await?;
             return Ok(RecordsAdded {
@@ -2773,7 +2651,6 @@ impl Store for RedisStore {
     }
 
     async fn begin_bulk_import(&self, expected_records: u64) -> StoreResult<()> {
-        self.settle().await?;
         if expected_records < self.bulk_min || self.in_bulk() {
             return Ok(());
         }
@@ -2827,28 +2704,21 @@ impl Store for RedisStore {
         let mut repeated = 0;
         // On failure the token stays: the next run marks everyone.
         if let Some(records) = bulk.records {
-            let (first_load, accepted) = (records.first_load, records.accepted);
-            let sorted = Self::sort_bulk_records(records).await?;
-            repeated = sorted.repeated;
-            // With repeats the sort is not what is stored: the regrade then
-            // waits for the records and reads the lists.
-            if first_load && repeated == 0 {
-                self.store_while_regrading(bulk.token, sorted, accepted)
-                    .await?;
-                return Ok(0);
-            }
-            tracing::info!(
-                records = accepted,
-                "bulk import: storing the sorted records merchant by merchant"
-            );
-            let stored = self
-                .store_sorted(self.conn(), sorted, Some(&mut touched))
-                .await?;
+            let first_load = records.first_load;
+            let (stored, repeats, rows) = self.store_sorted(records, &mut touched).await?;
+            repeated = repeats;
             tracing::debug!(
                 records = stored,
                 repeated,
                 "bulk import into Redis stored its records"
             );
+            // The sort holds the repeats too: then the regrade reads the lists.
+            if first_load && repeated == 0 {
+                *self.presorted.lock().unwrap_or_else(|p| p.into_inner()) = Some(Presorted {
+                    rows,
+                    records: stored,
+                });
+            }
         }
         let marked = touched.len();
         self.mark_dirty(touched.into_iter().collect()).await?;
@@ -2862,45 +2732,7 @@ impl Store for RedisStore {
         Ok(repeated)
     }
 
-    async fn settle(&self) -> StoreResult<()> {
-        let storing = self
-            .storing
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        let Some(storing) = storing else {
-            return Ok(());
-        };
-        // On failure the token stays: the next run marks everyone.
-        let stored = storing
-            .task
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("storing records: {e}")))??;
-        tracing::debug!(
-            records = stored,
-            "bulk import into Redis stored its records"
-        );
-        if self.stored_records().await? != storing.records {
-            // Another process stored records meanwhile: the regrade did not
-            // see them, and may have cleared their merchants' marks.
-            tracing::warn!(
-                "records were added by another process during a first load; marking every merchant for regrading"
-            );
-            *self.presorted.lock().unwrap_or_else(|p| p.into_inner()) = None;
-            self.mark_every_merchant().await?;
-        }
-        ::redis::cmd("HDEL")
-            .arg(self.bulk_key())
-            .arg(&storing.token)
-            .query_async::<()>(&mut self.conn())
-            .await
-            .map_err(redis_err)?;
-        tracing::debug!("bulk import into Redis ended");
-        Ok(())
-    }
-
     async fn records(&self, id: &MerchantId) -> StoreResult<Vec<Record>> {
-        self.settle().await?;
         let rows: Vec<String> = ::redis::cmd("LRANGE")
             .arg(self.keys.merchant(id.as_str(), "records"))
             .arg(0)
@@ -3004,7 +2836,6 @@ impl Store for RedisStore {
     }
 
     async fn grading_inputs(&self, ids: Vec<MerchantId>) -> StoreResult<Vec<GradingInput>> {
-        self.settle().await?;
         let found = self.read_grading_inputs(&ids, true).await?;
         Ok(found.into_iter().flatten().collect())
     }
@@ -3021,21 +2852,11 @@ impl Store for RedisStore {
             .unwrap_or_else(|p| p.into_inner())
             .take();
         if let Some(p) = presorted {
-            // While they are being stored, the records are checked at
-            // `settle`; once stored, now.
-            let storing = self
-                .storing
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .is_some();
-            if ids.windows(2).all(|w| w[0] < w[1])
-                && (storing || self.stored_records().await? == p.records)
-            {
+            let ascending = ids.windows(2).all(|w| w[0] < w[1]);
+            if ascending && self.stored_records().await? == p.records {
                 return self.stream_presorted(p.rows, ids, batch, tx).await;
             }
         }
-        // The lists are read: a first load's records must be stored first.
-        self.settle().await?;
         super::stream_by_lookups(self, ids, batch, tx).await
     }
 

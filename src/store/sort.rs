@@ -14,7 +14,6 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 
 /// One row out of an external sort; [`Sorted::next_into`] refills it in
 /// place, so that reading ten million rows allocates nothing per row.
@@ -155,7 +154,7 @@ impl Sorter {
             self.sort_entries();
             return Ok(Sorted::Memory {
                 next: 0,
-                sorter: Arc::new(self),
+                sorter: self,
             });
         }
         if !self.entries.is_empty() {
@@ -163,7 +162,7 @@ impl Sorter {
         }
         self.arena = Vec::new();
         self.entries = Vec::new();
-        Merge::open(Arc::new(self)).map(Sorted::Merge)
+        Merge::open(self).map(Sorted::Merge)
     }
 }
 
@@ -189,10 +188,9 @@ impl Drop for Sorter {
     }
 }
 
-/// The output of a [`Sorter`] (which removes its run files when the last
-/// reader of them is dropped).
+/// The output of a [`Sorter`] (which removes its run files when dropped).
 pub(crate) enum Sorted {
-    Memory { next: usize, sorter: Arc<Sorter> },
+    Memory { next: usize, sorter: Sorter },
     Merge(Merge),
 }
 
@@ -202,11 +200,11 @@ pub(crate) struct Merge {
     /// The next row of each run, if it has one left.
     heads: Vec<Option<SortRow>>,
     heap: std::collections::BinaryHeap<std::cmp::Reverse<(SortKey, i64, usize)>>,
-    sorter: Arc<Sorter>,
+    sorter: Sorter,
 }
 
 impl Merge {
-    fn open(sorter: Arc<Sorter>) -> std::io::Result<Merge> {
+    fn open(sorter: Sorter) -> std::io::Result<Merge> {
         let mut merge = Merge {
             readers: Vec::with_capacity(sorter.runs.len()),
             heads: Vec::new(),
@@ -298,18 +296,9 @@ impl Sorted {
 
     /// The same rows again, from the first.
     pub(crate) fn rewind(self) -> std::io::Result<Sorted> {
-        self.reader()
-    }
-
-    /// Another reader of the same rows, from the first, independent of
-    /// this one (its own file handles): two can read the rows at once.
-    pub(crate) fn reader(&self) -> std::io::Result<Sorted> {
         match self {
-            Sorted::Memory { sorter, .. } => Ok(Sorted::Memory {
-                next: 0,
-                sorter: sorter.clone(),
-            }),
-            Sorted::Merge(m) => Merge::open(m.sorter.clone()).map(Sorted::Merge),
+            Sorted::Memory { sorter, .. } => Ok(Sorted::Memory { next: 0, sorter }),
+            Sorted::Merge(m) => Merge::open(m.sorter).map(Sorted::Merge),
         }
     }
 }
@@ -339,31 +328,7 @@ mod tests {
             out
         };
         let mut sorted = sorter.finish().unwrap();
-        // A second reader, taken before the first reads, read in step with it.
-        let mut second = sorted.reader().unwrap();
-        let mut out = Vec::new();
-        let (mut a, mut b) = (SortRow::default(), SortRow::default());
-        while sorted.next_into(&mut a).unwrap() {
-            assert!(
-                second.next_into(&mut b).unwrap(),
-                "second reader ends early"
-            );
-            assert_eq!(
-                (&a.merchant, a.seq, &a.payload),
-                (&b.merchant, b.seq, &b.payload)
-            );
-            let payload = String::from_utf8(a.payload.clone()).unwrap();
-            out.push((
-                String::from_utf8(a.merchant.clone()).unwrap(),
-                a.seq,
-                payload,
-            ));
-        }
-        assert!(
-            !second.next_into(&mut b).unwrap(),
-            "second reader has more rows"
-        );
-        drop(second);
+        let out = read(&mut sorted);
         // Rewound, the same rows again.
         let mut again = sorted.rewind().unwrap();
         assert_eq!(read(&mut again), out);
