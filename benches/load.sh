@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # HTTP load benchmark, one run: build, generate N merchants, then ROUNDS
 # times, one case after another: a bare actix-web handler (baseline), the
-# scan JSON with a warm cache, the scan page, the cold scan (view cache
+# reference design the targets were set against (one moka read returning a
+# pre-serialized body, here of the scan JSON answer's size), the scan JSON
+# with a warm cache, the scan page, the cold scan (view cache
 # disabled: every scan reads the store), and the warm scan JSON for a client
 # that accepts gzip, as phones do. Each case is wrk on random codes
 # among the N merchants. Then p99 latency at half the saturating warm rate
@@ -78,6 +80,13 @@ cp=$(free_port)
 YSZ_CACHE_CAPACITY=0 "${on_server[@]}" $B serve --store "$store" --key-dir "$work/keys" --listen "127.0.0.1:$cp" 2>"$work/cold.log" &
 pids+=($!)
 wait_up "$bp"; wait_up "$sp"; wait_up "$cp"
+# The reference: as many pre-serialized bodies as codes, each the size of a
+# scan JSON answer.
+size=$(curl -s -o /dev/null -w '%{size_download}' "http://127.0.0.1:$sp$(head -1 "$work/json.txt")")
+mp=$(free_port)
+"${on_server[@]}" target/release/examples/bare_server "127.0.0.1:$mp" "$work/json.txt" "$size" &
+pids+=($!)
+wait_up "$mp"
 
 # Warm-up: every code once. On the warm service this fills the view cache
 # (one miss per merchant); on the cold one it fills only the verified-token
@@ -88,18 +97,20 @@ say "warm-up walk (warm service, gzip): $(walk "$sp" -H "Accept-Encoding: gzip")
 say "warm-up walk (cold service): $(walk "$cp")"
 
 printf '%-6s %-28s %10s %6s\n' round case req/s ratio
-declare -a B_ W_ P_ C_ G_
+declare -a B_ M_ W_ P_ C_ G_
 for r in $(seq "$ROUNDS"); do
   before=$(misses "$sp")
   bare=$(run "$work/json.txt" "$bp")
+  moka=$(run "$work/json.txt" "$mp")
   warm=$(run "$work/json.txt" "$sp")
   page=$(run "$work/page.txt" "$sp")
   cold=$(run "$work/json.txt" "$cp")
   gzip=$(run "$work/json.txt" "$sp" "Accept-Encoding: gzip, deflate")
   after=$(misses "$sp")
-  B_+=("$bare"); W_+=("$warm"); P_+=("$page"); C_+=("$cold"); G_+=("$gzip")
+  B_+=("$bare"); M_+=("$moka"); W_+=("$warm"); P_+=("$page"); C_+=("$cold"); G_+=("$gzip")
   ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
   printf '%-6s %-28s %10s %6s\n' "$r" "bare actix handler" "$bare" "1.00"
+  printf '%-6s %-28s %10s %6s\n' "$r" "moka + body of ${size} B" "$moka" "$(ratio "$moka" "$bare")"
   printf '%-6s %-28s %10s %6s\n' "$r" "scan JSON, warm cache" "$warm" "$(ratio "$warm" "$bare")"
   printf '%-6s %-28s %10s %6s\n' "$r" "scan page, warm cache" "$page" "$(ratio "$page" "$bare")"
   printf '%-6s %-28s %10s %6s\n' "$r" "scan JSON, cold ($STORE_KIND)" "$cold" "$(ratio "$cold" "$bare")"
@@ -107,7 +118,7 @@ for r in $(seq "$ROUNDS"); do
   say "round $r: view-cache misses on the warm service during the round: $((after - before)); load average $(cut -d' ' -f1-3 /proc/loadavg)"
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-mb=$(median "${B_[@]}"); mw=$(median "${W_[@]}"); mp=$(median "${P_[@]}"); mc=$(median "${C_[@]}"); mg=$(median "${G_[@]}")
+mb=$(median "${B_[@]}"); mm=$(median "${M_[@]}"); mw=$(median "${W_[@]}"); mp=$(median "${P_[@]}"); mc=$(median "${C_[@]}"); mg=$(median "${G_[@]}")
 # ratios of medians and medians of the per-round ratios
 mr() { # list-name
   local -n xs=$1; local out=()
@@ -117,10 +128,16 @@ mr() { # list-name
 echo
 printf '%-28s %10s %18s\n' "median of $ROUNDS rounds" req/s "ratio (median)"
 printf '%-28s %10.0f %18s\n' "bare actix handler" "$mb" "1.00"
+printf '%-28s %10.0f %18s\n' "moka + body of ${size} B" "$mm" "$(mr M_)"
 printf '%-28s %10.0f %18s\n' "scan JSON, warm cache" "$mw" "$(mr W_)"
 printf '%-28s %10.0f %18s\n' "scan page, warm cache" "$mp" "$(mr P_)"
 printf '%-28s %10.0f %18s\n' "scan JSON, cold ($STORE_KIND)" "$mc" "$(mr C_)"
 printf '%-28s %10.0f %18s\n' "scan JSON, warm, gzip client" "$mg" "$(mr G_)"
+# The warm scan against the reference design, round by round.
+printf '%-28s %10s %18s\n' "scan JSON warm / moka ref." "" "$(python3 -c "
+w, m = [$(IFS=,; echo "${W_[*]}")], [$(IFS=,; echo "${M_[*]}")]
+r = sorted(a / b for a, b in zip(w, m)); n = len(r)
+print(f'{(r[n // 2] if n % 2 else (r[n // 2 - 1] + r[n // 2]) / 2):.2f}')")"
 
 # p99 at half the saturating warm rate: a constant-rate generator
 # (benches/constant_rate.rs, latency from each request's scheduled time, as
