@@ -6,7 +6,7 @@
 # with a warm cache, the scan page, the cold scan (view cache
 # disabled: every scan reads the store), and the warm scan JSON for a client
 # that accepts gzip, as phones do. Each case is wrk on random codes
-# among the N merchants. Then p99 latency at half the saturating warm rate
+# among the N merchants. Then, ROUNDS times, p99 latency at half the saturating warm rate
 # with a constant-rate load generator (benches/constant_rate.rs).
 #
 #   bash benches/load.sh [N=100000] [SECONDS=10] [STORE=redis] [ROUNDS=3]
@@ -141,15 +141,18 @@ print(f'{(r[n // 2] if n % 2 else (r[n // 2 - 1] + r[n // 2]) / 2):.2f}')")"
 
 # p99 at half the saturating warm rate: a constant-rate generator
 # (benches/constant_rate.rs, latency from each request's scheduled time, as
-# wrk2 measures it), 64 connections, on random codes. Then the same rate on
-# the bare handler, for the latency the HTTP stack itself adds here.
+# wrk2 measures it), 64 connections, on random codes; then the same rate on
+# the bare handler, for the latency the HTTP stack itself adds here; ROUNDS
+# times, and the median p99 of each.
 # Each run also prints the server's CPU and how idle the machine was: with
 # the generator on the same cores, a tail that grows while the machine has
 # no idle time left is queueing for CPU, not the service stalling.
-at_rate() { # server-pid port
-  local ticks0 ticks1 stat0 stat1
+at_rate() { # server-pid port label
+  local ticks0 ticks1 stat0 stat1 out
   ticks0=$(awk '{print $14 + $15}' "/proc/$1/stat"); stat0=$(head -1 /proc/stat)
-  "${on_client[@]}" target/release/examples/constant_rate "127.0.0.1:$2" "$work/json.txt" "$rate" "$SECS" 64 | sed 's/^/  /'
+  out=$("${on_client[@]}" target/release/examples/constant_rate "127.0.0.1:$2" "$work/json.txt" "$rate" "$SECS" 64)
+  echo "$out" | sed 's/^/  /'
+  echo "$out" | grep -o 'p99 [0-9.]*' | awk '{print $2}' >>"$work/p99.$3"
   ticks1=$(awk '{print $14 + $15}' "/proc/$1/stat"); stat1=$(head -1 /proc/stat)
   python3 - "$ticks0" "$ticks1" "$stat0" "$stat1" "$SECS" "$(getconf CLK_TCK)" <<'PY'
 import sys
@@ -161,8 +164,12 @@ print(f"  server CPU {(int(t1) - int(t0)) / int(hz) / float(secs):.2f} cores; ma
 PY
 }
 rate=$(python3 -c "print(int($mw/2))")
-echo "scan JSON at $rate req/s (half the median warm rate), ${SECS} s:"
-at_rate "$spid" "$sp"
-echo "bare handler at the same rate:"
-at_rate "$bpid" "$bp"
+for r in $(seq "$ROUNDS"); do
+  echo "round $r: scan JSON at $rate req/s (half the median warm rate), ${SECS} s:"
+  at_rate "$spid" "$sp" scan
+  echo "round $r: bare handler at the same rate:"
+  at_rate "$bpid" "$bp" bare
+done
+printf 'p99 at %s req/s, median of %s runs: scan JSON %s ms, bare handler %s ms\n' "$rate" "$ROUNDS" \
+  "$(median $(cat "$work/p99.scan"))" "$(median $(cat "$work/p99.bare"))"
 say "load average at the end $(cut -d' ' -f1-3 /proc/loadavg)"
