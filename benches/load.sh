@@ -4,7 +4,9 @@
 # reference design the targets were set against (one moka read returning a
 # pre-serialized body, here of the scan JSON answer's size), the scan JSON
 # with a warm cache, the scan page, the cold scan (view cache
-# disabled: every scan reads the store), and the warm scan JSON for a client
+# disabled: every scan reads the store), with STORE=redis the reference of
+# the cold scan (one Redis GET of such a body through one shared connection
+# manager), and the warm scan JSON for a client
 # that accepts gzip, as phones do. Each case is wrk on random codes
 # among the N merchants. Then, ROUNDS times, p99 latency at half the saturating warm rate
 # with a constant-rate load generator (benches/constant_rate.rs).
@@ -87,6 +89,13 @@ mp=$(free_port)
 "${on_server[@]}" target/release/examples/bare_server "127.0.0.1:$mp" "$work/json.txt" "$size" &
 pids+=($!)
 wait_up "$mp"
+# The cold scan's reference, with Redis: the same bodies, one GET each.
+if [[ $STORE_KIND == redis ]]; then
+  rfp=$(free_port)
+  "${on_server[@]}" target/release/examples/bare_server "127.0.0.1:$rfp" "$work/json.txt" "$size" "redis://127.0.0.1:$rp" &
+  pids+=($!)
+  wait_up "$rfp"
+fi
 
 # Warm-up: every code once. On the warm service this fills the view cache
 # (one miss per merchant); on the cold one it fills only the verified-token
@@ -97,7 +106,7 @@ say "warm-up walk (warm service, gzip): $(walk "$sp" -H "Accept-Encoding: gzip")
 say "warm-up walk (cold service): $(walk "$cp")"
 
 printf '%-6s %-28s %10s %6s\n' round case req/s ratio
-declare -a B_ M_ W_ P_ C_ G_
+declare -a B_ M_ W_ P_ C_ R_ G_
 for r in $(seq "$ROUNDS"); do
   before=$(misses "$sp")
   bare=$(run "$work/json.txt" "$bp")
@@ -105,15 +114,20 @@ for r in $(seq "$ROUNDS"); do
   warm=$(run "$work/json.txt" "$sp")
   page=$(run "$work/page.txt" "$sp")
   cold=$(run "$work/json.txt" "$cp")
+  rget=0
+  if [[ $STORE_KIND == redis ]]; then rget=$(run "$work/json.txt" "$rfp"); fi
   gzip=$(run "$work/json.txt" "$sp" "Accept-Encoding: gzip, deflate")
   after=$(misses "$sp")
-  B_+=("$bare"); M_+=("$moka"); W_+=("$warm"); P_+=("$page"); C_+=("$cold"); G_+=("$gzip")
+  B_+=("$bare"); M_+=("$moka"); W_+=("$warm"); P_+=("$page"); C_+=("$cold"); R_+=("$rget"); G_+=("$gzip")
   ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
   printf '%-6s %-28s %10s %6s\n' "$r" "bare actix handler" "$bare" "1.00"
   printf '%-6s %-28s %10s %6s\n' "$r" "moka + body of ${size} B" "$moka" "$(ratio "$moka" "$bare")"
   printf '%-6s %-28s %10s %6s\n' "$r" "scan JSON, warm cache" "$warm" "$(ratio "$warm" "$bare")"
   printf '%-6s %-28s %10s %6s\n' "$r" "scan page, warm cache" "$page" "$(ratio "$page" "$bare")"
   printf '%-6s %-28s %10s %6s\n' "$r" "scan JSON, cold ($STORE_KIND)" "$cold" "$(ratio "$cold" "$bare")"
+  if [[ $STORE_KIND == redis ]]; then
+    printf '%-6s %-28s %10s %6s\n' "$r" "Redis GET + body of ${size} B" "$rget" "$(ratio "$rget" "$bare")"
+  fi
   printf '%-6s %-28s %10s %6s\n' "$r" "scan JSON, warm, gzip client" "$gzip" "$(ratio "$gzip" "$bare")"
   say "round $r: view-cache misses on the warm service during the round: $((after - before)); load average $(cut -d' ' -f1-3 /proc/loadavg)"
 done
@@ -132,12 +146,22 @@ printf '%-28s %10.0f %18s\n' "moka + body of ${size} B" "$mm" "$(mr M_)"
 printf '%-28s %10.0f %18s\n' "scan JSON, warm cache" "$mw" "$(mr W_)"
 printf '%-28s %10.0f %18s\n' "scan page, warm cache" "$mp" "$(mr P_)"
 printf '%-28s %10.0f %18s\n' "scan JSON, cold ($STORE_KIND)" "$mc" "$(mr C_)"
+if [[ $STORE_KIND == redis ]]; then
+  printf '%-28s %10.0f %18s\n' "Redis GET + body of ${size} B" "$(median "${R_[@]}")" "$(mr R_)"
+fi
 printf '%-28s %10.0f %18s\n' "scan JSON, warm, gzip client" "$mg" "$(mr G_)"
-# The warm scan against the reference design, round by round.
-printf '%-28s %10s %18s\n' "scan JSON warm / moka ref." "" "$(python3 -c "
-w, m = [$(IFS=,; echo "${W_[*]}")], [$(IFS=,; echo "${M_[*]}")]
+# The scans against their reference designs: the median of the per-round ratios.
+against() { # scan-list reference-list
+  local -n xs=$1 ys=$2
+  python3 -c "
+w, m = [$(IFS=,; echo "${xs[*]}")], [$(IFS=,; echo "${ys[*]}")]
 r = sorted(a / b for a, b in zip(w, m)); n = len(r)
-print(f'{(r[n // 2] if n % 2 else (r[n // 2 - 1] + r[n // 2]) / 2):.2f}')")"
+print(f'{(r[n // 2] if n % 2 else (r[n // 2 - 1] + r[n // 2]) / 2):.2f}')"
+}
+printf '%-28s %10s %18s\n' "scan JSON warm / moka ref." "" "$(against W_ M_)"
+if [[ $STORE_KIND == redis ]]; then
+  printf '%-28s %10s %18s\n' "scan JSON cold / Redis ref." "" "$(against C_ R_)"
+fi
 
 # p99 at half the saturating warm rate: a constant-rate generator
 # (benches/constant_rate.rs, latency from each request's scheduled time, as
