@@ -190,7 +190,9 @@ PY
 rate=$(python3 -c "print(int($mw/2))")
 for r in $(seq "$ROUNDS"); do
   echo "round $r: scan JSON at $rate req/s (half the median warm rate), ${SECS} s:"
+  m0=$(misses "$sp")
   at_rate "$spid" "$sp" scan
+  echo "  view-cache misses during the run: $(( $(misses "$sp") - m0 ))"
   echo "round $r: bare handler at the same rate:"
   at_rate "$bpid" "$bp" bare
 done

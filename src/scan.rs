@@ -339,6 +339,37 @@ pub struct Scanner {
 /// choose, keeps std's SipHash.
 type Hasher = foldhash::fast::RandomState;
 
+/// The view cache's safety TTL: a view is read again from the store at the
+/// latest about this long after it was read, in case a change notice was
+/// missed. Each merchant's is spread over ±20 % of it (see [`view_ttl`]).
+const VIEW_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// The safety TTL of the view whose merchant id hashes to `hash`: between
+/// 0.8 and 1.2 × [`VIEW_TTL`]. Views read together (a warm-up, a restart
+/// under traffic) then do not all expire, and are read from the store
+/// again, in the same second: that would be a burst of store reads every
+/// [`VIEW_TTL`], in step with the first one.
+fn view_ttl(hash: u64) -> std::time::Duration {
+    let spread = VIEW_TTL.as_millis() as u64 * 2 / 5;
+    VIEW_TTL - VIEW_TTL / 5 + std::time::Duration::from_millis(hash % spread)
+}
+
+/// Expiry of the view cache's entries: [`view_ttl`] of a randomly seeded
+/// hash of the merchant id.
+struct ViewExpiry(Hasher);
+
+impl moka::Expiry<MerchantId, Option<Arc<MerchantView>>> for ViewExpiry {
+    fn expire_after_create(
+        &self,
+        key: &MerchantId,
+        _value: &Option<Arc<MerchantView>>,
+        _created_at: std::time::Instant,
+    ) -> Option<std::time::Duration> {
+        use std::hash::BuildHasher;
+        Some(view_ttl(self.0.hash_one(key.as_str())))
+    }
+}
+
 impl Scanner {
     pub fn new(store: SharedStore, keys: Arc<Keyring>, capacity: u64) -> Self {
         Self {
@@ -348,7 +379,7 @@ impl Scanner {
                 Cache::builder()
                     .name("merchant_views")
                     .max_capacity(capacity)
-                    .time_to_live(std::time::Duration::from_secs(300))
+                    .expire_after(ViewExpiry(Hasher::default()))
                     .build_with_hasher(Hasher::default())
             }),
             // Sized apart from the view cache: a verify costs ~100 µs, and a
@@ -506,4 +537,38 @@ fn judge(
         scan.view = view;
     }
     scan
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use moka::Expiry;
+
+    #[test]
+    fn view_ttls_spread_over_a_fifth_either_side_of_the_safety_ttl() {
+        let low = VIEW_TTL * 4 / 5;
+        let high = VIEW_TTL * 6 / 5;
+        assert_eq!(view_ttl(0), low);
+        assert!(view_ttl(u64::MAX) < high);
+        let expiry = ViewExpiry(Hasher::default());
+        let ttls: Vec<std::time::Duration> = (0..10_000)
+            .map(|i| {
+                let id = MerchantId::parse(&format!("M{i:07}")).unwrap();
+                expiry
+                    .expire_after_create(&id, &None, std::time::Instant::now())
+                    .unwrap()
+            })
+            .collect();
+        assert!(ttls.iter().all(|t| (low..high).contains(t)));
+        // Spread, not bunched: every tenth of the range gets about a tenth.
+        let tenth = (high - low) / 10;
+        for k in 0..10u32 {
+            let from = low + tenth * k;
+            let n = ttls
+                .iter()
+                .filter(|t| (from..from + tenth).contains(*t))
+                .count();
+            assert!((800..1200).contains(&n), "tenth {k}: {n} of 10,000");
+        }
+    }
 }
