@@ -144,15 +144,13 @@ struct Run<'a> {
     errors: u64,
 }
 
-fn os_error<T>(r: i32, what: &str) -> std::io::Result<T>
-where
-    T: Default,
-{
+/// The error of a system call that returned `r`, if it failed.
+fn os_error(r: i32, what: &str) -> std::io::Result<()> {
     if r < 0 {
         let e = std::io::Error::last_os_error();
         return Err(std::io::Error::new(e.kind(), format!("{what}: {e}")));
     }
-    Ok(T::default())
+    Ok(())
 }
 
 impl<'a> Run<'a> {
@@ -166,14 +164,14 @@ impl<'a> Run<'a> {
     ) -> std::io::Result<Self> {
         // SAFETY: plain system calls on descriptors this process owns.
         let epoll = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-        os_error::<()>(epoll, "epoll_create1")?;
+        os_error(epoll, "epoll_create1")?;
         let timer = unsafe {
             libc::timerfd_create(
                 libc::CLOCK_MONOTONIC,
                 libc::TFD_NONBLOCK | libc::TFD_CLOEXEC,
             )
         };
-        os_error::<()>(timer, "timerfd_create")?;
+        os_error(timer, "timerfd_create")?;
         let mut run = Run {
             addr,
             requests,

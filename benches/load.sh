@@ -85,10 +85,10 @@ wait_up "$bp"; wait_up "$sp"; wait_up "$cp"
 # The reference: as many pre-serialized bodies as codes, each the size of a
 # scan JSON answer.
 size=$(curl -s -o /dev/null -w '%{size_download}' "http://127.0.0.1:$sp$(head -1 "$work/json.txt")")
-mp=$(free_port)
-"${on_server[@]}" target/release/examples/bare_server "127.0.0.1:$mp" "$work/json.txt" "$size" &
+mkp=$(free_port)
+"${on_server[@]}" target/release/examples/bare_server "127.0.0.1:$mkp" "$work/json.txt" "$size" &
 pids+=($!)
-wait_up "$mp"
+wait_up "$mkp"
 # The cold scan's reference, with Redis: the same bodies, one GET each.
 if [[ $STORE_KIND == redis ]]; then
   rfp=$(free_port)
@@ -110,7 +110,7 @@ declare -a B_ M_ W_ P_ C_ R_ G_
 for r in $(seq "$ROUNDS"); do
   before=$(misses "$sp")
   bare=$(run "$work/json.txt" "$bp")
-  moka=$(run "$work/json.txt" "$mp")
+  moka=$(run "$work/json.txt" "$mkp")
   warm=$(run "$work/json.txt" "$sp")
   page=$(run "$work/page.txt" "$sp")
   cold=$(run "$work/json.txt" "$cp")

@@ -2528,7 +2528,6 @@ impl Store for RedisStore {
                 |it| it.1,
                 chunk,
                 |mut conn, chunk| async move {
-                    // The chunk's index keys, numbered from 1.
                     // The chunk's index slots, numbered from 1 after the
                     // merchant keys in KEYS.
                     let (slots, group) =
