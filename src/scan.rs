@@ -2,7 +2,9 @@
 //! (cached). No HTTP here; the handlers in `web::scan` only render the result.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use jiff::civil::Date;
 use moka::future::Cache;
@@ -67,6 +69,10 @@ pub struct MerchantView {
     /// Whether the view is kept (in the view cache) beyond the request that
     /// read it: only then are renderings and checked texts worth keeping.
     kept: bool,
+    /// When the view was read from the store.
+    read_at: std::time::Instant,
+    /// Set once a read ahead of the view's expiry has been started.
+    rereading: std::sync::atomic::AtomicBool,
 }
 
 /// The fields of a projection every scan answer needs: enough for the live
@@ -134,6 +140,8 @@ impl MerchantView {
             rendered: Default::default(),
             verified: Default::default(),
             kept: true,
+            read_at: std::time::Instant::now(),
+            rereading: Default::default(),
         }
     }
 
@@ -178,6 +186,17 @@ impl MerchantView {
             .iter()
             .find(|(t, _)| **t == *text)
             .map(|(_, claims)| claims.clone())
+    }
+
+    /// Takes over the checked texts of `old`, a view of the same merchant
+    /// read earlier: a signature does not change with the merchant's data.
+    fn adopt_verified(&self, old: &MerchantView) {
+        let known = old
+            .verified
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        *self.verified.lock().unwrap_or_else(|p| p.into_inner()) = known;
     }
 
     /// Remembers that `text` verified with `claims` (of this merchant).
@@ -315,6 +334,18 @@ async fn load_view(
     Ok(Some(Arc::new(if kept { view } else { view.transient() })))
 }
 
+/// [`load_view`], timed and counted as a store read.
+async fn read_view(
+    store: SharedStore,
+    id: MerchantId,
+    kept: bool,
+) -> Result<Option<Arc<MerchantView>>, StoreError> {
+    let started = std::time::Instant::now();
+    let loaded = load_view(&*store, &id, kept).await;
+    metrics::store_read(started, loaded.is_ok());
+    loaded
+}
+
 /// What the verified-token cache holds: the claims if the signature holds,
 /// or why it does not.
 type Signature = Result<Arc<Verified>, &'static str>;
@@ -330,6 +361,12 @@ pub struct Scanner {
     /// token text → claims if the signature holds, or why it does not. The
     /// signature does not depend on the day, so the answer never goes stale.
     verified: moka::sync::Cache<Box<str>, Signature>,
+    /// The views' expiry, also asked when to read a scanned view again.
+    expiry: ViewExpiry,
+    /// Counts the views dropped because their merchant changed. A view read
+    /// from the store while this moved may predate the change: it is not
+    /// kept.
+    invalidations: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// The view cache's hasher: several times faster than SipHash on merchant
@@ -342,21 +379,40 @@ type Hasher = foldhash::fast::RandomState;
 /// The view cache's safety TTL: a view is read again from the store at the
 /// latest about this long after it was read, in case a change notice was
 /// missed. Each merchant's is spread over ±20 % of it (see [`view_ttl`]).
-const VIEW_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+const VIEW_TTL: Duration = Duration::from_secs(300);
 
 /// The safety TTL of the view whose merchant id hashes to `hash`: between
-/// 0.8 and 1.2 × [`VIEW_TTL`]. Views read together (a warm-up, a restart
-/// under traffic) then do not all expire, and are read from the store
-/// again, in the same second: that would be a burst of store reads every
-/// [`VIEW_TTL`], in step with the first one.
-fn view_ttl(hash: u64) -> std::time::Duration {
-    let spread = VIEW_TTL.as_millis() as u64 * 2 / 5;
-    VIEW_TTL - VIEW_TTL / 5 + std::time::Duration::from_millis(hash % spread)
+/// 0.8 and 1.2 × `base`. Views read together (a warm-up, a restart under
+/// traffic) then do not all expire, and are read from the store again, in
+/// the same second: that would be a burst of store reads every `base`, in
+/// step with the first one.
+fn view_ttl(base: Duration, hash: u64) -> Duration {
+    let spread = (base.as_millis() as u64 * 2 / 5).max(1);
+    base - base / 5 + Duration::from_millis(hash % spread)
+}
+
+/// How long before its expiry a view that is scanned is read again, in the
+/// background: a merchant scanned all day keeps its view, and its scans
+/// never wait for the store because of the safety TTL.
+fn reread_ahead(base: Duration) -> Duration {
+    base / 5
 }
 
 /// Expiry of the view cache's entries: [`view_ttl`] of a randomly seeded
-/// hash of the merchant id.
-struct ViewExpiry(Hasher);
+/// hash of the merchant id, from when the view was read (a view read again
+/// ahead of its expiry starts a new one).
+#[derive(Clone)]
+struct ViewExpiry {
+    hasher: Hasher,
+    base: Duration,
+}
+
+impl ViewExpiry {
+    fn ttl(&self, id: &str) -> Duration {
+        use std::hash::BuildHasher;
+        view_ttl(self.base, self.hasher.hash_one(id))
+    }
+}
 
 impl moka::Expiry<MerchantId, Option<Arc<MerchantView>>> for ViewExpiry {
     fn expire_after_create(
@@ -364,14 +420,38 @@ impl moka::Expiry<MerchantId, Option<Arc<MerchantView>>> for ViewExpiry {
         key: &MerchantId,
         _value: &Option<Arc<MerchantView>>,
         _created_at: std::time::Instant,
-    ) -> Option<std::time::Duration> {
-        use std::hash::BuildHasher;
-        Some(view_ttl(self.0.hash_one(key.as_str())))
+    ) -> Option<Duration> {
+        Some(self.ttl(key.as_str()))
+    }
+
+    fn expire_after_update(
+        &self,
+        key: &MerchantId,
+        _value: &Option<Arc<MerchantView>>,
+        _updated_at: std::time::Instant,
+        _duration_until_expiry: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(self.ttl(key.as_str()))
     }
 }
 
 impl Scanner {
     pub fn new(store: SharedStore, keys: Arc<Keyring>, capacity: u64) -> Self {
+        Self::with_view_ttl(store, keys, capacity, VIEW_TTL)
+    }
+
+    /// A scanner whose views' safety TTL is spread around `view_ttl`
+    /// instead of [`VIEW_TTL`].
+    pub fn with_view_ttl(
+        store: SharedStore,
+        keys: Arc<Keyring>,
+        capacity: u64,
+        view_ttl: Duration,
+    ) -> Self {
+        let expiry = ViewExpiry {
+            hasher: Hasher::default(),
+            base: view_ttl,
+        };
         Self {
             store,
             keys,
@@ -379,9 +459,11 @@ impl Scanner {
                 Cache::builder()
                     .name("merchant_views")
                     .max_capacity(capacity)
-                    .expire_after(ViewExpiry(Hasher::default()))
+                    .expire_after(expiry.clone())
                     .build_with_hasher(Hasher::default())
             }),
+            expiry,
+            invalidations: Default::default(),
             // Sized apart from the view cache: a verify costs ~100 µs, and a
             // cold view cache (capacity 0) must not mean re-verifying.
             verified: moka::sync::Cache::builder()
@@ -404,35 +486,82 @@ impl Scanner {
         &self,
         id: &MerchantId,
     ) -> Result<Option<Arc<MerchantView>>, Arc<StoreError>> {
-        let kept = self.views.is_some();
-        let read = |store: SharedStore, key: MerchantId| async move {
-            let started = std::time::Instant::now();
-            let loaded = load_view(&*store, &key, kept).await;
-            metrics::store_read(started, loaded.is_ok());
-            loaded
-        };
         let Some(views) = &self.views else {
             metrics::cache("merchant_views", false);
-            return read(self.store.clone(), id.clone()).await.map_err(Arc::new);
+            return read_view(self.store.clone(), id.clone(), false)
+                .await
+                .map_err(Arc::new);
         };
         if let Some(hit) = views.get(id).await {
             metrics::cache("merchant_views", true);
+            if let Some(view) = &hit {
+                self.reread_if_due(id, view);
+            }
             return Ok(hit);
         }
         metrics::cache("merchant_views", false);
-        views
-            .try_get_with_by_ref(id, read(self.store.clone(), id.clone()))
-            .await
+        let before = self.invalidations.load(Ordering::Acquire);
+        let read = views
+            .try_get_with_by_ref(id, read_view(self.store.clone(), id.clone(), true))
+            .await;
+        self.drop_if_invalidated_since(id, before).await;
+        read
+    }
+
+    /// Starts reading `view` again in the background once it is within
+    /// [`reread_ahead`] of its expiry (once per view).
+    fn reread_if_due(&self, id: &MerchantId, view: &Arc<MerchantView>) {
+        let due = self.expiry.ttl(id.as_str()) - reread_ahead(self.expiry.base);
+        if view.read_at.elapsed() < due || view.rereading.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let scanner = self.clone();
+        let id = id.clone();
+        let old = view.clone();
+        tokio::spawn(async move { scanner.reread(&id, &old).await });
+    }
+
+    /// Reads a view again and puts it in place of `old`. If the read fails,
+    /// `old` is served until it expires, and a scan after that reads the
+    /// store itself: a store that is down is not asked again at every scan.
+    async fn reread(&self, id: &MerchantId, old: &MerchantView) {
+        let Some(views) = &self.views else {
+            return;
+        };
+        let before = self.invalidations.load(Ordering::Acquire);
+        let Ok(view) = read_view(self.store.clone(), id.clone(), true).await else {
+            return;
+        };
+        if let Some(view) = &view {
+            view.adopt_verified(old);
+        }
+        views.insert(id.clone(), view).await;
+        self.drop_if_invalidated_since(id, before).await;
+    }
+
+    /// Drops the cached view of `id` if any view was invalidated since the
+    /// count was `before`: the view may have been read before that change
+    /// and put in the cache after its invalidation.
+    async fn drop_if_invalidated_since(&self, id: &MerchantId, before: u64) {
+        if self.invalidations.load(Ordering::Acquire) != before {
+            if let Some(views) = &self.views {
+                views.invalidate(id).await;
+            }
+        }
     }
 
     pub async fn invalidate(&self, id: &MerchantId) {
         if let Some(views) = &self.views {
+            // Counted before the view is dropped: a read that sees the old
+            // count finds the new one by the time it checks after caching.
+            self.invalidations.fetch_add(1, Ordering::AcqRel);
             views.invalidate(id).await;
         }
     }
 
     pub fn invalidate_all(&self) {
         if let Some(views) = &self.views {
+            self.invalidations.fetch_add(1, Ordering::AcqRel);
             views.invalidate_all();
         }
     }
@@ -501,6 +630,9 @@ impl Scanner {
         let view = views.get(claimed.merchant.as_str()).await.flatten()?;
         let claims = view.verified(text)?;
         metrics::cache("merchant_views", true);
+        if let Some(id) = &claims.merchant_id {
+            self.reread_if_due(id, &view);
+        }
         Some(judge(Status::Valid, Some(claims), Some(view), today))
     }
 }
@@ -548,10 +680,13 @@ mod tests {
     fn view_ttls_spread_over_a_fifth_either_side_of_the_safety_ttl() {
         let low = VIEW_TTL * 4 / 5;
         let high = VIEW_TTL * 6 / 5;
-        assert_eq!(view_ttl(0), low);
-        assert!(view_ttl(u64::MAX) < high);
-        let expiry = ViewExpiry(Hasher::default());
-        let ttls: Vec<std::time::Duration> = (0..10_000)
+        assert_eq!(view_ttl(VIEW_TTL, 0), low);
+        assert!(view_ttl(VIEW_TTL, u64::MAX) < high);
+        let expiry = ViewExpiry {
+            hasher: Hasher::default(),
+            base: VIEW_TTL,
+        };
+        let ttls: Vec<Duration> = (0..10_000)
             .map(|i| {
                 let id = MerchantId::parse(&format!("M{i:07}")).unwrap();
                 expiry
@@ -570,5 +705,116 @@ mod tests {
                 .count();
             assert!((800..1200).contains(&n), "tenth {k}: {n} of 10,000");
         }
+    }
+
+    /// A scanner over a fresh embedded store holding one merchant whose
+    /// projection is `grade`, with views' safety TTL around `ttl`.
+    async fn scanner_of_one(
+        dir: &std::path::Path,
+        grade: crate::domain::Grade,
+        ttl: Duration,
+    ) -> (Scanner, MerchantId) {
+        let store: SharedStore =
+            Arc::new(crate::store::embedded::EmbeddedStore::open(dir).unwrap());
+        let merchant = crate::records::parse_merchant(
+            r#"{"id":"XZ-0001","name":"叙州区好味超市","kind":"shop","address":"叙州区南岸东路1号","region":"511521","categories":["食品"],"contact_name":"张三","contact_phone":"13812345678"}"#,
+        )
+        .unwrap();
+        store.upsert_merchants(vec![merchant]).await.unwrap();
+        let id = MerchantId::parse("XZ-0001").unwrap();
+        put_grade(&store, &id, grade).await;
+        let keys = Arc::new(crate::keys::Keyring::from_published(vec![]).unwrap());
+        (Scanner::with_view_ttl(store, keys, 100, ttl), id)
+    }
+
+    /// Stores a projection of `id` computed as `grade`, telling no scanner.
+    async fn put_grade(store: &SharedStore, id: &MerchantId, grade: crate::domain::Grade) {
+        let merchant = store.merchant(id).await.unwrap().unwrap();
+        let mut p = crate::grading::project(
+            &merchant,
+            &[],
+            None,
+            &crate::grading::Rules::default(),
+            "2026-06-01".parse().unwrap(),
+            "2026-06-01T00:00:00Z".parse().unwrap(),
+        );
+        p.computed_grade = grade;
+        p.grade = grade;
+        store.put_projections(vec![p]).await.unwrap();
+    }
+
+    async fn cached_grade(scanner: &Scanner, id: &MerchantId) -> Option<crate::domain::Grade> {
+        let views = scanner.views.as_ref().unwrap();
+        let view = views.get(id).await.flatten()?;
+        Some(view.head.computed_grade)
+    }
+
+    #[tokio::test]
+    async fn a_view_scanned_near_its_expiry_is_read_again_in_the_background() {
+        use crate::domain::Grade;
+        let dir = tempfile::tempdir().unwrap();
+        let ttl = Duration::from_secs(10);
+        let (scanner, id) = scanner_of_one(dir.path(), Grade::Green, ttl).await;
+        let first = scanner.view(&id).await.unwrap().unwrap();
+        assert_eq!(first.head.computed_grade, Grade::Green);
+        // A change whose notice never reaches this scanner.
+        put_grade(scanner.store(), &id, Grade::Red).await;
+        let expires = scanner.expiry.ttl(id.as_str());
+        let due = expires - reread_ahead(ttl);
+        // Before the view is due, a scan neither reads nor changes it.
+        tokio::time::sleep(due / 2).await;
+        assert!(Arc::ptr_eq(
+            &scanner.view(&id).await.unwrap().unwrap(),
+            &first
+        ));
+        tokio::time::sleep(due - first.read_at.elapsed()).await;
+        assert!(first.read_at.elapsed() < expires - reread_ahead(ttl) / 2);
+        // Due: this scan is answered from the cached view, and starts a read.
+        let served = scanner.view(&id).await.unwrap().unwrap();
+        assert!(Arc::ptr_eq(&served, &first));
+        let mut waited = Duration::ZERO;
+        while cached_grade(&scanner, &id).await != Some(Grade::Red) {
+            assert!(waited < Duration::from_secs(2), "not read again");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            waited += Duration::from_millis(10);
+        }
+        // Read again before it expired, and its expiry starts anew: it is
+        // still cached past the first view's expiry.
+        assert!(first.read_at.elapsed() < expires);
+        let second = scanner
+            .views
+            .as_ref()
+            .unwrap()
+            .get(&id)
+            .await
+            .flatten()
+            .unwrap();
+        tokio::time::sleep(expires.saturating_sub(first.read_at.elapsed()) + ttl / 10).await;
+        let still = scanner.views.as_ref().unwrap().get(&id).await.flatten();
+        assert!(still.is_some_and(|v| Arc::ptr_eq(&v, &second)));
+    }
+
+    #[tokio::test]
+    async fn a_view_read_before_a_change_and_cached_after_its_invalidation_is_dropped() {
+        use crate::domain::Grade;
+        let dir = tempfile::tempdir().unwrap();
+        let (scanner, id) = scanner_of_one(dir.path(), Grade::Green, VIEW_TTL).await;
+        let views = scanner.views.as_ref().unwrap();
+        // A read that starts before the change...
+        let before = scanner.invalidations.load(Ordering::Acquire);
+        let stale = load_view(&**scanner.store(), &id, true).await.unwrap();
+        // ...the change and its notice...
+        put_grade(scanner.store(), &id, Grade::Red).await;
+        scanner.invalidate(&id).await;
+        // ...then the stale read reaches the cache.
+        views.insert(id.clone(), stale).await;
+        scanner.drop_if_invalidated_since(&id, before).await;
+        assert_eq!(cached_grade(&scanner, &id).await, None);
+        let view = scanner.view(&id).await.unwrap().unwrap();
+        assert_eq!(view.head.computed_grade, Grade::Red);
+        // A read with no change since it started stays.
+        let before = scanner.invalidations.load(Ordering::Acquire);
+        scanner.drop_if_invalidated_since(&id, before).await;
+        assert_eq!(cached_grade(&scanner, &id).await, Some(Grade::Red));
     }
 }
