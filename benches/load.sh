@@ -71,6 +71,9 @@ walk() { # port [curl option...]: request every code once, in order, 32 at a tim
 misses() { # port -> view-cache misses so far
   curl -s "http://127.0.0.1:$1/metrics" | awk '/ysz_cache_requests_total\{cache="merchant_views",result="miss"\}/ {print $2}'
 }
+reads() { # port -> store reads of views so far (misses, and views read again ahead of expiry)
+  curl -s "http://127.0.0.1:$1/metrics" | awk '/^ysz_store_read_duration_seconds_count/ {print $2}'
+}
 
 bp=$(free_port)
 "${on_server[@]}" target/release/examples/bare_server "127.0.0.1:$bp" &
@@ -190,9 +193,9 @@ PY
 rate=$(python3 -c "print(int($mw/2))")
 for r in $(seq "$ROUNDS"); do
   echo "round $r: scan JSON at $rate req/s (half the median warm rate), ${SECS} s:"
-  m0=$(misses "$sp")
+  m0=$(misses "$sp"); r0=$(reads "$sp")
   at_rate "$spid" "$sp" scan
-  echo "  view-cache misses during the run: $(( $(misses "$sp") - m0 ))"
+  echo "  view-cache misses during the run: $(( $(misses "$sp") - m0 )); store reads (misses and views read again ahead of expiry): $(( $(reads "$sp") - r0 ))"
   echo "round $r: bare handler at the same rate:"
   at_rate "$bpid" "$bp" bare
 done
