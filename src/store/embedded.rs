@@ -230,9 +230,16 @@ fn corrupt(e: impl std::fmt::Display) -> StoreError {
 }
 
 /// Page cache of one connection, in KiB (SQLite's negative `cache_size`).
-/// A maximum: it fills only as far as pages are used.
-const WRITER_CACHE_KIB: i64 = 256 * 1024;
-const READER_CACHE_KIB: i64 = 64 * 1024;
+/// A maximum: it fills only as far as pages are used, each page in memory
+/// the process touches for the first time (slow to get from the kernel).
+/// Small writes and reads touch pages all over the file once each, which
+/// a larger cache would only make the process allocate: the writer's
+/// cache grows to [`WRITER_BULK_CACHE_KIB`] only for a job that writes
+/// most of the store (a first bulk load, a regrade of most merchants),
+/// whose index pages it uses again and again.
+const WRITER_CACHE_KIB: i64 = 32 * 1024;
+const WRITER_BULK_CACHE_KIB: i64 = 256 * 1024;
+const READER_CACHE_KIB: i64 = 16 * 1024;
 /// An import expected to add at least this many records runs in bulk mode
 /// (see [`Store::begin_bulk_import`]; overridable with
 /// `YSZ_EMBEDDED_BULK_MIN`, for tests).
@@ -247,6 +254,14 @@ const SCAN_MIN: usize = 20_000;
 const SORT_BYTES: usize = 256 << 20;
 /// Merchants per grading batch above which the batch is read with range scans.
 const RANGE_SCAN_MIN: usize = 64;
+
+/// Lets the writer's page cache grow to [`WRITER_BULK_CACHE_KIB`] (for the
+/// rest of the process: it is a maximum).
+fn widen_writer_cache(writer: &Connection) -> StoreResult<()> {
+    writer
+        .pragma_update(None, "cache_size", -WRITER_BULK_CACHE_KIB)
+        .map_err(sql)
+}
 
 fn connect(path: &Path, cache_kib: i64) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
@@ -695,6 +710,7 @@ fn scan_grading_inputs(
 ) -> StoreResult<()> {
     use rayon::prelude::*;
     let started = std::time::Instant::now();
+    widen_writer_cache(&inner.writer.lock().unwrap_or_else(|p| p.into_inner()))?;
     let conn = connect(&inner.dir.join(DB_FILE), READER_CACHE_KIB).map_err(unavailable)?;
     conn.execute_batch("BEGIN").map_err(sql)?;
     // The first read: the snapshot the records are read in.
@@ -1312,6 +1328,9 @@ impl Store for EmbeddedStore {
             )
             .map_err(sql)?;
             tx.commit().map_err(unavailable)?;
+            if since == 0 {
+                widen_writer_cache(&conn)?;
+            }
             *inner.presorted.lock().unwrap_or_else(|p| p.into_inner()) = None;
             *bulk = Some(Bulk {
                 keys: Sorter::new(&inner.dir, inner.sort_bytes / 2),
