@@ -188,15 +188,32 @@ impl MerchantView {
             .map(|(_, claims)| claims.clone())
     }
 
-    /// Takes over the checked texts of `old`, a view of the same merchant
-    /// read earlier: a signature does not change with the merchant's data.
-    fn adopt_verified(&self, old: &MerchantView) {
+    /// Takes over what `old`, a view of the same merchant read earlier,
+    /// learnt: its checked texts (a signature does not change with the
+    /// merchant's data), and its renderings if both views hold the same
+    /// stored projection and code statuses (a view read again when nothing
+    /// changed then renders nothing again).
+    fn adopt(&self, old: &MerchantView) {
         let known = old
             .verified
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         *self.verified.lock().unwrap_or_else(|p| p.into_inner()) = known;
+        let same_projection = match (&self.json, &old.json) {
+            (Some(mine), Some(old)) => mine == old,
+            (None, None) => self
+                .projection
+                .get()
+                .is_some_and(|p| Some(p) == old.projection.get()),
+            _ => false,
+        };
+        if same_projection && self.codes == old.codes {
+            let rendered = old.rendered.lock().unwrap_or_else(|p| p.into_inner());
+            let mut mine = self.rendered.lock().unwrap_or_else(|p| p.into_inner());
+            mine.day = rendered.day;
+            mine.entries = rendered.entries.clone();
+        }
     }
 
     /// Remembers that `text` verified with `claims` (of this merchant).
@@ -533,7 +550,7 @@ impl Scanner {
             return;
         };
         if let Some(view) = &view {
-            view.adopt_verified(old);
+            view.adopt(old);
         }
         views.insert(id.clone(), view).await;
         self.drop_if_invalidated_since(id, before).await;
@@ -816,5 +833,35 @@ mod tests {
         let before = scanner.invalidations.load(Ordering::Acquire);
         scanner.drop_if_invalidated_since(&id, before).await;
         assert_eq!(cached_grade(&scanner, &id).await, Some(Grade::Red));
+    }
+
+    #[tokio::test]
+    async fn a_view_read_again_keeps_its_renderings_only_if_nothing_changed() {
+        use crate::domain::Grade;
+        let dir = tempfile::tempdir().unwrap();
+        let (scanner, id) = scanner_of_one(dir.path(), Grade::Green, VIEW_TTL).await;
+        let store = scanner.store().clone();
+        let read = || async { load_view(&*store, &id, true).await.unwrap().unwrap() };
+        let today: Date = "2026-06-01".parse().unwrap();
+        let key = RenderKey::Json(Status::Valid, 1, Grade::Green);
+        let render = |text: &'static str| move || Ok::<_, ()>(text.as_bytes().to_vec());
+        let first = read().await;
+        assert_eq!(
+            first.rendered(today, key, false, render("first")).unwrap(),
+            "first"
+        );
+        let same = read().await;
+        same.adopt(&first);
+        assert_eq!(
+            same.rendered(today, key, false, render("again")).unwrap(),
+            "first"
+        );
+        put_grade(&store, &id, Grade::Red).await;
+        let changed = read().await;
+        changed.adopt(&first);
+        assert_eq!(
+            changed.rendered(today, key, false, render("new")).unwrap(),
+            "new"
+        );
     }
 }
