@@ -459,7 +459,7 @@ impl Scanner {
 
     /// A scanner whose views' safety TTL is spread around `view_ttl`
     /// instead of [`VIEW_TTL`].
-    pub fn with_view_ttl(
+    fn with_view_ttl(
         store: SharedStore,
         keys: Arc<Keyring>,
         capacity: u64,
