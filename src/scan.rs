@@ -643,8 +643,8 @@ impl Scanner {
     async fn scan_warm(&self, text: &str, today: Date) -> Option<Scan> {
         let views = self.views.as_ref()?;
         // Untrusted until the text is found among the view's checked ones.
-        let claimed = yisaozhi_codes::unverified_claims(text).ok()?;
-        let view = views.get(claimed.merchant.as_str()).await.flatten()?;
+        let claimed = yisaozhi_codes::claimed_merchant(text)?;
+        let view = views.get(claimed.as_str()).await.flatten()?;
         let claims = view.verified(text)?;
         metrics::cache("merchant_views", true);
         if let Some(id) = &claims.merchant_id {

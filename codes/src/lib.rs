@@ -179,6 +179,31 @@ pub fn unverified_claims(text: &str) -> Result<Claims, CodeError> {
     Ok(payload::parse(&bytes).map_err(CodeError::Malformed)?.claims)
 }
 
+/// The merchant id a token's text names, **without checking anything else**
+/// (not the signature, not the rest of the text): for finding where a text
+/// checked earlier would be kept, never for trusting it. Reads only the
+/// leading digits that carry the header and the id, and allocates nothing.
+/// `None` if they do not hold a well-formed id of format
+/// [`FORMAT_VERSION`]; a text with `Some` may still fail [`Token::parse`].
+pub fn claimed_merchant(text: &str) -> Option<ClaimedMerchant> {
+    text::claimed_merchant(text)
+}
+
+/// A merchant id read from a token's text by [`claimed_merchant`]: 1 to
+/// [`MAX_MERCHANT_LEN`] bytes of `A-Z a-z 0-9 . _ -`, held inline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimedMerchant {
+    bytes: [u8; MAX_MERCHANT_LEN],
+    len: u8,
+}
+
+impl ClaimedMerchant {
+    /// The id.
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).expect("checked ASCII when read")
+    }
+}
+
 /// The outcome of [`verify`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {

@@ -17,7 +17,7 @@ pub(crate) const MIN_PAYLOAD_LEN: usize = HEADER_LEN + 1 + SIGNATURE_LEN;
 /// Longest payload: header, a 32-byte merchant id, signature.
 pub(crate) const MAX_PAYLOAD_LEN: usize = HEADER_LEN + MAX_MERCHANT_LEN + SIGNATURE_LEN;
 
-fn merchant_byte_ok(b: u8) -> bool {
+pub(crate) fn merchant_byte_ok(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')
 }
 

@@ -329,3 +329,48 @@ proptest! {
         prop_assert_eq!(verify(&link, |_| Some(public), c.expires), Verdict::Valid(c));
     }
 }
+
+proptest! {
+    #[test]
+    fn the_claimed_merchant_is_the_id_the_claims_carry(c in arb_claims(), seed in any::<[u8; 32]>()) {
+        let token = sign(&c, &SigningKey::from_bytes(&seed)).unwrap();
+        let claimed = claimed_merchant(token.as_str());
+        prop_assert_eq!(claimed.as_ref().map(ClaimedMerchant::as_str), Some(c.merchant.as_str()));
+    }
+
+    #[test]
+    fn a_merchant_is_claimed_by_every_text_whose_claims_parse(s in "[0-9]{0,270}") {
+        // Any text the full parse accepts names the same id; others may or
+        // may not name one, and never panic.
+        let claimed = claimed_merchant(&s);
+        if let Ok(c) = unverified_claims(&s) {
+            prop_assert_eq!(claimed.as_ref().map(ClaimedMerchant::as_str), Some(c.merchant.as_str()));
+        }
+    }
+
+    #[test]
+    fn arbitrary_strings_claim_no_merchant_or_a_well_formed_one(s in ".{0,300}") {
+        if let Some(m) = claimed_merchant(&s) {
+            prop_assert!(check_merchant_id(m.as_str()).is_ok());
+        }
+    }
+}
+
+#[test]
+fn a_text_too_short_or_of_another_format_claims_no_merchant() {
+    let token = sign(&claims("shop-1"), &key(1)).unwrap();
+    let text = token.as_str();
+    assert_eq!(claimed_merchant(text).unwrap().as_str(), "shop-1");
+    // The id ends in the third chunk (bytes 14..21): two chunks are not enough.
+    assert_eq!(claimed_merchant(&text[..34]), None);
+    assert_eq!(claimed_merchant(&text[..51]).unwrap().as_str(), "shop-1");
+    // Format version 2 in the first byte (the first chunk's top byte).
+    let mut bytes = text::digits_to_bytes(text).unwrap();
+    bytes[0] = 2;
+    assert_eq!(claimed_merchant(&text::bytes_to_digits(&bytes)), None);
+    // An id byte outside the alphabet.
+    bytes[0] = FORMAT_VERSION;
+    bytes[13] = b'/';
+    assert_eq!(claimed_merchant(&text::bytes_to_digits(&bytes)), None);
+    assert_eq!(claimed_merchant(""), None);
+}

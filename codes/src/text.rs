@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use crate::payload::{self, MAX_PAYLOAD_LEN, MIN_PAYLOAD_LEN};
 use crate::CodeError;
+use crate::MAX_MERCHANT_LEN;
 
 /// Bytes per full chunk.
 const CHUNK_BYTES: usize = 7;
@@ -37,6 +38,62 @@ pub(crate) fn bytes_to_digits(bytes: &[u8]) -> String {
         write!(out, "{value:0width$}").expect("writing to a String cannot fail");
     }
     out
+}
+
+/// The merchant id in the leading digits of `text` (see
+/// [`crate::claimed_merchant`]): decodes only the full chunks that hold the
+/// header and the id, onto the stack.
+pub(crate) fn claimed_merchant(text: &str) -> Option<crate::ClaimedMerchant> {
+    use payload::{HEADER_LEN, SIGNATURE_LEN};
+    // The header and the longest id fit in full chunks of every token: the
+    // signature follows them.
+    const PREFIX: usize = (HEADER_LEN + MAX_MERCHANT_LEN).div_ceil(CHUNK_BYTES) * CHUNK_BYTES;
+    const _: () = assert!(PREFIX <= HEADER_LEN + 1 + SIGNATURE_LEN);
+    let digits = text.as_bytes();
+    let mut bytes = [0u8; PREFIX];
+    // Decodes chunk `index` into `bytes`; false if its digits are missing,
+    // not digits, or do not fit its bytes.
+    fn decode(digits: &[u8], bytes: &mut [u8], index: usize) -> bool {
+        let Some(chunk) = digits.get(index * CHUNK_DIGITS..(index + 1) * CHUNK_DIGITS) else {
+            return false;
+        };
+        let mut value = 0u64;
+        for &c in chunk {
+            if !c.is_ascii_digit() {
+                return false;
+            }
+            value = value * 10 + u64::from(c - b'0');
+        }
+        if value >> (8 * CHUNK_BYTES) != 0 {
+            return false;
+        }
+        bytes[index * CHUNK_BYTES..(index + 1) * CHUNK_BYTES]
+            .copy_from_slice(&value.to_be_bytes()[8 - CHUNK_BYTES..]);
+        true
+    }
+    // The id's length is the header's last byte.
+    let header_chunks = HEADER_LEN.div_ceil(CHUNK_BYTES);
+    if !(0..header_chunks).all(|i| decode(digits, &mut bytes, i)) {
+        return None;
+    }
+    let len = usize::from(bytes[HEADER_LEN - 1]);
+    if bytes[0] != payload::FORMAT_VERSION || !(1..=MAX_MERCHANT_LEN).contains(&len) {
+        return None;
+    }
+    let end = HEADER_LEN + len;
+    if !(header_chunks..end.div_ceil(CHUNK_BYTES)).all(|i| decode(digits, &mut bytes, i)) {
+        return None;
+    }
+    let id = &bytes[HEADER_LEN..end];
+    if !id.iter().all(|&b| payload::merchant_byte_ok(b)) {
+        return None;
+    }
+    let mut merchant = crate::ClaimedMerchant {
+        bytes: [0; MAX_MERCHANT_LEN],
+        len: len as u8,
+    };
+    merchant.bytes[..len].copy_from_slice(id);
+    Some(merchant)
 }
 
 /// Digits to bytes. Checks length and alphabet before allocating anything,
