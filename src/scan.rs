@@ -58,16 +58,16 @@ pub struct MerchantView {
     head: Head,
     projection: std::sync::OnceLock<Projection>,
     pub codes: HashMap<u32, CodeStatus>,
-    /// Answers rendered from this view for one day, built on first use; a new
-    /// view (after any change) starts empty, so nothing here goes stale.
-    rendered: std::sync::Mutex<Rendered>,
     /// Token texts of this merchant whose signature was checked, with their
-    /// claims: a warm scan compares the text instead of looking it up in the
-    /// verified-token cache. At most [`VERIFIED_PER_VIEW`] (a merchant has a
-    /// handful of codes; forged texts are never kept here).
-    verified: std::sync::Mutex<Vec<(Box<str>, Arc<Verified>)>>,
+    /// claims and the answers to their scans rendered today: a warm scan
+    /// compares the text instead of looking it up in the verified-token
+    /// cache, and finds its answer beside it. At most [`CHECKED_PER_VIEW`]
+    /// (a merchant has a handful of codes; forged texts are never kept
+    /// here). A new view (after any change) starts without answers, so none
+    /// goes stale.
+    checked: std::sync::Mutex<Vec<Checked>>,
     /// Whether the view is kept (in the view cache) beyond the request that
-    /// read it: only then are renderings and checked texts worth keeping.
+    /// read it: only then are answers and checked texts worth keeping.
     kept: bool,
     /// When the view was read from the store.
     read_at: std::time::Instant,
@@ -85,23 +85,38 @@ struct Head {
 }
 
 /// How many checked token texts a view keeps (oldest dropped first).
-const VERIFIED_PER_VIEW: usize = 8;
+const CHECKED_PER_VIEW: usize = 8;
 
-/// What a memoised rendering depends on besides the view and the day.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RenderKey {
-    /// The scan JSON for a code status and code (serial and printed grade:
-    /// everything a code's claims add to the answer is fixed by its serial).
-    Json(Status, u32, crate::domain::Grade),
-    /// The scan page for a code status and printed grade.
-    Page(Status, Option<crate::domain::Grade>),
+/// A token text whose signature was checked, its claims, and the answers to
+/// its scan rendered from the view for one day.
+#[derive(Debug, Clone)]
+struct Checked {
+    text: Box<str>,
+    claims: Arc<Verified>,
+    answers: Answers,
 }
 
-#[derive(Debug, Default)]
-struct Rendered {
+/// The answers to one text's scan on `day`: its status and each body
+/// rendered so far (indexed by [`Answers::slot`]). Everything an answer
+/// holds is fixed by the view, the text and the day.
+#[derive(Debug, Clone, Default)]
+struct Answers {
     day: Option<Date>,
-    /// (key, gzip-compressed or not, body).
-    entries: Vec<(RenderKey, bool, bytes::Bytes)>,
+    status: Option<Status>,
+    bodies: [Option<bytes::Bytes>; 4],
+}
+
+impl Answers {
+    fn slot(form: Form, gzipped: bool) -> usize {
+        usize::from(form == Form::Page) * 2 + usize::from(gzipped)
+    }
+}
+
+/// The form of a scan answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    Json,
+    Page,
 }
 
 impl MerchantView {
@@ -137,8 +152,7 @@ impl MerchantView {
             head,
             projection,
             codes,
-            rendered: Default::default(),
-            verified: Default::default(),
+            checked: Default::default(),
             kept: true,
             read_at: std::time::Instant::now(),
             rereading: Default::default(),
@@ -181,25 +195,24 @@ impl MerchantView {
 
     /// The claims of `text` if it was checked against this view before.
     fn verified(&self, text: &str) -> Option<Arc<Verified>> {
-        let known = self.verified.lock().unwrap_or_else(|p| p.into_inner());
-        known
+        let checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
+        checked
             .iter()
-            .find(|(t, _)| **t == *text)
-            .map(|(_, claims)| claims.clone())
+            .find(|c| *c.text == *text)
+            .map(|c| c.claims.clone())
     }
 
     /// Takes over what `old`, a view of the same merchant read earlier,
     /// learnt: its checked texts (a signature does not change with the
-    /// merchant's data), and its renderings if both views hold the same
+    /// merchant's data), and their answers if both views hold the same
     /// stored projection and code statuses (a view read again when nothing
     /// changed then renders nothing again).
     fn adopt(&self, old: &MerchantView) {
-        let known = old
-            .verified
+        let mut known = old
+            .checked
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        *self.verified.lock().unwrap_or_else(|p| p.into_inner()) = known;
         let same_projection = match (&self.json, &old.json) {
             (Some(mine), Some(old)) => mine == old,
             (None, None) => self
@@ -208,12 +221,12 @@ impl MerchantView {
                 .is_some_and(|p| Some(p) == old.projection.get()),
             _ => false,
         };
-        if same_projection && self.codes == old.codes {
-            let rendered = old.rendered.lock().unwrap_or_else(|p| p.into_inner());
-            let mut mine = self.rendered.lock().unwrap_or_else(|p| p.into_inner());
-            mine.day = rendered.day;
-            mine.entries = rendered.entries.clone();
+        if !(same_projection && self.codes == old.codes) {
+            for c in &mut known {
+                c.answers = Answers::default();
+            }
         }
+        *self.checked.lock().unwrap_or_else(|p| p.into_inner()) = known;
     }
 
     /// Remembers that `text` verified with `claims` (of this merchant).
@@ -221,77 +234,61 @@ impl MerchantView {
         if !self.kept {
             return;
         }
-        let mut known = self.verified.lock().unwrap_or_else(|p| p.into_inner());
-        if known.iter().any(|(t, _)| **t == *text) {
+        let mut checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
+        if checked.iter().any(|c| *c.text == *text) {
             return;
         }
-        if known.len() >= VERIFIED_PER_VIEW {
-            known.remove(0);
+        if checked.len() >= CHECKED_PER_VIEW {
+            checked.remove(0);
         }
-        known.push((text.into(), claims.clone()));
+        checked.push(Checked {
+            text: text.into(),
+            claims: claims.clone(),
+            answers: Answers::default(),
+        });
     }
 
-    /// The rendering for `key` on `today`, built by `render` on first use;
-    /// gzip-compressed if `gzipped` (a phone asks for gzip on every scan,
-    /// and this compresses once per view and day).
-    pub fn rendered<E>(
+    /// The status and the body in `form` of the answer to a scan of `text`
+    /// on `today`, if it was rendered from this view.
+    fn answered(
         &self,
+        text: &str,
         today: Date,
-        key: RenderKey,
+        form: Form,
         gzipped: bool,
-        render: impl FnOnce() -> Result<Vec<u8>, E>,
-    ) -> Result<bytes::Bytes, E> {
-        if gzipped {
-            return self.memo(today, key, true, || {
-                Ok(gzip(&self.rendered(today, key, false, render)?).into())
-            });
+    ) -> Option<(Status, bytes::Bytes)> {
+        let checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
+        let answers = &checked.iter().find(|c| *c.text == *text)?.answers;
+        if answers.day != Some(today) {
+            return None;
         }
-        self.memo(today, key, false, || {
-            let mut text = render()?;
-            // Kept for the day: no spare capacity (a `Bytes` keeps the
-            // whole allocation of the buffer it came from).
-            text.shrink_to_fit();
-            Ok(text.into())
-        })
+        let body = answers.bodies[Answers::slot(form, gzipped)].clone()?;
+        Some((answers.status?, body))
     }
 
-    fn memo<E>(
+    /// Keeps `body`, the answer in `form` to a scan of the checked `text`
+    /// on `today` with `status`, for the rest of the day.
+    fn keep_answer(
         &self,
+        text: &str,
         today: Date,
-        key: RenderKey,
+        status: Status,
+        form: Form,
         gzipped: bool,
-        render: impl FnOnce() -> Result<bytes::Bytes, E>,
-    ) -> Result<bytes::Bytes, E> {
-        if !self.kept {
-            return render();
+        body: &bytes::Bytes,
+    ) {
+        let mut checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(c) = checked.iter_mut().find(|c| *c.text == *text) else {
+            return;
+        };
+        if c.answers.day != Some(today) {
+            c.answers = Answers {
+                day: Some(today),
+                status: Some(status),
+                ..Answers::default()
+            };
         }
-        {
-            let mut memo = self.rendered.lock().unwrap_or_else(|p| p.into_inner());
-            if memo.day != Some(today) {
-                memo.day = Some(today);
-                memo.entries.clear();
-            }
-            if let Some((.., hit)) = memo
-                .entries
-                .iter()
-                .find(|(k, z, _)| (*k, *z) == (key, gzipped))
-            {
-                return Ok(hit.clone());
-            }
-        }
-        // Rendered outside the lock: a gzip rendering takes the lock again
-        // for the plain one.
-        let built = render()?;
-        let mut memo = self.rendered.lock().unwrap_or_else(|p| p.into_inner());
-        if memo.day == Some(today)
-            && !memo
-                .entries
-                .iter()
-                .any(|(k, z, _)| (*k, *z) == (key, gzipped))
-        {
-            memo.entries.push((key, gzipped, built.clone()));
-        }
-        Ok(built)
+        c.answers.bodies[Answers::slot(form, gzipped)] = Some(body.clone());
     }
 }
 
@@ -512,7 +509,7 @@ impl Scanner {
         if let Some(hit) = views.get(id).await {
             metrics::cache("merchant_views", true);
             if let Some(view) = &hit {
-                self.reread_if_due(id, view);
+                self.reread_if_due(id.as_str(), view);
             }
             return Ok(hit);
         }
@@ -527,13 +524,16 @@ impl Scanner {
 
     /// Starts reading `view` again in the background once it is within
     /// [`reread_ahead`] of its expiry (once per view).
-    fn reread_if_due(&self, id: &MerchantId, view: &Arc<MerchantView>) {
-        let due = self.expiry.ttl(id.as_str()) - reread_ahead(self.expiry.base);
+    fn reread_if_due(&self, id: &str, view: &Arc<MerchantView>) {
+        let due = self.expiry.ttl(id) - reread_ahead(self.expiry.base);
         if view.read_at.elapsed() < due || view.rereading.swap(true, Ordering::Relaxed) {
             return;
         }
+        // The id of a cached view: well formed.
+        let Ok(id) = MerchantId::parse(id) else {
+            return;
+        };
         let scanner = self.clone();
-        let id = id.clone();
         let old = view.clone();
         tokio::spawn(async move { scanner.reread(&id, &old).await });
     }
@@ -608,10 +608,81 @@ impl Scanner {
         outcome
     }
 
-    /// Scans a token (or a full code URL).
-    pub async fn scan(&self, text: &str) -> Result<Scan, Arc<StoreError>> {
+    /// The answer in `form` to a scan of a token (or a full code URL): its
+    /// status and body, gzip-compressed if `gzipped`. `render` builds the
+    /// plain body from the scan. An answer that shows a merchant is
+    /// rendered once per view, checked text, day and form, and kept in the
+    /// view: a warm scan finds it there by the text alone.
+    pub async fn answer(
+        &self,
+        text: &str,
+        form: Form,
+        gzipped: bool,
+        render: impl FnOnce(&Scan) -> Result<Vec<u8>, StoreError>,
+    ) -> Result<(Status, bytes::Bytes), Arc<StoreError>> {
         let today = clock::today();
         let text = yisaozhi_codes::token_from_text(text);
+        if let Some(hit) = self.answer_warm(text, today, form, gzipped).await {
+            return Ok(hit);
+        }
+        let scan = self.scan(text, today).await?;
+        let status = scan.status;
+        let encode = |body: Vec<u8>| -> bytes::Bytes {
+            if gzipped {
+                gzip(&body).into()
+            } else {
+                body.into()
+            }
+        };
+        // Kept only for a shown merchant's checked text, in a cached view.
+        let kept = scan
+            .view
+            .as_ref()
+            .filter(|v| v.kept && scan.claims.is_some());
+        let Some(view) = kept else {
+            return Ok((status, encode(render(&scan)?)));
+        };
+        let plain = match view.answered(text, today, form, false) {
+            Some((_, plain)) => plain,
+            None => {
+                let mut body = render(&scan)?;
+                // Kept for the day: no spare capacity (a `Bytes` keeps the
+                // whole allocation of the buffer it came from).
+                body.shrink_to_fit();
+                let body = bytes::Bytes::from(body);
+                view.keep_answer(text, today, status, form, false, &body);
+                body
+            }
+        };
+        if !gzipped {
+            return Ok((status, plain));
+        }
+        let compressed = bytes::Bytes::from(gzip(&plain));
+        view.keep_answer(text, today, status, form, true, &compressed);
+        Ok((status, compressed))
+    }
+
+    /// The warm answer: the merchant's view is cached and holds this very
+    /// text's answer for today.
+    async fn answer_warm(
+        &self,
+        text: &str,
+        today: Date,
+        form: Form,
+        gzipped: bool,
+    ) -> Option<(Status, bytes::Bytes)> {
+        let views = self.views.as_ref()?;
+        // Untrusted until the text is found among the view's checked ones.
+        let claimed = yisaozhi_codes::claimed_merchant(text)?;
+        let view = views.get(claimed.as_str()).await.flatten()?;
+        let answer = view.answered(text, today, form, gzipped)?;
+        metrics::cache("merchant_views", true);
+        self.reread_if_due(claimed.as_str(), &view);
+        Some(answer)
+    }
+
+    /// Scans a token's text.
+    async fn scan(&self, text: &str, today: Date) -> Result<Scan, Arc<StoreError>> {
         if let Some(scan) = self.scan_warm(text, today).await {
             return Ok(scan);
         }
@@ -647,9 +718,7 @@ impl Scanner {
         let view = views.get(claimed.as_str()).await.flatten()?;
         let claims = view.verified(text)?;
         metrics::cache("merchant_views", true);
-        if let Some(id) = &claims.merchant_id {
-            self.reread_if_due(id, &view);
-        }
+        self.reread_if_due(claimed.as_str(), &view);
         Some(judge(Status::Valid, Some(claims), Some(view), today))
     }
 }
@@ -839,32 +908,60 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_view_read_again_keeps_its_renderings_only_if_nothing_changed() {
+    async fn a_view_read_again_keeps_its_answers_only_if_nothing_changed() {
         use crate::domain::Grade;
         let dir = tempfile::tempdir().unwrap();
         let (scanner, id) = scanner_of_one(dir.path(), Grade::Green, VIEW_TTL).await;
         let store = scanner.store().clone();
         let read = || async { load_view(&*store, &id, true).await.unwrap().unwrap() };
         let today: Date = "2026-06-01".parse().unwrap();
-        let key = RenderKey::Json(Status::Valid, 1, Grade::Green);
-        let render = |text: &'static str| move || Ok::<_, ()>(text.as_bytes().to_vec());
+        let claims = Arc::new(Verified {
+            claims: yisaozhi_codes::Claims {
+                kid: yisaozhi_codes::KeyId(1),
+                merchant: id.as_str().into(),
+                serial: 1,
+                issued: Day(0),
+                expires: Day(u16::MAX),
+                grade: yisaozhi_codes::Grade::Green,
+            },
+            merchant_id: Some(id.clone()),
+        });
         let first = read().await;
-        assert_eq!(
-            first.rendered(today, key, false, render("first")).unwrap(),
-            "first"
-        );
+        first.remember("123", &claims);
+        let body = bytes::Bytes::from_static(b"first");
+        first.keep_answer("123", today, Status::Valid, Form::Json, false, &body);
+        let answered = |view: &MerchantView| view.answered("123", today, Form::Json, false);
+        assert_eq!(answered(&first), Some((Status::Valid, body.clone())));
+        // Nothing else was answered: not the page, not gzip, not another
+        // text, not another day.
+        assert_eq!(first.answered("123", today, Form::Page, false), None);
+        assert_eq!(first.answered("123", today, Form::Json, true), None);
+        assert_eq!(first.answered("124", today, Form::Json, false), None);
+        let tomorrow = today.tomorrow().unwrap();
+        assert_eq!(first.answered("123", tomorrow, Form::Json, false), None);
+        // A view read again with nothing changed keeps the text and answer.
         let same = read().await;
         same.adopt(&first);
-        assert_eq!(
-            same.rendered(today, key, false, render("again")).unwrap(),
-            "first"
-        );
+        assert_eq!(answered(&same), Some((Status::Valid, body)));
+        // One read after a change keeps the checked text, not its answer.
         put_grade(&store, &id, Grade::Red).await;
         let changed = read().await;
         changed.adopt(&first);
+        assert_eq!(answered(&changed), None);
+        assert!(changed.verified("123").is_some());
+        // An answer of another day is replaced, with its status.
+        first.keep_answer(
+            "123",
+            tomorrow,
+            Status::Expired,
+            Form::Page,
+            false,
+            &"p".into(),
+        );
+        assert_eq!(answered(&first), None);
         assert_eq!(
-            changed.rendered(today, key, false, render("new")).unwrap(),
-            "new"
+            first.answered("123", tomorrow, Form::Page, false),
+            Some((Status::Expired, "p".into()))
         );
     }
 }

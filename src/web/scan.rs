@@ -10,7 +10,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::{pages, public_projection, ApiError, AppState};
 use crate::clock;
-use crate::scan::{RenderKey, Scan, Status};
+use crate::scan::{Form, Scan, Status};
 use crate::store::StoreError;
 
 fn http_status(status: Status) -> StatusCode {
@@ -21,28 +21,7 @@ fn http_status(status: Status) -> StatusCode {
     }
 }
 
-/// The scan answer as JSON (CONTRACT §2). For a code whose merchant is
-/// shown, the whole body is rendered once per view, day, status and code,
-/// and served from the view afterwards.
-pub fn scan_json(scan: &Scan, gzip: bool) -> Result<bytes::Bytes, StoreError> {
-    match (&scan.view, &scan.claims) {
-        (Some(view), Some(c)) => {
-            let key = RenderKey::Json(scan.status, c.serial, c.grade);
-            view.rendered(scan.today, key, gzip, || render_json(scan))
-        }
-        _ => Ok(encoded(render_json(scan)?, gzip)),
-    }
-}
-
-/// A body rendered for one answer, compressed if asked.
-fn encoded(body: Vec<u8>, gzip: bool) -> bytes::Bytes {
-    if gzip {
-        crate::scan::gzip(&body).into()
-    } else {
-        body.into()
-    }
-}
-
+/// The scan answer as JSON (CONTRACT §2).
 fn render_json(scan: &Scan) -> Result<Vec<u8>, StoreError> {
     let mut out = Vec::with_capacity(2048);
     let code = CodeJson {
@@ -134,11 +113,14 @@ fn answer(status: StatusCode, gzip: bool) -> actix_web::HttpResponseBuilder {
 
 /// The scan answered as JSON.
 async fn json_answer(state: &AppState, token: &str, gzip: bool) -> Result<HttpResponse, ApiError> {
-    let scan = state.scanner.scan(token).await?;
-    crate::metrics::scan(scan.status.name());
-    Ok(answer(http_status(scan.status), gzip)
+    let (status, body) = state
+        .scanner
+        .answer(token, Form::Json, gzip, render_json)
+        .await?;
+    crate::metrics::scan(status.name());
+    Ok(answer(http_status(status), gzip)
         .content_type("application/json")
-        .body(scan_json(&scan, gzip)?))
+        .body(body))
 }
 
 /// The scan answered as a page, or as JSON if the client asks for it.
@@ -151,24 +133,22 @@ async fn page_answer(
     if wants_json(req) {
         return json_answer(state, token, gzip).await;
     }
-    let error_page = |err: ApiError| {
-        answer(actix_web::ResponseError::status_code(&err), gzip)
-            .content_type("text/html; charset=utf-8")
-            .body(encoded(
-                pages::unavailable().into_string().into_bytes(),
-                gzip,
-            ))
+    let page = state
+        .scanner
+        .answer(token, Form::Page, gzip, render_page)
+        .await;
+    let (status, html) = match page {
+        Ok(page) => page,
+        Err(e) => {
+            let err = ApiError::from(e);
+            let html = pages::unavailable().into_string().into_bytes();
+            return Ok(answer(actix_web::ResponseError::status_code(&err), gzip)
+                .content_type("text/html; charset=utf-8")
+                .body(if gzip { crate::scan::gzip(&html) } else { html }));
+        }
     };
-    let scan = match state.scanner.scan(token).await {
-        Ok(s) => s,
-        Err(e) => return Ok(error_page(e.into())),
-    };
-    let html = match page_html(&scan, gzip) {
-        Ok(html) => html,
-        Err(e) => return Ok(error_page(e.into())),
-    };
-    crate::metrics::scan(scan.status.name());
-    Ok(answer(http_status(scan.status), gzip)
+    crate::metrics::scan(status.name());
+    Ok(answer(http_status(status), gzip)
         .content_type("text/html; charset=utf-8")
         .body(html))
 }
@@ -277,20 +257,10 @@ pub async fn serve_scans_first<B: MessageBody + 'static>(
     Ok(ServiceResponse::new(req, res).map_into_left_body())
 }
 
-/// The scan page, rendered once per view, day, status and printed grade.
-fn page_html(scan: &Scan, gzip: bool) -> Result<bytes::Bytes, StoreError> {
-    match &scan.view {
-        Some(view) => {
-            let key = RenderKey::Page(scan.status, scan.claims.as_ref().map(|c| c.grade));
-            view.rendered(scan.today, key, gzip, || {
-                Ok(pages::scan_page(scan, Some(view.projection()?))
-                    .into_string()
-                    .into_bytes())
-            })
-        }
-        None => Ok(encoded(
-            pages::scan_page(scan, None).into_string().into_bytes(),
-            gzip,
-        )),
-    }
+/// The scan page.
+fn render_page(scan: &Scan) -> Result<Vec<u8>, StoreError> {
+    let projection = scan.view.as_ref().map(|v| v.projection()).transpose()?;
+    Ok(pages::scan_page(scan, projection)
+        .into_string()
+        .into_bytes())
 }
