@@ -97,7 +97,7 @@ struct Checked {
 }
 
 /// The answers to one text's scan on `day`: its status and each body
-/// rendered so far (indexed by [`Answers::slot`]). Everything an answer
+/// rendered so far (indexed by [`Wanted::slot`]). Everything an answer
 /// holds is fixed by the view, the text and the day.
 #[derive(Debug, Clone, Default)]
 struct Answers {
@@ -106,9 +106,17 @@ struct Answers {
     bodies: [Option<bytes::Bytes>; 4],
 }
 
-impl Answers {
-    fn slot(form: Form, gzipped: bool) -> usize {
-        usize::from(form == Form::Page) * 2 + usize::from(gzipped)
+/// Which answer to a scan: of which day, in which form, compressed or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Wanted {
+    day: Date,
+    form: Form,
+    gzipped: bool,
+}
+
+impl Wanted {
+    fn slot(self) -> usize {
+        usize::from(self.form == Form::Page) * 2 + usize::from(self.gzipped)
     }
 }
 
@@ -248,47 +256,33 @@ impl MerchantView {
         });
     }
 
-    /// The status and the body in `form` of the answer to a scan of `text`
-    /// on `today`, if it was rendered from this view.
-    fn answered(
-        &self,
-        text: &str,
-        today: Date,
-        form: Form,
-        gzipped: bool,
-    ) -> Option<(Status, bytes::Bytes)> {
+    /// The status and the body of the `wanted` answer to a scan of `text`,
+    /// if it was rendered from this view.
+    fn answered(&self, text: &str, wanted: Wanted) -> Option<(Status, bytes::Bytes)> {
         let checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
         let answers = &checked.iter().find(|c| *c.text == *text)?.answers;
-        if answers.day != Some(today) {
+        if answers.day != Some(wanted.day) {
             return None;
         }
-        let body = answers.bodies[Answers::slot(form, gzipped)].clone()?;
+        let body = answers.bodies[wanted.slot()].clone()?;
         Some((answers.status?, body))
     }
 
-    /// Keeps `body`, the answer in `form` to a scan of the checked `text`
-    /// on `today` with `status`, for the rest of the day.
-    fn keep_answer(
-        &self,
-        text: &str,
-        today: Date,
-        status: Status,
-        form: Form,
-        gzipped: bool,
-        body: &bytes::Bytes,
-    ) {
+    /// Keeps `body`, the `wanted` answer to a scan of the checked `text`
+    /// with `status`, for the rest of its day.
+    fn keep_answer(&self, text: &str, wanted: Wanted, status: Status, body: &bytes::Bytes) {
         let mut checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
         let Some(c) = checked.iter_mut().find(|c| *c.text == *text) else {
             return;
         };
-        if c.answers.day != Some(today) {
+        if c.answers.day != Some(wanted.day) {
             c.answers = Answers {
-                day: Some(today),
+                day: Some(wanted.day),
                 status: Some(status),
                 ..Answers::default()
             };
         }
-        c.answers.bodies[Answers::slot(form, gzipped)] = Some(body.clone());
+        c.answers.bodies[wanted.slot()] = Some(body.clone());
     }
 }
 
@@ -622,7 +616,12 @@ impl Scanner {
     ) -> Result<(Status, bytes::Bytes), Arc<StoreError>> {
         let today = clock::today();
         let text = yisaozhi_codes::token_from_text(text);
-        if let Some(hit) = self.answer_warm(text, today, form, gzipped).await {
+        let wanted = Wanted {
+            day: today,
+            form,
+            gzipped,
+        };
+        if let Some(hit) = self.answer_warm(text, wanted).await {
             return Ok(hit);
         }
         let scan = self.scan(text, today).await?;
@@ -642,7 +641,11 @@ impl Scanner {
         let Some(view) = kept else {
             return Ok((status, encode(render(&scan)?)));
         };
-        let plain = match view.answered(text, today, form, false) {
+        let plain_wanted = Wanted {
+            gzipped: false,
+            ..wanted
+        };
+        let plain = match view.answered(text, plain_wanted) {
             Some((_, plain)) => plain,
             None => {
                 let mut body = render(&scan)?;
@@ -650,7 +653,7 @@ impl Scanner {
                 // whole allocation of the buffer it came from).
                 body.shrink_to_fit();
                 let body = bytes::Bytes::from(body);
-                view.keep_answer(text, today, status, form, false, &body);
+                view.keep_answer(text, plain_wanted, status, &body);
                 body
             }
         };
@@ -658,24 +661,18 @@ impl Scanner {
             return Ok((status, plain));
         }
         let compressed = bytes::Bytes::from(gzip(&plain));
-        view.keep_answer(text, today, status, form, true, &compressed);
+        view.keep_answer(text, wanted, status, &compressed);
         Ok((status, compressed))
     }
 
     /// The warm answer: the merchant's view is cached and holds this very
     /// text's answer for today.
-    async fn answer_warm(
-        &self,
-        text: &str,
-        today: Date,
-        form: Form,
-        gzipped: bool,
-    ) -> Option<(Status, bytes::Bytes)> {
+    async fn answer_warm(&self, text: &str, wanted: Wanted) -> Option<(Status, bytes::Bytes)> {
         let views = self.views.as_ref()?;
         // Untrusted until the text is found among the view's checked ones.
         let claimed = yisaozhi_codes::claimed_merchant(text)?;
         let view = views.get(claimed.as_str()).await.flatten()?;
-        let answer = view.answered(text, today, form, gzipped)?;
+        let answer = view.answered(text, wanted)?;
         metrics::cache("merchant_views", true);
         self.reread_if_due(claimed.as_str(), &view);
         Some(answer)
@@ -926,41 +923,42 @@ mod tests {
             },
             merchant_id: Some(id.clone()),
         });
+        let want = |day: Date, form: Form, gzipped: bool| Wanted { day, form, gzipped };
+        let json = want(today, Form::Json, false);
         let first = read().await;
         first.remember("123", &claims);
         let body = bytes::Bytes::from_static(b"first");
-        first.keep_answer("123", today, Status::Valid, Form::Json, false, &body);
-        let answered = |view: &MerchantView| view.answered("123", today, Form::Json, false);
-        assert_eq!(answered(&first), Some((Status::Valid, body.clone())));
+        first.keep_answer("123", json, Status::Valid, &body);
+        assert_eq!(
+            first.answered("123", json),
+            Some((Status::Valid, body.clone()))
+        );
         // Nothing else was answered: not the page, not gzip, not another
         // text, not another day.
-        assert_eq!(first.answered("123", today, Form::Page, false), None);
-        assert_eq!(first.answered("123", today, Form::Json, true), None);
-        assert_eq!(first.answered("124", today, Form::Json, false), None);
+        assert_eq!(first.answered("123", want(today, Form::Page, false)), None);
+        assert_eq!(first.answered("123", want(today, Form::Json, true)), None);
+        assert_eq!(first.answered("124", json), None);
         let tomorrow = today.tomorrow().unwrap();
-        assert_eq!(first.answered("123", tomorrow, Form::Json, false), None);
+        assert_eq!(
+            first.answered("123", want(tomorrow, Form::Json, false)),
+            None
+        );
         // A view read again with nothing changed keeps the text and answer.
         let same = read().await;
         same.adopt(&first);
-        assert_eq!(answered(&same), Some((Status::Valid, body)));
+        assert_eq!(same.answered("123", json), Some((Status::Valid, body)));
         // One read after a change keeps the checked text, not its answer.
         put_grade(&store, &id, Grade::Red).await;
         let changed = read().await;
         changed.adopt(&first);
-        assert_eq!(answered(&changed), None);
+        assert_eq!(changed.answered("123", json), None);
         assert!(changed.verified("123").is_some());
         // An answer of another day is replaced, with its status.
-        first.keep_answer(
-            "123",
-            tomorrow,
-            Status::Expired,
-            Form::Page,
-            false,
-            &"p".into(),
-        );
-        assert_eq!(answered(&first), None);
+        let page = want(tomorrow, Form::Page, false);
+        first.keep_answer("123", page, Status::Expired, &"p".into());
+        assert_eq!(first.answered("123", json), None);
         assert_eq!(
-            first.answered("123", tomorrow, Form::Page, false),
+            first.answered("123", page),
             Some((Status::Expired, "p".into()))
         );
     }
