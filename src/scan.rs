@@ -93,16 +93,16 @@ const CHECKED_PER_VIEW: usize = 8;
 struct Checked {
     text: Box<str>,
     claims: Arc<Verified>,
-    answers: Answers,
+    answers: Option<Answers>,
 }
 
 /// The answers to one text's scan on `day`: its status and each body
 /// rendered so far (indexed by [`Wanted::slot`]). Everything an answer
 /// holds is fixed by the view, the text and the day.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 struct Answers {
-    day: Option<Date>,
-    status: Option<Status>,
+    day: Date,
+    status: Status,
     bodies: [Option<bytes::Bytes>; 4],
 }
 
@@ -231,7 +231,7 @@ impl MerchantView {
         };
         if !(same_projection && self.codes == old.codes) {
             for c in &mut known {
-                c.answers = Answers::default();
+                c.answers = None;
             }
         }
         *self.checked.lock().unwrap_or_else(|p| p.into_inner()) = known;
@@ -252,7 +252,7 @@ impl MerchantView {
         checked.push(Checked {
             text: text.into(),
             claims: claims.clone(),
-            answers: Answers::default(),
+            answers: None,
         });
     }
 
@@ -260,12 +260,9 @@ impl MerchantView {
     /// if it was rendered from this view.
     fn answered(&self, text: &str, wanted: Wanted) -> Option<(Status, bytes::Bytes)> {
         let checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
-        let answers = &checked.iter().find(|c| *c.text == *text)?.answers;
-        if answers.day != Some(wanted.day) {
-            return None;
-        }
-        let body = answers.bodies[wanted.slot()].clone()?;
-        Some((answers.status?, body))
+        let answers = checked.iter().find(|c| *c.text == *text)?.answers.as_ref();
+        let answers = answers.filter(|a| a.day == wanted.day)?;
+        Some((answers.status, answers.bodies[wanted.slot()].clone()?))
     }
 
     /// Keeps `body`, the `wanted` answer to a scan of the checked `text`
@@ -275,14 +272,15 @@ impl MerchantView {
         let Some(c) = checked.iter_mut().find(|c| *c.text == *text) else {
             return;
         };
-        if c.answers.day != Some(wanted.day) {
-            c.answers = Answers {
-                day: Some(wanted.day),
-                status: Some(status),
-                ..Answers::default()
-            };
-        }
-        c.answers.bodies[wanted.slot()] = Some(body.clone());
+        let answers = match &mut c.answers {
+            Some(a) if a.day == wanted.day => a,
+            stale => stale.insert(Answers {
+                day: wanted.day,
+                status,
+                bodies: Default::default(),
+            }),
+        };
+        answers.bodies[wanted.slot()] = Some(body.clone());
     }
 }
 
@@ -297,6 +295,15 @@ pub fn gzip(body: &[u8]) -> Vec<u8> {
     let mut out = z.finish().expect("writing to memory");
     out.shrink_to_fit();
     out
+}
+
+/// A rendered body as sent: gzip-compressed if `gzipped`.
+pub fn encode(body: Vec<u8>, gzipped: bool) -> bytes::Bytes {
+    if gzipped {
+        gzip(&body).into()
+    } else {
+        body.into()
+    }
 }
 
 /// The claims of a code whose signature holds, with the merchant id parsed
@@ -626,20 +633,10 @@ impl Scanner {
         }
         let scan = self.scan(text, today).await?;
         let status = scan.status;
-        let encode = |body: Vec<u8>| -> bytes::Bytes {
-            if gzipped {
-                gzip(&body).into()
-            } else {
-                body.into()
-            }
-        };
-        // Kept only for a shown merchant's checked text, in a cached view.
-        let kept = scan
-            .view
-            .as_ref()
-            .filter(|v| v.kept && scan.claims.is_some());
-        let Some(view) = kept else {
-            return Ok((status, encode(render(&scan)?)));
+        // Kept only in a cached view, which a scan holds only for a shown
+        // merchant's checked text.
+        let Some(view) = scan.view.as_ref().filter(|v| v.kept) else {
+            return Ok((status, encode(render(&scan)?, gzipped)));
         };
         let plain_wanted = Wanted {
             gzipped: false,

@@ -51,22 +51,18 @@ pub(crate) fn claimed_merchant(text: &str) -> Option<crate::ClaimedMerchant> {
     const _: () = assert!(PREFIX <= HEADER_LEN + 1 + SIGNATURE_LEN);
     let digits = text.as_bytes();
     let mut bytes = [0u8; PREFIX];
-    // Decodes chunk `index` into `bytes`; false if its digits are missing,
-    // not digits, or do not fit its bytes.
+    // Decodes full chunk `index` into `bytes`; false if its digits are
+    // missing, not digits, or do not fit its bytes.
     fn decode(digits: &[u8], bytes: &mut [u8], index: usize) -> bool {
         let Some(chunk) = digits.get(index * CHUNK_DIGITS..(index + 1) * CHUNK_DIGITS) else {
             return false;
         };
-        let mut value = 0u64;
-        for &c in chunk {
-            if !c.is_ascii_digit() {
-                return false;
-            }
-            value = value * 10 + u64::from(c - b'0');
-        }
-        if value >> (8 * CHUNK_BYTES) != 0 {
+        if !chunk.iter().all(u8::is_ascii_digit) {
             return false;
         }
+        let Some(value) = chunk_value(chunk, CHUNK_BYTES) else {
+            return false;
+        };
         bytes[index * CHUNK_BYTES..(index + 1) * CHUNK_BYTES]
             .copy_from_slice(&value.to_be_bytes()[8 - CHUNK_BYTES..]);
         true
@@ -94,6 +90,15 @@ pub(crate) fn claimed_merchant(text: &str) -> Option<crate::ClaimedMerchant> {
     };
     merchant.bytes[..len].copy_from_slice(id);
     Some(merchant)
+}
+
+/// The value of a chunk of ASCII digits, if it fits in `nbytes` bytes. At
+/// most 17 digits: below 10^17 < 2^64, no overflow.
+fn chunk_value(chunk: &[u8], nbytes: usize) -> Option<u64> {
+    let value = chunk
+        .iter()
+        .fold(0u64, |acc, &c| acc * 10 + u64::from(c - b'0'));
+    (value >> (8 * nbytes) == 0).then_some(value)
 }
 
 /// Digits to bytes. Checks length and alphabet before allocating anything,
@@ -125,15 +130,11 @@ pub(crate) fn digits_to_bytes(text: &str) -> Result<Vec<u8>, String> {
         } else {
             tail_bytes
         };
-        // At most 17 digits: below 10^17 < 2^64, no overflow.
-        let value = chunk
-            .iter()
-            .fold(0u64, |acc, &c| acc * 10 + u64::from(c - b'0'));
-        if value >> (8 * nbytes) != 0 {
+        let Some(value) = chunk_value(chunk, nbytes) else {
             return Err(format!(
                 "non-canonical: digit chunk {index} does not fit in {nbytes} bytes"
             ));
-        }
+        };
         out.extend_from_slice(&value.to_be_bytes()[8 - nbytes..]);
     }
     Ok(out)

@@ -144,7 +144,7 @@ async fn page_answer(
             let html = pages::unavailable().into_string().into_bytes();
             return Ok(answer(actix_web::ResponseError::status_code(&err), gzip)
                 .content_type("text/html; charset=utf-8")
-                .body(if gzip { crate::scan::gzip(&html) } else { html }));
+                .body(crate::scan::encode(html, gzip)));
         }
     };
     crate::metrics::scan(status.name());
