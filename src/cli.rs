@@ -258,6 +258,11 @@ pub enum CodesAction {
         /// the file first) [default: the configured key directory].
         #[arg(long, value_name = "FILE_OR_URL")]
         keys: Option<String>,
+        /// A saved /api/v1/status-list answer: with it, a revoked or
+        /// superseded code is told apart from a valid one offline. The list
+        /// must verify under the same published keys.
+        #[arg(long, value_name = "FILE")]
+        status_list: Option<PathBuf>,
         #[command(flatten)]
         common: CommonArgs,
         /// Judge expiry as of this date [default: today].
@@ -602,9 +607,16 @@ async fn codes_cmd(action: CodesAction) -> anyhow::Result<()> {
         CodesAction::Verify {
             url_or_token,
             keys,
+            status_list,
             common,
             at,
-        } => verify(&url_or_token, keys.as_deref(), &common, at.as_deref()),
+        } => verify(
+            &url_or_token,
+            keys.as_deref(),
+            status_list.as_deref(),
+            &common,
+            at.as_deref(),
+        ),
         CodesAction::Revoke {
             common,
             serial,
@@ -980,9 +992,33 @@ fn dechunk(mut body: &[u8]) -> anyhow::Result<Vec<u8>> {
     }
 }
 
+/// Reads and verifies a saved status list document.
+fn load_status_list(
+    path: &std::path::Path,
+    keyring: &Keyring,
+) -> anyhow::Result<yisaozhi_codes::StatusList> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path)
+        .with_context(|| format!("cannot read status list {}", path.display()))?;
+    let mut text = String::new();
+    file.take(crate::status_list::MAX_DOCUMENT_BYTES + 1)
+        .read_to_string(&mut text)
+        .with_context(|| format!("cannot read status list {}", path.display()))?;
+    if text.len() as u64 > crate::status_list::MAX_DOCUMENT_BYTES {
+        bail!(
+            "status list {}: larger than {} MiB",
+            path.display(),
+            crate::status_list::MAX_DOCUMENT_BYTES >> 20
+        );
+    }
+    crate::status_list::verify(&text, |kid| keyring.public(kid))
+        .with_context(|| format!("status list {} refused", path.display()))
+}
+
 fn verify(
     text: &str,
     keys_source: Option<&str>,
+    status_list: Option<&std::path::Path>,
     common: &CommonArgs,
     at: Option<&str>,
 ) -> anyhow::Result<()> {
@@ -1005,7 +1041,26 @@ fn verify(
         None => clock::today(),
     };
     let day = clock::to_day(at).context("date outside the code calendar")?;
+    let listed = match status_list {
+        Some(path) => Some(load_status_list(path, &keyring)?),
+        None => None,
+    };
     let verdict = yisaozhi_codes::verify(text.trim(), |kid| keyring.public(kid), day);
+    if let (Some(list), Some(claims)) = (&listed, verdict.trusted_claims()) {
+        if let Some(status) = list.status(claims.serial) {
+            let synced = jiff::Timestamp::from_second(list.issued_at as i64)
+                .map_or_else(|_| list.issued_at.to_string(), |t| t.to_string());
+            println!(
+                "{}: signature holds but the status list of {synced} lists serial {} as {}; merchant {}, printed grade {}",
+                status.name(),
+                claims.serial,
+                status.name(),
+                claims.merchant,
+                claims.grade
+            );
+            bail!("code {} (serial {})", status.name(), claims.serial);
+        }
+    }
     let describe = |c: &yisaozhi_codes::Claims| {
         format!(
             "merchant {}, serial {}, key {}, issued {}, expires {}, printed grade {}",

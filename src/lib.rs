@@ -20,5 +20,6 @@ pub mod render;
 pub mod scan;
 pub mod settings;
 pub mod startup;
+pub mod status_list;
 pub mod store;
 pub mod web;

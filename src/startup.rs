@@ -50,6 +50,7 @@ impl Application {
             settings: Arc::new(settings),
             base_url: base_url.clone().into(),
             auth_failures: crate::web::auth_failure_cache(),
+            status_list: Default::default(),
         };
         crate::metrics::handle();
         let server = HttpServer::new(move || {

@@ -66,6 +66,7 @@ mod keys;
 mod payload;
 mod qr;
 mod render;
+mod status;
 mod text;
 
 pub use day::Day;
@@ -74,6 +75,10 @@ pub use keys::{KeyId, PublicKey, SigningKey};
 pub use payload::{check_merchant_id, signed_bytes, FORMAT_VERSION, SIGNING_DOMAIN};
 pub use qr::Qr;
 pub use render::{luma, svg};
+pub use status::{
+    sign_status_list, status_signed_bytes, verify_status_list, ListedStatus, SignedStatusList,
+    StatusList, StatusListError, STATUS_FORMAT_VERSION, STATUS_SIGNING_DOMAIN,
+};
 pub use text::{token_from_text, url, Token, TOKEN_MAX_DIGITS, TOKEN_MIN_DIGITS};
 
 use ed25519_dalek::Signer as _;

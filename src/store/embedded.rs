@@ -1672,6 +1672,27 @@ impl Store for EmbeddedStore {
         .await
     }
 
+    async fn inactive_codes(&self) -> StoreResult<Vec<(u32, CodeStatus)>> {
+        self.read(|c| {
+            let mut q = c
+                .prepare_cached(
+                    "SELECT serial, status FROM codes WHERE status <> 'active' ORDER BY serial",
+                )
+                .map_err(sql)?;
+            let rows = q
+                .query_map([], |r| Ok((r.get::<_, u32>(0)?, r.get::<_, String>(1)?)))
+                .map_err(sql)?;
+            rows.map(|row| {
+                let (serial, status) = row.map_err(sql)?;
+                let status = CodeStatus::from_name(&status)
+                    .ok_or_else(|| corrupt(format!("code status `{status}`")))?;
+                Ok((serial, status))
+            })
+            .collect()
+        })
+        .await
+    }
+
     async fn codes_of(&self, id: &MerchantId) -> StoreResult<Vec<IssuedCode>> {
         let id = id.clone();
         self.read(move |c| {

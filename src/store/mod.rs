@@ -298,6 +298,13 @@ pub trait Store: Send + Sync + 'static {
                 codes,
             }))
     }
+    /// The serial and status of every code that is no longer active
+    /// (revoked or superseded), ascending by serial: the signed status list.
+    /// The default reads every merchant's codes, a few at a time.
+    async fn inactive_codes(&self) -> StoreResult<Vec<(u32, CodeStatus)>> {
+        let ids = self.all_merchant_ids().await?;
+        inactive_codes_of(self, ids).await
+    }
     /// Marks a code revoked; returns it as it was before, or `None` if unknown.
     async fn revoke_code(&self, serial: u32, audit: AuditEntry) -> StoreResult<Option<IssuedCode>>;
 
@@ -560,4 +567,30 @@ pub(crate) async fn stream_by_lookups<S: Store + ?Sized>(
         }
     }
     Ok(())
+}
+
+/// The inactive codes of `ids`, read through [`Store::codes_of`] with a few
+/// reads in flight, ascending by serial.
+pub(crate) async fn inactive_codes_of<S: Store + ?Sized>(
+    store: &S,
+    ids: Vec<MerchantId>,
+) -> StoreResult<Vec<(u32, CodeStatus)>> {
+    use futures_util::{StreamExt, TryStreamExt};
+    const IN_FLIGHT: usize = 32;
+    let mut out: Vec<(u32, CodeStatus)> = futures_util::stream::iter(ids)
+        .map(|id| async move { store.codes_of(&id).await })
+        .buffer_unordered(IN_FLIGHT)
+        .map_ok(|codes| {
+            futures_util::stream::iter(
+                codes
+                    .into_iter()
+                    .filter(|c| c.status != CodeStatus::Active)
+                    .map(|c| Ok((c.serial, c.status))),
+            )
+        })
+        .try_flatten()
+        .try_collect()
+        .await?;
+    out.sort_unstable_by_key(|e| e.0);
+    Ok(out)
 }

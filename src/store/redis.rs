@@ -3032,6 +3032,28 @@ impl Store for RedisStore {
             .transpose()
     }
 
+    async fn inactive_codes(&self) -> StoreResult<Vec<(u32, CodeStatus)>> {
+        // Only the merchants that own a code: the values of the serial →
+        // merchant index.
+        let keys = &self.keys;
+        let owners = self
+            .per_slot(
+                |slot, pipe| {
+                    pipe.hvals(keys.index(slot, "code-owner"));
+                },
+                string_set,
+            )
+            .await?;
+        let mut ids = owners
+            .into_iter()
+            .flatten()
+            .map(|s| merchant_id(&s))
+            .collect::<StoreResult<Vec<_>>>()?;
+        ids.sort_unstable();
+        ids.dedup();
+        super::inactive_codes_of(self, ids).await
+    }
+
     async fn codes_of(&self, id: &MerchantId) -> StoreResult<Vec<IssuedCode>> {
         let (codes, statuses): (HashMap<String, String>, HashMap<String, String>) = ::redis::pipe()
             .hgetall(self.keys.merchant(id.as_str(), "codes"))

@@ -28,6 +28,8 @@ pub struct AppState {
     pub base_url: Arc<str>,
     /// Failed authentications per client address in the last minute.
     pub auth_failures: moka::sync::Cache<std::net::IpAddr, Arc<std::sync::atomic::AtomicU32>>,
+    /// The signed status list, made at most once a minute.
+    pub status_list: public::StatusListCache,
 }
 
 /// Failed authentications a client may make per minute before it gets 429.
@@ -81,6 +83,7 @@ api! {
     get SCAN_PAGE_UPPER => scan::page, "consumer", "Scan page, upper-case form printed in QR codes", [];
     get "/" => pages::home, "consumer", "Home page", [];
     get "/api/v1/keys" => public::keys, "public", "Published verification keys", [];
+    get "/api/v1/status-list" => public::status_list, "public", "Signed list of revoked and superseded code serials (codes/SPEC.md §8)", [];
     get "/api/v1/merchants/{id}" => public::merchant, "public", "A merchant's public projection", [];
     get "/api/v1/merchants/{id}/code" => public::code, "public", "The merchant's active code", [];
     get "/api/v1/merchants/{id}/code.svg" => public::code_svg, "shop", "The active code as SVG, coloured by grade", [];

@@ -6,13 +6,85 @@ use serde_json::json;
 
 use super::{merchant_id, pages, public_projection, ApiError, AppState};
 use crate::clock;
-use crate::store::IssuedCode;
+use anyhow::Context as _;
+use yisaozhi_codes::ListedStatus;
+
+use crate::store::{CodeStatus, IssuedCode, StoreError};
 
 pub async fn keys(state: web::Data<AppState>) -> HttpResponse {
     let keys = state.scanner.keys().published(clock::today());
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
         .json(json!({ "keys": keys }))
+}
+
+/// The signed status list, made at most once a minute per process (making
+/// it reads every inactive code) and shared by concurrent requests.
+#[derive(Clone)]
+pub struct StatusListCache(moka::future::Cache<(), bytes::Bytes>);
+
+/// How long one signed status list is served before a new one is made.
+pub const STATUS_LIST_MAX_AGE_SECS: u64 = 60;
+
+impl StatusListCache {
+    pub fn new() -> StatusListCache {
+        StatusListCache(
+            moka::future::Cache::builder()
+                .name("status_list")
+                .max_capacity(1)
+                .time_to_live(std::time::Duration::from_secs(STATUS_LIST_MAX_AGE_SECS))
+                .build(),
+        )
+    }
+}
+
+impl Default for StatusListCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+async fn make_status_list(state: &AppState) -> anyhow::Result<bytes::Bytes> {
+    let keys = state.scanner.keys();
+    let (kid, key) = keys.active().context("no active signing key")?;
+    let entries = state
+        .scanner
+        .store()
+        .inactive_codes()
+        .await?
+        .into_iter()
+        .filter_map(|(serial, status)| {
+            let listed = match status {
+                CodeStatus::Revoked => ListedStatus::Revoked,
+                CodeStatus::Superseded => ListedStatus::Superseded,
+                CodeStatus::Active => return None,
+            };
+            Some((serial, listed))
+        })
+        .collect();
+    let doc = crate::status_list::build(kid, key, clock::now(), entries)?;
+    Ok(serde_json::to_vec(&doc)?.into())
+}
+
+/// `GET /api/v1/status-list`: the serials of revoked and superseded codes,
+/// signed with the active key (`codes/SPEC.md` §8).
+pub async fn status_list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let body = state
+        .status_list
+        .0
+        .try_get_with((), make_status_list(&state))
+        .await
+        .map_err(|e| match e.downcast_ref::<StoreError>() {
+            Some(StoreError::Unavailable(_)) => ApiError::Unavailable,
+            _ => ApiError::Internal(anyhow::anyhow!("making the status list: {e:#}")),
+        })?;
+    Ok(HttpResponse::Ok()
+        .insert_header((
+            header::CACHE_CONTROL,
+            format!("public, max-age={STATUS_LIST_MAX_AGE_SECS}"),
+        ))
+        .content_type("application/json")
+        .body(body))
 }
 
 pub async fn merchant(

@@ -16,4 +16,5 @@ mod refresh;
 mod regulator;
 mod scan;
 mod shard;
+mod status_list;
 mod store;

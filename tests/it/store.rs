@@ -135,6 +135,7 @@ conformance!(
     a_bulk_import_stores_the_first_of_each_record_id_across_batches_and_runs,
     the_grading_inputs_after_a_first_bulk_load_are_the_stored_records,
     scan_view_is_the_projection_and_every_code_status,
+    inactive_codes_are_the_revoked_and_superseded_serials_in_order,
 );
 
 // ---------- fixtures ----------
@@ -789,6 +790,52 @@ async fn revoke_code_returns_the_code_as_it_was(b: Backend) {
         s.audit(AuditFilter::default()).await.unwrap(),
         vec![audit],
         "an unknown serial is not audited"
+    );
+}
+
+async fn inactive_codes_are_the_revoked_and_superseded_serials_in_order(b: Backend) {
+    let s = &b.store;
+    s.upsert_merchants(merchants(&["A", "B", "C"]))
+        .await
+        .unwrap();
+    assert_eq!(s.inactive_codes().await.unwrap(), vec![], "no codes yet");
+    // A: 30 superseded by 5 (serials need not ascend by issue), then 5 by 41.
+    for c in [
+        code(30, "A", Grade::Green),
+        code(5, "A", Grade::Red),
+        code(41, "A", Grade::Yellow),
+    ] {
+        s.issue_code(c, None).await.unwrap();
+    }
+    // B: 12 revoked, still B's only code. C: 7 active.
+    s.issue_code(code(12, "B", Grade::Green), None)
+        .await
+        .unwrap();
+    s.issue_code(code(7, "C", Grade::Green), None)
+        .await
+        .unwrap();
+    s.revoke_code(12, entry(40, "admin-1", "code.revoke", "12"))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.inactive_codes().await.unwrap(),
+        vec![
+            (5, CodeStatus::Superseded),
+            (12, CodeStatus::Revoked),
+            (30, CodeStatus::Superseded),
+        ]
+    );
+    // Revoking a superseded code makes it revoked on the list.
+    s.revoke_code(30, entry(41, "admin-1", "code.revoke", "30"))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.inactive_codes().await.unwrap(),
+        vec![
+            (5, CodeStatus::Superseded),
+            (12, CodeStatus::Revoked),
+            (30, CodeStatus::Revoked),
+        ]
     );
 }
 
