@@ -1108,13 +1108,15 @@ pub async fn import_merchants_body(
     // earlier line of this body wrote it.
     let mut current: BTreeMap<MerchantId, Option<Merchant>> = BTreeMap::new();
     for (m, line) in parse_body(body, records::parse_merchant, &mut report) {
+        if !may_write(&m.region) {
+            report.reject_out_of_scope(line, &format!("merchant `{}` (region {})", m.id, m.region));
+            continue;
+        }
         if !current.contains_key(&m.id) {
             current.insert(m.id.clone(), store.merchant(&m.id).await?);
         }
         let before = current.get(&m.id).cloned().flatten();
-        if !may_write(&m.region) {
-            report.reject_out_of_scope(line, &format!("merchant `{}` (region {})", m.id, m.region));
-        } else if let Some(stored) = before.as_ref().filter(|b| !may_write(&b.region)) {
+        if let Some(stored) = before.as_ref().filter(|b| !may_write(&b.region)) {
             report.reject_out_of_scope(
                 line,
                 &format!(
