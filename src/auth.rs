@@ -157,8 +157,8 @@ pub async fn authenticate(store: &dyn Store, header: Option<&str>) -> Result<Pri
 /// id, may make per minute; past it, further failures are answered 429.
 pub const MAX_FAILURES_PER_MINUTE: u32 = 10;
 
-/// Failed authentications in the last minute, per client address and per
-/// presented token id.
+/// Failed authentications in the last minute, per client address (an IPv6
+/// client per /64) and per presented token id.
 ///
 /// A presented token is always checked, whatever the counts: a valid token
 /// is never refused because of failures from its address (behind a proxy
@@ -191,11 +191,24 @@ impl Default for Failures {
     }
 }
 
+/// The key a client's failures are counted under: its IPv4 address, or
+/// the /64 of its IPv6 address (one subscriber's block: rotating addresses
+/// inside it does not escape the count).
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+        },
+        v4 => v4,
+    }
+}
+
 impl Failures {
     /// Whether `client` is past its limit.
     pub fn client_limited(&self, client: Option<IpAddr>) -> bool {
         client
-            .and_then(|ip| self.by_client.get(&ip))
+            .and_then(|ip| self.by_client.get(&client_key(ip)))
             .is_some_and(|n| n.load(Ordering::Relaxed) >= MAX_FAILURES_PER_MINUTE)
     }
 
@@ -203,8 +216,8 @@ impl Failures {
     /// already past its limit (the failure is then answered 429).
     pub fn note(&self, client: Option<IpAddr>, token_id: Option<&str>) -> bool {
         let bump = |n: Arc<AtomicU32>| n.fetch_add(1, Ordering::Relaxed) >= MAX_FAILURES_PER_MINUTE;
-        let by_client =
-            client.is_some_and(|ip| bump(self.by_client.get_with(ip, Default::default)));
+        let by_client = client
+            .is_some_and(|ip| bump(self.by_client.get_with(client_key(ip), Default::default)));
         let by_token = token_id
             .is_some_and(|id| bump(self.by_token.get_with(id.to_owned(), Default::default)));
         by_client || by_token
@@ -348,5 +361,11 @@ mod tests {
         }
         assert!(f.note(b, Some("0badc0de")), "the id is past its limit");
         assert!(!f.note(b, Some("12345678")), "another id is not");
+        // IPv6: counted per /64.
+        for i in 0..MAX_FAILURES_PER_MINUTE {
+            assert!(!f.note(Some(ip(&format!("2001:db8:1:2::{i:x}"))), None));
+        }
+        assert!(f.client_limited(Some(ip("2001:db8:1:2:ffff::1"))));
+        assert!(!f.client_limited(Some(ip("2001:db8:1:3::1"))));
     }
 }
