@@ -5,11 +5,17 @@
 //! compared with the stored hash in constant time. A fast hash is right here:
 //! the secret is random, not a human password.
 
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
 use jiff::Timestamp;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::domain::RegionCode;
+use crate::settings::IpNet;
 use crate::store::{ApiToken, Store, StoreError};
 
 /// What a token may do.
@@ -117,12 +123,22 @@ fn split(token: &str) -> Option<(&str, &str)> {
     (hex(id, 8) && hex(secret, 64)).then_some((id, secret))
 }
 
-/// Checks an `Authorization` header value against the store.
-pub async fn authenticate(store: &dyn Store, header: Option<&str>) -> Result<Principal, AuthError> {
-    let token = header
+/// The token of an `Authorization: Bearer` header value, if it has one.
+fn bearer(header: Option<&str>) -> Option<&str> {
+    header
         .and_then(|h| h.strip_prefix("Bearer "))
         .map(str::trim)
-        .ok_or(AuthError::Missing)?;
+}
+
+/// The id (`ysz_<id>_`) of a well-formed presented token: what failed
+/// attempts against one token are counted by.
+pub fn presented_id(header: Option<&str>) -> Option<&str> {
+    bearer(header).and_then(split).map(|(id, _)| id)
+}
+
+/// Checks an `Authorization` header value against the store.
+pub async fn authenticate(store: &dyn Store, header: Option<&str>) -> Result<Principal, AuthError> {
+    let token = bearer(header).ok_or(AuthError::Missing)?;
     let (id, secret) = split(token).ok_or(AuthError::Invalid)?;
     let stored = store.token(id).await?.ok_or(AuthError::Invalid)?;
     let presented = sha256(secret.as_bytes());
@@ -135,6 +151,116 @@ pub async fn authenticate(store: &dyn Store, header: Option<&str>) -> Result<Pri
         name: stored.name,
         scope,
     })
+}
+
+/// Failed authentications a client address, or the holders of one token
+/// id, may make per minute; past it, further failures are answered 429.
+pub const MAX_FAILURES_PER_MINUTE: u32 = 10;
+
+/// Failed authentications in the last minute, per client address (an IPv6
+/// client per /64) and per presented token id.
+///
+/// A presented token is always checked, whatever the counts: a valid token
+/// is never refused because of failures from its address (behind a proxy
+/// that is everyone's) or against its id. The counts decide how a failure
+/// is answered (429 past the limit, logged once rather than per attempt),
+/// and a header that cannot be a token from an address past its limit is
+/// refused without any work. Guessing a secret is not what they stop: it
+/// has 256 random bits.
+pub struct Failures {
+    by_client: moka::sync::Cache<IpAddr, Arc<AtomicU32>>,
+    by_token: moka::sync::Cache<String, Arc<AtomicU32>>,
+}
+
+impl Default for Failures {
+    fn default() -> Self {
+        fn cache<K>(name: &str) -> moka::sync::Cache<K, Arc<AtomicU32>>
+        where
+            K: std::hash::Hash + Eq + Send + Sync + 'static,
+        {
+            moka::sync::Cache::builder()
+                .name(name)
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(60))
+                .build()
+        }
+        Failures {
+            by_client: cache("auth_failures_by_client"),
+            by_token: cache("auth_failures_by_token"),
+        }
+    }
+}
+
+/// The key a client's failures are counted under: its IPv4 address, or
+/// the /64 of its IPv6 address (one subscriber's block: rotating addresses
+/// inside it does not escape the count).
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+        },
+        v4 => v4,
+    }
+}
+
+impl Failures {
+    /// Whether `client` is past its limit.
+    pub fn client_limited(&self, client: Option<IpAddr>) -> bool {
+        client
+            .and_then(|ip| self.by_client.get(&client_key(ip)))
+            .is_some_and(|n| n.load(Ordering::Relaxed) >= MAX_FAILURES_PER_MINUTE)
+    }
+
+    /// Counts a failure of `client` against `token_id`; whether either was
+    /// already past its limit (the failure is then answered 429).
+    pub fn note(&self, client: Option<IpAddr>, token_id: Option<&str>) -> bool {
+        let bump = |n: Arc<AtomicU32>| n.fetch_add(1, Ordering::Relaxed) >= MAX_FAILURES_PER_MINUTE;
+        let by_client = client
+            .is_some_and(|ip| bump(self.by_client.get_with(client_key(ip), Default::default)));
+        let by_token = token_id
+            .is_some_and(|id| bump(self.by_token.get_with(id.to_owned(), Default::default)));
+        by_client || by_token
+    }
+}
+
+/// Most `X-Forwarded-For` hops looked at, from the right.
+const MAX_FORWARDED_HOPS: usize = 32;
+
+/// The client's address: the peer's, unless the peer is a trusted proxy;
+/// then `X-Forwarded-For` (`values` in header order) is read from the right,
+/// skipping trusted proxies, and the first address not trusted is the client.
+/// Entries left of it were written by the client and are never believed; an
+/// entry that is not an address ends the walk at the last proxy.
+pub fn client_address<'a>(
+    peer: Option<IpAddr>,
+    values: impl DoubleEndedIterator<Item = &'a str>,
+    trusted: &[IpNet],
+) -> Option<IpAddr> {
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|n| n.contains(ip));
+    let mut client = peer?;
+    if !is_trusted(client) {
+        return Some(client);
+    }
+    let hops = values
+        .rev()
+        .flat_map(|v| v.rsplit(','))
+        .take(MAX_FORWARDED_HOPS);
+    for hop in hops {
+        let hop = hop.trim();
+        let Some(ip) = hop
+            .parse::<IpAddr>()
+            .ok()
+            .or_else(|| hop.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
+        else {
+            break;
+        };
+        client = ip;
+        if !is_trusted(ip) {
+            break;
+        }
+    }
+    Some(client)
 }
 
 #[cfg(test)]
@@ -162,5 +288,84 @@ mod tests {
         assert!(!serde_json::to_string(&stored).unwrap().contains(secret));
         assert!(split("ysz_1234_abc").is_none());
         assert!(split(&plain.replace("ysz_", "xyz_")).is_none());
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_client_address_believes_only_trusted_proxies() {
+        let trusted = [
+            IpNet::parse("10.0.0.0/8").unwrap(),
+            IpNet::parse("::1").unwrap(),
+        ];
+        let cases: &[(&str, &[&str], &[IpNet], &str)] = &[
+            // No trusted proxies: the header is ignored.
+            ("127.0.0.1", &["203.0.113.7"], &[], "127.0.0.1"),
+            // An untrusted peer: ignored too.
+            ("192.0.2.1", &["203.0.113.7"], &trusted, "192.0.2.1"),
+            // A trusted proxy: its hop names the client.
+            ("10.1.2.3", &["203.0.113.7"], &trusted, "203.0.113.7"),
+            // What the client wrote left of it is not believed.
+            (
+                "10.1.2.3",
+                &["1.1.1.1, 203.0.113.7"],
+                &trusted,
+                "203.0.113.7",
+            ),
+            (
+                "10.1.2.3",
+                &["1.1.1.1", "203.0.113.7"],
+                &trusted,
+                "203.0.113.7",
+            ),
+            // Chains of trusted proxies are skipped.
+            (
+                "10.1.2.3",
+                &["203.0.113.7, 10.9.9.9"],
+                &trusted,
+                "203.0.113.7",
+            ),
+            ("::1", &["203.0.113.7, 10.9.9.9"], &trusted, "203.0.113.7"),
+            // Junk ends the walk at the last proxy.
+            ("10.1.2.3", &["203.0.113.7, junk"], &trusted, "10.1.2.3"),
+            ("10.1.2.3", &[], &trusted, "10.1.2.3"),
+            // Only proxies: the leftmost one.
+            ("10.1.2.3", &["10.0.0.9"], &trusted, "10.0.0.9"),
+            ("10.1.2.3", &["[2001:db8::1]:4711"], &trusted, "2001:db8::1"),
+        ];
+        for (peer, values, trusted, want) in cases {
+            let got = client_address(Some(ip(peer)), values.iter().copied(), trusted);
+            assert_eq!(got, Some(ip(want)), "{peer} {values:?}");
+        }
+        assert_eq!(
+            client_address(None, ["1.1.1.1"].into_iter(), &trusted),
+            None
+        );
+    }
+
+    #[test]
+    fn failures_are_limited_per_client_and_per_token_id() {
+        let f = Failures::default();
+        let (a, b) = (Some(ip("192.0.2.1")), Some(ip("192.0.2.2")));
+        for _ in 0..MAX_FAILURES_PER_MINUTE {
+            assert!(!f.note(a, None));
+        }
+        assert!(f.client_limited(a));
+        assert!(!f.client_limited(b));
+        assert!(f.note(a, None));
+        // One token id, attempts from many addresses.
+        for i in 0..MAX_FAILURES_PER_MINUTE {
+            assert!(!f.note(Some(ip(&format!("198.51.100.{i}"))), Some("0badc0de")));
+        }
+        assert!(f.note(b, Some("0badc0de")), "the id is past its limit");
+        assert!(!f.note(b, Some("12345678")), "another id is not");
+        // IPv6: counted per /64.
+        for i in 0..MAX_FAILURES_PER_MINUTE {
+            assert!(!f.note(Some(ip(&format!("2001:db8:1:2::{i:x}"))), None));
+        }
+        assert!(f.client_limited(Some(ip("2001:db8:1:2:ffff::1"))));
+        assert!(!f.client_limited(Some(ip("2001:db8:1:3::1"))));
     }
 }

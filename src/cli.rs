@@ -636,8 +636,15 @@ async fn codes_cmd(action: CodesAction) -> anyhow::Result<()> {
                 after: serde_json::json!({"serial": serial, "status": "revoked"}),
                 reason,
             };
-            store.revoke_code(serial, audit).await?;
-            println!("code {serial} of merchant {} revoked", code.merchant);
+            match store.revoke_code(serial, audit).await? {
+                Some(before) if before.status == crate::store::CodeStatus::Revoked => {
+                    println!(
+                        "code {serial} of merchant {} was already revoked; nothing changed",
+                        code.merchant
+                    )
+                }
+                _ => println!("code {serial} of merchant {} revoked", code.merchant),
+            }
             Ok(())
         }
         CodesAction::List {

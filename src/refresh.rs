@@ -1038,12 +1038,33 @@ async fn regrade_with(
 pub struct ImportReport {
     pub summary: Summary,
     pub rejects: Vec<Reject>,
+    /// How many of the rejected lines were outside the caller's scope.
+    pub out_of_scope: u64,
+    /// Each merchant the import changed, as stored before and as written,
+    /// in input order (a merchant named twice changes twice).
+    pub changes: Vec<MerchantChange>,
+}
+
+/// A merchant as stored before an import (`None`: new) and as written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MerchantChange {
+    pub before: Option<Merchant>,
+    pub after: Merchant,
 }
 
 /// At most this many rejects are returned in one HTTP answer.
 const MAX_REJECTS_SHOWN: usize = 1000;
 
 impl ImportReport {
+    fn reject_out_of_scope(&mut self, line: u64, what: &str) {
+        self.out_of_scope += 1;
+        self.reject(Reject {
+            file: "request body".into(),
+            line,
+            reason: format!("{what} is outside the regions your token may change"),
+        });
+    }
+
     fn reject(&mut self, r: Reject) {
         self.summary.rejected += 1;
         if self.rejects.len() < MAX_REJECTS_SHOWN {
@@ -1070,16 +1091,10 @@ fn parse_body<T>(
     items
 }
 
-fn out_of_scope(line: u64, what: &str) -> Reject {
-    Reject {
-        file: "request body".into(),
-        line,
-        reason: format!("{what} is outside the regions your token may change"),
-    }
-}
-
 /// Registers or updates merchants from a JSONL body and grades them at once.
-/// `may_write` says which regions the caller may change.
+/// `may_write` says which regions the caller may change: a line is accepted
+/// only if it may change the merchant as stored *and* as written, so moving
+/// a merchant between regions takes a scope that covers both.
 pub async fn import_merchants_body(
     store: &dyn Store,
     rules: &Rules,
@@ -1089,14 +1104,35 @@ pub async fn import_merchants_body(
 ) -> anyhow::Result<(ImportReport, Vec<MerchantId>)> {
     let mut report = ImportReport::default();
     let mut merchants = Vec::new();
+    // Each merchant as it stands before the next line: stored, or as an
+    // earlier line of this body wrote it.
+    let mut current: BTreeMap<MerchantId, Option<Merchant>> = BTreeMap::new();
     for (m, line) in parse_body(body, records::parse_merchant, &mut report) {
-        if may_write(&m.region) {
-            merchants.push(m);
-        } else {
-            report.reject(out_of_scope(
+        if !may_write(&m.region) {
+            report.reject_out_of_scope(line, &format!("merchant `{}` (region {})", m.id, m.region));
+            continue;
+        }
+        if !current.contains_key(&m.id) {
+            current.insert(m.id.clone(), store.merchant(&m.id).await?);
+        }
+        let before = current.get(&m.id).cloned().flatten();
+        if let Some(stored) = before.as_ref().filter(|b| !may_write(&b.region)) {
+            report.reject_out_of_scope(
                 line,
-                &format!("merchant `{}` (region {})", m.id, m.region),
-            ));
+                &format!(
+                    "merchant `{}` is registered in region {}, which",
+                    m.id, stored.region
+                ),
+            );
+        } else {
+            if before.as_ref() != Some(&m) {
+                report.changes.push(MerchantChange {
+                    before,
+                    after: m.clone(),
+                });
+            }
+            current.insert(m.id.clone(), Some(m.clone()));
+            merchants.push(m);
         }
     }
     let ids: Vec<MerchantId> = merchants.iter().map(|m| m.id.clone()).collect();
@@ -1133,9 +1169,10 @@ pub async fn import_records_body(
                 line,
                 reason: format!("unknown merchant `{}`: register it first", r.merchant),
             }),
-            Some(region) if !may_write(region) => {
-                report.reject(out_of_scope(line, &format!("merchant `{}`", r.merchant)))
-            }
+            Some(region) if !may_write(region) => report.reject_out_of_scope(
+                line,
+                &format!("merchant `{}` (region {region})", r.merchant),
+            ),
             Some(_) => accepted.push(r),
         }
     }

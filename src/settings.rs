@@ -2,7 +2,7 @@
 //! environment variable → TOML file → default. Every key is documented here
 //! and in `deploy/yisaozhi.example.toml`.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -32,6 +32,10 @@ pub struct FileSettings {
     /// `rules`: a grading rules TOML file. Default: the built-in rules
     /// (`deploy/rules.toml`).
     pub rules: Option<PathBuf>,
+    /// `trusted_proxies`: addresses or CIDR blocks of reverse proxies whose
+    /// `X-Forwarded-For` names the client. Default: none (the peer address
+    /// is the client, and `X-Forwarded-For` is ignored).
+    pub trusted_proxies: Option<Vec<String>>,
 }
 
 /// Values given on the command line or in the environment (clap reads both).
@@ -55,6 +59,110 @@ pub struct Settings {
     pub cache_capacity: u64,
     pub code_validity_days: i32,
     pub rules: Option<PathBuf>,
+    /// Peers whose `X-Forwarded-For` is believed (failed authentication is
+    /// counted per client address).
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+/// An address block, `IP` or `IP/PREFIX` (IPv4 or IPv6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl IpNet {
+    /// Parses `203.0.113.7`, `10.0.0.0/8`, `::1` or `fd00::/8`; host bits
+    /// set below the prefix are refused (`10.0.0.1/8` is likely a typo).
+    pub fn parse(raw: &str) -> Result<IpNet, String> {
+        let raw = raw.trim();
+        let (ip, prefix) = match raw.split_once('/') {
+            Some((ip, p)) => (ip, Some(p)),
+            None => (raw, None),
+        };
+        let addr: IpAddr = ip.parse().map_err(|_| {
+            format!(
+                "trusted proxy `{}`: expected an IP address or IP/PREFIX",
+                crate::domain::truncate(raw)
+            )
+        })?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(|| {
+                format!(
+                    "trusted proxy `{}`: prefix must be 0-{max}",
+                    crate::domain::truncate(raw)
+                )
+            })?,
+        };
+        let net = IpNet { addr, prefix };
+        if net.network() != bits(addr) {
+            return Err(format!(
+                "trusted proxy `{}`: address has bits set below the /{prefix} prefix",
+                crate::domain::truncate(raw)
+            ));
+        }
+        Ok(net)
+    }
+
+    fn network(&self) -> u128 {
+        mask(bits(self.addr), self.prefix, self.addr.is_ipv4())
+    }
+
+    /// Whether `ip` lies in this block (an IPv4-mapped IPv6 address counts
+    /// as its IPv4 address).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        ip.is_ipv4() == self.addr.is_ipv4()
+            && mask(bits(ip), self.prefix, ip.is_ipv4()) == self.network()
+    }
+}
+
+impl std::fmt::Display for IpNet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+fn bits(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(v4) => u32::from(v4).into(),
+        IpAddr::V6(v6) => u128::from(v6),
+    }
+}
+
+fn mask(bits: u128, prefix: u8, v4: bool) -> u128 {
+    let width = if v4 { 32 } else { 128 };
+    let host = u32::from(width - prefix);
+    if host >= 128 {
+        0
+    } else {
+        bits >> host << host
+    }
+}
+
+/// Parses a list of trusted proxies, comma- or space-separated.
+pub fn parse_trusted_proxies<S: AsRef<str>>(items: &[S]) -> anyhow::Result<Vec<IpNet>> {
+    const MAX: usize = 256;
+    let nets: Vec<IpNet> = items
+        .iter()
+        .flat_map(|s| {
+            s.as_ref()
+                .split([',', ' '])
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| IpNet::parse(&s).map_err(anyhow::Error::msg))
+        .collect::<anyhow::Result<_>>()?;
+    if nets.len() > MAX {
+        anyhow::bail!("trusted_proxies: at most {MAX} entries, got {}", nets.len());
+    }
+    Ok(nets)
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileSettings> {
@@ -142,6 +250,15 @@ impl Settings {
             Some(p) => out.push_str(&format!("rules = {}\n", q(&p.display().to_string()))),
             None => out.push_str("# rules: built-in deploy/rules.toml\n"),
         }
+        let proxies: Vec<toml::Value> = self
+            .trusted_proxies
+            .iter()
+            .map(|n| toml::Value::String(n.to_string()))
+            .collect();
+        out.push_str(&format!(
+            "trusted_proxies = {}\n",
+            toml::Value::Array(proxies)
+        ));
         out
     }
 
@@ -189,6 +306,11 @@ impl Settings {
         let rules = std::env::var_os("YSZ_RULES")
             .map(PathBuf::from)
             .or(file.rules);
+        let trusted_proxies = match std::env::var("YSZ_TRUSTED_PROXIES") {
+            Ok(v) => parse_trusted_proxies(&[v]).context("YSZ_TRUSTED_PROXIES")?,
+            Err(_) => parse_trusted_proxies(file.trusted_proxies.as_deref().unwrap_or_default())
+                .context("trusted_proxies")?,
+        };
         Ok(Settings {
             store,
             listen,
@@ -197,6 +319,7 @@ impl Settings {
             cache_capacity,
             code_validity_days,
             rules,
+            trusted_proxies,
         })
     }
 
@@ -211,5 +334,49 @@ impl Settings {
                     .with_context(|| format!("rules file {}", p.display()))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trusted_proxies_parse_addresses_and_blocks() {
+        let nets = parse_trusted_proxies(&["127.0.0.1, ::1", "10.0.0.0/8 fd00::/8", " "]).unwrap();
+        assert_eq!(nets.len(), 4);
+        let has = |ip: &str| nets.iter().any(|n| n.contains(ip.parse().unwrap()));
+        for ip in [
+            "127.0.0.1",
+            "::1",
+            "10.200.3.4",
+            "fd12::5",
+            "::ffff:10.1.1.1",
+        ] {
+            assert!(has(ip), "{ip}");
+        }
+        for ip in ["127.0.0.2", "11.0.0.1", "fe80::1", "::2"] {
+            assert!(!has(ip), "{ip}");
+        }
+        assert!(IpNet::parse("0.0.0.0/0")
+            .unwrap()
+            .contains("8.8.8.8".parse().unwrap()));
+        assert!(!IpNet::parse("0.0.0.0/0")
+            .unwrap()
+            .contains("::8".parse().unwrap()));
+        for bad in [
+            "localhost",
+            "10.0.0.0/33",
+            "10.0.0.1/8",
+            "::/129",
+            "1.2.3.4/x",
+            "1.2.3",
+        ] {
+            assert!(IpNet::parse(bad).is_err(), "{bad}");
+        }
+        let err = parse_trusted_proxies(&["10.0.0.1/8"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("10.0.0.1/8"), "{err}");
     }
 }

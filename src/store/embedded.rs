@@ -1750,6 +1750,9 @@ impl Store for EmbeddedStore {
                 .map_err(sql)?;
             let Some(json) = json else { return Ok(None) };
             let before = code_row(json)?;
+            if before.status == CodeStatus::Revoked {
+                return Ok(Some(before));
+            }
             let mut after = before.clone();
             after.status = CodeStatus::Revoked;
             tx.execute(

@@ -305,7 +305,10 @@ pub trait Store: Send + Sync + 'static {
         let ids = self.all_merchant_ids().await?;
         inactive_codes_of(self, ids).await
     }
-    /// Marks a code revoked; returns it as it was before, or `None` if unknown.
+    /// Revokes a code with its audit entry, atomically; returns the code as
+    /// it was (`None`: unknown serial). A code already revoked is left as it
+    /// is and `audit` is not written, so a repeated revocation is visible to
+    /// the caller (status `revoked` before) and never audited twice.
     async fn revoke_code(&self, serial: u32, audit: AuditEntry) -> StoreResult<Option<IssuedCode>>;
 
     async fn append_audit(&self, entry: AuditEntry) -> StoreResult<()>;

@@ -1137,6 +1137,7 @@ return 1
     // KEYS: codes, code-status, then (standalone) audit log, audit by target,
     // changes stream, changes seq. ARGV: serial, merchant id, audit json, keep.
     // Returns nil for an unknown serial, else {code json, status before}.
+    // A code already revoked is left alone: no write, no audit entry.
     revoke_code: Script::new(lua!(
         r#"
 local json = redis.call('HGET', KEYS[1], ARGV[1])
@@ -1144,6 +1145,13 @@ if not json then
   return false
 end
 local before = redis.call('HGET', KEYS[2], ARGV[1]) or ''
+local was = before
+if was == '' then
+  was = cjson.decode(json)['status']
+end
+if was == 'revoked' then
+  return {json, before}
+end
 redis.call('HSET', KEYS[2], ARGV[1], 'revoked')
 if #KEYS > 2 then
   audit(KEYS[3], KEYS[4], ARGV[3])
@@ -3138,7 +3146,7 @@ impl Store for RedisStore {
             return Ok(None);
         };
         let before = Self::code_from(&json, Some(status.as_str()).filter(|s| !s.is_empty()))?;
-        if !self.one_write() {
+        if !self.one_write() && before.status != CodeStatus::Revoked {
             self.push_audit(&audit.target, &audit_json).await?;
             self.note_changes(vec![m]).await?;
         }

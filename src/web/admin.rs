@@ -12,38 +12,85 @@ use crate::clock;
 use crate::domain::{parse_grade, MerchantId};
 use crate::grading::{self, Override};
 use crate::records::Merchant;
-use crate::store::{AuditEntry, AuditFilter};
+use crate::store::{AuditEntry, AuditFilter, CodeStatus};
 
 const MAX_REASON_CHARS: usize = 500;
 
-/// Authenticates the caller; failed attempts are counted per client address
-/// and answered with 429 past the limit, before any token check.
+/// Authenticates the caller. The token is always checked: failures are
+/// counted per client address (from `X-Forwarded-For` only through a
+/// trusted proxy) and per token id, and past either limit a failure is
+/// answered 429, so no one's failures refuse someone else's valid token.
 async fn principal(state: &AppState, req: &HttpRequest) -> Result<Principal, ApiError> {
-    use std::sync::atomic::Ordering;
-    let client = req.peer_addr().map(|a| a.ip());
-    let failures = client.map(|ip| state.auth_failures.get_with(ip, Default::default));
-    if failures
-        .as_ref()
-        .is_some_and(|f| f.load(Ordering::Relaxed) >= super::MAX_AUTH_FAILURES_PER_MINUTE)
-    {
-        return Err(ApiError::TooManyAttempts);
-    }
+    let client = auth::client_address(
+        req.peer_addr().map(|a| a.ip()),
+        req.headers()
+            .get_all(FORWARDED_FOR)
+            .filter_map(|v| v.to_str().ok())
+            .collect::<Vec<_>>()
+            .into_iter(),
+        &state.settings.trusted_proxies,
+    );
     let header = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    auth::authenticate(state.scanner.store().as_ref(), header)
-        .await
-        .map_err(|e| match e {
-            AuthError::Store(e) => e.into(),
-            other => {
-                if let Some(f) = &failures {
-                    f.fetch_add(1, Ordering::Relaxed);
-                }
-                tracing::warn!(client = ?client, "regulator authentication failed");
-                ApiError::Unauthorized(other.to_string())
+    let token_id = auth::presented_id(header);
+    // Not a token at all, from an address past its limit: no work.
+    if token_id.is_none() && state.auth_failures.client_limited(client) {
+        return Err(ApiError::TooManyAttempts);
+    }
+    match auth::authenticate(state.scanner.store().as_ref(), header).await {
+        Ok(who) => Ok(who),
+        Err(AuthError::Store(e)) => Err(e.into()),
+        Err(other) => {
+            if state.auth_failures.note(client, token_id) {
+                return Err(ApiError::TooManyAttempts);
             }
-        })
+            tracing::warn!(client = ?client, token.id = token_id, "regulator authentication failed");
+            Err(ApiError::Unauthorized(other.to_string()))
+        }
+    }
+}
+
+const FORWARDED_FOR: &str = "x-forwarded-for";
+
+/// Largest JSONL body of an import.
+const MAX_IMPORT_BYTES: usize = 4 * 1024 * 1024;
+/// Largest JSON body of an override.
+const MAX_OVERRIDE_BYTES: usize = 64 * 1024;
+
+/// Reads a request body of at most `limit` bytes (decoded, if the client
+/// compressed it). Called after authentication, so no one unauthenticated
+/// makes the service read (or decompress) a body.
+async fn read_body(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+) -> Result<web::Bytes, ApiError> {
+    use futures_util::StreamExt;
+    let too_large = || {
+        ApiError::PayloadTooLarge(format!(
+            "request body: larger than {limit} bytes; send it in parts"
+        ))
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let mut stream = actix_web::dev::Decompress::from_headers(payload.into_inner(), req.headers());
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| bad(format!("request body: cannot read it: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
 }
 
 /// Authenticates and loads a merchant the caller may change.
@@ -177,9 +224,10 @@ pub async fn set_override(
     state: web::Data<AppState>,
     req: HttpRequest,
     id: web::Path<String>,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let (who, merchant) = writable_merchant(&state, &req, &id).await?;
+    let body = read_body(&req, payload, MAX_OVERRIDE_BYTES).await?;
     let value = parse_override(&body, &who.name, clock::today())?;
     apply_override(&state, &who, &merchant, Some(value)).await
 }
@@ -250,6 +298,15 @@ pub async fn revoke_code(
             who.name, code.merchant
         )));
     }
+    let already = || {
+        ApiError::Conflict(format!(
+            "code {serial} of merchant `{}` is already revoked; nothing changed",
+            code.merchant
+        ))
+    };
+    if code.status == CodeStatus::Revoked {
+        return Err(already());
+    }
     let audit = AuditEntry {
         at: clock::now(),
         actor: who.name.clone(),
@@ -259,29 +316,98 @@ pub async fn revoke_code(
         after: json!({"serial": serial, "status": "revoked"}),
         reason: None,
     };
-    store.revoke_code(serial, audit).await?;
+    // Checked again by the store, atomically: of two revocations at once,
+    // one is audited and the other answered 409.
+    match store.revoke_code(serial, audit).await? {
+        None => return Err(ApiError::NotFound(format!("no code {serial}"))),
+        Some(before) if before.status == CodeStatus::Revoked => return Err(already()),
+        Some(_) => {}
+    }
     state.scanner.invalidate(&code.merchant).await;
     Ok(HttpResponse::Ok()
         .json(json!({"serial": serial, "merchant_id": code.merchant, "status": "revoked"})))
 }
 
 #[derive(Debug, Deserialize)]
-pub struct AuditQuery {
+struct AuditQuery {
     target: Option<String>,
     actor: Option<String>,
     since: Option<String>,
-    limit: Option<usize>,
+    limit: Option<String>,
 }
 
-pub async fn audit(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    q: web::Query<AuditQuery>,
-) -> Result<HttpResponse, ApiError> {
+/// Most audit entries in one answer.
+const MAX_AUDIT_LIMIT: u64 = 1000;
+/// Most merchants on one page of a search.
+const MAX_PER_PAGE: u64 = 500;
+/// Highest page number of a search (far past any real result set; it keeps
+/// the offset computed from it small).
+const MAX_PAGE: u64 = 1_000_000;
+/// Longest text filter (`q`, `category`, `target`, `actor`), in characters.
+const MAX_FILTER_CHARS: usize = 200;
+
+/// Reads the query string into `T` (whose fields are all optional strings,
+/// checked by the handler), answering 400 in the envelope if it does not
+/// parse (e.g. a repeated parameter).
+fn query<T: serde::de::DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
+    web::Query::<T>::from_query(req.query_string())
+        .map(web::Query::into_inner)
+        .map_err(|e| bad(format!("query string: {e}")))
+}
+
+/// A whole number parameter in `min..=max`, or 400 naming the bounds.
+fn number(
+    name: &str,
+    raw: Option<String>,
+    min: u64,
+    max: u64,
+    default: u64,
+) -> Result<u64, ApiError> {
+    let Some(raw) = non_empty(raw) else {
+        return Ok(default);
+    };
+    raw.parse::<u64>()
+        .ok()
+        .filter(|n| (min..=max).contains(n))
+        .ok_or_else(|| {
+            bad(format!(
+                "`{name}`: expected a whole number from {min} to {max}, got `{}`",
+                crate::domain::truncate(&raw)
+            ))
+        })
+}
+
+/// A text filter of at most [`MAX_FILTER_CHARS`] characters.
+fn text_filter(name: &str, raw: Option<String>) -> Result<Option<String>, ApiError> {
+    let v = non_empty(raw);
+    if v.as_ref()
+        .is_some_and(|s| s.chars().count() > MAX_FILTER_CHARS)
+    {
+        return Err(bad(format!(
+            "`{name}`: expected at most {MAX_FILTER_CHARS} characters"
+        )));
+    }
+    Ok(v)
+}
+
+/// A region code prefix: 1-6 digits.
+fn region_filter(raw: Option<String>) -> Result<Option<String>, ApiError> {
+    let region = non_empty(raw);
+    if let Some(r) = &region {
+        if r.len() > 6 || !r.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad(format!(
+                "`region`: expected a region code or its prefix (1-6 digits), got `{}`",
+                crate::domain::truncate(r)
+            )));
+        }
+    }
+    Ok(region)
+}
+
+pub async fn audit(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     principal(&state, &req).await?;
-    let q = q.into_inner();
-    let since = q
-        .since
+    let q: AuditQuery = query(&req)?;
+    let since = non_empty(q.since)
         .map(|s| {
             s.parse::<jiff::Timestamp>()
                 .or_else(|_| {
@@ -296,28 +422,29 @@ pub async fn audit(
                 })
         })
         .transpose()?;
+    let limit = number("limit", q.limit, 1, MAX_AUDIT_LIMIT, 100)?;
     let entries = state
         .scanner
         .store()
         .audit(AuditFilter {
-            target: q.target,
-            actor: q.actor,
+            target: text_filter("target", q.target)?,
+            actor: text_filter("actor", q.actor)?,
             since,
-            limit: q.limit.unwrap_or(100).clamp(1, 1000),
+            limit: limit as usize,
         })
         .await?;
     Ok(HttpResponse::Ok().json(json!({ "entries": entries })))
 }
 
 #[derive(Debug, Deserialize)]
-pub struct SearchQuery {
+struct SearchQuery {
     q: Option<String>,
     grade: Option<String>,
     region: Option<String>,
     category: Option<String>,
     kind: Option<String>,
-    page: Option<usize>,
-    per_page: Option<usize>,
+    page: Option<String>,
+    per_page: Option<String>,
 }
 
 fn non_empty(v: Option<String>) -> Option<String> {
@@ -327,10 +454,9 @@ fn non_empty(v: Option<String>) -> Option<String> {
 pub async fn search(
     state: web::Data<AppState>,
     req: HttpRequest,
-    q: web::Query<SearchQuery>,
 ) -> Result<HttpResponse, ApiError> {
     principal(&state, &req).await?;
-    let q = q.into_inner();
+    let q: SearchQuery = query(&req)?;
     let grade = non_empty(q.grade)
         .map(|g| parse_grade(&g).map_err(|e| bad(e.to_string())))
         .transpose()?;
@@ -347,11 +473,11 @@ pub async fn search(
     let query = crate::store::query::MerchantQuery {
         q: non_empty(q.q).map(|s| s.chars().take(100).collect()),
         grade,
-        region: non_empty(q.region),
-        category: non_empty(q.category),
+        region: region_filter(q.region)?,
+        category: text_filter("category", q.category)?,
         kind,
-        page: q.page.unwrap_or(1).max(1),
-        per_page: q.per_page.unwrap_or(20).clamp(1, 500),
+        page: number("page", q.page, 1, MAX_PAGE, 1)? as usize,
+        per_page: number("per_page", q.per_page, 1, MAX_PER_PAGE, 20)? as usize,
     };
     let page = state.scanner.store().search(&query).await?;
     let today = clock::today();
@@ -374,25 +500,14 @@ pub async fn search(
 }
 
 #[derive(Debug, Deserialize)]
-pub struct StatsQuery {
+struct StatsQuery {
     region: Option<String>,
 }
 
-pub async fn stats(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    q: web::Query<StatsQuery>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn stats(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     principal(&state, &req).await?;
-    let region = non_empty(q.into_inner().region);
-    if let Some(r) = &region {
-        if r.len() > 6 || !r.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(bad(format!(
-                "`region`: expected 1-6 digits, got `{}`",
-                crate::domain::truncate(r)
-            )));
-        }
-    }
+    let q: StatsQuery = query(&req)?;
+    let region = region_filter(q.region)?;
     let stats = state.scanner.store().stats(region.as_deref()).await?;
     Ok(HttpResponse::Ok().json(stats))
 }
@@ -421,9 +536,10 @@ fn import_answer(report: &crate::refresh::ImportReport, ids: &[MerchantId]) -> s
 pub async fn register(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let who = principal(&state, &req).await?;
+    let body = read_body(&req, payload, MAX_IMPORT_BYTES).await?;
     let store = state.scanner.store();
     let scope = who.scope.clone();
     let (report, ids) = crate::refresh::import_merchants_body(
@@ -434,6 +550,7 @@ pub async fn register(
         clock::today(),
     )
     .await?;
+    audit_merchant_changes(&state, &who, &report.changes).await?;
     let mut codes = Vec::new();
     for id in &ids {
         let code = match crate::issuing::active_code(store.as_ref(), id)
@@ -459,15 +576,104 @@ pub async fn register(
     audit_import(&state, &who, "merchants.import", &report, &ids).await?;
     let mut answer = import_answer(&report, &ids);
     answer["codes"] = json!(codes);
-    let status = if report.summary.rejected > 0 && ids.is_empty() {
-        400
-    } else {
-        200
+    Ok(import_response(&who, &report, &ids, answer))
+}
+
+/// The answer to an import: 200 if anything was accepted; if nothing was,
+/// 403 when a line was outside the caller's scope (the JSON envelope, with
+/// the rejects), else 400 when lines were rejected.
+fn import_response(
+    who: &Principal,
+    report: &crate::refresh::ImportReport,
+    ids: &[MerchantId],
+    mut answer: serde_json::Value,
+) -> HttpResponse {
+    if !ids.is_empty() || report.summary.rejected == 0 {
+        return HttpResponse::Ok().json(answer);
+    }
+    if report.out_of_scope == 0 {
+        return HttpResponse::BadRequest().json(answer);
+    }
+    answer["error"] = json!("forbidden");
+    answer["message"] = json!(format!(
+        "nothing imported: {} line(s) concern merchants outside the regions token `{}` (scope {}) may change; see `rejects`",
+        report.out_of_scope,
+        who.name,
+        who.scope.as_string()
+    ));
+    HttpResponse::Forbidden().json(answer)
+}
+
+/// One audit entry per merchant an import changed: before and after, with
+/// personal data masked (the audit log is readable by every token).
+async fn audit_merchant_changes(
+    state: &AppState,
+    who: &Principal,
+    changes: &[crate::refresh::MerchantChange],
+) -> Result<(), ApiError> {
+    let store = state.scanner.store();
+    for change in changes {
+        store
+            .append_audit(AuditEntry {
+                at: clock::now(),
+                actor: who.name.clone(),
+                action: "merchant.upsert".into(),
+                target: change.after.id.as_str().to_owned(),
+                before: json!({"merchant": change.before.as_ref().map(audited_merchant)}),
+                after: json!({
+                    "merchant": audited_merchant(&change.after),
+                    "changed": changed_fields(change.before.as_ref(), &change.after),
+                }),
+                reason: None,
+            })
+            .await?;
+    }
+    Ok(())
+}
+
+/// A merchant as the audit log shows it: contact name and phone masked as
+/// on the public page, the id number only as present or not.
+fn audited_merchant(m: &Merchant) -> serde_json::Value {
+    json!({
+        "id": m.id, "name": m.name, "kind": m.kind, "uscc": m.uscc, "address": m.address,
+        "region": m.region, "categories": m.categories,
+        "contact_name": m.contact_name.as_deref().map(grading::mask_name),
+        "contact_phone": m.contact_phone.as_deref().map(grading::mask_phone),
+        "id_number": m.id_number.as_ref().map(|_| "(set)"),
+    })
+}
+
+/// The fields that differ (every one for a new merchant), so a change
+/// hidden by masking still shows.
+fn changed_fields(before: Option<&Merchant>, after: &Merchant) -> Vec<&'static str> {
+    let a = after;
+    let Some(b) = before else {
+        return vec![
+            "name",
+            "kind",
+            "uscc",
+            "address",
+            "region",
+            "categories",
+            "contact_name",
+            "contact_phone",
+            "id_number",
+        ];
     };
-    Ok(
-        HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap_or_default())
-            .json(answer),
-    )
+    [
+        ("name", b.name != a.name),
+        ("kind", b.kind != a.kind),
+        ("uscc", b.uscc != a.uscc),
+        ("address", b.address != a.address),
+        ("region", b.region != a.region),
+        ("categories", b.categories != a.categories),
+        ("contact_name", b.contact_name != a.contact_name),
+        ("contact_phone", b.contact_phone != a.contact_phone),
+        ("id_number", b.id_number != a.id_number),
+    ]
+    .into_iter()
+    .filter_map(|(name, differs)| differs.then_some(name))
+    .collect()
 }
 
 /// Imports records (JSONL body, the records file format) and regrades the
@@ -475,9 +681,10 @@ pub async fn register(
 pub async fn import_records(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let who = principal(&state, &req).await?;
+    let body = read_body(&req, payload, MAX_IMPORT_BYTES).await?;
     let scope = who.scope.clone();
     let (report, ids) = crate::refresh::import_records_body(
         state.scanner.store().as_ref(),
@@ -491,15 +698,8 @@ pub async fn import_records(
         state.scanner.invalidate(id).await;
     }
     audit_import(&state, &who, "records.import", &report, &ids).await?;
-    let status = if report.summary.rejected > 0 && ids.is_empty() {
-        400
-    } else {
-        200
-    };
-    Ok(
-        HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap_or_default())
-            .json(import_answer(&report, &ids)),
-    )
+    let answer = import_answer(&report, &ids);
+    Ok(import_response(&who, &report, &ids, answer))
 }
 
 async fn audit_import(

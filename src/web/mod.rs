@@ -26,23 +26,20 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Scheme and host printed in codes, without a trailing slash.
     pub base_url: Arc<str>,
-    /// Failed authentications per client address in the last minute.
-    pub auth_failures: moka::sync::Cache<std::net::IpAddr, Arc<std::sync::atomic::AtomicU32>>,
+    /// Failed authentications in the last minute, per client address and
+    /// per token id.
+    pub auth_failures: Arc<crate::auth::Failures>,
     /// The signed status list, made at most once a minute.
     pub status_list: public::StatusListCache,
 }
 
-/// Failed authentications a client may make per minute before it gets 429.
-pub const MAX_AUTH_FAILURES_PER_MINUTE: u32 = 10;
+/// Failed authentications a client, or one token id, may make per minute
+/// before further failures get 429.
+pub const MAX_AUTH_FAILURES_PER_MINUTE: u32 = crate::auth::MAX_FAILURES_PER_MINUTE;
 
-/// The cache that rate-limits failed authentication, per client address.
-pub fn auth_failure_cache() -> moka::sync::Cache<std::net::IpAddr, Arc<std::sync::atomic::AtomicU32>>
-{
-    moka::sync::Cache::builder()
-        .name("auth_failures")
-        .max_capacity(100_000)
-        .time_to_live(std::time::Duration::from_secs(60))
-        .build()
+/// The counts that rate-limit failed authentication.
+pub fn auth_failure_cache() -> Arc<crate::auth::Failures> {
+    Arc::default()
 }
 
 /// Declares every route once: `routes()` registers them and `ROUTES` feeds
@@ -116,8 +113,12 @@ pub enum ApiError {
     Unauthorized(String),
     #[error("{0}")]
     Forbidden(String),
-    #[error("too many failed authentication attempts from your address; wait a minute")]
+    #[error("too many failed authentication attempts from your address or with this token id; wait a minute")]
     TooManyAttempts,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
     #[error("the data store is not reachable; try again in a moment")]
     Unavailable,
     #[error("internal error")]
@@ -132,6 +133,8 @@ impl ApiError {
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::TooManyAttempts => "too_many_attempts",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::Unavailable => "unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -146,6 +149,8 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -158,6 +163,9 @@ impl ResponseError for ApiError {
         let mut res = HttpResponse::build(self.status_code());
         if matches!(self, ApiError::Unauthorized(_)) {
             res.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        if matches!(self, ApiError::TooManyAttempts) {
+            res.insert_header(("Retry-After", "60"));
         }
         res.json(json!({"error": self.code(), "message": self.to_string()}))
     }

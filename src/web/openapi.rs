@@ -30,6 +30,13 @@ fn operation(r: &RouteDoc) -> Value {
     if r.tag == "regulator" {
         responses["401"] = error.clone();
         responses["403"] = error.clone();
+        responses["429"] = error.clone();
+        if matches!(r.method, "put" | "post") {
+            responses["413"] = error.clone();
+        }
+        if r.path.ends_with("/revoke") {
+            responses["409"] = error.clone();
+        }
     }
     if !params.is_empty() || matches!(r.method, "put" | "post") {
         responses["400"] = error.clone();

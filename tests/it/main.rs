@@ -2,6 +2,8 @@
 //! binary where the command line is the contract.
 
 mod admin;
+mod admin_input;
+mod auth_limits;
 mod browser;
 mod cli;
 mod demo;
@@ -15,6 +17,7 @@ mod redis_helpers;
 mod refresh;
 mod regulator;
 mod scan;
+mod scope;
 mod shard;
 mod status_list;
 mod store;

@@ -775,9 +775,19 @@ async fn revoke_code_returns_the_code_as_it_was(b: Backend) {
         ..c1
     };
     assert_eq!(s.code(7).await.unwrap(), Some(revoked.clone()));
-    assert_eq!(s.codes_of(&id("A")).await.unwrap(), vec![revoked]);
+    assert_eq!(s.codes_of(&id("A")).await.unwrap(), vec![revoked.clone()]);
     let (changed, _) = changed_since(&b, cursor).await;
     assert_eq!(changed, ids(&["A"]));
+
+    // Revoking it again changes nothing and is not audited: the caller
+    // sees it was revoked already.
+    assert_eq!(
+        s.revoke_code(7, entry(32, "admin-2", "code.revoke", "7"))
+            .await
+            .unwrap(),
+        Some(revoked.clone())
+    );
+    assert_eq!(s.code(7).await.unwrap(), Some(revoked));
 
     assert_eq!(
         s.revoke_code(8, entry(31, "admin-1", "code.revoke", "8"))
@@ -789,7 +799,7 @@ async fn revoke_code_returns_the_code_as_it_was(b: Backend) {
     assert_eq!(
         s.audit(AuditFilter::default()).await.unwrap(),
         vec![audit],
-        "an unknown serial is not audited"
+        "neither an unknown serial nor a second revocation is audited"
     );
 }
 
