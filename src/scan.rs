@@ -496,6 +496,19 @@ impl Scanner {
         &self.keys
     }
 
+    /// Whether any merchant's view is cached: scans of those merchants can
+    /// be answered without the store.
+    pub async fn has_cached_views(&self) -> bool {
+        let Some(views) = &self.views else {
+            return false;
+        };
+        if views.entry_count() == 0 {
+            // The count lags behind inserts until the cache's housekeeping.
+            views.run_pending_tasks().await;
+        }
+        views.entry_count() > 0
+    }
+
     /// The merchant's projection and code statuses, from cache or store.
     pub async fn view(
         &self,

@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context;
 use serde::Deserialize;
@@ -32,6 +33,23 @@ pub struct FileSettings {
     /// `rules`: a grading rules TOML file. Default: the built-in rules
     /// (`deploy/rules.toml`).
     pub rules: Option<PathBuf>,
+    /// `store_budget_ms` (`YSZ_STORE_BUDGET_MS`): Redis, the service: the
+    /// most a scan waits for the store before it answers 503, connecting
+    /// included; the read itself gives up a little earlier
+    /// (`store::redis::scan_read_limit`) and marks Redis down, so the scans
+    /// after it answer 503 at once until Redis answers again. 10..=10000,
+    /// default 100.
+    pub store_budget_ms: Option<u64>,
+    /// `store_admin_budget_ms` (`YSZ_STORE_ADMIN_BUDGET_MS`): Redis, the
+    /// service: the most any other request (regulator API, pages,
+    /// readiness) waits for one store reply before it answers 503 and marks
+    /// Redis down. 100..=60000, default 1000.
+    pub store_admin_budget_ms: Option<u64>,
+    /// `store_connect_timeout_s` (`YSZ_STORE_CONNECT_TIMEOUT_S`): Redis
+    /// Cluster: how long connecting keeps trying, with backoff, while the
+    /// cluster settles before it fails and says what to check. 0..=600
+    /// (0: one attempt), default 10.
+    pub store_connect_timeout_s: Option<u64>,
 }
 
 /// Values given on the command line or in the environment (clap reads both).
@@ -55,6 +73,12 @@ pub struct Settings {
     pub cache_capacity: u64,
     pub code_validity_days: i32,
     pub rules: Option<PathBuf>,
+    /// See [`FileSettings::store_budget_ms`].
+    pub store_budget: Duration,
+    /// See [`FileSettings::store_admin_budget_ms`].
+    pub store_admin_budget: Duration,
+    /// See [`FileSettings::store_connect_timeout_s`].
+    pub store_connect_timeout: Duration,
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileSettings> {
@@ -71,6 +95,25 @@ fn env_u64(key: &str) -> anyhow::Result<Option<u64>> {
             .with_context(|| format!("{key}=`{v}`: expected a whole number")),
         Err(_) => Ok(None),
     }
+}
+
+/// A whole number from the variable `env_key`, else the file's `key`, else
+/// `default`, within `range`; errors name the key.
+fn bounded(
+    (key, env_key): (&str, &str),
+    file: Option<u64>,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> anyhow::Result<u64> {
+    let value = env_u64(env_key)?.or(file).unwrap_or(default);
+    if !range.contains(&value) {
+        anyhow::bail!(
+            "{key} `{value}` (file or {env_key}): expected {}..={}",
+            range.start(),
+            range.end()
+        );
+    }
+    Ok(value)
 }
 
 /// Checks a public base URL and returns it without a trailing slash.
@@ -142,6 +185,18 @@ impl Settings {
             Some(p) => out.push_str(&format!("rules = {}\n", q(&p.display().to_string()))),
             None => out.push_str("# rules: built-in deploy/rules.toml\n"),
         }
+        out.push_str(&format!(
+            "store_budget_ms = {}\n",
+            self.store_budget.as_millis()
+        ));
+        out.push_str(&format!(
+            "store_admin_budget_ms = {}\n",
+            self.store_admin_budget.as_millis()
+        ));
+        out.push_str(&format!(
+            "store_connect_timeout_s = {}\n",
+            self.store_connect_timeout.as_secs()
+        ));
         out
     }
 
@@ -189,6 +244,24 @@ impl Settings {
         let rules = std::env::var_os("YSZ_RULES")
             .map(PathBuf::from)
             .or(file.rules);
+        let store_budget = Duration::from_millis(bounded(
+            ("store_budget_ms", "YSZ_STORE_BUDGET_MS"),
+            file.store_budget_ms,
+            crate::store::redis::SCAN_BUDGET.as_millis() as u64,
+            10..=10_000,
+        )?);
+        let store_admin_budget = Duration::from_millis(bounded(
+            ("store_admin_budget_ms", "YSZ_STORE_ADMIN_BUDGET_MS"),
+            file.store_admin_budget_ms,
+            1000,
+            100..=60_000,
+        )?);
+        let store_connect_timeout = Duration::from_secs(bounded(
+            ("store_connect_timeout_s", "YSZ_STORE_CONNECT_TIMEOUT_S"),
+            file.store_connect_timeout_s,
+            crate::store::redis::CONNECT_WAIT.as_secs(),
+            0..=600,
+        )?);
         Ok(Settings {
             store,
             listen,
@@ -197,7 +270,26 @@ impl Settings {
             cache_capacity,
             code_validity_days,
             rules,
+            store_budget,
+            store_admin_budget,
+            store_connect_timeout,
         })
+    }
+
+    /// The Redis options these settings give a command-line job: the scan
+    /// budget and the connect wait; replies may take the default response
+    /// timeout (a batch write is large).
+    pub fn redis_options(&self) -> crate::store::redis::RedisOptions {
+        crate::store::redis::RedisOptions {
+            scan_budget: self.store_budget,
+            connect_wait: self.store_connect_timeout,
+            ..Default::default()
+        }
+    }
+
+    /// Opens the store these settings name, for a command-line job.
+    pub async fn open_store(&self) -> anyhow::Result<crate::store::SharedStore> {
+        self.store.open_with(self.redis_options()).await
     }
 
     /// The grading rules these settings name.
