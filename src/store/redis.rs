@@ -32,7 +32,8 @@
 //! by time: a request that gets no reply within the response timeout trips
 //! the breaker, and the scan read has a much smaller budget of its own
 //! ([`RedisOptions::scan_budget`], the service's 100 ms by default,
-//! connecting included): it gives up at [`scan_read_limit`] of it (80 ms),
+//! counted from the scan's start ([`super::SCAN_STARTED`]), connecting
+//! included): it gives up at [`scan_read_limit`] of it (80 ms),
 //! so that the scan's 503
 //! is out within the budget, and trips the breaker. Redis is then known to
 //! be down and every request fails at once until the probe's `PING` is
@@ -3209,15 +3210,18 @@ impl Store for RedisStore {
                 .query_async(&mut self.read_conn().await)
                 .await
         };
+        let started = super::SCAN_STARTED
+            .try_with(|t| *t)
+            .unwrap_or_else(|_| tokio::time::Instant::now());
         let (json, statuses): (Option<String>, Vec<(String, String)>) =
-            match tokio::time::timeout(self.scan_read_limit, read).await {
+            match tokio::time::timeout_at(started + self.scan_read_limit, read).await {
                 Ok(read) => read.map_err(|e| {
                     self.drop_read_conn(&e);
                     redis_err(e)
                 })?,
                 Err(_) => {
                     let why = format!(
-                        "no answer within the scan's {} ms",
+                        "no answer within {} ms of the scan's start",
                         self.scan_read_limit.as_millis()
                     );
                     self.conn.trip(&why);
