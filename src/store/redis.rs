@@ -33,9 +33,10 @@
 //! the breaker, and the scan read has a much smaller budget of its own
 //! ([`RedisOptions::scan_budget`], the service's 100 ms by default,
 //! counted from the scan's start ([`super::SCAN_STARTED`]), connecting
-//! included): it gives up at [`scan_read_limit`] of it (80 ms),
-//! so that the scan's 503
-//! is out within the budget, and trips the breaker. Redis is then known to
+//! included): it gives up at [`scan_read_limit`] of it (80 ms), so that the
+//! scan's 503 is out within the budget, and trips the breaker (if the read
+//! itself waited at least a quarter of that: a scan that was late before it
+//! read says nothing about Redis). Redis is then known to
 //! be down and every request fails at once until the probe's `PING` is
 //! answered, which is the moment Redis continues: the probe's first `PING`
 //! goes out at once, so a read that was merely slow (an overloaded machine)
@@ -3210,9 +3211,8 @@ impl Store for RedisStore {
                 .query_async(&mut self.read_conn().await)
                 .await
         };
-        let started = super::SCAN_STARTED
-            .try_with(|t| *t)
-            .unwrap_or_else(|_| tokio::time::Instant::now());
+        let now = tokio::time::Instant::now();
+        let started = super::SCAN_STARTED.try_with(|t| *t).unwrap_or(now);
         let (json, statuses): (Option<String>, Vec<(String, String)>) =
             match tokio::time::timeout_at(started + self.scan_read_limit, read).await {
                 Ok(read) => read.map_err(|e| {
@@ -3224,8 +3224,12 @@ impl Store for RedisStore {
                         "no answer within {} ms of the scan's start",
                         self.scan_read_limit.as_millis()
                     );
-                    self.conn.trip(&why);
-                    self.drop_read_conn(&io_timeout());
+                    // Redis had its share of the time, not a scan that was
+                    // already late (a stalled process): it is down.
+                    if now.elapsed() >= self.scan_read_limit / 4 {
+                        self.conn.trip(&why);
+                        self.drop_read_conn(&io_timeout());
+                    }
                     return Err(StoreError::Unavailable(format!("redis: {why}")));
                 }
             };
@@ -3442,6 +3446,14 @@ impl Store for RedisStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_scan_read_leaves_a_fifth_of_the_budget_at_most_20_ms_for_the_rest_of_the_scan() {
+        let ms = Duration::from_millis;
+        for (budget, read) in [(10, 8), (50, 40), (100, 80), (1000, 980), (10_000, 9980)] {
+            assert_eq!(scan_read_limit(ms(budget)), ms(read), "budget {budget} ms");
+        }
+    }
 
     #[test]
     fn crc16_matches_redis_cluster_spec() {
