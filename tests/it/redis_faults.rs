@@ -1037,3 +1037,34 @@ async fn connecting_to_a_cluster_that_never_settles_fails_after_the_configured_t
         }
     }
 }
+
+#[test]
+fn the_command_line_waits_for_a_cluster_as_long_as_store_connect_timeout_s_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("redis+cluster://127.0.0.1:{}", free_port());
+    for (wait, limit) in [("1", Duration::from_secs(1)), ("3", Duration::from_secs(3))] {
+        let started = Instant::now();
+        let out = yisaozhi()
+            .args(["tokens", "list", "--store", &store])
+            .env("YSZ_STORE_CONNECT_TIMEOUT_S", wait)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let took = started.elapsed();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        // After the log lines of the attempts.
+        let err = stderr.lines().last().unwrap_or_default();
+        println!(
+            "YSZ_STORE_CONNECT_TIMEOUT_S={wait}: exit {:?} after {took:?}",
+            out.status.code()
+        );
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(took >= limit && took < limit * 3, "{took:?}: {stderr}");
+        assert!(
+            err.starts_with("yisaozhi: cannot connect to Redis Cluster at ")
+                && err.contains(&format!("not ready after {wait}."))
+                && err.contains("store_connect_timeout_s"),
+            "{err}"
+        );
+    }
+}
