@@ -1068,3 +1068,94 @@ fn the_command_line_waits_for_a_cluster_as_long_as_store_connect_timeout_s_says(
         );
     }
 }
+
+#[tokio::test]
+async fn a_write_that_timed_out_on_a_hung_redis_lands_whole_with_its_audit_entry_when_it_continues()
+{
+    use yisaozhi::domain::{Grade, MerchantId};
+    use yisaozhi::grading::{project, Override, Rules};
+    use yisaozhi::store::{AuditEntry, AuditFilter, StoreError};
+    let redis = DurableRedis::start();
+    let store = RedisStore::connect(
+        &redis.url(),
+        RedisOptions {
+            response_timeout: Duration::from_millis(300),
+            ..RedisOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let merchant: Merchant = serde_json::from_value(json!({"id": "M001", "name": "测试商店",
+        "kind": "shop", "address": "某路1号", "region": "511504", "categories": []}))
+    .unwrap();
+    store
+        .upsert_merchants(vec![merchant.clone()])
+        .await
+        .unwrap();
+    let id = MerchantId::parse("M001").unwrap();
+    let day = jiff::civil::date(2026, 6, 1);
+    let set = |grade: Grade, reason: &str| {
+        let now = jiff::Timestamp::now();
+        let value = Override {
+            grade,
+            reason: reason.into(),
+            expires_at: None,
+            actor: "县局".into(),
+            at: now,
+        };
+        let projection = project(&merchant, &[], Some(&value), &Rules::default(), day, now);
+        let audit = AuditEntry {
+            at: now,
+            actor: "县局".into(),
+            action: "override.set".into(),
+            target: "M001".into(),
+            before: Value::Null,
+            after: json!({"grade": grade, "reason": reason}),
+            reason: Some(reason.into()),
+        };
+        store.set_override(&id, Some(value), projection, audit)
+    };
+    // Once with Redis up, so that Redis knows the script: a hung Redis is
+    // then sent the write itself.
+    set(Grade::Yellow, "第一次").await.unwrap();
+
+    redis.pause();
+    let started = Instant::now();
+    let outcome = set(Grade::Red, "第二次").await;
+    println!(
+        "set_override with Redis hung: {outcome:?} after {:?}",
+        started.elapsed()
+    );
+    assert!(
+        matches!(outcome, Err(StoreError::Unavailable(_))),
+        "{outcome:?}"
+    );
+    // Known down now: refused at once.
+    let started = Instant::now();
+    assert!(store.override_of(&id).await.is_err());
+    assert!(started.elapsed() <= FAIL_FAST);
+
+    redis.resume();
+    let back = Instant::now();
+    while store.ping().await.is_err() {
+        assert!(back.elapsed() < RECOVERY_AFTER_CONT, "not recovered");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The caller was told "unavailable", yet the write was applied when
+    // Redis continued: the override, its projection and its audit entry.
+    let now = store.override_of(&id).await.unwrap().expect("an override");
+    assert_eq!((now.grade, now.reason.as_str()), (Grade::Red, "第二次"));
+    let projection = store.projection(&id).await.unwrap().expect("a projection");
+    assert_eq!(projection.grade, Grade::Red);
+    let entries = store
+        .audit(AuditFilter {
+            target: Some("M001".into()),
+            limit: 100,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    let reasons: Vec<Option<&str>> = entries.iter().map(|e| e.reason.as_deref()).collect();
+    assert_eq!(reasons.len(), 2, "{entries:?}");
+    assert!(reasons.contains(&Some("第二次")), "{entries:?}");
+}
