@@ -43,8 +43,11 @@
 //! costs a few milliseconds of refusals, not a probe interval. A write that
 //! timed out on this side may still be applied when Redis continues: each
 //! is one script or `MULTI`/`EXEC` with its audit entry, so it lands whole
-//! or not at all, but the caller was told 503 and cannot know which; it
-//! reads before it repeats (deploy/README.md says so to operators).
+//! or not at all (a script Redis did not know yet is not run at all:
+//! `NOSCRIPT`), but the caller was told 503 and cannot know which; it
+//! reads before it repeats (deploy/README.md says so to operators). In a
+//! cluster the audit entry is a second write, which a timed-out write
+//! never sends.
 //! A Redis Cluster has no breaker (one master down must not refuse the
 //! merchants of the others): there a scan read gives up after the same budget.
 //!
