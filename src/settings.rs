@@ -41,9 +41,10 @@ pub struct FileSettings {
     /// default 100.
     pub store_budget_ms: Option<u64>,
     /// `store_admin_budget_ms` (`YSZ_STORE_ADMIN_BUDGET_MS`): Redis, the
-    /// service: the most any other request (regulator API, pages,
-    /// readiness) waits for one store reply before it answers 503 and marks
-    /// Redis down. 100..=60000, default 1000.
+    /// service: the most any other store reply (regulator API and
+    /// workbench, readiness, the change poll) is waited for before the
+    /// request answers 503 and Redis is marked down. 100..=60000, default
+    /// 1000.
     pub store_admin_budget_ms: Option<u64>,
     /// `store_connect_timeout_s` (`YSZ_STORE_CONNECT_TIMEOUT_S`): Redis
     /// Cluster: how long connecting keeps trying, with backoff, while the
