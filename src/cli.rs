@@ -397,7 +397,7 @@ async fn refresh(args: RefreshArgs) -> anyhow::Result<()> {
         Some(raw) => parse_date(raw, "--as-of")?,
         None => clock::today(),
     };
-    let store = settings.store.open().await?;
+    let store = settings.open_store().await?;
     let rules = settings.load_rules()?;
     let stop = crate::refresh::StopFlag::default();
     stop_on_signals(&stop)?;
@@ -550,7 +550,7 @@ async fn codes_cmd(action: CodesAction) -> anyhow::Result<()> {
                     .or(settings.public_base_url.as_deref())
                     .unwrap_or("http://127.0.0.1:8080"),
             )?;
-            let store = settings.store.open().await?;
+            let store = settings.open_store().await?;
             let keyring = Keyring::load(&settings.key_dir)?;
             let ids = match (all, merchant) {
                 (true, _) => store.all_merchant_ids().await?,
@@ -622,7 +622,7 @@ async fn codes_cmd(action: CodesAction) -> anyhow::Result<()> {
             serial,
             reason,
         } => {
-            let store = common.settings()?.store.open().await?;
+            let store = common.settings()?.open_store().await?;
             let code = store
                 .code(serial)
                 .await?
@@ -658,7 +658,7 @@ async fn codes_cmd(action: CodesAction) -> anyhow::Result<()> {
                     .or(settings.public_base_url.as_deref())
                     .unwrap_or("http://127.0.0.1:8080"),
             )?;
-            let store = settings.store.open().await?;
+            let store = settings.open_store().await?;
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             let store = &store;
             // In merchant-id order, several reads in flight.
@@ -1108,7 +1108,7 @@ async fn tokens_cmd(action: TokensAction) -> anyhow::Result<()> {
             let scope = crate::auth::Scope::parse(&scope).map_err(anyhow::Error::msg)?;
             let (plain, stored) =
                 crate::auth::new_token(&name, &scope, clock::now()).map_err(anyhow::Error::msg)?;
-            let store = settings.store.open().await?;
+            let store = settings.open_store().await?;
             store.put_token(stored).await?;
             println!("{plain}");
             eprintln!(
@@ -1118,7 +1118,7 @@ async fn tokens_cmd(action: TokensAction) -> anyhow::Result<()> {
             Ok(())
         }
         TokensAction::List { common } => {
-            let store = common.settings()?.store.open().await?;
+            let store = common.settings()?.open_store().await?;
             println!(
                 "{:<10} {:<20} {:<14} {:<22} revoked",
                 "id", "name", "scope", "created"
@@ -1136,7 +1136,7 @@ async fn tokens_cmd(action: TokensAction) -> anyhow::Result<()> {
             Ok(())
         }
         TokensAction::Revoke { common, id } => {
-            let store = common.settings()?.store.open().await?;
+            let store = common.settings()?.open_store().await?;
             let mut token = store.token(&id).await?.with_context(|| {
                 format!(
                     "no token with id `{}`: see `yisaozhi tokens list`",

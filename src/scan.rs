@@ -496,6 +496,19 @@ impl Scanner {
         &self.keys
     }
 
+    /// Whether any merchant's view is cached: scans of those merchants can
+    /// be answered without the store.
+    pub async fn has_cached_views(&self) -> bool {
+        let Some(views) = &self.views else {
+            return false;
+        };
+        if views.entry_count() == 0 {
+            // The count lags behind inserts until the cache's housekeeping.
+            views.run_pending_tasks().await;
+        }
+        views.entry_count() > 0
+    }
+
     /// The merchant's projection and code statuses, from cache or store.
     pub async fn view(
         &self,
@@ -621,6 +634,7 @@ impl Scanner {
         gzipped: bool,
         render: impl FnOnce(&Scan) -> Result<Vec<u8>, StoreError>,
     ) -> Result<(Status, bytes::Bytes), Arc<StoreError>> {
+        let started = tokio::time::Instant::now();
         let today = clock::today();
         let text = yisaozhi_codes::token_from_text(text);
         let wanted = Wanted {
@@ -631,7 +645,10 @@ impl Scanner {
         if let Some(hit) = self.answer_warm(text, wanted).await {
             return Ok(hit);
         }
-        let scan = self.scan(text, today).await?;
+        // The store's budget for this scan counts from its start.
+        let scan = crate::store::SCAN_STARTED
+            .scope(started, self.scan(text, today))
+            .await?;
         let status = scan.status;
         // Kept only in a cached view, which a scan holds only for a shown
         // merchant's checked text.

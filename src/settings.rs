@@ -4,6 +4,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context;
 use serde::Deserialize;
@@ -36,6 +37,24 @@ pub struct FileSettings {
     /// `X-Forwarded-For` names the client. Default: none (the peer address
     /// is the client, and `X-Forwarded-For` is ignored).
     pub trusted_proxies: Option<Vec<String>>,
+    /// `store_budget_ms` (`YSZ_STORE_BUDGET_MS`): Redis, the service: the
+    /// most a scan waits for the store before it answers 503, connecting
+    /// included; the read itself gives up a little earlier
+    /// (`store::redis::scan_read_limit`) and marks Redis down, so the scans
+    /// after it answer 503 at once until Redis answers again. 10..=10000,
+    /// default 100.
+    pub store_budget_ms: Option<u64>,
+    /// `store_admin_budget_ms` (`YSZ_STORE_ADMIN_BUDGET_MS`): Redis, the
+    /// service: the most any other store reply (regulator API and
+    /// workbench, readiness, the change poll) is waited for before the
+    /// request answers 503 and Redis is marked down. 100..=60000, default
+    /// 1000.
+    pub store_admin_budget_ms: Option<u64>,
+    /// `store_connect_timeout_s` (`YSZ_STORE_CONNECT_TIMEOUT_S`): Redis
+    /// Cluster: how long connecting keeps trying, with backoff, while the
+    /// cluster settles before it fails and says what to check. 0..=600
+    /// (0: one attempt), default 10.
+    pub store_connect_timeout_s: Option<u64>,
 }
 
 /// Values given on the command line or in the environment (clap reads both).
@@ -62,6 +81,12 @@ pub struct Settings {
     /// Peers whose `X-Forwarded-For` is believed (failed authentication is
     /// counted per client address).
     pub trusted_proxies: Vec<IpNet>,
+    /// See [`FileSettings::store_budget_ms`].
+    pub store_budget: Duration,
+    /// See [`FileSettings::store_admin_budget_ms`].
+    pub store_admin_budget: Duration,
+    /// See [`FileSettings::store_connect_timeout_s`].
+    pub store_connect_timeout: Duration,
 }
 
 /// An address block, `IP` or `IP/PREFIX` (IPv4 or IPv6).
@@ -181,6 +206,25 @@ fn env_u64(key: &str) -> anyhow::Result<Option<u64>> {
     }
 }
 
+/// A whole number from the variable `env_key`, else the file's `key`, else
+/// `default`, within `range`; errors name the key.
+fn bounded(
+    (key, env_key): (&str, &str),
+    file: Option<u64>,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> anyhow::Result<u64> {
+    let value = env_u64(env_key)?.or(file).unwrap_or(default);
+    if !range.contains(&value) {
+        anyhow::bail!(
+            "{key} `{value}` (file or {env_key}): expected {}..={}",
+            range.start(),
+            range.end()
+        );
+    }
+    Ok(value)
+}
+
 /// Checks a public base URL and returns it without a trailing slash.
 pub fn parse_base_url(raw: &str) -> anyhow::Result<String> {
     let trimmed = raw.trim_end_matches('/');
@@ -259,6 +303,18 @@ impl Settings {
             "trusted_proxies = {}\n",
             toml::Value::Array(proxies)
         ));
+        out.push_str(&format!(
+            "store_budget_ms = {}\n",
+            self.store_budget.as_millis()
+        ));
+        out.push_str(&format!(
+            "store_admin_budget_ms = {}\n",
+            self.store_admin_budget.as_millis()
+        ));
+        out.push_str(&format!(
+            "store_connect_timeout_s = {}\n",
+            self.store_connect_timeout.as_secs()
+        ));
         out
     }
 
@@ -311,6 +367,24 @@ impl Settings {
             Err(_) => parse_trusted_proxies(file.trusted_proxies.as_deref().unwrap_or_default())
                 .context("trusted_proxies")?,
         };
+        let store_budget = Duration::from_millis(bounded(
+            ("store_budget_ms", "YSZ_STORE_BUDGET_MS"),
+            file.store_budget_ms,
+            crate::store::redis::SCAN_BUDGET.as_millis() as u64,
+            10..=10_000,
+        )?);
+        let store_admin_budget = Duration::from_millis(bounded(
+            ("store_admin_budget_ms", "YSZ_STORE_ADMIN_BUDGET_MS"),
+            file.store_admin_budget_ms,
+            1000,
+            100..=60_000,
+        )?);
+        let store_connect_timeout = Duration::from_secs(bounded(
+            ("store_connect_timeout_s", "YSZ_STORE_CONNECT_TIMEOUT_S"),
+            file.store_connect_timeout_s,
+            crate::store::redis::CONNECT_WAIT.as_secs(),
+            0..=600,
+        )?);
         Ok(Settings {
             store,
             listen,
@@ -320,7 +394,26 @@ impl Settings {
             code_validity_days,
             rules,
             trusted_proxies,
+            store_budget,
+            store_admin_budget,
+            store_connect_timeout,
         })
+    }
+
+    /// The Redis options these settings give a command-line job: the scan
+    /// budget and the connect wait; replies may take the default response
+    /// timeout (a batch write is large).
+    pub fn redis_options(&self) -> crate::store::redis::RedisOptions {
+        crate::store::redis::RedisOptions {
+            scan_budget: self.store_budget,
+            connect_wait: self.store_connect_timeout,
+            ..Default::default()
+        }
+    }
+
+    /// Opens the store these settings name, for a command-line job.
+    pub async fn open_store(&self) -> anyhow::Result<crate::store::SharedStore> {
+        self.store.open_with(self.redis_options()).await
     }
 
     /// The grading rules these settings name.

@@ -28,7 +28,16 @@ impl Application {
     /// Opens the store and keys, binds the listener (port 0 picks a free
     /// port) and prepares the server.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let store = settings.store.open().await?;
+        // Any store reply but a scan's read may take the admin budget: a
+        // regulator's request to a hung Redis answers 503 after it, not
+        // after the batch job's response timeout (see `store::redis`).
+        let store = settings
+            .store
+            .open_with(crate::store::redis::RedisOptions {
+                response_timeout: settings.store_admin_budget,
+                ..settings.redis_options()
+            })
+            .await?;
         let keys = Keyring::load(&settings.key_dir)
             .with_context(|| format!("loading keys from {}", settings.key_dir.display()))?;
         if keys.infos.is_empty() {

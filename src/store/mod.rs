@@ -432,6 +432,13 @@ pub trait Store: Send + Sync + 'static {
 
 pub type SharedStore = Arc<dyn Store>;
 
+tokio::task_local! {
+    /// When the scan this task answers began (`Scanner::answer`): a store
+    /// whose scan read has a time budget counts it from then, so that time
+    /// spent before the read (verifying the signature) is in it too.
+    pub static SCAN_STARTED: tokio::time::Instant;
+}
+
 /// Where the data lives, as given by `--store`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreSpec {
@@ -486,18 +493,20 @@ impl StoreSpec {
         ))
     }
 
+    /// Opens the store with the default Redis options.
     pub async fn open(&self) -> anyhow::Result<SharedStore> {
+        self.open_with(self::redis::RedisOptions::default()).await
+    }
+
+    /// Opens the store; `redis` applies to a Redis store only.
+    pub async fn open_with(&self, redis: self::redis::RedisOptions) -> anyhow::Result<SharedStore> {
         match self {
             StoreSpec::Embedded(dir) => Ok(Arc::new(embedded::EmbeddedStore::open(dir)?)),
             StoreSpec::Redis(url) => Ok(Arc::new(
-                self::redis::RedisStore::connect(url, self::redis::RedisOptions::default()).await?,
+                self::redis::RedisStore::connect(url, redis).await?,
             )),
             StoreSpec::RedisCluster(nodes) => Ok(Arc::new(
-                self::redis::RedisStore::connect_cluster(
-                    nodes,
-                    self::redis::RedisOptions::default(),
-                )
-                .await?,
+                self::redis::RedisStore::connect_cluster(nodes, redis).await?,
             )),
         }
     }

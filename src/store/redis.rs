@@ -26,8 +26,42 @@
 //! `PING` every [`RedisOptions::probe_interval`] through the manager, which
 //! reconnects by itself; the first answer lets requests through again. Server
 //! errors (a script error, `LOADING` while Redis reads its AOF) do not trip
-//! the breaker. A hung Redis still costs the requests already in flight up to
-//! the response timeout; those that time out trip the breaker for the rest.
+//! the breaker.
+//!
+//! A hung Redis (stopped, its connections open, nothing answered) is found
+//! by time: a request that gets no reply within the response timeout trips
+//! the breaker, and the scan read has a much smaller budget of its own
+//! ([`RedisOptions::scan_budget`], the service's 100 ms by default,
+//! counted from the scan's start ([`super::SCAN_STARTED`]), connecting
+//! included): it gives up at [`scan_read_limit`] of it (80 ms), so that the
+//! scan's 503 is out within the budget, and trips the breaker (if the read
+//! itself waited at least a quarter of that: a scan that was late before it
+//! read says nothing about Redis). Redis is then known to
+//! be down and every request fails at once until the probe's `PING` is
+//! answered, which is the moment Redis continues: the probe's first `PING`
+//! goes out at once, so a read that was merely slow (an overloaded machine)
+//! costs a few milliseconds of refusals, not a probe interval. A write that
+//! timed out on this side may still be applied when Redis continues: each
+//! is one script or `MULTI`/`EXEC` with its audit entry, so it lands whole
+//! or not at all (a script Redis did not know yet is not run at all:
+//! `NOSCRIPT`), but the caller was told 503 and cannot know which; it
+//! reads before it repeats (deploy/README.md says so to operators). In a
+//! cluster the audit entry is a second write, which a timed-out write
+//! never sends.
+//! A Redis Cluster has no breaker (one master down must not refuse the
+//! merchants of the others): there a scan read gives up after the same budget.
+//!
+//! # Connecting to a cluster that is settling
+//!
+//! Right after `redis-cli --cluster create` the nodes may still disagree
+//! about the slots, and the first command sent to every node can fail with
+//! `No connections found for multi-node operation` although each node says
+//! `cluster_state:ok`. [`RedisStore::connect_cluster`] therefore does not
+//! trust the first connection: it retries, with backoff from 50 ms to 1 s,
+//! until a connection answers `PING` on every node, `DBSIZE` on every master
+//! and `CLUSTER SLOTS` with all 16384 slots served, for
+//! [`RedisOptions::connect_wait`] (10 s by default); then it fails with the
+//! last error and what to check.
 //!
 //! # Key layout
 //!
@@ -276,6 +310,13 @@ pub struct RedisOptions {
     /// While Redis is unreachable, how often the background probe tries it
     /// (standalone; see the module documentation).
     pub probe_interval: Duration,
+    /// The most a scan may wait for its store read, connecting included
+    /// (see the module documentation). Default 2 s; the service's is its
+    /// setting `store_budget_ms`, by default [`SCAN_BUDGET`].
+    pub scan_budget: Duration,
+    /// Redis Cluster: how long connecting keeps trying while the cluster
+    /// settles (see the module documentation; default [`CONNECT_WAIT`]).
+    pub connect_wait: Duration,
     /// An import expected to add at least this many records runs in bulk
     /// mode (see the module documentation; default [`BULK_MIN_RECORDS`],
     /// or `YSZ_REDIS_BULK_MIN`).
@@ -289,6 +330,19 @@ pub struct RedisOptions {
 
 /// Default [`RedisOptions::sort_bytes`].
 pub const SORT_BYTES: usize = 256 << 20;
+/// The service's default scan budget (`store_budget_ms`): the bound it
+/// promises for a scan's 503 while Redis hangs.
+pub const SCAN_BUDGET: Duration = Duration::from_millis(100);
+/// Default [`RedisOptions::connect_wait`].
+pub const CONNECT_WAIT: Duration = Duration::from_secs(10);
+
+/// How long a scan's store read may take within a scan budget of `budget`:
+/// the budget less a fifth of it, at most 20 ms, kept for everything else
+/// the scan does (verifying, rendering the 503, writing it out), so that
+/// the answer is out within the budget.
+pub fn scan_read_limit(budget: Duration) -> Duration {
+    budget - (budget / 5).min(Duration::from_millis(20))
+}
 
 impl Default for RedisOptions {
     fn default() -> Self {
@@ -300,6 +354,10 @@ impl Default for RedisOptions {
             max_changes_listed: MAX_CHANGES_LISTED,
             changes_kept: CHANGES_KEPT,
             probe_interval: Duration::from_millis(250),
+            // The response timeout: a library caller (a test, the batch
+            // job) has no scan to answer; the service sets its own.
+            scan_budget: Duration::from_secs(2),
+            connect_wait: CONNECT_WAIT,
             bulk_min: std::env::var("YSZ_REDIS_BULK_MIN")
                 .ok()
                 .and_then(|v| v.parse().ok())
@@ -320,6 +378,8 @@ pub struct RedisStore {
     local: Option<Arc<LocalConns>>,
     keys: Arc<Keys>,
     cluster: bool,
+    /// [`scan_read_limit`] of [`RedisOptions::scan_budget`].
+    scan_read_limit: Duration,
     max_changes_listed: u64,
     changes_kept: u64,
     bulk_min: u64,
@@ -464,19 +524,24 @@ impl Guarded {
         }
     }
 
-    /// Trips the breaker on a connection-level failure.
+    /// Trips the breaker on a connection-level failure (a reply past the
+    /// response timeout is one).
     fn observe<T>(&self, result: &RedisResult<T>) {
         let Err(e) = result else { return };
-        if !(e.is_io_error() || e.is_unrecoverable_error()) {
-            return;
+        if e.is_io_error() || e.is_unrecoverable_error() {
+            self.trip(e);
         }
+    }
+
+    /// Marks Redis unreachable and starts the probe, if not yet done.
+    fn trip(&self, why: &dyn std::fmt::Display) {
         // No runtime to probe from: keep sending requests (each one then
         // waits for the manager's own reconnection).
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
         if self.breaker.up.swap(false, Ordering::AcqRel) {
-            tracing::warn!(error = %e, "Redis unreachable: failing store requests at once until it answers again");
+            tracing::warn!(error = %why, "Redis unreachable: failing store requests at once until it answers again");
         }
         if !self.breaker.probing.swap(true, Ordering::AcqRel) {
             runtime.spawn(probe(Arc::downgrade(&self.breaker), self.manager.clone()));
@@ -489,12 +554,17 @@ impl Guarded {
 async fn probe(breaker: std::sync::Weak<Breaker>, mut manager: ConnectionManager) {
     let started = std::time::Instant::now();
     let mut warned = started;
+    let mut first = true;
     loop {
         let (interval, limit) = match breaker.upgrade() {
             Some(b) => (b.probe_interval, b.probe_timeout),
             None => return,
         };
-        tokio::time::sleep(interval).await;
+        // The first at once: a hung Redis answers it the moment it
+        // continues, a merely slow one at once.
+        if !std::mem::take(&mut first) {
+            tokio::time::sleep(interval).await;
+        }
         let ping = ::redis::cmd("PING");
         let answered = matches!(
             tokio::time::timeout(limit, ping.query_async::<()>(&mut manager)).await,
@@ -556,6 +626,16 @@ impl ConnectionLike for Guarded {
     }
 }
 
+impl Conn {
+    /// Marks Redis unreachable after a request that got no answer in time
+    /// (standalone; a cluster has no breaker).
+    fn trip(&self, why: &dyn std::fmt::Display) {
+        if let Conn::Single(g) = self {
+            g.trip(why);
+        }
+    }
+}
+
 impl ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
@@ -582,6 +662,11 @@ impl ConnectionLike for Conn {
             Conn::Cluster(c) => c.get_db(),
         }
     }
+}
+
+/// The error of a request that got no answer in time.
+fn io_timeout() -> RedisError {
+    std::io::Error::from(std::io::ErrorKind::TimedOut).into()
 }
 
 fn redis_err(e: RedisError) -> StoreError {
@@ -1173,6 +1258,67 @@ return 1
     )),
 });
 
+/// A connection to a Redis Cluster that has settled: one that answers on
+/// every node and serves every slot, tried again with backoff for
+/// [`RedisOptions::connect_wait`] (see the module documentation).
+async fn settled_cluster(
+    client: &::redis::cluster::ClusterClient,
+    opts: &RedisOptions,
+) -> anyhow::Result<ClusterConnection> {
+    let started = std::time::Instant::now();
+    let attempt_limit = opts.connect_timeout + opts.response_timeout;
+    let mut delay = Duration::from_millis(50);
+    let mut attempts = 0u32;
+    loop {
+        attempts += 1;
+        let attempt = async {
+            let mut conn = client.get_async_connection().await.map_err(redis_err)?;
+            // Sent to every node and every master: the kind of command that
+            // fails while the cluster settles.
+            ::redis::cmd("PING")
+                .query_async::<()>(&mut conn)
+                .await
+                .map_err(redis_err)?;
+            ::redis::cmd("DBSIZE")
+                .query_async::<u64>(&mut conn)
+                .await
+                .map_err(redis_err)?;
+            slots_by_master(&mut conn).await?;
+            Ok::<_, StoreError>(conn)
+        };
+        let error = match tokio::time::timeout(attempt_limit, attempt).await {
+            Ok(Ok(conn)) => {
+                if attempts > 1 {
+                    tracing::info!(
+                        attempts,
+                        waited_ms = started.elapsed().as_millis() as u64,
+                        "Redis Cluster settled"
+                    );
+                }
+                return Ok(conn);
+            }
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!("no answer within {} ms", attempt_limit.as_millis()),
+        };
+        let waited = started.elapsed();
+        if waited >= opts.connect_wait {
+            anyhow::bail!(
+                "not ready after {:.1} s and {attempts} attempts (last: {error}); check that \
+                 every node listed answers (`redis-cli -h HOST -p PORT ping`), says \
+                 `cluster_state:ok` (`redis-cli -h HOST -p PORT cluster info`) and announces \
+                 an address reachable from here (`cluster-announce-ip`), and that \
+                 `redis-cli --cluster check HOST:PORT` finds all 16384 slots covered; \
+                 or wait longer with store_connect_timeout_s (YSZ_STORE_CONNECT_TIMEOUT_S)",
+                waited.as_secs_f64()
+            );
+        }
+        tracing::info!(attempt = attempts, %error, "Redis Cluster not ready yet; trying again");
+        // The last attempt at the end of the wait.
+        tokio::time::sleep(delay.min(opts.connect_wait - waited)).await;
+        delay = (delay * 2).min(Duration::from_secs(1));
+    }
+}
+
 /// What a batch run over lanes achieved: the results that landed (by input
 /// index) and the first failure, if any.
 struct Outcome<R> {
@@ -1235,6 +1381,7 @@ impl RedisStore {
                 cluster: false,
             }),
             cluster: false,
+            scan_read_limit: scan_read_limit(opts.scan_budget),
             max_changes_listed: opts.max_changes_listed,
             changes_kept: opts.changes_kept,
             bulk_min: opts.bulk_min,
@@ -1322,8 +1469,7 @@ impl RedisStore {
             .retries(opts.retries)
             .build()
             .with_context(|| format!("Redis Cluster `{shown}`"))?;
-        let conn = client
-            .get_async_connection()
+        let conn = settled_cluster(&client, &opts)
             .await
             .with_context(|| format!("cannot connect to Redis Cluster at {shown}"))?;
         let store = Self {
@@ -1334,6 +1480,7 @@ impl RedisStore {
                 cluster: true,
             }),
             cluster: true,
+            scan_read_limit: scan_read_limit(opts.scan_budget),
             max_changes_listed: opts.max_changes_listed,
             changes_kept: opts.changes_kept,
             bulk_min: opts.bulk_min,
@@ -3088,16 +3235,37 @@ impl Store for RedisStore {
 
     async fn scan_view_with_json(&self, id: &MerchantId) -> StoreResult<Option<ScanRead>> {
         // One round trip (both keys are in the merchant's slot), and the
-        // codes' statuses only, not their JSON.
-        let (json, statuses): (Option<String>, Vec<(String, String)>) = ::redis::pipe()
-            .get(self.keys.merchant(id.as_str(), "projection"))
-            .hgetall(self.keys.merchant(id.as_str(), "code-status"))
-            .query_async(&mut self.read_conn().await)
-            .await
-            .map_err(|e| {
-                self.drop_read_conn(&e);
-                redis_err(e)
-            })?;
+        // codes' statuses only, not their JSON; connecting included, within
+        // the scan's budget.
+        let read = async {
+            ::redis::pipe()
+                .get(self.keys.merchant(id.as_str(), "projection"))
+                .hgetall(self.keys.merchant(id.as_str(), "code-status"))
+                .query_async(&mut self.read_conn().await)
+                .await
+        };
+        let now = tokio::time::Instant::now();
+        let started = super::SCAN_STARTED.try_with(|t| *t).unwrap_or(now);
+        let (json, statuses): (Option<String>, Vec<(String, String)>) =
+            match tokio::time::timeout_at(started + self.scan_read_limit, read).await {
+                Ok(read) => read.map_err(|e| {
+                    self.drop_read_conn(&e);
+                    redis_err(e)
+                })?,
+                Err(_) => {
+                    let why = format!(
+                        "no answer within {} ms of the scan's start",
+                        self.scan_read_limit.as_millis()
+                    );
+                    // Redis had its share of the time, not a scan that was
+                    // already late (a stalled process): it is down.
+                    if now.elapsed() >= self.scan_read_limit / 4 {
+                        self.conn.trip(&why);
+                        self.drop_read_conn(&io_timeout());
+                    }
+                    return Err(StoreError::Unavailable(format!("redis: {why}")));
+                }
+            };
         let Some(json) = json else {
             return Ok(None);
         };
@@ -3311,6 +3479,14 @@ impl Store for RedisStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_scan_read_leaves_a_fifth_of_the_budget_at_most_20_ms_for_the_rest_of_the_scan() {
+        let ms = Duration::from_millis;
+        for (budget, read) in [(10, 8), (50, 40), (100, 80), (1000, 980), (10_000, 9980)] {
+            assert_eq!(scan_read_limit(ms(budget)), ms(read), "budget {budget} ms");
+        }
+    }
 
     #[test]
     fn crc16_matches_redis_cluster_spec() {

@@ -97,7 +97,7 @@ api! {
     get "/api/v1/admin/reprint" => admin::reprint, "regulator", "Merchants whose printed code shows an outdated grade", [];
     get "/api/v1/admin/audit" => admin::audit, "regulator", "The audit log", ["target", "actor", "since", "limit"];
     get "/healthz" => ops::healthz, "operator", "Liveness", [];
-    get "/readyz" => ops::readyz, "operator", "Readiness: store reachable, keys loaded", [];
+    get "/readyz" => ops::readyz, "operator", "Readiness: keys loaded, and the store reachable or merchants cached", [];
     get "/metrics" => ops::metrics, "operator", "Prometheus metrics", [];
     get "/openapi.json" => openapi::document, "operator", "This OpenAPI description", [];
 }

@@ -16,20 +16,25 @@ pub async fn healthz() -> HttpResponse {
 /// service unready, not the probe hang.
 const READY_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// The store answers and a key is loaded to verify codes. While Redis is
-/// known to be down the store refuses at once, so this answers 503 at once
-/// and turns 200 again as soon as the store's probe reaches Redis.
+/// Ready when a key is loaded to verify codes and the replica can answer
+/// scans: the store answers, or it does not but merchants are cached (a
+/// warm replica whose store is down still answers their scans, and answers
+/// the others 503 at once; deploy/README.md says why it stays in the load
+/// balancer). While Redis is known to be down the store refuses at once, so
+/// this never waits for a hung Redis more than once.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let store = matches!(
         tokio::time::timeout(READY_TIMEOUT, state.scanner.store().ping()).await,
         Ok(Ok(()))
     );
     let keys = !state.scanner.keys().infos.is_empty();
+    let warm = state.scanner.has_cached_views().await;
     let body = json!({
         "store": if store { "ok" } else { "unreachable" },
         "keys": if keys { "ok" } else { "missing" },
+        "cache": if warm { "warm" } else { "cold" },
     });
-    if store && keys {
+    if keys && (store || warm) {
         HttpResponse::Ok().json(body)
     } else {
         HttpResponse::ServiceUnavailable().json(body)

@@ -385,6 +385,65 @@ fn print_config_layers_flag_env_and_file_and_redacts_secrets() {
     );
 }
 
+#[test]
+fn store_budgets_and_the_connect_timeout_are_settings_with_defaults_and_bounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let run = |file: &str, envs: &[(&str, &str)]| {
+        std::fs::write(d.join("ysz.toml"), file).unwrap();
+        let mut cmd = Command::new(BIN);
+        cmd.args(["serve", "--config", "ysz.toml", "--print-config"])
+            .current_dir(d);
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+    let out = run("", &[]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    for default in [
+        "store_budget_ms = 100\n",
+        "store_admin_budget_ms = 1000\n",
+        "store_connect_timeout_s = 10\n",
+    ] {
+        assert!(text.contains(default), "{default}: {text}");
+    }
+    let out = run(
+        "store_budget_ms = 50\nstore_admin_budget_ms = 400\nstore_connect_timeout_s = 30\n",
+        &[("YSZ_STORE_CONNECT_TIMEOUT_S", "2")],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("store_budget_ms = 50\n"), "{text}");
+    assert!(text.contains("store_admin_budget_ms = 400\n"), "{text}");
+    assert!(
+        text.contains("store_connect_timeout_s = 2\n"),
+        "env beats file: {text}"
+    );
+    for (file, envs, named) in [
+        ("store_budget_ms = 5\n", &[][..], "store_budget_ms `5`"),
+        (
+            "",
+            &[("YSZ_STORE_BUDGET_MS", "20000")][..],
+            "store_budget_ms `20000`",
+        ),
+        (
+            "",
+            &[("YSZ_STORE_ADMIN_BUDGET_MS", "soon")][..],
+            "YSZ_STORE_ADMIN_BUDGET_MS=`soon`",
+        ),
+        (
+            "store_connect_timeout_s = 601\n",
+            &[][..],
+            "store_connect_timeout_s `601`",
+        ),
+    ] {
+        let out = run(file, envs);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{file} {envs:?} accepted");
+        assert!(err.contains(named), "{named}: {err}");
+    }
+}
+
 #[tokio::test]
 async fn after_a_key_rotation_old_codes_stay_valid_new_ones_use_the_new_key_and_the_cli_revokes() {
     let dir = tempfile::tempdir().unwrap();

@@ -194,6 +194,26 @@ impl DurableRedis {
         }
     }
 
+    /// SIGSTOPs the server: its connections stay open and nothing is
+    /// answered until [`DurableRedis::resume`] (a hung Redis).
+    pub fn pause(&self) {
+        self.signal("STOP");
+    }
+
+    /// SIGCONTs a paused server: it answers what it was sent meanwhile.
+    pub fn resume(&self) {
+        self.signal("CONT");
+    }
+
+    fn signal(&self, name: &str) {
+        let (_, pid) = self.running.as_ref().expect("redis-server is running");
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{name} {pid} failed");
+    }
+
     /// Starts the server again on the same port and directory; returns once
     /// it has loaded its data and answers.
     pub fn restart(&mut self) {
@@ -254,7 +274,11 @@ impl DurableRedis {
 
 impl Drop for DurableRedis {
     fn drop(&mut self) {
-        if let Some((mut watchdog, _)) = self.running.take() {
+        if let Some((mut watchdog, pid)) = self.running.take() {
+            // A paused server would answer neither SHUTDOWN nor SIGTERM.
+            let _ = Command::new("kill")
+                .args(["-CONT", &pid.to_string()])
+                .status();
             let _ = Command::new("redis-cli")
                 .args(["-p", &self.port.to_string(), "shutdown", "nosave"])
                 .stdout(Stdio::null())
@@ -277,9 +301,23 @@ impl RedisCluster {
     }
 
     fn start() -> Result<RedisCluster, String> {
+        let cluster = RedisCluster::unjoined()?;
+        cluster.join()?;
+        Ok(cluster)
+    }
+
+    /// Three servers in cluster mode, not joined: no slot is served yet.
+    pub fn unjoined() -> Result<RedisCluster, String> {
         let nodes = (0..3)
             .map(|_| RedisServer::start(true))
             .collect::<Result<Vec<_>, _>>()?;
+        Ok(RedisCluster { nodes })
+    }
+
+    /// Joins the servers into one cluster (`redis-cli --cluster create`)
+    /// and returns once every node says `cluster_state:ok`.
+    pub fn join(&self) -> Result<(), String> {
+        let nodes = &self.nodes;
         let addrs: Vec<String> = nodes
             .iter()
             .map(|n| format!("127.0.0.1:{}", n.port))
@@ -299,7 +337,7 @@ impl RedisCluster {
             ));
         }
         let deadline = Instant::now() + Duration::from_secs(30);
-        for node in &nodes {
+        for node in nodes {
             loop {
                 let info = redis_cli(node.port, &["cluster", "info"]);
                 if info.contains("cluster_state:ok") {
@@ -311,7 +349,7 @@ impl RedisCluster {
                 std::thread::sleep(Duration::from_millis(100));
             }
         }
-        Ok(RedisCluster { nodes })
+        Ok(())
     }
 }
 
