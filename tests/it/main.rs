@@ -6,6 +6,7 @@ mod browser;
 mod cli;
 mod demo;
 mod deploy;
+mod files;
 mod graceful;
 mod helpers;
 mod http;
