@@ -25,13 +25,20 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         Ok(Ok(()))
     );
     let keys = !state.scanner.keys().infos.is_empty();
-    let body = json!({
+    let mut body = json!({
         "store": if store { "ok" } else { "unreachable" },
         "keys": if keys { "ok" } else { "missing" },
     });
     if store && keys {
         HttpResponse::Ok().json(body)
     } else {
+        // The report is also the error envelope.
+        body["error"] = json!("unavailable");
+        body["message"] = json!(if store {
+            "no signing key loaded: run `yisaozhi keys generate`"
+        } else {
+            "the data store is not reachable"
+        });
         HttpResponse::ServiceUnavailable().json(body)
     }
 }
