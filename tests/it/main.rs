@@ -9,6 +9,7 @@ mod deploy;
 mod files;
 mod graceful;
 mod helpers;
+mod hostile;
 mod http;
 mod ops;
 mod privacy;

@@ -23,8 +23,22 @@ impl RawResponse {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The body as JSON (after its `Content-Encoding`), or `Null`.
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+        use std::io::Read;
+        let mut plain = Vec::new();
+        let body = match self.header("content-encoding") {
+            Some("gzip") => flate2::read::GzDecoder::new(&self.body[..])
+                .read_to_end(&mut plain)
+                .map(|_| &plain[..]),
+            Some("deflate") => flate2::read::ZlibDecoder::new(&self.body[..])
+                .read_to_end(&mut plain)
+                .map(|_| &plain[..]),
+            _ => Ok(&self.body[..]),
+        };
+        body.ok()
+            .and_then(|b| serde_json::from_slice(b).ok())
+            .unwrap_or(serde_json::Value::Null)
     }
 }
 
@@ -121,7 +135,8 @@ fn parse(answer: &[u8]) -> Option<RawResponse> {
     let chunked = headers
         .iter()
         .any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
-    if chunked {
+    // An answer to HEAD says chunked and sends nothing.
+    if chunked && !body.is_empty() {
         body = dechunk(&body)?;
     }
     Some(RawResponse {
