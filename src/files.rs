@@ -41,7 +41,11 @@ pub fn create_dir(dir: &Path) -> io::Result<()> {
 
 /// Creates (or truncates) `path` for writing, mode 0600.
 pub fn create_file(path: &Path) -> io::Result<File> {
-    let file = options().write(true).create(true).truncate(true).open(path)?;
+    let file = options()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)?;
     set_file_mode(&file)?;
     Ok(file)
 }
@@ -49,7 +53,11 @@ pub fn create_file(path: &Path) -> io::Result<File> {
 /// Creates `path` empty, mode 0600, if it does not exist; narrows it to
 /// 0600 if it does. For files another library creates or opens (SQLite).
 pub fn prepare_file(path: &Path) -> io::Result<()> {
-    let file = options().write(true).create(true).truncate(false).open(path)?;
+    let file = options()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)?;
     set_file_mode(&file)
 }
 

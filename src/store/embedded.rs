@@ -268,7 +268,8 @@ fn widen_writer_cache(writer: &Connection) -> StoreResult<()> {
 /// creates `-wal` and `-shm` with the database file's mode.
 fn prepare_files(db: &Path) -> anyhow::Result<()> {
     use anyhow::Context;
-    crate::files::prepare_file(db).with_context(|| format!("cannot create store {}", db.display()))?;
+    crate::files::prepare_file(db)
+        .with_context(|| format!("cannot create store {}", db.display()))?;
     for suffix in ["-wal", "-shm", "-journal"] {
         let mut journal = db.as_os_str().to_owned();
         journal.push(suffix);

@@ -316,7 +316,10 @@ mod tests {
     use crate::records::{parse_merchant, parse_record};
 
     /// The demo's projections as of `as_of`, with `override_` on each.
-    pub(super) fn demo_projections(as_of: jiff::civil::Date, override_: Option<&Override>) -> Vec<Projection> {
+    pub(super) fn demo_projections(
+        as_of: jiff::civil::Date,
+        override_: Option<&Override>,
+    ) -> Vec<Projection> {
         let sample = crate::demo_data::sample(as_of);
         let records: Vec<_> = sample
             .records

@@ -323,7 +323,13 @@ pub fn rendered_samples() -> Vec<String> {
     let p = &super::tests::demo_projections(as_of, None)[0];
     vec![
         unavailable().into_string(),
-        print_page(p, p.computed_grade, "<svg></svg>", "https://example.org/S/1").into_string(),
+        print_page(
+            p,
+            p.computed_grade,
+            "<svg></svg>",
+            "https://example.org/S/1",
+        )
+        .into_string(),
     ]
 }
 

@@ -66,20 +66,22 @@ struct Demo(std::process::Child);
 
 impl Demo {
     fn start(dir: &Path) -> Demo {
-        let mut child = permissive(&["demo", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start yisaozhi demo");
-        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut demo = Demo(
+            permissive(&["demo", "--listen", "127.0.0.1:0", "--data-dir"])
+                .arg(dir)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start yisaozhi demo"),
+        );
+        let stdout = BufReader::new(demo.0.stdout.take().unwrap());
         let deadline = Instant::now() + Duration::from_secs(120);
         let mut seen = String::new();
         for line in stdout.lines() {
             let line = line.unwrap();
             if line.contains("Press Ctrl-C") {
-                return Demo(child);
+                return demo;
             }
             seen.push_str(&line);
             seen.push('\n');
@@ -114,25 +116,42 @@ fn under_umask_000_the_demo_store_keys_rejects_and_token_are_for_their_owner_onl
             "yisaozhi.sqlite-wal",
             "yisaozhi.sqlite-shm",
         ] {
-            assert!(present.iter().any(|n| n == name), "no {name} in {present:?}");
+            assert!(
+                present.iter().any(|n| n == name),
+                "no {name} in {present:?}"
+            );
         }
         assert_eq!(too_open(&tmp.path().join("county")), Vec::<String>::new());
     }
 
     // Files left wider by an older version are narrowed when opened again.
-    for name in ["yisaozhi.sqlite", "yisaozhi.sqlite-wal", "yisaozhi.sqlite-shm"] {
+    for name in [
+        "yisaozhi.sqlite",
+        "yisaozhi.sqlite-wal",
+        "yisaozhi.sqlite-shm",
+    ] {
         let p = dir.join(name);
         if p.exists() {
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
         }
     }
-    let out = permissive(&["refresh", "--merchants", "merchants.jsonl", "--records", "records.jsonl"])
-        .args(["--store", "embedded:."])
-        .args(["--rejects", "rejects-2.jsonl"])
-        .current_dir(&dir)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = permissive(&[
+        "refresh",
+        "--merchants",
+        "merchants.jsonl",
+        "--records",
+        "records.jsonl",
+    ])
+    .args(["--store", "embedded:."])
+    .args(["--rejects", "rejects-2.jsonl"])
+    .current_dir(&dir)
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(too_open(&tmp.path().join("county")), Vec::<String>::new());
 }
 
@@ -145,7 +164,11 @@ fn under_umask_000_a_new_key_directory_and_its_keys_are_for_their_owner_only() {
             .arg(&keys)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     assert_eq!(names(&keys), ["k1.secret", "k2.secret", "keys.json"]);
     assert_eq!(too_open(&tmp.path().join("etc")), Vec::<String>::new());
@@ -164,12 +187,27 @@ fn under_umask_000_a_rejects_file_is_for_its_owner_only() {
     std::fs::write(d.join("records.jsonl"), "").unwrap();
     std::fs::create_dir(d.join("out")).unwrap();
     std::fs::set_permissions(d.join("out"), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let out = permissive(&["refresh", "--merchants", "merchants.jsonl", "--records", "records.jsonl"])
-        .args(["--store", "embedded:store", "--rejects", "out/rejects.jsonl"])
-        .current_dir(d)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = permissive(&[
+        "refresh",
+        "--merchants",
+        "merchants.jsonl",
+        "--records",
+        "records.jsonl",
+    ])
+    .args([
+        "--store",
+        "embedded:store",
+        "--rejects",
+        "out/rejects.jsonl",
+    ])
+    .current_dir(d)
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let rejects = std::fs::read_to_string(d.join("out/rejects.jsonl")).unwrap();
     assert_eq!(rejects.lines().count(), 1, "{rejects}");
     assert_eq!(mode(&d.join("out/rejects.jsonl")), 0o600);

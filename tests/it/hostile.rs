@@ -212,8 +212,8 @@ fn query_value() -> impl Strategy<Value = String> {
 /// A query string: known and unknown keys, repeated keys, hostile values.
 fn query() -> impl Strategy<Value = String> {
     let key = prop::sample::select(vec![
-        "q", "grade", "region", "category", "kind", "page", "per_page", "target", "actor",
-        "since", "limit", "x", "page[]", "%FF",
+        "q", "grade", "region", "category", "kind", "page", "per_page", "target", "actor", "since",
+        "limit", "x", "page[]", "%FF",
     ]);
     prop::collection::vec((key, query_value()), 0..6).prop_map(|pairs| {
         pairs
@@ -235,8 +235,7 @@ fn segment(valid: String) -> impl Strategy<Value = Vec<u8>> {
     };
     let junk = prop::collection::vec(
         prop::sample::select(vec![
-            "%", "%zz", "%FF", "%C0%AF", "%00", "%2F", "%25", "..", ".", "%E4%B8", "\u{202e}",
-            "名",
+            "%", "%zz", "%FF", "%C0%AF", "%00", "%2F", "%25", "..", ".", "%E4%B8", "\u{202e}", "名",
         ]),
         1..8,
     )
@@ -291,8 +290,11 @@ fn target(t: &Target) -> impl Strategy<Value = Vec<u8>> {
         Just(b"*".to_vec()),
         Just(b"http://example.org/api/v1/keys".to_vec()),
     ];
-    (prop_oneof![4 => filled, 1 => elsewhere], prop::option::of(query())).prop_map(
-        |(mut path, query)| {
+    (
+        prop_oneof![4 => filled, 1 => elsewhere],
+        prop::option::of(query()),
+    )
+        .prop_map(|(mut path, query)| {
             if let Some(q) = query {
                 path.push(b'?');
                 path.extend_from_slice(q.as_bytes());
@@ -304,8 +306,7 @@ fn target(t: &Target) -> impl Strategy<Value = Vec<u8>> {
                 }
             }
             path
-        },
-    )
+        })
 }
 
 fn header_value(choices: Vec<String>) -> impl Strategy<Value = Option<Vec<u8>>> {
@@ -370,7 +371,11 @@ fn headers(t: &Target) -> impl Strategy<Value = Vec<(&'static str, Vec<u8>)>> {
             "not an address",
             "::1",
         ])),
-        header_value(owned(&["bytes=0-10", "bytes=-1", "bytes=99999999999999999999-"])),
+        header_value(owned(&[
+            "bytes=0-10",
+            "bytes=-1",
+            "bytes=99999999999999999999-",
+        ])),
     )
         .prop_map(|(auth, accept, encoding, ctype, forwarded, range)| {
             [
@@ -434,8 +439,21 @@ fn body(t: &Target) -> impl Strategy<Value = Vec<u8>> {
     let merchant = t.merchant.clone();
     let object = prop::collection::btree_map(
         prop::sample::select(vec![
-            "id", "grade", "reason", "expires_at", "name", "kind", "address", "region",
-            "categories", "merchant", "date", "fine_cny", "uscc", "contact_phone", "result",
+            "id",
+            "grade",
+            "reason",
+            "expires_at",
+            "name",
+            "kind",
+            "address",
+            "region",
+            "categories",
+            "merchant",
+            "date",
+            "fine_cny",
+            "uscc",
+            "contact_phone",
+            "result",
             "hazards",
         ]),
         json_text(),
@@ -511,7 +529,10 @@ async fn check(t: &Target, case: &Case, store_down: bool) -> Result<u16, String>
         ));
     }
     if case.method == "HEAD" && !res.body.is_empty() {
-        return Err(format!("HEAD answered with a body of {} bytes", res.body.len()));
+        return Err(format!(
+            "HEAD answered with a body of {} bytes",
+            res.body.len()
+        ));
     }
     let json = res
         .header("content-type")
@@ -541,7 +562,10 @@ fn sweep(t: &Target) -> Vec<Case> {
             .replace("{id}", &t.merchant)
             .replace("{token}", &t.scan_token)
             .replace("{serial}", "1");
-        let queries = ["", "?page=18446744073709551615&per_page=18446744073709551615&limit=-1&since=x"];
+        let queries = [
+            "",
+            "?page=18446744073709551615&per_page=18446744073709551615&limit=-1&since=x",
+        ];
         for (j, body) in bodies.iter().enumerate() {
             for query in queries {
                 cases.push(Case {
@@ -550,7 +574,10 @@ fn sweep(t: &Target) -> Vec<Case> {
                     method: route.method.to_ascii_uppercase(),
                     target: format!("{path}{query}").into_bytes(),
                     headers: vec![
-                        ("Authorization", format!("Bearer {}", t.api_token).into_bytes()),
+                        (
+                            "Authorization",
+                            format!("Bearer {}", t.api_token).into_bytes(),
+                        ),
                         ("Content-Type", b"application/json".to_vec()),
                     ],
                     body: body.to_vec(),

@@ -46,7 +46,11 @@ fn assert_security_headers(what: &str, res: &RawResponse) {
         .unwrap_or_else(|| panic!("{what}: no Content-Security-Policy in {:?}", res.headers));
     assert!(csp.contains("frame-ancestors 'none'"), "{what}: {csp}");
     assert!(csp.contains("default-src 'none'"), "{what}: {csp}");
-    assert_eq!(res.header("x-content-type-options"), Some("nosniff"), "{what}");
+    assert_eq!(
+        res.header("x-content-type-options"),
+        Some("nosniff"),
+        "{what}"
+    );
     assert_eq!(res.header("referrer-policy"), Some("no-referrer"), "{what}");
     assert_eq!(res.header("x-frame-options"), Some("DENY"), "{what}");
 }
@@ -62,7 +66,13 @@ async fn every_page_and_error_forbids_framing_sniffing_and_referrers() {
     // (what, method, path, extra headers, expected status)
     let cases: Vec<(&str, &str, String, Vec<String>, u16)> = vec![
         ("home page", "GET", "/".into(), vec![], 200),
-        ("scan page before the router", "GET", format!("/S/{token}"), vec![], 200),
+        (
+            "scan page before the router",
+            "GET",
+            format!("/S/{token}"),
+            vec![],
+            200,
+        ),
         (
             "scan page gzip before the router",
             "GET",
@@ -77,7 +87,13 @@ async fn every_page_and_error_forbids_framing_sniffing_and_referrers() {
             vec!["Accept-Encoding: br".into()],
             200,
         ),
-        ("scan page, malformed code", "GET", "/S/12345".into(), vec![], 400),
+        (
+            "scan page, malformed code",
+            "GET",
+            "/S/12345".into(),
+            vec![],
+            400,
+        ),
         (
             "scan page, malformed code through the router",
             "GET",
@@ -85,7 +101,13 @@ async fn every_page_and_error_forbids_framing_sniffing_and_referrers() {
             vec![],
             400,
         ),
-        ("print page", "GET", "/merchants/XZ-0001/print".into(), vec![], 200),
+        (
+            "print page",
+            "GET",
+            "/merchants/XZ-0001/print".into(),
+            vec![],
+            200,
+        ),
     ];
     for (what, method, path, headers, status) in &cases {
         let res = send(&app, method, path, headers).await;
@@ -109,7 +131,12 @@ async fn every_page_and_error_forbids_framing_sniffing_and_referrers() {
 async fn every_error_is_the_json_envelope() {
     let app = spawn_app().await;
     let envelope = |what: &str, res: &RawResponse, status: u16, code: &str| {
-        assert_eq!(res.status, status, "{what}: {:?}", String::from_utf8_lossy(&res.body));
+        assert_eq!(
+            res.status,
+            status,
+            "{what}: {:?}",
+            String::from_utf8_lossy(&res.body)
+        );
         assert!(
             res.header("content-type")
                 .is_some_and(|t| t.starts_with("application/json")),
@@ -134,11 +161,17 @@ async fn every_error_is_the_json_envelope() {
             &app,
             "POST",
             path,
-            &[auth.clone(), format!("Content-Length: {}", 4 * 1024 * 1024 + 1)],
+            &[
+                auth.clone(),
+                format!("Content-Length: {}", 4 * 1024 * 1024 + 1),
+            ],
         )
         .await;
         let body = envelope(path, &res, 413, "payload_too_large");
-        assert!(body["message"].as_str().unwrap().contains("4 MiB"), "{body}");
+        assert!(
+            body["message"].as_str().unwrap().contains("4 MiB"),
+            "{body}"
+        );
     }
     // Query parameters of the wrong type.
     for query in [
@@ -149,7 +182,10 @@ async fn every_error_is_the_json_envelope() {
     ] {
         let res = send(&app, "GET", query, std::slice::from_ref(&auth)).await;
         let body = envelope(query, &res, 400, "bad_request");
-        assert!(body["message"].as_str().unwrap().contains("query"), "{body}");
+        assert!(
+            body["message"].as_str().unwrap().contains("query"),
+            "{body}"
+        );
     }
 }
 
@@ -179,7 +215,11 @@ async fn a_wrong_method_is_405_with_allow_on_every_route_of_the_route_table() {
                 .collect();
             assert_eq!(allow, allowed, "{method} {pattern}");
             if *method != "HEAD" {
-                assert_eq!(res.json()["error"], "method_not_allowed", "{method} {pattern}");
+                assert_eq!(
+                    res.json()["error"],
+                    "method_not_allowed",
+                    "{method} {pattern}"
+                );
             } else {
                 assert!(res.body.is_empty(), "{method} {pattern}: a body");
             }
@@ -235,7 +275,13 @@ async fn the_bearer_scheme_is_case_insensitive() {
         format!("Authorization: Bearer{}", app.token),
         format!("Authorization: {}", app.token),
     ] {
-        let res = send(&app, "GET", "/api/v1/admin/stats", &[header.clone()]).await;
+        let res = send(
+            &app,
+            "GET",
+            "/api/v1/admin/stats",
+            std::slice::from_ref(&header),
+        )
+        .await;
         assert_eq!(res.status, 401, "{header}");
         assert_eq!(res.json()["error"], "unauthorized", "{header}");
     }
