@@ -269,7 +269,13 @@ pub async fn serve_scans_first<B: MessageBody + 'static>(
         Answer::Json => json_answer(&state, token, gzip).await,
         Answer::Page => page_answer(&state, &req, token, gzip).await,
     };
-    let res = res.unwrap_or_else(|e| actix_web::ResponseError::error_response(&e));
+    let res = res.unwrap_or_else(|e| {
+        let mut res = actix_web::ResponseError::error_response(&e);
+        for (name, value) in super::security_headers() {
+            res.headers_mut().insert(name.clone(), value.clone());
+        }
+        res
+    });
     Ok(ServiceResponse::new(req, res).map_into_left_body())
 }
 

@@ -528,6 +528,19 @@ async fn check(t: &Target, case: &Case, store_down: bool) -> Result<u16, String>
             String::from_utf8_lossy(&res.body)
         ));
     }
+    // Whatever the app answered (anything with a type: not actix-http's
+    // bare refusal of a request head it cannot parse) has the headers.
+    if res.header("content-type").is_some()
+        && !(res.header("x-content-type-options") == Some("nosniff")
+            && res
+                .header("content-security-policy")
+                .is_some_and(|c| c.contains("frame-ancestors 'none'")))
+    {
+        return Err(format!(
+            "status {status}: no security headers: {:?}",
+            res.headers
+        ));
+    }
     if case.method == "HEAD" && !res.body.is_empty() {
         return Err(format!(
             "HEAD answered with a body of {} bytes",

@@ -173,6 +173,30 @@ async fn every_error_is_the_json_envelope() {
             "{body}"
         );
     }
+    // A body over the limit without a length: refused once the limit is read.
+    let mut head = format!(
+        "POST /api/v1/admin/records HTTP/1.1\r\nHost: {}\r\n{auth}\r\nTransfer-Encoding: chunked\r\n",
+        host(&app)
+    );
+    head.push_str("Content-Type: application/x-ndjson\r\n");
+    let chunk = vec![b'x'; 64 * 1024];
+    let mut body = Vec::new();
+    for _ in 0..(5 * 1024 * 1024 / chunk.len()) {
+        body.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        body.extend_from_slice(&chunk);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(b"0\r\n\r\n");
+    let res = exchange(host(&app), head.as_bytes(), &body, LIMIT)
+        .await
+        .expect("an answer");
+    envelope(
+        "chunked body over the limit",
+        &res,
+        413,
+        "payload_too_large",
+    );
+
     // Query parameters of the wrong type.
     for query in [
         "/api/v1/admin/merchants?page=abc",
