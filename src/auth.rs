@@ -123,22 +123,24 @@ fn split(token: &str) -> Option<(&str, &str)> {
     (hex(id, 8) && hex(secret, 64)).then_some((id, secret))
 }
 
-/// The token of an `Authorization: Bearer` header value, if it has one.
-fn bearer(header: Option<&str>) -> Option<&str> {
-    header
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .map(str::trim)
+/// The credentials of an `Authorization` header of the `Bearer` scheme,
+/// whose name is case-insensitive (RFC 9110 §11.1).
+fn bearer(header: &str) -> Option<&str> {
+    let (scheme, credentials) = header.trim_start().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| credentials.trim())
 }
 
 /// The id (`ysz_<id>_`) of a well-formed presented token: what failed
 /// attempts against one token are counted by.
 pub fn presented_id(header: Option<&str>) -> Option<&str> {
-    bearer(header).and_then(split).map(|(id, _)| id)
+    header.and_then(bearer).and_then(split).map(|(id, _)| id)
 }
 
 /// Checks an `Authorization` header value against the store.
 pub async fn authenticate(store: &dyn Store, header: Option<&str>) -> Result<Principal, AuthError> {
-    let token = bearer(header).ok_or(AuthError::Missing)?;
+    let token = header.and_then(bearer).ok_or(AuthError::Missing)?;
     let (id, secret) = split(token).ok_or(AuthError::Invalid)?;
     let stored = store.token(id).await?.ok_or(AuthError::Invalid)?;
     let presented = sha256(secret.as_bytes());
@@ -276,6 +278,16 @@ mod tests {
         assert!(!Scope::parse("read").unwrap().may_write(&region));
         for bad in ["", "admin", "write:", "write:5115041", "write:51a"] {
             assert!(Scope::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for header in ["Bearer t", "bearer t", "BEARER t", "bEaReR   t "] {
+            assert_eq!(bearer(header), Some("t"), "{header}");
+        }
+        for header in ["Basic t", "Bearert", "Bearer", "Bear t", ""] {
+            assert_eq!(bearer(header), None, "{header}");
         }
     }
 

@@ -29,7 +29,8 @@ pub struct Prepared {
 
 fn write_jsonl(path: &Path, lines: &[serde_json::Value]) -> anyhow::Result<()> {
     let mut out = std::io::BufWriter::new(
-        std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?,
+        crate::files::create_file(path)
+            .with_context(|| format!("cannot write {}", path.display()))?,
     );
     for line in lines {
         writeln!(out, "{line}")?;
@@ -40,7 +41,7 @@ fn write_jsonl(path: &Path, lines: &[serde_json::Value]) -> anyhow::Result<()> {
 
 /// Creates or reuses the demo directory and brings it up to date.
 pub async fn prepare(dir: &Path, code_validity_days: i32) -> anyhow::Result<Prepared> {
-    std::fs::create_dir_all(dir)
+    crate::files::create_dir(dir)
         .with_context(|| format!("cannot create demo directory {}", dir.display()))?;
     let today = clock::today();
     let merchants_file = dir.join("merchants.jsonl");

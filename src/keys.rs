@@ -129,11 +129,11 @@ fn new_key(dir: &Path, kid: u16, today: Date) -> anyhow::Result<KeyInfo> {
 
 fn save_meta(dir: &Path, infos: &[KeyInfo]) -> anyhow::Result<()> {
     let json = serde_json::to_vec_pretty(infos)?;
-    write_atomic(&dir.join(META_FILE), &json, 0o644)
+    write_atomic(&dir.join(META_FILE), &json, crate::files::FILE_MODE)
 }
 
 fn create_dir(dir: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir)
+    crate::files::create_dir(dir)
         .with_context(|| format!("cannot create key directory {}", dir.display()))?;
     #[cfg(unix)]
     {

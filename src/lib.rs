@@ -9,6 +9,7 @@ pub mod clock;
 pub mod demo;
 pub mod demo_data;
 pub mod domain;
+pub mod files;
 pub mod gen;
 pub mod grading;
 pub mod issuing;

@@ -208,7 +208,8 @@ struct Rejects {
 
 impl Rejects {
     fn create(path: &Path) -> anyhow::Result<Self> {
-        let file = std::fs::File::create(path)
+        // Rejected lines may quote personal data: for the owner only.
+        let file = crate::files::create_file(path)
             .with_context(|| format!("cannot create rejects file {}", path.display()))?;
         Ok(Self {
             out: std::io::BufWriter::new(file),

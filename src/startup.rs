@@ -65,7 +65,13 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(web::Data::new(state.clone()))
-                .app_data(web::PayloadConfig::new(4 * 1024 * 1024))
+                .app_data(web::PayloadConfig::new(crate::web::MAX_BODY_BYTES))
+                .default_service(web::to(crate::web::no_route))
+                // Security headers and the JSON envelope for actix's own
+                // errors, on every routed answer (scans carry their own).
+                .wrap(actix_web::middleware::from_fn(
+                    crate::web::envelope_and_headers,
+                ))
                 .wrap(actix_web::middleware::Compress::default())
                 // Scans are answered here, before the router (see there).
                 .wrap(actix_web::middleware::from_fn(

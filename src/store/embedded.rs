@@ -263,6 +263,23 @@ fn widen_writer_cache(writer: &Connection) -> StoreResult<()> {
         .map_err(sql)
 }
 
+/// The database file created mode 0600 before SQLite opens it, and its
+/// journals narrowed to 0600 if a former run left them wider: SQLite
+/// creates `-wal` and `-shm` with the database file's mode.
+fn prepare_files(db: &Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    crate::files::prepare_file(db)
+        .with_context(|| format!("cannot create store {}", db.display()))?;
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let mut journal = db.as_os_str().to_owned();
+        journal.push(suffix);
+        let journal = std::path::PathBuf::from(journal);
+        crate::files::restrict_file(&journal)
+            .with_context(|| format!("cannot make {} private", journal.display()))?;
+    }
+    Ok(())
+}
+
 fn connect(path: &Path, cache_kib: i64) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
@@ -280,9 +297,10 @@ impl EmbeddedStore {
     /// Opens (creating if needed) the store in `dir`.
     pub fn open(dir: &Path) -> anyhow::Result<Self> {
         use anyhow::Context;
-        std::fs::create_dir_all(dir)
+        crate::files::create_dir(dir)
             .with_context(|| format!("cannot create data directory {}", dir.display()))?;
         let path = dir.join(DB_FILE);
+        prepare_files(&path)?;
         let mut writer = connect(&path, WRITER_CACHE_KIB)
             .with_context(|| format!("cannot open store {}", path.display()))?;
         migrate(&mut writer)

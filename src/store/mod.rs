@@ -348,7 +348,7 @@ pub trait Store: Send + Sync + 'static {
     /// Regulator search; the default scans every projection.
     async fn search(&self, query: &query::MerchantQuery) -> StoreResult<query::Page<Projection>> {
         let per_page = query.per_page.clamp(1, 500);
-        let skip = query.page.max(1).saturating_sub(1) * per_page;
+        let skip = query.page.max(1).saturating_sub(1).saturating_mul(per_page);
         let mut page = query::Page {
             total: 0,
             page: query.page.max(1),

@@ -133,9 +133,10 @@ impl Sorter {
     fn spill(&mut self) -> std::io::Result<()> {
         use std::io::Write;
         self.sort_entries();
-        std::fs::create_dir_all(&self.dir)?;
+        // Runs hold records, personal data included.
+        crate::files::create_dir(&self.dir)?;
         let path = self.dir.join(format!("run-{}", self.runs.len()));
-        let file = std::fs::File::create(&path)?;
+        let file = crate::files::create_file(&path)?;
         self.runs.push(path);
         let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
         for e in &self.entries {

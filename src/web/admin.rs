@@ -523,12 +523,21 @@ pub async fn reprint(
 
 fn import_answer(report: &crate::refresh::ImportReport, ids: &[MerchantId]) -> serde_json::Value {
     let s = &report.summary;
-    json!({
+    let mut answer = json!({
         "read": s.read, "imported": s.imported, "duplicate": s.duplicate, "rejected": s.rejected,
         "regraded": s.regraded,
         "rejects": report.rejects.iter().map(|r| json!({"line": r.line, "reason": r.reason})).collect::<Vec<_>>(),
         "merchants": ids,
-    })
+    });
+    // Answered with 400: the report is also the error envelope.
+    if s.rejected > 0 && ids.is_empty() {
+        answer["error"] = json!("rejected");
+        answer["message"] = json!(format!(
+            "every line was rejected ({} of {}); `rejects` says where and why",
+            s.rejected, s.read
+        ));
+    }
+    answer
 }
 
 /// Registers merchants (JSONL body, the merchants file format); new ones are
@@ -555,7 +564,7 @@ pub async fn register(
     for id in &ids {
         let code = match crate::issuing::active_code(store.as_ref(), id)
             .await
-            .map_err(ApiError::Internal)?
+            .map_err(ApiError::from)?
         {
             Some(code) => code,
             None => crate::issuing::issue(

@@ -2,6 +2,7 @@
 //! parsed domain types; every JSON error is `{"error": CODE, "message": TEXT}`.
 
 mod admin;
+mod edge;
 mod openapi;
 mod ops;
 mod pages;
@@ -42,13 +43,31 @@ pub fn auth_failure_cache() -> Arc<crate::auth::Failures> {
     Arc::default()
 }
 
+/// The largest request body any route reads.
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+pub use edge::{envelope_and_headers, no_route, security_headers};
+
+/// The route of each method `api!` declares. A `GET` route also answers
+/// `HEAD` (actix matches methods exactly; the server sends no body for
+/// `HEAD`).
+mod method {
+    use actix_web::{guard, web, Route};
+
+    pub fn get() -> Route {
+        web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
+    }
+    pub use web::{delete, post, put};
+}
+
 /// Declares every route once: `routes()` registers them and `ROUTES` feeds
-/// `/openapi.json`, so the description cannot drift from the router.
+/// `/openapi.json` and the `Allow` header of a 405, so neither can drift
+/// from the router.
 macro_rules! api {
     ($( $method:ident $path:expr => $handler:path, $tag:literal, $summary:literal, [$($query:literal),*]; )*) => {
         /// Every route of the service.
         pub fn routes(cfg: &mut web::ServiceConfig) {
-            $( cfg.route($path, web::$method().to($handler)); )*
+            $( cfg.route($path, method::$method().to($handler)); )*
         }
 
         /// (method, path, tag, summary, query parameters) of every route.
@@ -308,7 +327,10 @@ mod tests {
     use crate::records::{parse_merchant, parse_record};
 
     /// The demo's projections as of `as_of`, with `override_` on each.
-    fn demo_projections(as_of: jiff::civil::Date, override_: Option<&Override>) -> Vec<Projection> {
+    pub(super) fn demo_projections(
+        as_of: jiff::civil::Date,
+        override_: Option<&Override>,
+    ) -> Vec<Projection> {
         let sample = crate::demo_data::sample(as_of);
         let records: Vec<_> = sample
             .records

@@ -29,7 +29,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     );
     let keys = !state.scanner.keys().infos.is_empty();
     let warm = state.scanner.has_cached_views().await;
-    let body = json!({
+    let mut body = json!({
         "store": if store { "ok" } else { "unreachable" },
         "keys": if keys { "ok" } else { "missing" },
         "cache": if warm { "warm" } else { "cold" },
@@ -37,6 +37,13 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     if keys && (store || warm) {
         HttpResponse::Ok().json(body)
     } else {
+        // The report is also the error envelope.
+        body["error"] = json!("unavailable");
+        body["message"] = json!(if store {
+            "no signing key loaded: run `yisaozhi keys generate`"
+        } else {
+            "the data store is not reachable"
+        });
         HttpResponse::ServiceUnavailable().json(body)
     }
 }

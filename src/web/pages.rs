@@ -20,6 +20,22 @@ h1{font-size:1.35rem;margin:.1rem 0}h3{margin:.2rem 0 .4rem;font-size:1.05rem}\
 ul{margin:.2rem 0;padding-left:1.2rem}li{margin:.2rem 0}.muted{color:#5a5f66;font-size:.9rem}\
 a.call{display:block;text-align:center;background:#0b57d0;color:#fff;padding:.7rem;border-radius:.4rem;text-decoration:none;font-weight:600}";
 
+/// The print page's style sheet.
+const PRINT_CSS: &str = "\
+@page{margin:0}@page a6{size:105mm 148mm}@page a5{size:148mm 210mm}body{margin:0;font-family:'Noto Sans CJK SC','PingFang SC',sans-serif;background:#fff;color:#111}\
+.sheet{box-sizing:border-box;display:flex;flex-direction:column;align-items:center;justify-content:space-between;text-align:center;overflow:hidden}\
+.a6{page:a6;width:105mm;height:148mm;padding:6mm}.a5{page:a5;break-before:page;width:148mm;height:210mm;padding:10mm}\
+.grade{width:100%;color:#fff;font-weight:700;border-radius:3mm}.a6 .grade{font-size:9mm;padding:2mm}.a5 .grade{font-size:13mm;padding:3mm}\
+.green{background:#1e7e3e}.yellow{background:#f2b705;color:#111}.red{background:#c62119}\
+.qr svg{display:block}.a6 .qr svg{width:62mm;height:62mm}.a5 .qr svg{width:96mm;height:96mm}\
+.name{font-weight:700}.a6 .name{font-size:5mm}.a5 .name{font-size:8mm}.addr{font-size:3.5mm}.a5 .addr{font-size:5mm}\
+.how{font-size:3.2mm}.a5 .how{font-size:4.5mm}.url{font-size:2mm;color:#555;word-break:break-all}\
+@media screen{body{background:#ddd}.sheet{background:#fff;margin:8mm auto;box-shadow:0 0 3mm #999}}";
+
+/// Every inline style sheet a page may carry: the content security policy
+/// allows these (by hash) and nothing else.
+pub const STYLE_SHEETS: [&str; 2] = [CSS, PRINT_CSS];
+
 fn grade_class(g: Grade) -> &'static str {
     g.name()
 }
@@ -275,16 +291,6 @@ pub fn unavailable() -> Markup {
 
 /// Print page: an A6 sticker and an A5 poster, one per printed page.
 pub fn print_page(p: &Projection, printed: Grade, svg: &str, url: &str) -> Markup {
-    const PRINT_CSS: &str = "\
-@page{margin:0}@page a6{size:105mm 148mm}@page a5{size:148mm 210mm}body{margin:0;font-family:'Noto Sans CJK SC','PingFang SC',sans-serif;background:#fff;color:#111}\
-.sheet{box-sizing:border-box;display:flex;flex-direction:column;align-items:center;justify-content:space-between;text-align:center;overflow:hidden}\
-.a6{page:a6;width:105mm;height:148mm;padding:6mm}.a5{page:a5;break-before:page;width:148mm;height:210mm;padding:10mm}\
-.grade{width:100%;color:#fff;font-weight:700;border-radius:3mm}.a6 .grade{font-size:9mm;padding:2mm}.a5 .grade{font-size:13mm;padding:3mm}\
-.green{background:#1e7e3e}.yellow{background:#f2b705;color:#111}.red{background:#c62119}\
-.qr svg{display:block}.a6 .qr svg{width:62mm;height:62mm}.a5 .qr svg{width:96mm;height:96mm}\
-.name{font-weight:700}.a6 .name{font-size:5mm}.a5 .name{font-size:8mm}.addr{font-size:3.5mm}.a5 .addr{font-size:5mm}\
-.how{font-size:3.2mm}.a5 .how{font-size:4.5mm}.url{font-size:2mm;color:#555;word-break:break-all}\
-@media screen{body{background:#ddd}.sheet{background:#fff;margin:8mm auto;box-shadow:0 0 3mm #999}}";
     let sheet = |class: &str| {
         html! {
             div class={"sheet " (class)} {
@@ -308,6 +314,23 @@ pub fn print_page(p: &Projection, printed: Grade, svg: &str, url: &str) -> Marku
             body { (sheet("a6")) (sheet("a5")) }
         }
     }
+}
+
+/// One page of each layout, for tests of what pages embed.
+#[cfg(test)]
+pub fn rendered_samples() -> Vec<String> {
+    let as_of: jiff::civil::Date = "2026-06-30".parse().unwrap();
+    let p = &super::tests::demo_projections(as_of, None)[0];
+    vec![
+        unavailable().into_string(),
+        print_page(
+            p,
+            p.computed_grade,
+            "<svg></svg>",
+            "https://example.org/S/1",
+        )
+        .into_string(),
+    ]
 }
 
 pub async fn home() -> actix_web::HttpResponse {

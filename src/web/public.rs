@@ -104,9 +104,10 @@ pub async fn merchant(
 
 async fn active_code(state: &AppState, raw_id: &str) -> Result<IssuedCode, ApiError> {
     let id = merchant_id(raw_id)?;
+    // The store down is a 503, like everywhere else.
     crate::issuing::active_code(state.scanner.store().as_ref(), &id)
         .await
-        .map_err(ApiError::Internal)?
+        .map_err(ApiError::from)?
         .ok_or_else(|| ApiError::NotFound(format!("merchant `{id}` has no active code")))
 }
 

@@ -3,7 +3,7 @@
 
 use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header;
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -100,15 +100,31 @@ fn wants_json(req: &HttpRequest) -> bool {
 
 /// The start of a scan answer with `status`: gzip-encoded (by us, not by
 /// the compression middleware, which leaves it alone) if `gzip`.
+///
+/// Every header value is static or built once: inserting it copies nothing,
+/// and the pooled response head has room for all of them.
 fn answer(status: StatusCode, gzip: bool) -> actix_web::HttpResponseBuilder {
     let mut res = HttpResponse::build(status);
     // The grade may change at any refresh or override: revalidate.
-    res.insert_header((header::CACHE_CONTROL, "no-cache"));
+    res.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-cache")));
+    // The scan page is the one a look-alike site would frame: the security
+    // headers are on every scan answer, whichever way it was answered.
+    for (name, value) in super::security_headers() {
+        res.insert_header((name.clone(), value.clone()));
+    }
     if gzip {
-        res.insert_header((header::CONTENT_ENCODING, "gzip"))
-            .insert_header((header::VARY, "accept-encoding"));
+        res.insert_header((header::CONTENT_ENCODING, HeaderValue::from_static("gzip")))
+            .insert_header((header::VARY, HeaderValue::from_static("accept-encoding")));
     }
     res
+}
+
+fn json_type() -> HeaderValue {
+    HeaderValue::from_static("application/json")
+}
+
+fn html_type() -> HeaderValue {
+    HeaderValue::from_static("text/html; charset=utf-8")
 }
 
 /// The scan answered as JSON.
@@ -119,7 +135,7 @@ async fn json_answer(state: &AppState, token: &str, gzip: bool) -> Result<HttpRe
         .await?;
     crate::metrics::scan(status.name());
     Ok(answer(http_status(status), gzip)
-        .content_type("application/json")
+        .content_type(json_type())
         .body(body))
 }
 
@@ -143,13 +159,13 @@ async fn page_answer(
             let err = ApiError::from(e);
             let html = pages::unavailable().into_string().into_bytes();
             return Ok(answer(actix_web::ResponseError::status_code(&err), gzip)
-                .content_type("text/html; charset=utf-8")
+                .content_type(html_type())
                 .body(crate::scan::encode(html, gzip)));
         }
     };
     crate::metrics::scan(status.name());
     Ok(answer(http_status(status), gzip)
-        .content_type("text/html; charset=utf-8")
+        .content_type(html_type())
         .body(html))
 }
 
@@ -253,7 +269,13 @@ pub async fn serve_scans_first<B: MessageBody + 'static>(
         Answer::Json => json_answer(&state, token, gzip).await,
         Answer::Page => page_answer(&state, &req, token, gzip).await,
     };
-    let res = res.unwrap_or_else(|e| actix_web::ResponseError::error_response(&e));
+    let res = res.unwrap_or_else(|e| {
+        let mut res = actix_web::ResponseError::error_response(&e);
+        for (name, value) in super::security_headers() {
+            res.headers_mut().insert(name.clone(), value.clone());
+        }
+        res
+    });
     Ok(ServiceResponse::new(req, res).map_into_left_body())
 }
 

@@ -233,6 +233,7 @@ const PROBE: &str = r#"(() => {
     innerWidth: window.innerWidth,
     scrollWidth: document.documentElement.scrollWidth,
     name: box('h1'), address: box('.addr'),
+    background: getComputedStyle(document.body).backgroundColor,
   };
 })()"#;
 
@@ -311,6 +312,11 @@ fn check_scan_page(case: &Case, url: &str, seen: &Seen) -> Vec<String> {
     let name = case.name;
     let text = &seen.text;
     assert_eq!(seen.http, case.http, "{name}: HTTP status");
+    // The page's own style sheet applies under its content security policy.
+    assert_eq!(
+        seen.layout["background"], "rgb(244, 245, 247)",
+        "{name}: the page is not styled (its style sheet blocked by the policy?)"
+    );
     let (icons, others): (Vec<&String>, Vec<&String>) = seen
         .requests
         .iter()

@@ -1,0 +1,258 @@
+//! What every answer has in common, whoever made it: the security headers
+//! of every page, the JSON envelope for errors that actix raises before or
+//! around a handler (a body over the limit, a query that does not parse),
+//! and the answer to a path no route takes (404) or takes with another
+//! method (405 with `Allow`), both found in the route table.
+//!
+//! The scan middleware answers before the router and adds the headers itself
+//! (`security_headers`, built once: inserting them copies no bytes).
+
+use std::sync::OnceLock;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ResourceDef, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::middleware::Next;
+use actix_web::{HttpRequest, HttpResponse};
+use serde_json::json;
+
+use super::ApiError;
+
+/// The headers of every answer: a page may load nothing from elsewhere, run
+/// no script, style itself only with its own inline style sheet, and may not
+/// be framed (a look-alike site must not wrap the scan page); no referrer
+/// leaves with a link (the scan URL carries the code).
+pub fn security_headers() -> &'static [(HeaderName, HeaderValue)] {
+    static HEADERS: OnceLock<Vec<(HeaderName, HeaderValue)>> = OnceLock::new();
+    HEADERS.get_or_init(|| {
+        let styles: String = super::pages::STYLE_SHEETS
+            .iter()
+            .map(|css| {
+                use sha2::Digest;
+                let digest = sha2::Sha256::digest(css.as_bytes());
+                format!(" 'sha256-{}'", data_encoding::BASE64.encode(&digest))
+            })
+            .collect();
+        let csp = format!(
+            "default-src 'none'; style-src{styles}; img-src data:; base-uri 'none'; \
+             form-action 'none'; frame-ancestors 'none'"
+        );
+        vec![
+            (
+                header::CONTENT_SECURITY_POLICY,
+                // Static (leaked once): a clone per answer copies a pointer,
+                // with no shared count for the workers to contend on.
+                HeaderValue::from_static(Box::leak(csp.into_boxed_str())),
+            ),
+            (
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
+            (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+            (
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            ),
+        ]
+    })
+}
+
+/// Middleware around the router: adds the security headers an answer does
+/// not have yet, and turns an error that is not ours (raised by an
+/// extractor or by actix) into the JSON envelope with the same status.
+pub async fn envelope_and_headers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    // Handlers and extractors answer their errors as responses; an `Err`
+    // here would come from a middleware inside, and is answered by actix
+    // from its `error_response`: in the envelope too, without the headers.
+    let res = next
+        .call(req)
+        .await
+        .map_err(|e| match foreign_envelope(&e) {
+            Some(envelope) => envelope.into(),
+            None => e,
+        })?;
+    let mut res = match res.response().error().and_then(foreign_envelope) {
+        Some(envelope) => res.into_response(actix_web::ResponseError::error_response(&envelope)),
+        None => res.map_into_boxed_body(),
+    };
+    let headers = res.headers_mut();
+    for (name, value) in security_headers() {
+        if !headers.contains_key(name) {
+            headers.insert(name.clone(), value.clone());
+        }
+    }
+    Ok(res)
+}
+
+/// An error actix raised, restated for the envelope.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+struct Enveloped {
+    status: StatusCode,
+    message: String,
+}
+
+impl actix_web::ResponseError for Enveloped {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        envelope(self.status, code_of(self.status), &self.message)
+    }
+}
+
+/// An error actix raised, for the envelope, or `None` for our own errors
+/// (already in the envelope).
+fn foreign_envelope(e: &actix_web::Error) -> Option<Enveloped> {
+    use actix_web::error::{JsonPayloadError, PayloadError, QueryPayloadError};
+    if e.as_error::<ApiError>().is_some() {
+        return None;
+    }
+    let status = e.as_response_error().status_code();
+    let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        format!(
+            "the request body is larger than the limit of {} MiB",
+            super::MAX_BODY_BYTES >> 20
+        )
+    } else if let Some(q) = e.as_error::<QueryPayloadError>() {
+        format!("query string: {q}; see /openapi.json for the parameters of this route")
+    } else if let Some(j) = e.as_error::<JsonPayloadError>() {
+        format!("request body: {j}")
+    } else if let Some(p) = e.as_error::<PayloadError>() {
+        format!("request body: {p}")
+    } else if status.is_server_error() {
+        tracing::error!(error = %e, "request failed");
+        "internal error".to_owned()
+    } else {
+        e.to_string()
+    };
+    Some(Enveloped { status, message })
+}
+
+/// The error code of a status, for errors that have no code of their own.
+fn code_of(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::REQUEST_TIMEOUT => "request_timeout",
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::FORBIDDEN => "forbidden",
+        s if s.is_server_error() => "internal",
+        _ => "bad_request",
+    }
+}
+
+/// `{"error": CODE, "message": TEXT}` with `status`.
+pub fn envelope(status: StatusCode, code: &str, message: &str) -> HttpResponse {
+    HttpResponse::build(status).json(json!({"error": code, "message": message}))
+}
+
+/// Every route's pattern, parsed once, with its method.
+fn route_table() -> &'static [(ResourceDef, &'static str)] {
+    static TABLE: OnceLock<Vec<(ResourceDef, &'static str)>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        super::ROUTES
+            .iter()
+            .map(|r| (ResourceDef::new(r.path), r.method))
+            .collect()
+    })
+}
+
+/// The methods the route table answers at `path`, as an `Allow` value:
+/// `HEAD` with every `GET`. Empty if no route has this path.
+pub fn allowed_methods(path: &str) -> Vec<&'static str> {
+    let mut allowed = Vec::new();
+    for (def, method) in route_table() {
+        if def.is_match(path) {
+            let names: &[&'static str] = match *method {
+                "get" => &["GET", "HEAD"],
+                "post" => &["POST"],
+                "put" => &["PUT"],
+                "delete" => &["DELETE"],
+                other => unreachable!("api! declares no `{other}` route"),
+            };
+            for name in names {
+                if !allowed.contains(name) {
+                    allowed.push(*name);
+                }
+            }
+        }
+    }
+    allowed
+}
+
+/// The default service: 405 with `Allow` if a route takes this path with
+/// another method, else 404; both in the envelope.
+pub async fn no_route(req: HttpRequest) -> HttpResponse {
+    let path = crate::domain::truncate(req.path());
+    let allowed = allowed_methods(req.path());
+    if allowed.is_empty() {
+        return envelope(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            &format!("no route `{path}`; /openapi.json lists every route"),
+        );
+    }
+    let allow = allowed.join(", ");
+    let mut res = envelope(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        &format!(
+            "`{path}` does not take {}; it takes {allow}",
+            crate::domain::truncate(req.method().as_str())
+        ),
+    );
+    if let Ok(value) = HeaderValue::from_str(&allow) {
+        res.headers_mut().insert(header::ALLOW, value);
+    }
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_allow_list_comes_from_the_route_table() {
+        assert_eq!(
+            allowed_methods("/api/v1/admin/merchants/M1/override"),
+            ["PUT", "DELETE"]
+        );
+        assert_eq!(
+            allowed_methods("/api/v1/admin/merchants"),
+            ["GET", "HEAD", "POST"]
+        );
+        assert_eq!(allowed_methods("/S/1234"), ["GET", "HEAD"]);
+        assert!(allowed_methods("/nowhere").is_empty());
+        assert!(allowed_methods("/api/v1/merchants/M1/extra").is_empty());
+    }
+
+    /// The policy names the hash of every inline style sheet exactly as the
+    /// pages embed it: a page whose sheet is not listed would show unstyled.
+    #[test]
+    fn the_content_security_policy_allows_exactly_the_pages_style_sheets() {
+        let csp = security_headers()
+            .iter()
+            .find(|(n, _)| n == header::CONTENT_SECURITY_POLICY)
+            .map(|(_, v)| v.to_str().unwrap().to_owned())
+            .unwrap();
+        assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+        assert!(csp.contains("default-src 'none'"), "{csp}");
+        assert!(!csp.contains("unsafe-inline"), "{csp}");
+        for page in super::super::pages::rendered_samples() {
+            let start = page.find("<style>").expect("a style sheet") + "<style>".len();
+            let end = page[start..].find("</style>").unwrap() + start;
+            use sha2::Digest;
+            let digest = sha2::Sha256::digest(&page.as_bytes()[start..end]);
+            let source = format!("'sha256-{}'", data_encoding::BASE64.encode(&digest));
+            assert!(csp.contains(&source), "{source} not in {csp}");
+        }
+    }
+}
