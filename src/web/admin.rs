@@ -69,8 +69,13 @@ async fn read_body(
 ) -> Result<web::Bytes, ApiError> {
     use futures_util::StreamExt;
     let too_large = || {
+        let size = if limit % (1 << 20) == 0 {
+            format!("{} MiB", limit >> 20)
+        } else {
+            format!("{} KiB", limit >> 10)
+        };
         ApiError::PayloadTooLarge(format!(
-            "request body: larger than {limit} bytes; send it in parts"
+            "request body: larger than the limit of {size}; send it in parts"
         ))
     };
     let declared = req
