@@ -290,9 +290,7 @@ fn code_point(c: &char) -> String {
 
 fn line_break_hint(c: &char) -> &'static str {
     match c {
-        '\n' | '\r' | '\t' => {
-            " (line breaks and tabs are allowed only in summaries and reasons)"
-        }
+        '\n' | '\r' | '\t' => " (line breaks and tabs are allowed only in summaries and reasons)",
         _ => "",
     }
 }
@@ -357,12 +355,48 @@ mod tests {
             ("a\tb", Line, Err(TextError::Control { c: '\t', at: 2 })),
             ("a\rb", Lines, Err(TextError::Control { c: '\r', at: 2 })),
             ("a\r", Lines, Err(TextError::Control { c: '\r', at: 2 })),
-            ("\u{7f}", Lines, Err(TextError::Control { c: '\u{7f}', at: 1 })),
-            ("\u{9f}", Lines, Err(TextError::Control { c: '\u{9f}', at: 1 })),
-            ("ab\u{202e}c", Lines, Err(TextError::Bidi { c: '\u{202e}', at: 3 })),
-            ("\u{2066}", Line, Err(TextError::Bidi { c: '\u{2066}', at: 1 })),
-            ("\u{200f}", Line, Err(TextError::Bidi { c: '\u{200f}', at: 1 })),
-            ("\u{61c}", Line, Err(TextError::Bidi { c: '\u{61c}', at: 1 })),
+            (
+                "\u{7f}",
+                Lines,
+                Err(TextError::Control { c: '\u{7f}', at: 1 }),
+            ),
+            (
+                "\u{9f}",
+                Lines,
+                Err(TextError::Control { c: '\u{9f}', at: 1 }),
+            ),
+            (
+                "ab\u{202e}c",
+                Lines,
+                Err(TextError::Bidi {
+                    c: '\u{202e}',
+                    at: 3,
+                }),
+            ),
+            (
+                "\u{2066}",
+                Line,
+                Err(TextError::Bidi {
+                    c: '\u{2066}',
+                    at: 1,
+                }),
+            ),
+            (
+                "\u{200f}",
+                Line,
+                Err(TextError::Bidi {
+                    c: '\u{200f}',
+                    at: 1,
+                }),
+            ),
+            (
+                "\u{61c}",
+                Line,
+                Err(TextError::Bidi {
+                    c: '\u{61c}',
+                    at: 1,
+                }),
+            ),
             ("1234", Line, Err(TextError::TooLong { max: 3, got: 4 })),
             ("12\u{0}4", Line, Err(TextError::TooLong { max: 3, got: 4 })),
         ];

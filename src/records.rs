@@ -33,7 +33,9 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::domain::{check_text, truncate, CreditCode, DomainError, MerchantId, RegionCode, TextKind};
+use crate::domain::{
+    check_text, truncate, CreditCode, DomainError, MerchantId, RegionCode, TextKind,
+};
 
 /// Longest name, address, product or category, in characters.
 pub const MAX_NAME_CHARS: usize = 200;
@@ -2180,14 +2182,22 @@ mod tests {
     #[test]
     fn prose_keeps_its_line_breaks_and_the_bounds_are_inclusive() {
         let ok = [
-            rec(r#""kind":"complaint","substantiated":true,"summary":"缺斤短两\r\n已核实\t(复查)""#),
+            rec(
+                r#""kind":"complaint","substantiated":true,"summary":"缺斤短两\r\n已核实\t(复查)""#,
+            ),
             rec(r#""kind":"list","list":"serious","action":"add","reason":"第一条\n第二条""#),
-            rec(r#""kind":"penalty","decision_no":"P-1","severity":"severe","fine_cny":100000000000"#),
+            rec(
+                r#""kind":"penalty","decision_no":"P-1","severity":"severe","fine_cny":100000000000"#,
+            ),
             rec(r#""kind":"penalty","decision_no":"P-1","severity":"severe","fine_cny":0"#),
             rec(r#""kind":"sampling","product":"ＡＢＣ😀 עִברִית العربية","passed":true"#),
         ];
         for line in ok {
-            assert!(parse_record(&line).is_ok(), "{line}: {:?}", parse_record(&line));
+            assert!(
+                parse_record(&line).is_ok(),
+                "{line}: {:?}",
+                parse_record(&line)
+            );
         }
     }
 
@@ -2205,11 +2215,21 @@ mod tests {
             .iter()
             .map(|r| serde_json::to_string(r).unwrap())
             .collect();
-        assert!(canonical[0].starts_with(r#"{"id":"H1","#), "{}", canonical[0]);
-        assert!(canonical.iter().all(|c| *c == canonical[0]), "{canonical:#?}");
+        assert!(
+            canonical[0].starts_with(r#"{"id":"H1","#),
+            "{}",
+            canonical[0]
+        );
+        assert!(
+            canonical.iter().all(|c| *c == canonical[0]),
+            "{canonical:#?}"
+        );
         // The stored form reads back, whichever way a store reads it.
         assert_eq!(parse_stored_record(&canonical[0]).unwrap(), records[0]);
-        assert_eq!(serde_json::from_str::<Record>(&canonical[0]).unwrap(), records[0]);
+        assert_eq!(
+            serde_json::from_str::<Record>(&canonical[0]).unwrap(),
+            records[0]
+        );
     }
 
     /// Data an earlier version stored (which allowed more) still reads: only
@@ -2220,10 +2240,14 @@ mod tests {
         assert!(parse_record(&stored).is_err());
         let r = parse_stored_record(&stored).unwrap();
         assert_eq!(serde_json::from_str::<Record>(&stored).unwrap(), r);
-        let fine = rec(r#""kind":"penalty","decision_no":"P-1","severity":"severe","fine_cny":1e12"#);
+        let fine =
+            rec(r#""kind":"penalty","decision_no":"P-1","severity":"severe","fine_cny":1e12"#);
         assert!(parse_record(&fine).is_err());
         assert!(parse_stored_record(&fine).is_ok());
-        let twice = format!("{},\"id\":\"r1\"}}", rec(r#""kind":"commitment""#).trim_end_matches('}'));
+        let twice = format!(
+            "{},\"id\":\"r1\"}}",
+            rec(r#""kind":"commitment""#).trim_end_matches('}')
+        );
         assert!(parse_record(&twice).is_err());
         assert!(parse_stored_record(&twice).is_ok());
         let merchant = merchant_line(r#""contact_name":"张\u202e三""#);
@@ -2231,7 +2255,10 @@ mod tests {
         assert!(parse_stored_merchant(&merchant).is_ok());
         assert!(serde_json::from_str::<Merchant>(&merchant).is_ok());
         // Lengths stay bounded either way.
-        let long = rec(&format!(r#""kind":"commitment","summary":"{}""#, "话".repeat(1001)));
+        let long = rec(&format!(
+            r#""kind":"commitment","summary":"{}""#,
+            "话".repeat(1001)
+        ));
         assert!(parse_stored_record(&long).is_err());
     }
 
@@ -2245,7 +2272,9 @@ mod tests {
             json_without_repeated_keys(r#"{"a":{"b":1},"c":{"b":1}}"#),
             Ok(serde_json::json!({"a":{"b":1},"c":{"b":1}}))
         );
-        assert!(json_without_repeated_keys("{").unwrap_err().starts_with("invalid JSON"));
+        assert!(json_without_repeated_keys("{")
+            .unwrap_err()
+            .starts_with("invalid JSON"));
         // Nesting is bounded by serde_json's recursion limit, not the stack.
         let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
         assert!(json_without_repeated_keys(&deep).is_err());
@@ -2434,7 +2463,8 @@ mod tests {
         const COMPLAINT: &str = r#"{"id":"r1","merchant":"M1","kind":"complaint","date":"2025-06-01","substantiated":true,"summary":"x"}"#;
         const LIST: &str = r#"{"id":"r1","merchant":"M1","kind":"list","date":"2025-06-01","list":"serious","action":"add","reason":"x"}"#;
         const SELF_REPORT: &str = r#"{"id":"r1","merchant":"M1","kind":"self_report","date":"2025-06-01","report_type":"invoice","summary":"x"}"#;
-        const COMMITMENT: &str = r#"{"id":"r1","merchant":"M1","kind":"commitment","date":"2025-06-01","summary":"x"}"#;
+        const COMMITMENT: &str =
+            r#"{"id":"r1","merchant":"M1","kind":"commitment","date":"2025-06-01","summary":"x"}"#;
         const MERCHANT: &str = r#"{"id":"M1","name":"店","kind":"shop","uscc":"91350100M000100Y43","address":"路","region":"511504","categories":["食品"],"contact_name":"张三","contact_phone":"138","id_number":"5115"}"#;
 
         /// Every character the text rules refuse somewhere.

@@ -550,10 +550,7 @@ impl Known {
         store: &dyn Store,
         records: &[(Record, u64)],
     ) -> anyhow::Result<Vec<bool>> {
-        let keys: Vec<IdKey> = records
-            .iter()
-            .map(|(r, _)| id_key(&r.merchant))
-            .collect();
+        let keys: Vec<IdKey> = records.iter().map(|(r, _)| id_key(&r.merchant)).collect();
         let known: Vec<bool> = keys.iter().map(|k| self.yes.contains(k)).collect();
         let mut asked: HashSet<IdKey, FastHash> = HashSet::default();
         let mut ask = Vec::new();
@@ -677,9 +674,7 @@ impl RecordChunk {
             // Before the unknown-merchant check: another shard's merchant
             // may well be unknown to this shard's run.
             let all = parsed.items.len();
-            parsed
-                .items
-                .retain(|(r, _)| shard.contains(&r.merchant));
+            parsed.items.retain(|(r, _)| shard.contains(&r.merchant));
             skipped_other_shard = (all - parsed.items.len()) as u64;
         }
         let ok = known.check(store, &parsed.items).await?;

@@ -327,7 +327,10 @@ async fn hidden_characters_and_repeated_keys_are_refused_in_every_admin_body() {
         assert_eq!(status, 400, "{body}: {err}");
         assert_eq!(err["error"], "bad_request", "{err}");
         let message = err["message"].as_str().unwrap();
-        assert!(message.contains(want), "{body}\n  got:  {message}\n  want: {want}");
+        assert!(
+            message.contains(want),
+            "{body}\n  got:  {message}\n  want: {want}"
+        );
         let after = app.scan("XZ-0001").await;
         assert_eq!(
             (&after["grade"], &after["override"]),
@@ -369,11 +372,24 @@ async fn hidden_characters_and_repeated_keys_are_refused_in_every_admin_body() {
         .collect();
     assert_eq!(rejects.len(), 3, "{res}");
     assert_eq!(rejects[0].0, 1);
-    assert!(rejects[0].1.contains("field `summary`: contains an invisible bidirectional formatting character (U+2066)"), "{res}");
+    assert!(
+        rejects[0].1.contains(
+            "field `summary`: contains an invisible bidirectional formatting character (U+2066)"
+        ),
+        "{res}"
+    );
     assert_eq!(rejects[1].0, 2);
-    assert!(rejects[1].1.contains("key `fine_cny` appears twice"), "{res}");
+    assert!(
+        rejects[1].1.contains("key `fine_cny` appears twice"),
+        "{res}"
+    );
     assert_eq!(rejects[2].0, 3);
-    assert!(rejects[2].1.contains("field `fine_cny`: expected at most 100000000000"), "{res}");
+    assert!(
+        rejects[2]
+            .1
+            .contains("field `fine_cny`: expected at most 100000000000"),
+        "{res}"
+    );
 
     let name = "好味\u{202e}市超";
     let res = app
@@ -390,8 +406,7 @@ async fn hidden_characters_and_repeated_keys_are_refused_in_every_admin_body() {
     assert_eq!(res.status().as_u16(), 400);
     let res: serde_json::Value = res.json().await.unwrap();
     assert_eq!(res["rejects"][0]["line"], 1, "{res}");
-    assert!(res["rejects"][0]["reason"]
-        .as_str()
-        .unwrap()
-        .contains("field `name`: contains an invisible bidirectional formatting character (U+202E)"));
+    assert!(res["rejects"][0]["reason"].as_str().unwrap().contains(
+        "field `name`: contains an invisible bidirectional formatting character (U+202E)"
+    ));
 }

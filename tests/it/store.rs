@@ -1817,12 +1817,26 @@ async fn a_second_refresh_of_records_with_a_space_after_each_colon_changes_nothi
         items.iter().map(|v| f(v) + "\n").collect::<String>()
     };
     let layouts = [
-        ("compact", "jsonl", lines(&ms, |v| v.to_string()), lines(&rs, |v| v.to_string())),
-        ("python", "jsonl", lines(&ms, python_style), lines(&rs, python_style)),
+        (
+            "compact",
+            "jsonl",
+            lines(&ms, |v| v.to_string()),
+            lines(&rs, |v| v.to_string()),
+        ),
+        (
+            "python",
+            "jsonl",
+            lines(&ms, python_style),
+            lines(&rs, python_style),
+        ),
         ("csv", "csv", csv_of(&ms), csv_of(&rs)),
     ];
     // Spaces after colons, non-ASCII escaped, keys in another order.
-    assert!(layouts[1].3.starts_with(r#"{"source": "\u53cc"#), "{}", layouts[1].3);
+    assert!(
+        layouts[1].3.starts_with(r#"{"source": "\u53cc"#),
+        "{}",
+        layouts[1].3
+    );
     let all = (ms.len() + rs.len()) as u64;
     let rules = Rules::default();
     let mut first = None;
@@ -1866,7 +1880,11 @@ async fn a_second_refresh_of_records_with_a_space_after_each_colon_changes_nothi
             .filter(|r| r["merchant"] == m["id"])
             .map(|r| records::parse_record(&r.to_string()).unwrap())
             .collect();
-        assert_eq!(b.store.records(&mid).await.unwrap(), want, "records of {mid}");
+        assert_eq!(
+            b.store.records(&mid).await.unwrap(),
+            want,
+            "records of {mid}"
+        );
         let want_m = records::parse_merchant(&m.to_string()).unwrap();
         assert_eq!(b.store.merchant(&mid).await.unwrap(), Some(want_m));
     }
@@ -1882,9 +1900,18 @@ async fn cluster_records_stored_as_read_by_an_earlier_version_are_not_stored_twi
     b.store.upsert_merchants(merchants(&["A"])).await.unwrap();
     let port = redis_helpers::cluster().nodes[0].port;
     let legacy = [
-        ("s1", r#"{"id": "s1", "merchant": "A", "kind": "complaint", "date": "2026-01-01", "substantiated": false}"#),
-        ("s2", r#"{"merchant":"A","id":"s2","kind":"complaint","date":"2026-01-02","substantiated":false}"#),
-        ("s3", r#"{"id":"\u0073\u0033","merchant":"A","kind":"complaint","date":"2026-01-03","substantiated":false}"#),
+        (
+            "s1",
+            r#"{"id": "s1", "merchant": "A", "kind": "complaint", "date": "2026-01-01", "substantiated": false}"#,
+        ),
+        (
+            "s2",
+            r#"{"merchant":"A","id":"s2","kind":"complaint","date":"2026-01-02","substantiated":false}"#,
+        ),
+        (
+            "s3",
+            r#"{"id":"\u0073\u0033","merchant":"A","kind":"complaint","date":"2026-01-03","substantiated":false}"#,
+        ),
     ];
     let list = format!("{}:{{A}}:records", r.prefix());
     for (rid, json) in legacy {
@@ -1893,9 +1920,15 @@ async fn cluster_records_stored_as_read_by_an_earlier_version_are_not_stored_twi
             r.prefix(),
             yisaozhi::store::redis::slot_tag(slot_of(rid))
         );
-        assert_eq!(redis_cli(port, &["-c", "hsetnx", &owner, rid, "A"]).trim(), "1");
         assert_eq!(
-            redis_cli(port, &["-c", "rpush", &list, json]).trim().parse::<usize>().ok(),
+            redis_cli(port, &["-c", "hsetnx", &owner, rid, "A"]).trim(),
+            "1"
+        );
+        assert_eq!(
+            redis_cli(port, &["-c", "rpush", &list, json])
+                .trim()
+                .parse::<usize>()
+                .ok(),
             Some(rid[1..].parse().unwrap())
         );
     }
