@@ -282,6 +282,12 @@ pub enum TextError {
         code_point(.c)
     )]
     Bidi { c: char, at: usize },
+    #[error(
+        "contains a Unicode line or paragraph separator ({}) at character {at}: \
+         remove it (prose may break lines with an ordinary line feed)",
+        code_point(.c)
+    )]
+    Separator { c: char, at: usize },
 }
 
 fn code_point(c: &char) -> String {
@@ -301,7 +307,9 @@ fn line_break_hint(c: &char) -> &'static str {
 /// the line breaks and tabs [`TextKind::Lines`] allows; the bidirectional
 /// embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069) and
 /// the marks U+200E, U+200F and U+061C, which can make a name or a reason
-/// read differently from what is stored ("Trojan Source").
+/// read differently from what is stored ("Trojan Source"); and the line
+/// and paragraph separators U+2028 and U+2029 (line breaks that are not
+/// `\n`, which also end a string in older JavaScript).
 fn forbidden(c: char, kind: TextKind, next: Option<char>, at: usize) -> Option<TextError> {
     if (' '..'\u{7f}').contains(&c) {
         return None;
@@ -315,7 +323,10 @@ fn forbidden(c: char, kind: TextKind, next: Option<char>, at: usize) -> Option<T
         c,
         '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{61c}'
     );
-    bidi.then_some(TextError::Bidi { c, at })
+    if bidi {
+        return Some(TextError::Bidi { c, at });
+    }
+    matches!(c, '\u{2028}' | '\u{2029}').then_some(TextError::Separator { c, at })
 }
 
 /// Checks a free-text field in one pass over its characters: at most
@@ -397,6 +408,22 @@ mod tests {
                     at: 1,
                 }),
             ),
+            (
+                "a\u{2028}",
+                Lines,
+                Err(TextError::Separator {
+                    c: '\u{2028}',
+                    at: 2,
+                }),
+            ),
+            (
+                "\u{2029}",
+                Line,
+                Err(TextError::Separator {
+                    c: '\u{2029}',
+                    at: 1,
+                }),
+            ),
             ("1234", Line, Err(TextError::TooLong { max: 3, got: 4 })),
             ("12\u{0}4", Line, Err(TextError::TooLong { max: 3, got: 4 })),
         ];
@@ -406,7 +433,7 @@ mod tests {
         }
         for c in '\u{0}'..='\u{10ffff}' {
             let bad = c.is_control()
-                || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{61c}');
+                || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{61c}' | '\u{2028}' | '\u{2029}');
             assert_eq!(check_text(&c.to_string(), 1, Line).is_err(), bad, "{c:?}");
         }
         assert_eq!(
