@@ -148,16 +148,27 @@ fn ids(list: &[&str]) -> Vec<MerchantId> {
     list.iter().map(|s| id(s)).collect()
 }
 
+/// Parses a fixture written compact and in Python's layout (see
+/// [`python_style`]): both give the same value, so no store test depends
+/// on the layout of its input.
+fn in_both_layouts<T: PartialEq + std::fmt::Debug>(
+    v: serde_json::Value,
+    parse: fn(&str) -> Result<T, String>,
+) -> T {
+    let compact = parse(&v.to_string()).expect("fixture line");
+    assert_eq!(parse(&python_style(&v)).as_ref(), Ok(&compact), "{v}");
+    compact
+}
+
 fn merchant(mid: &str, name: &str) -> Merchant {
-    records::parse_merchant(
-        &json!({
+    in_both_layouts(
+        json!({
             "id": mid, "name": name, "kind": "shop", "address": "叙州区南岸东路1号",
             "region": "511521", "categories": ["食品"],
             "contact_name": "张三", "contact_phone": "13800001234"
-        })
-        .to_string(),
+        }),
+        records::parse_merchant,
     )
-    .expect("merchant line")
 }
 
 fn merchants(list: &[&str]) -> Vec<Merchant> {
@@ -167,20 +178,18 @@ fn merchants(list: &[&str]) -> Vec<Merchant> {
 }
 
 fn record(rid: &str, mid: &str, day: &str) -> Record {
-    records::parse_record(
-        &json!({"id": rid, "merchant": mid, "kind": "complaint", "date": day, "substantiated": false})
-            .to_string(),
+    in_both_layouts(
+        json!({"id": rid, "merchant": mid, "kind": "complaint", "date": day, "substantiated": false}),
+        records::parse_record,
     )
-    .expect("record line")
 }
 
 fn failed_sampling(rid: &str, mid: &str, day: &str) -> Record {
-    records::parse_record(
-        &json!({"id": rid, "merchant": mid, "kind": "sampling", "date": day,
-                "product": "散装白酒", "passed": false, "failed_items": ["甲醇"]})
-        .to_string(),
+    in_both_layouts(
+        json!({"id": rid, "merchant": mid, "kind": "sampling", "date": day,
+                "product": "散装白酒", "passed": false, "failed_items": ["甲醇"]}),
+        records::parse_record,
     )
-    .expect("record line")
 }
 
 fn at(second: i64) -> Timestamp {
