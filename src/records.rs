@@ -764,57 +764,213 @@ impl Source for Map<String, Value> {
     }
 }
 
-/// A record line deserialized straight into its fields (no intermediate
-/// map), with the same readers and messages as the JSON-object path. Any
-/// field of an unexpected JSON type, a repeated field or a field it does
-/// not know (whose value could hide a repeated key) fails this parse and
-/// the line goes the general way, which explains the problem; so both ways
-/// accept the same lines and give the same records. Lines with fields
-/// outside CONTRACT §3 are therefore parsed twice: correct, only slower.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FastRecord<'a> {
-    #[serde(borrow)]
-    id: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    merchant: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    kind: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    date: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    source: Option<Cow<'a, str>>,
-    hazards: Option<serde_json::Number>,
-    #[serde(borrow)]
-    deadline: Option<Cow<'a, str>>,
-    rectified: Option<bool>,
-    #[serde(borrow)]
-    rectified_on: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    product: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    standard: Option<Cow<'a, str>>,
-    passed: Option<bool>,
-    #[serde(borrow)]
-    failed_items: Option<Vec<Cow<'a, str>>>,
-    #[serde(borrow)]
-    decision_no: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    severity: Option<Cow<'a, str>>,
-    fine_cny: Option<serde_json::Number>,
-    #[serde(borrow)]
-    publicity_until: Option<Cow<'a, str>>,
-    substantiated: Option<bool>,
-    #[serde(borrow)]
-    summary: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    list: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    action: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    reason: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    report_type: Option<Cow<'a, str>>,
+/// Defines a typed fast-path reader: a struct of optional fields read
+/// straight from a JSON object (no intermediate map), with the same field
+/// readers and messages as the general path. Anything unexpected fails this
+/// read and the line goes the general way, which explains the problem (so
+/// both ways accept the same lines and give the same records): a field of
+/// an unexpected JSON type, a key that appears twice (whether the reader
+/// knows it or not, at any depth), or a value that is not an object (serde's
+/// derived readers would also take a list of the fields in order). Fields
+/// it does not know are walked, for repeated keys, without being kept.
+macro_rules! fast_reader {
+    ($(#[$m:meta])* $name:ident { $($field:ident: $ty:ty),+ $(,)? }) => {
+        $(#[$m])*
+        struct $name<'a> {
+            $($field: Option<$ty>,)+
+        }
+
+        impl<'de> Deserialize<'de> for $name<'de> {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> Visitor<'de> for V {
+                    type Value = $name<'de>;
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str("a JSON object")
+                    }
+                    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<$name<'de>, A::Error> {
+                        let mut out = $name { $($field: None,)+ };
+                        let mut keys = KeysSeen::default();
+                        while let Some(Text(key)) = map.next_key()? {
+                            if !keys.insert(key.clone()) {
+                                return Err(de::Error::custom("repeated key"));
+                            }
+                            match key.as_ref() {
+                                $(stringify!($field) => out.$field = map.next_value::<Option<Fast<_>>>()?.map(|f| f.0),)+
+                                _ => {
+                                    map.next_value::<NoRepeatedKeys>()?;
+                                }
+                            }
+                        }
+                        Ok(out)
+                    }
+                }
+                d.deserialize_map(V)
+            }
+        }
+    };
+}
+
+/// A string read from the input, borrowed from it when it has no escapes.
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Text<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(s)))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(s.to_owned())))
+            }
+            fn visit_string<E>(self, s: String) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(s)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// One field value of a fast-path reader, strings borrowed where they can be.
+struct Fast<T>(T);
+
+impl<'de> Deserialize<'de> for Fast<Cow<'de, str>> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Text::deserialize(d).map(|t| Fast(t.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for Fast<Vec<Cow<'de, str>>> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Vec::<Text<'de>>::deserialize(d).map(|v| Fast(v.into_iter().map(|t| t.0).collect()))
+    }
+}
+
+impl<'de> Deserialize<'de> for Fast<bool> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        bool::deserialize(d).map(Fast)
+    }
+}
+
+impl<'de> Deserialize<'de> for Fast<serde_json::Number> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde_json::Number::deserialize(d).map(Fast)
+    }
+}
+
+/// The keys of one object seen so far: a short list (records have a few
+/// dozen keys), a hash set past that, so a hostile line of thousands of
+/// keys costs linear time.
+#[derive(Default)]
+struct KeysSeen<'a> {
+    few: Vec<Cow<'a, str>>,
+    many: std::collections::HashSet<Cow<'a, str>>,
+}
+
+impl<'a> KeysSeen<'a> {
+    /// False if `key` was seen already.
+    fn insert(&mut self, key: Cow<'a, str>) -> bool {
+        const FEW: usize = 32;
+        if self.many.is_empty() {
+            if self.few.contains(&key) {
+                return false;
+            }
+            if self.few.len() < FEW {
+                self.few.push(key);
+                return true;
+            }
+            self.many.extend(self.few.drain(..));
+        }
+        self.many.insert(key)
+    }
+}
+
+/// Any JSON value, walked for repeated keys and dropped.
+struct NoRepeatedKeys;
+
+impl<'de> Deserialize<'de> for NoRepeatedKeys {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = NoRepeatedKeys;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<NoRepeatedKeys, E> {
+                Ok(NoRepeatedKeys)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<NoRepeatedKeys, E> {
+                Ok(NoRepeatedKeys)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<NoRepeatedKeys, E> {
+                Ok(NoRepeatedKeys)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<NoRepeatedKeys, E> {
+                Ok(NoRepeatedKeys)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<NoRepeatedKeys, E> {
+                Ok(NoRepeatedKeys)
+            }
+            fn visit_unit<E>(self) -> Result<NoRepeatedKeys, E> {
+                Ok(NoRepeatedKeys)
+            }
+            fn visit_none<E>(self) -> Result<NoRepeatedKeys, E> {
+                Ok(NoRepeatedKeys)
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<NoRepeatedKeys, D::Error> {
+                NoRepeatedKeys::deserialize(d)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<NoRepeatedKeys, A::Error> {
+                while seq.next_element::<NoRepeatedKeys>()?.is_some() {}
+                Ok(NoRepeatedKeys)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<NoRepeatedKeys, A::Error> {
+                let mut keys = KeysSeen::default();
+                while let Some(Text(key)) = map.next_key()? {
+                    if !keys.insert(key) {
+                        return Err(de::Error::custom("repeated key"));
+                    }
+                    map.next_value::<NoRepeatedKeys>()?;
+                }
+                Ok(NoRepeatedKeys)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+fast_reader! {
+    /// A record line read by the typed fast path (see [`fast_reader`]).
+    FastRecord {
+        id: Cow<'a, str>,
+        merchant: Cow<'a, str>,
+        kind: Cow<'a, str>,
+        date: Cow<'a, str>,
+        source: Cow<'a, str>,
+        hazards: serde_json::Number,
+        deadline: Cow<'a, str>,
+        rectified: bool,
+        rectified_on: Cow<'a, str>,
+        product: Cow<'a, str>,
+        standard: Cow<'a, str>,
+        passed: bool,
+        failed_items: Vec<Cow<'a, str>>,
+        decision_no: Cow<'a, str>,
+        severity: Cow<'a, str>,
+        fine_cny: serde_json::Number,
+        publicity_until: Cow<'a, str>,
+        substantiated: bool,
+        summary: Cow<'a, str>,
+        list: Cow<'a, str>,
+        action: Cow<'a, str>,
+        reason: Cow<'a, str>,
+        report_type: Cow<'a, str>,
+    }
 }
 
 fn s<'a>(v: &'a Option<Cow<'_, str>>) -> Option<Val<'a>> {
@@ -855,30 +1011,20 @@ impl Source for FastRecord<'_> {
     }
 }
 
-/// The merchant counterpart of [`FastRecord`].
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FastMerchant<'a> {
-    #[serde(borrow)]
-    id: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    name: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    kind: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    uscc: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    address: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    region: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    categories: Option<Vec<Cow<'a, str>>>,
-    #[serde(borrow)]
-    contact_name: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    contact_phone: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    id_number: Option<Cow<'a, str>>,
+fast_reader! {
+    /// The merchant counterpart of [`FastRecord`].
+    FastMerchant {
+        id: Cow<'a, str>,
+        name: Cow<'a, str>,
+        kind: Cow<'a, str>,
+        uscc: Cow<'a, str>,
+        address: Cow<'a, str>,
+        region: Cow<'a, str>,
+        categories: Vec<Cow<'a, str>>,
+        contact_name: Cow<'a, str>,
+        contact_phone: Cow<'a, str>,
+        id_number: Cow<'a, str>,
+    }
 }
 
 impl Source for FastMerchant<'_> {
@@ -2260,6 +2406,31 @@ mod tests {
             "话".repeat(1001)
         ));
         assert!(parse_stored_record(&long).is_err());
+    }
+
+    /// The typed fast path reads objects only: serde's derived struct
+    /// readers would also take a list of the fields in declaration order.
+    #[test]
+    fn a_json_list_is_never_read_as_a_record_or_a_merchant() {
+        let mut record = vec![Value::Null; 23];
+        for (i, v) in ["r1", "M1", "commitment", "2025-06-01"].iter().enumerate() {
+            record[i] = Value::from(*v);
+        }
+        let line = Value::Array(record).to_string();
+        assert_eq!(
+            parse_record(&line),
+            Err("expected a JSON object, got a list".into())
+        );
+        let merchant: Vec<Value> = ["M1", "店", "shop", "", "路", "511504"]
+            .iter()
+            .map(|v| Value::from(*v))
+            .chain([Value::Array(vec![]), Value::Null, Value::Null, Value::Null])
+            .collect();
+        let line = Value::Array(merchant).to_string();
+        assert_eq!(
+            parse_merchant(&line),
+            Err("expected a JSON object, got a list".into())
+        );
     }
 
     #[test]
