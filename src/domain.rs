@@ -234,21 +234,220 @@ pub fn parse_grade(raw: &str) -> Result<Grade, DomainError> {
 }
 
 /// Input echoed into an error message is cut short so a hostile line cannot
-/// make the message (or the rejects file) grow without bound.
+/// make the message (or the rejects file) grow without bound, and every
+/// character [`check_text`] refuses is shown as its escape (`\u{202e}`), so
+/// an echo can neither reorder nor hide the text around it.
 pub fn truncate(raw: &str) -> String {
     const MAX: usize = 40;
-    if raw.chars().count() <= MAX {
-        raw.to_owned()
-    } else {
-        let mut s: String = raw.chars().take(MAX).collect();
-        s.push('…');
-        s
+    let mut s = String::with_capacity(raw.len().min(4 * MAX + 3));
+    for (i, c) in raw.chars().enumerate() {
+        if i == MAX {
+            s.push('…');
+            break;
+        }
+        if forbidden(c, TextKind::Line, None, 0).is_some() {
+            s.push_str(&c.escape_unicode().to_string());
+        } else {
+            s.push(c);
+        }
     }
+    s
+}
+
+/// What a free-text field may hold besides printable characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextKind {
+    /// One line: names, addresses, products, categories, identifiers.
+    Line,
+    /// Prose that may run over lines: summaries and reasons may also hold
+    /// a line feed (`\n`), a carriage return directly before one (`\r\n`)
+    /// and a tab.
+    Lines,
+}
+
+/// Why a text field was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TextError {
+    #[error("longer than {max} characters ({got})")]
+    TooLong { max: usize, got: usize },
+    #[error(
+        "contains a control character ({}) at character {at}: remove it{}",
+        code_point(.c),
+        line_break_hint(.c)
+    )]
+    Control { c: char, at: usize },
+    #[error(
+        "contains an invisible bidirectional formatting character ({}) at character {at}: \
+         it makes text display in another order than it is stored; remove it",
+        code_point(.c)
+    )]
+    Bidi { c: char, at: usize },
+    #[error(
+        "contains a Unicode line or paragraph separator ({}) at character {at}: \
+         remove it (prose may break lines with an ordinary line feed)",
+        code_point(.c)
+    )]
+    Separator { c: char, at: usize },
+}
+
+fn code_point(c: &char) -> String {
+    format!("U+{:04X}", u32::from(*c))
+}
+
+fn line_break_hint(c: &char) -> &'static str {
+    match c {
+        '\n' | '\r' | '\t' => " (line breaks and tabs are allowed only in summaries and reasons)",
+        _ => "",
+    }
+}
+
+/// Which rule `c`, the `at`th character of a text of `kind`, breaks, if
+/// any; `next` is the character after it. Refused everywhere: every C0 and
+/// C1 control character and DEL (`char::is_control`; NUL included), except
+/// the line breaks and tabs [`TextKind::Lines`] allows; the bidirectional
+/// embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069) and
+/// the marks U+200E, U+200F and U+061C, which can make a name or a reason
+/// read differently from what is stored ("Trojan Source"); and the line
+/// and paragraph separators U+2028 and U+2029 (line breaks that are not
+/// `\n`, which also end a string in older JavaScript).
+fn forbidden(c: char, kind: TextKind, next: Option<char>, at: usize) -> Option<TextError> {
+    if (' '..'\u{7f}').contains(&c) {
+        return None;
+    }
+    if c.is_control() {
+        let allowed = kind == TextKind::Lines
+            && (c == '\n' || c == '\t' || (c == '\r' && next == Some('\n')));
+        return (!allowed).then_some(TextError::Control { c, at });
+    }
+    let bidi = matches!(
+        c,
+        '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{61c}'
+    );
+    if bidi {
+        return Some(TextError::Bidi { c, at });
+    }
+    matches!(c, '\u{2028}' | '\u{2029}').then_some(TextError::Separator { c, at })
+}
+
+/// Checks a free-text field in one pass over its characters: at most
+/// `max` characters, none that [`forbidden`] refuses. Every text a person
+/// types (names, addresses, products, summaries, reasons, ...) goes
+/// through it at the edge, whichever way it comes in (file, CSV, API body).
+pub fn check_text(s: &str, max: usize, kind: TextKind) -> Result<(), TextError> {
+    let mut n = 0;
+    let mut bad = None;
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        n += 1;
+        if bad.is_none() {
+            bad = forbidden(c, kind, chars.peek().copied(), n);
+        }
+    }
+    if n > max {
+        return Err(TextError::TooLong { max, got: n });
+    }
+    bad.map_or(Ok(()), Err)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn texts_refuse_controls_and_bidirectional_formatting_and_say_where() {
+        use TextKind::{Line, Lines};
+        let cases: &[(&str, TextKind, Result<(), TextError>)] = &[
+            ("好味超市 No.1 (叙州)", Line, Ok(())),
+            ("שלום مرحبا 😀", Line, Ok(())),
+            ("第一行\n第二行\r\n\t第三行", Lines, Ok(())),
+            ("a\u{0}", Line, Err(TextError::Control { c: '\0', at: 2 })),
+            ("a\u{0}", Lines, Err(TextError::Control { c: '\0', at: 2 })),
+            ("a\nb", Line, Err(TextError::Control { c: '\n', at: 2 })),
+            ("a\tb", Line, Err(TextError::Control { c: '\t', at: 2 })),
+            ("a\rb", Lines, Err(TextError::Control { c: '\r', at: 2 })),
+            ("a\r", Lines, Err(TextError::Control { c: '\r', at: 2 })),
+            (
+                "\u{7f}",
+                Lines,
+                Err(TextError::Control { c: '\u{7f}', at: 1 }),
+            ),
+            (
+                "\u{9f}",
+                Lines,
+                Err(TextError::Control { c: '\u{9f}', at: 1 }),
+            ),
+            (
+                "ab\u{202e}c",
+                Lines,
+                Err(TextError::Bidi {
+                    c: '\u{202e}',
+                    at: 3,
+                }),
+            ),
+            (
+                "\u{2066}",
+                Line,
+                Err(TextError::Bidi {
+                    c: '\u{2066}',
+                    at: 1,
+                }),
+            ),
+            (
+                "\u{200f}",
+                Line,
+                Err(TextError::Bidi {
+                    c: '\u{200f}',
+                    at: 1,
+                }),
+            ),
+            (
+                "\u{61c}",
+                Line,
+                Err(TextError::Bidi {
+                    c: '\u{61c}',
+                    at: 1,
+                }),
+            ),
+            (
+                "a\u{2028}",
+                Lines,
+                Err(TextError::Separator {
+                    c: '\u{2028}',
+                    at: 2,
+                }),
+            ),
+            (
+                "\u{2029}",
+                Line,
+                Err(TextError::Separator {
+                    c: '\u{2029}',
+                    at: 1,
+                }),
+            ),
+            ("1234", Line, Err(TextError::TooLong { max: 3, got: 4 })),
+            ("12\u{0}4", Line, Err(TextError::TooLong { max: 3, got: 4 })),
+        ];
+        for (text, kind, want) in cases {
+            let max = if text.starts_with("12") { 3 } else { 100 };
+            assert_eq!(&check_text(text, max, *kind), want, "{text:?} as {kind:?}");
+        }
+        for c in '\u{0}'..='\u{10ffff}' {
+            let bad = c.is_control()
+                || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{61c}' | '\u{2028}' | '\u{2029}');
+            assert_eq!(check_text(&c.to_string(), 1, Line).is_err(), bad, "{c:?}");
+        }
+        assert_eq!(
+            check_text("a\u{202e}", 10, Line).unwrap_err().to_string(),
+            "contains an invisible bidirectional formatting character (U+202E) at character 2: \
+             it makes text display in another order than it is stored; remove it"
+        );
+    }
+
+    #[test]
+    fn echoed_input_shows_refused_characters_as_escapes() {
+        assert_eq!(truncate("ab\u{202e}c\u{0}"), "ab\\u{202e}c\\u{0}");
+        assert_eq!(truncate(&"长".repeat(50)), format!("{}…", "长".repeat(40)));
+    }
 
     #[test]
     fn credit_code_check_character_matches_published_examples() {

@@ -9,8 +9,19 @@
 //! ``field `date`: expected YYYY-MM-DD, got `2026-13-01` ``.
 //!
 //! The JSON form is the flat one of CONTRACT §3 (`{"id", "merchant", "kind",
-//! "date", ...kind fields}`); the store keeps records in the same form, so
-//! `Serialize`/`Deserialize` go through the same validating parser.
+//! "date", ...kind fields}`). The stores keep the canonical form of a parsed
+//! record or merchant (its `Serialize` output: keys in declaration order,
+//! `id` first, no spaces), never the input's bytes, so how an exporter laid
+//! out its JSON (spaces, key order, `\u` escapes) or that a row came from
+//! CSV makes no difference to what is stored or to a re-run.
+//!
+//! Input is held to more than the stored form: every text passes
+//! [`check_text`] (no control or bidirectional formatting characters, a
+//! length bound), amounts are bounded, and an object with a repeated key is
+//! refused (serde_json would keep the last one silently). `Deserialize`,
+//! which only reads what a store wrote, checks the structure and the
+//! bounds of lengths but not these input rules, so data stored by an
+//! earlier version that allowed more still reads.
 
 use std::borrow::Cow;
 use std::fs::File;
@@ -18,10 +29,13 @@ use std::io::{self, BufRead, BufReader};
 use std::path::Path;
 
 use jiff::civil::Date;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::domain::{truncate, CreditCode, DomainError, MerchantId, RegionCode};
+use crate::domain::{
+    check_text, truncate, CreditCode, DomainError, MerchantId, RegionCode, TextKind,
+};
 
 /// Longest name, address, product or category, in characters.
 pub const MAX_NAME_CHARS: usize = 200;
@@ -29,6 +43,10 @@ pub const MAX_NAME_CHARS: usize = 200;
 pub const MAX_ID_CHARS: usize = 64;
 /// Longest free text (summary, reason), in characters.
 pub const MAX_TEXT_CHARS: usize = 1000;
+/// Largest accepted `fine_cny`: 10^11 CNY (100 billion yuan), above the
+/// largest administrative fine ever imposed in China (18.2 billion in
+/// 2021) and far below where an `f64` stops holding whole fen exactly.
+pub const MAX_FINE_CNY: f64 = 1e11;
 /// Most entries in a list field (`categories`, `failed_items`).
 pub const MAX_LIST_ITEMS: usize = 32;
 /// Longest accepted input line, in bytes (without the line break).
@@ -202,11 +220,19 @@ impl std::fmt::Display for Reject {
     }
 }
 
+/// Whether a line is input (held to every rule) or was written by a store
+/// (see the module documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Input,
+    Stored,
+}
+
 /// Parses one merchant line (JSON object, CONTRACT §3).
 pub fn parse_merchant(line: &str) -> Result<Merchant, String> {
     match serde_json::from_str::<FastMerchant>(line) {
-        Ok(fast) => merchant_from_value(&fast),
-        Err(_) => merchant_from_value(&object(line)?),
+        Ok(fast) => merchant_from_value(&fast, Mode::Input),
+        Err(_) => merchant_from_value(&object(line, Mode::Input)?, Mode::Input),
     }
 }
 
@@ -214,8 +240,24 @@ pub fn parse_merchant(line: &str) -> Result<Merchant, String> {
 /// merchant exists; the caller knows the merchants.
 pub fn parse_record(line: &str) -> Result<Record, String> {
     match serde_json::from_str::<FastRecord>(line) {
-        Ok(fast) => record_from_value(&fast),
-        Err(_) => record_from_value(&object(line)?),
+        Ok(fast) => record_from_value(&fast, Mode::Input),
+        Err(_) => record_from_value(&object(line, Mode::Input)?, Mode::Input),
+    }
+}
+
+/// Reads a merchant as a store wrote it (see the module documentation).
+pub fn parse_stored_merchant(json: &str) -> Result<Merchant, String> {
+    match serde_json::from_str::<FastMerchant>(json) {
+        Ok(fast) => merchant_from_value(&fast, Mode::Stored),
+        Err(_) => merchant_from_value(&object(json, Mode::Stored)?, Mode::Stored),
+    }
+}
+
+/// Reads a record as a store wrote it (see the module documentation).
+pub fn parse_stored_record(json: &str) -> Result<Record, String> {
+    match serde_json::from_str::<FastRecord>(json) {
+        Ok(fast) => record_from_value(&fast, Mode::Stored),
+        Err(_) => record_from_value(&object(json, Mode::Stored)?, Mode::Stored),
     }
 }
 
@@ -229,7 +271,7 @@ impl TryFrom<Value> for Merchant {
     type Error = String;
     fn try_from(v: Value) -> Result<Self, String> {
         match &v {
-            Value::Object(m) => merchant_from_value(m),
+            Value::Object(m) => merchant_from_value(m, Mode::Stored),
             other => Err(format!("expected a JSON object, got {}", type_name(other))),
         }
     }
@@ -239,26 +281,118 @@ impl TryFrom<Value> for Record {
     type Error = String;
     fn try_from(v: Value) -> Result<Self, String> {
         match &v {
-            Value::Object(m) => record_from_value(m),
+            Value::Object(m) => record_from_value(m, Mode::Stored),
             other => Err(format!("expected a JSON object, got {}", type_name(other))),
         }
     }
 }
 
-fn object(line: &str) -> Result<Map<String, Value>, String> {
-    match serde_json::from_str::<Value>(line) {
-        Ok(Value::Object(m)) => Ok(m),
-        Ok(other) => Err(format!("expected a JSON object, got {}", type_name(&other))),
+fn object(line: &str, mode: Mode) -> Result<Map<String, Value>, String> {
+    let value = match mode {
+        Mode::Input => json_without_repeated_keys(line)?,
+        Mode::Stored => serde_json::from_str(line).map_err(|e| format!("invalid JSON: {e}"))?,
+    };
+    match value {
+        Value::Object(m) => Ok(m),
+        other => Err(format!("expected a JSON object, got {}", type_name(&other))),
+    }
+}
+
+/// Parses JSON text, refusing an object (at any depth) in which a key
+/// appears twice: serde_json alone keeps the last value silently, so
+/// `{"fine_cny": 100, "fine_cny": 100000}` would mean what its last key
+/// says to this service and maybe what its first says to another reader.
+/// The error names the key and the column.
+pub fn json_without_repeated_keys(text: &str) -> Result<Value, String> {
+    match serde_json::from_str::<UniqueKeys>(text) {
+        Ok(UniqueKeys(v)) => Ok(v),
+        // Only the repeated-key check makes a data error here: any JSON
+        // value is welcome otherwise.
+        Err(e) if e.is_data() => {
+            let msg = e.to_string();
+            let at = format!(" at line {} column {}", e.line(), e.column());
+            let msg = msg.strip_suffix(at.as_str()).unwrap_or(&msg);
+            Err(format!("{msg} (at column {})", e.column()))
+        }
         Err(e) => Err(format!("invalid JSON: {e}")),
     }
 }
 
-fn merchant_from_value(m: &dyn Source) -> Result<Merchant, String> {
-    let f = Fields(m);
+/// A JSON value whose objects have distinct keys ([`json_without_repeated_keys`]).
+struct UniqueKeys(Value);
+
+impl<'de> Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(UniqueKeysVisitor).map(UniqueKeys)
+    }
+}
+
+struct UniqueKeysVisitor;
+
+impl<'de> Visitor<'de> for UniqueKeysVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+    fn visit_i64<E>(self, n: i64) -> Result<Value, E> {
+        Ok(Value::from(n))
+    }
+    fn visit_u64<E>(self, n: u64) -> Result<Value, E> {
+        Ok(Value::from(n))
+    }
+    fn visit_f64<E>(self, x: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, s: &str) -> Result<Value, E> {
+        Ok(Value::String(s.to_owned()))
+    }
+    fn visit_string<E>(self, s: String) -> Result<Value, E> {
+        Ok(Value::String(s))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(UniqueKeys(v)) = seq.next_element()? {
+            items.push(v);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut m = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            // Checked before the value is read: the error's column is the
+            // repeated key's.
+            if m.contains_key(&key) {
+                return Err(de::Error::custom(format!(
+                    "key `{}` appears twice in one object: keep one",
+                    truncate(&key)
+                )));
+            }
+            let UniqueKeys(v) = map.next_value()?;
+            m.insert(key, v);
+        }
+        Ok(Value::Object(m))
+    }
+}
+
+fn merchant_from_value(m: &dyn Source, mode: Mode) -> Result<Merchant, String> {
+    let f = Fields(m, mode);
     let id = f.merchant_id("id")?;
-    let name = f.text("name", MAX_NAME_CHARS, Text::Line)?;
+    let name = f.text("name", MAX_NAME_CHARS, TextKind::Line)?;
     let kind = f.choice("kind", MerchantKind::from_name, MerchantKind::names)?;
-    let uscc = match f.opt_text("uscc", MAX_ID_CHARS, Text::Line)? {
+    let uscc = match f.opt_text("uscc", MAX_ID_CHARS, TextKind::Line)? {
         None => None,
         Some(raw) => {
             let raw = raw.trim().to_ascii_uppercase();
@@ -271,7 +405,7 @@ fn merchant_from_value(m: &dyn Source) -> Result<Merchant, String> {
             }
         }
     };
-    let address = f.text("address", MAX_NAME_CHARS, Text::Line)?;
+    let address = f.text("address", MAX_NAME_CHARS, TextKind::Line)?;
     let region = {
         let raw = f.string("region")?;
         RegionCode::parse(raw).map_err(|_| {
@@ -290,15 +424,15 @@ fn merchant_from_value(m: &dyn Source) -> Result<Merchant, String> {
         address,
         region,
         categories,
-        contact_name: f.opt_text("contact_name", MAX_NAME_CHARS, Text::Line)?,
-        contact_phone: f.opt_text("contact_phone", MAX_ID_CHARS, Text::Line)?,
-        id_number: f.opt_text("id_number", MAX_ID_CHARS, Text::Line)?,
+        contact_name: f.opt_text("contact_name", MAX_NAME_CHARS, TextKind::Line)?,
+        contact_phone: f.opt_text("contact_phone", MAX_ID_CHARS, TextKind::Line)?,
+        id_number: f.opt_text("id_number", MAX_ID_CHARS, TextKind::Line)?,
     })
 }
 
-fn record_from_value(m: &dyn Source) -> Result<Record, String> {
-    let f = Fields(m);
-    let id = f.text("id", MAX_ID_CHARS, Text::Line)?;
+fn record_from_value(m: &dyn Source, mode: Mode) -> Result<Record, String> {
+    let f = Fields(m, mode);
+    let id = f.text("id", MAX_ID_CHARS, TextKind::Line)?;
     let merchant = f.merchant_id("merchant")?;
     let kind = f.string("kind")?;
     if !RECORD_KINDS.contains(&kind) {
@@ -309,7 +443,7 @@ fn record_from_value(m: &dyn Source) -> Result<Record, String> {
         ));
     }
     let date = f.date("date")?;
-    let source = f.opt_text("source", MAX_NAME_CHARS, Text::Line)?;
+    let source = f.opt_text("source", MAX_NAME_CHARS, TextKind::Line)?;
     let body = match kind {
         "inspection" => RecordBody::Inspection {
             hazards: f.count("hazards")?,
@@ -318,32 +452,32 @@ fn record_from_value(m: &dyn Source) -> Result<Record, String> {
             rectified_on: f.opt_date("rectified_on")?,
         },
         "sampling" => RecordBody::Sampling {
-            product: f.text("product", MAX_NAME_CHARS, Text::Line)?,
-            standard: f.opt_text("standard", MAX_NAME_CHARS, Text::Line)?,
+            product: f.text("product", MAX_NAME_CHARS, TextKind::Line)?,
+            standard: f.opt_text("standard", MAX_NAME_CHARS, TextKind::Line)?,
             passed: f.boolean("passed")?,
             failed_items: f.list("failed_items", false)?,
         },
         "penalty" => RecordBody::Penalty {
-            decision_no: f.text("decision_no", MAX_ID_CHARS, Text::Line)?,
+            decision_no: f.text("decision_no", MAX_ID_CHARS, TextKind::Line)?,
             severity: f.choice("severity", Severity::from_name, Severity::names)?,
             fine_cny: f.amount("fine_cny")?,
             publicity_until: f.opt_date("publicity_until")?,
         },
         "complaint" => RecordBody::Complaint {
             substantiated: f.boolean("substantiated")?,
-            summary: f.opt_text("summary", MAX_TEXT_CHARS, Text::Free)?,
+            summary: f.opt_text("summary", MAX_TEXT_CHARS, TextKind::Lines)?,
         },
         "list" => RecordBody::List {
             list: f.choice("list", ListKind::from_name, ListKind::names)?,
             action: f.choice("action", ListAction::from_name, ListAction::names)?,
-            reason: f.opt_text("reason", MAX_TEXT_CHARS, Text::Free)?,
+            reason: f.opt_text("reason", MAX_TEXT_CHARS, TextKind::Lines)?,
         },
         "self_report" => RecordBody::SelfReport {
             report_type: f.choice("report_type", ReportType::from_name, ReportType::names)?,
-            summary: f.opt_text("summary", MAX_TEXT_CHARS, Text::Free)?,
+            summary: f.opt_text("summary", MAX_TEXT_CHARS, TextKind::Lines)?,
         },
         _ => RecordBody::Commitment {
-            summary: f.opt_text("summary", MAX_TEXT_CHARS, Text::Free)?,
+            summary: f.opt_text("summary", MAX_TEXT_CHARS, TextKind::Lines)?,
         },
     };
     Ok(Record {
@@ -355,17 +489,9 @@ fn record_from_value(m: &dyn Source) -> Result<Record, String> {
     })
 }
 
-/// What a text field may contain: a single line (names, ids) or free text
-/// that may hold line breaks and tabs.
-#[derive(Clone, Copy, PartialEq)]
-enum Text {
-    Line,
-    Free,
-}
-
 /// Typed access to the fields of one JSON object, with clerk-readable errors.
 /// A field that is `null` counts as absent.
-struct Fields<'a>(&'a dyn Source);
+struct Fields<'a>(&'a dyn Source, Mode);
 
 impl Fields<'_> {
     fn get(&self, key: &str) -> Option<Val<'_>> {
@@ -384,9 +510,9 @@ impl Fields<'_> {
         }
     }
 
-    fn text(&self, key: &str, max: usize, what: Text) -> Result<String, String> {
+    fn text(&self, key: &str, max: usize, what: TextKind) -> Result<String, String> {
         let s = self.string(key)?;
-        check_text(key, s, max, what)?;
+        self.check_text(key, s, max, what)?;
         if s.trim().is_empty() {
             return Err(format!("field `{key}`: must not be empty"));
         }
@@ -395,12 +521,12 @@ impl Fields<'_> {
 
     /// An optional text field; an empty string counts as absent (spreadsheet
     /// exports write empty cells for missing values).
-    fn opt_text(&self, key: &str, max: usize, what: Text) -> Result<Option<String>, String> {
+    fn opt_text(&self, key: &str, max: usize, what: TextKind) -> Result<Option<String>, String> {
         match self.get(key) {
             None => Ok(None),
             Some(Val::Str(s)) if s.trim().is_empty() => Ok(None),
             Some(Val::Str(s)) => {
-                check_text(key, s, max, what)?;
+                self.check_text(key, s, max, what)?;
                 Ok(Some(s.to_owned()))
             }
             Some(other) => Err(wrong_type(key, "a string", &other)),
@@ -450,9 +576,17 @@ impl Fields<'_> {
     }
 
     fn amount(&self, key: &str) -> Result<f64, String> {
+        let max = match self.1 {
+            Mode::Input => MAX_FINE_CNY,
+            Mode::Stored => f64::MAX,
+        };
         match self.req(key)? {
             Val::Num(n) => match n.as_f64() {
-                Some(x) if x.is_finite() && x >= 0.0 => Ok(x),
+                Some(x) if x.is_finite() && x >= 0.0 && x <= max => Ok(x),
+                Some(x) if x > max => Err(format!(
+                    "field `{key}`: expected at most {max:.0} (10^11 CNY), got `{}`",
+                    truncate(&n.to_string())
+                )),
                 _ => Err(format!("field `{key}`: expected a number ≥ 0, got `{n}`")),
             },
             other => Err(wrong_type(key, "a number ≥ 0", &other)),
@@ -500,7 +634,7 @@ impl Fields<'_> {
                         Err(format!("field `{item_key}`: must not be empty"))
                     }
                     Val::Str(s) => {
-                        check_text(&item_key, s, MAX_NAME_CHARS, Text::Line)?;
+                        self.check_text(&item_key, s, MAX_NAME_CHARS, TextKind::Line)?;
                         Ok(s.to_owned())
                     }
                     other => Err(wrong_type(&item_key, "a string", &other)),
@@ -510,18 +644,18 @@ impl Fields<'_> {
     }
 }
 
-fn check_text(key: &str, s: &str, max: usize, what: Text) -> Result<(), String> {
-    let n = s.chars().count();
-    if n > max {
-        return Err(format!("field `{key}`: longer than {max} characters ({n})"));
+impl Fields<'_> {
+    /// Input text passes [`check_text`]; stored text only its length bound.
+    fn check_text(&self, key: &str, s: &str, max: usize, what: TextKind) -> Result<(), String> {
+        let checked = match self.1 {
+            Mode::Input => check_text(s, max, what),
+            Mode::Stored => check_text(s, max, TextKind::Lines).or_else(|e| match e {
+                crate::domain::TextError::TooLong { .. } => Err(e),
+                _ => Ok(()),
+            }),
+        };
+        checked.map_err(|e| format!("field `{key}`: {e}"))
     }
-    let bad = s
-        .chars()
-        .any(|c| c.is_control() && !(what == Text::Free && matches!(c, '\n' | '\r' | '\t')));
-    if bad {
-        return Err(format!("field `{key}`: contains a control character"));
-    }
-    Ok(())
 }
 
 /// Accepts exactly `YYYY-MM-DD` with a year in 1900–2999 (anything else in
@@ -630,54 +764,213 @@ impl Source for Map<String, Value> {
     }
 }
 
-/// A record line deserialized straight into its fields (no intermediate
-/// map), with the same readers and messages as the JSON-object path. Any
-/// field of an unexpected JSON type, or a repeated field, fails this parse
-/// and the line goes the general way, which explains the problem; so both
-/// ways accept the same lines and give the same records.
-#[derive(Deserialize)]
-struct FastRecord<'a> {
-    #[serde(borrow)]
-    id: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    merchant: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    kind: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    date: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    source: Option<Cow<'a, str>>,
-    hazards: Option<serde_json::Number>,
-    #[serde(borrow)]
-    deadline: Option<Cow<'a, str>>,
-    rectified: Option<bool>,
-    #[serde(borrow)]
-    rectified_on: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    product: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    standard: Option<Cow<'a, str>>,
-    passed: Option<bool>,
-    #[serde(borrow)]
-    failed_items: Option<Vec<Cow<'a, str>>>,
-    #[serde(borrow)]
-    decision_no: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    severity: Option<Cow<'a, str>>,
-    fine_cny: Option<serde_json::Number>,
-    #[serde(borrow)]
-    publicity_until: Option<Cow<'a, str>>,
-    substantiated: Option<bool>,
-    #[serde(borrow)]
-    summary: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    list: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    action: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    reason: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    report_type: Option<Cow<'a, str>>,
+/// Defines a typed fast-path reader: a struct of optional fields read
+/// straight from a JSON object (no intermediate map), with the same field
+/// readers and messages as the general path. Anything unexpected fails this
+/// read and the line goes the general way, which explains the problem (so
+/// both ways accept the same lines and give the same records): a field of
+/// an unexpected JSON type, a key that appears twice (whether the reader
+/// knows it or not, at any depth), or a value that is not an object (serde's
+/// derived readers would also take a list of the fields in order). Fields
+/// it does not know are walked, for repeated keys, without being kept.
+macro_rules! fast_reader {
+    ($(#[$m:meta])* $name:ident { $($field:ident: $ty:ty),+ $(,)? }) => {
+        $(#[$m])*
+        struct $name<'a> {
+            $($field: Option<$ty>,)+
+        }
+
+        impl<'de> Deserialize<'de> for $name<'de> {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> Visitor<'de> for V {
+                    type Value = $name<'de>;
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str("a JSON object")
+                    }
+                    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<$name<'de>, A::Error> {
+                        let mut out = $name { $($field: None,)+ };
+                        let mut keys = KeysSeen::default();
+                        while let Some(Text(key)) = map.next_key()? {
+                            if !keys.insert(key.clone()) {
+                                return Err(de::Error::custom("repeated key"));
+                            }
+                            match key.as_ref() {
+                                $(stringify!($field) => out.$field = map.next_value::<Option<Fast<_>>>()?.map(|f| f.0),)+
+                                _ => {
+                                    map.next_value::<NoRepeatedKeys>()?;
+                                }
+                            }
+                        }
+                        Ok(out)
+                    }
+                }
+                d.deserialize_map(V)
+            }
+        }
+    };
+}
+
+/// A string read from the input, borrowed from it when it has no escapes.
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Text<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(s)))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(s.to_owned())))
+            }
+            fn visit_string<E>(self, s: String) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(s)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// One field value of a fast-path reader, strings borrowed where they can be.
+struct Fast<T>(T);
+
+impl<'de> Deserialize<'de> for Fast<Cow<'de, str>> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Text::deserialize(d).map(|t| Fast(t.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for Fast<Vec<Cow<'de, str>>> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Vec::<Text<'de>>::deserialize(d).map(|v| Fast(v.into_iter().map(|t| t.0).collect()))
+    }
+}
+
+impl<'de> Deserialize<'de> for Fast<bool> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        bool::deserialize(d).map(Fast)
+    }
+}
+
+impl<'de> Deserialize<'de> for Fast<serde_json::Number> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde_json::Number::deserialize(d).map(Fast)
+    }
+}
+
+/// The keys of one object seen so far: a short list (records have a few
+/// dozen keys), a hash set past that, so a hostile line of thousands of
+/// keys costs linear time.
+#[derive(Default)]
+struct KeysSeen<'a> {
+    few: Vec<Cow<'a, str>>,
+    many: std::collections::HashSet<Cow<'a, str>>,
+}
+
+impl<'a> KeysSeen<'a> {
+    /// False if `key` was seen already.
+    fn insert(&mut self, key: Cow<'a, str>) -> bool {
+        const FEW: usize = 32;
+        if self.many.is_empty() {
+            if self.few.contains(&key) {
+                return false;
+            }
+            if self.few.len() < FEW {
+                self.few.push(key);
+                return true;
+            }
+            self.many.extend(self.few.drain(..));
+        }
+        self.many.insert(key)
+    }
+}
+
+/// Any JSON value, walked for repeated keys and dropped.
+struct NoRepeatedKeys;
+
+impl<'de> Deserialize<'de> for NoRepeatedKeys {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = NoRepeatedKeys;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<NoRepeatedKeys, E> {
+                Ok(NoRepeatedKeys)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<NoRepeatedKeys, E> {
+                Ok(NoRepeatedKeys)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<NoRepeatedKeys, E> {
+                Ok(NoRepeatedKeys)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<NoRepeatedKeys, E> {
+                Ok(NoRepeatedKeys)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<NoRepeatedKeys, E> {
+                Ok(NoRepeatedKeys)
+            }
+            fn visit_unit<E>(self) -> Result<NoRepeatedKeys, E> {
+                Ok(NoRepeatedKeys)
+            }
+            fn visit_none<E>(self) -> Result<NoRepeatedKeys, E> {
+                Ok(NoRepeatedKeys)
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<NoRepeatedKeys, D::Error> {
+                NoRepeatedKeys::deserialize(d)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<NoRepeatedKeys, A::Error> {
+                while seq.next_element::<NoRepeatedKeys>()?.is_some() {}
+                Ok(NoRepeatedKeys)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<NoRepeatedKeys, A::Error> {
+                let mut keys = KeysSeen::default();
+                while let Some(Text(key)) = map.next_key()? {
+                    if !keys.insert(key) {
+                        return Err(de::Error::custom("repeated key"));
+                    }
+                    map.next_value::<NoRepeatedKeys>()?;
+                }
+                Ok(NoRepeatedKeys)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+fast_reader! {
+    /// A record line read by the typed fast path (see [`fast_reader`]).
+    FastRecord {
+        id: Cow<'a, str>,
+        merchant: Cow<'a, str>,
+        kind: Cow<'a, str>,
+        date: Cow<'a, str>,
+        source: Cow<'a, str>,
+        hazards: serde_json::Number,
+        deadline: Cow<'a, str>,
+        rectified: bool,
+        rectified_on: Cow<'a, str>,
+        product: Cow<'a, str>,
+        standard: Cow<'a, str>,
+        passed: bool,
+        failed_items: Vec<Cow<'a, str>>,
+        decision_no: Cow<'a, str>,
+        severity: Cow<'a, str>,
+        fine_cny: serde_json::Number,
+        publicity_until: Cow<'a, str>,
+        substantiated: bool,
+        summary: Cow<'a, str>,
+        list: Cow<'a, str>,
+        action: Cow<'a, str>,
+        reason: Cow<'a, str>,
+        report_type: Cow<'a, str>,
+    }
 }
 
 fn s<'a>(v: &'a Option<Cow<'_, str>>) -> Option<Val<'a>> {
@@ -718,29 +1011,20 @@ impl Source for FastRecord<'_> {
     }
 }
 
-/// The merchant counterpart of [`FastRecord`].
-#[derive(Deserialize)]
-struct FastMerchant<'a> {
-    #[serde(borrow)]
-    id: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    name: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    kind: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    uscc: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    address: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    region: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    categories: Option<Vec<Cow<'a, str>>>,
-    #[serde(borrow)]
-    contact_name: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    contact_phone: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    id_number: Option<Cow<'a, str>>,
+fast_reader! {
+    /// The merchant counterpart of [`FastRecord`].
+    FastMerchant {
+        id: Cow<'a, str>,
+        name: Cow<'a, str>,
+        kind: Cow<'a, str>,
+        uscc: Cow<'a, str>,
+        address: Cow<'a, str>,
+        region: Cow<'a, str>,
+        categories: Vec<Cow<'a, str>>,
+        contact_name: Cow<'a, str>,
+        contact_phone: Cow<'a, str>,
+        id_number: Cow<'a, str>,
+    }
 }
 
 impl Source for FastMerchant<'_> {
@@ -1110,7 +1394,7 @@ impl RowParser {
     pub fn merchant(&self, text: &str) -> Result<Merchant, String> {
         match self {
             RowParser::Json => parse_merchant(text),
-            RowParser::Csv(h) => merchant_from_value(&h.object(text)?),
+            RowParser::Csv(h) => merchant_from_value(&h.object(text)?, Mode::Input),
         }
     }
 
@@ -1126,7 +1410,7 @@ impl RowParser {
                         RECORD_KINDS.join(", ")
                     ));
                 }
-                record_from_value(&m)
+                record_from_value(&m, Mode::Input)
             }
         }
     }
@@ -1778,6 +2062,34 @@ mod tests {
                 with(&base, "id_number", Some(j!(true))),
                 "field `id_number`: expected a string, got a boolean",
             ),
+            (
+                with(&base, "name", Some("好味\u{202e}市超".into())),
+                "field `name`: contains an invisible bidirectional formatting character (U+202E) at character 3",
+            ),
+            (
+                with(&base, "address", Some("南岸\u{200e}路".into())),
+                "field `address`: contains an invisible bidirectional formatting character (U+200E)",
+            ),
+            (
+                with(&base, "name", Some("好味\n超市".into())),
+                "field `name`: contains a control character (U+000A)",
+            ),
+            (
+                with(&base, "contact_name", Some("张\t三".into())),
+                "field `contact_name`: contains a control character (U+0009)",
+            ),
+            (
+                with(&base, "categories", Some(j!(["食品", "酒\u{2069}"]))),
+                "field `categories[1]`: contains an invisible bidirectional",
+            ),
+            (
+                with(&base, "uscc", Some("\u{202d}91350100M000100Y43".into())),
+                "field `uscc`: contains an invisible bidirectional",
+            ),
+            (
+                format!("{},\"name\":\"别家\"}}", base.trim_end_matches('}')),
+                "key `name` appears twice",
+            ),
         ];
         for (line, want) in cases {
             let err = parse_merchant(&line).expect_err(&line);
@@ -1982,11 +2294,161 @@ mod tests {
             (with(&selfr, "report_type", None), "missing field `report_type`"),
             // commitment
             (with(&comm, "summary", Some(j!(false))), "field `summary`: expected a string, got a boolean"),
+            // input bounds (issue 17): amounts, control and bidirectional characters
+            (with(&pen, "fine_cny", Some(j!(1e11 + 1.0))), "field `fine_cny`: expected at most 100000000000 (10^11 CNY)"),
+            (with(&pen, "fine_cny", Some(j!(1e300))), "field `fine_cny`: expected at most"),
+            (with(&comp, "summary", Some("好\u{202e}txt.exe".into())), "field `summary`: contains an invisible bidirectional formatting character (U+202E) at character 2"),
+            (with(&list, "reason", Some("a\u{2067}b".into())), "field `reason`: contains an invisible bidirectional formatting character (U+2067)"),
+            (with(&selfr, "summary", Some("\u{200f}".into())), "field `summary`: contains an invisible bidirectional"),
+            (with(&comm, "summary", Some("a\u{61c}".into())), "field `summary`: contains an invisible bidirectional formatting character (U+061C)"),
+            (with(&comp, "summary", Some("a\u{0}b".into())), "field `summary`: contains a control character (U+0000) at character 2"),
+            (with(&comp, "summary", Some("a\rb".into())), "field `summary`: contains a control character (U+000D)"),
+            (with(&comp, "summary", Some("a\u{7f}".into())), "field `summary`: contains a control character (U+007F)"),
+            (with(&comp, "summary", Some("a\u{85}".into())), "field `summary`: contains a control character (U+0085)"),
+            (with(&insp, "source", Some("双随机\n第2批".into())), "field `source`: contains a control character (U+000A) at character 4: remove it (line breaks and tabs are allowed only in summaries and reasons)"),
+            (with(&insp, "id", Some("r\t1".into())), "field `id`: contains a control character (U+0009)"),
+            (with(&samp, "product", Some("\u{1b}[31m大米".into())), "field `product`: contains a control character (U+001B)"),
+            (with(&samp, "standard", Some("GB\u{202a}".into())), "field `standard`: contains an invisible bidirectional"),
+            (with(&samp, "failed_items", Some(j!(["铅", "甲\u{2066}醇"]))), "field `failed_items[1]`: contains an invisible bidirectional formatting character (U+2066)"),
+            (with(&pen, "decision_no", Some("P\u{0}1".into())), "field `decision_no`: contains a control character (U+0000)"),
+            (with(&comp, "summary", Some(format!("{}\u{202e}", "话".repeat(1001)).into())), "field `summary`: longer than 1000 characters"),
+            // a repeated key, known or not, at any depth
+            (format!("{},\"kind\":\"commitment\"}}", insp.trim_end_matches('}')), "key `kind` appears twice in one object: keep one (at column"),
+            (format!("{},\"hazards\":9}}", insp.trim_end_matches('}')), "key `hazards` appears twice"),
+            (format!("{},\"x\":1,\"x\":2}}", comm.trim_end_matches('}')), "key `x` appears twice"),
+            (format!("{},\"x\":[{{\"a\":1,\"a\":2}}]}}", comm.trim_end_matches('}')), "key `a` appears twice"),
+            (format!("{}, \"id\": \"r2\"}}", comm.trim_end_matches('}')), "key `id` appears twice"),
         ];
         for (line, want) in cases {
             let err = parse_record(&line).expect_err(&line);
             assert!(err.contains(want), "{line}\n  got:  {err}\n  want: {want}");
         }
+    }
+
+    #[test]
+    fn prose_keeps_its_line_breaks_and_the_bounds_are_inclusive() {
+        let ok = [
+            rec(
+                r#""kind":"complaint","substantiated":true,"summary":"缺斤短两\r\n已核实\t(复查)""#,
+            ),
+            rec(r#""kind":"list","list":"serious","action":"add","reason":"第一条\n第二条""#),
+            rec(
+                r#""kind":"penalty","decision_no":"P-1","severity":"severe","fine_cny":100000000000"#,
+            ),
+            rec(r#""kind":"penalty","decision_no":"P-1","severity":"severe","fine_cny":0"#),
+            rec(r#""kind":"sampling","product":"ＡＢＣ😀 עִברִית العربية","passed":true"#),
+        ];
+        for line in ok {
+            assert!(
+                parse_record(&line).is_ok(),
+                "{line}: {:?}",
+                parse_record(&line)
+            );
+        }
+    }
+
+    /// Issue 17: what is stored of a record is its canonical form, the
+    /// same whatever the layout of the line it was read from.
+    #[test]
+    fn a_record_in_any_json_layout_has_one_canonical_form() {
+        let layouts = [
+            r#"{"id":"H1","merchant":"M1","kind":"penalty","date":"2026-01-02","decision_no":"叙〔2025〕1号","severity":"minor","fine_cny":50}"#,
+            r#"{"id": "H1", "merchant": "M1", "kind": "penalty", "date": "2026-01-02", "decision_no": "叙〔2025〕1号", "severity": "minor", "fine_cny": 50}"#,
+            r#"{ "fine_cny" : 50.0 , "severity" : "minor" , "decision_no" : "\u53d9\u3014\u0032025\u30151\u53f7" , "date" : "2026-01-02" , "kind" : "penalty" , "merchant" : "M1" , "id" : "\u0048\u0031" , "extra" : {"a": [1, 2]} }"#,
+        ];
+        let records: Vec<Record> = layouts.iter().map(|l| parse_record(l).unwrap()).collect();
+        let canonical: Vec<String> = records
+            .iter()
+            .map(|r| serde_json::to_string(r).unwrap())
+            .collect();
+        assert!(
+            canonical[0].starts_with(r#"{"id":"H1","#),
+            "{}",
+            canonical[0]
+        );
+        assert!(
+            canonical.iter().all(|c| *c == canonical[0]),
+            "{canonical:#?}"
+        );
+        // The stored form reads back, whichever way a store reads it.
+        assert_eq!(parse_stored_record(&canonical[0]).unwrap(), records[0]);
+        assert_eq!(
+            serde_json::from_str::<Record>(&canonical[0]).unwrap(),
+            records[0]
+        );
+    }
+
+    /// Data an earlier version stored (which allowed more) still reads: only
+    /// input is held to the input rules.
+    #[test]
+    fn stored_records_are_read_without_the_input_rules() {
+        let stored = rec(r#""kind":"complaint","substantiated":true,"summary":"a\u202eb\u0000""#);
+        assert!(parse_record(&stored).is_err());
+        let r = parse_stored_record(&stored).unwrap();
+        assert_eq!(serde_json::from_str::<Record>(&stored).unwrap(), r);
+        let fine =
+            rec(r#""kind":"penalty","decision_no":"P-1","severity":"severe","fine_cny":1e12"#);
+        assert!(parse_record(&fine).is_err());
+        assert!(parse_stored_record(&fine).is_ok());
+        let twice = format!(
+            "{},\"id\":\"r1\"}}",
+            rec(r#""kind":"commitment""#).trim_end_matches('}')
+        );
+        assert!(parse_record(&twice).is_err());
+        assert!(parse_stored_record(&twice).is_ok());
+        let merchant = merchant_line(r#""contact_name":"张\u202e三""#);
+        assert!(parse_merchant(&merchant).is_err());
+        assert!(parse_stored_merchant(&merchant).is_ok());
+        assert!(serde_json::from_str::<Merchant>(&merchant).is_ok());
+        // Lengths stay bounded either way.
+        let long = rec(&format!(
+            r#""kind":"commitment","summary":"{}""#,
+            "话".repeat(1001)
+        ));
+        assert!(parse_stored_record(&long).is_err());
+    }
+
+    /// The typed fast path reads objects only: serde's derived struct
+    /// readers would also take a list of the fields in declaration order.
+    #[test]
+    fn a_json_list_is_never_read_as_a_record_or_a_merchant() {
+        let mut record = vec![Value::Null; 23];
+        for (i, v) in ["r1", "M1", "commitment", "2025-06-01"].iter().enumerate() {
+            record[i] = Value::from(*v);
+        }
+        let line = Value::Array(record).to_string();
+        assert_eq!(
+            parse_record(&line),
+            Err("expected a JSON object, got a list".into())
+        );
+        let merchant: Vec<Value> = ["M1", "店", "shop", "", "路", "511504"]
+            .iter()
+            .map(|v| Value::from(*v))
+            .chain([Value::Array(vec![]), Value::Null, Value::Null, Value::Null])
+            .collect();
+        let line = Value::Array(merchant).to_string();
+        assert_eq!(
+            parse_merchant(&line),
+            Err("expected a JSON object, got a list".into())
+        );
+    }
+
+    #[test]
+    fn a_repeated_key_is_named_with_its_column() {
+        assert_eq!(
+            json_without_repeated_keys(r#"{"grade":"green","reason":"x","grade":"red"}"#),
+            Err("key `grade` appears twice in one object: keep one (at column 37)".into())
+        );
+        assert_eq!(
+            json_without_repeated_keys(r#"{"a":{"b":1},"c":{"b":1}}"#),
+            Ok(serde_json::json!({"a":{"b":1},"c":{"b":1}}))
+        );
+        assert!(json_without_repeated_keys("{")
+            .unwrap_err()
+            .starts_with("invalid JSON"));
+        // Nesting is bounded by serde_json's recursion limit, not the stack.
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(json_without_repeated_keys(&deep).is_err());
     }
 
     #[test]
@@ -2145,6 +2607,50 @@ mod tests {
             "unknown",
         ];
 
+        /// A good line of each shape with text fields, one text field of
+        /// it, and whether that field is prose (may hold line breaks).
+        const TEXT_FIELDS: &[(&str, &str, bool)] = &[
+            (INSPECTION, "id", false),
+            (INSPECTION, "source", false),
+            (SAMPLING, "product", false),
+            (SAMPLING, "standard", false),
+            (SAMPLING, "failed_items[0]", false),
+            (PENALTY, "decision_no", false),
+            (COMPLAINT, "summary", true),
+            (LIST, "reason", true),
+            (SELF_REPORT, "summary", true),
+            (COMMITMENT, "summary", true),
+            (MERCHANT, "name", false),
+            (MERCHANT, "address", false),
+            (MERCHANT, "uscc", false),
+            (MERCHANT, "categories[0]", false),
+            (MERCHANT, "contact_name", false),
+            (MERCHANT, "contact_phone", false),
+            (MERCHANT, "id_number", false),
+        ];
+        const INSPECTION: &str = r#"{"id":"r1","merchant":"M1","kind":"inspection","date":"2025-06-01","source":"s","hazards":1,"rectified":false}"#;
+        const SAMPLING: &str = r#"{"id":"r1","merchant":"M1","kind":"sampling","date":"2025-06-01","product":"米","standard":"GB","passed":false,"failed_items":["铅"]}"#;
+        const PENALTY: &str = r#"{"id":"r1","merchant":"M1","kind":"penalty","date":"2025-06-01","decision_no":"P-1","severity":"minor","fine_cny":5}"#;
+        const COMPLAINT: &str = r#"{"id":"r1","merchant":"M1","kind":"complaint","date":"2025-06-01","substantiated":true,"summary":"x"}"#;
+        const LIST: &str = r#"{"id":"r1","merchant":"M1","kind":"list","date":"2025-06-01","list":"serious","action":"add","reason":"x"}"#;
+        const SELF_REPORT: &str = r#"{"id":"r1","merchant":"M1","kind":"self_report","date":"2025-06-01","report_type":"invoice","summary":"x"}"#;
+        const COMMITMENT: &str =
+            r#"{"id":"r1","merchant":"M1","kind":"commitment","date":"2025-06-01","summary":"x"}"#;
+        const MERCHANT: &str = r#"{"id":"M1","name":"店","kind":"shop","uscc":"91350100M000100Y43","address":"路","region":"511504","categories":["食品"],"contact_name":"张三","contact_phone":"138","id_number":"5115"}"#;
+
+        /// Every character the text rules refuse somewhere.
+        fn forbidden_char() -> impl Strategy<Value = char> {
+            prop_oneof![
+                (0u32..0x20).prop_map(|c| char::from_u32(c).unwrap()),
+                (0x7fu32..0xa0).prop_map(|c| char::from_u32(c).unwrap()),
+                prop::sample::select(vec![
+                    '\u{202a}', '\u{202b}', '\u{202c}', '\u{202d}', '\u{202e}', '\u{2066}',
+                    '\u{2067}', '\u{2068}', '\u{2069}', '\u{200e}', '\u{200f}', '\u{61c}',
+                    '\u{2028}', '\u{2029}',
+                ]),
+            ]
+        }
+
         fn object_line() -> impl Strategy<Value = String> {
             (
                 prop::collection::vec((prop::sample::select(FIELDS), any_value()), 0..14),
@@ -2183,14 +2689,14 @@ mod tests {
             /// lines, give the same records, and refuse with the same words.
             #[test]
             fn the_fast_path_agrees_with_the_general_one(line in object_line()) {
-                let slow_record = object(&line).and_then(|m| record_from_value(&m));
+                let slow_record = object(&line, Mode::Input).and_then(|m| record_from_value(&m, Mode::Input));
                 prop_assert_eq!(parse_record(&line), slow_record.clone(), "{}", line);
                 if let Ok(r) = slow_record {
                     let mut binary = Vec::new();
                     encode_record(&r, &mut binary);
                     prop_assert_eq!(decode_record(&r.merchant, &binary), Ok(r), "{}", line);
                 }
-                let slow_merchant = object(&line).and_then(|m| merchant_from_value(&m));
+                let slow_merchant = object(&line, Mode::Input).and_then(|m| merchant_from_value(&m, Mode::Input));
                 prop_assert_eq!(parse_merchant(&line), slow_merchant, "{}", line);
             }
 
@@ -2198,6 +2704,90 @@ mod tests {
             fn the_parsers_never_panic(line in ".{0,300}") {
                 let _ = parse_record(&line);
                 let _ = parse_merchant(&line);
+            }
+
+            /// Any byte soup made of JSON's punctuation, escapes and the
+            /// characters the text rules refuse: the parsers answer, never panic.
+            #[test]
+            fn the_parsers_never_panic_on_json_like_junk(
+                junk in prop::collection::vec(prop::sample::select(vec![
+                    "{", "}", "[", "]", "\"", ":", ",", " ", "\\", "\\u", "\\u202e", "\\ud800",
+                    "0", "1e999", "-", "null", "true", "id", "kind", "\"id\"", "\"kind\"",
+                    "\u{0}", "\u{202e}", "\u{85}", "\n", "\r", "话", "😀",
+                ]), 0..80)
+            ) {
+                let line: String = junk.concat();
+                let _ = parse_record(&line);
+                let _ = parse_merchant(&line);
+                let _ = parse_stored_record(&line);
+                let _ = parse_stored_merchant(&line);
+                let _ = json_without_repeated_keys(&line);
+                let header = CsvHeader::parse("id,merchant,kind,date,summary", Path::new("x.csv")).unwrap();
+                let _ = RowParser::Csv(std::sync::Arc::new(header)).record(&line);
+            }
+
+            /// A forbidden character anywhere in any text field of a
+            /// record or a merchant, read from JSONL or CSV, is refused with
+            /// the field named.
+            #[test]
+            fn a_forbidden_character_in_any_text_field_is_refused(
+                (base, field, lines) in prop::sample::select(TEXT_FIELDS),
+                bad in forbidden_char(),
+                at in 0usize..4,
+            ) {
+                let ok = lines && matches!(bad, '\n' | '\t');
+                prop_assume!(!ok);
+                let mut obj: Map<String, Value> = serde_json::from_str(base).unwrap();
+                let (key, list) = match field.strip_suffix("[0]") {
+                    Some(key) => (key, true),
+                    None => (field, false),
+                };
+                let mut text: Vec<char> = "甲乙丙".chars().collect();
+                text.insert(at.min(text.len()), bad);
+                let text: String = text.into_iter().collect();
+                obj.insert(key.into(), if list { Value::from(vec![text.clone()]) } else { Value::from(text.clone()) });
+                let line = Value::Object(obj.clone()).to_string();
+                let merchant = obj.contains_key("region");
+                let want = format!("field `{field}`: contains ");
+                let got = if merchant { parse_merchant(&line).map(drop) } else { parse_record(&line).map(drop) };
+                prop_assert!(got.as_ref().is_err_and(|e| e.starts_with(&want)), "{}: {:?}", line, got);
+                // The same entry as a CSV row.
+                let mut w = csv::Writer::from_writer(Vec::new());
+                w.write_record(obj.keys()).unwrap();
+                let header = String::from_utf8(w.into_inner().unwrap()).unwrap();
+                let mut w = csv::Writer::from_writer(Vec::new());
+                w.write_record(obj.values().map(|v| match v {
+                    Value::String(s) => s.clone(),
+                    Value::Array(items) => items.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(";"),
+                    other => other.to_string(),
+                })).unwrap();
+                let row = String::from_utf8(w.into_inner().unwrap()).unwrap();
+                let parser = RowParser::Csv(std::sync::Arc::new(CsvHeader::parse(header.trim_end(), Path::new("x.csv")).unwrap()));
+                let row = row.trim_end_matches(['\r', '\n']);
+                // CSV list items are trimmed: a space-like character at an
+                // end of one is dropped, not stored.
+                let trimmed = list && (at == 0 || at >= 3) && bad.is_whitespace();
+                let got = if merchant { parser.merchant(row).map(drop) } else { parser.record(row).map(drop) };
+                prop_assert!(trimmed || got.as_ref().is_err_and(|e| e.starts_with(&want)), "{}: {:?}", row, got);
+            }
+
+            /// Any key of a good line repeated, with any value, in either
+            /// layout: the line is refused with the key named.
+            #[test]
+            fn a_line_with_any_key_repeated_is_refused(
+                (base, _, _) in prop::sample::select(TEXT_FIELDS),
+                pick in any::<prop::sample::Index>(),
+                value in any_value(),
+                spaced in any::<bool>(),
+            ) {
+                let obj: Map<String, Value> = serde_json::from_str(base).unwrap();
+                let keys: Vec<&String> = obj.keys().collect();
+                let key = keys[pick.index(keys.len())];
+                let sep = if spaced { ", " } else { "," };
+                let line = format!("{}{sep}{}:{value}}}", base.trim_end_matches('}'), Value::from(key.as_str()));
+                let want = format!("key `{key}` appears twice");
+                let got = if obj.contains_key("region") { parse_merchant(&line).map(drop) } else { parse_record(&line).map(drop) };
+                prop_assert!(got.as_ref().is_err_and(|e| e.contains(&want)), "{}: {:?}", line, got);
             }
 
             #[test]

@@ -549,18 +549,15 @@ impl Known {
     async fn check(
         &mut self,
         store: &dyn Store,
-        records: &[(ParsedRecord, u64)],
+        records: &[(Record, u64)],
     ) -> anyhow::Result<Vec<bool>> {
-        let keys: Vec<IdKey> = records
-            .iter()
-            .map(|((r, _), _)| id_key(&r.merchant))
-            .collect();
+        let keys: Vec<IdKey> = records.iter().map(|(r, _)| id_key(&r.merchant)).collect();
         let known: Vec<bool> = keys.iter().map(|k| self.yes.contains(k)).collect();
         let mut asked: HashSet<IdKey, FastHash> = HashSet::default();
         let mut ask = Vec::new();
         for (i, k) in keys.iter().enumerate() {
             if !known[i] && !self.no.contains(k) && asked.insert(*k) {
-                ask.push(records[i].0 .0.merchant.clone());
+                ask.push(records[i].0.merchant.clone());
             }
         }
         if ask.is_empty() {
@@ -595,14 +592,8 @@ fn parse_merchant(p: &RowParser, text: &str) -> Result<Merchant, String> {
     p.merchant(text)
 }
 
-/// A record and, from a JSONL file, the line it was parsed from (which the
-/// store may keep as it is instead of serializing the record again).
-type ParsedRecord = (Record, Option<String>);
-
-fn parse_record(p: &RowParser, text: &str) -> Result<ParsedRecord, String> {
-    let record = p.record(text)?;
-    let text = matches!(p, RowParser::Json).then(|| text.to_owned());
-    Ok((record, text))
+fn parse_record(p: &RowParser, text: &str) -> Result<Record, String> {
+    p.record(text)
 }
 
 async fn import_merchants_file(
@@ -663,7 +654,7 @@ async fn import_merchants_file(
 /// A chunk of a records file made ready for the store: the records of
 /// known merchants, and the chunk's rejects in line order.
 struct RecordChunk {
-    batch: Vec<ParsedRecord>,
+    batch: Vec<Record>,
     rejects: Vec<Reject>,
     last_line: u64,
     bytes_read: u64,
@@ -673,7 +664,7 @@ struct RecordChunk {
 impl RecordChunk {
     async fn of(
         store: &dyn Store,
-        mut parsed: Parsed<ParsedRecord>,
+        mut parsed: Parsed<Record>,
         opts: &RefreshOptions,
         known: &mut Known,
         file: &str,
@@ -684,17 +675,15 @@ impl RecordChunk {
             // Before the unknown-merchant check: another shard's merchant
             // may well be unknown to this shard's run.
             let all = parsed.items.len();
-            parsed
-                .items
-                .retain(|((r, _), _)| shard.contains(&r.merchant));
+            parsed.items.retain(|(r, _)| shard.contains(&r.merchant));
             skipped_other_shard = (all - parsed.items.len()) as u64;
         }
         let ok = known.check(store, &parsed.items).await?;
         let mut rejects = parsed.rejects;
         let mut batch = Vec::with_capacity(parsed.items.len());
-        for (((record, text), line), ok) in parsed.items.into_iter().zip(ok) {
+        for ((record, line), ok) in parsed.items.into_iter().zip(ok) {
             if ok {
-                batch.push((record, text));
+                batch.push(record);
             } else {
                 rejects.push(Reject {
                     file: file.to_owned(),
@@ -748,7 +737,7 @@ async fn import_records_file(
             if chunk.batch.is_empty() {
                 return Ok(Default::default());
             }
-            store.add_records_with_json(chunk.batch).await
+            store.add_records(chunk.batch).await
         };
         let following = async {
             match stream.next().await? {

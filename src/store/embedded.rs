@@ -178,19 +178,16 @@ struct EncodedRecords {
 }
 
 impl EncodedRecords {
-    /// Takes each record's text (a JSONL line; serializes a record without
-    /// one) and, with `binary`, encodes it.
-    fn of(records: &mut [(Record, Option<String>)], binary: bool) -> StoreResult<Self> {
+    /// Serializes each record to its canonical JSON and, with `binary`,
+    /// encodes it.
+    fn of(records: &[Record], binary: bool) -> StoreResult<Self> {
         let mut out = EncodedRecords {
             json: Vec::with_capacity(records.len()),
             bin: Vec::new(),
             ends: Vec::with_capacity(if binary { records.len() } else { 0 }),
         };
-        for (r, text) in records {
-            out.json.push(match text.take() {
-                Some(text) => text,
-                None => to_json(r)?,
-            });
+        for r in records {
+            out.json.push(to_json(r)?);
             if binary {
                 crate::records::encode_record(r, &mut out.bin);
                 out.ends.push(out.bin.len());
@@ -875,7 +872,7 @@ impl RawInput {
     fn parse(self) -> StoreResult<GradingInput> {
         // The records parser's typed fast path, not `Value`: this is the
         // batch job's hottest loop.
-        let merchant = crate::records::parse_merchant(&self.merchant).map_err(corrupt)?;
+        let merchant = crate::records::parse_stored_merchant(&self.merchant).map_err(corrupt)?;
         let mut records = Vec::with_capacity(self.count);
         let mut rest = &self.records[..];
         while let Some((len, tail)) = rest.split_first_chunk::<4>() {
@@ -890,7 +887,7 @@ impl RawInput {
             } else {
                 std::str::from_utf8(item)
                     .map_err(|e| e.to_string())
-                    .and_then(crate::records::parse_record)
+                    .and_then(crate::records::parse_stored_record)
             };
             records.push(record.map_err(corrupt)?);
         }
@@ -1105,10 +1102,7 @@ impl Store for EmbeddedStore {
         .await
     }
 
-    async fn add_records_with_json(
-        &self,
-        records: Vec<(Record, Option<String>)>,
-    ) -> StoreResult<RecordsAdded> {
+    async fn add_records(&self, records: Vec<Record>) -> StoreResult<RecordsAdded> {
         use rayon::prelude::*;
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
@@ -1120,12 +1114,11 @@ impl Store for EmbeddedStore {
                 .unwrap_or_else(|p| p.into_inner())
                 .as_ref()
                 .is_some_and(|b| b.whole);
-            // A JSONL line is stored as it came (it parses to the same
-            // record); only CSV rows and records made here are serialized.
-            let mut records = records;
+            // Each record's canonical JSON, never the bytes it was read
+            // from: the layout of the input does not reach the store.
             let encoded = all_ok(
                 records
-                    .par_chunks_mut(RECORDS_PER_BUFFER)
+                    .par_chunks(RECORDS_PER_BUFFER)
                     .map(|chunk| EncodedRecords::of(chunk, binary))
                     .collect(),
             )?;
@@ -1149,7 +1142,7 @@ impl Store for EmbeddedStore {
                         .enumerate()
                         .map(move |(i, json)| (json, e.bin(i)))
                 });
-                for ((r, _), (json, bin)) in records.iter().zip(rows) {
+                for (r, (json, bin)) in records.iter().zip(rows) {
                     let n = put
                         .execute(params![r.id, r.merchant.as_str(), json])
                         .map_err(sql)?;
@@ -1194,7 +1187,7 @@ impl Store for EmbeddedStore {
         self.read(move |c| {
             records_json(c, id.as_str())?
                 .iter()
-                .map(|j| crate::records::parse_record(j).map_err(corrupt))
+                .map(|j| crate::records::parse_stored_record(j).map_err(corrupt))
                 .collect()
         })
         .await

@@ -180,19 +180,10 @@ pub trait Store: Send + Sync + 'static {
     async fn known_merchants(&self, ids: Vec<MerchantId>) -> StoreResult<Vec<MerchantId>>;
     /// Adds records; a record whose id is already stored is a duplicate and is
     /// left as it was. Merchants that got new records are marked for regrading.
-    async fn add_records(&self, records: Vec<Record>) -> StoreResult<RecordsAdded> {
-        self.add_records_with_json(records.into_iter().map(|r| (r, None)).collect())
-            .await
-    }
-    /// [`Store::add_records`] for records read from a file, each with the
-    /// JSON text it was parsed from when there is one (a JSONL line; `None`
-    /// for a CSV row). [`crate::records::parse_record`] of that text gives
-    /// the record again, so a backend that keeps records as JSON may store
-    /// the text instead of serializing the record anew.
-    async fn add_records_with_json(
-        &self,
-        records: Vec<(Record, Option<String>)>,
-    ) -> StoreResult<RecordsAdded>;
+    /// A backend stores each record's canonical JSON (its `Serialize`
+    /// output), never the bytes it was read from, and tells records apart by
+    /// the value of their id.
+    async fn add_records(&self, records: Vec<Record>) -> StoreResult<RecordsAdded>;
     /// A merchant's records in import order.
     async fn records(&self, id: &MerchantId) -> StoreResult<Vec<Record>>;
 

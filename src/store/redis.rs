@@ -1124,24 +1124,35 @@ return table.concat(out)
     // Cluster, after the claim: store the claimed records in the merchant's
     // slot. ARGV[1]: '1' to mark, then per record: claim ('1' claimed now,
     // '2' claimed earlier by this merchant), merchant, json, the json's
-    // prefix up to its id. KEYS per record: records, then ix:dirty if
-    // marking. A record claimed earlier is stored unless the list already
-    // holds one with its id (a run killed between claim and store). Returns
-    // one '1' (stored) or '0' per record.
+    // prefix up to its id, the id. KEYS per record: records, then ix:dirty
+    // if marking. A record claimed earlier is stored unless the list
+    // already holds one with its id (a run killed between claim and store,
+    // or a re-run), compared by value: a canonical entry (`{"id":"` and an
+    // id without escapes) by its prefix; any other entry (stored as read by
+    // an earlier version: spaces, another key order, escapes) is decoded.
+    // Returns one '1' (stored) or '0' per record.
     store_records: Script::new(lua!(
         r#"
 local mark = ARGV[1] == '1'
 local nk = mark and 2 or 1
+local head = '{"id":"'
 local out = {}
-for i = 1, (#ARGV - 1) / 4 do
-  local k, a = nk * (i - 1), 4 * i - 2
+for i = 1, (#ARGV - 1) / 5 do
+  local k, a = nk * (i - 1), 5 * i - 3
   local stored = false
   if ARGV[a] ~= '1' then
-    local prefix = ARGV[a + 3]
+    local prefix, id = ARGV[a + 3], ARGV[a + 4]
     for _, e in ipairs(redis.call('LRANGE', KEYS[k + 1], 0, -1)) do
       if string.sub(e, 1, #prefix) == prefix then
         stored = true
         break
+      end
+      if string.sub(e, 1, #head) ~= head or not string.find(e, '^[^"\\]*"', #head + 1) then
+        local ok, v = pcall(cjson.decode, e)
+        if ok and type(v) == 'table' and v.id == id then
+          stored = true
+          break
+        end
       end
     end
   end
@@ -1843,9 +1854,9 @@ impl RedisStore {
                             .arg(m)
                             .arg(&jsons[i]);
                         if claim == 1 {
-                            inv.arg("");
+                            inv.arg("").arg("");
                         } else {
-                            inv.arg(id_prefix(&r.id, &jsons[i])?);
+                            inv.arg(id_prefix(&r.id, &jsons[i])?).arg(&r.id);
                         }
                     }
                     let flags: Vec<u8> = inv.invoke_async(&mut conn).await.map_err(redis_err)?;
@@ -2412,8 +2423,10 @@ fn split_values<R>(
         .collect()
 }
 
-/// The start of a stored record's JSON up to and including its id
-/// (`{"id":"..."`), which no other record's JSON starts with.
+/// The start of a record's canonical JSON up to and including its id
+/// (`{"id":"..."`), which no other record's canonical JSON starts with.
+/// Only ever called with canonical JSON (`Serialize` writes `id` first,
+/// without spaces); an error here is a bug, not bad input.
 fn id_prefix<'a>(id: &str, json: &'a str) -> StoreResult<&'a str> {
     let quoted = to_json(&id)?;
     let n = r#"{"id":"#.len() + quoted.len();
@@ -2755,30 +2768,21 @@ impl Store for RedisStore {
             .collect())
     }
 
-    async fn add_records_with_json(
-        &self,
-        records: Vec<(Record, Option<String>)>,
-    ) -> StoreResult<RecordsAdded> {
+    async fn add_records(&self, records: Vec<Record>) -> StoreResult<RecordsAdded> {
         // The first of several records with one id in the batch wins: the
         // others are duplicates before anything is sent.
         let total = records.len() as u64;
         let mut seen: HashSet<&str> = HashSet::with_capacity(records.len());
         let first: Vec<usize> = (0..records.len())
-            .filter(|&i| seen.insert(records[i].0.id.as_str()))
+            .filter(|&i| seen.insert(records[i].id.as_str()))
             .collect();
         drop(seen);
-        let (records, jsons): (Vec<Record>, Vec<String>) = records
-            .into_iter()
-            .map(|(r, text)| {
-                let json = match text {
-                    Some(t) => t,
-                    None => to_json(&r)?,
-                };
-                Ok((r, json))
-            })
-            .collect::<StoreResult<Vec<_>>>()?
-            .into_iter()
-            .unzip();
+        // Each record's canonical JSON (never the bytes it was read from),
+        // which starts with its id: see `id_prefix`.
+        let jsons: Vec<String> = records
+            .par_iter()
+            .map(to_json)
+            .collect::<StoreResult<_>>()?;
         if self.bulk_sorts_records() {
             let inserted = self.accept_bulk_records(&records, &jsons, first).await?;
             return Ok(RecordsAdded {

@@ -9,9 +9,9 @@ use serde_json::json;
 use super::{merchant_id, public_projection, ApiError, AppState};
 use crate::auth::{self, AuthError, Principal};
 use crate::clock;
-use crate::domain::{parse_grade, MerchantId};
+use crate::domain::{check_text, parse_grade, MerchantId, TextKind};
 use crate::grading::{self, Override};
-use crate::records::Merchant;
+use crate::records::{json_without_repeated_keys, Merchant};
 use crate::store::{AuditEntry, AuditFilter, CodeStatus};
 
 const MAX_REASON_CHARS: usize = 500;
@@ -139,18 +139,25 @@ fn parse_override(
     actor: &str,
     today: jiff::civil::Date,
 ) -> Result<Override, ApiError> {
-    let body: OverrideBody = serde_json::from_slice(body).map_err(|e| {
+    let expected = |e: &dyn std::fmt::Display| {
         bad(format!(
             "body: expected {{\"grade\", \"reason\", \"expires_at\"?}}: {e}"
         ))
-    })?;
+    };
+    // A repeated key is refused, not resolved silently to its last value.
+    let body = std::str::from_utf8(body)
+        .map_err(|e| expected(&e))
+        .and_then(|text| json_without_repeated_keys(text).map_err(|e| expected(&e)))?;
+    let body: OverrideBody = serde_json::from_value(body).map_err(|e| expected(&e))?;
     let grade = parse_grade(&body.grade).map_err(|e| bad(e.to_string()))?;
     let reason = body.reason.trim();
-    if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
+    if reason.is_empty() {
         return Err(bad(format!(
             "field `reason`: expected 1-{MAX_REASON_CHARS} characters"
         )));
     }
+    check_text(reason, MAX_REASON_CHARS, TextKind::Lines)
+        .map_err(|e| bad(format!("field `reason`: {e}")))?;
     let expires_at = body
         .expires_at
         .map(|raw| {

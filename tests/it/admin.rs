@@ -291,3 +291,134 @@ async fn repeated_failed_authentication_is_rate_limited_per_client() {
         .await;
     assert_eq!(status, 200, "{err}");
 }
+
+/// Issue 17: an override body with a repeated key, or a reason with a
+/// control or bidirectional formatting character, is refused with the key
+/// or the character named, and nothing changes; the same holds for the
+/// lines of an import body, each reported with its line.
+#[tokio::test]
+async fn hidden_characters_and_repeated_keys_are_refused_in_every_admin_body() {
+    let app = spawn_app().await;
+    let before = app.scan("XZ-0001").await;
+    assert!(before["override"].is_null(), "{before}");
+    let put = |body: &str| {
+        app.client
+            .put(format!("{}{OVERRIDE}", app.base))
+            .bearer_auth(&app.token)
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+    };
+    let long = "长".repeat(501);
+    let cases = [
+        (
+            r#"{"grade": "green", "reason": "复查", "grade": "red"}"#.to_owned(),
+            "key `grade` appears twice",
+        ),
+        (
+            r#"{"grade": "red", "reason": "x", "note": 1, "note": 2}"#.to_owned(),
+            "key `note` appears twice",
+        ),
+        (
+            r#"{"grade": "red", "reason": "已整改\u202e"}"#.to_owned(),
+            "field `reason`: contains an invisible bidirectional formatting character (U+202E)",
+        ),
+        (
+            r#"{"grade": "red", "reason": "a\u0000b"}"#.to_owned(),
+            "field `reason`: contains a control character (U+0000)",
+        ),
+        (
+            format!(r#"{{"grade": "red", "reason": "{long}"}}"#),
+            "field `reason`: longer than 500 characters",
+        ),
+    ];
+    for (body, want) in &cases {
+        let res = put(body).await.unwrap();
+        let status = res.status().as_u16();
+        let err: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(status, 400, "{body}: {err}");
+        assert_eq!(err["error"], "bad_request", "{err}");
+        let message = err["message"].as_str().unwrap();
+        assert!(
+            message.contains(want),
+            "{body}\n  got:  {message}\n  want: {want}"
+        );
+        let after = app.scan("XZ-0001").await;
+        assert_eq!(
+            (&after["grade"], &after["override"]),
+            (&before["grade"], &before["override"]),
+            "{body} changed nothing"
+        );
+    }
+    // A reason over several lines is prose, and allowed.
+    let res = put(r#"{"grade": "yellow", "reason": "第一条\n第二条"}"#)
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let scan = app.scan("XZ-0001").await;
+    assert_eq!(scan["override"]["reason"], "第一条\n第二条", "{scan}");
+
+    let today = yisaozhi::clock::today();
+    let body = [
+        format!(r#"{{"id": "B-1", "merchant": "XZ-0002", "kind": "commitment", "date": "{today}", "summary": "诚信经营\u2066"}}"#),
+        format!(r#"{{"id": "B-2", "merchant": "XZ-0002", "kind": "penalty", "date": "{today}", "decision_no": "P-9", "severity": "minor", "fine_cny": 1, "fine_cny": 1e12}}"#),
+        format!(r#"{{"id": "B-3", "merchant": "XZ-0002", "kind": "penalty", "date": "{today}", "decision_no": "P-9", "severity": "minor", "fine_cny": 1e12}}"#),
+    ]
+    .join("\n");
+    let res = app
+        .client
+        .post(format!("{}/api/v1/admin/records", app.base))
+        .bearer_auth(&app.token)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 400);
+    let res: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(res["imported"], 0, "{res}");
+    let rejects: Vec<(u64, &str)> = res["rejects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["line"].as_u64().unwrap(), r["reason"].as_str().unwrap()))
+        .collect();
+    assert_eq!(rejects.len(), 3, "{res}");
+    assert_eq!(rejects[0].0, 1);
+    assert!(
+        rejects[0].1.contains(
+            "field `summary`: contains an invisible bidirectional formatting character (U+2066)"
+        ),
+        "{res}"
+    );
+    assert_eq!(rejects[1].0, 2);
+    assert!(
+        rejects[1].1.contains("key `fine_cny` appears twice"),
+        "{res}"
+    );
+    assert_eq!(rejects[2].0, 3);
+    assert!(
+        rejects[2]
+            .1
+            .contains("field `fine_cny`: expected at most 100000000000"),
+        "{res}"
+    );
+
+    let name = "好味\u{202e}市超";
+    let res = app
+        .client
+        .post(format!("{}/api/v1/admin/merchants", app.base))
+        .bearer_auth(&app.token)
+        .body(
+            serde_json::json!({"id": "V-HID", "name": name, "kind": "vendor", "address": "集市", "region": "511504", "categories": []})
+                .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 400);
+    let res: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(res["rejects"][0]["line"], 1, "{res}");
+    assert!(res["rejects"][0]["reason"].as_str().unwrap().contains(
+        "field `name`: contains an invisible bidirectional formatting character (U+202E)"
+    ));
+}

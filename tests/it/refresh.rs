@@ -709,3 +709,115 @@ fn every_bad_csv_line_goes_to_the_rejects_file_with_file_line_and_reason() {
         );
     }
 }
+
+/// Issue 17: hidden characters, repeated keys and out-of-range fines are
+/// rejected with file, line and reason, from JSONL and CSV alike; lines in
+/// Python's layout are imported, and a second run of the same files adds
+/// nothing and rejects the same lines.
+#[test]
+fn hidden_characters_repeated_keys_and_huge_fines_go_to_the_rejects_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    std::fs::write(
+        d.join("merchants.jsonl"),
+        concat!(
+            r#"{"id": "M1", "name": "好味超市", "kind": "shop", "address": "南岸东路1号", "region": "511504", "categories": ["食品"]}"#,
+            "\n",
+            r#"{"id":"M2","name":"好味\u202e市超","kind":"shop","address":"路","region":"511504","categories":[]}"#,
+            "\n",
+            r#"{"id":"M3","name":"店","kind":"shop","address":"路","region":"511504","categories":[],"region":"511521"}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("records.jsonl"),
+        concat!(
+            r#"{"id": "r1", "merchant": "M1", "kind": "commitment", "date": "2026-03-01", "summary": "\u8bda\u4fe1\n\u7ecf\u8425"}"#,
+            "\n",
+            r#"{"id":"r2","merchant":"M1","kind":"complaint","date":"2026-03-01","substantiated":true,"summary":"a\u0000b"}"#,
+            "\n",
+            r#"{"id":"r3","merchant":"M1","kind":"complaint","date":"2026-03-01","date":"2026-04-01","substantiated":true}"#,
+            "\n",
+            r#"{"id":"r4","merchant":"M1","kind":"penalty","date":"2026-03-01","decision_no":"P-1","severity":"minor","fine_cny":1e12}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("complaint.csv"),
+        "id,merchant,date,substantiated,summary\n\
+         c1,M1,2026-03-02,true,\"多行\n摘要\"\n\
+         c2,M1,2026-03-02,true,退款\u{2067}完成\n",
+    )
+    .unwrap();
+    let args = [
+        "refresh",
+        "--store",
+        "embedded:store",
+        "--merchants",
+        "merchants.jsonl",
+        "--records",
+        "records.jsonl",
+        "complaint.csv",
+        "--as-of",
+        AS_OF,
+        "--rejects",
+        "rejects.jsonl",
+    ];
+    for (run_no, imported) in [(1, 3), (2, 0)] {
+        let out = run(d, &args, Mode::Plain);
+        let s = stdout(&out);
+        assert!(
+            s.contains(&format!(
+                "imported {imported}, duplicate {}, rejected 6",
+                3 - imported
+            )),
+            "run {run_no}: {s}"
+        );
+        let rejects: Vec<(String, u64, String)> = std::fs::read_to_string(d.join("rejects.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let v: Value = serde_json::from_str(l).unwrap();
+                (
+                    v["file"].as_str().unwrap().to_owned(),
+                    v["line"].as_u64().unwrap(),
+                    v["reason"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        let want: &[(&str, u64, &str)] = &[
+            (
+                "merchants.jsonl",
+                2,
+                "field `name`: contains an invisible bidirectional formatting character (U+202E) at character 3",
+            ),
+            ("merchants.jsonl", 3, "key `region` appears twice in one object"),
+            (
+                "records.jsonl",
+                2,
+                "field `summary`: contains a control character (U+0000) at character 2",
+            ),
+            ("records.jsonl", 3, "key `date` appears twice in one object"),
+            (
+                "records.jsonl",
+                4,
+                "field `fine_cny`: expected at most 100000000000 (10^11 CNY)",
+            ),
+            (
+                "complaint.csv",
+                4,
+                "field `summary`: contains an invisible bidirectional formatting character (U+2067)",
+            ),
+        ];
+        assert_eq!(rejects.len(), want.len(), "run {run_no}: {rejects:#?}");
+        for ((file, line, reason), (wfile, wline, wreason)) in rejects.iter().zip(want) {
+            assert_eq!((file.as_str(), *line), (*wfile, *wline), "{rejects:#?}");
+            assert!(
+                reason.contains(wreason),
+                "{file}:{line}: {reason}\n  want: {wreason}"
+            );
+        }
+    }
+}
