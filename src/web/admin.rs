@@ -75,7 +75,7 @@ async fn read_body(
             format!("{} KiB", limit >> 10)
         };
         ApiError::PayloadTooLarge(format!(
-            "request body: larger than the limit of {size}; send it in parts"
+            "request body: larger than the limit of {size} ({limit} bytes); send it in parts"
         ))
     };
     let declared = req
@@ -383,7 +383,7 @@ fn number(
         .filter(|n| (min..=max).contains(n))
         .ok_or_else(|| {
             bad(format!(
-                "`{name}`: expected a whole number from {min} to {max}, got `{}`",
+                "query parameter `{name}`: expected a whole number from {min} to {max}, got `{}`",
                 crate::domain::truncate(&raw)
             ))
         })
@@ -396,7 +396,7 @@ fn text_filter(name: &str, raw: Option<String>) -> Result<Option<String>, ApiErr
         .is_some_and(|s| s.chars().count() > MAX_FILTER_CHARS)
     {
         return Err(bad(format!(
-            "`{name}`: expected at most {MAX_FILTER_CHARS} characters"
+            "query parameter `{name}`: expected at most {MAX_FILTER_CHARS} characters"
         )));
     }
     Ok(v)
@@ -408,7 +408,7 @@ fn region_filter(raw: Option<String>) -> Result<Option<String>, ApiError> {
     if let Some(r) = &region {
         if r.len() > 6 || !r.bytes().all(|b| b.is_ascii_digit()) {
             return Err(bad(format!(
-                "`region`: expected a region code or its prefix (1-6 digits), got `{}`",
+                "query parameter `region`: expected a region code or its prefix (1-6 digits), got `{}`",
                 crate::domain::truncate(r)
             )));
         }
@@ -428,7 +428,7 @@ pub async fn audit(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpR
                 })
                 .map_err(|_| {
                     bad(format!(
-                        "`since`: expected YYYY-MM-DD or an RFC 3339 time, got `{}`",
+                        "query parameter `since`: expected YYYY-MM-DD or an RFC 3339 time, got `{}`",
                         crate::domain::truncate(&s)
                     ))
                 })
@@ -476,7 +476,7 @@ pub async fn search(
         .map(|k| {
             crate::records::MerchantKind::from_name(&k).ok_or_else(|| {
                 bad(format!(
-                    "`kind`: expected shop or vendor, got `{}`",
+                    "query parameter `kind`: expected shop or vendor, got `{}`",
                     crate::domain::truncate(&k)
                 ))
             })
