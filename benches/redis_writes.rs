@@ -21,8 +21,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use rayon::prelude::*;
-use yisaozhi::grading::{self, Projection, Rules};
-use yisaozhi::records::{self, Merchant, Record};
+use yisaozhi::grading::{self, Rules};
+use yisaozhi::model::{Merchant, Projection, Record};
+use yisaozhi::records;
 use yisaozhi::store::redis::{RedisOptions, RedisStore};
 use yisaozhi::store::Store;
 

@@ -12,7 +12,8 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use yisaozhi::grading::{self, Rules};
-use yisaozhi::records::{self, Record};
+use yisaozhi::model::{self, Record};
+use yisaozhi::records;
 
 const MERCHANT: &str = r#"{"id":"M0005001","name":"市中区顺达餐馆0","kind":"shop","uscc":"91511102XP2UU84X6L","address":"柏溪西街256号","region":"511102","categories":["餐饮服务","粮油"],"contact_name":"孙静","contact_phone":"13735545840"}"#;
 
@@ -69,7 +70,7 @@ fn per_record(c: &mut Criterion) {
     let ends: Vec<usize> = records
         .iter()
         .map(|r| {
-            records::encode_record(r, &mut binary);
+            model::encode_record(r, &mut binary);
             binary.len()
         })
         .collect();
@@ -78,7 +79,7 @@ fn per_record(c: &mut Criterion) {
         b.iter(|| {
             out.clear();
             for r in &records {
-                records::encode_record(black_box(r), &mut out);
+                model::encode_record(black_box(r), &mut out);
             }
             black_box(&out);
         })
@@ -88,7 +89,7 @@ fn per_record(c: &mut Criterion) {
             let mut start = 0;
             for (r, &end) in records.iter().zip(&ends) {
                 let bytes = &binary[start..end];
-                black_box(records::decode_record(&r.merchant, black_box(bytes)).unwrap());
+                black_box(model::decode_record(&r.merchant, black_box(bytes)).unwrap());
                 start = end;
             }
         })

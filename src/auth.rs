@@ -14,9 +14,9 @@ use jiff::Timestamp;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::domain::RegionCode;
+use crate::model::{ApiToken, RegionCode};
 use crate::settings::IpNet;
-use crate::store::{ApiToken, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 /// What a token may do.
 #[derive(Debug, Clone, PartialEq, Eq)]

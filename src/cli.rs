@@ -8,8 +8,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use futures_util::StreamExt as _;
 
 use crate::clock;
-use crate::domain::{MerchantId, Shard};
 use crate::keys::{self, KeyInfo, Keyring};
+use crate::model::{MerchantId, Shard};
 use crate::settings::{Overrides, Settings};
 use crate::startup::Application;
 

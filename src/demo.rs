@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::clock;
-use crate::domain::Grade;
 use crate::grading::Rules;
 use crate::keys::{self, Keyring};
+use crate::model::Grade;
 use crate::refresh::{self, RefreshOptions, Summary};
 use crate::store::{embedded::EmbeddedStore, Store};
 

@@ -18,7 +18,7 @@ use jiff::civil::Date;
 use jiff::Span;
 use serde_json::{json, Map, Value};
 
-use crate::domain::CreditCode;
+use crate::model::CreditCode;
 
 /// The demo's merchants and records, one JSON object per JSONL line.
 #[derive(Debug, Clone, PartialEq)]
@@ -687,7 +687,7 @@ mod tests {
         for (i, m) in ms.iter().enumerate() {
             let id = s(m, "id").unwrap();
             assert_eq!(id, format!("XZ-{:04}", i + 1));
-            assert!(crate::domain::MerchantId::parse(id).is_ok(), "{id}");
+            assert!(crate::model::MerchantId::parse(id).is_ok(), "{id}");
             assert!(ids.insert(id), "duplicate {id}");
             assert!(!s(m, "name").unwrap().is_empty());
             assert!(matches!(s(m, "kind"), Some("shop" | "vendor")));

@@ -24,7 +24,7 @@ use jiff::civil::Date;
 use jiff::ToSpan;
 use rayon::prelude::*;
 
-use crate::domain::CreditCode;
+use crate::model::CreditCode;
 use crate::refresh::{Progress, ProgressUnit};
 
 /// Records per generator chunk (fixed: part of the output's determinism).

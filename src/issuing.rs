@@ -5,9 +5,9 @@ use anyhow::Context;
 use yisaozhi_codes::{Claims, Token};
 
 use crate::clock;
-use crate::domain::MerchantId;
 use crate::keys::Keyring;
-use crate::store::{AuditEntry, CodeStatus, IssuedCode, Store};
+use crate::model::{AuditEntry, CodeStatus, IssuedCode, MerchantId};
+use crate::store::Store;
 
 /// Why a code could not be issued.
 #[derive(Debug, thiserror::Error)]

@@ -24,9 +24,9 @@ use jiff::civil::Date;
 use rayon::prelude::*;
 
 use crate::clock;
-use crate::domain::{Grade, MerchantId, Shard};
-use crate::grading::{self, Projection, Rules};
-use crate::records::{self, Input, Merchant, Record, Reject, RowParser};
+use crate::grading::{self, Rules};
+use crate::model::{Grade, Merchant, MerchantId, Projection, Record, Shard};
+use crate::records::{self, Input, Reject, RowParser};
 use crate::store::{GradingInput, Store};
 
 /// Most entries per chunk read from a file (one store write per chunk).

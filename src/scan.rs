@@ -11,11 +11,10 @@ use moka::future::Cache;
 use yisaozhi_codes::{Claims, Day, Token, Verdict};
 
 use crate::clock;
-use crate::domain::MerchantId;
-use crate::grading::Projection;
 use crate::keys::Keyring;
 use crate::metrics;
-use crate::store::{parse_projection_json, CodeStatus, SharedStore, StoreError, StoredProjection};
+use crate::model::{CodeStatus, MerchantId, Projection};
+use crate::store::{parse_projection_json, SharedStore, StoreError, StoredProjection};
 
 /// What a scanned code turned out to be (CONTRACT §2 statuses).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -848,7 +847,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_view_scanned_near_its_expiry_is_read_again_in_the_background() {
-        use crate::domain::Grade;
+        use crate::model::Grade;
         let dir = tempfile::tempdir().unwrap();
         let ttl = Duration::from_secs(20);
         let (scanner, id) = scanner_of_one(dir.path(), Grade::Green, ttl).await;
@@ -896,7 +895,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_view_read_before_a_change_and_cached_after_its_invalidation_is_dropped() {
-        use crate::domain::Grade;
+        use crate::model::Grade;
         let dir = tempfile::tempdir().unwrap();
         let (scanner, id) = scanner_of_one(dir.path(), Grade::Green, VIEW_TTL).await;
         let views = scanner.views.as_ref().unwrap();
@@ -920,7 +919,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_view_read_again_keeps_its_answers_only_if_nothing_changed() {
-        use crate::domain::Grade;
+        use crate::model::Grade;
         let dir = tempfile::tempdir().unwrap();
         let (scanner, id) = scanner_of_one(dir.path(), Grade::Green, VIEW_TTL).await;
         let store = scanner.store().clone();

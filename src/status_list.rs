@@ -85,7 +85,7 @@ pub fn verify(json: &str, keys: impl Fn(KeyId) -> Option<PublicKey>) -> anyhow::
     if doc.format != FORMAT {
         bail!(
             "format `{}`: expected `{FORMAT}`",
-            crate::domain::truncate(&doc.format)
+            crate::model::truncate(&doc.format)
         );
     }
     let payload = unb64("payload", &doc.payload)?;

@@ -8,10 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::domain::{Grade, MerchantId};
-use crate::grading::Projection;
-use crate::records::MerchantKind;
-use crate::store::IssuedCode;
+use crate::model::{Grade, IssuedCode, MerchantId, MerchantKind, Projection};
 
 /// Filters for `GET /api/v1/admin/merchants`; `None` means any.
 #[derive(Debug, Clone, Default)]

@@ -9,10 +9,12 @@ use serde_json::json;
 use super::{merchant_id, public_projection, ApiError, AppState};
 use crate::auth::{self, AuthError, Principal};
 use crate::clock;
-use crate::domain::{check_text, parse_grade, MerchantId, TextKind};
-use crate::grading::{self, Override};
-use crate::records::{json_without_repeated_keys, Merchant};
-use crate::store::{AuditEntry, AuditFilter, CodeStatus};
+use crate::grading;
+use crate::model::{
+    check_text, parse_grade, AuditEntry, CodeStatus, Merchant, MerchantId, Override, TextKind,
+};
+use crate::records::json_without_repeated_keys;
+use crate::store::AuditFilter;
 
 const MAX_REASON_CHARS: usize = 500;
 

@@ -15,7 +15,8 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse, ResponseError};
 use serde_json::json;
 
-use crate::grading::{Projection, Rules};
+use crate::grading::Rules;
+use crate::model::Projection;
 use crate::scan::Scanner;
 use crate::settings::Settings;
 
@@ -323,7 +324,8 @@ impl serde::Serialize for Reasons<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::grading::{project, Override};
+    use crate::grading::project;
+    use crate::model::Override;
     use crate::records::{parse_merchant, parse_record};
 
     /// The demo's projections as of `as_of`, with `override_` on each.

@@ -4,8 +4,7 @@
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 use serde_json::Value;
 
-use crate::domain::Grade;
-use crate::grading::Projection;
+use crate::model::{Grade, Projection};
 use crate::scan::{Scan, Status};
 
 const CSS: &str = "\

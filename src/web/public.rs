@@ -9,7 +9,8 @@ use crate::clock;
 use anyhow::Context as _;
 use yisaozhi_codes::ListedStatus;
 
-use crate::store::{CodeStatus, IssuedCode, StoreError};
+use crate::model::{CodeStatus, IssuedCode};
+use crate::store::StoreError;
 
 pub async fn keys(state: web::Data<AppState>) -> HttpResponse {
     let keys = state.scanner.keys().published(clock::today());

@@ -81,20 +81,20 @@ async fn expired_token(app: &TestApp, id: &str) -> String {
         serial,
         issued: yisaozhi::clock::to_day(issued).unwrap(),
         expires: yisaozhi::clock::to_day(expires).unwrap(),
-        grade: yisaozhi::domain::Grade::Green,
+        grade: yisaozhi::model::Grade::Green,
     };
     let token = yisaozhi_codes::sign(&claims, key).unwrap();
     store
         .issue_code(
-            yisaozhi::store::IssuedCode {
+            yisaozhi::model::IssuedCode {
                 serial,
-                merchant: yisaozhi::domain::MerchantId::parse(id).unwrap(),
+                merchant: yisaozhi::model::MerchantId::parse(id).unwrap(),
                 kid: kid.0,
                 token: token.to_string(),
                 issued_at: issued,
                 expires_at: expires,
-                printed_grade: yisaozhi::domain::Grade::Green,
-                status: yisaozhi::store::CodeStatus::Active,
+                printed_grade: yisaozhi::model::Grade::Green,
+                status: yisaozhi::model::CodeStatus::Active,
             },
             None,
         )

@@ -367,7 +367,7 @@ async fn the_service_finishes_the_request_in_flight_on_sigterm_and_exits_0() {
     // The records it answered for are stored.
     let store = EmbeddedStore::open(&data).unwrap();
     let ids: Vec<String> = store
-        .records(&yisaozhi::domain::MerchantId::parse("XZ-0002").unwrap())
+        .records(&yisaozhi::model::MerchantId::parse("XZ-0002").unwrap())
         .await
         .unwrap()
         .into_iter()

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
-use yisaozhi::records::Merchant;
+use yisaozhi::model::Merchant;
 use yisaozhi::store::redis::{RedisOptions, RedisStore};
 use yisaozhi::store::Store;
 
@@ -1072,9 +1072,9 @@ fn the_command_line_waits_for_a_cluster_as_long_as_store_connect_timeout_s_says(
 #[tokio::test]
 async fn a_write_that_timed_out_on_a_hung_redis_lands_whole_with_its_audit_entry_when_it_continues()
 {
-    use yisaozhi::domain::{Grade, MerchantId};
-    use yisaozhi::grading::{project, Override, Rules};
-    use yisaozhi::store::{AuditEntry, AuditFilter, StoreError};
+    use yisaozhi::grading::{project, Rules};
+    use yisaozhi::model::{AuditEntry, Grade, MerchantId, Override};
+    use yisaozhi::store::{AuditFilter, StoreError};
     let redis = DurableRedis::start();
     let store = RedisStore::connect(
         &redis.url(),

@@ -224,20 +224,20 @@ async fn an_expired_code_is_reported_and_still_names_the_merchant() {
         serial,
         issued: yisaozhi::clock::to_day(issued).unwrap(),
         expires: yisaozhi::clock::to_day(expires).unwrap(),
-        grade: yisaozhi::domain::Grade::Green,
+        grade: yisaozhi::model::Grade::Green,
     };
     let token = yisaozhi_codes::sign(&claims, key).unwrap();
     store
         .issue_code(
-            yisaozhi::store::IssuedCode {
+            yisaozhi::model::IssuedCode {
                 serial,
-                merchant: yisaozhi::domain::MerchantId::parse("XZ-0008").unwrap(),
+                merchant: yisaozhi::model::MerchantId::parse("XZ-0008").unwrap(),
                 kid: kid.0,
                 token: token.to_string(),
                 issued_at: issued,
                 expires_at: expires,
-                printed_grade: yisaozhi::domain::Grade::Green,
-                status: yisaozhi::store::CodeStatus::Active,
+                printed_grade: yisaozhi::model::Grade::Green,
+                status: yisaozhi::model::CodeStatus::Active,
             },
             None,
         )

@@ -137,7 +137,7 @@ async fn code_svg_and_print_page_carry_the_grade_colour_and_the_qr() {
     assert_eq!(status, 200);
     assert_eq!(ctype, "image/svg+xml");
     assert!(svg.starts_with("<svg") || svg.starts_with("<?xml"));
-    assert!(svg.contains(yisaozhi::domain::Grade::Red.colour()));
+    assert!(svg.contains(yisaozhi::model::Grade::Red.colour()));
     let (status, ctype, html) = app.get_text("/merchants/XZ-0010/print").await;
     assert_eq!(status, 200);
     assert!(ctype.starts_with("text/html"));

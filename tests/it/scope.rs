@@ -4,7 +4,7 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 use yisaozhi::auth::{new_token, Scope};
-use yisaozhi::domain::MerchantId;
+use yisaozhi::model::MerchantId;
 use yisaozhi::store::{AuditFilter, SharedStore, StoreSpec};
 
 use crate::helpers::{spawn_app, TestApp};

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use serde_json::Value;
-use yisaozhi::domain::MerchantId;
+use yisaozhi::model::MerchantId;
 use yisaozhi::store::embedded::EmbeddedStore;
 use yisaozhi::store::redis::{RedisOptions, RedisStore};
 use yisaozhi::store::Store;

@@ -12,15 +12,17 @@ use jiff::civil::{date, Date};
 use jiff::Timestamp;
 use serde_json::json;
 use tempfile::TempDir;
-use yisaozhi::domain::{Grade, MerchantId};
-use yisaozhi::grading::{self, Override, Projection, Rules};
-use yisaozhi::records::{self, Merchant, Record};
+use yisaozhi::grading::{self, Rules};
+use yisaozhi::model::{
+    ApiToken, AuditEntry, CodeStatus, Grade, IssuedCode, Merchant, MerchantId, Override,
+    Projection, Record,
+};
+use yisaozhi::records;
 use yisaozhi::store::embedded::EmbeddedStore;
 use yisaozhi::store::query::MerchantQuery;
 use yisaozhi::store::redis::{slot_of, RedisOptions, RedisStore, MAX_CHANGES_LISTED};
 use yisaozhi::store::{
-    ApiToken, AuditEntry, AuditFilter, CodeStatus, IssuedCode, RecordsAdded, SharedStore, Store,
-    StoreError, StoreSpec, StoredProjection,
+    AuditFilter, RecordsAdded, SharedStore, Store, StoreError, StoreSpec, StoredProjection,
 };
 
 use crate::redis_helpers::{self, redis_cli, unique_prefix};

@@ -1,4 +1,4 @@
-//! Domain newtypes: every identifier that crosses an edge (file, URL, JSON body)
+//! Newtypes: every identifier that crosses an edge (file, URL, JSON body)
 //! is parsed into one of these once, so the rest of the service works on values
 //! that are known to be well formed ("parse, don't validate").
 

@@ -1,0 +1,40 @@
+//! Grading: the rules as data (`rules`), the pure grading function
+//! (`engine`) and the projection the scan page shows (`project`; its shape
+//! is `crate::model::Projection`).
+//!
+//! Why it looks like this: grades must be explainable ("which rule, since
+//! when, until when") and must improve by themselves when windows expire
+//! (credit repair), so the batch job needs to know the next date a grade may
+//! change. Rather than derive those dates with date arithmetic per rule (easy
+//! to get wrong at the edges), every rule is evaluated as a predicate "does it
+//! match on day `d`?" and the interesting days are found by evaluating it on
+//! every *candidate* day the records imply (a record's date, the day a window
+//! ends, the day after a deadline or a publicity period). Between two
+//! consecutive candidates nothing can change, so scanning the candidates is
+//! exact.
+//!
+//! No IO and no clock: `as_of` and `updated_at` are passed in.
+
+mod engine;
+mod project;
+mod rules;
+#[cfg(test)]
+mod tests;
+
+pub use engine::{grade, matching_rules, Grading};
+pub use project::project;
+pub use rules::{Condition, Rule, Rules, RulesError, DEFAULT_RULES_TOML};
+
+// Temporary: the store backends and the HTTP edge still name these here;
+// they are `crate::model`'s and go once those files are moved.
+pub use crate::model::{
+    effective, mask_name, mask_phone, Override, Projection, PublicMerchant, Reason, RecordSummary,
+    OVERRIDE_RULE,
+};
+
+/// The rule id reported when no rule matches (CONTRACT §4, row `G`).
+pub const GREEN_RULE: &str = "G";
+/// What the consumer reads for a green grade.
+pub const GREEN_TEXT: &str = "未发现列入名录、处罚、抽检不合格、未整改隐患或属实投诉等需关注的情形";
+/// How many items of each kind the projection lists.
+pub const SUMMARY_ITEMS: usize = 10;
