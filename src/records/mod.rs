@@ -17,17 +17,18 @@
 //! CSV makes no difference to what is stored or to a re-run.
 //!
 //! Input is held to more than the stored form: every text passes
-//! [`check_text`] (no control or bidirectional formatting characters, a
-//! length bound), amounts are bounded, and an object with a repeated key is
-//! refused (serde_json would keep the last one silently). `Deserialize`,
-//! which only reads what a store wrote, checks the structure and the
-//! bounds of lengths but not these input rules, so data stored by an
-//! earlier version that allowed more still reads.
-
+//! [`check_text`](crate::model::check_text) (no control or bidirectional
+//! formatting characters, a length bound), amounts are bounded, and an
+//! object with a repeated key is refused (serde_json would keep the last
+//! one silently). `Deserialize`, which only reads what a store wrote,
+//! checks the structure and the bounds of lengths but not these input
+//! rules, so data stored by an earlier version that allowed more still
+//! reads.
 //!
 //! Where: `fields` reads the fields of one object (a JSON map, or the typed
-//! fast path that borrows from the line) with the messages; `csv_rows` turns a
-//! row into that object; `input` reads files in bounded lines and chunks.
+//! fast path that borrows from the line) with the messages; `csv_rows`
+//! turns a row into that object; `input` reads files in bounded lines and
+//! chunks.
 
 mod csv_rows;
 mod fields;
@@ -38,16 +39,17 @@ mod tests;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-// Temporary: their old path, still named by the store backends and the
-// files being split; they are `crate::model`'s.
-pub use crate::model::{
-    decode_record, encode_record, Merchant, MerchantKind, Record, RECORD_KINDS,
-};
 use fields::{merchant_from_value, record_from_value, type_name, FastMerchant, FastRecord};
 
 pub use csv_rows::{CsvHeader, InputFormat, RowParser};
 pub use fields::json_without_repeated_keys;
 pub use input::{read_jsonl, read_jsonl_from, Chunk, Input, Line, LineReader};
+
+// Temporary: their old path, still named by the store backends and the
+// files being split; they are `crate::model`'s.
+pub use crate::model::{
+    decode_record, encode_record, Merchant, MerchantKind, Record, RECORD_KINDS,
+};
 
 /// Longest accepted input line, in bytes (without the line break).
 pub const MAX_LINE_BYTES: usize = 64 * 1024;
