@@ -6,7 +6,11 @@
 //! are parsed once at the edges, and the compact binary form of a record the
 //! stores keep for a regrade. How a record is read from a file
 //! (`crate::records`) and how a projection is computed (`crate::grading`)
-//! live with their callers.
+//! live with their callers. One seam crosses back: a merchant's and a
+//! record's `Deserialize` goes through `TryFrom<Value>`, which
+//! `crate::records` implements with its stored-form rules, so that a store
+//! and the parser read stored JSON alike; this module imports nothing from
+//! it.
 
 /// Defines a closed enum with its wire names (serde and error messages share them).
 macro_rules! named_enum {
@@ -41,6 +45,7 @@ macro_rules! named_enum {
 }
 
 mod merchant;
+// `pub(crate)` only for the temporary `crate::domain` path (see lib.rs).
 pub(crate) mod newtypes;
 mod owned;
 mod projection;
