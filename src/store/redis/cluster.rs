@@ -15,7 +15,6 @@
 //! 1024 of its slots, routed by `CLUSTER SLOTS`.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use ::redis::cluster_async::ClusterConnection;
@@ -23,9 +22,9 @@ use ::redis::{Pipeline, Value};
 use futures_util::stream::{self, StreamExt};
 
 use super::conn::Conn;
-use super::keys::{Keys, SLOTS};
+use super::keys::SLOTS;
 use super::lanes::{slot_pipeline, split_values, PARALLEL};
-use super::{check_prefix, corrupt, redis_err, scan_read_limit, RedisOptions, RedisStore};
+use super::{check_prefix, corrupt, redis_err, RedisOptions, RedisStore};
 use crate::store::{Store, StoreError, StoreResult};
 
 /// A connection to a Redis Cluster that has settled: one that answers on
@@ -156,22 +155,7 @@ impl RedisStore {
         let conn = settled_cluster(&client, &opts)
             .await
             .with_context(|| format!("cannot connect to Redis Cluster at {shown}"))?;
-        let store = Self {
-            conn: Conn::Cluster(conn),
-            local: None,
-            keys: Arc::new(Keys {
-                prefix: opts.prefix,
-                cluster: true,
-            }),
-            cluster: true,
-            scan_read_limit: scan_read_limit(opts.scan_budget),
-            max_changes_listed: opts.max_changes_listed,
-            changes_kept: opts.changes_kept,
-            bulk_min: opts.bulk_min,
-            sort_bytes: opts.sort_bytes,
-            bulk: Arc::default(),
-            presorted: Arc::default(),
-        };
+        let store = Self::over(Conn::Cluster(conn), None, opts);
         store
             .ping()
             .await

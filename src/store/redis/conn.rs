@@ -55,7 +55,6 @@ use ::redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use ::redis::cluster_async::ClusterConnection;
 use ::redis::{Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, RedisResult, Value};
 
-use super::keys::Keys;
 use super::{check_prefix, redis_err, RedisOptions, RedisStore};
 use crate::store::{Store, StoreResult};
 
@@ -308,27 +307,17 @@ impl RedisStore {
             .await
             .with_context(|| format!("cannot connect to Redis at {shown}"))?;
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let store = Self {
-            conn: Conn::Single(Guarded::new(manager, &opts)),
-            local: Some(Arc::new(LocalConns {
-                id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-                client,
-                config,
-                connect_timeout: opts.connect_timeout,
-            })),
-            keys: Arc::new(Keys {
-                prefix: opts.prefix,
-                cluster: false,
-            }),
-            cluster: false,
-            scan_read_limit: scan_read_limit(opts.scan_budget),
-            max_changes_listed: opts.max_changes_listed,
-            changes_kept: opts.changes_kept,
-            bulk_min: opts.bulk_min,
-            sort_bytes: opts.sort_bytes,
-            bulk: Arc::default(),
-            presorted: Arc::default(),
-        };
+        let local = Arc::new(LocalConns {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            client,
+            config,
+            connect_timeout: opts.connect_timeout,
+        });
+        let store = Self::over(
+            Conn::Single(Guarded::new(manager, &opts)),
+            Some(local),
+            opts,
+        );
         store
             .ping()
             .await

@@ -195,6 +195,28 @@ fn check_prefix(prefix: &str) -> anyhow::Result<()> {
 }
 
 impl RedisStore {
+    /// A store over `conn` (with per-thread read connections from `local`,
+    /// standalone), its keys and limits as `opts` says.
+    fn over(conn: Conn, local: Option<Arc<LocalConns>>, opts: RedisOptions) -> Self {
+        let cluster = matches!(conn, Conn::Cluster(_));
+        Self {
+            conn,
+            local,
+            keys: Arc::new(Keys {
+                prefix: opts.prefix,
+                cluster,
+            }),
+            cluster,
+            scan_read_limit: scan_read_limit(opts.scan_budget),
+            max_changes_listed: opts.max_changes_listed,
+            changes_kept: opts.changes_kept,
+            bulk_min: opts.bulk_min,
+            sort_bytes: opts.sort_bytes,
+            bulk: Arc::default(),
+            presorted: Arc::default(),
+        }
+    }
+
     /// Whether this store talks to a Redis Cluster.
     pub fn is_cluster(&self) -> bool {
         self.cluster
