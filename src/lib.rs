@@ -16,6 +16,7 @@ pub mod issuing;
 pub mod keys;
 pub mod metrics;
 pub mod records;
+pub mod redact;
 pub mod refresh;
 pub mod render;
 pub mod scan;
