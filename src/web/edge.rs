@@ -17,7 +17,8 @@ use actix_web::middleware::Next;
 use actix_web::{HttpRequest, HttpResponse};
 use serde_json::json;
 
-use super::ApiError;
+use super::error::ApiError;
+use super::routes::{MAX_BODY_BYTES, ROUTES};
 
 /// The headers of every answer: a page may load nothing from elsewhere, run
 /// no script, style itself only with its own inline style sheet, and may not
@@ -117,7 +118,7 @@ fn foreign_envelope(e: &actix_web::Error) -> Option<Enveloped> {
     let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
         format!(
             "the request body is larger than the limit of {} MiB",
-            super::MAX_BODY_BYTES >> 20
+            MAX_BODY_BYTES >> 20
         )
     } else if let Some(q) = e.as_error::<QueryPayloadError>() {
         format!("query string: {q}; see /openapi.json for the parameters of this route")
@@ -158,7 +159,7 @@ pub fn envelope(status: StatusCode, code: &str, message: &str) -> HttpResponse {
 fn route_table() -> &'static [(ResourceDef, &'static str)] {
     static TABLE: OnceLock<Vec<(ResourceDef, &'static str)>> = OnceLock::new();
     TABLE.get_or_init(|| {
-        super::ROUTES
+        ROUTES
             .iter()
             .map(|r| (ResourceDef::new(r.path), r.method))
             .collect()

@@ -67,7 +67,7 @@ fn operation(r: &RouteDoc) -> Value {
 /// The OpenAPI 3.1 document for every route.
 pub fn build() -> Value {
     let mut paths = Map::new();
-    for r in super::ROUTES {
+    for r in super::routes::ROUTES {
         let entry = paths.entry(r.path).or_insert_with(|| json!({}));
         entry[r.method] = operation(r);
     }

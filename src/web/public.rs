@@ -4,8 +4,13 @@ use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
-use super::{merchant_id, pages, public_projection, ApiError, AppState};
+use super::answers::public_projection;
+use super::error::ApiError;
+use super::extract::MerchantPath;
+use super::pages;
+use super::state::AppState;
 use crate::clock;
+use crate::domain::MerchantId;
 use anyhow::Context as _;
 use yisaozhi_codes::ListedStatus;
 
@@ -48,8 +53,7 @@ async fn make_status_list(state: &AppState) -> anyhow::Result<bytes::Bytes> {
     let keys = state.scanner.keys();
     let (kid, key) = keys.active().context("no active signing key")?;
     let entries = state
-        .scanner
-        .store()
+        .store
         .inactive_codes()
         .await?
         .into_iter()
@@ -89,23 +93,21 @@ pub async fn status_list(state: web::Data<AppState>) -> Result<HttpResponse, Api
 
 pub async fn merchant(
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    id: MerchantPath,
 ) -> Result<HttpResponse, ApiError> {
-    let id = merchant_id(&id)?;
     let view = state
         .scanner
         .view(&id)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no merchant `{id}`")))?;
+        .ok_or_else(|| ApiError::NotFound(format!("no merchant `{}`", *id)))?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .json(public_projection(view.projection()?, clock::today())))
 }
 
-async fn active_code(state: &AppState, raw_id: &str) -> Result<IssuedCode, ApiError> {
-    let id = merchant_id(raw_id)?;
+async fn active_code(state: &AppState, id: &MerchantId) -> Result<IssuedCode, ApiError> {
     // The store down is a 503, like everywhere else.
-    crate::issuing::active_code(state.scanner.store().as_ref(), &id)
+    crate::issuing::active_code(state.store.as_ref(), id)
         .await
         .map_err(ApiError::from)?
         .ok_or_else(|| ApiError::NotFound(format!("merchant `{id}` has no active code")))
@@ -123,7 +125,7 @@ fn code_url(state: &AppState, code: &IssuedCode) -> Result<String, ApiError> {
 
 pub async fn code(
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    id: MerchantPath,
 ) -> Result<HttpResponse, ApiError> {
     let code = active_code(&state, &id).await?;
     Ok(HttpResponse::Ok().json(json!({
@@ -146,7 +148,7 @@ fn render_svg(url: &str, code: &IssuedCode) -> Result<String, ApiError> {
 
 pub async fn code_svg(
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    id: MerchantPath,
 ) -> Result<HttpResponse, ApiError> {
     let code = active_code(&state, &id).await?;
     let svg = render_svg(&code_url(&state, &code)?, &code)?;
@@ -161,7 +163,7 @@ const PNG_MODULE_PX: u32 = 8;
 
 pub async fn code_png(
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    id: MerchantPath,
 ) -> Result<HttpResponse, ApiError> {
     let code = active_code(&state, &id).await?;
     let url = code_url(&state, &code)?;
@@ -183,7 +185,7 @@ pub async fn code_png(
 
 pub async fn print(
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    id: MerchantPath,
 ) -> Result<HttpResponse, ApiError> {
     let code = active_code(&state, &id).await?;
     let view = state

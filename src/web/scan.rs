@@ -8,7 +8,13 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::{pages, public_projection, ApiError, AppState};
+use super::answers::public_projection;
+use super::edge::security_headers;
+use super::error::ApiError;
+use super::extract::ScanToken;
+use super::pages;
+use super::routes::{SCAN_JSON, SCAN_PAGE, SCAN_PAGE_UPPER};
+use super::state::AppState;
 use crate::clock;
 use crate::scan::{Form, Scan, Status};
 use crate::store::StoreError;
@@ -109,7 +115,7 @@ fn answer(status: StatusCode, gzip: bool) -> actix_web::HttpResponseBuilder {
     res.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-cache")));
     // The scan page is the one a look-alike site would frame: the security
     // headers are on every scan answer, whichever way it was answered.
-    for (name, value) in super::security_headers() {
+    for (name, value) in security_headers() {
         res.insert_header((name.clone(), value.clone()));
     }
     if gzip {
@@ -128,10 +134,14 @@ fn html_type() -> HeaderValue {
 }
 
 /// The scan answered as JSON.
-async fn json_answer(state: &AppState, token: &str, gzip: bool) -> Result<HttpResponse, ApiError> {
+async fn json_answer(
+    state: &AppState,
+    token: &ScanToken<'_>,
+    gzip: bool,
+) -> Result<HttpResponse, ApiError> {
     let (status, body) = state
         .scanner
-        .answer(token, Form::Json, gzip, render_json)
+        .answer(token.text(), Form::Json, gzip, render_json)
         .await?;
     crate::metrics::scan(status.name());
     Ok(answer(http_status(status), gzip)
@@ -143,7 +153,7 @@ async fn json_answer(state: &AppState, token: &str, gzip: bool) -> Result<HttpRe
 async fn page_answer(
     state: &AppState,
     req: &HttpRequest,
-    token: &str,
+    token: &ScanToken<'_>,
     gzip: bool,
 ) -> Result<HttpResponse, ApiError> {
     if wants_json(req) {
@@ -151,7 +161,7 @@ async fn page_answer(
     }
     let page = state
         .scanner
-        .answer(token, Form::Page, gzip, render_page)
+        .answer(token.text(), Form::Page, gzip, render_page)
         .await;
     let (status, html) = match page {
         Ok(page) => page,
@@ -171,7 +181,7 @@ async fn page_answer(
 
 pub async fn json(
     state: web::Data<AppState>,
-    token: web::Path<String>,
+    token: ScanToken<'static>,
 ) -> Result<HttpResponse, ApiError> {
     // Compressed, if asked, by the compression middleware.
     json_answer(&state, &token, false).await
@@ -180,7 +190,7 @@ pub async fn json(
 pub async fn page(
     state: web::Data<AppState>,
     req: HttpRequest,
-    token: web::Path<String>,
+    token: ScanToken<'static>,
 ) -> Result<HttpResponse, ApiError> {
     page_answer(&state, &req, &token, false).await
 }
@@ -195,9 +205,9 @@ enum Answer {
 /// The scan routes: (pattern, what it answers, the path's prefix). The
 /// patterns are the ones `web::api!` registers.
 const SCAN_ROUTES: [(&str, Answer, &str); 3] = [
-    (super::SCAN_JSON, Answer::Json, "/api/v1/scan/"),
-    (super::SCAN_PAGE, Answer::Page, "/s/"),
-    (super::SCAN_PAGE_UPPER, Answer::Page, "/S/"),
+    (SCAN_JSON, Answer::Json, "/api/v1/scan/"),
+    (SCAN_PAGE, Answer::Page, "/s/"),
+    (SCAN_PAGE_UPPER, Answer::Page, "/S/"),
 ];
 
 /// The scan route a path is for, and its token, if the router would match
@@ -264,14 +274,14 @@ pub async fn serve_scans_first<B: MessageBody + 'static>(
         _ => return Ok(next.call(req).await?.map_into_right_body()),
     };
     let (req, _payload) = req.into_parts();
-    let token = &req.path()[at..];
+    let token = ScanToken::from_segment(&req.path()[at..]);
     let res = match answer {
-        Answer::Json => json_answer(&state, token, gzip).await,
-        Answer::Page => page_answer(&state, &req, token, gzip).await,
+        Answer::Json => json_answer(&state, &token, gzip).await,
+        Answer::Page => page_answer(&state, &req, &token, gzip).await,
     };
     let res = res.unwrap_or_else(|e| {
         let mut res = actix_web::ResponseError::error_response(&e);
-        for (name, value) in super::security_headers() {
+        for (name, value) in security_headers() {
             res.headers_mut().insert(name.clone(), value.clone());
         }
         res
