@@ -424,7 +424,7 @@ pub trait Store: Send + Sync + 'static {
 pub type SharedStore = Arc<dyn Store>;
 
 tokio::task_local! {
-    /// When the scan this task answers began (`Scanner::answer`): a store
+    /// When the scan this task answers began (`Scanner::scan`): a store
     /// whose scan read has a time budget counts it from then, so that time
     /// spent before the read (verifying the signature) is in it too.
     pub static SCAN_STARTED: tokio::time::Instant;

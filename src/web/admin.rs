@@ -6,7 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::answers::public_projection;
+use super::answers::{code_url, public_projection, CodeAnswer, ImportAnswer, RegisteredCode};
 use super::error::ApiError;
 use super::extract::{MerchantPath, Regulator};
 use super::state::AppState;
@@ -241,17 +241,7 @@ pub async fn issue_code(
         other => ApiError::Internal(other.into()),
     })?;
     state.scanner.invalidate(&merchant.id).await;
-    let token = yisaozhi_codes::Token::parse(&code.token)
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("{e}")))?;
-    Ok(HttpResponse::Created().json(json!({
-        "url": yisaozhi_codes::url(&state.base_url, &token),
-        "token": code.token,
-        "serial": code.serial,
-        "kid": code.kid,
-        "printed_grade": code.printed_grade,
-        "issued_at": code.issued_at,
-        "expires_at": code.expires_at,
-    })))
+    Ok(HttpResponse::Created().json(CodeAnswer::new(&code, &state.base_url)?))
 }
 
 pub async fn revoke_code(
@@ -493,31 +483,9 @@ pub async fn stats(
     Ok(HttpResponse::Ok().json(stats))
 }
 
-pub async fn reprint(
-    state: web::Data<AppState>,
-    _: Regulator,
-) -> Result<HttpResponse, ApiError> {
+pub async fn reprint(state: web::Data<AppState>, _: Regulator) -> Result<HttpResponse, ApiError> {
     let items = state.store.reprint().await?;
     Ok(HttpResponse::Ok().json(json!({"total": items.len(), "items": items})))
-}
-
-fn import_answer(report: &crate::refresh::ImportReport, ids: &[MerchantId]) -> serde_json::Value {
-    let s = &report.summary;
-    let mut answer = json!({
-        "read": s.read, "imported": s.imported, "duplicate": s.duplicate, "rejected": s.rejected,
-        "regraded": s.regraded,
-        "rejects": report.rejects.iter().map(|r| json!({"line": r.line, "reason": r.reason})).collect::<Vec<_>>(),
-        "merchants": ids,
-    });
-    // Answered with 400: the report is also the error envelope.
-    if s.rejected > 0 && ids.is_empty() {
-        answer["error"] = json!("rejected");
-        answer["message"] = json!(format!(
-            "every line was rejected ({} of {}); `rejects` says where and why",
-            s.rejected, s.read
-        ));
-    }
-    answer
 }
 
 /// Registers merchants (JSONL body, the merchants file format); new ones are
@@ -557,14 +525,17 @@ pub async fn register(
             .await
             .map_err(|e| ApiError::Internal(e.into()))?,
         };
-        let token =
-            yisaozhi_codes::Token::parse(&code.token).map_err(|e| ApiError::Internal(e.into()))?;
-        codes.push(json!({"merchant_id": id, "serial": code.serial, "url": yisaozhi_codes::url(&state.base_url, &token), "printed_grade": code.printed_grade}));
+        codes.push(RegisteredCode {
+            merchant_id: id,
+            printed_grade: code.printed_grade,
+            serial: code.serial,
+            url: code_url(&state.base_url, &code)?,
+        });
         state.scanner.invalidate(id).await;
     }
     audit_import(&state, &who, "merchants.import", &report, &ids).await?;
-    let mut answer = import_answer(&report, &ids);
-    answer["codes"] = json!(codes);
+    let mut answer = ImportAnswer::new(&report, &ids);
+    answer.codes = Some(codes);
     Ok(import_response(&who, &report, &ids, answer))
 }
 
@@ -575,7 +546,7 @@ fn import_response(
     who: &Principal,
     report: &crate::refresh::ImportReport,
     ids: &[MerchantId],
-    mut answer: serde_json::Value,
+    mut answer: ImportAnswer<'_>,
 ) -> HttpResponse {
     if !ids.is_empty() || report.summary.rejected == 0 {
         return HttpResponse::Ok().json(answer);
@@ -583,8 +554,8 @@ fn import_response(
     if report.out_of_scope == 0 {
         return HttpResponse::BadRequest().json(answer);
     }
-    answer["error"] = json!("forbidden");
-    answer["message"] = json!(format!(
+    answer.error = Some("forbidden");
+    answer.message = Some(format!(
         "nothing imported: {} line(s) concern merchants outside the regions token `{}` (scope {}) may change; see `rejects`",
         report.out_of_scope,
         who.name,
@@ -687,7 +658,7 @@ pub async fn import_records(
         state.scanner.invalidate(id).await;
     }
     audit_import(&state, &who, "records.import", &report, &ids).await?;
-    let answer = import_answer(&report, &ids);
+    let answer = ImportAnswer::new(&report, &ids);
     Ok(import_response(&who, &report, &ids, answer))
 }
 

@@ -1,7 +1,11 @@
 //! The JSON bodies the service answers with, as typed values serialised
 //! straight from the data (no intermediate `serde_json::Value`).
 
+use super::error::ApiError;
+use crate::domain::MerchantId;
 use crate::grading::Projection;
+use crate::refresh::ImportReport;
+use crate::store::IssuedCode;
 
 /// The public projection (no personal data): the fields shared by the scan
 /// JSON and `/api/v1/merchants/{id}`, with the override re-checked for today.
@@ -66,6 +70,116 @@ impl serde::Serialize for Reasons<'_> {
                 .iter()
                 .filter(|r| self.with_override || r.rule != crate::grading::OVERRIDE_RULE),
         )
+    }
+}
+
+/// A code as `GET /api/v1/merchants/{id}/code` and `POST
+/// /api/v1/admin/merchants/{id}/codes` answer it. Fields in the order these
+/// answers have always had (alphabetical).
+#[derive(serde::Serialize)]
+pub(super) struct CodeAnswer<'a> {
+    expires_at: jiff::civil::Date,
+    issued_at: jiff::civil::Date,
+    kid: u16,
+    printed_grade: crate::domain::Grade,
+    serial: u32,
+    token: &'a str,
+    url: String,
+}
+
+impl<'a> CodeAnswer<'a> {
+    pub(super) fn new(code: &'a IssuedCode, base_url: &str) -> Result<Self, ApiError> {
+        Ok(CodeAnswer {
+            expires_at: code.expires_at,
+            issued_at: code.issued_at,
+            kid: code.kid,
+            printed_grade: code.printed_grade,
+            serial: code.serial,
+            token: &code.token,
+            url: code_url(base_url, code)?,
+        })
+    }
+}
+
+/// The scan URL of a stored code.
+pub(super) fn code_url(base_url: &str, code: &IssuedCode) -> Result<String, ApiError> {
+    let token = yisaozhi_codes::Token::parse(&code.token).map_err(|e| {
+        ApiError::Internal(anyhow::anyhow!(
+            "stored code {} is invalid: {e}",
+            code.serial
+        ))
+    })?;
+    Ok(yisaozhi_codes::url(base_url, &token))
+}
+
+/// The answer to an import of merchants or records: the summary, each
+/// rejected line, the merchants changed, and — when nothing was accepted —
+/// the error envelope's `error` and `message`. Fields in the order these
+/// answers have always had (alphabetical).
+#[derive(serde::Serialize)]
+pub(super) struct ImportAnswer<'a> {
+    /// Only in the answer to a merchants import: each merchant's code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub codes: Option<Vec<RegisteredCode<'a>>>,
+    duplicate: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<&'static str>,
+    imported: u64,
+    merchants: &'a [MerchantId],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    read: u64,
+    regraded: u64,
+    rejected: u64,
+    rejects: Vec<RejectedLine<'a>>,
+}
+
+/// A rejected line of an import.
+#[derive(serde::Serialize)]
+struct RejectedLine<'a> {
+    line: u64,
+    reason: &'a str,
+}
+
+/// The code of a merchant an import registered.
+#[derive(serde::Serialize)]
+pub(super) struct RegisteredCode<'a> {
+    pub merchant_id: &'a MerchantId,
+    pub printed_grade: crate::domain::Grade,
+    pub serial: u32,
+    pub url: String,
+}
+
+impl<'a> ImportAnswer<'a> {
+    /// The answer to an import that changed the merchants `ids`; when every
+    /// line was rejected it is also the error envelope (answered 400).
+    pub(super) fn new(report: &'a ImportReport, ids: &'a [MerchantId]) -> Self {
+        let s = &report.summary;
+        let refused = s.rejected > 0 && ids.is_empty();
+        ImportAnswer {
+            codes: None,
+            duplicate: s.duplicate,
+            error: refused.then_some("rejected"),
+            imported: s.imported,
+            merchants: ids,
+            message: refused.then(|| {
+                format!(
+                    "every line was rejected ({} of {}); `rejects` says where and why",
+                    s.rejected, s.read
+                )
+            }),
+            read: s.read,
+            regraded: s.regraded,
+            rejected: s.rejected,
+            rejects: report
+                .rejects
+                .iter()
+                .map(|r| RejectedLine {
+                    line: r.line,
+                    reason: &r.reason,
+                })
+                .collect(),
+        }
     }
 }
 

@@ -19,7 +19,7 @@ mod state;
 
 pub use edge::{envelope_and_headers, no_route, security_headers};
 pub use error::ApiError;
-pub use routes::{routes, MAX_BODY_BYTES, ROUTES};
 pub use request_metrics::track_requests;
+pub use routes::{routes, MAX_BODY_BYTES, ROUTES};
 pub use scan::serve_scans_first;
 pub use state::{auth_failure_cache, AppState, MAX_AUTH_FAILURES_PER_MINUTE};

@@ -4,7 +4,7 @@ use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
-use super::answers::public_projection;
+use super::answers::{code_url, public_projection, CodeAnswer};
 use super::error::ApiError;
 use super::extract::MerchantPath;
 use super::pages;
@@ -113,30 +113,9 @@ async fn active_code(state: &AppState, id: &MerchantId) -> Result<IssuedCode, Ap
         .ok_or_else(|| ApiError::NotFound(format!("merchant `{id}` has no active code")))
 }
 
-fn code_url(state: &AppState, code: &IssuedCode) -> Result<String, ApiError> {
-    let token = yisaozhi_codes::Token::parse(&code.token).map_err(|e| {
-        ApiError::Internal(anyhow::anyhow!(
-            "stored code {} is invalid: {e}",
-            code.serial
-        ))
-    })?;
-    Ok(yisaozhi_codes::url(&state.base_url, &token))
-}
-
-pub async fn code(
-    state: web::Data<AppState>,
-    id: MerchantPath,
-) -> Result<HttpResponse, ApiError> {
+pub async fn code(state: web::Data<AppState>, id: MerchantPath) -> Result<HttpResponse, ApiError> {
     let code = active_code(&state, &id).await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "url": code_url(&state, &code)?,
-        "token": code.token,
-        "serial": code.serial,
-        "kid": code.kid,
-        "printed_grade": code.printed_grade,
-        "issued_at": code.issued_at,
-        "expires_at": code.expires_at,
-    })))
+    Ok(HttpResponse::Ok().json(CodeAnswer::new(&code, &state.base_url)?))
 }
 
 fn render_svg(url: &str, code: &IssuedCode) -> Result<String, ApiError> {
@@ -151,7 +130,7 @@ pub async fn code_svg(
     id: MerchantPath,
 ) -> Result<HttpResponse, ApiError> {
     let code = active_code(&state, &id).await?;
-    let svg = render_svg(&code_url(&state, &code)?, &code)?;
+    let svg = render_svg(&code_url(&state.base_url, &code)?, &code)?;
     Ok(HttpResponse::Ok()
         .content_type("image/svg+xml")
         .insert_header((header::CACHE_CONTROL, "no-cache"))
@@ -166,7 +145,7 @@ pub async fn code_png(
     id: MerchantPath,
 ) -> Result<HttpResponse, ApiError> {
     let code = active_code(&state, &id).await?;
-    let url = code_url(&state, &code)?;
+    let url = code_url(&state.base_url, &code)?;
     let (serial, grade) = (code.serial, code.printed_grade);
     // QR encoding and deflate take milliseconds: keep them off the workers.
     let png = web::block(move || {
@@ -183,17 +162,14 @@ pub async fn code_png(
         .body(png))
 }
 
-pub async fn print(
-    state: web::Data<AppState>,
-    id: MerchantPath,
-) -> Result<HttpResponse, ApiError> {
+pub async fn print(state: web::Data<AppState>, id: MerchantPath) -> Result<HttpResponse, ApiError> {
     let code = active_code(&state, &id).await?;
     let view = state
         .scanner
         .view(&code.merchant)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no merchant `{}`", code.merchant)))?;
-    let url = code_url(&state, &code)?;
+    let url = code_url(&state.base_url, &code)?;
     let svg = render_svg(&url, &code)?;
     let page = pages::print_page(view.projection()?, code.printed_grade, &svg, &url);
     Ok(HttpResponse::Ok()
