@@ -6,7 +6,13 @@ use std::sync::Arc;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use serde_json::json;
+
+/// The JSON envelope of every error: `{"error": CODE, "message": TEXT}`.
+#[derive(serde::Serialize)]
+pub(super) struct ErrorEnvelope<'a> {
+    pub error: &'a str,
+    pub message: &'a str,
+}
 
 /// The one error type handlers return; rendered as the JSON envelope.
 #[derive(Debug, thiserror::Error)]
@@ -73,7 +79,10 @@ impl ResponseError for ApiError {
         if matches!(self, ApiError::TooManyAttempts) {
             res.insert_header(("Retry-After", "60"));
         }
-        res.json(json!({"error": self.code(), "message": self.to_string()}))
+        res.json(ErrorEnvelope {
+            error: self.code(),
+            message: &self.to_string(),
+        })
     }
 }
 

@@ -15,11 +15,13 @@ mod public;
 mod request_metrics;
 mod routes;
 mod scan;
+mod security_headers;
 mod state;
 
-pub use edge::{envelope_and_headers, no_route, security_headers};
+pub use edge::{envelope_and_headers, no_route};
 pub use error::ApiError;
 pub use request_metrics::track_requests;
 pub use routes::{routes, MAX_BODY_BYTES, ROUTES};
 pub use scan::serve_scans_first;
+pub use security_headers::security_headers;
 pub use state::{auth_failure_cache, AppState, MAX_AUTH_FAILURES_PER_MINUTE};

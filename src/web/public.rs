@@ -8,7 +8,7 @@ use super::answers::{code_url, public_projection, CodeAnswer};
 use super::error::ApiError;
 use super::extract::MerchantPath;
 use super::pages;
-use super::state::AppState;
+use super::state::{AppState, STATUS_LIST_MAX_AGE_SECS};
 use crate::clock;
 use crate::domain::MerchantId;
 use anyhow::Context as _;
@@ -21,32 +21,6 @@ pub async fn keys(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
         .json(json!({ "keys": keys }))
-}
-
-/// The signed status list, made at most once a minute per process (making
-/// it reads every inactive code) and shared by concurrent requests.
-#[derive(Clone)]
-pub struct StatusListCache(moka::future::Cache<(), bytes::Bytes>);
-
-/// How long one signed status list is served before a new one is made.
-pub const STATUS_LIST_MAX_AGE_SECS: u64 = 60;
-
-impl StatusListCache {
-    pub fn new() -> StatusListCache {
-        StatusListCache(
-            moka::future::Cache::builder()
-                .name("status_list")
-                .max_capacity(1)
-                .time_to_live(std::time::Duration::from_secs(STATUS_LIST_MAX_AGE_SECS))
-                .build(),
-        )
-    }
-}
-
-impl Default for StatusListCache {
-    fn default() -> Self {
-        Self::new()
-    }
 }
 
 async fn make_status_list(state: &AppState) -> anyhow::Result<bytes::Bytes> {

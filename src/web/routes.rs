@@ -1,8 +1,9 @@
 //! The route table: every route declared once, in `api!`, so the router,
 //! `/openapi.json` and the `Allow` header of a 405 cannot disagree.
 
-use actix_web::web;
+use actix_web::{web, HttpResponse};
 
+use super::scan::{SCAN_JSON, SCAN_PAGE, SCAN_PAGE_UPPER};
 use super::{admin, openapi, ops, pages, public, scan};
 
 /// The largest request body any route reads.
@@ -43,12 +44,6 @@ macro_rules! api {
     };
 }
 
-/// The scan routes, which `scan::serve_scans_first` also answers before
-/// the router.
-pub(super) const SCAN_JSON: &str = "/api/v1/scan/{token}";
-pub(super) const SCAN_PAGE: &str = "/s/{token}";
-pub(super) const SCAN_PAGE_UPPER: &str = "/S/{token}";
-
 api! {
     // The scan routes first: actix tries routes in order, and scans are
     // nearly all the traffic.
@@ -76,5 +71,10 @@ api! {
     get "/healthz" => ops::healthz, "operator", "Liveness", [];
     get "/readyz" => ops::readyz, "operator", "Readiness: keys loaded, and the store reachable or merchants cached", [];
     get "/metrics" => ops::metrics, "operator", "Prometheus metrics", [];
-    get "/openapi.json" => openapi::document, "operator", "This OpenAPI description", [];
+    get "/openapi.json" => openapi_document, "operator", "This OpenAPI description", [];
+}
+
+/// `/openapi.json`: the document of this very table.
+async fn openapi_document() -> HttpResponse {
+    HttpResponse::Ok().json(openapi::build(ROUTES))
 }

@@ -9,11 +9,10 @@ use actix_web::middleware::Next;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::answers::public_projection;
-use super::edge::security_headers;
 use super::error::ApiError;
 use super::extract::ScanToken;
 use super::pages;
-use super::routes::{SCAN_JSON, SCAN_PAGE, SCAN_PAGE_UPPER};
+use super::security_headers::security_headers;
 use super::state::AppState;
 use crate::clock;
 use crate::scan::{Scan, Scanner, Status, ANSWER_SLOTS};
@@ -273,6 +272,12 @@ pub async fn page(
 ) -> Result<HttpResponse, ApiError> {
     page_answer(&state, &req, &token, false).await
 }
+
+/// The scan routes' patterns, which `routes` registers and
+/// [`serve_scans_first`] also answers before the router.
+pub(super) const SCAN_JSON: &str = "/api/v1/scan/{token}";
+pub(super) const SCAN_PAGE: &str = "/s/{token}";
+pub(super) const SCAN_PAGE_UPPER: &str = "/S/{token}";
 
 /// The scan routes: (pattern, the form it answers in, the path's prefix). The
 /// patterns are the ones `web::api!` registers.

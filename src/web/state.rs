@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use super::public::StatusListCache;
 use crate::grading::Rules;
 use crate::scan::Scanner;
 use crate::settings::Settings;
@@ -33,4 +32,30 @@ pub const MAX_AUTH_FAILURES_PER_MINUTE: u32 = crate::auth::MAX_FAILURES_PER_MINU
 /// The counts that rate-limit failed authentication.
 pub fn auth_failure_cache() -> Arc<crate::auth::Failures> {
     Arc::default()
+}
+
+/// The signed status list, made at most once a minute per process (making
+/// it reads every inactive code) and shared by concurrent requests.
+#[derive(Clone)]
+pub struct StatusListCache(pub(super) moka::future::Cache<(), bytes::Bytes>);
+
+/// How long one signed status list is served before a new one is made.
+pub const STATUS_LIST_MAX_AGE_SECS: u64 = 60;
+
+impl StatusListCache {
+    pub fn new() -> StatusListCache {
+        StatusListCache(
+            moka::future::Cache::builder()
+                .name("status_list")
+                .max_capacity(1)
+                .time_to_live(std::time::Duration::from_secs(STATUS_LIST_MAX_AGE_SECS))
+                .build(),
+        )
+    }
+}
+
+impl Default for StatusListCache {
+    fn default() -> Self {
+        Self::new()
+    }
 }
