@@ -204,7 +204,7 @@ impl MerchantView {
     /// stored projection and code statuses (a view read again when nothing
     /// changed then renders nothing again).
     fn adopt(&self, old: &MerchantView) {
-        let mut known = old
+        let mut learnt = old
             .checked
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -218,11 +218,11 @@ impl MerchantView {
             _ => false,
         };
         if !(same_projection && self.codes == old.codes) {
-            for c in &mut known {
+            for c in &mut learnt {
                 c.answers = None;
             }
         }
-        *self.checked.lock().unwrap_or_else(|p| p.into_inner()) = known;
+        *self.checked.lock().unwrap_or_else(|p| p.into_inner()) = learnt;
     }
 
     /// Remembers that `text` verified with `claims` (of this merchant).
