@@ -16,6 +16,7 @@ pub mod keys;
 pub mod metrics;
 pub mod model;
 pub mod records;
+pub mod redact;
 pub mod refresh;
 pub mod render;
 pub mod scan;

@@ -1,5 +1,8 @@
 //! The scan path: token → signature (cached) → code status → live projection
-//! (cached). No HTTP here; the handlers in `web::scan` only render the result.
+//! (cached). No HTTP here: the web layer renders a [`Scan`], encodes it, and
+//! memoises its answers in the slots a cached view keeps beside each checked
+//! text ([`MerchantView::memoised`]), so a change that replaces the view
+//! drops them too.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -54,11 +57,11 @@ pub struct MerchantView {
     /// is parsed from it only when something needs its fields.
     json: Option<Box<str>>,
     /// What every answer needs of the projection (read first, cheaply).
-    head: Head,
+    grade_fields: LiveGradeFields,
     projection: std::sync::OnceLock<Projection>,
     pub codes: HashMap<u32, CodeStatus>,
     /// Token texts of this merchant whose signature was checked, with their
-    /// claims and the answers to their scans rendered today: a warm scan
+    /// claims and the answers to their scans memoised today: a warm scan
     /// compares the text instead of looking it up in the verified-token
     /// cache, and finds its answer beside it. At most [`CHECKED_PER_VIEW`]
     /// (a merchant has a handful of codes; forged texts are never kept
@@ -77,7 +80,7 @@ pub struct MerchantView {
 /// The fields of a projection every scan answer needs: enough for the live
 /// grade. Reading it from the JSON also checks the JSON is well formed.
 #[derive(Debug, serde::Deserialize)]
-struct Head {
+struct LiveGradeFields {
     computed_grade: crate::domain::Grade,
     #[serde(rename = "override")]
     override_: Option<crate::grading::Override>,
@@ -87,7 +90,7 @@ struct Head {
 const CHECKED_PER_VIEW: usize = 8;
 
 /// A token text whose signature was checked, its claims, and the answers to
-/// its scan rendered from the view for one day.
+/// its scan memoised from the view for one day.
 #[derive(Debug, Clone)]
 struct Checked {
     text: Box<str>,
@@ -95,54 +98,39 @@ struct Checked {
     answers: Option<Answers>,
 }
 
+/// How many answers to one checked text a view memoises: the web layer
+/// chooses what each slot holds (a form and an encoding), the scanner only
+/// keeps them.
+pub const ANSWER_SLOTS: usize = 4;
+
 /// The answers to one text's scan on `day`: its status and each body
-/// rendered so far (indexed by [`Wanted::slot`]). Everything an answer
-/// holds is fixed by the view, the text and the day.
+/// memoised so far, by slot. Everything an answer holds is fixed by the
+/// view, the text and the day.
 #[derive(Debug, Clone)]
 struct Answers {
     day: Date,
     status: Status,
-    bodies: [Option<bytes::Bytes>; 4],
-}
-
-/// Which answer to a scan: of which day, in which form, compressed or not.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Wanted {
-    day: Date,
-    form: Form,
-    gzipped: bool,
-}
-
-impl Wanted {
-    fn slot(self) -> usize {
-        usize::from(self.form == Form::Page) * 2 + usize::from(self.gzipped)
-    }
-}
-
-/// The form of a scan answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Form {
-    Json,
-    Page,
+    bodies: [Option<bytes::Bytes>; ANSWER_SLOTS],
 }
 
 impl MerchantView {
     /// A view of a projection the store parsed.
     pub fn new(projection: Projection, codes: HashMap<u32, CodeStatus>) -> Self {
-        let head = Head {
+        let grade_fields = LiveGradeFields {
             computed_grade: projection.computed_grade,
             override_: projection.override_.clone(),
         };
-        Self::build(None, head, projection.into(), codes)
+        Self::build(None, grade_fields, projection.into(), codes)
     }
 
-    /// A view of a projection as its stored JSON: only its head is read now,
-    /// the rest when [`MerchantView::projection`] is first asked for.
+    /// A view of a projection as its stored JSON: only what the live grade
+    /// needs is read now, the rest when [`MerchantView::projection`] is
+    /// first asked for.
     pub fn from_json(json: String, codes: HashMap<u32, CodeStatus>) -> Result<Self, StoreError> {
-        let head: Head = parse_projection_json(&json)?;
+        let grade_fields: LiveGradeFields = parse_projection_json(&json)?;
         Ok(Self::build(
             Some(json.into_boxed_str()),
-            head,
+            grade_fields,
             Default::default(),
             codes,
         ))
@@ -150,13 +138,13 @@ impl MerchantView {
 
     fn build(
         json: Option<Box<str>>,
-        head: Head,
+        grade_fields: LiveGradeFields,
         projection: std::sync::OnceLock<Projection>,
         codes: HashMap<u32, CodeStatus>,
     ) -> Self {
         Self {
             json,
-            head,
+            grade_fields,
             projection,
             codes,
             checked: Default::default(),
@@ -185,8 +173,8 @@ impl MerchantView {
     /// The grade to show on `today` (see [`Projection::effective`]).
     pub fn live_grade(&self, today: Date) -> crate::domain::Grade {
         crate::grading::effective(
-            self.head.computed_grade,
-            self.head.override_.as_ref(),
+            self.grade_fields.computed_grade,
+            self.grade_fields.override_.as_ref(),
             today,
         )
         .0
@@ -197,7 +185,7 @@ impl MerchantView {
     pub fn public_json(&self) -> Option<&str> {
         self.json
             .as_deref()
-            .filter(|_| self.head.override_.is_none())
+            .filter(|_| self.grade_fields.override_.is_none())
     }
 
     /// The claims of `text` if it was checked against this view before.
@@ -215,7 +203,7 @@ impl MerchantView {
     /// stored projection and code statuses (a view read again when nothing
     /// changed then renders nothing again).
     fn adopt(&self, old: &MerchantView) {
-        let mut known = old
+        let mut learnt = old
             .checked
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -229,11 +217,11 @@ impl MerchantView {
             _ => false,
         };
         if !(same_projection && self.codes == old.codes) {
-            for c in &mut known {
+            for c in &mut learnt {
                 c.answers = None;
             }
         }
-        *self.checked.lock().unwrap_or_else(|p| p.into_inner()) = known;
+        *self.checked.lock().unwrap_or_else(|p| p.into_inner()) = learnt;
     }
 
     /// Remembers that `text` verified with `claims` (of this merchant).
@@ -255,53 +243,37 @@ impl MerchantView {
         });
     }
 
-    /// The status and the body of the `wanted` answer to a scan of `text`,
-    /// if it was rendered from this view.
-    fn answered(&self, text: &str, wanted: Wanted) -> Option<(Status, bytes::Bytes)> {
-        let checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
-        let answers = checked.iter().find(|c| *c.text == *text)?.answers.as_ref();
-        let answers = answers.filter(|a| a.day == wanted.day)?;
-        Some((answers.status, answers.bodies[wanted.slot()].clone()?))
+    /// Whether answers are memoised in this view: only in a view kept in
+    /// the view cache.
+    pub fn memoises(&self) -> bool {
+        self.kept
     }
 
-    /// Keeps `body`, the `wanted` answer to a scan of the checked `text`
-    /// with `status`, for the rest of its day.
-    fn keep_answer(&self, text: &str, wanted: Wanted, status: Status, body: &bytes::Bytes) {
+    /// The status and the body memoised in `slot` for a scan of `text` on
+    /// `day`, if any.
+    pub fn memoised(&self, text: &str, day: Date, slot: usize) -> Option<(Status, bytes::Bytes)> {
+        let checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
+        let answers = checked.iter().find(|c| *c.text == *text)?.answers.as_ref();
+        let answers = answers.filter(|a| a.day == day)?;
+        Some((answers.status, answers.bodies[slot].clone()?))
+    }
+
+    /// Memoises `body` in `slot`, the answer with `status` to a scan of the
+    /// checked `text`, for the rest of `day`.
+    pub fn memoise(&self, text: &str, day: Date, slot: usize, status: Status, body: &bytes::Bytes) {
         let mut checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
         let Some(c) = checked.iter_mut().find(|c| *c.text == *text) else {
             return;
         };
         let answers = match &mut c.answers {
-            Some(a) if a.day == wanted.day => a,
+            Some(a) if a.day == day => a,
             stale => stale.insert(Answers {
-                day: wanted.day,
+                day,
                 status,
                 bodies: Default::default(),
             }),
         };
-        answers.bodies[wanted.slot()] = Some(body.clone());
-    }
-}
-
-/// `body` gzip-compressed (at the default level: once per view and day).
-pub fn gzip(body: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    let mut z = flate2::write::GzEncoder::new(
-        Vec::with_capacity(body.len() / 2 + 64),
-        flate2::Compression::default(),
-    );
-    z.write_all(body).expect("writing to memory");
-    let mut out = z.finish().expect("writing to memory");
-    out.shrink_to_fit();
-    out
-}
-
-/// A rendered body as sent: gzip-compressed if `gzipped`.
-pub fn encode(body: Vec<u8>, gzipped: bool) -> bytes::Bytes {
-    if gzipped {
-        gzip(&body).into()
-    } else {
-        body.into()
+        answers.bodies[slot] = Some(body.clone());
     }
 }
 
@@ -621,78 +593,40 @@ impl Scanner {
         outcome
     }
 
-    /// The answer in `form` to a scan of a token (or a full code URL): its
-    /// status and body, gzip-compressed if `gzipped`. `render` builds the
-    /// plain body from the scan. An answer that shows a merchant is
-    /// rendered once per view, checked text, day and form, and kept in the
-    /// view: a warm scan finds it there by the text alone.
-    pub async fn answer(
+    /// The answer memoised in `slot` for a scan of `text` today, if the
+    /// merchant's view is cached and holds one for this very text: the
+    /// warm path, with no signature check and no second cache.
+    pub async fn memoised_answer(
         &self,
         text: &str,
-        form: Form,
-        gzipped: bool,
-        render: impl FnOnce(&Scan) -> Result<Vec<u8>, StoreError>,
-    ) -> Result<(Status, bytes::Bytes), Arc<StoreError>> {
-        let started = tokio::time::Instant::now();
-        let today = clock::today();
-        let text = yisaozhi_codes::token_from_text(text);
-        let wanted = Wanted {
-            day: today,
-            form,
-            gzipped,
-        };
-        if let Some(hit) = self.answer_warm(text, wanted).await {
-            return Ok(hit);
-        }
-        // The store's budget for this scan counts from its start.
-        let scan = crate::store::SCAN_STARTED
-            .scope(started, self.scan(text, today))
-            .await?;
-        let status = scan.status;
-        // Kept only in a cached view, which a scan holds only for a shown
-        // merchant's checked text.
-        let Some(view) = scan.view.as_ref().filter(|v| v.kept) else {
-            return Ok((status, encode(render(&scan)?, gzipped)));
-        };
-        let plain_wanted = Wanted {
-            gzipped: false,
-            ..wanted
-        };
-        let plain = match view.answered(text, plain_wanted) {
-            Some((_, plain)) => plain,
-            None => {
-                let mut body = render(&scan)?;
-                // Kept for the day: no spare capacity (a `Bytes` keeps the
-                // whole allocation of the buffer it came from).
-                body.shrink_to_fit();
-                let body = bytes::Bytes::from(body);
-                view.keep_answer(text, plain_wanted, status, &body);
-                body
-            }
-        };
-        if !gzipped {
-            return Ok((status, plain));
-        }
-        let compressed = bytes::Bytes::from(gzip(&plain));
-        view.keep_answer(text, wanted, status, &compressed);
-        Ok((status, compressed))
-    }
-
-    /// The warm answer: the merchant's view is cached and holds this very
-    /// text's answer for today.
-    async fn answer_warm(&self, text: &str, wanted: Wanted) -> Option<(Status, bytes::Bytes)> {
+        today: Date,
+        slot: usize,
+    ) -> Option<(Status, bytes::Bytes)> {
         let views = self.views.as_ref()?;
         // Untrusted until the text is found among the view's checked ones.
         let claimed = yisaozhi_codes::claimed_merchant(text)?;
         let view = views.get(claimed.as_str()).await.flatten()?;
-        let answer = view.answered(text, wanted)?;
+        let answer = view.memoised(text, today, slot)?;
         metrics::cache("merchant_views", true);
         self.reread_if_due(claimed.as_str(), &view);
         Some(answer)
     }
 
+    /// Scans a token's text on `today`. The store's budget for the scan
+    /// counts from `started`.
+    pub async fn scan(
+        &self,
+        text: &str,
+        today: Date,
+        started: tokio::time::Instant,
+    ) -> Result<Scan, Arc<StoreError>> {
+        crate::store::SCAN_STARTED
+            .scope(started, self.scan_text(text, today))
+            .await
+    }
+
     /// Scans a token's text.
-    async fn scan(&self, text: &str, today: Date) -> Result<Scan, Arc<StoreError>> {
+    async fn scan_text(&self, text: &str, today: Date) -> Result<Scan, Arc<StoreError>> {
         if let Some(scan) = self.scan_warm(text, today).await {
             return Ok(scan);
         }
@@ -842,7 +776,7 @@ mod tests {
     async fn cached_grade(scanner: &Scanner, id: &MerchantId) -> Option<crate::domain::Grade> {
         let views = scanner.views.as_ref().unwrap();
         let view = views.get(id).await.flatten()?;
-        Some(view.head.computed_grade)
+        Some(view.grade_fields.computed_grade)
     }
 
     #[tokio::test]
@@ -852,7 +786,7 @@ mod tests {
         let ttl = Duration::from_secs(20);
         let (scanner, id) = scanner_of_one(dir.path(), Grade::Green, ttl).await;
         let first = scanner.view(&id).await.unwrap().unwrap();
-        assert_eq!(first.head.computed_grade, Grade::Green);
+        assert_eq!(first.grade_fields.computed_grade, Grade::Green);
         // A change whose notice never reaches this scanner.
         put_grade(scanner.store(), &id, Grade::Red).await;
         let expires = scanner.expiry.ttl(id.as_str());
@@ -910,7 +844,7 @@ mod tests {
         scanner.drop_if_invalidated_since(&id, before).await;
         assert_eq!(cached_grade(&scanner, &id).await, None);
         let view = scanner.view(&id).await.unwrap().unwrap();
-        assert_eq!(view.head.computed_grade, Grade::Red);
+        assert_eq!(view.grade_fields.computed_grade, Grade::Red);
         // A read with no change since it started stays.
         let before = scanner.invalidations.load(Ordering::Acquire);
         scanner.drop_if_invalidated_since(&id, before).await;
@@ -936,42 +870,43 @@ mod tests {
             },
             merchant_id: Some(id.clone()),
         });
-        let want = |day: Date, form: Form, gzipped: bool| Wanted { day, form, gzipped };
-        let json = want(today, Form::Json, false);
+        // Slots as the web layer might use them: JSON, JSON gzip, page.
+        let (json_slot, json_gzip_slot, page_slot) = (0, 1, 2);
+        let json = (today, json_slot);
         let first = read().await;
         first.remember("123", &claims);
         let body = bytes::Bytes::from_static(b"first");
-        first.keep_answer("123", json, Status::Valid, &body);
+        first.memoise("123", json.0, json.1, Status::Valid, &body);
         assert_eq!(
-            first.answered("123", json),
+            first.memoised("123", json.0, json.1),
             Some((Status::Valid, body.clone()))
         );
         // Nothing else was answered: not the page, not gzip, not another
         // text, not another day.
-        assert_eq!(first.answered("123", want(today, Form::Page, false)), None);
-        assert_eq!(first.answered("123", want(today, Form::Json, true)), None);
-        assert_eq!(first.answered("124", json), None);
+        assert_eq!(first.memoised("123", today, page_slot), None);
+        assert_eq!(first.memoised("123", today, json_gzip_slot), None);
+        assert_eq!(first.memoised("124", json.0, json.1), None);
         let tomorrow = today.tomorrow().unwrap();
-        assert_eq!(
-            first.answered("123", want(tomorrow, Form::Json, false)),
-            None
-        );
+        assert_eq!(first.memoised("123", tomorrow, json_slot), None);
         // A view read again with nothing changed keeps the text and answer.
         let same = read().await;
         same.adopt(&first);
-        assert_eq!(same.answered("123", json), Some((Status::Valid, body)));
+        assert_eq!(
+            same.memoised("123", json.0, json.1),
+            Some((Status::Valid, body))
+        );
         // One read after a change keeps the checked text, not its answer.
         put_grade(&store, &id, Grade::Red).await;
         let changed = read().await;
         changed.adopt(&first);
-        assert_eq!(changed.answered("123", json), None);
+        assert_eq!(changed.memoised("123", json.0, json.1), None);
         assert!(changed.verified("123").is_some());
         // An answer of another day is replaced, with its status.
-        let page = want(tomorrow, Form::Page, false);
-        first.keep_answer("123", page, Status::Expired, &"p".into());
-        assert_eq!(first.answered("123", json), None);
+        let page = (tomorrow, page_slot);
+        first.memoise("123", page.0, page.1, Status::Expired, &"p".into());
+        assert_eq!(first.memoised("123", json.0, json.1), None);
         assert_eq!(
-            first.answered("123", page),
+            first.memoised("123", page.0, page.1),
             Some((Status::Expired, "p".into()))
         );
     }

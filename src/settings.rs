@@ -9,6 +9,8 @@ use std::time::Duration;
 use anyhow::Context;
 use serde::Deserialize;
 
+/// Re-exported for `store::redis`, which still names it here.
+pub use crate::redact::redact_url;
 use crate::store::StoreSpec;
 
 /// The settings as they may appear in the TOML file (all optional).
@@ -239,20 +241,6 @@ pub fn parse_base_url(raw: &str) -> anyhow::Result<String> {
         anyhow::bail!("public_base_url `{raw}`: expected scheme and host only, e.g. https://ysz.example.gov.cn");
     }
     Ok(trimmed.to_owned())
-}
-
-/// A store URL with any password replaced by `***`.
-pub fn redact_url(raw: &str) -> String {
-    let Some((scheme, rest)) = raw.split_once("://") else {
-        return raw.to_owned();
-    };
-    match rest.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
-            format!("{scheme}://{user}:***@{host}")
-        }
-        None => raw.to_owned(),
-    }
 }
 
 impl Settings {

@@ -52,8 +52,9 @@ impl Application {
             .clone()
             .unwrap_or_else(|| format!("http://{addr}"));
         let scanner = Scanner::new(store.clone(), Arc::new(keys), settings.cache_capacity);
-        spawn_invalidation(store, scanner.clone());
+        spawn_invalidation(store.clone(), scanner.clone());
         let state = AppState {
+            store,
             scanner,
             rules: Arc::new(rules),
             settings: Arc::new(settings),
@@ -78,8 +79,8 @@ impl Application {
                     crate::web::serve_scans_first,
                 ))
                 // Request id, metrics and the request log line (DEBUG, or
-                // INFO/WARN for slow and failed requests): see `metrics`.
-                .wrap(actix_web::middleware::from_fn(crate::metrics::track))
+                // INFO/WARN for slow and failed requests).
+                .wrap(actix_web::middleware::from_fn(crate::web::track_requests))
                 .configure(routes)
         })
         .listen(listener)?

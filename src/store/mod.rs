@@ -358,7 +358,7 @@ pub trait Store: Send + Sync + 'static {
 pub type SharedStore = Arc<dyn Store>;
 
 tokio::task_local! {
-    /// When the scan this task answers began (`Scanner::answer`): a store
+    /// When the scan this task answers began (`Scanner::scan`): a store
     /// whose scan read has a time budget counts it from then, so that time
     /// spent before the read (verifying the signature) is in it too.
     pub static SCAN_STARTED: tokio::time::Instant;
@@ -401,7 +401,7 @@ impl StoreSpec {
             ::redis::Client::open(raw).map_err(|e| {
                 format!(
                     "store `{}`: not a Redis URL ({e}); expected redis://HOST:PORT",
-                    crate::domain::truncate(&crate::settings::redact_url(raw))
+                    crate::domain::truncate(&crate::redact::redact_url(raw))
                 )
             })?;
             return Ok(StoreSpec::Redis(raw.to_owned()));
@@ -439,7 +439,7 @@ impl StoreSpec {
 
 /// Checks one `HOST:PORT` of a Redis store spec.
 fn parse_host_port<'a>(raw: &str, node: &'a str) -> Result<&'a str, String> {
-    let shown = crate::domain::truncate(&crate::settings::redact_url(raw));
+    let shown = crate::domain::truncate(&crate::redact::redact_url(raw));
     let example = if raw.starts_with("redis+cluster://") {
         "redis+cluster://HOST:PORT,HOST:PORT,..., e.g. redis+cluster://10.0.0.1:7000,10.0.0.2:7000"
     } else {

@@ -6,8 +6,11 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{merchant_id, public_projection, ApiError, AppState};
-use crate::auth::{self, AuthError, Principal};
+use super::answers::{code_url, public_projection, CodeAnswer, ImportAnswer, RegisteredCode};
+use super::error::ApiError;
+use super::extract::{MerchantPath, Regulator};
+use super::state::AppState;
+use crate::auth::Principal;
 use crate::clock;
 use crate::grading;
 use crate::model::{
@@ -17,44 +20,6 @@ use crate::records::json_without_repeated_keys;
 use crate::store::AuditFilter;
 
 const MAX_REASON_CHARS: usize = 500;
-
-/// Authenticates the caller. The token is always checked: failures are
-/// counted per client address (from `X-Forwarded-For` only through a
-/// trusted proxy) and per token id, and past either limit a failure is
-/// answered 429, so no one's failures refuse someone else's valid token.
-async fn principal(state: &AppState, req: &HttpRequest) -> Result<Principal, ApiError> {
-    let client = auth::client_address(
-        req.peer_addr().map(|a| a.ip()),
-        req.headers()
-            .get_all(FORWARDED_FOR)
-            .filter_map(|v| v.to_str().ok())
-            .collect::<Vec<_>>()
-            .into_iter(),
-        &state.settings.trusted_proxies,
-    );
-    let header = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let token_id = auth::presented_id(header);
-    // Not a token at all, from an address past its limit: no work.
-    if token_id.is_none() && state.auth_failures.client_limited(client) {
-        return Err(ApiError::TooManyAttempts);
-    }
-    match auth::authenticate(state.scanner.store().as_ref(), header).await {
-        Ok(who) => Ok(who),
-        Err(AuthError::Store(e)) => Err(e.into()),
-        Err(other) => {
-            if state.auth_failures.note(client, token_id) {
-                return Err(ApiError::TooManyAttempts);
-            }
-            tracing::warn!(client = ?client, token.id = token_id, "regulator authentication failed");
-            Err(ApiError::Unauthorized(other.to_string()))
-        }
-    }
-}
-
-const FORWARDED_FOR: &str = "x-forwarded-for";
 
 /// Largest JSONL body of an import.
 const MAX_IMPORT_BYTES: usize = 4 * 1024 * 1024;
@@ -100,20 +65,19 @@ async fn read_body(
     Ok(body.freeze())
 }
 
-/// Authenticates and loads a merchant the caller may change.
+/// Loads a merchant the authenticated caller may change: the path's id is
+/// judged only after authentication, so a stranger learns nothing of it.
 async fn writable_merchant(
     state: &AppState,
-    req: &HttpRequest,
-    raw_id: &str,
-) -> Result<(Principal, Merchant), ApiError> {
-    let who = principal(state, req).await?;
-    let id = merchant_id(raw_id)?;
+    who: &Principal,
+    id: Result<MerchantPath, ApiError>,
+) -> Result<Merchant, ApiError> {
+    let id = id?;
     let merchant = state
-        .scanner
-        .store()
+        .store
         .merchant(&id)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no merchant `{id}`")))?;
+        .ok_or_else(|| ApiError::NotFound(format!("no merchant `{}`", *id)))?;
     if !who.scope.may_write(&merchant.region) {
         return Err(ApiError::Forbidden(format!(
             "token `{}` (scope {}) may not change merchants in region {}",
@@ -122,7 +86,7 @@ async fn writable_merchant(
             merchant.region
         )));
     }
-    Ok((who, merchant))
+    Ok(merchant)
 }
 
 #[derive(Debug, Deserialize)]
@@ -192,7 +156,7 @@ async fn apply_override(
     merchant: &Merchant,
     value: Option<Override>,
 ) -> Result<HttpResponse, ApiError> {
-    let store = state.scanner.store();
+    let store = &state.store;
     let id: &MerchantId = &merchant.id;
     let before = store.override_of(id).await?;
     if value.is_none() && before.is_none() {
@@ -236,11 +200,12 @@ async fn apply_override(
 
 pub async fn set_override(
     state: web::Data<AppState>,
+    who: Regulator,
+    id: Result<MerchantPath, ApiError>,
     req: HttpRequest,
-    id: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let (who, merchant) = writable_merchant(&state, &req, &id).await?;
+    let merchant = writable_merchant(&state, &who, id).await?;
     let body = read_body(&req, payload, MAX_OVERRIDE_BYTES).await?;
     let value = parse_override(&body, &who.name, clock::today())?;
     apply_override(&state, &who, &merchant, Some(value)).await
@@ -248,20 +213,20 @@ pub async fn set_override(
 
 pub async fn clear_override(
     state: web::Data<AppState>,
-    req: HttpRequest,
-    id: web::Path<String>,
+    who: Regulator,
+    id: Result<MerchantPath, ApiError>,
 ) -> Result<HttpResponse, ApiError> {
-    let (who, merchant) = writable_merchant(&state, &req, &id).await?;
+    let merchant = writable_merchant(&state, &who, id).await?;
     apply_override(&state, &who, &merchant, None).await
 }
 
 pub async fn issue_code(
     state: web::Data<AppState>,
-    req: HttpRequest,
-    id: web::Path<String>,
+    who: Regulator,
+    id: Result<MerchantPath, ApiError>,
 ) -> Result<HttpResponse, ApiError> {
-    let (who, merchant) = writable_merchant(&state, &req, &id).await?;
-    let store = state.scanner.store();
+    let merchant = writable_merchant(&state, &who, id).await?;
+    let store = &state.store;
     let code = crate::issuing::issue(
         store.as_ref(),
         state.scanner.keys(),
@@ -278,29 +243,18 @@ pub async fn issue_code(
         other => ApiError::Internal(other.into()),
     })?;
     state.scanner.invalidate(&merchant.id).await;
-    let token = yisaozhi_codes::Token::parse(&code.token)
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("{e}")))?;
-    Ok(HttpResponse::Created().json(json!({
-        "url": yisaozhi_codes::url(&state.base_url, &token),
-        "token": code.token,
-        "serial": code.serial,
-        "kid": code.kid,
-        "printed_grade": code.printed_grade,
-        "issued_at": code.issued_at,
-        "expires_at": code.expires_at,
-    })))
+    Ok(HttpResponse::Created().json(CodeAnswer::new(&code, &state.base_url)?))
 }
 
 pub async fn revoke_code(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    who: Regulator,
     serial: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let who = principal(&state, &req).await?;
     let serial: u32 = serial.parse().map_err(|_| {
         ApiError::NotFound(format!("no code `{}`", crate::domain::truncate(&serial)))
     })?;
-    let store = state.scanner.store();
+    let store = &state.store;
     let code = store
         .code(serial)
         .await?
@@ -418,8 +372,11 @@ fn region_filter(raw: Option<String>) -> Result<Option<String>, ApiError> {
     Ok(region)
 }
 
-pub async fn audit(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    principal(&state, &req).await?;
+pub async fn audit(
+    state: web::Data<AppState>,
+    _: Regulator,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     let q: AuditQuery = query(&req)?;
     let since = non_empty(q.since)
         .map(|s| {
@@ -438,8 +395,7 @@ pub async fn audit(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpR
         .transpose()?;
     let limit = number("limit", q.limit, 1, MAX_AUDIT_LIMIT, 100)?;
     let entries = state
-        .scanner
-        .store()
+        .store
         .audit(AuditFilter {
             target: text_filter("target", q.target)?,
             actor: text_filter("actor", q.actor)?,
@@ -467,9 +423,9 @@ fn non_empty(v: Option<String>) -> Option<String> {
 
 pub async fn search(
     state: web::Data<AppState>,
+    _: Regulator,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    principal(&state, &req).await?;
     let q: SearchQuery = query(&req)?;
     let grade = non_empty(q.grade)
         .map(|g| parse_grade(&g).map_err(|e| bad(e.to_string())))
@@ -493,7 +449,7 @@ pub async fn search(
         page: number("page", q.page, 1, MAX_PAGE, 1)? as usize,
         per_page: number("per_page", q.per_page, 1, MAX_PER_PAGE, 20)? as usize,
     };
-    let page = state.scanner.store().search(&query).await?;
+    let page = state.store.search(&query).await?;
     let today = clock::today();
     let items: Vec<_> = page
         .items
@@ -518,52 +474,32 @@ struct StatsQuery {
     region: Option<String>,
 }
 
-pub async fn stats(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    principal(&state, &req).await?;
+pub async fn stats(
+    state: web::Data<AppState>,
+    _: Regulator,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     let q: StatsQuery = query(&req)?;
     let region = region_filter(q.region)?;
-    let stats = state.scanner.store().stats(region.as_deref()).await?;
+    let stats = state.store.stats(region.as_deref()).await?;
     Ok(HttpResponse::Ok().json(stats))
 }
 
-pub async fn reprint(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
-    principal(&state, &req).await?;
-    let items = state.scanner.store().reprint().await?;
+pub async fn reprint(state: web::Data<AppState>, _: Regulator) -> Result<HttpResponse, ApiError> {
+    let items = state.store.reprint().await?;
     Ok(HttpResponse::Ok().json(json!({"total": items.len(), "items": items})))
-}
-
-fn import_answer(report: &crate::refresh::ImportReport, ids: &[MerchantId]) -> serde_json::Value {
-    let s = &report.summary;
-    let mut answer = json!({
-        "read": s.read, "imported": s.imported, "duplicate": s.duplicate, "rejected": s.rejected,
-        "regraded": s.regraded,
-        "rejects": report.rejects.iter().map(|r| json!({"line": r.line, "reason": r.reason})).collect::<Vec<_>>(),
-        "merchants": ids,
-    });
-    // Answered with 400: the report is also the error envelope.
-    if s.rejected > 0 && ids.is_empty() {
-        answer["error"] = json!("rejected");
-        answer["message"] = json!(format!(
-            "every line was rejected ({} of {}); `rejects` says where and why",
-            s.rejected, s.read
-        ));
-    }
-    answer
 }
 
 /// Registers merchants (JSONL body, the merchants file format); new ones are
 /// graded and get a code at once, so an itinerant vendor leaves with a code.
 pub async fn register(
     state: web::Data<AppState>,
+    who: Regulator,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let who = principal(&state, &req).await?;
     let body = read_body(&req, payload, MAX_IMPORT_BYTES).await?;
-    let store = state.scanner.store();
+    let store = &state.store;
     let scope = who.scope.clone();
     let (report, ids) = crate::refresh::import_merchants_body(
         store.as_ref(),
@@ -591,14 +527,17 @@ pub async fn register(
             .await
             .map_err(|e| ApiError::Internal(e.into()))?,
         };
-        let token =
-            yisaozhi_codes::Token::parse(&code.token).map_err(|e| ApiError::Internal(e.into()))?;
-        codes.push(json!({"merchant_id": id, "serial": code.serial, "url": yisaozhi_codes::url(&state.base_url, &token), "printed_grade": code.printed_grade}));
+        codes.push(RegisteredCode {
+            merchant_id: id,
+            printed_grade: code.printed_grade,
+            serial: code.serial,
+            url: code_url(&state.base_url, &code)?,
+        });
         state.scanner.invalidate(id).await;
     }
     audit_import(&state, &who, "merchants.import", &report, &ids).await?;
-    let mut answer = import_answer(&report, &ids);
-    answer["codes"] = json!(codes);
+    let mut answer = ImportAnswer::new(&report, &ids);
+    answer.codes = Some(codes);
     Ok(import_response(&who, &report, &ids, answer))
 }
 
@@ -609,7 +548,7 @@ fn import_response(
     who: &Principal,
     report: &crate::refresh::ImportReport,
     ids: &[MerchantId],
-    mut answer: serde_json::Value,
+    mut answer: ImportAnswer<'_>,
 ) -> HttpResponse {
     if !ids.is_empty() || report.summary.rejected == 0 {
         return HttpResponse::Ok().json(answer);
@@ -617,8 +556,8 @@ fn import_response(
     if report.out_of_scope == 0 {
         return HttpResponse::BadRequest().json(answer);
     }
-    answer["error"] = json!("forbidden");
-    answer["message"] = json!(format!(
+    answer.error = Some("forbidden");
+    answer.message = Some(format!(
         "nothing imported: {} line(s) concern merchants outside the regions token `{}` (scope {}) may change; see `rejects`",
         report.out_of_scope,
         who.name,
@@ -634,7 +573,7 @@ async fn audit_merchant_changes(
     who: &Principal,
     changes: &[crate::refresh::MerchantChange],
 ) -> Result<(), ApiError> {
-    let store = state.scanner.store();
+    let store = &state.store;
     for change in changes {
         store
             .append_audit(AuditEntry {
@@ -703,14 +642,14 @@ fn changed_fields(before: Option<&Merchant>, after: &Merchant) -> Vec<&'static s
 /// merchants they concern at once.
 pub async fn import_records(
     state: web::Data<AppState>,
+    who: Regulator,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let who = principal(&state, &req).await?;
     let body = read_body(&req, payload, MAX_IMPORT_BYTES).await?;
     let scope = who.scope.clone();
     let (report, ids) = crate::refresh::import_records_body(
-        state.scanner.store().as_ref(),
+        state.store.as_ref(),
         &state.rules,
         &body,
         &move |r| scope.may_write(r),
@@ -721,7 +660,7 @@ pub async fn import_records(
         state.scanner.invalidate(id).await;
     }
     audit_import(&state, &who, "records.import", &report, &ids).await?;
-    let answer = import_answer(&report, &ids);
+    let answer = ImportAnswer::new(&report, &ids);
     Ok(import_response(&who, &report, &ids, answer))
 }
 
@@ -737,8 +676,7 @@ async fn audit_import(
     }
     let s = &report.summary;
     state
-        .scanner
-        .store()
+        .store
         .append_audit(AuditEntry {
             at: clock::now(),
             actor: who.name.clone(),

@@ -1,62 +1,22 @@
-//! What every answer has in common, whoever made it: the security headers
-//! of every page, the JSON envelope for errors that actix raises before or
-//! around a handler (a body over the limit, a query that does not parse),
-//! and the answer to a path no route takes (404) or takes with another
-//! method (405 with `Allow`), both found in the route table.
-//!
-//! The scan middleware answers before the router and adds the headers itself
-//! (`security_headers`, built once: inserting them copies no bytes).
+//! What every routed answer has in common, whoever made it: the security
+//! headers (`security_headers`; the scan middleware answers before the
+//! router and adds them itself), the JSON envelope for errors that actix
+//! raises before or around a handler (a body over the limit, a query that
+//! does not parse), and the answer to a path no route takes (404) or takes
+//! with another method (405 with `Allow`), both found in the route table.
 
 use std::sync::OnceLock;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ResourceDef, ServiceRequest, ServiceResponse};
-use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::{HttpRequest, HttpResponse};
-use serde_json::json;
 
-use super::ApiError;
-
-/// The headers of every answer: a page may load nothing from elsewhere, run
-/// no script, style itself only with its own inline style sheet, and may not
-/// be framed (a look-alike site must not wrap the scan page); no referrer
-/// leaves with a link (the scan URL carries the code).
-pub fn security_headers() -> &'static [(HeaderName, HeaderValue)] {
-    static HEADERS: OnceLock<Vec<(HeaderName, HeaderValue)>> = OnceLock::new();
-    HEADERS.get_or_init(|| {
-        let styles: String = super::pages::STYLE_SHEETS
-            .iter()
-            .map(|css| {
-                use sha2::Digest;
-                let digest = sha2::Sha256::digest(css.as_bytes());
-                format!(" 'sha256-{}'", data_encoding::BASE64.encode(&digest))
-            })
-            .collect();
-        let csp = format!(
-            "default-src 'none'; style-src{styles}; img-src data:; base-uri 'none'; \
-             form-action 'none'; frame-ancestors 'none'"
-        );
-        vec![
-            (
-                header::CONTENT_SECURITY_POLICY,
-                // Static (leaked once): a clone per answer copies a pointer,
-                // with no shared count for the workers to contend on.
-                HeaderValue::from_static(Box::leak(csp.into_boxed_str())),
-            ),
-            (
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            ),
-            (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
-            (
-                header::REFERRER_POLICY,
-                HeaderValue::from_static("no-referrer"),
-            ),
-        ]
-    })
-}
+use super::error::{ApiError, ErrorEnvelope};
+use super::routes::{MAX_BODY_BYTES, ROUTES};
+use super::security_headers::security_headers;
 
 /// Middleware around the router: adds the security headers an answer does
 /// not have yet, and turns an error that is not ours (raised by an
@@ -117,7 +77,7 @@ fn foreign_envelope(e: &actix_web::Error) -> Option<Enveloped> {
     let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
         format!(
             "the request body is larger than the limit of {} MiB",
-            super::MAX_BODY_BYTES >> 20
+            MAX_BODY_BYTES >> 20
         )
     } else if let Some(q) = e.as_error::<QueryPayloadError>() {
         format!("query string: {q}; see /openapi.json for the parameters of this route")
@@ -151,14 +111,17 @@ fn code_of(status: StatusCode) -> &'static str {
 
 /// `{"error": CODE, "message": TEXT}` with `status`.
 pub fn envelope(status: StatusCode, code: &str, message: &str) -> HttpResponse {
-    HttpResponse::build(status).json(json!({"error": code, "message": message}))
+    HttpResponse::build(status).json(ErrorEnvelope {
+        error: code,
+        message,
+    })
 }
 
 /// Every route's pattern, parsed once, with its method.
 fn route_table() -> &'static [(ResourceDef, &'static str)] {
     static TABLE: OnceLock<Vec<(ResourceDef, &'static str)>> = OnceLock::new();
     TABLE.get_or_init(|| {
-        super::ROUTES
+        ROUTES
             .iter()
             .map(|r| (ResourceDef::new(r.path), r.method))
             .collect()
@@ -232,27 +195,5 @@ mod tests {
         assert_eq!(allowed_methods("/S/1234"), ["GET", "HEAD"]);
         assert!(allowed_methods("/nowhere").is_empty());
         assert!(allowed_methods("/api/v1/merchants/M1/extra").is_empty());
-    }
-
-    /// The policy names the hash of every inline style sheet exactly as the
-    /// pages embed it: a page whose sheet is not listed would show unstyled.
-    #[test]
-    fn the_content_security_policy_allows_exactly_the_pages_style_sheets() {
-        let csp = security_headers()
-            .iter()
-            .find(|(n, _)| n == header::CONTENT_SECURITY_POLICY)
-            .map(|(_, v)| v.to_str().unwrap().to_owned())
-            .unwrap();
-        assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
-        assert!(csp.contains("default-src 'none'"), "{csp}");
-        assert!(!csp.contains("unsafe-inline"), "{csp}");
-        for page in super::super::pages::rendered_samples() {
-            let start = page.find("<style>").expect("a style sheet") + "<style>".len();
-            let end = page[start..].find("</style>").unwrap() + start;
-            use sha2::Digest;
-            let digest = sha2::Sha256::digest(&page.as_bytes()[start..end]);
-            let source = format!("'sha256-{}'", data_encoding::BASE64.encode(&digest));
-            assert!(csp.contains(&source), "{source} not in {csp}");
-        }
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
-use super::AppState;
+use super::state::AppState;
 
 /// The process is up.
 pub async fn healthz() -> HttpResponse {
@@ -24,7 +24,7 @@ const READY_TIMEOUT: Duration = Duration::from_secs(1);
 /// this never waits for a hung Redis more than once.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let store = matches!(
-        tokio::time::timeout(READY_TIMEOUT, state.scanner.store().ping()).await,
+        tokio::time::timeout(READY_TIMEOUT, state.store.ping()).await,
         Ok(Ok(()))
     );
     let keys = !state.scanner.keys().infos.is_empty();
@@ -50,7 +50,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 
 /// Prometheus text exposition.
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    if let Ok(Some(at)) = state.scanner.store().last_refresh().await {
+    if let Ok(Some(at)) = state.store.last_refresh().await {
         ::metrics::gauge!("ysz_last_refresh_timestamp_seconds").set(at.as_second() as f64);
     }
     HttpResponse::Ok()

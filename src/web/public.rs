@@ -4,8 +4,13 @@ use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
-use super::{merchant_id, pages, public_projection, ApiError, AppState};
+use super::answers::{code_url, public_projection, CodeAnswer};
+use super::error::ApiError;
+use super::extract::MerchantPath;
+use super::pages;
+use super::state::{AppState, STATUS_LIST_MAX_AGE_SECS};
 use crate::clock;
+use crate::domain::MerchantId;
 use anyhow::Context as _;
 use yisaozhi_codes::ListedStatus;
 
@@ -19,38 +24,11 @@ pub async fn keys(state: web::Data<AppState>) -> HttpResponse {
         .json(json!({ "keys": keys }))
 }
 
-/// The signed status list, made at most once a minute per process (making
-/// it reads every inactive code) and shared by concurrent requests.
-#[derive(Clone)]
-pub struct StatusListCache(moka::future::Cache<(), bytes::Bytes>);
-
-/// How long one signed status list is served before a new one is made.
-pub const STATUS_LIST_MAX_AGE_SECS: u64 = 60;
-
-impl StatusListCache {
-    pub fn new() -> StatusListCache {
-        StatusListCache(
-            moka::future::Cache::builder()
-                .name("status_list")
-                .max_capacity(1)
-                .time_to_live(std::time::Duration::from_secs(STATUS_LIST_MAX_AGE_SECS))
-                .build(),
-        )
-    }
-}
-
-impl Default for StatusListCache {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 async fn make_status_list(state: &AppState) -> anyhow::Result<bytes::Bytes> {
     let keys = state.scanner.keys();
     let (kid, key) = keys.active().context("no active signing key")?;
     let entries = state
-        .scanner
-        .store()
+        .store
         .inactive_codes()
         .await?
         .into_iter()
@@ -90,52 +68,29 @@ pub async fn status_list(state: web::Data<AppState>) -> Result<HttpResponse, Api
 
 pub async fn merchant(
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    id: MerchantPath,
 ) -> Result<HttpResponse, ApiError> {
-    let id = merchant_id(&id)?;
     let view = state
         .scanner
         .view(&id)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no merchant `{id}`")))?;
+        .ok_or_else(|| ApiError::NotFound(format!("no merchant `{}`", *id)))?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .json(public_projection(view.projection()?, clock::today())))
 }
 
-async fn active_code(state: &AppState, raw_id: &str) -> Result<IssuedCode, ApiError> {
-    let id = merchant_id(raw_id)?;
+async fn active_code(state: &AppState, id: &MerchantId) -> Result<IssuedCode, ApiError> {
     // The store down is a 503, like everywhere else.
-    crate::issuing::active_code(state.scanner.store().as_ref(), &id)
+    crate::issuing::active_code(state.store.as_ref(), id)
         .await
         .map_err(ApiError::from)?
         .ok_or_else(|| ApiError::NotFound(format!("merchant `{id}` has no active code")))
 }
 
-fn code_url(state: &AppState, code: &IssuedCode) -> Result<String, ApiError> {
-    let token = yisaozhi_codes::Token::parse(&code.token).map_err(|e| {
-        ApiError::Internal(anyhow::anyhow!(
-            "stored code {} is invalid: {e}",
-            code.serial
-        ))
-    })?;
-    Ok(yisaozhi_codes::url(&state.base_url, &token))
-}
-
-pub async fn code(
-    state: web::Data<AppState>,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn code(state: web::Data<AppState>, id: MerchantPath) -> Result<HttpResponse, ApiError> {
     let code = active_code(&state, &id).await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "url": code_url(&state, &code)?,
-        "token": code.token,
-        "serial": code.serial,
-        "kid": code.kid,
-        "printed_grade": code.printed_grade,
-        "issued_at": code.issued_at,
-        "expires_at": code.expires_at,
-    })))
+    Ok(HttpResponse::Ok().json(CodeAnswer::new(&code, &state.base_url)?))
 }
 
 fn render_svg(url: &str, code: &IssuedCode) -> Result<String, ApiError> {
@@ -147,10 +102,10 @@ fn render_svg(url: &str, code: &IssuedCode) -> Result<String, ApiError> {
 
 pub async fn code_svg(
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    id: MerchantPath,
 ) -> Result<HttpResponse, ApiError> {
     let code = active_code(&state, &id).await?;
-    let svg = render_svg(&code_url(&state, &code)?, &code)?;
+    let svg = render_svg(&code_url(&state.base_url, &code)?, &code)?;
     Ok(HttpResponse::Ok()
         .content_type("image/svg+xml")
         .insert_header((header::CACHE_CONTROL, "no-cache"))
@@ -162,10 +117,10 @@ const PNG_MODULE_PX: u32 = 8;
 
 pub async fn code_png(
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    id: MerchantPath,
 ) -> Result<HttpResponse, ApiError> {
     let code = active_code(&state, &id).await?;
-    let url = code_url(&state, &code)?;
+    let url = code_url(&state.base_url, &code)?;
     let (serial, grade) = (code.serial, code.printed_grade);
     // QR encoding and deflate take milliseconds: keep them off the workers.
     let png = web::block(move || {
@@ -182,17 +137,14 @@ pub async fn code_png(
         .body(png))
 }
 
-pub async fn print(
-    state: web::Data<AppState>,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn print(state: web::Data<AppState>, id: MerchantPath) -> Result<HttpResponse, ApiError> {
     let code = active_code(&state, &id).await?;
     let view = state
         .scanner
         .view(&code.merchant)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no merchant `{}`", code.merchant)))?;
-    let url = code_url(&state, &code)?;
+    let url = code_url(&state.base_url, &code)?;
     let svg = render_svg(&url, &code)?;
     let page = pages::print_page(view.projection()?, code.printed_grade, &svg, &url);
     Ok(HttpResponse::Ok()

@@ -8,9 +8,14 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::{pages, public_projection, ApiError, AppState};
+use super::answers::public_projection;
+use super::error::ApiError;
+use super::extract::ScanToken;
+use super::pages;
+use super::security_headers::security_headers;
+use super::state::AppState;
 use crate::clock;
-use crate::scan::{Form, Scan, Status};
+use crate::scan::{Scan, Scanner, Status, ANSWER_SLOTS};
 use crate::store::StoreError;
 
 fn http_status(status: Status) -> StatusCode {
@@ -109,7 +114,7 @@ fn answer(status: StatusCode, gzip: bool) -> actix_web::HttpResponseBuilder {
     res.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-cache")));
     // The scan page is the one a look-alike site would frame: the security
     // headers are on every scan answer, whichever way it was answered.
-    for (name, value) in super::security_headers() {
+    for (name, value) in security_headers() {
         res.insert_header((name.clone(), value.clone()));
     }
     if gzip {
@@ -127,12 +132,98 @@ fn html_type() -> HeaderValue {
     HeaderValue::from_static("text/html; charset=utf-8")
 }
 
+/// The form of a scan answer: a scan route's own (a page route answers
+/// JSON too, by `Accept`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    Json,
+    Page,
+}
+
+/// The slot of a view's memo that holds the answer in `form`, compressed
+/// or not (see `MerchantView::memoised`).
+fn memo_slot(form: Form, gzipped: bool) -> usize {
+    usize::from(form == Form::Page) * 2 + usize::from(gzipped)
+}
+
+const _: () = assert!(ANSWER_SLOTS >= 4, "a slot for each form and encoding");
+
+/// The answer in `form` to a scan of a token's text: its status and body,
+/// gzip-compressed if `gzipped`. `render` builds the plain body from the
+/// scan. An answer that shows a merchant is rendered (and compressed) once
+/// per view, checked text, day and form, and memoised in the view: a warm
+/// scan finds it there by the text alone.
+async fn scan_answer(
+    scanner: &Scanner,
+    text: &str,
+    form: Form,
+    gzipped: bool,
+    render: impl FnOnce(&Scan) -> Result<Vec<u8>, StoreError>,
+) -> Result<(Status, bytes::Bytes), std::sync::Arc<StoreError>> {
+    let started = tokio::time::Instant::now();
+    let today = clock::today();
+    let slot = memo_slot(form, gzipped);
+    if let Some(hit) = scanner.memoised_answer(text, today, slot).await {
+        return Ok(hit);
+    }
+    let scan = scanner.scan(text, today, started).await?;
+    let status = scan.status;
+    // Memoised only in a cached view, which a scan holds only for a shown
+    // merchant's checked text.
+    let Some(view) = scan.view.as_ref().filter(|v| v.memoises()) else {
+        return Ok((status, encode(render(&scan)?, gzipped)));
+    };
+    let plain_slot = memo_slot(form, false);
+    let plain = match view.memoised(text, today, plain_slot) {
+        Some((_, plain)) => plain,
+        None => {
+            let mut body = render(&scan)?;
+            // Kept for the day: no spare capacity (a `Bytes` keeps the
+            // whole allocation of the buffer it came from).
+            body.shrink_to_fit();
+            let body = bytes::Bytes::from(body);
+            view.memoise(text, today, plain_slot, status, &body);
+            body
+        }
+    };
+    if !gzipped {
+        return Ok((status, plain));
+    }
+    let compressed = bytes::Bytes::from(gzip(&plain));
+    view.memoise(text, today, slot, status, &compressed);
+    Ok((status, compressed))
+}
+
+/// `body` gzip-compressed (at the default level: once per view and day).
+fn gzip(body: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut z = flate2::write::GzEncoder::new(
+        Vec::with_capacity(body.len() / 2 + 64),
+        flate2::Compression::default(),
+    );
+    z.write_all(body).expect("writing to memory");
+    let mut out = z.finish().expect("writing to memory");
+    out.shrink_to_fit();
+    out
+}
+
+/// A rendered body as sent: gzip-compressed if `gzipped`.
+fn encode(body: Vec<u8>, gzipped: bool) -> bytes::Bytes {
+    if gzipped {
+        gzip(&body).into()
+    } else {
+        body.into()
+    }
+}
+
 /// The scan answered as JSON.
-async fn json_answer(state: &AppState, token: &str, gzip: bool) -> Result<HttpResponse, ApiError> {
-    let (status, body) = state
-        .scanner
-        .answer(token, Form::Json, gzip, render_json)
-        .await?;
+async fn json_answer(
+    state: &AppState,
+    token: &ScanToken<'_>,
+    gzip: bool,
+) -> Result<HttpResponse, ApiError> {
+    let (status, body) =
+        scan_answer(&state.scanner, token.text(), Form::Json, gzip, render_json).await?;
     crate::metrics::scan(status.name());
     Ok(answer(http_status(status), gzip)
         .content_type(json_type())
@@ -143,16 +234,13 @@ async fn json_answer(state: &AppState, token: &str, gzip: bool) -> Result<HttpRe
 async fn page_answer(
     state: &AppState,
     req: &HttpRequest,
-    token: &str,
+    token: &ScanToken<'_>,
     gzip: bool,
 ) -> Result<HttpResponse, ApiError> {
     if wants_json(req) {
         return json_answer(state, token, gzip).await;
     }
-    let page = state
-        .scanner
-        .answer(token, Form::Page, gzip, render_page)
-        .await;
+    let page = scan_answer(&state.scanner, token.text(), Form::Page, gzip, render_page).await;
     let (status, html) = match page {
         Ok(page) => page,
         Err(e) => {
@@ -160,7 +248,7 @@ async fn page_answer(
             let html = pages::unavailable().into_string().into_bytes();
             return Ok(answer(actix_web::ResponseError::status_code(&err), gzip)
                 .content_type(html_type())
-                .body(crate::scan::encode(html, gzip)));
+                .body(encode(html, gzip)));
         }
     };
     crate::metrics::scan(status.name());
@@ -171,7 +259,7 @@ async fn page_answer(
 
 pub async fn json(
     state: web::Data<AppState>,
-    token: web::Path<String>,
+    token: ScanToken<'static>,
 ) -> Result<HttpResponse, ApiError> {
     // Compressed, if asked, by the compression middleware.
     json_answer(&state, &token, false).await
@@ -180,40 +268,39 @@ pub async fn json(
 pub async fn page(
     state: web::Data<AppState>,
     req: HttpRequest,
-    token: web::Path<String>,
+    token: ScanToken<'static>,
 ) -> Result<HttpResponse, ApiError> {
     page_answer(&state, &req, &token, false).await
 }
 
-/// What a scan path asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Answer {
-    Json,
-    Page,
-}
+/// The scan routes' patterns, which `routes` registers and
+/// [`serve_scans_first`] also answers before the router.
+pub(super) const SCAN_JSON: &str = "/api/v1/scan/{token}";
+pub(super) const SCAN_PAGE: &str = "/s/{token}";
+pub(super) const SCAN_PAGE_UPPER: &str = "/S/{token}";
 
-/// The scan routes: (pattern, what it answers, the path's prefix). The
+/// The scan routes: (pattern, the form it answers in, the path's prefix). The
 /// patterns are the ones `web::api!` registers.
-const SCAN_ROUTES: [(&str, Answer, &str); 3] = [
-    (super::SCAN_JSON, Answer::Json, "/api/v1/scan/"),
-    (super::SCAN_PAGE, Answer::Page, "/s/"),
-    (super::SCAN_PAGE_UPPER, Answer::Page, "/S/"),
+const SCAN_ROUTES: [(&str, Form, &str); 3] = [
+    (SCAN_JSON, Form::Json, "/api/v1/scan/"),
+    (SCAN_PAGE, Form::Page, "/s/"),
+    (SCAN_PAGE_UPPER, Form::Page, "/S/"),
 ];
 
 /// The scan route a path is for, and its token, if the router would match
 /// it and pass the token on unchanged: one non-empty segment without `%`
 /// escapes (a path with escapes goes through the router, which decodes it).
-fn scan_route(path: &str) -> Option<(&'static str, Answer, &str)> {
-    let (pattern, answer, token) = scan_segment(path)?;
-    (!token.as_bytes().contains(&b'%')).then_some((pattern, answer, token))
+fn scan_route(path: &str) -> Option<(&'static str, Form, &str)> {
+    let (pattern, form, token) = scan_segment(path)?;
+    (!token.as_bytes().contains(&b'%')).then_some((pattern, form, token))
 }
 
 /// The scan route whose pattern matches `path`, and the matched segment.
-fn scan_segment(path: &str) -> Option<(&'static str, Answer, &str)> {
-    SCAN_ROUTES.iter().find_map(|&(pattern, answer, prefix)| {
+fn scan_segment(path: &str) -> Option<(&'static str, Form, &str)> {
+    SCAN_ROUTES.iter().find_map(|&(pattern, form, prefix)| {
         let token = path.strip_prefix(prefix)?;
         // `contains` on bytes is a memchr.
-        (!token.is_empty() && !token.as_bytes().contains(&b'/')).then_some((pattern, answer, token))
+        (!token.is_empty() && !token.as_bytes().contains(&b'/')).then_some((pattern, form, token))
     })
 }
 
@@ -257,21 +344,21 @@ pub async fn serve_scans_first<B: MessageBody + 'static>(
     let route = (req.method() == Method::GET)
         .then(|| scan_route(req.path()))
         .flatten()
-        .map(|(_, answer, token)| (answer, req.path().len() - token.len()));
+        .map(|(_, form, token)| (form, req.path().len() - token.len()));
     let fast = route.and_then(|route| Some((route, negotiate(&req)?)));
-    let (state, (answer, at), gzip) = match (req.app_data::<web::Data<AppState>>(), fast) {
+    let (state, (form, at), gzip) = match (req.app_data::<web::Data<AppState>>(), fast) {
         (Some(state), Some((route, gzip))) => (state.clone(), route, gzip),
         _ => return Ok(next.call(req).await?.map_into_right_body()),
     };
     let (req, _payload) = req.into_parts();
-    let token = &req.path()[at..];
-    let res = match answer {
-        Answer::Json => json_answer(&state, token, gzip).await,
-        Answer::Page => page_answer(&state, &req, token, gzip).await,
+    let token = ScanToken::from_segment(&req.path()[at..]);
+    let res = match form {
+        Form::Json => json_answer(&state, &token, gzip).await,
+        Form::Page => page_answer(&state, &req, &token, gzip).await,
     };
     let res = res.unwrap_or_else(|e| {
         let mut res = actix_web::ResponseError::error_response(&e);
-        for (name, value) in super::security_headers() {
+        for (name, value) in security_headers() {
             res.headers_mut().insert(name.clone(), value.clone());
         }
         res

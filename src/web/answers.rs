@@ -1,0 +1,289 @@
+//! The JSON bodies the service answers with, as typed values serialised
+//! straight from the data (no intermediate `serde_json::Value`).
+
+use super::error::ApiError;
+use crate::domain::MerchantId;
+use crate::grading::Projection;
+use crate::refresh::ImportReport;
+use crate::store::IssuedCode;
+
+/// The public projection (no personal data): the fields shared by the scan
+/// JSON and `/api/v1/merchants/{id}`, with the override re-checked for today.
+/// Serialized straight from the projection (no intermediate JSON value): it
+/// is most of every cold scan's work.
+pub(super) fn public_projection(p: &Projection, today: jiff::civil::Date) -> PublicProjection<'_> {
+    let (grade, active) = p.effective(today);
+    PublicProjection {
+        merchant: &p.merchant,
+        grade,
+        computed_grade: p.computed_grade,
+        override_: active.map(|o| PublicOverride {
+            grade: o.grade,
+            reason: &o.reason,
+            expires_at: o.expires_at,
+            at: o.at,
+        }),
+        reasons: Reasons {
+            all: &p.reasons,
+            with_override: active.is_some(),
+        },
+        records: &p.records,
+        as_of: p.as_of,
+        updated_at: p.updated_at,
+        next_change_at: p.next_change_at,
+    }
+}
+
+#[derive(serde::Serialize)]
+pub(super) struct PublicProjection<'a> {
+    merchant: &'a crate::grading::PublicMerchant,
+    grade: crate::domain::Grade,
+    computed_grade: crate::domain::Grade,
+    #[serde(rename = "override")]
+    override_: Option<PublicOverride<'a>>,
+    reasons: Reasons<'a>,
+    records: &'a crate::grading::RecordSummary,
+    as_of: jiff::civil::Date,
+    updated_at: jiff::Timestamp,
+    next_change_at: Option<jiff::civil::Date>,
+}
+
+/// An active override as the public sees it: not who made it.
+#[derive(serde::Serialize)]
+struct PublicOverride<'a> {
+    grade: crate::domain::Grade,
+    reason: &'a str,
+    expires_at: Option<jiff::civil::Date>,
+    at: jiff::Timestamp,
+}
+
+/// The reasons, without the override's once it is no longer active.
+struct Reasons<'a> {
+    all: &'a [crate::grading::Reason],
+    with_override: bool,
+}
+
+impl serde::Serialize for Reasons<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(
+            self.all
+                .iter()
+                .filter(|r| self.with_override || r.rule != crate::grading::OVERRIDE_RULE),
+        )
+    }
+}
+
+/// A code as `GET /api/v1/merchants/{id}/code` and `POST
+/// /api/v1/admin/merchants/{id}/codes` answer it. Fields in the order these
+/// answers have always had (alphabetical).
+#[derive(serde::Serialize)]
+pub(super) struct CodeAnswer<'a> {
+    expires_at: jiff::civil::Date,
+    issued_at: jiff::civil::Date,
+    kid: u16,
+    printed_grade: crate::domain::Grade,
+    serial: u32,
+    token: &'a str,
+    url: String,
+}
+
+impl<'a> CodeAnswer<'a> {
+    pub(super) fn new(code: &'a IssuedCode, base_url: &str) -> Result<Self, ApiError> {
+        Ok(CodeAnswer {
+            expires_at: code.expires_at,
+            issued_at: code.issued_at,
+            kid: code.kid,
+            printed_grade: code.printed_grade,
+            serial: code.serial,
+            token: &code.token,
+            url: code_url(base_url, code)?,
+        })
+    }
+}
+
+/// The scan URL of a stored code.
+pub(super) fn code_url(base_url: &str, code: &IssuedCode) -> Result<String, ApiError> {
+    let token = yisaozhi_codes::Token::parse(&code.token).map_err(|e| {
+        ApiError::Internal(anyhow::anyhow!(
+            "stored code {} is invalid: {e}",
+            code.serial
+        ))
+    })?;
+    Ok(yisaozhi_codes::url(base_url, &token))
+}
+
+/// The answer to an import of merchants or records: the summary, each
+/// rejected line, the merchants changed, and — when nothing was accepted —
+/// the error envelope's `error` and `message`. Fields in the order these
+/// answers have always had (alphabetical).
+#[derive(serde::Serialize)]
+pub(super) struct ImportAnswer<'a> {
+    /// Only in the answer to a merchants import: each merchant's code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub codes: Option<Vec<RegisteredCode<'a>>>,
+    duplicate: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<&'static str>,
+    imported: u64,
+    merchants: &'a [MerchantId],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    read: u64,
+    regraded: u64,
+    rejected: u64,
+    rejects: Vec<RejectedLine<'a>>,
+}
+
+/// A rejected line of an import.
+#[derive(serde::Serialize)]
+struct RejectedLine<'a> {
+    line: u64,
+    reason: &'a str,
+}
+
+/// The code of a merchant an import registered.
+#[derive(serde::Serialize)]
+pub(super) struct RegisteredCode<'a> {
+    pub merchant_id: &'a MerchantId,
+    pub printed_grade: crate::domain::Grade,
+    pub serial: u32,
+    pub url: String,
+}
+
+impl<'a> ImportAnswer<'a> {
+    /// The answer to an import that changed the merchants `ids`; when every
+    /// line was rejected it is also the error envelope (answered 400).
+    pub(super) fn new(report: &'a ImportReport, ids: &'a [MerchantId]) -> Self {
+        let s = &report.summary;
+        let refused = s.rejected > 0 && ids.is_empty();
+        ImportAnswer {
+            codes: None,
+            duplicate: s.duplicate,
+            error: refused.then_some("rejected"),
+            imported: s.imported,
+            merchants: ids,
+            message: refused.then(|| {
+                format!(
+                    "every line was rejected ({} of {}); `rejects` says where and why",
+                    s.rejected, s.read
+                )
+            }),
+            read: s.read,
+            regraded: s.regraded,
+            rejected: s.rejected,
+            rejects: report
+                .rejects
+                .iter()
+                .map(|r| RejectedLine {
+                    line: r.line,
+                    reason: &r.reason,
+                })
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+    use crate::grading::{project, Override, Rules};
+    use crate::records::{parse_merchant, parse_record};
+
+    /// The demo's projections as of `as_of`, with `override_` on each.
+    pub(in crate::web) fn demo_projections(
+        as_of: jiff::civil::Date,
+        override_: Option<&Override>,
+    ) -> Vec<Projection> {
+        let sample = crate::demo_data::sample(as_of);
+        let records: Vec<_> = sample
+            .records
+            .iter()
+            .map(|r| parse_record(&r.to_string()).unwrap())
+            .collect();
+        sample
+            .merchants
+            .iter()
+            .map(|m| {
+                let m = parse_merchant(&m.to_string()).unwrap();
+                let own: Vec<_> = records
+                    .iter()
+                    .filter(|r| r.merchant == m.id)
+                    .cloned()
+                    .collect();
+                let now = jiff::Timestamp::now();
+                project(&m, &own, override_, &Rules::default(), as_of, now)
+            })
+            .collect()
+    }
+
+    /// The scan answer splices a projection's stored JSON as its public JSON
+    /// when it has no override: that holds only while the two are the same
+    /// bytes, which this pins for every demo merchant (every rule fires).
+    #[test]
+    fn without_an_override_the_stored_projection_is_its_public_json() {
+        let as_of: jiff::civil::Date = "2026-06-30".parse().unwrap();
+        let projections = demo_projections(as_of, None);
+        assert!(projections.len() > 50);
+        for p in &projections {
+            let stored = serde_json::to_string(p).unwrap();
+            for today in [as_of, "2027-01-01".parse().unwrap()] {
+                let public = serde_json::to_string(&public_projection(p, today)).unwrap();
+                assert_eq!(stored, public, "{}", p.merchant.id);
+            }
+        }
+        // With an override they differ (who made it is not public), which is
+        // why the splice is only used without one.
+        let o = Override {
+            grade: crate::domain::Grade::Red,
+            reason: "检查发现问题".into(),
+            expires_at: None,
+            actor: "inspector-7".into(),
+            at: jiff::Timestamp::now(),
+        };
+        let p = &demo_projections(as_of, Some(&o))[0];
+        let public = serde_json::to_string(&public_projection(p, as_of)).unwrap();
+        assert_ne!(serde_json::to_string(p).unwrap(), public);
+        assert!(!public.contains("inspector-7"));
+    }
+
+    /// A view made from stored JSON answers from its head without parsing
+    /// the rest, and parses it on demand; both paths agree with the parsed
+    /// projection, with and without an override.
+    #[test]
+    fn a_view_from_stored_json_agrees_with_the_parsed_projection() {
+        use crate::scan::MerchantView;
+        let as_of: jiff::civil::Date = "2026-06-30".parse().unwrap();
+        let until: jiff::civil::Date = "2026-07-31".parse().unwrap();
+        let o = Override {
+            grade: crate::domain::Grade::Red,
+            reason: "检查发现问题".into(),
+            expires_at: Some(until),
+            actor: "inspector-7".into(),
+            at: jiff::Timestamp::now(),
+        };
+        let after: jiff::civil::Date = "2026-08-01".parse().unwrap();
+        for override_ in [None, Some(&o)] {
+            for p in demo_projections(as_of, override_).iter().take(20) {
+                let json = serde_json::to_string(p).unwrap();
+                let view = MerchantView::from_json(json.clone(), Default::default()).unwrap();
+                for today in [as_of, until, after] {
+                    assert_eq!(view.live_grade(today), p.effective(today).0);
+                }
+                assert_eq!(
+                    view.public_json(),
+                    override_.is_none().then_some(json.as_str())
+                );
+                assert_eq!(view.projection().unwrap(), p);
+                let parsed = MerchantView::new(p.clone(), Default::default());
+                assert_eq!(parsed.live_grade(after), view.live_grade(after));
+                assert_eq!(parsed.public_json(), None, "no stored JSON to splice");
+            }
+        }
+        // Not JSON: refused at once. A well-formed head over a broken body:
+        // refused when the body is needed, as a store error, not a panic.
+        assert!(MerchantView::from_json("{".into(), Default::default()).is_err());
+        let head_only = r#"{"computed_grade":"green","override":null}"#;
+        let view = MerchantView::from_json(head_only.into(), Default::default()).unwrap();
+        assert!(view.projection().is_err());
+    }
+}
