@@ -1,9 +1,9 @@
-//! Bulk mode ([`Store::begin_bulk_import`] with at least
+//! Bulk mode ([`BatchStore::begin_bulk_import`] with at least
 //! [`RedisOptions::bulk_min`] records expected, i.e. a large refresh): the
 //! writes (see `writes`) skip the per-item regrade mark, which costs a set insert
 //! per record. Instead the import first adds a token to `P:{meta}:bulk`,
 //! the process remembers the merchants it changed or gave new records,
-//! and [`Store::end_bulk_import`] marks them (`SADD` per slot) and then
+//! and [`BulkImport::finish`] marks them (`SADD` per slot) and then
 //! removes the token. If the process dies before that, the token stays,
 //! and the next `due_for_regrade` or bulk import marks *every* merchant
 //! (`SUNIONSTORE` of each slot's merchants into its marks) before removing
@@ -25,19 +25,27 @@
 //! stored twice. When the store held no records before (a first load),
 //! the regrade that follows takes the records from the sort instead of
 //! reading the lists, if the store then holds exactly the import's
-//! records.
+//! records ([`Presorted`], in the [`Imported`] that `finish` returns).
+//!
+//! The import under way is held in the store ([`RedisStore`]'s `bulk`)
+//! from its begin to its finish, because the store's own writes (merchants
+//! upserted during the import) defer their marks to it too; nothing of it
+//! is left there after [`BulkImport::finish`].
 
 use std::collections::{BTreeMap, HashSet};
 
 use ::redis::{Cmd, Pipeline};
+use async_trait::async_trait;
 use futures_util::stream::{self, StreamExt};
 
 use super::keys::{crc16, slot_of, Keys, RECORD_ID_SETS};
 use super::{corrupt, redis_err, RedisStore};
-use crate::domain::MerchantId;
-use crate::records::Record;
+use crate::model::{MerchantId, Record};
 use crate::store::sort::{remove_stale_sort_dirs, SortRow, Sorted, Sorter};
-use crate::store::{GradingInput, StoreError, StoreResult};
+use crate::store::{
+    BatchStore, BulkImport, GradingInput, Imported, Presorted, RecordsAdded, StoreError,
+    StoreResult,
+};
 
 /// A bulk import in progress in this process: its token in the
 /// `P:{meta}:bulk` hash, and the merchants whose regrade mark it owes.
@@ -52,7 +60,7 @@ pub(super) struct Bulk {
 /// that each merchant's records are appended with one `RPUSH`: the ids are
 /// checked against the stored ids as they arrive, the records whose id is
 /// not stored go to an external sort by (merchant, input order) and their
-/// ids to one by id, and [`Store::end_bulk_import`] first finds the records
+/// ids to one by id, and [`BulkImport::finish`] first finds the records
 /// that repeat an earlier record's id within the import (adjacent in the
 /// id sort), then stores the others merchant by merchant, each
 /// `MULTI`/`EXEC` claiming its records' ids in the record-id sets together
@@ -70,20 +78,6 @@ struct BulkRecords {
     /// Whether the store held no record when the import began: then the
     /// sorted records are kept for the regrade ([`Presorted`]).
     first_load: bool,
-}
-
-/// Every stored record sorted by merchant (in import order within one),
-/// left by a standalone bulk import into a store without records, so that
-/// the regrade that follows takes each merchant's records from the sort
-/// (merged once more) instead of reading every list back and parsing its
-/// reply. Only an optimisation, held in this process: it is used only if
-/// the store still holds exactly `records` records (then they are these,
-/// all of them, since a record id in the id sets is a stored record and
-/// the store had none before) — otherwise, or in a re-run after a kill,
-/// the regrade reads the lists.
-pub(super) struct Presorted {
-    rows: Sorted,
-    records: u64,
 }
 
 /// Records per `MULTI`/`EXEC` when a bulk import stores its sorted records
@@ -168,7 +162,7 @@ impl RedisStore {
             // A first load's sort feeds the regrade: the binary form then
             // spares it parsing the JSON.
             if bulk.first_load {
-                crate::records::encode_record(r, &mut payload);
+                crate::model::encode_record(r, &mut payload);
             }
             bulk.sorter.push(merchant, bulk.seq, &payload).map_err(io)?;
             payload.clear();
@@ -271,7 +265,7 @@ impl RedisStore {
         Ok(counts.into_iter().sum())
     }
 
-    /// [`Store::stream_grading_inputs`] from the sorted records of a bulk
+    /// [`BatchStore::stream_grading_inputs`] from the sorted records of a bulk
     /// import that are every record of the store ([`Presorted`]): `ids`
     /// ascending, each batch's records taken from the sort (merged once
     /// more) and parsed in parallel, the rest read with three `GET`s per
@@ -453,7 +447,7 @@ fn take_sorted_records(
         .map(|(binaries, id)| {
             binaries
                 .iter()
-                .map(|b| crate::records::decode_record(id, b).map_err(corrupt))
+                .map(|b| crate::model::decode_record(id, b).map_err(corrupt))
                 .collect::<StoreResult<Vec<Record>>>()
         })
         .collect()
@@ -504,7 +498,7 @@ fn split_prefixed(payload: &[u8]) -> StoreResult<(&[u8], &[u8])> {
     Ok((id, &payload[4 + len..]))
 }
 
-/// The binary form of the record ([`crate::records::encode_record`]) in a
+/// The binary form of the record ([`crate::model::encode_record`]) in a
 /// first load's sorted record row.
 fn bulk_row_binary(payload: &[u8]) -> StoreResult<&[u8]> {
     let (_, rest) = split_prefixed(payload)?;
@@ -602,12 +596,18 @@ impl BulkChunk {
     }
 }
 
+/// Begins an import: in bulk mode if at least `bulk_min` records are
+/// expected and no other bulk import of this process runs.
 pub(super) async fn begin_bulk_import(
     store: &RedisStore,
     expected_records: u64,
-) -> StoreResult<()> {
+) -> StoreResult<RedisBulkImport> {
+    let mut import = RedisBulkImport {
+        store: store.clone(),
+        bulk: false,
+    };
     if expected_records < store.bulk_min || store.in_bulk() {
-        return Ok(());
+        return Ok(import);
     }
     store.recover_bulk().await?;
     let mut raw = [0u8; 8];
@@ -641,22 +641,25 @@ pub(super) async fn begin_bulk_import(
             first_load,
         })
     };
-    *store.presorted.lock().unwrap_or_else(|p| p.into_inner()) = None;
     *store.bulk.lock().unwrap_or_else(|p| p.into_inner()) = Some(Bulk {
         token,
         touched: HashSet::new(),
         records,
     });
     tracing::debug!("bulk import into Redis started");
-    Ok(())
+    import.bulk = true;
+    Ok(import)
 }
 
-pub(super) async fn end_bulk_import(store: &RedisStore) -> StoreResult<u64> {
+/// Ends the bulk import this process runs: stores its held-back records
+/// (standalone), marks what it touched, removes its token.
+async fn end_bulk_import(store: &RedisStore) -> StoreResult<Imported> {
     let Some(bulk) = store.bulk.lock().unwrap_or_else(|p| p.into_inner()).take() else {
-        return Ok(0);
+        return Ok(Imported::default());
     };
     let mut touched = bulk.touched;
     let mut repeated = 0;
+    let mut presorted = None;
     // On failure the token stays: the next run marks everyone.
     if let Some(records) = bulk.records {
         let first_load = records.first_load;
@@ -669,7 +672,7 @@ pub(super) async fn end_bulk_import(store: &RedisStore) -> StoreResult<u64> {
         );
         // The sort holds the repeats too: then the regrade reads the lists.
         if first_load && repeated == 0 {
-            *store.presorted.lock().unwrap_or_else(|p| p.into_inner()) = Some(Presorted {
+            presorted = Some(Presorted {
                 rows,
                 records: stored,
             });
@@ -684,21 +687,42 @@ pub(super) async fn end_bulk_import(store: &RedisStore) -> StoreResult<u64> {
         .await
         .map_err(redis_err)?;
     tracing::debug!(marked, "bulk import into Redis ended");
-    Ok(repeated)
+    Ok(Imported {
+        repeated,
+        presorted,
+    })
+}
+
+/// What [`BatchStore::begin_bulk_import`] returns: a handle on the bulk
+/// import this process runs (`bulk`), or on none (too small, or another
+/// one runs), whose records go to the store as they would without it.
+pub(super) struct RedisBulkImport {
+    store: RedisStore,
+    bulk: bool,
+}
+
+#[async_trait]
+impl BulkImport for RedisBulkImport {
+    async fn add_records(&self, records: Vec<Record>) -> StoreResult<RecordsAdded> {
+        self.store.add_records(records).await
+    }
+
+    async fn finish(self: Box<Self>) -> StoreResult<Imported> {
+        if !self.bulk {
+            return Ok(Imported::default());
+        }
+        end_bulk_import(&self.store).await
+    }
 }
 
 pub(super) async fn stream_grading_inputs(
     store: &RedisStore,
     ids: Vec<MerchantId>,
     batch: usize,
+    imported: Option<Imported>,
     tx: tokio::sync::mpsc::Sender<Vec<GradingInput>>,
 ) -> StoreResult<()> {
-    let presorted = store
-        .presorted
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .take();
-    if let Some(p) = presorted {
+    if let Some(p) = imported.and_then(|i| i.presorted) {
         let ascending = ids.windows(2).all(|w| w[0] < w[1]);
         if ascending && store.stored_records().await? == p.records {
             return store.stream_presorted(p.rows, ids, batch, tx).await;

@@ -63,12 +63,11 @@ use rayon::prelude::*;
 use super::keys::{crc16, day_score, slot_of, Keys, RECORD_ID_SETS};
 use super::scripts::{numbered, NOTE_CHANGES_JOINED, SCRIPTS};
 use super::{corrupt, redis_err, to_json, RedisStore, CHUNK};
-use crate::domain::MerchantId;
-use crate::grading::{Override, Projection};
-use crate::records::{Merchant, Record};
-use crate::store::{
-    ApiToken, AuditEntry, CodeStatus, IssuedCode, RecordsAdded, StoreError, StoreResult,
+use crate::model::{
+    ApiToken, AuditEntry, CodeStatus, IssuedCode, Merchant, MerchantId, Override, Projection,
+    Record,
 };
+use crate::store::{RecordsAdded, StoreError, StoreResult};
 
 /// written with one command each per script, so bigger chunks mean fewer).
 const RECORD_CHUNK: usize = 1000;
