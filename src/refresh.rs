@@ -596,8 +596,11 @@ fn parse_record(p: &RowParser, text: &str) -> Result<Record, String> {
     p.record(text)
 }
 
+/// Imports a merchants file; its merchants go through `bulk` when the
+/// import is one.
 async fn import_merchants_file(
     store: &dyn BatchStore,
+    bulk: Option<&dyn BulkImport>,
     path: &Path,
     opts: &RefreshOptions,
     known: &mut Known,
@@ -631,7 +634,10 @@ async fn import_merchants_file(
         }
         known.no.clear();
         if n > 0 {
-            let changed = store.upsert_merchants(merchants).await?;
+            let changed = match bulk {
+                Some(bulk) => bulk.upsert_merchants(merchants).await?,
+                None => store.upsert_merchants(merchants).await?,
+            };
             summary.imported += changed;
             summary.duplicate += n - changed;
         }
@@ -816,8 +822,16 @@ pub async fn run(
     let imported = async {
         if let Some(path) = &opts.merchants {
             tracing::info!(file = %path.display(), shard = %opts.shard.map_or("all".into(), |s| s.to_string()), "importing merchants");
-            import_merchants_file(store, path, opts, &mut known, &mut rejects, &mut summary)
-                .await?;
+            import_merchants_file(
+                store,
+                bulk.as_deref(),
+                path,
+                opts,
+                &mut known,
+                &mut rejects,
+                &mut summary,
+            )
+            .await?;
         }
         for path in &opts.records {
             if summary.stopped.is_some() {

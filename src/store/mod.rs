@@ -226,6 +226,10 @@ pub trait BatchStore: Send + Sync + 'static {
 /// returns, never state in the store for the next call to pick up.
 #[async_trait]
 pub trait BulkImport: Send + Sync {
+    /// [`BatchStore::upsert_merchants`], as part of this import (a backend
+    /// may defer their regrade marks to its end).
+    async fn upsert_merchants(&self, merchants: Vec<Merchant>) -> StoreResult<u64>;
+
     /// [`BatchStore::add_records`], as part of this import.
     async fn add_records(&self, records: Vec<Record>) -> StoreResult<RecordsAdded>;
 

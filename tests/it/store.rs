@@ -1140,7 +1140,7 @@ async fn bulk_import_marks_exactly_the_merchants_it_changed(b: Backend) {
     let mut again = all.clone();
     again[2] = merchant("C", "改名超市");
     again.push(merchant("E", "新店"));
-    assert_eq!(s.upsert_merchants(again).await.unwrap(), 2);
+    assert_eq!(bulk.upsert_merchants(again).await.unwrap(), 2);
     let added = bulk
         .add_records(vec![
             record("a1", "A", "2026-01-01"),

@@ -8,10 +8,12 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::record_index::{append_seqs, index_records_since};
-use super::{all_ok, corrupt, sql, to_json, unavailable, widen_writer_cache, Database};
-use crate::model::Record;
+use super::{
+    all_ok, corrupt, sql, to_json, unavailable, widen_writer_cache, Database, EmbeddedStore,
+};
+use crate::model::{Merchant, Record};
 use crate::store::sort::{SortRow, Sorter};
-use crate::store::{BulkImport, Imported, Presorted, RecordsAdded, StoreResult};
+use crate::store::{BatchStore, BulkImport, Imported, Presorted, RecordsAdded, StoreResult};
 
 /// A bulk import in progress in this process.
 ///
@@ -324,6 +326,15 @@ impl EmbeddedBulkImport {
 
 #[async_trait]
 impl BulkImport for EmbeddedBulkImport {
+    async fn upsert_merchants(&self, merchants: Vec<Merchant>) -> StoreResult<u64> {
+        // Merchants are few beside records: written and marked as always.
+        EmbeddedStore {
+            db: self.db.clone(),
+        }
+        .upsert_merchants(merchants)
+        .await
+    }
+
     async fn add_records(&self, records: Vec<Record>) -> StoreResult<RecordsAdded> {
         let db = self.db.clone();
         let bulk = self.bulk.clone();

@@ -2,7 +2,7 @@
 //! [`RedisOptions::bulk_min`] records expected, i.e. a large refresh): the
 //! writes (see `writes`) skip the per-item regrade mark, which costs a set insert
 //! per record. Instead the import first adds a token to `P:{meta}:bulk`,
-//! the process remembers the merchants it changed or gave new records,
+//! the import remembers the merchants it changed or gave new records,
 //! and [`BulkImport::finish`] marks them (`SADD` per slot) and then
 //! removes the token. If the process dies before that, the token stays,
 //! and the next `due_for_regrade` or bulk import marks *every* merchant
@@ -27,24 +27,25 @@
 //! reading the lists, if the store then holds exactly the import's
 //! records ([`Presorted`], in the [`Imported`] that `finish` returns).
 //!
-//! The import under way is held in the store ([`RedisStore`]'s `bulk`)
-//! from its begin to its finish, because the store's own writes (merchants
-//! upserted during the import) defer their marks to it too; nothing of it
-//! is left there after [`BulkImport::finish`].
+//! All of an import under way (token, owed marks, sorts) is in its
+//! [`RedisBulkImport`] value; the store only knows that one runs
+//! (`importing`), so that it does not take the running import's token for
+//! a killed one's.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::Ordering;
+use std::sync::Mutex;
 
 use ::redis::{Cmd, Pipeline};
 use async_trait::async_trait;
 use futures_util::stream::{self, StreamExt};
 
 use super::keys::{crc16, slot_of, Keys, RECORD_ID_SETS};
-use super::{corrupt, redis_err, RedisStore};
-use crate::model::{MerchantId, Record};
+use super::{corrupt, redis_err, writes, RedisStore};
+use crate::model::{Merchant, MerchantId, Record};
 use crate::store::sort::{remove_stale_sort_dirs, SortRow, Sorted, Sorter};
 use crate::store::{
-    BatchStore, BulkImport, GradingInput, Imported, Presorted, RecordsAdded, StoreError,
-    StoreResult,
+    BulkImport, GradingInput, Imported, Presorted, RecordsAdded, StoreError, StoreResult,
 };
 
 /// A bulk import in progress in this process: its token in the
@@ -54,6 +55,22 @@ pub(super) struct Bulk {
     touched: HashSet<String>,
     /// Standalone: the import's new records, stored at its end.
     records: Option<BulkRecords>,
+}
+
+impl Bulk {
+    /// Whether the import sorts its records (standalone).
+    pub(super) fn sorts_records(bulk: &Mutex<Self>) -> bool {
+        bulk.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .records
+            .is_some()
+    }
+
+    /// Remembers merchants whose mark the import owes.
+    pub(super) fn touch<'a>(bulk: &Mutex<Self>, ids: impl Iterator<Item = &'a str>) {
+        let mut bulk = bulk.lock().unwrap_or_else(|p| p.into_inner());
+        bulk.touched.extend(ids.map(str::to_owned));
+    }
 }
 
 /// The records of a standalone bulk import, held back until its end so
@@ -92,16 +109,6 @@ const REPEATS_SORT_BYTES: usize = 16 << 20;
 const MARK_CHUNK: usize = 20_000;
 
 impl RedisStore {
-    /// Whether this process runs a bulk import that sorts its records
-    /// (standalone).
-    pub(super) fn bulk_sorts_records(&self) -> bool {
-        self.bulk
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-            .is_some_and(|b| b.records.is_some())
-    }
-
     /// Bulk import, standalone: finds which of `records[i]` (`i` in `todo`,
     /// distinct ids) are not stored yet (one pipelined `SMISMEMBER` per id
     /// set) and puts those into the import's sorts. Returns how many; of
@@ -109,6 +116,7 @@ impl RedisStore {
     /// found at its end.
     pub(super) async fn accept_bulk_records(
         &self,
+        bulk: &Mutex<Bulk>,
         records: &[Record],
         jsons: &[String],
         todo: Vec<usize>,
@@ -144,10 +152,10 @@ impl RedisStore {
         }
         // In input order, so that a merchant's records keep it.
         fresh.sort_unstable();
-        let mut guard = self.bulk.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(bulk) = guard.as_mut().and_then(|b| b.records.as_mut()) else {
+        let mut guard = bulk.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(bulk) = guard.records.as_mut() else {
             return Err(StoreError::Unavailable(
-                "bulk import ended while adding records".into(),
+                "bulk import without a record sort".into(),
             ));
         };
         let io = |e: std::io::Error| StoreError::Unavailable(format!("sorting records: {e}"));
@@ -313,21 +321,6 @@ impl RedisStore {
         Ok(())
     }
 
-    /// Whether a bulk import runs in this process (regrade marks deferred).
-    pub(super) fn in_bulk(&self) -> bool {
-        self.bulk
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_some()
-    }
-
-    /// Remembers merchants whose mark the running bulk import owes.
-    pub(super) fn touch<'a>(&self, ids: impl Iterator<Item = &'a str>) {
-        if let Some(b) = self.bulk.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
-            b.touched.extend(ids.map(str::to_owned));
-        }
-    }
-
     /// The hash of running (or killed) bulk imports: token → start (Unix seconds).
     fn bulk_key(&self) -> String {
         self.keys.global("meta", "bulk")
@@ -364,25 +357,19 @@ impl RedisStore {
         .map(drop)
     }
 
-    /// Completes bulk imports other than this process's that never ended
-    /// (killed): their merchants' marks are unknown, so every merchant is
-    /// marked for regrading, then their tokens are removed.
+    /// Completes bulk imports that never ended (killed): their merchants'
+    /// marks are unknown, so every merchant is marked for regrading, then
+    /// their tokens are removed. Not while this process runs one (its token
+    /// is not stale).
     pub(super) async fn recover_bulk(&self) -> StoreResult<()> {
-        let tokens: Vec<String> = ::redis::cmd("HKEYS")
+        if self.importing.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let stale: Vec<String> = ::redis::cmd("HKEYS")
             .arg(self.bulk_key())
             .query_async(&mut self.conn())
             .await
             .map_err(redis_err)?;
-        let own = self
-            .bulk
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-            .map(|b| b.token.clone());
-        let stale: Vec<String> = tokens
-            .into_iter()
-            .filter(|t| Some(t) != own.as_ref())
-            .collect();
         if stale.is_empty() {
             return Ok(());
         }
@@ -604,12 +591,18 @@ pub(super) async fn begin_bulk_import(
 ) -> StoreResult<RedisBulkImport> {
     let mut import = RedisBulkImport {
         store: store.clone(),
-        bulk: false,
+        bulk: None,
+        holds_importing: false,
     };
-    if expected_records < store.bulk_min || store.in_bulk() {
+    if expected_records < store.bulk_min || store.importing.load(Ordering::Acquire) {
         return Ok(import);
     }
     store.recover_bulk().await?;
+    if store.importing.swap(true, Ordering::AcqRel) {
+        return Ok(import);
+    }
+    // From here on, dropping `import` clears `importing` again.
+    import.holds_importing = true;
     let mut raw = [0u8; 8];
     getrandom::fill(&mut raw).map_err(|e| StoreError::Unavailable(format!("random: {e}")))?;
     let token = format!(
@@ -641,22 +634,18 @@ pub(super) async fn begin_bulk_import(
             first_load,
         })
     };
-    *store.bulk.lock().unwrap_or_else(|p| p.into_inner()) = Some(Bulk {
+    import.bulk = Some(Mutex::new(Bulk {
         token,
         touched: HashSet::new(),
         records,
-    });
+    }));
     tracing::debug!("bulk import into Redis started");
-    import.bulk = true;
     Ok(import)
 }
 
-/// Ends the bulk import this process runs: stores its held-back records
-/// (standalone), marks what it touched, removes its token.
-async fn end_bulk_import(store: &RedisStore) -> StoreResult<Imported> {
-    let Some(bulk) = store.bulk.lock().unwrap_or_else(|p| p.into_inner()).take() else {
-        return Ok(Imported::default());
-    };
+/// Ends a bulk import: stores its held-back records (standalone), marks
+/// what it touched, removes its token.
+async fn end_bulk_import(store: &RedisStore, bulk: Bulk) -> StoreResult<Imported> {
     let mut touched = bulk.touched;
     let mut repeated = 0;
     let mut presorted = None;
@@ -693,25 +682,44 @@ async fn end_bulk_import(store: &RedisStore) -> StoreResult<Imported> {
     })
 }
 
-/// What [`BatchStore::begin_bulk_import`] returns: a handle on the bulk
-/// import this process runs (`bulk`), or on none (too small, or another
-/// one runs), whose records go to the store as they would without it.
+/// What [`BatchStore::begin_bulk_import`] returns: a bulk import (`bulk`),
+/// or none (too small, or another one runs in this process) whose writes
+/// go to the store as they would without it.
 pub(super) struct RedisBulkImport {
     store: RedisStore,
-    bulk: bool,
+    bulk: Option<Mutex<Bulk>>,
+    /// Whether this import set [`RedisStore`]'s `importing`.
+    holds_importing: bool,
+}
+
+impl Drop for RedisBulkImport {
+    fn drop(&mut self) {
+        // Finished, or abandoned without `finish` (its token then stays in
+        // Redis and the next run marks every merchant, as after a kill):
+        // either way another import may begin.
+        if self.holds_importing {
+            self.store.importing.store(false, Ordering::Release);
+        }
+    }
 }
 
 #[async_trait]
 impl BulkImport for RedisBulkImport {
-    async fn add_records(&self, records: Vec<Record>) -> StoreResult<RecordsAdded> {
-        self.store.add_records(records).await
+    async fn upsert_merchants(&self, merchants: Vec<Merchant>) -> StoreResult<u64> {
+        writes::upsert_merchants(&self.store, merchants, self.bulk.as_ref()).await
     }
 
-    async fn finish(self: Box<Self>) -> StoreResult<Imported> {
-        if !self.bulk {
+    async fn add_records(&self, records: Vec<Record>) -> StoreResult<RecordsAdded> {
+        writes::add_records(&self.store, records, self.bulk.as_ref()).await
+    }
+
+    async fn finish(mut self: Box<Self>) -> StoreResult<Imported> {
+        let Some(bulk) = self.bulk.take() else {
             return Ok(Imported::default());
-        }
-        end_bulk_import(&self.store).await
+        };
+        let bulk = bulk.into_inner().unwrap_or_else(|p| p.into_inner());
+        // `importing` stays set until `self` is dropped, after this.
+        end_bulk_import(&self.store, bulk).await
     }
 }
 

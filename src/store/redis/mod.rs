@@ -44,7 +44,6 @@ use ::redis::RedisError;
 use async_trait::async_trait;
 use jiff::civil::Date;
 
-use self::bulk::Bulk;
 pub use self::conn::{scan_read_limit, SCAN_BUDGET};
 use self::conn::{Conn, LocalConns};
 use self::keys::Keys;
@@ -86,7 +85,7 @@ pub struct RedisOptions {
     /// Reconnection attempts per failure before a request gives up.
     pub retries: u32,
     /// A reader more than this many changes behind is told to drop its whole
-    /// cache ([`ScanRead::changes_since`](crate::store::ScanRead::changes_since) returns `None`).
+    /// cache ([`ScanRead::changes_since`] returns `None`).
     pub max_changes_listed: u64,
     /// About how many merchant changes the change stream keeps.
     pub changes_kept: u64,
@@ -156,8 +155,9 @@ pub struct RedisStore {
     changes_kept: u64,
     bulk_min: u64,
     sort_bytes: usize,
-    /// The bulk import this process runs, if any (see the module documentation).
-    bulk: Arc<std::sync::Mutex<Option<Bulk>>>,
+    /// Set while this process runs a bulk import (one at a time; its state
+    /// is in its [`BulkImport`] value).
+    importing: Arc<std::sync::atomic::AtomicBool>,
 }
 
 fn redis_err(e: RedisError) -> StoreError {
@@ -212,7 +212,7 @@ impl RedisStore {
             changes_kept: opts.changes_kept,
             bulk_min: opts.bulk_min,
             sort_bytes: opts.sort_bytes,
-            bulk: Arc::default(),
+            importing: Arc::default(),
         }
     }
 
@@ -311,7 +311,7 @@ impl ServiceWrites for RedisStore {
 #[async_trait]
 impl BatchStore for RedisStore {
     async fn upsert_merchants(&self, merchants: Vec<Merchant>) -> StoreResult<u64> {
-        writes::upsert_merchants(self, merchants).await
+        writes::upsert_merchants(self, merchants, None).await
     }
 
     async fn merchant(&self, id: &MerchantId) -> StoreResult<Option<Merchant>> {
@@ -323,7 +323,7 @@ impl BatchStore for RedisStore {
     }
 
     async fn add_records(&self, records: Vec<Record>) -> StoreResult<RecordsAdded> {
-        writes::add_records(self, records).await
+        writes::add_records(self, records, None).await
     }
 
     async fn records(&self, id: &MerchantId) -> StoreResult<Vec<Record>> {
