@@ -25,7 +25,7 @@ use yisaozhi::grading::{self, Rules};
 use yisaozhi::model::{Merchant, Projection, Record};
 use yisaozhi::records;
 use yisaozhi::store::redis::{RedisOptions, RedisStore};
-use yisaozhi::store::Store;
+use yisaozhi::store::BatchStore;
 
 /// The refresh job's allocator, so the write path runs as it does there.
 #[global_allocator]

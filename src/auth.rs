@@ -16,7 +16,7 @@ use subtle::ConstantTimeEq;
 
 use crate::model::{ApiToken, RegionCode};
 use crate::settings::IpNet;
-use crate::store::{Store, StoreError};
+use crate::store::{ServiceWrites, StoreError};
 
 /// What a token may do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,7 +139,10 @@ pub fn presented_id(header: Option<&str>) -> Option<&str> {
 }
 
 /// Checks an `Authorization` header value against the store.
-pub async fn authenticate(store: &dyn Store, header: Option<&str>) -> Result<Principal, AuthError> {
+pub async fn authenticate(
+    store: &dyn ServiceWrites,
+    header: Option<&str>,
+) -> Result<Principal, AuthError> {
     let token = header.and_then(bearer).ok_or(AuthError::Missing)?;
     let (id, secret) = split(token).ok_or(AuthError::Invalid)?;
     let stored = store.token(id).await?.ok_or(AuthError::Invalid)?;

@@ -627,7 +627,7 @@ async fn codes_cmd(action: CodesAction) -> anyhow::Result<()> {
                 .code(serial)
                 .await?
                 .with_context(|| format!("no code with serial {serial}"))?;
-            let audit = crate::store::AuditEntry {
+            let audit = crate::model::AuditEntry {
                 at: clock::now(),
                 actor: "cli".into(),
                 action: "code.revoke".into(),
@@ -637,7 +637,7 @@ async fn codes_cmd(action: CodesAction) -> anyhow::Result<()> {
                 reason,
             };
             match store.revoke_code(serial, audit).await? {
-                Some(before) if before.status == crate::store::CodeStatus::Revoked => {
+                Some(before) if before.status == crate::model::CodeStatus::Revoked => {
                     println!(
                         "code {serial} of merchant {} was already revoked; nothing changed",
                         code.merchant
@@ -1146,7 +1146,7 @@ async fn tokens_cmd(action: TokensAction) -> anyhow::Result<()> {
             token.revoked = true;
             store.put_token(token.clone()).await?;
             store
-                .append_audit(crate::store::AuditEntry {
+                .append_audit(crate::model::AuditEntry {
                     at: clock::now(),
                     actor: "cli".into(),
                     action: "token.revoke".into(),

@@ -14,7 +14,7 @@ use crate::grading::Rules;
 use crate::keys::{self, Keyring};
 use crate::model::Grade;
 use crate::refresh::{self, RefreshOptions, Summary};
-use crate::store::{embedded::EmbeddedStore, Store};
+use crate::store::{embedded::EmbeddedStore, BatchStore, ServiceWrites};
 
 /// What the demo prepared, for printing.
 #[derive(Debug)]
@@ -100,7 +100,7 @@ pub async fn prepare(dir: &Path, code_validity_days: i32) -> anyhow::Result<Prep
 
 /// Reads the demo's regulator token, creating it (stored only as a hash) the
 /// first time.
-async fn admin_token(store: &dyn Store, path: &Path) -> anyhow::Result<String> {
+async fn admin_token(store: &dyn ServiceWrites, path: &Path) -> anyhow::Result<String> {
     if let Ok(existing) = std::fs::read_to_string(path) {
         return Ok(existing.trim().to_owned());
     }

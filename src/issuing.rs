@@ -7,7 +7,7 @@ use yisaozhi_codes::{Claims, Token};
 use crate::clock;
 use crate::keys::Keyring;
 use crate::model::{AuditEntry, CodeStatus, IssuedCode, MerchantId};
-use crate::store::Store;
+use crate::store::{ServiceWrites, Store};
 
 /// Why a code could not be issued.
 #[derive(Debug, thiserror::Error)]
@@ -77,7 +77,10 @@ pub async fn issue(
 }
 
 /// The code a merchant's door should show: its active one.
-pub async fn active_code(store: &dyn Store, id: &MerchantId) -> anyhow::Result<Option<IssuedCode>> {
+pub async fn active_code(
+    store: &dyn ServiceWrites,
+    id: &MerchantId,
+) -> anyhow::Result<Option<IssuedCode>> {
     let codes = store.codes_of(id).await?;
     Ok(codes
         .into_iter()

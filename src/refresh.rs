@@ -27,7 +27,7 @@ use crate::clock;
 use crate::grading::{self, Rules};
 use crate::model::{Grade, Merchant, MerchantId, Projection, Record, Shard};
 use crate::records::{self, Input, Reject, RowParser};
-use crate::store::{GradingInput, Store};
+use crate::store::{BatchStore, BulkImport, GradingInput, Imported};
 
 /// Most entries per chunk read from a file (one store write per chunk).
 const CHUNK_ENTRIES: usize = 32 * 1024;
@@ -548,7 +548,7 @@ impl Known {
     /// yet are looked up in one store call.
     async fn check(
         &mut self,
-        store: &dyn Store,
+        store: &dyn BatchStore,
         records: &[(Record, u64)],
     ) -> anyhow::Result<Vec<bool>> {
         let keys: Vec<IdKey> = records.iter().map(|(r, _)| id_key(&r.merchant)).collect();
@@ -596,8 +596,11 @@ fn parse_record(p: &RowParser, text: &str) -> Result<Record, String> {
     p.record(text)
 }
 
+/// Imports a merchants file; its merchants go through `bulk` when the
+/// import is one.
 async fn import_merchants_file(
-    store: &dyn Store,
+    store: &dyn BatchStore,
+    bulk: Option<&dyn BulkImport>,
     path: &Path,
     opts: &RefreshOptions,
     known: &mut Known,
@@ -631,7 +634,10 @@ async fn import_merchants_file(
         }
         known.no.clear();
         if n > 0 {
-            let changed = store.upsert_merchants(merchants).await?;
+            let changed = match bulk {
+                Some(bulk) => bulk.upsert_merchants(merchants).await?,
+                None => store.upsert_merchants(merchants).await?,
+            };
             summary.imported += changed;
             summary.duplicate += n - changed;
         }
@@ -663,7 +669,7 @@ struct RecordChunk {
 
 impl RecordChunk {
     async fn of(
-        store: &dyn Store,
+        store: &dyn BatchStore,
         mut parsed: Parsed<Record>,
         opts: &RefreshOptions,
         known: &mut Known,
@@ -705,8 +711,11 @@ impl RecordChunk {
     }
 }
 
+/// Imports a records file; its records go through `bulk` when the import
+/// is one.
 async fn import_records_file(
-    store: &dyn Store,
+    store: &dyn BatchStore,
+    bulk: Option<&dyn BulkImport>,
     path: &Path,
     opts: &RefreshOptions,
     known: &mut Known,
@@ -737,7 +746,10 @@ async fn import_records_file(
             if chunk.batch.is_empty() {
                 return Ok(Default::default());
             }
-            store.add_records(chunk.batch).await
+            match bulk {
+                Some(bulk) => bulk.add_records(chunk.batch).await,
+                None => store.add_records(chunk.batch).await,
+            }
         };
         let following = async {
             match stream.next().await? {
@@ -780,7 +792,7 @@ fn short_name(path: &Path) -> String {
 
 /// Imports the files, then regrades the merchants that are due.
 pub async fn run(
-    store: &dyn Store,
+    store: &dyn BatchStore,
     rules: &Rules,
     opts: &RefreshOptions,
 ) -> anyhow::Result<Summary> {
@@ -803,27 +815,49 @@ pub async fn run(
     // (its one `bulk_since` row would be "recovered", i.e. completed and
     // removed, by another shard's writer while this one still imports).
     // Each shard's writes then go the ordinary way, atomic with their marks.
-    if opts.shard.is_none() {
-        store.begin_bulk_import(expected).await?;
-    }
+    let bulk = match opts.shard {
+        None => Some(store.begin_bulk_import(expected).await?),
+        Some(_) => None,
+    };
     let imported = async {
         if let Some(path) = &opts.merchants {
             tracing::info!(file = %path.display(), shard = %opts.shard.map_or("all".into(), |s| s.to_string()), "importing merchants");
-            import_merchants_file(store, path, opts, &mut known, &mut rejects, &mut summary)
-                .await?;
+            import_merchants_file(
+                store,
+                bulk.as_deref(),
+                path,
+                opts,
+                &mut known,
+                &mut rejects,
+                &mut summary,
+            )
+            .await?;
         }
         for path in &opts.records {
             if summary.stopped.is_some() {
                 break;
             }
             tracing::info!(file = %path.display(), shard = %opts.shard.map_or("all".into(), |s| s.to_string()), "importing records");
-            import_records_file(store, path, opts, &mut known, &mut rejects, &mut summary).await?;
+            import_records_file(
+                store,
+                bulk.as_deref(),
+                path,
+                opts,
+                &mut known,
+                &mut rejects,
+                &mut summary,
+            )
+            .await?;
         }
         anyhow::Ok(())
     };
     let imported = imported.await;
-    let repeated = store.end_bulk_import().await?;
+    let finished = match bulk {
+        Some(bulk) => Some(bulk.finish().await?),
+        None => None,
+    };
     imported?;
+    let repeated = finished.as_ref().map_or(0, |f| f.repeated);
     summary.imported -= repeated;
     summary.duplicate += repeated;
     rejects.out.flush()?;
@@ -861,6 +895,7 @@ pub async fn run(
     let progress = Progress::new("regrading", due.len() as u64, ProgressUnit::Items, true);
     regrade_with(
         store,
+        finished,
         rules,
         &due,
         opts.as_of,
@@ -887,7 +922,11 @@ pub async fn run(
     Ok(summary)
 }
 
-async fn add(store: &dyn Store, batch: Vec<Record>, summary: &mut Summary) -> anyhow::Result<()> {
+async fn add(
+    store: &dyn BatchStore,
+    batch: Vec<Record>,
+    summary: &mut Summary,
+) -> anyhow::Result<()> {
     if batch.is_empty() {
         return Ok(());
     }
@@ -901,21 +940,24 @@ async fn add(store: &dyn Store, batch: Vec<Record>, summary: &mut Summary) -> an
 
 /// Recomputes and stores the projections of `ids` as of `as_of`.
 pub async fn regrade(
-    store: &dyn Store,
+    store: &dyn BatchStore,
     rules: &Rules,
     ids: &[MerchantId],
     as_of: Date,
     summary: &mut Summary,
 ) -> anyhow::Result<()> {
-    regrade_with(store, rules, ids, as_of, summary, None, None).await
+    regrade_with(store, None, rules, ids, as_of, summary, None, None).await
 }
 
 /// [`regrade`] as a three-stage pipeline: load a batch of inputs → grade it
 /// in parallel → write its projections; the stages run at the same time on
 /// consecutive batches. On a `stop` request, what was graded is written and
-/// the rest left due (marked) for the next run.
+/// the rest left due (marked) for the next run. `imported` is the import
+/// just before, whose sorted records the store may use.
+#[allow(clippy::too_many_arguments)]
 async fn regrade_with(
-    store: &dyn Store,
+    store: &dyn BatchStore,
+    imported: Option<Imported>,
     rules: &Rules,
     ids: &[MerchantId],
     as_of: Date,
@@ -933,7 +975,7 @@ async fn regrade_with(
         tokio::sync::mpsc::channel::<Vec<(Projection, Option<Grade>)>>(2);
     let loader = async move {
         store
-            .stream_grading_inputs(ids.to_vec(), GRADE_BATCH, load_tx)
+            .stream_grading_inputs(ids.to_vec(), GRADE_BATCH, imported, load_tx)
             .await?;
         anyhow::Ok(())
     };
@@ -1086,7 +1128,7 @@ fn parse_body<T>(
 /// only if it may change the merchant as stored *and* as written, so moving
 /// a merchant between regions takes a scope that covers both.
 pub async fn import_merchants_body(
-    store: &dyn Store,
+    store: &dyn BatchStore,
     rules: &Rules,
     body: &[u8],
     may_write: &(dyn Fn(&crate::domain::RegionCode) -> bool + Sync),
@@ -1136,7 +1178,7 @@ pub async fn import_merchants_body(
 /// Imports records from a JSONL body with the same rules as `refresh`, and
 /// regrades the merchants they belong to at once.
 pub async fn import_records_body(
-    store: &dyn Store,
+    store: &dyn BatchStore,
     rules: &Rules,
     body: &[u8],
     may_write: &(dyn Fn(&crate::domain::RegionCode) -> bool + Sync),

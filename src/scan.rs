@@ -17,7 +17,7 @@ use crate::clock;
 use crate::keys::Keyring;
 use crate::metrics;
 use crate::model::{CodeStatus, MerchantId, Projection};
-use crate::store::{parse_projection_json, SharedStore, StoreError, StoredProjection};
+use crate::store::{parse_projection_json, ScanRead, SharedStore, StoreError, StoredProjection};
 
 /// What a scanned code turned out to be (CONTRACT §2 statuses).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -305,11 +305,11 @@ pub struct Scan {
 /// Reads a merchant's view: its projection and its codes' statuses, in one
 /// store read.
 async fn load_view(
-    store: &dyn crate::store::Store,
+    store: &dyn ScanRead,
     id: &MerchantId,
     kept: bool,
 ) -> Result<Option<Arc<MerchantView>>, StoreError> {
-    let Some(read) = store.scan_view_with_json(id).await? else {
+    let Some(read) = store.scan_view(id).await? else {
         return Ok(None);
     };
     let codes = read.codes.into_iter().collect();

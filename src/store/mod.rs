@@ -1,4 +1,4 @@
-//! Storage behind one small trait.
+//! Storage behind a few role traits.
 //!
 //! Records and merchants are facts from upstream; projections are derived from
 //! them (and can be rebuilt); overrides, issued codes, API tokens and the audit
@@ -6,8 +6,12 @@
 //! those guarantees and passes the same conformance suite
 //! (`tests/it/store.rs`).
 //!
-//! Handlers and the batch job see only [`Store`]; they never know which backend
-//! they talk to.
+//! The roles: [`ScanRead`] (the scan's read and the change stream),
+//! [`ServiceWrites`] (codes, overrides, tokens, audit), [`BatchStore`]
+//! (facts, bulk imports, grading inputs, projections) and
+//! [`RegulatorQueries`]; [`Store`] is all of them, what a backend is.
+//! Each caller asks for the role it uses and never knows which backend it
+//! talks to.
 
 pub mod embedded;
 pub mod query;
@@ -20,9 +24,10 @@ use async_trait::async_trait;
 use jiff::civil::Date;
 use jiff::Timestamp;
 
-use crate::model::{Grade, Merchant, MerchantId, Override, Projection, Record};
-// Temporary: their old path, still named by the backends being moved.
-pub use crate::model::{ApiToken, AuditEntry, CodeStatus, IssuedCode};
+use crate::model::{
+    ApiToken, AuditEntry, CodeStatus, Grade, IssuedCode, Merchant, MerchantId, Override,
+    Projection, Record,
+};
 
 /// A failure of the storage backend (not of the caller's input).
 #[derive(Debug, thiserror::Error)]
@@ -64,9 +69,9 @@ pub struct GradingInput {
     pub previous: Option<Grade>,
 }
 
-/// What [`Store::scan_view_with_json`] reads of a merchant.
+/// What [`ScanRead::scan_view`] reads of a merchant.
 #[derive(Debug)]
-pub struct ScanRead {
+pub struct ScanView {
     pub projection: StoredProjection,
     /// Every code's status, by serial.
     pub codes: Vec<(u32, CodeStatus)>,
@@ -95,92 +100,31 @@ pub fn parse_projection_json<T: serde::de::DeserializeOwned>(json: &str) -> Stor
     serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("projection JSON: {e}")))
 }
 
-/// The storage backend.
-///
-/// Writes that belong together are atomic: a projection never appears without
-/// the records it was computed from being stored; an override, its projection
-/// and its audit entry are written together.
+/// The scan's read and the change stream: all the scan path and the
+/// service's cache coherence ask of a store.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait ScanRead: Send + Sync + 'static {
     /// A cheap round trip, for readiness checks.
     async fn ping(&self) -> StoreResult<()>;
 
-    // --- merchants and records (facts from upstream) ---
-    /// Inserts or replaces merchants; each new or changed one is marked for
-    /// regrading. Returns how many were new or changed.
-    async fn upsert_merchants(&self, merchants: Vec<Merchant>) -> StoreResult<u64>;
-    async fn merchant(&self, id: &MerchantId) -> StoreResult<Option<Merchant>>;
-    /// Which of `ids` are known merchants.
-    async fn known_merchants(&self, ids: Vec<MerchantId>) -> StoreResult<Vec<MerchantId>>;
-    /// Adds records; a record whose id is already stored is a duplicate and is
-    /// left as it was. Merchants that got new records are marked for regrading.
-    /// A backend stores each record's canonical JSON (its `Serialize`
-    /// output), never the bytes it was read from, and tells records apart by
-    /// the value of their id.
-    async fn add_records(&self, records: Vec<Record>) -> StoreResult<RecordsAdded>;
-    /// A merchant's records in import order.
-    async fn records(&self, id: &MerchantId) -> StoreResult<Vec<Record>>;
+    /// What a scan needs of a merchant, in one read: its projection (`None`
+    /// if it has none; left as stored JSON when the backend read it as such,
+    /// so that a scan answer can carry it without parsing and serializing it
+    /// again) and the status of each of its codes by serial.
+    async fn scan_view(&self, id: &MerchantId) -> StoreResult<Option<ScanView>>;
 
-    // --- projections (derived) ---
-    async fn projection(&self, id: &MerchantId) -> StoreResult<Option<Projection>>;
-    /// Writes projections and clears the regrade mark of their merchants, atomically.
-    async fn put_projections(&self, projections: Vec<Projection>) -> StoreResult<()>;
-    /// Merchants to regrade as of `as_of`: marked ones, ones without a
-    /// projection, and ones whose `next_change_at` ≤ `as_of`.
-    async fn due_for_regrade(&self, as_of: Date) -> StoreResult<Vec<MerchantId>>;
-    async fn all_merchant_ids(&self) -> StoreResult<Vec<MerchantId>>;
+    /// Merchants whose stored data changed after `cursor`, and the new cursor;
+    /// `None` instead of the list when so much changed that everything should
+    /// be treated as changed. Lets every service process drop stale cache
+    /// entries within a second of a write by any other process.
+    async fn changes_since(&self, cursor: u64) -> StoreResult<(Option<Vec<MerchantId>>, u64)>;
+}
 
-    /// The grading inputs of `ids` (unknown merchants are left out), in the
-    /// order of `ids`. The batch job calls it with a few thousand ids at a
-    /// time; backends answer in a few round trips instead of four per merchant.
-    async fn grading_inputs(&self, ids: Vec<MerchantId>) -> StoreResult<Vec<GradingInput>> {
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            let Some(merchant) = self.merchant(&id).await? else {
-                continue;
-            };
-            out.push(GradingInput {
-                records: self.records(&id).await?,
-                override_: self.override_of(&id).await?,
-                previous: self.projection(&id).await?.map(|p| p.grade),
-                merchant,
-            });
-        }
-        Ok(out)
-    }
-
-    /// Sends the grading inputs of `ids` to `tx` in batches of about `batch`,
-    /// in the order of `ids`, and returns when all are sent (or `tx` is
-    /// closed). For regrading many merchants at once: a backend may then
-    /// read everything in one pass instead of merchant by merchant.
-    async fn stream_grading_inputs(
-        &self,
-        ids: Vec<MerchantId>,
-        batch: usize,
-        tx: tokio::sync::mpsc::Sender<Vec<GradingInput>>,
-    ) -> StoreResult<()> {
-        stream_by_lookups(self, ids, batch, tx).await
-    }
-
-    /// Tells the backend that an import of about `expected_records` records
-    /// starts, so it may prepare for bulk writes. Until
-    /// [`Store::end_bulk_import`], every write stays atomic and a kill at any
-    /// point still leaves every merchant with new records due for regrading.
-    async fn begin_bulk_import(&self, _expected_records: u64) -> StoreResult<()> {
-        Ok(())
-    }
-
-    /// Ends what [`Store::begin_bulk_import`] started; call it before
-    /// [`Store::due_for_regrade`], also after a failed import. Returns how
-    /// many records that [`Store::add_records`] counted as inserted during
-    /// the import turned out to repeat the id of an earlier record of the
-    /// same import (a backend that stores the records only at the end finds
-    /// those then); they are duplicates, not stored.
-    async fn end_bulk_import(&self) -> StoreResult<u64> {
-        Ok(0)
-    }
-
-    // --- owned by the service ---
+/// What the service owns and must never lose: overrides, issued codes, API
+/// tokens and the audit log. Writes that belong together are atomic: an
+/// override, its projection and its audit entry are written together.
+#[async_trait]
+pub trait ServiceWrites: Send + Sync + 'static {
     async fn override_of(&self, id: &MerchantId) -> StoreResult<Option<Override>>;
     /// Sets (or with `None` clears) an override together with the projection
     /// it produces and its audit entry.
@@ -199,37 +143,9 @@ pub trait Store: Send + Sync + 'static {
     async fn issue_code(&self, code: IssuedCode, audit: Option<AuditEntry>) -> StoreResult<()>;
     async fn code(&self, serial: u32) -> StoreResult<Option<IssuedCode>>;
     async fn codes_of(&self, id: &MerchantId) -> StoreResult<Vec<IssuedCode>>;
-    /// What a scan needs of a merchant: its projection (`None` if it has
-    /// none) and the status of each of its codes by serial. The default
-    /// asks for both at once; a backend may answer in one read and skip the
-    /// codes' other fields.
-    async fn scan_view(
-        &self,
-        id: &MerchantId,
-    ) -> StoreResult<Option<(Projection, Vec<(u32, CodeStatus)>)>> {
-        let (projection, codes) =
-            futures_util::future::try_join(self.projection(id), self.codes_of(id)).await?;
-        Ok(projection.map(|p| (p, codes.iter().map(|c| (c.serial, c.status)).collect())))
-    }
-    /// [`Store::scan_view`], with the projection left as stored JSON when
-    /// the backend read it as such: a scan answer can then carry it without
-    /// parsing and serializing it again.
-    async fn scan_view_with_json(&self, id: &MerchantId) -> StoreResult<Option<ScanRead>> {
-        Ok(self
-            .scan_view(id)
-            .await?
-            .map(|(projection, codes)| ScanRead {
-                projection: StoredProjection::Parsed(Box::new(projection)),
-                codes,
-            }))
-    }
     /// The serial and status of every code that is no longer active
     /// (revoked or superseded), ascending by serial: the signed status list.
-    /// The default reads every merchant's codes, a few at a time.
-    async fn inactive_codes(&self) -> StoreResult<Vec<(u32, CodeStatus)>> {
-        let ids = self.all_merchant_ids().await?;
-        inactive_codes_of(self, ids).await
-    }
+    async fn inactive_codes(&self) -> StoreResult<Vec<(u32, CodeStatus)>>;
     /// Revokes a code with its audit entry, atomically; returns the code as
     /// it was (`None`: unknown serial). A code already revoked is left as it
     /// is and `audit` is not written, so a repeated revocation is visible to
@@ -242,35 +158,141 @@ pub trait Store: Send + Sync + 'static {
     async fn put_token(&self, token: ApiToken) -> StoreResult<()>;
     async fn token(&self, id: &str) -> StoreResult<Option<ApiToken>>;
     /// Every stored token (hashes only), for `yisaozhi tokens list`.
-    async fn tokens(&self) -> StoreResult<Vec<ApiToken>> {
-        Err(StoreError::Unavailable(
-            "this store cannot list tokens".into(),
-        ))
-    }
+    async fn tokens(&self) -> StoreResult<Vec<ApiToken>>;
+}
 
+/// The batch job's side: facts from upstream (merchants and records), bulk
+/// imports, grading inputs and the projections derived from them. A
+/// projection never appears without the records it was computed from being
+/// stored.
+#[async_trait]
+pub trait BatchStore: Send + Sync + 'static {
+    /// Inserts or replaces merchants; each new or changed one is marked for
+    /// regrading. Returns how many were new or changed.
+    async fn upsert_merchants(&self, merchants: Vec<Merchant>) -> StoreResult<u64>;
+    async fn merchant(&self, id: &MerchantId) -> StoreResult<Option<Merchant>>;
+    /// Which of `ids` are known merchants.
+    async fn known_merchants(&self, ids: Vec<MerchantId>) -> StoreResult<Vec<MerchantId>>;
+    /// Adds records; a record whose id is already stored is a duplicate and is
+    /// left as it was. Merchants that got new records are marked for regrading.
+    /// A backend stores each record's canonical JSON (its `Serialize`
+    /// output), never the bytes it was read from, and tells records apart by
+    /// the value of their id.
+    async fn add_records(&self, records: Vec<Record>) -> StoreResult<RecordsAdded>;
+    /// A merchant's records in import order.
+    async fn records(&self, id: &MerchantId) -> StoreResult<Vec<Record>>;
+
+    /// Starts an import of about `expected_records` records; the records
+    /// go through the returned [`BulkImport`], which a large import lets the
+    /// backend write in bulk. Until [`BulkImport::finish`], every write stays
+    /// atomic and a kill at any point still leaves every merchant with new
+    /// records due for regrading.
+    async fn begin_bulk_import(&self, expected_records: u64) -> StoreResult<Box<dyn BulkImport>>;
+
+    async fn projection(&self, id: &MerchantId) -> StoreResult<Option<Projection>>;
+    /// Writes projections and clears the regrade mark of their merchants, atomically.
+    async fn put_projections(&self, projections: Vec<Projection>) -> StoreResult<()>;
+    /// Merchants to regrade as of `as_of`: marked ones, ones without a
+    /// projection, and ones whose `next_change_at` ≤ `as_of`.
+    async fn due_for_regrade(&self, as_of: Date) -> StoreResult<Vec<MerchantId>>;
+    async fn all_merchant_ids(&self) -> StoreResult<Vec<MerchantId>>;
+
+    /// The grading inputs of `ids` (unknown merchants are left out), in the
+    /// order of `ids`. The batch job calls it with a few thousand ids at a
+    /// time; backends answer in a few round trips instead of four per merchant.
+    async fn grading_inputs(&self, ids: Vec<MerchantId>) -> StoreResult<Vec<GradingInput>>;
+
+    /// Sends the grading inputs of `ids` to `tx` in batches of about `batch`,
+    /// in the order of `ids`, and returns when all are sent (or `tx` is
+    /// closed). For regrading many merchants at once: a backend may then
+    /// read everything in one pass instead of merchant by merchant, or take
+    /// the records from `imported`, the import that preceded the regrade.
+    async fn stream_grading_inputs(
+        &self,
+        ids: Vec<MerchantId>,
+        batch: usize,
+        imported: Option<Imported>,
+        tx: tokio::sync::mpsc::Sender<Vec<GradingInput>>,
+    ) -> StoreResult<()>;
+
+    /// Records that a refresh completed at `at` (for monitoring).
+    async fn note_refresh(&self, at: Timestamp) -> StoreResult<()>;
+    /// When the last refresh completed, if known.
+    async fn last_refresh(&self) -> StoreResult<Option<Timestamp>>;
+}
+
+/// An import under way, begun by [`BatchStore::begin_bulk_import`]. What
+/// it leaves for the regrade is the [`Imported`] that [`BulkImport::finish`]
+/// returns, never state in the store for the next call to pick up.
+#[async_trait]
+pub trait BulkImport: Send + Sync {
+    /// [`BatchStore::upsert_merchants`], as part of this import (a backend
+    /// may defer their regrade marks to its end).
+    async fn upsert_merchants(&self, merchants: Vec<Merchant>) -> StoreResult<u64>;
+
+    /// [`BatchStore::add_records`], as part of this import.
+    async fn add_records(&self, records: Vec<Record>) -> StoreResult<RecordsAdded>;
+
+    /// Ends the import; call it before [`BatchStore::due_for_regrade`], also
+    /// after a failed import. A process killed before leaves the store for
+    /// the next run to complete.
+    async fn finish(self: Box<Self>) -> StoreResult<Imported>;
+}
+
+/// What a finished [`BulkImport`] leaves for the regrade that follows it.
+#[derive(Default)]
+pub struct Imported {
+    /// How many records that [`BulkImport::add_records`] counted as inserted
+    /// turned out to repeat the id of an earlier record of the same import
+    /// (a backend that stores the records only at the end finds those
+    /// then); they are duplicates, not stored.
+    pub repeated: u64,
+    /// The import's records sorted by merchant, when they were every
+    /// record of the store.
+    pub(crate) presorted: Option<Presorted>,
+}
+
+/// Every stored record sorted by (merchant, import order), left by a bulk
+/// import into a store without records, so that the regrade that follows
+/// reads the import's sorted runs (merged a second time) instead of reading
+/// and parsing every record again. Only an optimisation: a backend uses it
+/// only if the store still holds exactly `records` records (then they are
+/// these, all of them); its sort directory goes when it is dropped.
+pub(crate) struct Presorted {
+    pub rows: sort::Sorted,
+    pub records: u64,
+}
+
+/// Regulator queries over projections (search, stats, reprint list) and
+/// paging through them; the defaults read every projection page by page.
+#[async_trait]
+pub trait RegulatorQueries: ServiceWrites {
     /// Up to `limit` projections in merchant-id order, after `after`.
     async fn projections_page(
         &self,
         after: Option<MerchantId>,
         limit: usize,
-    ) -> StoreResult<Vec<Projection>> {
-        let ids = self.all_merchant_ids().await?;
-        let mut out = Vec::new();
-        for id in ids
-            .into_iter()
-            .filter(|id| after.as_ref().is_none_or(|a| id > a))
-        {
-            if out.len() == limit {
-                break;
-            }
-            if let Some(p) = self.projection(&id).await? {
-                out.push(p);
+    ) -> StoreResult<Vec<Projection>>;
+
+    /// Calls `each` for every projection, in pages.
+    async fn for_each_projection(
+        &self,
+        each: &mut (dyn FnMut(Projection) + Send),
+    ) -> StoreResult<()> {
+        let mut after = None;
+        loop {
+            let page = self.projections_page(after.clone(), 1000).await?;
+            let Some(last) = page.last() else {
+                return Ok(());
+            };
+            after = Some(last.merchant.id.clone());
+            for p in page {
+                each(p);
             }
         }
-        Ok(out)
     }
 
-    /// Regulator search; the default scans every projection.
+    /// Regulator search; the default reads every projection.
     async fn search(&self, query: &query::MerchantQuery) -> StoreResult<query::Page<Projection>> {
         let per_page = query.per_page.clamp(1, 500);
         let skip = query.page.max(1).saturating_sub(1).saturating_mul(per_page);
@@ -280,7 +302,7 @@ pub trait Store: Send + Sync + 'static {
             per_page,
             items: Vec::new(),
         };
-        self.scan_projections(&mut |p| {
+        self.for_each_projection(&mut |p| {
             if query.matches(&p) {
                 if page.total as usize >= skip && page.items.len() < per_page {
                     page.items.push(p);
@@ -295,7 +317,7 @@ pub trait Store: Send + Sync + 'static {
     /// Counts by grade, region and category for merchants in `region` (prefix).
     async fn stats(&self, region: Option<&str>) -> StoreResult<query::Stats> {
         let mut stats = query::Stats::default();
-        self.scan_projections(&mut |p| {
+        self.for_each_projection(&mut |p| {
             if region.is_none_or(|r| p.merchant.region.as_str().starts_with(r)) {
                 stats.add(&p);
             }
@@ -308,7 +330,8 @@ pub trait Store: Send + Sync + 'static {
     /// live one.
     async fn reprint(&self) -> StoreResult<Vec<query::ReprintItem>> {
         let mut projections = Vec::new();
-        self.scan_projections(&mut |p| projections.push(p)).await?;
+        self.for_each_projection(&mut |p| projections.push(p))
+            .await?;
         let mut out = Vec::new();
         for p in projections {
             let codes = self.codes_of(&p.merchant.id).await?;
@@ -321,39 +344,14 @@ pub trait Store: Send + Sync + 'static {
         }
         Ok(out)
     }
-
-    /// Calls `each` for every projection, in pages.
-    async fn scan_projections(&self, each: &mut (dyn FnMut(Projection) + Send)) -> StoreResult<()> {
-        let mut after = None;
-        loop {
-            let page = self.projections_page(after.clone(), 1000).await?;
-            let Some(last) = page.last() else {
-                return Ok(());
-            };
-            after = Some(last.merchant.id.clone());
-            for p in page {
-                each(p);
-            }
-        }
-    }
-
-    /// Records that a refresh completed at `at` (for monitoring).
-    async fn note_refresh(&self, at: Timestamp) -> StoreResult<()> {
-        let _ = at;
-        Ok(())
-    }
-
-    /// When the last refresh completed, if known.
-    async fn last_refresh(&self) -> StoreResult<Option<Timestamp>> {
-        Ok(None)
-    }
-
-    /// Merchants whose stored data changed after `cursor`, and the new cursor;
-    /// `None` instead of the list when so much changed that everything should
-    /// be treated as changed. Lets every service process drop stale cache
-    /// entries within a second of a write by any other process.
-    async fn changes_since(&self, cursor: u64) -> StoreResult<(Option<Vec<MerchantId>>, u64)>;
 }
+
+/// A whole storage backend: every role. Handlers and the batch job hold a
+/// [`SharedStore`] and ask for the role they use (`&dyn ScanRead`, ...);
+/// they never know which backend they talk to.
+pub trait Store: ScanRead + ServiceWrites + BatchStore + RegulatorQueries {}
+
+impl<T: ScanRead + ServiceWrites + BatchStore + RegulatorQueries> Store for T {}
 
 pub type SharedStore = Arc<dyn Store>;
 
@@ -401,7 +399,7 @@ impl StoreSpec {
             ::redis::Client::open(raw).map_err(|e| {
                 format!(
                     "store `{}`: not a Redis URL ({e}); expected redis://HOST:PORT",
-                    crate::domain::truncate(&crate::redact::redact_url(raw))
+                    crate::model::truncate(&crate::redact::redact_url(raw))
                 )
             })?;
             return Ok(StoreSpec::Redis(raw.to_owned()));
@@ -409,12 +407,12 @@ impl StoreSpec {
         if raw.starts_with("rediss://") || raw.starts_with("rediss+cluster://") {
             return Err(format!(
                 "store `{}`: TLS to Redis is not supported in this build; use redis://HOST:PORT",
-                crate::domain::truncate(raw)
+                crate::model::truncate(raw)
             ));
         }
         Err(format!(
             "store `{}`: expected embedded:DIR, redis://HOST:PORT or redis+cluster://HOST:PORT,...",
-            crate::domain::truncate(raw)
+            crate::model::truncate(raw)
         ))
     }
 
@@ -439,7 +437,7 @@ impl StoreSpec {
 
 /// Checks one `HOST:PORT` of a Redis store spec.
 fn parse_host_port<'a>(raw: &str, node: &'a str) -> Result<&'a str, String> {
-    let shown = crate::domain::truncate(&crate::redact::redact_url(raw));
+    let shown = crate::model::truncate(&crate::redact::redact_url(raw));
     let example = if raw.starts_with("redis+cluster://") {
         "redis+cluster://HOST:PORT,HOST:PORT,..., e.g. redis+cluster://10.0.0.1:7000,10.0.0.2:7000"
     } else {
@@ -448,7 +446,7 @@ fn parse_host_port<'a>(raw: &str, node: &'a str) -> Result<&'a str, String> {
     let Some((host, port)) = node.rsplit_once(':') else {
         return Err(format!(
             "store `{shown}`: `{}` has no port; expected {example}",
-            crate::domain::truncate(node)
+            crate::model::truncate(node)
         ));
     };
     let host_ok = !host.is_empty()
@@ -458,22 +456,22 @@ fn parse_host_port<'a>(raw: &str, node: &'a str) -> Result<&'a str, String> {
     if !host_ok {
         return Err(format!(
             "store `{shown}`: bad host `{}`; expected {example}",
-            crate::domain::truncate(host)
+            crate::model::truncate(host)
         ));
     }
     match port.parse::<u16>() {
         Ok(p) if p > 0 => Ok(node),
         _ => Err(format!(
             "store `{shown}`: bad port `{}`; expected {example}",
-            crate::domain::truncate(port)
+            crate::model::truncate(port)
         )),
     }
 }
 
-/// [`Store::stream_grading_inputs`] by [`Store::grading_inputs`] of one
-/// batch after another: the default, and a backend's way when it has no
-/// one-pass read for these merchants.
-pub(crate) async fn stream_by_lookups<S: Store + ?Sized>(
+/// [`BatchStore::stream_grading_inputs`] by [`BatchStore::grading_inputs`]
+/// of one batch after another: a backend's way when it has no one-pass read
+/// for these merchants.
+pub(crate) async fn stream_by_lookups<S: BatchStore + ?Sized>(
     store: &S,
     ids: Vec<MerchantId>,
     batch: usize,
@@ -488,9 +486,9 @@ pub(crate) async fn stream_by_lookups<S: Store + ?Sized>(
     Ok(())
 }
 
-/// The inactive codes of `ids`, read through [`Store::codes_of`] with a few
-/// reads in flight, ascending by serial.
-pub(crate) async fn inactive_codes_of<S: Store + ?Sized>(
+/// The inactive codes of `ids`, read through [`ServiceWrites::codes_of`]
+/// with a few reads in flight, ascending by serial.
+pub(crate) async fn inactive_codes_of<S: ServiceWrites + ?Sized>(
     store: &S,
     ids: Vec<MerchantId>,
 ) -> StoreResult<Vec<(u32, CodeStatus)>> {

@@ -1,7 +1,9 @@
-//! Regulator queries over projections: search, stats, reprint list.
+//! The filters and answers of regulator queries over projections: search,
+//! stats, reprint list.
 //!
-//! Backends may answer these with their own indexes; the defaults here scan
-//! projections page by page, which is fine for a county and a province's
+//! Backends may answer these with their own indexes; the defaults of
+//! [`RegulatorQueries`](super::RegulatorQueries) read every projection page
+//! by page, which is fine for a county and a province's
 //! admin traffic (a few queries a minute), not for a hot path.
 
 use std::collections::BTreeMap;

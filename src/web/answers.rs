@@ -5,7 +5,7 @@ use super::error::ApiError;
 use crate::domain::MerchantId;
 use crate::grading::Projection;
 use crate::refresh::ImportReport;
-use crate::store::IssuedCode;
+use crate::model::IssuedCode;
 
 /// The public projection (no personal data): the fields shared by the scan
 /// JSON and `/api/v1/merchants/{id}`, with the override re-checked for today.

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use yisaozhi::store::embedded::EmbeddedStore;
-use yisaozhi::store::Store;
+use yisaozhi::store::{BatchStore, RegulatorQueries};
 
 use crate::refresh::{assert_same, without_updated_at};
 

@@ -20,7 +20,7 @@ use tempfile::TempDir;
 
 use yisaozhi::model::Merchant;
 use yisaozhi::store::redis::{RedisOptions, RedisStore};
-use yisaozhi::store::Store;
+use yisaozhi::store::{BatchStore, ScanRead, ServiceWrites};
 
 use crate::redis_helpers::{self, DurableRedis, RedisCluster};
 

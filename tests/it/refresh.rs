@@ -11,7 +11,7 @@ use std::process::{Command, Output, Stdio};
 use serde_json::Value;
 use yisaozhi::store::embedded::EmbeddedStore;
 use yisaozhi::store::redis::{RedisOptions, RedisStore};
-use yisaozhi::store::Store;
+use yisaozhi::store::BatchStore;
 
 use crate::redis_helpers::{self, redis_cli};
 

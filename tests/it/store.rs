@@ -22,7 +22,8 @@ use yisaozhi::store::embedded::EmbeddedStore;
 use yisaozhi::store::query::MerchantQuery;
 use yisaozhi::store::redis::{slot_of, RedisOptions, RedisStore, MAX_CHANGES_LISTED};
 use yisaozhi::store::{
-    AuditFilter, RecordsAdded, SharedStore, Store, StoreError, StoreSpec, StoredProjection,
+    AuditFilter, BatchStore, Imported, RecordsAdded, SharedStore, StoreError, StoreSpec,
+    StoredProjection,
 };
 
 use crate::redis_helpers::{self, redis_cli, unique_prefix};
@@ -714,9 +715,8 @@ async fn scan_view_is_the_projection_and_every_code_status(b: Backend) {
     s.issue_code(code(1, "A", Grade::Green), None)
         .await
         .unwrap();
-    assert_eq!(
-        s.scan_view(&id("A")).await.unwrap(),
-        None,
+    assert!(
+        s.scan_view(&id("A")).await.unwrap().is_none(),
         "no projection, no view (even with a code)"
     );
     let p = project(&m, &[failed_sampling("s1", "A", "2026-01-10")], None);
@@ -733,8 +733,14 @@ async fn scan_view_is_the_projection_and_every_code_status(b: Backend) {
     s.revoke_code(2, entry(1, "admin-1", "code.revoke", "2"))
         .await
         .unwrap();
-    let (projection, mut codes) = s.scan_view(&id("A")).await.unwrap().unwrap();
-    assert_eq!(projection, p);
+    let read = s.scan_view(&id("A")).await.unwrap().unwrap();
+    // The projection left as stored JSON where the backend read it as
+    // such: the JSON of that very projection.
+    if let StoredProjection::Json(json) = &read.projection {
+        assert_eq!(serde_json::to_string(&p).unwrap(), *json);
+    }
+    assert_eq!(read.projection.parse().unwrap(), p);
+    let mut codes = read.codes;
     codes.sort_unstable_by_key(|c| c.0);
     assert_eq!(
         codes,
@@ -753,20 +759,8 @@ async fn scan_view_is_the_projection_and_every_code_status(b: Backend) {
         .map(|c| (c.serial, c.status))
         .collect();
     assert_eq!(codes, from_codes, "the same statuses as codes_of");
-    // The same read leaving the projection as stored JSON where the backend
-    // can: the JSON of that very projection, and the same codes.
-    let read = s.scan_view_with_json(&id("A")).await.unwrap().unwrap();
-    if let StoredProjection::Json(json) = &read.projection {
-        assert_eq!(serde_json::to_string(&p).unwrap(), *json);
-    }
-    assert_eq!(read.projection.parse().unwrap(), p);
-    let mut read_codes = read.codes;
-    read_codes.sort_unstable_by_key(|c| c.0);
-    assert_eq!(read_codes, codes);
-    assert!(s.scan_view_with_json(&id("C")).await.unwrap().is_none());
-    assert_eq!(
-        s.scan_view(&id("C")).await.unwrap(),
-        None,
+    assert!(
+        s.scan_view(&id("C")).await.unwrap().is_none(),
         "unknown merchant"
     );
 }
@@ -1141,13 +1135,13 @@ async fn bulk_import_marks_exactly_the_merchants_it_changed(b: Backend) {
         Vec::<MerchantId>::new()
     );
 
-    s.begin_bulk_import(1_000_000_000).await.unwrap();
+    let bulk = s.begin_bulk_import(1_000_000_000).await.unwrap();
     // Unchanged A, B, D; C renamed; a new E.
     let mut again = all.clone();
     again[2] = merchant("C", "改名超市");
     again.push(merchant("E", "新店"));
-    assert_eq!(s.upsert_merchants(again).await.unwrap(), 2);
-    let added = s
+    assert_eq!(bulk.upsert_merchants(again).await.unwrap(), 2);
+    let added = bulk
         .add_records(vec![
             record("a1", "A", "2026-01-01"),
             record("b1", "B", "2026-01-02"),
@@ -1163,7 +1157,7 @@ async fn bulk_import_marks_exactly_the_merchants_it_changed(b: Backend) {
             duplicate: 2
         }
     );
-    s.end_bulk_import().await.unwrap();
+    bulk.finish().await.unwrap();
     assert_eq!(
         s.due_for_regrade(AS_OF).await.unwrap(),
         ids(&["B", "C", "E"])
@@ -1174,8 +1168,13 @@ async fn bulk_import_marks_exactly_the_merchants_it_changed(b: Backend) {
         ids_of(s.records(&id("D")).await.unwrap()),
         Vec::<String>::new()
     );
-    // Ending twice, or without a start, does nothing.
-    s.end_bulk_import().await.unwrap();
+    // An import that is not large enough for bulk mode ends as well.
+    s.begin_bulk_import(0)
+        .await
+        .unwrap()
+        .finish()
+        .await
+        .unwrap();
 }
 
 /// A bulk import keeps the first record of each id in input order, also
@@ -1190,8 +1189,8 @@ async fn a_bulk_import_stores_the_first_of_each_record_id_across_batches_and_run
         .unwrap();
     let ids_of = |rs: Vec<Record>| rs.into_iter().map(|r| r.id).collect::<Vec<_>>();
 
-    s.begin_bulk_import(1_000_000_000).await.unwrap();
-    let first = s
+    let bulk = s.begin_bulk_import(1_000_000_000).await.unwrap();
+    let first = bulk
         .add_records(vec![
             record("x1", "C", "2026-01-01"),
             record("x2", "B", "2026-01-02"),
@@ -1202,7 +1201,7 @@ async fn a_bulk_import_stores_the_first_of_each_record_id_across_batches_and_run
     assert_eq!(first.inserted, 3);
     // x1 again for A (whose records sort before C's), x3 twice in one
     // batch, an id longer than a sort key again.
-    let second = s
+    let second = bulk
         .add_records(vec![
             record("x1", "A", "2026-01-03"),
             record("x3", "A", "2026-01-04"),
@@ -1214,7 +1213,7 @@ async fn a_bulk_import_stores_the_first_of_each_record_id_across_batches_and_run
         .unwrap();
     // A backend that stores the records at the end tells then which of
     // those it counted repeat an earlier id of the import.
-    let repeated = s.end_bulk_import().await.unwrap();
+    let repeated = bulk.finish().await.unwrap().repeated;
     assert_eq!(
         (second.inserted - repeated, second.duplicate + repeated),
         (2, 3)
@@ -1224,8 +1223,8 @@ async fn a_bulk_import_stores_the_first_of_each_record_id_across_batches_and_run
     assert_eq!(ids_of(s.records(&id("C")).await.unwrap()), ["x1", "x4"]);
 
     // The same records and one new one in a second bulk import.
-    s.begin_bulk_import(1_000_000_000).await.unwrap();
-    let again = s
+    let bulk = s.begin_bulk_import(1_000_000_000).await.unwrap();
+    let again = bulk
         .add_records(vec![
             record("x4", "C", "2026-01-06"),
             record("x1", "B", "2026-01-01"),
@@ -1233,7 +1232,7 @@ async fn a_bulk_import_stores_the_first_of_each_record_id_across_batches_and_run
         ])
         .await
         .unwrap();
-    assert_eq!(s.end_bulk_import().await.unwrap(), 0);
+    assert_eq!(bulk.finish().await.unwrap().repeated, 0);
     assert_eq!(
         again,
         RecordsAdded {
@@ -1257,7 +1256,7 @@ async fn the_grading_inputs_after_a_first_bulk_load_are_the_stored_records(b: Ba
     let list: Vec<String> = (0..30).map(|i| format!("G{i:02}")).collect();
     let refs: Vec<&str> = list.iter().map(String::as_str).collect();
     s.upsert_merchants(merchants(&refs)).await.unwrap();
-    s.begin_bulk_import(1_000_000_000).await.unwrap();
+    let bulk = s.begin_bulk_import(1_000_000_000).await.unwrap();
     // Merchants in scrambled order, several batches, G00 and G29 without records.
     for batch in 0..3 {
         let recs: Vec<Record> = (0..40)
@@ -1270,15 +1269,15 @@ async fn the_grading_inputs_after_a_first_bulk_load_are_the_stored_records(b: Ba
                 )
             })
             .collect();
-        s.add_records(recs).await.unwrap();
+        bulk.add_records(recs).await.unwrap();
     }
-    s.end_bulk_import().await.unwrap();
+    let imported = bulk.finish().await.unwrap();
     let all = ids(&refs);
-    let stream = |ids: Vec<MerchantId>| {
+    let stream = |ids: Vec<MerchantId>, imported: Option<Imported>| {
         let s = s.clone();
         async move {
             let (tx, mut rx) = tokio::sync::mpsc::channel(100);
-            s.stream_grading_inputs(ids, 7, tx).await.unwrap();
+            s.stream_grading_inputs(ids, 7, imported, tx).await.unwrap();
             let mut out = Vec::new();
             while let Some(batch) = rx.recv().await {
                 out.extend(batch);
@@ -1291,23 +1290,23 @@ async fn the_grading_inputs_after_a_first_bulk_load_are_the_stored_records(b: Ba
     assert_eq!(want[0].records, Vec::<Record>::new());
     assert_eq!(want[29].records, Vec::<Record>::new());
     assert_eq!(want.iter().map(|i| i.records.len()).sum::<usize>(), 120);
-    let got = stream(all.clone()).await;
+    let got = stream(all.clone(), Some(imported)).await;
     assert_eq!(got, want);
 
     // Once more after another bulk import that adds a record: the import's
     // sort no longer holds every record.
-    s.begin_bulk_import(1_000_000_000).await.unwrap();
-    s.end_bulk_import().await.unwrap();
+    let bulk = s.begin_bulk_import(1_000_000_000).await.unwrap();
+    let imported = bulk.finish().await.unwrap();
     s.add_records(vec![record("late", "G00", "2026-02-01")])
         .await
         .unwrap();
     let want = s.grading_inputs(all.clone()).await.unwrap();
     assert_eq!(want[0].records.len(), 1);
-    assert_eq!(stream(all).await, want);
+    assert_eq!(stream(all, Some(imported)).await, want);
 }
 
 /// A bulk import into Redis killed before its end (the store dropped without
-/// `end_bulk_import`) leaves every merchant due; the first `due_for_regrade`
+/// finishing its import) leaves every merchant due; the first `due_for_regrade`
 /// after it says so once, and a finished regrade clears it; the record it
 /// was given is stored exactly once after the re-run.
 async fn redis_killed_bulk_import_leaves_every_merchant_due(cluster: bool) {
@@ -1331,11 +1330,11 @@ async fn redis_killed_bulk_import_leaves_every_merchant_due(cluster: bool) {
         .put_projections(refs.iter().map(|m| plain(m, None)).collect())
         .await
         .unwrap();
-    first.begin_bulk_import(1_000_000_000).await.unwrap();
-    first
-        .add_records(vec![record("k1", "K001", "2026-01-01")])
+    let bulk = first.begin_bulk_import(1_000_000_000).await.unwrap();
+    bulk.add_records(vec![record("k1", "K001", "2026-01-01")])
         .await
         .unwrap();
+    drop(bulk);
     drop(first);
 
     let second = connect(opts).await;

@@ -1,9 +1,9 @@
-//! Bulk mode ([`Store::begin_bulk_import`] with at least
+//! Bulk mode ([`BatchStore::begin_bulk_import`] with at least
 //! [`RedisOptions::bulk_min`] records expected, i.e. a large refresh): the
 //! writes (see `writes`) skip the per-item regrade mark, which costs a set insert
 //! per record. Instead the import first adds a token to `P:{meta}:bulk`,
-//! the process remembers the merchants it changed or gave new records,
-//! and [`Store::end_bulk_import`] marks them (`SADD` per slot) and then
+//! the import remembers the merchants it changed or gave new records,
+//! and [`BulkImport::finish`] marks them (`SADD` per slot) and then
 //! removes the token. If the process dies before that, the token stays,
 //! and the next `due_for_regrade` or bulk import marks *every* merchant
 //! (`SUNIONSTORE` of each slot's merchants into its marks) before removing
@@ -25,19 +25,28 @@
 //! stored twice. When the store held no records before (a first load),
 //! the regrade that follows takes the records from the sort instead of
 //! reading the lists, if the store then holds exactly the import's
-//! records.
+//! records ([`Presorted`], in the [`Imported`] that `finish` returns).
+//!
+//! All of an import under way (token, owed marks, sorts) is in its
+//! [`RedisBulkImport`] value; the store only knows that one runs
+//! (`importing`), so that it does not take the running import's token for
+//! a killed one's.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::Ordering;
+use std::sync::Mutex;
 
 use ::redis::{Cmd, Pipeline};
+use async_trait::async_trait;
 use futures_util::stream::{self, StreamExt};
 
 use super::keys::{crc16, slot_of, Keys, RECORD_ID_SETS};
-use super::{corrupt, redis_err, RedisStore};
-use crate::domain::MerchantId;
-use crate::records::Record;
+use super::{corrupt, redis_err, writes, RedisStore};
+use crate::model::{Merchant, MerchantId, Record};
 use crate::store::sort::{remove_stale_sort_dirs, SortRow, Sorted, Sorter};
-use crate::store::{GradingInput, StoreError, StoreResult};
+use crate::store::{
+    BulkImport, GradingInput, Imported, Presorted, RecordsAdded, StoreError, StoreResult,
+};
 
 /// A bulk import in progress in this process: its token in the
 /// `P:{meta}:bulk` hash, and the merchants whose regrade mark it owes.
@@ -48,11 +57,27 @@ pub(super) struct Bulk {
     records: Option<BulkRecords>,
 }
 
+impl Bulk {
+    /// Whether the import sorts its records (standalone).
+    pub(super) fn sorts_records(bulk: &Mutex<Self>) -> bool {
+        bulk.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .records
+            .is_some()
+    }
+
+    /// Remembers merchants whose mark the import owes.
+    pub(super) fn touch<'a>(bulk: &Mutex<Self>, ids: impl Iterator<Item = &'a str>) {
+        let mut bulk = bulk.lock().unwrap_or_else(|p| p.into_inner());
+        bulk.touched.extend(ids.map(str::to_owned));
+    }
+}
+
 /// The records of a standalone bulk import, held back until its end so
 /// that each merchant's records are appended with one `RPUSH`: the ids are
 /// checked against the stored ids as they arrive, the records whose id is
 /// not stored go to an external sort by (merchant, input order) and their
-/// ids to one by id, and [`Store::end_bulk_import`] first finds the records
+/// ids to one by id, and [`BulkImport::finish`] first finds the records
 /// that repeat an earlier record's id within the import (adjacent in the
 /// id sort), then stores the others merchant by merchant, each
 /// `MULTI`/`EXEC` claiming its records' ids in the record-id sets together
@@ -72,20 +97,6 @@ struct BulkRecords {
     first_load: bool,
 }
 
-/// Every stored record sorted by merchant (in import order within one),
-/// left by a standalone bulk import into a store without records, so that
-/// the regrade that follows takes each merchant's records from the sort
-/// (merged once more) instead of reading every list back and parsing its
-/// reply. Only an optimisation, held in this process: it is used only if
-/// the store still holds exactly `records` records (then they are these,
-/// all of them, since a record id in the id sets is a stored record and
-/// the store had none before) — otherwise, or in a re-run after a kill,
-/// the regrade reads the lists.
-pub(super) struct Presorted {
-    rows: Sorted,
-    records: u64,
-}
-
 /// Records per `MULTI`/`EXEC` when a bulk import stores its sorted records
 /// (a merchant's records are never split between two).
 const BULK_STORE_CHUNK: usize = 4000;
@@ -98,16 +109,6 @@ const REPEATS_SORT_BYTES: usize = 16 << 20;
 const MARK_CHUNK: usize = 20_000;
 
 impl RedisStore {
-    /// Whether this process runs a bulk import that sorts its records
-    /// (standalone).
-    pub(super) fn bulk_sorts_records(&self) -> bool {
-        self.bulk
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-            .is_some_and(|b| b.records.is_some())
-    }
-
     /// Bulk import, standalone: finds which of `records[i]` (`i` in `todo`,
     /// distinct ids) are not stored yet (one pipelined `SMISMEMBER` per id
     /// set) and puts those into the import's sorts. Returns how many; of
@@ -115,6 +116,7 @@ impl RedisStore {
     /// found at its end.
     pub(super) async fn accept_bulk_records(
         &self,
+        bulk: &Mutex<Bulk>,
         records: &[Record],
         jsons: &[String],
         todo: Vec<usize>,
@@ -150,10 +152,10 @@ impl RedisStore {
         }
         // In input order, so that a merchant's records keep it.
         fresh.sort_unstable();
-        let mut guard = self.bulk.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(bulk) = guard.as_mut().and_then(|b| b.records.as_mut()) else {
+        let mut guard = bulk.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(bulk) = guard.records.as_mut() else {
             return Err(StoreError::Unavailable(
-                "bulk import ended while adding records".into(),
+                "bulk import without a record sort".into(),
             ));
         };
         let io = |e: std::io::Error| StoreError::Unavailable(format!("sorting records: {e}"));
@@ -168,7 +170,7 @@ impl RedisStore {
             // A first load's sort feeds the regrade: the binary form then
             // spares it parsing the JSON.
             if bulk.first_load {
-                crate::records::encode_record(r, &mut payload);
+                crate::model::encode_record(r, &mut payload);
             }
             bulk.sorter.push(merchant, bulk.seq, &payload).map_err(io)?;
             payload.clear();
@@ -271,7 +273,7 @@ impl RedisStore {
         Ok(counts.into_iter().sum())
     }
 
-    /// [`Store::stream_grading_inputs`] from the sorted records of a bulk
+    /// [`BatchStore::stream_grading_inputs`] from the sorted records of a bulk
     /// import that are every record of the store ([`Presorted`]): `ids`
     /// ascending, each batch's records taken from the sort (merged once
     /// more) and parsed in parallel, the rest read with three `GET`s per
@@ -319,21 +321,6 @@ impl RedisStore {
         Ok(())
     }
 
-    /// Whether a bulk import runs in this process (regrade marks deferred).
-    pub(super) fn in_bulk(&self) -> bool {
-        self.bulk
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_some()
-    }
-
-    /// Remembers merchants whose mark the running bulk import owes.
-    pub(super) fn touch<'a>(&self, ids: impl Iterator<Item = &'a str>) {
-        if let Some(b) = self.bulk.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
-            b.touched.extend(ids.map(str::to_owned));
-        }
-    }
-
     /// The hash of running (or killed) bulk imports: token → start (Unix seconds).
     fn bulk_key(&self) -> String {
         self.keys.global("meta", "bulk")
@@ -370,25 +357,19 @@ impl RedisStore {
         .map(drop)
     }
 
-    /// Completes bulk imports other than this process's that never ended
-    /// (killed): their merchants' marks are unknown, so every merchant is
-    /// marked for regrading, then their tokens are removed.
+    /// Completes bulk imports that never ended (killed): their merchants'
+    /// marks are unknown, so every merchant is marked for regrading, then
+    /// their tokens are removed. Not while this process runs one (its token
+    /// is not stale).
     pub(super) async fn recover_bulk(&self) -> StoreResult<()> {
-        let tokens: Vec<String> = ::redis::cmd("HKEYS")
+        if self.importing.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let stale: Vec<String> = ::redis::cmd("HKEYS")
             .arg(self.bulk_key())
             .query_async(&mut self.conn())
             .await
             .map_err(redis_err)?;
-        let own = self
-            .bulk
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-            .map(|b| b.token.clone());
-        let stale: Vec<String> = tokens
-            .into_iter()
-            .filter(|t| Some(t) != own.as_ref())
-            .collect();
         if stale.is_empty() {
             return Ok(());
         }
@@ -453,7 +434,7 @@ fn take_sorted_records(
         .map(|(binaries, id)| {
             binaries
                 .iter()
-                .map(|b| crate::records::decode_record(id, b).map_err(corrupt))
+                .map(|b| crate::model::decode_record(id, b).map_err(corrupt))
                 .collect::<StoreResult<Vec<Record>>>()
         })
         .collect()
@@ -504,7 +485,7 @@ fn split_prefixed(payload: &[u8]) -> StoreResult<(&[u8], &[u8])> {
     Ok((id, &payload[4 + len..]))
 }
 
-/// The binary form of the record ([`crate::records::encode_record`]) in a
+/// The binary form of the record ([`crate::model::encode_record`]) in a
 /// first load's sorted record row.
 fn bulk_row_binary(payload: &[u8]) -> StoreResult<&[u8]> {
     let (_, rest) = split_prefixed(payload)?;
@@ -602,14 +583,26 @@ impl BulkChunk {
     }
 }
 
+/// Begins an import: in bulk mode if at least `bulk_min` records are
+/// expected and no other bulk import of this process runs.
 pub(super) async fn begin_bulk_import(
     store: &RedisStore,
     expected_records: u64,
-) -> StoreResult<()> {
-    if expected_records < store.bulk_min || store.in_bulk() {
-        return Ok(());
+) -> StoreResult<RedisBulkImport> {
+    let mut import = RedisBulkImport {
+        store: store.clone(),
+        bulk: None,
+        holds_importing: false,
+    };
+    if expected_records < store.bulk_min || store.importing.load(Ordering::Acquire) {
+        return Ok(import);
     }
     store.recover_bulk().await?;
+    if store.importing.swap(true, Ordering::AcqRel) {
+        return Ok(import);
+    }
+    // From here on, dropping `import` clears `importing` again.
+    import.holds_importing = true;
     let mut raw = [0u8; 8];
     getrandom::fill(&mut raw).map_err(|e| StoreError::Unavailable(format!("random: {e}")))?;
     let token = format!(
@@ -641,22 +634,21 @@ pub(super) async fn begin_bulk_import(
             first_load,
         })
     };
-    *store.presorted.lock().unwrap_or_else(|p| p.into_inner()) = None;
-    *store.bulk.lock().unwrap_or_else(|p| p.into_inner()) = Some(Bulk {
+    import.bulk = Some(Mutex::new(Bulk {
         token,
         touched: HashSet::new(),
         records,
-    });
+    }));
     tracing::debug!("bulk import into Redis started");
-    Ok(())
+    Ok(import)
 }
 
-pub(super) async fn end_bulk_import(store: &RedisStore) -> StoreResult<u64> {
-    let Some(bulk) = store.bulk.lock().unwrap_or_else(|p| p.into_inner()).take() else {
-        return Ok(0);
-    };
+/// Ends a bulk import: stores its held-back records (standalone), marks
+/// what it touched, removes its token.
+async fn end_bulk_import(store: &RedisStore, bulk: Bulk) -> StoreResult<Imported> {
     let mut touched = bulk.touched;
     let mut repeated = 0;
+    let mut presorted = None;
     // On failure the token stays: the next run marks everyone.
     if let Some(records) = bulk.records {
         let first_load = records.first_load;
@@ -669,7 +661,7 @@ pub(super) async fn end_bulk_import(store: &RedisStore) -> StoreResult<u64> {
         );
         // The sort holds the repeats too: then the regrade reads the lists.
         if first_load && repeated == 0 {
-            *store.presorted.lock().unwrap_or_else(|p| p.into_inner()) = Some(Presorted {
+            presorted = Some(Presorted {
                 rows,
                 records: stored,
             });
@@ -684,21 +676,61 @@ pub(super) async fn end_bulk_import(store: &RedisStore) -> StoreResult<u64> {
         .await
         .map_err(redis_err)?;
     tracing::debug!(marked, "bulk import into Redis ended");
-    Ok(repeated)
+    Ok(Imported {
+        repeated,
+        presorted,
+    })
+}
+
+/// What [`BatchStore::begin_bulk_import`] returns: a bulk import (`bulk`),
+/// or none (too small, or another one runs in this process) whose writes
+/// go to the store as they would without it.
+pub(super) struct RedisBulkImport {
+    store: RedisStore,
+    bulk: Option<Mutex<Bulk>>,
+    /// Whether this import set [`RedisStore`]'s `importing`.
+    holds_importing: bool,
+}
+
+impl Drop for RedisBulkImport {
+    fn drop(&mut self) {
+        // Finished, or abandoned without `finish` (its token then stays in
+        // Redis and the next run marks every merchant, as after a kill):
+        // either way another import may begin.
+        if self.holds_importing {
+            self.store.importing.store(false, Ordering::Release);
+        }
+    }
+}
+
+#[async_trait]
+impl BulkImport for RedisBulkImport {
+    async fn upsert_merchants(&self, merchants: Vec<Merchant>) -> StoreResult<u64> {
+        writes::upsert_merchants(&self.store, merchants, self.bulk.as_ref()).await
+    }
+
+    async fn add_records(&self, records: Vec<Record>) -> StoreResult<RecordsAdded> {
+        writes::add_records(&self.store, records, self.bulk.as_ref()).await
+    }
+
+    async fn finish(mut self: Box<Self>) -> StoreResult<Imported> {
+        let Some(bulk) = self.bulk.take() else {
+            return Ok(Imported::default());
+        };
+        let bulk = bulk.into_inner().unwrap_or_else(|p| p.into_inner());
+        // `importing` stays set until `self` is dropped, after this.
+        end_bulk_import(&self.store, bulk).await
+    }
 }
 
 pub(super) async fn stream_grading_inputs(
     store: &RedisStore,
     ids: Vec<MerchantId>,
     batch: usize,
+    imported: Option<Imported>,
     tx: tokio::sync::mpsc::Sender<Vec<GradingInput>>,
 ) -> StoreResult<()> {
-    let presorted = store
-        .presorted
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .take();
-    if let Some(p) = presorted {
+    if let Some(p) = imported.and_then(|i| i.presorted) {
         let ascending = ids.windows(2).all(|w| w[0] < w[1]);
         if ascending && store.stored_records().await? == p.records {
             return store.stream_presorted(p.rows, ids, batch, tx).await;

@@ -4,8 +4,9 @@
 //! ids to the stream `P:{changes}:stream` with the explicit entry id
 //! `N-0`, where `N` is the running count of changed merchants (`INCRBY` in the
 //! same script), and `n` (how many ids) and `m` (the ids, comma-separated) as
-//! fields. The cursor of [`Store::changes_since`] is that count: a poll is one
-//! `GET` when nothing changed, else one `XRANGE`. The stream keeps (about)
+//! fields. The cursor of
+//! [`ScanRead::changes_since`](crate::store::ScanRead::changes_since) is
+//! that count: a poll is one `GET` when nothing changed, else one `XRANGE`. The stream keeps (about)
 //! the last [`CHANGES_KEPT`] merchant changes (`XADD MINID ~ N-KEPT`, so an
 //! entry of 5,000 ids counts as 5,000). A reader whose cursor fell out of it,
 //! or that is more than [`RedisOptions::max_changes_listed`] changes behind,
@@ -17,7 +18,7 @@ use std::collections::HashSet;
 
 use super::scripts::SCRIPTS;
 use super::{merchant_id, redis_err, RedisStore};
-use crate::domain::MerchantId;
+use crate::model::MerchantId;
 use crate::store::{StoreError, StoreResult};
 
 impl RedisStore {

@@ -25,7 +25,7 @@ use super::conn::Conn;
 use super::keys::SLOTS;
 use super::lanes::{slot_pipeline, split_values, PARALLEL};
 use super::{check_prefix, corrupt, redis_err, RedisOptions, RedisStore};
-use crate::store::{Store, StoreError, StoreResult};
+use crate::store::{ScanRead, StoreError, StoreResult};
 
 /// A connection to a Redis Cluster that has settled: one that answers on
 /// every node and serves every slot, tried again with backoff for

@@ -2,9 +2,11 @@
 //! behind a circuit breaker; cluster: a `ClusterConnection`), the scan
 //! read's per-thread connections, and the scan read's budget.
 //!
-//! The scan read ([`Store::scan_view`]) on standalone Redis goes through a
-//! connection of the calling thread when that thread runs a single-threaded
-//! runtime (an HTTP worker): its reader task then runs on the same thread,
+//! The scan read
+//! ([`ScanRead::scan_view`](crate::store::ScanRead::scan_view)) on
+//! standalone Redis goes through a connection of the calling thread when
+//! that thread runs a single-threaded runtime (an HTTP worker): its reader
+//! task then runs on the same thread,
 //! so a read costs no hand-over to another thread and back. Such a
 //! connection is made on the thread's first read (if that fails, the thread
 //! reads through the shared one for [`LOCAL_CONN_RETRY`] before trying
@@ -56,7 +58,7 @@ use ::redis::cluster_async::ClusterConnection;
 use ::redis::{Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, RedisResult, Value};
 
 use super::{check_prefix, redis_err, RedisOptions, RedisStore};
-use crate::store::{Store, StoreResult};
+use crate::store::{ScanRead, StoreResult};
 
 /// The service's default scan budget (`store_budget_ms`): the bound it
 /// promises for a scan's 503 while Redis hangs.

@@ -1,5 +1,5 @@
 //! The Redis store: one Redis (`redis://HOST:PORT`) or a Redis Cluster
-//! (`redis+cluster://HOST:PORT,...`) behind the same [`Store`] trait.
+//! (`redis+cluster://HOST:PORT,...`) behind the same role traits ([`Store`](crate::store::Store)).
 //!
 //! Standalone uses one `ConnectionManager` built at start (multiplexed,
 //! reconnecting, cloned per command); Cluster uses one `ClusterConnection`
@@ -21,7 +21,8 @@
 //! - `reads`, `changes` (the change stream that keeps replicas coherent),
 //!   `migrate` (bringing an older standalone store to the current layout).
 //!
-//! The [`Store`] impl below only sends each method to its concern.
+//! The role impls below ([`ScanRead`], [`ServiceWrites`], [`BatchStore`],
+//! [`RegulatorQueries`]) only send each method to its concern.
 //!
 //! Needs Redis ≥ 6.2 (`XADD MINID`, `SMISMEMBER`).
 
@@ -43,18 +44,18 @@ use ::redis::RedisError;
 use async_trait::async_trait;
 use jiff::civil::Date;
 
-use self::bulk::{Bulk, Presorted};
 pub use self::conn::{scan_read_limit, SCAN_BUDGET};
 use self::conn::{Conn, LocalConns};
 use self::keys::Keys;
 pub use self::keys::{slot_of, slot_tag, SLOTS};
 use super::{
-    ApiToken, AuditEntry, AuditFilter, CodeStatus, GradingInput, IssuedCode, RecordsAdded,
-    ScanRead, Store, StoreError, StoreResult,
+    AuditFilter, BatchStore, BulkImport, GradingInput, Imported, RecordsAdded, RegulatorQueries,
+    ScanRead, ScanView, ServiceWrites, StoreError, StoreResult,
 };
-use crate::domain::MerchantId;
-use crate::grading::{Override, Projection};
-use crate::records::{Merchant, Record};
+use crate::model::{
+    ApiToken, AuditEntry, CodeStatus, IssuedCode, Merchant, MerchantId, Override, Projection,
+    Record,
+};
 
 /// The key prefix when none is configured.
 pub const DEFAULT_PREFIX: &str = "ysz";
@@ -84,7 +85,7 @@ pub struct RedisOptions {
     /// Reconnection attempts per failure before a request gives up.
     pub retries: u32,
     /// A reader more than this many changes behind is told to drop its whole
-    /// cache ([`Store::changes_since`] returns `None`).
+    /// cache ([`ScanRead::changes_since`] returns `None`).
     pub max_changes_listed: u64,
     /// About how many merchant changes the change stream keeps.
     pub changes_kept: u64,
@@ -140,7 +141,7 @@ impl Default for RedisOptions {
     }
 }
 
-/// Redis-backed [`Store`] (standalone or cluster).
+/// Redis-backed [`Store`](crate::store::Store) (standalone or cluster).
 #[derive(Clone)]
 pub struct RedisStore {
     conn: Conn,
@@ -154,10 +155,9 @@ pub struct RedisStore {
     changes_kept: u64,
     bulk_min: u64,
     sort_bytes: usize,
-    /// The bulk import this process runs, if any (see the module documentation).
-    bulk: Arc<std::sync::Mutex<Option<Bulk>>>,
-    /// What the last bulk import left for the regrade, if anything.
-    presorted: Arc<std::sync::Mutex<Option<Presorted>>>,
+    /// Set while this process runs a bulk import (one at a time; its state
+    /// is in its [`BulkImport`] value).
+    importing: Arc<std::sync::atomic::AtomicBool>,
 }
 
 fn redis_err(e: RedisError) -> StoreError {
@@ -212,8 +212,7 @@ impl RedisStore {
             changes_kept: opts.changes_kept,
             bulk_min: opts.bulk_min,
             sort_bytes: opts.sort_bytes,
-            bulk: Arc::default(),
-            presorted: Arc::default(),
+            importing: Arc::default(),
         }
     }
 
@@ -234,80 +233,22 @@ impl RedisStore {
 }
 
 #[async_trait]
-impl Store for RedisStore {
+impl ScanRead for RedisStore {
     async fn ping(&self) -> StoreResult<()> {
         conn::ping(self).await
     }
 
-    async fn upsert_merchants(&self, merchants: Vec<Merchant>) -> StoreResult<u64> {
-        writes::upsert_merchants(self, merchants).await
+    async fn scan_view(&self, id: &MerchantId) -> StoreResult<Option<ScanView>> {
+        reads::scan_view(self, id).await
     }
 
-    async fn merchant(&self, id: &MerchantId) -> StoreResult<Option<Merchant>> {
-        reads::merchant(self, id).await
+    async fn changes_since(&self, cursor: u64) -> StoreResult<(Option<Vec<MerchantId>>, u64)> {
+        changes::changes_since(self, cursor).await
     }
+}
 
-    async fn known_merchants(&self, ids: Vec<MerchantId>) -> StoreResult<Vec<MerchantId>> {
-        reads::known_merchants(self, ids).await
-    }
-
-    async fn add_records(&self, records: Vec<Record>) -> StoreResult<RecordsAdded> {
-        writes::add_records(self, records).await
-    }
-
-    async fn begin_bulk_import(&self, expected_records: u64) -> StoreResult<()> {
-        bulk::begin_bulk_import(self, expected_records).await
-    }
-
-    async fn end_bulk_import(&self) -> StoreResult<u64> {
-        bulk::end_bulk_import(self).await
-    }
-
-    async fn records(&self, id: &MerchantId) -> StoreResult<Vec<Record>> {
-        reads::records(self, id).await
-    }
-
-    async fn projection(&self, id: &MerchantId) -> StoreResult<Option<Projection>> {
-        reads::projection(self, id).await
-    }
-
-    async fn put_projections(&self, projections: Vec<Projection>) -> StoreResult<()> {
-        writes::put_projections(self, projections).await
-    }
-
-    async fn due_for_regrade(&self, as_of: Date) -> StoreResult<Vec<MerchantId>> {
-        reads::due_for_regrade(self, as_of).await
-    }
-
-    async fn grading_inputs(&self, ids: Vec<MerchantId>) -> StoreResult<Vec<GradingInput>> {
-        reads::grading_inputs(self, ids).await
-    }
-
-    async fn stream_grading_inputs(
-        &self,
-        ids: Vec<MerchantId>,
-        batch: usize,
-        tx: tokio::sync::mpsc::Sender<Vec<GradingInput>>,
-    ) -> StoreResult<()> {
-        bulk::stream_grading_inputs(self, ids, batch, tx).await
-    }
-
-    async fn all_merchant_ids(&self) -> StoreResult<Vec<MerchantId>> {
-        reads::all_merchant_ids(self).await
-    }
-
-    async fn projections_page(
-        &self,
-        after: Option<MerchantId>,
-        limit: usize,
-    ) -> StoreResult<Vec<Projection>> {
-        reads::projections_page(self, after, limit).await
-    }
-
-    async fn scan_projections(&self, each: &mut (dyn FnMut(Projection) + Send)) -> StoreResult<()> {
-        reads::scan_projections(self, each).await
-    }
-
+#[async_trait]
+impl ServiceWrites for RedisStore {
     async fn override_of(&self, id: &MerchantId) -> StoreResult<Option<Override>> {
         reads::override_of(self, id).await
     }
@@ -334,23 +275,12 @@ impl Store for RedisStore {
         reads::code(self, serial).await
     }
 
-    async fn inactive_codes(&self) -> StoreResult<Vec<(u32, CodeStatus)>> {
-        reads::inactive_codes(self).await
-    }
-
     async fn codes_of(&self, id: &MerchantId) -> StoreResult<Vec<IssuedCode>> {
         reads::codes_of(self, id).await
     }
 
-    async fn scan_view(
-        &self,
-        id: &MerchantId,
-    ) -> StoreResult<Option<(Projection, Vec<(u32, CodeStatus)>)>> {
-        reads::scan_view(self, id).await
-    }
-
-    async fn scan_view_with_json(&self, id: &MerchantId) -> StoreResult<Option<ScanRead>> {
-        reads::scan_view_with_json(self, id).await
+    async fn inactive_codes(&self) -> StoreResult<Vec<(u32, CodeStatus)>> {
+        reads::inactive_codes(self).await
     }
 
     async fn revoke_code(&self, serial: u32, audit: AuditEntry) -> StoreResult<Option<IssuedCode>> {
@@ -365,8 +295,75 @@ impl Store for RedisStore {
         reads::audit(self, filter).await
     }
 
+    async fn put_token(&self, token: ApiToken) -> StoreResult<()> {
+        writes::put_token(self, token).await
+    }
+
+    async fn token(&self, id: &str) -> StoreResult<Option<ApiToken>> {
+        reads::token(self, id).await
+    }
+
     async fn tokens(&self) -> StoreResult<Vec<ApiToken>> {
         reads::tokens(self).await
+    }
+}
+
+#[async_trait]
+impl BatchStore for RedisStore {
+    async fn upsert_merchants(&self, merchants: Vec<Merchant>) -> StoreResult<u64> {
+        writes::upsert_merchants(self, merchants, None).await
+    }
+
+    async fn merchant(&self, id: &MerchantId) -> StoreResult<Option<Merchant>> {
+        reads::merchant(self, id).await
+    }
+
+    async fn known_merchants(&self, ids: Vec<MerchantId>) -> StoreResult<Vec<MerchantId>> {
+        reads::known_merchants(self, ids).await
+    }
+
+    async fn add_records(&self, records: Vec<Record>) -> StoreResult<RecordsAdded> {
+        writes::add_records(self, records, None).await
+    }
+
+    async fn records(&self, id: &MerchantId) -> StoreResult<Vec<Record>> {
+        reads::records(self, id).await
+    }
+
+    async fn begin_bulk_import(&self, expected_records: u64) -> StoreResult<Box<dyn BulkImport>> {
+        Ok(Box::new(
+            bulk::begin_bulk_import(self, expected_records).await?,
+        ))
+    }
+
+    async fn projection(&self, id: &MerchantId) -> StoreResult<Option<Projection>> {
+        reads::projection(self, id).await
+    }
+
+    async fn put_projections(&self, projections: Vec<Projection>) -> StoreResult<()> {
+        writes::put_projections(self, projections).await
+    }
+
+    async fn due_for_regrade(&self, as_of: Date) -> StoreResult<Vec<MerchantId>> {
+        reads::due_for_regrade(self, as_of).await
+    }
+
+    async fn all_merchant_ids(&self) -> StoreResult<Vec<MerchantId>> {
+        reads::all_merchant_ids(self).await
+    }
+
+    async fn grading_inputs(&self, ids: Vec<MerchantId>) -> StoreResult<Vec<GradingInput>> {
+        reads::grading_inputs(self, ids).await
+    }
+
+    async fn stream_grading_inputs(
+        &self,
+        ids: Vec<MerchantId>,
+        batch: usize,
+        imported: Option<Imported>,
+        tx: tokio::sync::mpsc::Sender<Vec<GradingInput>>,
+    ) -> StoreResult<()> {
+        bulk::stream_grading_inputs(self, ids, batch, imported, tx).await
     }
 
     async fn note_refresh(&self, at: jiff::Timestamp) -> StoreResult<()> {
@@ -376,17 +373,23 @@ impl Store for RedisStore {
     async fn last_refresh(&self) -> StoreResult<Option<jiff::Timestamp>> {
         reads::last_refresh(self).await
     }
+}
 
-    async fn put_token(&self, token: ApiToken) -> StoreResult<()> {
-        writes::put_token(self, token).await
+#[async_trait]
+impl RegulatorQueries for RedisStore {
+    async fn projections_page(
+        &self,
+        after: Option<MerchantId>,
+        limit: usize,
+    ) -> StoreResult<Vec<Projection>> {
+        reads::projections_page(self, after, limit).await
     }
 
-    async fn token(&self, id: &str) -> StoreResult<Option<ApiToken>> {
-        reads::token(self, id).await
-    }
-
-    async fn changes_since(&self, cursor: u64) -> StoreResult<(Option<Vec<MerchantId>>, u64)> {
-        changes::changes_since(self, cursor).await
+    async fn for_each_projection(
+        &self,
+        each: &mut (dyn FnMut(Projection) + Send),
+    ) -> StoreResult<()> {
+        reads::for_each_projection(self, each).await
     }
 }
 

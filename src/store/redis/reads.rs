@@ -11,12 +11,12 @@ use super::conn::io_timeout;
 use super::keys::{day_score, slot_of};
 use super::lanes::string_set;
 use super::{corrupt, from_json, merchant_id, redis_err, RedisStore, AUDIT_PAGE, CHUNK};
-use crate::domain::{Grade, MerchantId};
-use crate::grading::{Override, Projection};
-use crate::records::{Merchant, Record};
+use crate::model::{
+    ApiToken, AuditEntry, CodeStatus, Grade, IssuedCode, Merchant, MerchantId, Override,
+    Projection, Record,
+};
 use crate::store::{
-    ApiToken, AuditEntry, AuditFilter, CodeStatus, GradingInput, IssuedCode, ScanRead, Store,
-    StoreError, StoreResult, StoredProjection,
+    AuditFilter, BatchStore, GradingInput, ScanView, StoreError, StoreResult, StoredProjection,
 };
 
 impl RedisStore {
@@ -269,7 +269,7 @@ pub(super) async fn projections_page(
     Ok(out)
 }
 
-pub(super) async fn scan_projections(
+pub(super) async fn for_each_projection(
     store: &RedisStore,
     each: &mut (dyn FnMut(Projection) + Send),
 ) -> StoreResult<()> {
@@ -353,17 +353,7 @@ pub(super) async fn codes_of(store: &RedisStore, id: &MerchantId) -> StoreResult
 pub(super) async fn scan_view(
     store: &RedisStore,
     id: &MerchantId,
-) -> StoreResult<Option<(Projection, Vec<(u32, CodeStatus)>)>> {
-    match store.scan_view_with_json(id).await? {
-        Some(r) => Ok(Some((r.projection.parse()?, r.codes))),
-        None => Ok(None),
-    }
-}
-
-pub(super) async fn scan_view_with_json(
-    store: &RedisStore,
-    id: &MerchantId,
-) -> StoreResult<Option<ScanRead>> {
+) -> StoreResult<Option<ScanView>> {
     // One round trip (both keys are in the merchant's slot), and the
     // codes' statuses only, not their JSON; connecting included, within
     // the scan's budget.
@@ -410,7 +400,7 @@ pub(super) async fn scan_view_with_json(
             Ok((serial, status))
         })
         .collect::<StoreResult<Vec<_>>>()?;
-    Ok(Some(ScanRead {
+    Ok(Some(ScanView {
         projection: StoredProjection::Json(json),
         codes,
     }))

@@ -55,20 +55,20 @@
 //! - `next_serial`: `INCR`, unique and increasing.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use ::redis::{Cmd, Pipeline, RedisWrite};
 use rayon::prelude::*;
 
+use super::bulk::Bulk;
 use super::keys::{crc16, day_score, slot_of, Keys, RECORD_ID_SETS};
 use super::scripts::{numbered, NOTE_CHANGES_JOINED, SCRIPTS};
 use super::{corrupt, redis_err, to_json, RedisStore, CHUNK};
-use crate::domain::MerchantId;
-use crate::grading::{Override, Projection};
-use crate::records::{Merchant, Record};
-use crate::store::{
-    ApiToken, AuditEntry, CodeStatus, IssuedCode, RecordsAdded, StoreError, StoreResult,
+use crate::model::{
+    ApiToken, AuditEntry, CodeStatus, IssuedCode, Merchant, MerchantId, Override, Projection,
+    Record,
 };
+use crate::store::{RecordsAdded, StoreError, StoreResult};
 
 /// written with one command each per script, so bigger chunks mean fewer).
 const RECORD_CHUNK: usize = 1000;
@@ -375,16 +375,19 @@ impl RedisStore {
     }
 }
 
+/// Upserts merchants; in a bulk import (`bulk`) their marks are left to
+/// its end.
 pub(super) async fn upsert_merchants(
     store: &RedisStore,
     merchants: Vec<Merchant>,
+    bulk: Option<&Mutex<Bulk>>,
 ) -> StoreResult<u64> {
     let items = merchants
         .par_iter()
         .map(|m| Ok((m.id.as_str(), slot_of(m.id.as_str()), to_json(m)?)))
         .collect::<StoreResult<Vec<_>>>()?;
     let keys = &store.keys;
-    let mark = !store.in_bulk();
+    let mark = bulk.is_none();
     let chunk = if store.cluster { CHUNK } else { MERCHANT_CHUNK };
     let changed = store
         .in_lanes(
@@ -418,8 +421,9 @@ pub(super) async fn upsert_merchants(
         )
         .await
         .into_result()?;
-    if !mark {
-        store.touch(
+    if let Some(bulk) = bulk {
+        Bulk::touch(
+            bulk,
             merchants
                 .iter()
                 .zip(&changed)
@@ -430,9 +434,12 @@ pub(super) async fn upsert_merchants(
     Ok(changed.iter().filter(|c| **c).count() as u64)
 }
 
+/// Adds records; in a bulk import (`bulk`) their marks are left to its
+/// end, and on standalone Redis the records themselves.
 pub(super) async fn add_records(
     store: &RedisStore,
     records: Vec<Record>,
+    bulk: Option<&Mutex<Bulk>>,
 ) -> StoreResult<RecordsAdded> {
     // The first of several records with one id in the batch wins: the
     // others are duplicates before anything is sent.
@@ -448,14 +455,16 @@ pub(super) async fn add_records(
         .par_iter()
         .map(to_json)
         .collect::<StoreResult<_>>()?;
-    if store.bulk_sorts_records() {
-        let inserted = store.accept_bulk_records(&records, &jsons, first).await?;
+    if let Some(bulk) = bulk.filter(|b| Bulk::sorts_records(b)) {
+        let inserted = store
+            .accept_bulk_records(bulk, &records, &jsons, first)
+            .await?;
         return Ok(RecordsAdded {
             inserted,
             duplicate: total - inserted,
         });
     }
-    let mark = !store.in_bulk();
+    let mark = bulk.is_none();
     let stored = if store.cluster {
         store
             .add_records_cluster(&records, &jsons, first, mark)
@@ -465,8 +474,8 @@ pub(super) async fn add_records(
             .add_records_standalone(&records, &jsons, first, mark)
             .await?
     };
-    if !mark {
-        store.touch(stored.iter().map(|&i| records[i].merchant.as_str()));
+    if let Some(bulk) = bulk {
+        Bulk::touch(bulk, stored.iter().map(|&i| records[i].merchant.as_str()));
     }
     let inserted = stored.len() as u64;
     Ok(RecordsAdded {

@@ -1,0 +1,135 @@
+//! The embedded store's reads for the scan path, the change stream and
+//! regulators' queries.
+
+use async_trait::async_trait;
+use rusqlite::{params, OptionalExtension};
+
+use super::{corrupt, from_json, merchant_ids, sql, EmbeddedStore, MAX_CHANGES_LISTED};
+use crate::model::{CodeStatus, IssuedCode, MerchantId, Projection};
+use crate::store::query::ReprintItem;
+use crate::store::{RegulatorQueries, ScanRead, ScanView, StoreResult, StoredProjection};
+
+#[async_trait]
+impl ScanRead for EmbeddedStore {
+    async fn ping(&self) -> StoreResult<()> {
+        self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(sql))
+            .await
+    }
+
+    async fn scan_view(&self, id: &MerchantId) -> StoreResult<Option<ScanView>> {
+        let id = id.clone();
+        // One read, in one snapshot; the codes' statuses only, not their JSON.
+        self.read(move |c| {
+            let json: Option<String> = c
+                .prepare_cached("SELECT json FROM projections WHERE merchant = ?1")
+                .and_then(|mut q| q.query_row([id.as_str()], |r| r.get(0)).optional())
+                .map_err(sql)?;
+            let Some(json) = json else {
+                return Ok(None);
+            };
+            let mut q = c
+                .prepare_cached("SELECT serial, status FROM codes WHERE merchant = ?1")
+                .map_err(sql)?;
+            let codes = q
+                .query_map([id.as_str()], |r| {
+                    Ok((r.get::<_, u32>(0)?, r.get::<_, String>(1)?))
+                })
+                .map_err(sql)?
+                .map(|row| {
+                    let (serial, status) = row.map_err(sql)?;
+                    let status = CodeStatus::from_name(&status)
+                        .ok_or_else(|| corrupt(format!("code status `{status}`")))?;
+                    Ok((serial, status))
+                })
+                .collect::<StoreResult<Vec<_>>>()?;
+            Ok(Some(ScanView {
+                projection: StoredProjection::Parsed(Box::new(from_json(&json)?)),
+                codes,
+            }))
+        })
+        .await
+    }
+
+    async fn changes_since(&self, cursor: u64) -> StoreResult<(Option<Vec<MerchantId>>, u64)> {
+        self.read(move |c| {
+            let max: i64 = c
+                .query_row("SELECT COALESCE(MAX(seq), 0) FROM changes", [], |r| {
+                    r.get(0)
+                })
+                .map_err(sql)?;
+            let cursor = cursor as i64;
+            if max <= cursor {
+                return Ok((Some(Vec::new()), max.max(0) as u64));
+            }
+            if max - cursor > MAX_CHANGES_LISTED || cursor == 0 {
+                return Ok((None, max as u64));
+            }
+            let mut q = c
+                .prepare_cached(
+                    "SELECT DISTINCT merchant FROM changes WHERE seq > ?1 AND seq <= ?2",
+                )
+                .map_err(sql)?;
+            let rows = q
+                .query_map([cursor, max], |r| r.get::<_, String>(0))
+                .map_err(sql)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(sql)?;
+            Ok((Some(merchant_ids(rows)?), max as u64))
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl RegulatorQueries for EmbeddedStore {
+    async fn projections_page(
+        &self,
+        after: Option<MerchantId>,
+        limit: usize,
+    ) -> StoreResult<Vec<Projection>> {
+        self.read(move |c| {
+            let mut q = c
+                .prepare_cached(
+                    "SELECT json FROM projections WHERE (?1 IS NULL OR merchant > ?1)
+                     ORDER BY merchant LIMIT ?2",
+                )
+                .map_err(sql)?;
+            let rows = q
+                .query_map(
+                    params![after.as_ref().map(|a| a.as_str()), limit as i64],
+                    |r| r.get::<_, String>(0),
+                )
+                .map_err(sql)?;
+            rows.map(|j| from_json(&j.map_err(sql)?)).collect()
+        })
+        .await
+    }
+
+    async fn reprint(&self) -> StoreResult<Vec<ReprintItem>> {
+        let rows: Vec<(String, String)> = self
+            .read(|c| {
+                let mut q = c
+                    .prepare(
+                        "SELECT p.json, c.json FROM codes c JOIN projections p ON p.merchant = c.merchant
+                         WHERE c.status = 'active'
+                           AND json_extract(c.json, '$.printed_grade') <> p.grade
+                         ORDER BY c.merchant",
+                    )
+                    .map_err(sql)?;
+                let rows = q
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .map_err(sql)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .map_err(sql)?;
+                Ok(rows)
+            })
+            .await?;
+        rows.iter()
+            .map(|(p, c)| {
+                let p: Projection = from_json(p)?;
+                let c: IssuedCode = from_json(c)?;
+                Ok(ReprintItem::new(&p, &c))
+            })
+            .collect()
+    }
+}
