@@ -10,6 +10,7 @@ use futures_util::StreamExt as _;
 use crate::clock;
 use crate::domain::{MerchantId, Shard};
 use crate::keys::{self, KeyInfo, Keyring};
+use crate::progress::{Progress, Unit};
 use crate::settings::{Overrides, Settings};
 use crate::startup::Application;
 
@@ -560,7 +561,8 @@ async fn codes_cmd(action: CodesAction) -> anyhow::Result<()> {
             std::fs::create_dir_all(&out)
                 .with_context(|| format!("cannot create {}", out.display()))?;
             let total = ids.len();
-            let mut progress = Progress::new(total as u64);
+            let started = std::time::Instant::now();
+            let progress = Progress::new("issuing codes", total as u64, Unit::Items, true);
             // Several codes in flight: while one waits on the store, others
             // are signed and rendered on the blocking pool.
             let keyring = &keyring;
@@ -598,9 +600,12 @@ async fn codes_cmd(action: CodesAction) -> anyhow::Result<()> {
             futures_util::pin_mut!(issued);
             while let Some(done) = issued.next().await {
                 done?;
-                progress.inc();
+                progress.inc(1);
             }
-            progress.finish();
+            progress.finish_and_clear();
+            let secs = started.elapsed().as_secs_f64();
+            let rate = if secs > 0.0 { total as f64 / secs } else { 0.0 };
+            eprintln!("issued {total}/{total} codes ({rate:.0}/s, {secs:.1} s elapsed)");
             println!("{total} codes written to {}", out.display());
             Ok(())
         }
@@ -678,86 +683,6 @@ async fn codes_cmd(action: CodesAction) -> anyhow::Result<()> {
             out.flush()?;
             Ok(())
         }
-    }
-}
-
-/// Progress of a bulk issue on stderr: an indicatif bar with rate and ETA on
-/// a terminal; otherwise (logs, CI) a plain line every few seconds.
-struct Progress {
-    bar: Option<indicatif::ProgressBar>,
-    total: u64,
-    done: u64,
-    started: std::time::Instant,
-    last_line: std::time::Instant,
-}
-
-impl Progress {
-    const LINE_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
-
-    fn new(total: u64) -> Progress {
-        use std::io::IsTerminal as _;
-        let bar = std::io::stderr().is_terminal().then(|| {
-            let style = indicatif::ProgressStyle::with_template(
-                "{spinner} issuing [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} {rate} ETA {eta}",
-            )
-            .expect("the template is valid")
-            .with_key(
-                "rate",
-                |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
-                    let _ = write!(w, "{:.0} codes/s", s.per_sec());
-                },
-            );
-            let bar = indicatif::ProgressBar::new(total).with_style(style);
-            bar.enable_steady_tick(std::time::Duration::from_millis(200));
-            bar
-        });
-        let now = std::time::Instant::now();
-        Progress {
-            bar,
-            total,
-            done: 0,
-            started: now,
-            last_line: now,
-        }
-    }
-
-    fn inc(&mut self) {
-        self.done += 1;
-        match &self.bar {
-            Some(bar) => bar.inc(1),
-            None => {
-                if self.last_line.elapsed() >= Self::LINE_EVERY {
-                    self.last_line = std::time::Instant::now();
-                    eprintln!("{}", self.line());
-                }
-            }
-        }
-    }
-
-    fn line(&self) -> String {
-        let secs = self.started.elapsed().as_secs_f64();
-        let rate = if secs > 0.0 {
-            self.done as f64 / secs
-        } else {
-            0.0
-        };
-        let left = self.total.saturating_sub(self.done);
-        let eta = if rate > 0.0 {
-            format!("{:.0} s", left as f64 / rate)
-        } else {
-            "unknown".to_owned()
-        };
-        format!(
-            "issued {}/{} codes ({:.0}/s, {:.1} s elapsed, ETA {eta})",
-            self.done, self.total, rate, secs
-        )
-    }
-
-    fn finish(self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
-        eprintln!("{}", self.line());
     }
 }
 

@@ -25,7 +25,7 @@ use jiff::ToSpan;
 use rayon::prelude::*;
 
 use crate::domain::CreditCode;
-use crate::refresh::{Progress, ProgressUnit};
+use crate::progress::{Progress, Unit};
 
 /// Records per generator chunk (fixed: part of the output's determinism).
 const CHUNK: u64 = 1 << 15;
@@ -544,7 +544,7 @@ fn write_merchants(ctx: &Ctx, opts: &GenOptions, summary: &mut GenSummary) -> an
     let progress = Progress::new(
         "merchants",
         opts.merchants,
-        ProgressUnit::Items,
+        Unit::Items,
         opts.progress,
     );
     let chunks = opts.merchants.div_ceil(MERCHANT_CHUNK);
@@ -702,7 +702,7 @@ fn write_records(ctx: &Ctx, opts: &GenOptions, summary: &mut GenSummary) -> anyh
             }
         }
     }
-    let progress = Progress::new("records", opts.records, ProgressUnit::Items, opts.progress);
+    let progress = Progress::new("records", opts.records, Unit::Items, opts.progress);
     let chunks = opts.records.div_ceil(CHUNK);
     let window = (rayon::current_num_threads() * 2) as u64;
     let mut c = 0;

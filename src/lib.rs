@@ -15,6 +15,7 @@ pub mod grading;
 pub mod issuing;
 pub mod keys;
 pub mod metrics;
+pub mod progress;
 pub mod records;
 pub mod refresh;
 pub mod render;
