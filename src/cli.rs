@@ -720,208 +720,58 @@ fn load_published(source: &str) -> anyhow::Result<Keyring> {
     Keyring::from_published(infos)
 }
 
-/// A minimal blocking HTTP/1.1 GET over a plain TCP connection, for fetching
-/// a small JSON document: `http://host[:port][/path]` only, no redirects,
-/// whole exchange within `timeout`, at most `max` bytes read (headers
-/// included). Answers the body of a 200 response as text.
+/// Fetches a small document over plain HTTP, for `--keys http://...`: no
+/// TLS (`https://` is refused before), no proxy, no redirect followed (a
+/// 3xx names where to go instead), the whole exchange within `timeout`, at
+/// most `max` bytes of body. Answers the body of a 200 response as text.
 fn http_get(url: &str, timeout: std::time::Duration, max: usize) -> anyhow::Result<String> {
-    use std::io::{Read as _, Write as _};
-    use std::net::{TcpStream, ToSocketAddrs as _};
-    use std::time::Instant;
-
-    let rest = url.get(7..).unwrap_or_default(); // after "http://"
-    let rest = rest.split('#').next().unwrap_or_default();
-    let (authority, path) = match rest.find(['/', '?']) {
-        Some(i) if rest.as_bytes()[i] == b'/' => (&rest[..i], rest[i..].to_owned()),
-        Some(i) => (&rest[..i], format!("/{}", &rest[i..])),
-        None => (rest, "/".to_owned()),
+    let timed_out = || anyhow::anyhow!("timed out after {} s", timeout.as_secs());
+    let config = ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .max_redirects(0)
+        .http_status_as_error(false)
+        .proxy(None)
+        .build();
+    let url = url.split('#').next().unwrap_or_default();
+    let request = ureq::Agent::new_with_config(config)
+        .get(url)
+        .header(
+            "User-Agent",
+            concat!("yisaozhi/", env!("CARGO_PKG_VERSION")),
+        )
+        .header("Accept", "application/json");
+    let mut response = match request.call() {
+        Ok(response) => response,
+        Err(ureq::Error::Timeout(_)) => return Err(timed_out()),
+        Err(e) => return Err(e.into()),
     };
-    if authority.is_empty() || authority.contains('@') {
-        bail!("expected http://HOST[:PORT]/PATH");
-    }
-    if path.bytes().any(|b| b <= b' ' || b == 0x7f) {
-        bail!("the URL path contains spaces or control characters");
-    }
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) if !p.contains(']') => {
-            let port: u16 = p.parse().with_context(|| format!("bad port `{p}`"))?;
-            (h, port)
+    let status = response.status();
+    if status != ureq::http::StatusCode::OK {
+        let location = response.headers().get("location");
+        match location.and_then(|to| to.to_str().ok()) {
+            Some(to) => bail!(
+                "server answered {} (redirect to {to}); pass that URL instead",
+                status.as_str()
+            ),
+            None => bail!(
+                "server answered `{}`",
+                crate::domain::truncate(&format!("{:?} {status}", response.version()))
+            ),
         }
-        _ => (authority, 80),
-    };
-    let bare_host = host.trim_start_matches('[').trim_end_matches(']');
-    let deadline = Instant::now() + timeout;
-    let remaining = || {
-        deadline
-            .checked_duration_since(Instant::now())
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| anyhow::anyhow!("timed out after {} s", timeout.as_secs()))
-    };
-    let addrs: Vec<_> = (bare_host, port)
-        .to_socket_addrs()
-        .with_context(|| format!("cannot resolve `{bare_host}`"))?
-        .collect();
-    let mut stream = None;
-    let mut last_err = None;
-    for addr in addrs {
-        match TcpStream::connect_timeout(&addr, remaining()?) {
-            Ok(s) => {
-                stream = Some(s);
-                break;
+    }
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(max as u64)
+        .read_to_vec()
+        .map_err(|e| match e {
+            ureq::Error::BodyExceedsLimit(_) => {
+                anyhow::anyhow!("response larger than {} KiB", max / 1024)
             }
-            Err(e) => {
-                last_err = Some(anyhow::Error::new(e).context(format!("connecting to {addr}")))
-            }
-        }
-    }
-    let mut stream = match (stream, last_err) {
-        (Some(s), _) => s,
-        (None, Some(e)) => return Err(e),
-        (None, None) => bail!("`{bare_host}` resolves to no address"),
-    };
-    stream.set_write_timeout(Some(remaining()?))?;
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: yisaozhi/{}\r\nAccept: application/json\r\nConnection: close\r\n\r\n",
-        env!("CARGO_PKG_VERSION")
-    );
-    stream
-        .write_all(request.as_bytes())
-        .context("sending the request")?;
-
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 8192];
-    loop {
-        stream.set_read_timeout(Some(remaining()?))?;
-        let n = match stream.read(&mut buf) {
-            Ok(n) => n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                bail!("timed out after {} s", timeout.as_secs())
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(anyhow::Error::new(e).context("reading the response")),
-        };
-        if n == 0 {
-            break;
-        }
-        if raw.len() + n > max {
-            bail!("response larger than {} KiB", max / 1024);
-        }
-        raw.extend_from_slice(&buf[..n]);
-        if response_complete(&raw) {
-            break;
-        }
-    }
-    parse_http_response(&raw)
-}
-
-/// Whether `raw` already holds a whole response, so a server that keeps the
-/// connection open despite `Connection: close` does not cost the timeout.
-fn response_complete(raw: &[u8]) -> bool {
-    let Some(head_end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return false;
-    };
-    let head = String::from_utf8_lossy(&raw[..head_end]).to_ascii_lowercase();
-    let body = &raw[head_end + 4..];
-    let header = |name: &str| {
-        head.split("\r\n")
-            .skip(1)
-            .filter_map(|l| l.split_once(':'))
-            .find(|(n, _)| n.trim() == name)
-            .map(|(_, v)| v.trim().to_owned())
-    };
-    if header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
-        return body.ends_with(b"\r\n0\r\n\r\n") || body == b"0\r\n\r\n";
-    }
-    header("content-length")
-        .and_then(|v| v.parse::<usize>().ok())
-        .is_some_and(|len| body.len() >= len)
-}
-
-/// Takes apart a complete HTTP/1.x response: requires status 200 and
-/// answers the body (de-chunked, cut to Content-Length) as UTF-8.
-fn parse_http_response(raw: &[u8]) -> anyhow::Result<String> {
-    let head_end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .context("incomplete HTTP response (no end of headers)")?;
-    let head = std::str::from_utf8(&raw[..head_end]).context("HTTP headers are not UTF-8")?;
-    let body = &raw[head_end + 4..];
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or_default();
-    let mut parts = status_line.splitn(3, ' ');
-    let (version, status) = (
-        parts.next().unwrap_or_default(),
-        parts.next().unwrap_or_default(),
-    );
-    if !version.starts_with("HTTP/1.") {
-        bail!(
-            "not an HTTP/1.x response: `{}`",
-            crate::domain::truncate(status_line)
-        );
-    }
-    let mut content_length = None;
-    let mut chunked = false;
-    let mut location = None;
-    for line in lines {
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
-        let value = value.trim();
-        if name.eq_ignore_ascii_case("content-length") {
-            content_length = Some(
-                value
-                    .parse::<usize>()
-                    .with_context(|| format!("bad Content-Length `{value}`"))?,
-            );
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            chunked = value.to_ascii_lowercase().contains("chunked");
-        } else if name.eq_ignore_ascii_case("location") {
-            location = Some(value.to_owned());
-        }
-    }
-    if status != "200" {
-        match location {
-            Some(to) => bail!("server answered {status} (redirect to {to}); pass that URL instead"),
-            None => bail!("server answered `{}`", crate::domain::truncate(status_line)),
-        }
-    }
-    let body = if chunked {
-        dechunk(body)?
-    } else if let Some(len) = content_length {
-        body.get(..len)
-            .with_context(|| format!("response cut short: {} of {len} bytes", body.len()))?
-            .to_vec()
-    } else {
-        body.to_vec()
-    };
+            ureq::Error::Timeout(_) => timed_out(),
+            e => anyhow::Error::new(e).context("reading the response"),
+        })?;
     String::from_utf8(body).context("the response body is not UTF-8")
-}
-
-/// Decodes a `Transfer-Encoding: chunked` body (trailers ignored).
-fn dechunk(mut body: &[u8]) -> anyhow::Result<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = body
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .context("chunked body cut short")?;
-        let size_text = std::str::from_utf8(&body[..line_end]).context("bad chunk size")?;
-        let size_text = size_text.split(';').next().unwrap_or_default().trim();
-        let size = usize::from_str_radix(size_text, 16)
-            .with_context(|| format!("bad chunk size `{}`", crate::domain::truncate(size_text)))?;
-        body = &body[line_end + 2..];
-        if size == 0 {
-            return Ok(out);
-        }
-        let chunk = body.get(..size).context("chunked body cut short")?;
-        out.extend_from_slice(chunk);
-        body = body.get(size + 2..).context("chunked body cut short")?;
-    }
 }
 
 /// Reads and verifies a saved status list document.
@@ -1106,7 +956,12 @@ mod tests {
             while !head.ends_with(b"\r\n\r\n") && s.read(&mut b).unwrap_or(0) == 1 {
                 head.push(b[0]);
             }
-            assert!(head.starts_with(b"GET /api/v1/keys HTTP/1.1\r\nHost: 127.0.0.1:"));
+            let head = String::from_utf8(head).unwrap();
+            let mut lines = head.split("\r\n");
+            assert_eq!(lines.next(), Some("GET /api/v1/keys HTTP/1.1"));
+            // Host first; header names are case-insensitive (RFC 9110 §5.1).
+            let host = lines.next().unwrap_or_default().to_ascii_lowercase();
+            assert!(host.starts_with("host: 127.0.0.1:"), "{head}");
             let _ = s.write_all(&response);
             std::thread::sleep(hold_open);
         });
@@ -1196,9 +1051,20 @@ mod tests {
     }
 
     #[test]
-    fn dechunk_rejects_garbage() {
-        assert!(dechunk(b"zz\r\nabc").is_err());
-        assert!(dechunk(b"10\r\nabc").is_err());
-        assert_eq!(dechunk(b"3\r\nabc\r\n0\r\n\r\n").unwrap(), b"abc");
+    fn http_get_refuses_a_broken_chunked_body() {
+        for broken in [&b"zz\r\nabc"[..], b"10\r\nabc"] {
+            let mut response = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+            response.extend_from_slice(broken);
+            let base = serve_once(response, Duration::ZERO);
+            assert!(http_get(&format!("{base}/api/v1/keys"), T, 1 << 20).is_err());
+        }
+        let base = serve_once(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n".to_vec(),
+            Duration::ZERO,
+        );
+        assert_eq!(
+            http_get(&format!("{base}/api/v1/keys"), T, 1 << 20).unwrap(),
+            "abc"
+        );
     }
 }
