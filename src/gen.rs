@@ -541,12 +541,7 @@ fn write_merchants(ctx: &Ctx, opts: &GenOptions, summary: &mut GenSummary) -> an
     if let Some(h) = header {
         out.write_all(h.as_bytes())?;
     }
-    let progress = Progress::new(
-        "merchants",
-        opts.merchants,
-        Unit::Items,
-        opts.progress,
-    );
+    let progress = Progress::new("merchants", opts.merchants, Unit::Items, opts.progress);
     let chunks = opts.merchants.div_ceil(MERCHANT_CHUNK);
     let window = (rayon::current_num_threads() * 2) as u64;
     let mut c = 0;
