@@ -10,6 +10,7 @@ use crate::clock;
 use crate::domain::MerchantId;
 use crate::keys::Keyring;
 use crate::progress::{Progress, Unit};
+use crate::settings::Settings;
 
 use super::{CodesAction, Format};
 
@@ -29,12 +30,7 @@ pub(super) async fn run(action: CodesAction) -> anyhow::Result<()> {
             public_base_url,
         } => {
             let settings = common.settings()?;
-            let base = crate::settings::parse_base_url(
-                public_base_url
-                    .as_deref()
-                    .or(settings.public_base_url.as_deref())
-                    .unwrap_or("http://127.0.0.1:8080"),
-            )?;
+            let base = base_url(public_base_url.as_deref(), &settings)?;
             let store = settings.open_store().await?;
             let keyring = Keyring::load(&settings.key_dir)?;
             let ids = match (all, merchant) {
@@ -141,12 +137,7 @@ pub(super) async fn run(action: CodesAction) -> anyhow::Result<()> {
             public_base_url,
         } => {
             let settings = common.settings()?;
-            let base = crate::settings::parse_base_url(
-                public_base_url
-                    .as_deref()
-                    .or(settings.public_base_url.as_deref())
-                    .unwrap_or("http://127.0.0.1:8080"),
-            )?;
+            let base = base_url(public_base_url.as_deref(), &settings)?;
             let store = settings.open_store().await?;
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             let store = &store;
@@ -168,4 +159,13 @@ pub(super) async fn run(action: CodesAction) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The scheme and host printed in codes: `--public-base-url`, else the
+/// settings', else the address `serve` listens on by default.
+fn base_url(flag: Option<&str>, settings: &Settings) -> anyhow::Result<String> {
+    crate::settings::parse_base_url(
+        flag.or(settings.public_base_url.as_deref())
+            .unwrap_or("http://127.0.0.1:8080"),
+    )
 }
