@@ -24,7 +24,7 @@ pub struct Summary {
     pub by_grade: BTreeMap<Grade, u64>,
     /// Merchants whose grade changed: (id, before, after); `before` is `None`
     /// for a merchant graded for the first time. At most
-    /// [`MAX_CHANGED_LISTED`] are listed; `changed_total` counts them all.
+    /// `MAX_CHANGED_LISTED` (10,000) are listed; `changed_total` counts them all.
     pub changed: Vec<(MerchantId, Option<Grade>, Grade)>,
     pub changed_total: u64,
     /// Of `changed_total`, merchants graded for the first time.
