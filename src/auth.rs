@@ -44,7 +44,7 @@ impl Scope {
                 }
                 _ => Err(format!(
                     "scope `{}`: expected read, write or write:<region prefix of 1-6 digits>",
-                    crate::domain::truncate(raw)
+                    crate::model::truncate(raw)
                 )),
             },
         }

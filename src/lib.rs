@@ -15,6 +15,7 @@ pub mod issuing;
 pub mod keys;
 pub mod metrics;
 pub mod model;
+pub mod progress;
 pub mod records;
 pub mod redact;
 pub mod refresh;
@@ -25,7 +26,3 @@ pub mod startup;
 pub mod status_list;
 pub mod store;
 pub mod web;
-
-/// Temporary: the old path of `model`'s newtypes, still named by files being
-/// moved; goes once they name `crate::model`.
-pub(crate) use model::newtypes as domain;

@@ -81,9 +81,9 @@ pub struct MerchantView {
 /// grade. Reading it from the JSON also checks the JSON is well formed.
 #[derive(Debug, serde::Deserialize)]
 struct LiveGradeFields {
-    computed_grade: crate::domain::Grade,
+    computed_grade: crate::model::Grade,
     #[serde(rename = "override")]
-    override_: Option<crate::grading::Override>,
+    override_: Option<crate::model::Override>,
 }
 
 /// How many checked token texts a view keeps (oldest dropped first).
@@ -171,8 +171,8 @@ impl MerchantView {
     }
 
     /// The grade to show on `today` (see [`Projection::effective`]).
-    pub fn live_grade(&self, today: Date) -> crate::domain::Grade {
-        crate::grading::effective(
+    pub fn live_grade(&self, today: Date) -> crate::model::Grade {
+        crate::model::effective(
             self.grade_fields.computed_grade,
             self.grade_fields.override_.as_ref(),
             today,
@@ -741,7 +741,7 @@ mod tests {
     /// projection is `grade`, with views' safety TTL around `ttl`.
     async fn scanner_of_one(
         dir: &std::path::Path,
-        grade: crate::domain::Grade,
+        grade: crate::model::Grade,
         ttl: Duration,
     ) -> (Scanner, MerchantId) {
         let store: SharedStore =
@@ -758,7 +758,7 @@ mod tests {
     }
 
     /// Stores a projection of `id` computed as `grade`, telling no scanner.
-    async fn put_grade(store: &SharedStore, id: &MerchantId, grade: crate::domain::Grade) {
+    async fn put_grade(store: &SharedStore, id: &MerchantId, grade: crate::model::Grade) {
         let merchant = store.merchant(id).await.unwrap().unwrap();
         let mut p = crate::grading::project(
             &merchant,
@@ -773,7 +773,7 @@ mod tests {
         store.put_projections(vec![p]).await.unwrap();
     }
 
-    async fn cached_grade(scanner: &Scanner, id: &MerchantId) -> Option<crate::domain::Grade> {
+    async fn cached_grade(scanner: &Scanner, id: &MerchantId) -> Option<crate::model::Grade> {
         let views = scanner.views.as_ref().unwrap();
         let view = views.get(id).await.flatten()?;
         Some(view.grade_fields.computed_grade)

@@ -10,7 +10,7 @@ use anyhow::Context;
 use serde::Deserialize;
 
 /// Re-exported for `store::redis`, which still names it here.
-pub use crate::redact::redact_url;
+use crate::redact::redact_url;
 use crate::store::StoreSpec;
 
 /// The settings as they may appear in the TOML file (all optional).
@@ -110,7 +110,7 @@ impl IpNet {
         let addr: IpAddr = ip.parse().map_err(|_| {
             format!(
                 "trusted proxy `{}`: expected an IP address or IP/PREFIX",
-                crate::domain::truncate(raw)
+                crate::model::truncate(raw)
             )
         })?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
@@ -119,7 +119,7 @@ impl IpNet {
             Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(|| {
                 format!(
                     "trusted proxy `{}`: prefix must be 0-{max}",
-                    crate::domain::truncate(raw)
+                    crate::model::truncate(raw)
                 )
             })?,
         };
@@ -127,7 +127,7 @@ impl IpNet {
         if net.network() != bits(addr) {
             return Err(format!(
                 "trusted proxy `{}`: address has bits set below the /{prefix} prefix",
-                crate::domain::truncate(raw)
+                crate::model::truncate(raw)
             ));
         }
         Ok(net)

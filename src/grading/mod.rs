@@ -25,13 +25,6 @@ pub use engine::{grade, matching_rules, Grading};
 pub use project::project;
 pub use rules::{Condition, Rule, Rules, RulesError, DEFAULT_RULES_TOML};
 
-// Temporary: the store backends and the HTTP edge still name these here;
-// they are `crate::model`'s and go once those files are moved.
-pub use crate::model::{
-    effective, mask_name, mask_phone, Override, Projection, PublicMerchant, Reason, RecordSummary,
-    OVERRIDE_RULE,
-};
-
 /// The rule id reported when no rule matches (CONTRACT §4, row `G`).
 pub const GREEN_RULE: &str = "G";
 /// What the consumer reads for a green grade.

@@ -45,8 +45,7 @@ macro_rules! named_enum {
 }
 
 mod merchant;
-// `pub(crate)` only for the temporary `crate::domain` path (see lib.rs).
-pub(crate) mod newtypes;
+mod newtypes;
 mod owned;
 mod projection;
 mod record;

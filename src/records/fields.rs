@@ -369,7 +369,7 @@ impl Fields<'_> {
         let checked = match self.1 {
             Mode::Input => check_text(s, max, what),
             Mode::Stored => check_text(s, max, TextKind::Lines).or_else(|e| match e {
-                crate::domain::TextError::TooLong { .. } => Err(e),
+                crate::model::TextError::TooLong { .. } => Err(e),
                 _ => Ok(()),
             }),
         };

@@ -39,17 +39,12 @@ mod tests;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::model::{Merchant, Record};
 use fields::{merchant_from_value, record_from_value, type_name, FastMerchant, FastRecord};
 
 pub use csv_rows::{CsvHeader, InputFormat, RowParser};
 pub use fields::json_without_repeated_keys;
 pub use input::{read_jsonl, read_jsonl_from, Chunk, Input, Line, LineReader};
-
-// Temporary: their old path, still named by the store backends and the
-// files being split; they are `crate::model`'s.
-pub use crate::model::{
-    decode_record, encode_record, Merchant, MerchantKind, Record, RECORD_KINDS,
-};
 
 /// Longest accepted input line, in bytes (without the line break).
 pub const MAX_LINE_BYTES: usize = 64 * 1024;

@@ -130,7 +130,7 @@ fn parse_override(
             let d: jiff::civil::Date = raw.parse().map_err(|_| {
                 bad(format!(
                     "field `expires_at`: expected YYYY-MM-DD, got `{}`",
-                    crate::domain::truncate(&raw)
+                    crate::model::truncate(&raw)
                 ))
             })?;
             if d < today {
@@ -252,7 +252,7 @@ pub async fn revoke_code(
     serial: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let serial: u32 = serial.parse().map_err(|_| {
-        ApiError::NotFound(format!("no code `{}`", crate::domain::truncate(&serial)))
+        ApiError::NotFound(format!("no code `{}`", crate::model::truncate(&serial)))
     })?;
     let store = &state.store;
     let code = store
@@ -340,7 +340,7 @@ fn number(
         .ok_or_else(|| {
             bad(format!(
                 "query parameter `{name}`: expected a whole number from {min} to {max}, got `{}`",
-                crate::domain::truncate(&raw)
+                crate::model::truncate(&raw)
             ))
         })
 }
@@ -365,7 +365,7 @@ fn region_filter(raw: Option<String>) -> Result<Option<String>, ApiError> {
         if r.len() > 6 || !r.bytes().all(|b| b.is_ascii_digit()) {
             return Err(bad(format!(
                 "query parameter `region`: expected a region code or its prefix (1-6 digits), got `{}`",
-                crate::domain::truncate(r)
+                crate::model::truncate(r)
             )));
         }
     }
@@ -388,7 +388,7 @@ pub async fn audit(
                 .map_err(|_| {
                     bad(format!(
                         "query parameter `since`: expected YYYY-MM-DD or an RFC 3339 time, got `{}`",
-                        crate::domain::truncate(&s)
+                        crate::model::truncate(&s)
                     ))
                 })
         })
@@ -432,10 +432,10 @@ pub async fn search(
         .transpose()?;
     let kind = non_empty(q.kind)
         .map(|k| {
-            crate::records::MerchantKind::from_name(&k).ok_or_else(|| {
+            crate::model::MerchantKind::from_name(&k).ok_or_else(|| {
                 bad(format!(
                     "query parameter `kind`: expected shop or vendor, got `{}`",
-                    crate::domain::truncate(&k)
+                    crate::model::truncate(&k)
                 ))
             })
         })
@@ -599,8 +599,8 @@ fn audited_merchant(m: &Merchant) -> serde_json::Value {
     json!({
         "id": m.id, "name": m.name, "kind": m.kind, "uscc": m.uscc, "address": m.address,
         "region": m.region, "categories": m.categories,
-        "contact_name": m.contact_name.as_deref().map(grading::mask_name),
-        "contact_phone": m.contact_phone.as_deref().map(grading::mask_phone),
+        "contact_name": m.contact_name.as_deref().map(crate::model::mask_name),
+        "contact_phone": m.contact_phone.as_deref().map(crate::model::mask_phone),
         "id_number": m.id_number.as_ref().map(|_| "(set)"),
     })
 }

@@ -2,10 +2,10 @@
 //! straight from the data (no intermediate `serde_json::Value`).
 
 use super::error::ApiError;
-use crate::domain::MerchantId;
-use crate::grading::Projection;
-use crate::refresh::ImportReport;
 use crate::model::IssuedCode;
+use crate::model::MerchantId;
+use crate::model::Projection;
+use crate::refresh::ImportReport;
 
 /// The public projection (no personal data): the fields shared by the scan
 /// JSON and `/api/v1/merchants/{id}`, with the override re-checked for today.
@@ -36,13 +36,13 @@ pub(super) fn public_projection(p: &Projection, today: jiff::civil::Date) -> Pub
 
 #[derive(serde::Serialize)]
 pub(super) struct PublicProjection<'a> {
-    merchant: &'a crate::grading::PublicMerchant,
-    grade: crate::domain::Grade,
-    computed_grade: crate::domain::Grade,
+    merchant: &'a crate::model::PublicMerchant,
+    grade: crate::model::Grade,
+    computed_grade: crate::model::Grade,
     #[serde(rename = "override")]
     override_: Option<PublicOverride<'a>>,
     reasons: Reasons<'a>,
-    records: &'a crate::grading::RecordSummary,
+    records: &'a crate::model::RecordSummary,
     as_of: jiff::civil::Date,
     updated_at: jiff::Timestamp,
     next_change_at: Option<jiff::civil::Date>,
@@ -51,7 +51,7 @@ pub(super) struct PublicProjection<'a> {
 /// An active override as the public sees it: not who made it.
 #[derive(serde::Serialize)]
 struct PublicOverride<'a> {
-    grade: crate::domain::Grade,
+    grade: crate::model::Grade,
     reason: &'a str,
     expires_at: Option<jiff::civil::Date>,
     at: jiff::Timestamp,
@@ -59,7 +59,7 @@ struct PublicOverride<'a> {
 
 /// The reasons, without the override's once it is no longer active.
 struct Reasons<'a> {
-    all: &'a [crate::grading::Reason],
+    all: &'a [crate::model::Reason],
     with_override: bool,
 }
 
@@ -68,7 +68,7 @@ impl serde::Serialize for Reasons<'_> {
         s.collect_seq(
             self.all
                 .iter()
-                .filter(|r| self.with_override || r.rule != crate::grading::OVERRIDE_RULE),
+                .filter(|r| self.with_override || r.rule != crate::model::OVERRIDE_RULE),
         )
     }
 }
@@ -81,7 +81,7 @@ pub(super) struct CodeAnswer<'a> {
     expires_at: jiff::civil::Date,
     issued_at: jiff::civil::Date,
     kid: u16,
-    printed_grade: crate::domain::Grade,
+    printed_grade: crate::model::Grade,
     serial: u32,
     token: &'a str,
     url: String,
@@ -145,7 +145,7 @@ struct RejectedLine<'a> {
 #[derive(serde::Serialize)]
 pub(super) struct RegisteredCode<'a> {
     pub merchant_id: &'a MerchantId,
-    pub printed_grade: crate::domain::Grade,
+    pub printed_grade: crate::model::Grade,
     pub serial: u32,
     pub url: String,
 }
@@ -186,7 +186,8 @@ impl<'a> ImportAnswer<'a> {
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
-    use crate::grading::{project, Override, Rules};
+    use crate::grading::{project, Rules};
+    use crate::model::Override;
     use crate::records::{parse_merchant, parse_record};
 
     /// The demo's projections as of `as_of`, with `override_` on each.
@@ -234,7 +235,7 @@ pub(super) mod tests {
         // With an override they differ (who made it is not public), which is
         // why the splice is only used without one.
         let o = Override {
-            grade: crate::domain::Grade::Red,
+            grade: crate::model::Grade::Red,
             reason: "检查发现问题".into(),
             expires_at: None,
             actor: "inspector-7".into(),
@@ -255,7 +256,7 @@ pub(super) mod tests {
         let as_of: jiff::civil::Date = "2026-06-30".parse().unwrap();
         let until: jiff::civil::Date = "2026-07-31".parse().unwrap();
         let o = Override {
-            grade: crate::domain::Grade::Red,
+            grade: crate::model::Grade::Red,
             reason: "检查发现问题".into(),
             expires_at: Some(until),
             actor: "inspector-7".into(),

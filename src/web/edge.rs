@@ -154,7 +154,7 @@ pub fn allowed_methods(path: &str) -> Vec<&'static str> {
 /// The default service: 405 with `Allow` if a route takes this path with
 /// another method, else 404; both in the envelope.
 pub async fn no_route(req: HttpRequest) -> HttpResponse {
-    let path = crate::domain::truncate(req.path());
+    let path = crate::model::truncate(req.path());
     let allowed = allowed_methods(req.path());
     if allowed.is_empty() {
         return envelope(
@@ -169,7 +169,7 @@ pub async fn no_route(req: HttpRequest) -> HttpResponse {
         "method_not_allowed",
         &format!(
             "`{path}` does not take {}; it takes {allow}",
-            crate::domain::truncate(req.method().as_str())
+            crate::model::truncate(req.method().as_str())
         ),
     );
     if let Ok(value) = HeaderValue::from_str(&allow) {

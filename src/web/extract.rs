@@ -14,7 +14,7 @@ use actix_web::{web, FromRequest, HttpRequest};
 use super::error::ApiError;
 use super::state::AppState;
 use crate::auth::{self, AuthError, Principal};
-use crate::domain::MerchantId;
+use crate::model::MerchantId;
 
 /// The `{id}` of a merchant route, parsed: a path whose id is not a
 /// merchant id is answered 404, as an unknown merchant is.
@@ -24,7 +24,7 @@ pub struct MerchantPath(pub MerchantId);
 impl MerchantPath {
     fn parse(raw: &str) -> Result<Self, ApiError> {
         MerchantId::parse(raw).map(MerchantPath).map_err(|_| {
-            ApiError::NotFound(format!("no merchant `{}`", crate::domain::truncate(raw)))
+            ApiError::NotFound(format!("no merchant `{}`", crate::model::truncate(raw)))
         })
     }
 }

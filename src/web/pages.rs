@@ -179,8 +179,8 @@ fn merchant_block(p: &Projection, today: jiff::civil::Date, printed: Option<Grad
     let (grade, active) = p.effective(today);
     let records = serde_json::to_value(&p.records).unwrap_or(Value::Null);
     let kind = match p.merchant.kind {
-        crate::records::MerchantKind::Shop => "商户",
-        crate::records::MerchantKind::Vendor => "流动摊贩",
+        crate::model::MerchantKind::Shop => "商户",
+        crate::model::MerchantKind::Vendor => "流动摊贩",
     };
     html! {
         section {
@@ -256,7 +256,7 @@ fn complain_block() -> Markup {
 
 /// The page a consumer sees after scanning.
 /// `projection`: the projection of `scan.view`, if the scan shows one.
-pub fn scan_page(scan: &Scan, projection: Option<&crate::grading::Projection>) -> Markup {
+pub fn scan_page(scan: &Scan, projection: Option<&crate::model::Projection>) -> Markup {
     let printed = scan.claims.as_ref().map(|c| c.grade);
     let body = html! {
         @if scan.status != Status::Valid {

@@ -10,7 +10,7 @@ use super::extract::MerchantPath;
 use super::pages;
 use super::state::{AppState, STATUS_LIST_MAX_AGE_SECS};
 use crate::clock;
-use crate::domain::MerchantId;
+use crate::model::MerchantId;
 use anyhow::Context as _;
 use yisaozhi_codes::ListedStatus;
 

@@ -145,7 +145,7 @@ impl RedisStore {
                 }
             })
             .collect();
-        let shown = crate::settings::redact_url(&format!("redis+cluster://{}", nodes.join(",")));
+        let shown = crate::redact::redact_url(&format!("redis+cluster://{}", nodes.join(",")));
         let client = ::redis::cluster::ClusterClient::builder(urls)
             .connection_timeout(opts.connect_timeout)
             .response_timeout(opts.response_timeout)

@@ -298,7 +298,7 @@ impl RedisStore {
     pub async fn connect(url: &str, opts: RedisOptions) -> anyhow::Result<Self> {
         use anyhow::Context;
         check_prefix(&opts.prefix)?;
-        let shown = crate::settings::redact_url(url);
+        let shown = crate::redact::redact_url(url);
         let client = ::redis::Client::open(url).with_context(|| format!("Redis `{shown}`"))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(opts.connect_timeout))

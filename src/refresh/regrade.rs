@@ -1,0 +1,149 @@
+//! The regrade: the merchants' inputs loaded from the store in batches,
+//! graded in parallel (grading is pure), their projections written in
+//! large transactions, the three stages overlapping.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use jiff::civil::Date;
+use rayon::prelude::*;
+
+use crate::clock;
+use crate::grading::{self, Rules};
+use crate::model::{Grade, MerchantId, Projection};
+use crate::progress::Progress;
+use crate::store::{BatchStore, GradingInput, Imported};
+
+use super::{StopFlag, Stopped, Summary};
+
+/// Merchants per regrading batch (one store read and one write per batch).
+const GRADE_BATCH: usize = 4096;
+/// Projections per store write (one transaction).
+const WRITE_BATCH: usize = 32 * 1024;
+
+/// Recomputes and stores the projections of `ids` as of `as_of`.
+pub async fn regrade(
+    store: &dyn BatchStore,
+    rules: &Rules,
+    ids: &[MerchantId],
+    as_of: Date,
+    summary: &mut Summary,
+) -> anyhow::Result<()> {
+    regrade_with(store, None, rules, ids, as_of, summary, None, None).await
+}
+
+/// [`regrade`] as a three-stage pipeline: load a batch of inputs → grade it
+/// in parallel → write its projections; the stages run at the same time on
+/// consecutive batches. On a `stop` request, what was graded is written and
+/// the rest left due (marked) for the next run. `imported` is the import
+/// just before, whose sorted records the store may use.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn regrade_with(
+    store: &dyn BatchStore,
+    imported: Option<Imported>,
+    rules: &Rules,
+    ids: &[MerchantId],
+    as_of: Date,
+    summary: &mut Summary,
+    progress: Option<&Progress>,
+    stop: Option<&StopFlag>,
+) -> anyhow::Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let now = clock::now();
+    let rules = Arc::new(rules.clone());
+    let (load_tx, mut load_rx) = tokio::sync::mpsc::channel::<Vec<GradingInput>>(2);
+    let (write_tx, mut write_rx) =
+        tokio::sync::mpsc::channel::<Vec<(Projection, Option<Grade>)>>(2);
+    let loader = async move {
+        store
+            .stream_grading_inputs(ids.to_vec(), GRADE_BATCH, imported, load_tx)
+            .await?;
+        anyhow::Ok(())
+    };
+    let grader = async move {
+        while let Some(inputs) = load_rx.recv().await {
+            let rules = rules.clone();
+            let graded: Vec<(Projection, Option<Grade>)> = tokio::task::spawn_blocking(move || {
+                inputs
+                    .into_par_iter()
+                    .map(|i| {
+                        let p = grading::project(
+                            &i.merchant,
+                            &i.records,
+                            i.override_.as_ref(),
+                            &rules,
+                            as_of,
+                            now,
+                        );
+                        (p, i.previous)
+                    })
+                    .collect()
+            })
+            .await
+            .context("grading failed")?;
+            if write_tx.send(graded).await.is_err() {
+                break;
+            }
+        }
+        anyhow::Ok(())
+    };
+    // The store write of one batch runs while the next is graded and
+    // collected (at most one waiting): the writes are the one serial stage.
+    let (sink_tx, mut sink_rx) = tokio::sync::mpsc::channel::<Vec<Projection>>(1);
+    let collector = async move {
+        // Few large transactions: each commit rewrites the pages it touched
+        // in the projections' indexes, wherever in them the rows fall.
+        let mut pending: Vec<(Projection, Option<Grade>)> = Vec::new();
+        loop {
+            let next = write_rx.recv().await;
+            let done = next.is_none();
+            if let Some(batch) = next {
+                pending.extend(batch);
+            }
+            // A stop waits for what is graded to be written: a safe point.
+            let stopping = stop.is_some_and(|s| s.requested().is_some());
+            if pending.len() >= WRITE_BATCH || ((done || stopping) && !pending.is_empty()) {
+                let mut batch = Vec::with_capacity(pending.len());
+                for (p, before) in pending.drain(..) {
+                    if before != Some(p.grade) {
+                        summary.note_change(&p.merchant.id, before, p.grade);
+                    }
+                    *summary.by_grade.entry(p.grade).or_default() += 1;
+                    summary.regraded += 1;
+                    batch.push(p);
+                }
+                if sink_tx.send(batch).await.is_err() {
+                    break; // the sink failed; its error is returned
+                }
+            }
+            if done {
+                break;
+            }
+            if stopping {
+                summary.stopped = Stopped::check(stop, || {
+                    format!(
+                        "after regrading {} of {} merchants",
+                        summary.regraded,
+                        ids.len()
+                    )
+                });
+                break;
+            }
+        }
+        anyhow::Ok(())
+    };
+    let sink = async move {
+        while let Some(batch) = sink_rx.recv().await {
+            let n = batch.len() as u64;
+            store.put_projections(batch).await?;
+            if let Some(p) = progress {
+                p.inc(n);
+            }
+        }
+        anyhow::Ok(())
+    };
+    tokio::try_join!(loader, grader, collector, sink)?;
+    Ok(())
+}
