@@ -7,7 +7,7 @@ use anyhow::Context;
 
 use crate::clock;
 
-use super::{parse_date, GenArgs, GenFormatArg, RefreshArgs};
+use super::args::{parse_date, GenArgs, GenFormatArg, RefreshArgs};
 
 /// The record files given, a directory standing for its `.jsonl` and `.csv`
 /// files in name order (but `merchants.*`).

@@ -13,7 +13,7 @@ use crate::model::MerchantId;
 use crate::progress::{Progress, Unit};
 use crate::settings::Settings;
 
-use super::{CodesAction, CommonArgs, Format};
+use super::args::{CodesAction, CommonArgs, Format};
 
 /// Codes issued or looked up at once by `codes issue` and `codes list`.
 const CODES_IN_FLIGHT: usize = 32;

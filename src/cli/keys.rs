@@ -4,7 +4,7 @@ use crate::clock;
 use crate::keys::{self, KeyInfo};
 use crate::settings::Settings;
 
-use super::KeysAction;
+use super::args::KeysAction;
 
 fn print_keys(infos: &[KeyInfo]) {
     println!(

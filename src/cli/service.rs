@@ -5,7 +5,7 @@ use std::path::Path;
 use crate::settings::{Overrides, Settings};
 use crate::startup::Application;
 
-use super::CommonArgs;
+use super::args::CommonArgs;
 
 /// `serve`: the scan service until a signal stops it, or with
 /// `print_config` only the effective settings.

@@ -4,7 +4,7 @@ use anyhow::Context;
 
 use crate::clock;
 
-use super::TokensAction;
+use super::args::TokensAction;
 
 /// `tokens add|list|revoke`.
 pub(super) async fn run(action: TokensAction) -> anyhow::Result<()> {

@@ -9,7 +9,7 @@ use anyhow::{bail, Context};
 use crate::clock;
 use crate::keys::{KeyInfo, Keyring};
 
-use super::{parse_date, CommonArgs};
+use super::args::{parse_date, CommonArgs};
 
 /// Largest keys document `--keys http://...` reads.
 const KEYS_MAX_BYTES: usize = 1024 * 1024;

@@ -9,11 +9,12 @@ use rayon::prelude::*;
 use crate::model::CreditCode;
 use crate::progress::{Progress, Unit};
 
+use super::common::{create, csv_row, json_str, Ctx, Rng};
+use super::options::{GenFormat, GenOptions, GenSummary};
 use super::vocabulary::{
     CATEGORIES, GIVEN, REGIONS, ROADS, SHOP_KINDS, SHOP_WORDS, SURNAMES, TOWNS, USCC_CHARS,
     VENDOR_GOODS,
 };
-use super::{create, csv_row, json_str, Ctx, GenFormat, GenOptions, GenSummary, Rng};
 
 /// Merchants per generator chunk.
 const MERCHANT_CHUNK: u64 = 1 << 14;

@@ -15,90 +15,23 @@
 //! (rayon) and written in order through a `BufWriter`; memory stays bounded
 //! by a few chunks whatever the sizes.
 //!
-//! Here: the options, the summary and the state both halves share (`Ctx`,
-//! `Rng`); the halves in `merchants` and `records`, their words in
-//! `vocabulary`.
-
-use std::fs::File;
-use std::io::BufWriter;
-use std::path::{Path, PathBuf};
+//! Here: `generate`; the options and the summary in `options`, the state
+//! both halves share (`Ctx`, `Rng`) in `common`; the halves in `merchants`
+//! and `records`, their words in `vocabulary`.
 
 use anyhow::Context;
-use jiff::civil::Date;
-use jiff::ToSpan;
 
+mod common;
 mod merchants;
+mod options;
 mod records;
 mod vocabulary;
 
+pub use options::{GenFormat, GenOptions, GenSummary};
+
+use common::Ctx;
 use merchants::write_merchants;
 use records::write_records;
-
-/// Output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GenFormat {
-    /// `merchants.jsonl` and `records.jsonl`.
-    Jsonl,
-    /// `merchants.csv` and one `<kind>.csv` per record kind.
-    Csv,
-}
-
-/// What to generate.
-#[derive(Debug, Clone)]
-pub struct GenOptions {
-    pub merchants: u64,
-    pub records: u64,
-    pub seed: u64,
-    pub out: PathBuf,
-    /// Records are dated in the `days` days up to and including `as_of`.
-    pub as_of: Date,
-    pub days: u32,
-    pub format: GenFormat,
-    /// Number of the first record (record ids are `<kind prefix><number>`);
-    /// a later batch starts after the earlier one so its ids are new.
-    pub first_record: u64,
-    /// Give records only to this many merchants (spread evenly over all of
-    /// them), e.g. 1 % of merchants for an incremental refresh.
-    pub touch: Option<u64>,
-    /// Write the merchants file.
-    pub write_merchants: bool,
-    /// Show progress (a bar on a terminal, log lines otherwise).
-    pub progress: bool,
-}
-
-/// What `generate` wrote.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct GenSummary {
-    pub merchants: u64,
-    pub vendors: u64,
-    pub records: u64,
-    /// Records per kind, in [`crate::model::RECORD_KINDS`] order.
-    pub by_kind: [u64; 7],
-    pub files: Vec<PathBuf>,
-}
-
-impl std::fmt::Display for GenSummary {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "generated {} merchants ({} vendors) and {} records (",
-            self.merchants, self.vendors, self.records
-        )?;
-        for (i, (kind, n)) in crate::model::RECORD_KINDS
-            .iter()
-            .zip(self.by_kind)
-            .enumerate()
-        {
-            let sep = if i == 0 { "" } else { ", " };
-            write!(f, "{sep}{kind} {n}")?;
-        }
-        write!(f, ")")?;
-        for file in &self.files {
-            write!(f, "\n  {}", file.display())?;
-        }
-        Ok(())
-    }
-}
 
 /// Writes the data set into `opts.out`.
 pub fn generate(opts: &GenOptions) -> anyhow::Result<GenSummary> {
@@ -122,174 +55,14 @@ pub fn generate(opts: &GenOptions) -> anyhow::Result<GenSummary> {
     Ok(summary)
 }
 
-// --- randomness -----------------------------------------------------------
-
-/// SplitMix64: tiny, fast, good enough for synthetic data, and stable
-/// across platforms and versions (unlike a library's default generator).
-#[derive(Clone)]
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64, stream: u64, n: u64) -> Rng {
-        let mut r = Rng(seed ^ stream.wrapping_mul(0xA076_1D64_78BD_642F));
-        r.0 ^= r.next().wrapping_add(n.wrapping_mul(0xE703_7ED1_A0B4_28DB));
-        r.next();
-        r
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (n > 0).
-    fn below(&mut self, n: u64) -> u64 {
-        ((self.next() >> 32) * n) >> 32
-    }
-
-    fn range(&mut self, lo: u64, hi_inclusive: u64) -> u64 {
-        lo + self.below(hi_inclusive - lo + 1)
-    }
-
-    /// True with probability `per_mille` / 1000.
-    fn chance(&mut self, per_mille: u64) -> bool {
-        self.below(1000) < per_mille
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
-    }
-
-    /// An index into `weights`, drawn with those weights.
-    fn weighted(&mut self, weights: &[u32]) -> usize {
-        let total: u32 = weights.iter().sum();
-        let mut x = self.below(u64::from(total)) as u32;
-        for (i, w) in weights.iter().enumerate() {
-            if x < *w {
-                return i;
-            }
-            x -= w;
-        }
-        weights.len() - 1
-    }
-}
-
-/// Merchant risk profiles: how likely adverse findings are.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Risk {
-    Clean,
-    Risky,
-    Bad,
-}
-
-/// Shared, precomputed state.
-struct Ctx {
-    merchants: u64,
-    width: usize,
-    seed: u64,
-    days: u32,
-    /// `dates[i]` is `as_of - DATE_BACK + i` as `YYYY-MM-DD`.
-    dates: Vec<[u8; 10]>,
-    first_record: u64,
-    touch: Option<u64>,
-}
-
-/// Dates table reach: up to this many days before `as_of` and after it.
-const DATE_BACK: i64 = 4000;
-const DATE_AHEAD: i64 = 1200;
-
-impl Ctx {
-    fn new(opts: &GenOptions) -> anyhow::Result<Ctx> {
-        anyhow::ensure!(
-            i64::from(opts.days) <= DATE_BACK - 100,
-            "--days must be at most {}",
-            DATE_BACK - 100
-        );
-        let start = opts
-            .as_of
-            .checked_sub(DATE_BACK.days())
-            .context("--as-of is too early")?;
-        let mut dates = Vec::with_capacity((DATE_BACK + DATE_AHEAD) as usize);
-        let mut d = start;
-        for _ in 0..DATE_BACK + DATE_AHEAD {
-            let s = d.to_string();
-            let b: [u8; 10] = s.as_bytes().try_into().context("--as-of out of range")?;
-            dates.push(b);
-            d = d.tomorrow().context("--as-of is too late")?;
-        }
-        let width = opts.merchants.to_string().len().max(7);
-        anyhow::ensure!(width < 32, "--merchants is too large");
-        Ok(Ctx {
-            merchants: opts.merchants,
-            width,
-            seed: opts.seed,
-            days: opts.days,
-            dates,
-            first_record: opts.first_record,
-            touch: opts.touch,
-        })
-    }
-
-    /// The date `offset` days after `as_of` (negative: before).
-    fn date(&self, offset: i64) -> &str {
-        let i = (DATE_BACK + offset).clamp(0, DATE_BACK + DATE_AHEAD - 1) as usize;
-        // The table holds ASCII dates only.
-        std::str::from_utf8(&self.dates[i]).unwrap_or("2000-01-01")
-    }
-
-    fn merchant_id(&self, n: u64, out: &mut String) {
-        use std::fmt::Write as _;
-        let _ = write!(out, "M{:0w$}", n + 1, w = self.width);
-    }
-
-    fn risk(&self, n: u64) -> Risk {
-        let x = Rng::new(self.seed, 2, n).below(1000);
-        if x < 40 {
-            Risk::Bad
-        } else if x < 160 {
-            Risk::Risky
-        } else {
-            Risk::Clean
-        }
-    }
-
-    fn is_vendor(&self, n: u64) -> bool {
-        Rng::new(self.seed, 3, n).below(100) < 10
-    }
-}
-
-/// Writes a JSON string. Generated text never holds quotes, backslashes or
-/// control characters, so it needs no escaping.
-fn json_str(b: &mut Vec<u8>, s: &str) {
-    debug_assert!(!s.bytes().any(|c| c == b'"' || c == b'\\' || c < 0x20));
-    b.push(b'"');
-    b.extend_from_slice(s.as_bytes());
-    b.push(b'"');
-}
-
-/// Writes one CSV row; generated text never holds commas, quotes or line
-/// breaks, so no field needs quoting.
-fn csv_row(b: &mut Vec<u8>, fields: &[&str]) {
-    for (i, f) in fields.iter().enumerate() {
-        debug_assert!(!f.bytes().any(|c| matches!(c, b',' | b'"' | b'\n' | b'\r')));
-        if i > 0 {
-            b.push(b',');
-        }
-        b.extend_from_slice(f.as_bytes());
-    }
-    b.push(b'\n');
-}
-
-fn create(path: &Path) -> anyhow::Result<BufWriter<File>> {
-    let f = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-    Ok(BufWriter::with_capacity(1 << 20, f))
-}
-
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
+    use jiff::civil::Date;
+    use jiff::ToSpan;
+
+    use super::common::Rng;
     use super::merchants::{id_number, merchant};
     use super::*;
     use crate::model::CreditCode;

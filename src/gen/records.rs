@@ -8,10 +8,11 @@ use rayon::prelude::*;
 
 use crate::progress::{Progress, Unit};
 
+use super::common::{create, csv_row, json_str, Ctx, Risk, Rng};
+use super::options::{GenFormat, GenOptions, GenSummary};
 use super::vocabulary::{
     COMMITMENTS, COMPLAINTS, FAILED_ITEMS, LIST_REASONS, PRODUCTS, REGIONS, SELF_REPORTS, SOURCES,
 };
-use super::{create, csv_row, json_str, Ctx, GenFormat, GenOptions, GenSummary, Risk, Rng};
 
 /// Records per generator chunk (fixed: part of the output's determinism).
 const CHUNK: u64 = 1 << 15;

@@ -11,7 +11,8 @@ use crate::model::{Merchant, MerchantId, Record};
 use crate::records::{self, Reject};
 use crate::store::BatchStore;
 
-use super::{regrade, Summary};
+use super::regrade::regrade;
+use super::summary::Summary;
 
 /// What an import over HTTP did: the counts and the rejected lines.
 #[derive(Debug, Default)]

@@ -14,8 +14,9 @@ use crate::records::{Reject, RowParser};
 use crate::store::{BatchStore, BulkImport};
 
 use super::known_merchants::KnownMerchants;
+use super::options::{RefreshOptions, Stopped};
 use super::reader::{ChunkReader, Parsed};
-use super::{RefreshOptions, Stopped, Summary};
+use super::summary::Summary;
 
 /// Collects rejected lines into the rejects file as JSON lines.
 pub(super) struct Rejects {

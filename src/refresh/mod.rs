@@ -12,105 +12,34 @@
 //! store → grade it in parallel (grading is pure) → write the projections,
 //! the three stages overlapping.
 //!
-//! Here: `run` and what it is asked and answers; the import of files in
-//! `import` (over `reader` and `known_merchants`), the regrade in
-//! `regrade`, imports from an HTTP request body in `body`.
+//! Here: `run`; what it is asked in `options`, what it answers in
+//! `summary`; the import of files in `import` (over `reader` and
+//! `known_merchants`), the regrade in `regrade`, imports from an HTTP
+//! request body in `body`.
 
 use std::io::Write;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::Arc;
 use std::time::Instant;
 
-use jiff::civil::Date;
-
 use crate::grading::Rules;
-use crate::model::Shard;
 use crate::progress::{Progress, Unit};
 use crate::store::BatchStore;
 
 mod body;
 mod import;
 mod known_merchants;
+mod options;
 mod reader;
 mod regrade;
 mod summary;
 
 pub use body::{import_merchants_body, import_records_body, ImportReport, MerchantChange};
+pub use options::{RefreshOptions, StopFlag, Stopped};
 pub use regrade::regrade;
 pub use summary::Summary;
 
 use import::{import_merchants_file, import_records_file, Rejects};
 use known_merchants::KnownMerchants;
 use regrade::regrade_with;
-
-/// What to import and how to regrade.
-#[derive(Debug, Clone)]
-pub struct RefreshOptions {
-    pub merchants: Option<PathBuf>,
-    pub records: Vec<PathBuf>,
-    pub as_of: Date,
-    /// Regrade every merchant, not only those that are due.
-    pub full: bool,
-    pub rejects: PathBuf,
-    /// Only the merchants of this shard: lines of other shards' merchants
-    /// are skipped (neither imported nor rejected), and only this shard's
-    /// merchants are regraded.
-    pub shard: Option<Shard>,
-    /// Checked at every safe point; see [`StopFlag`].
-    pub stop: Option<StopFlag>,
-}
-
-/// Asks a running refresh to stop at its next safe point: after the store
-/// write of the current chunk of an import, or after the current write of
-/// projections. Every write is atomic with its regrade marks, so the same
-/// command run again does what is left. The command line sets it on
-/// SIGTERM or SIGINT.
-#[derive(Debug, Clone, Default)]
-pub struct StopFlag(Arc<AtomicI32>);
-
-impl StopFlag {
-    /// Requests a stop on behalf of `signal` (its number); the first request wins.
-    pub fn stop(&self, signal: i32) {
-        let _ = self
-            .0
-            .compare_exchange(0, signal.max(1), Ordering::SeqCst, Ordering::SeqCst);
-    }
-
-    /// The signal that requested a stop, if one did.
-    pub fn requested(&self) -> Option<i32> {
-        Some(self.0.load(Ordering::SeqCst)).filter(|&s| s != 0)
-    }
-}
-
-/// Where a refresh stopped when asked to (see [`StopFlag`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Stopped {
-    /// The signal number (15 for SIGTERM, 2 for SIGINT).
-    pub signal: i32,
-    /// What was done, e.g. "at line 32768 of records.jsonl".
-    pub at: String,
-}
-
-impl Stopped {
-    pub fn signal_name(&self) -> String {
-        match self.signal {
-            2 => "SIGINT".into(),
-            15 => "SIGTERM".into(),
-            n => format!("signal {n}"),
-        }
-    }
-
-    /// The exit status of a process stopped by this signal: 128 + its number.
-    pub fn exit_status(&self) -> i32 {
-        128 + self.signal
-    }
-
-    fn check(stop: Option<&StopFlag>, at: impl FnOnce() -> String) -> Option<Stopped> {
-        let signal = stop?.requested()?;
-        Some(Stopped { signal, at: at() })
-    }
-}
 
 // --- process ----------------------------------------------------------------
 

@@ -14,7 +14,8 @@ use crate::model::{Grade, MerchantId, Projection};
 use crate::progress::Progress;
 use crate::store::{BatchStore, GradingInput, Imported};
 
-use super::{StopFlag, Stopped, Summary};
+use super::options::{StopFlag, Stopped};
+use super::summary::Summary;
 
 /// Merchants per regrading batch (one store read and one write per batch).
 const GRADE_BATCH: usize = 4096;

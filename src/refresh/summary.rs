@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::model::{Grade, MerchantId, Shard};
 
-use super::Stopped;
+use super::options::Stopped;
 
 /// At most this many merchants whose grade changed are listed in a summary.
 const MAX_CHANGED_LISTED: usize = 10_000;
