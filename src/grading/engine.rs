@@ -8,8 +8,7 @@ use jiff::civil::Date;
 use jiff::ToSpan;
 use serde::{Deserialize, Serialize};
 
-use super::rules::{Condition, Rules};
-use super::{GREEN_RULE, GREEN_TEXT};
+use super::rules::{Condition, Rules, GREEN_RULE, GREEN_TEXT};
 use crate::model::{Grade, ListAction, Reason, Record, RecordBody};
 
 /// The result of grading one merchant on one day.

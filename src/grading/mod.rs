@@ -22,12 +22,5 @@ mod rules;
 mod tests;
 
 pub use engine::{grade, matching_rules, Grading};
-pub use project::project;
-pub use rules::{Condition, Rule, Rules, RulesError, DEFAULT_RULES_TOML};
-
-/// The rule id reported when no rule matches (CONTRACT §4, row `G`).
-pub const GREEN_RULE: &str = "G";
-/// What the consumer reads for a green grade.
-pub const GREEN_TEXT: &str = "未发现列入名录、处罚、抽检不合格、未整改隐患或属实投诉等需关注的情形";
-/// How many items of each kind the projection lists.
-pub const SUMMARY_ITEMS: usize = 10;
+pub use project::{project, SUMMARY_ITEMS};
+pub use rules::{Condition, Rule, Rules, RulesError, DEFAULT_RULES_TOML, GREEN_RULE, GREEN_TEXT};

@@ -8,12 +8,14 @@ use jiff::Timestamp;
 
 use super::engine::{grade, plus_days};
 use super::rules::Rules;
-use super::SUMMARY_ITEMS;
 use crate::model::{
     CommitmentItem, ComplaintItem, ComplaintSummary, InspectionItem, ListAction, ListItem,
     ListKind, Merchant, Override, PenaltyItem, Projection, PublicMerchant, Reason, Record,
     RecordBody, RecordSummary, SamplingItem, SelfReportItem, OVERRIDE_RULE,
 };
+
+/// How many items of each kind the projection lists.
+pub const SUMMARY_ITEMS: usize = 10;
 
 /// The window of `ComplaintSummary::substantiated_180d`.
 const COMPLAINT_SUMMARY_DAYS: i64 = 180;

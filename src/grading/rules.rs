@@ -5,7 +5,10 @@ use std::collections::HashSet;
 
 use crate::model::{parse_grade, Grade, ListKind, Severity, OVERRIDE_RULE};
 
-use super::GREEN_RULE;
+/// The rule id reported when no rule matches (CONTRACT §4, row `G`).
+pub const GREEN_RULE: &str = "G";
+/// What the consumer reads for a green grade.
+pub const GREEN_TEXT: &str = "未发现列入名录、处罚、抽检不合格、未整改隐患或属实投诉等需关注的情形";
 
 /// The default rules (CONTRACT §4), as shipped in `deploy/rules.toml`.
 pub const DEFAULT_RULES_TOML: &str = include_str!("../../deploy/rules.toml");

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{CreditCode, MerchantId, RegionCode};
+use super::newtypes::{CreditCode, MerchantId, RegionCode};
 
 named_enum! {
     /// A shop with premises, or a registered itinerant vendor (游商).

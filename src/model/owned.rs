@@ -5,7 +5,7 @@ use jiff::civil::Date;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::{Grade, MerchantId};
+use super::newtypes::{Grade, MerchantId};
 
 /// The life of an issued code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,7 +7,9 @@ use jiff::civil::Date;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::{Grade, ListKind, PublicMerchant, ReportType, Severity};
+use super::merchant::PublicMerchant;
+use super::newtypes::Grade;
+use super::record::{ListKind, ReportType, Severity};
 
 /// The rule id of a regulator's override in `reasons`.
 pub const OVERRIDE_RULE: &str = "override";

@@ -6,7 +6,7 @@ use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::MerchantId;
+use super::newtypes::MerchantId;
 
 /// Longest name, address, product or category, in characters.
 pub const MAX_NAME_CHARS: usize = 200;

@@ -5,8 +5,9 @@
 
 use jiff::civil::Date;
 
-use super::{
-    ListAction, ListKind, MerchantId, Record, RecordBody, ReportType, Severity, MAX_LIST_ITEMS,
+use super::newtypes::MerchantId;
+use super::record::{
+    ListAction, ListKind, Record, RecordBody, ReportType, Severity, MAX_LIST_ITEMS,
 };
 
 /// Appends a compact binary form of `r` to `out`, without its merchant id

@@ -7,8 +7,8 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
-use super::fields::{merchant_from_value, record_from_value};
-use super::{parse_merchant, parse_record, Mode};
+use super::fields::{merchant_from_value, record_from_value, Mode};
+use super::parse::{parse_merchant, parse_record};
 use crate::model::{truncate, Merchant, Record, RECORD_KINDS};
 
 /// The format of an input file, chosen by its extension: `.csv` is CSV

@@ -10,12 +10,19 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::Mode;
 use crate::model::{
     check_text, truncate, CreditCode, DomainError, ListAction, ListKind, Merchant, MerchantId,
     MerchantKind, Record, RecordBody, RegionCode, ReportType, Severity, TextKind, MAX_FINE_CNY,
     MAX_ID_CHARS, MAX_LIST_ITEMS, MAX_NAME_CHARS, MAX_TEXT_CHARS, RECORD_KINDS,
 };
+
+/// Whether a line is input (held to every rule) or was written by a store
+/// (see the documentation of `crate::records`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Mode {
+    Input,
+    Stored,
+}
 
 /// Parses JSON text, refusing an object (at any depth) in which a key
 /// appears twice: serde_json alone keeps the last value silently, so

@@ -6,8 +6,26 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader};
 use std::path::Path;
 
+use serde::{Deserialize, Serialize};
+
 use super::csv_rows::{csv_ends_in_quotes, CsvHeader, InputFormat, RowParser};
-use super::{Reject, MAX_LINE_BYTES};
+
+/// Longest accepted input line, in bytes (without the line break).
+pub const MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// A line that was not imported: where it is and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reject {
+    pub file: String,
+    pub line: u64,
+    pub reason: String,
+}
+
+impl std::fmt::Display for Reject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}: {}", self.file, self.line, self.reason)
+    }
+}
 
 /// Reads a JSONL file line by line with bounded memory: a line longer than
 /// [`MAX_LINE_BYTES`] is rejected without being held whole, invalid UTF-8 is

@@ -5,7 +5,10 @@ use std::io;
 use std::path::Path;
 
 use jiff::civil::Date;
+use serde_json::{Map, Value};
 
+use super::fields::{merchant_from_value, record_from_value, Mode};
+use super::parse::object;
 use super::*;
 use crate::model::*;
 
