@@ -40,12 +40,15 @@ use ::redis::{Cmd, Pipeline};
 use async_trait::async_trait;
 use futures_util::stream::{self, StreamExt};
 
+use super::common::{corrupt, redis_err};
+use super::conn::RedisStore;
 use super::keys::{crc16, slot_of, Keys, RECORD_ID_SETS};
-use super::{corrupt, redis_err, writes, RedisStore};
+use super::writes;
 use crate::model::{Merchant, MerchantId, Record};
+use crate::store::roles::BulkImport;
 use crate::store::sort::{remove_stale_sort_dirs, SortRow, Sorted, Sorter};
-use crate::store::{
-    BulkImport, GradingInput, Imported, Presorted, RecordsAdded, StoreError, StoreResult,
+use crate::store::types::{
+    GradingInput, Imported, Presorted, RecordsAdded, StoreError, StoreResult,
 };
 
 /// A bulk import in progress in this process: its token in the
@@ -736,5 +739,5 @@ pub(super) async fn stream_grading_inputs(
             return store.stream_presorted(p.rows, ids, batch, tx).await;
         }
     }
-    crate::store::stream_by_lookups(store, ids, batch, tx).await
+    crate::store::roles::stream_by_lookups(store, ids, batch, tx).await
 }
