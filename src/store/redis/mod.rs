@@ -17,7 +17,8 @@
 //! - `lanes`: how a batch is spread over the multiplexed connection.
 //! - `scripts`: the Lua scripts (`scripts/*.lua`).
 //! - `writes`: every write, and what is atomic and in which order.
-//! - `bulk`: bulk mode, a large refresh's import.
+//! - `bulk`: bulk mode, a large refresh's import; `import`: the import
+//!   value's [`BulkImport`] methods.
 //! - `reads`, `changes` (the change stream that keeps replicas coherent),
 //!   `migrate` (bringing an older standalone store to the current layout).
 //!
@@ -30,6 +31,7 @@ mod bulk;
 mod changes;
 mod cluster;
 mod conn;
+mod import;
 mod keys;
 mod lanes;
 mod migrate;
