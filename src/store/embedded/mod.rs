@@ -7,7 +7,8 @@
 //! learns about another process's writes from the `changes` table (see
 //! [`ScanRead::changes_since`](crate::store::roles::ScanRead::changes_since)).
 //!
-//! One file per concern: the connections and their settings here; the
+//! One file per concern: the connections, their settings and shared
+//! helpers (`db.rs`, opened here); the
 //! schema and its migrations (`schema.rs`, SQL in `.sql` files); the
 //! per-merchant record index (`record_index.rs`); the roles: the scan's
 //! and regulators' reads (`reads.rs`), the service's own writes

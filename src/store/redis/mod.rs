@@ -8,10 +8,12 @@
 //!
 //! One module per concern:
 //!
+//! - `options`: [`RedisOptions`] and its defaults; `common`: errors and JSON.
 //! - `keys`: the key layout (every key, its type and what it holds) and the
 //!   slot maths.
 //! - `conn`: the connections, the circuit breaker of standalone Redis and
-//!   the scan read's budget (what happens when Redis is down or hangs).
+//!   the scan read's budget (what happens when Redis is down or hangs);
+//!   [`RedisStore`] itself.
 //! - `cluster`: connecting to a cluster that is settling, per-master
 //!   pipelines.
 //! - `lanes`: how a batch is spread over the multiplexed connection.
