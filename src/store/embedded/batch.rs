@@ -7,14 +7,16 @@ use async_trait::async_trait;
 use jiff::civil::Date;
 use rusqlite::{params, OptionalExtension};
 
-use super::grading_inputs::{self, raw_inputs_by_id, raw_inputs_by_range, RawInput};
-use super::record_index::records_json;
-use super::{
-    all_ok, bulk, corrupt, from_json, merchant_ids, projection_json, sql, to_json, unavailable,
+use super::bulk;
+use super::db::{
+    all_ok, corrupt, from_json, merchant_ids, projection_json, sql, to_json, unavailable,
     EmbeddedStore, CHANGES_KEPT, RANGE_SCAN_MIN, SPARSE_READS_IN_FLIGHT,
 };
+use super::grading_inputs::{self, raw_inputs_by_id, raw_inputs_by_range, RawInput};
+use super::record_index::records_json;
 use crate::model::{Merchant, MerchantId, Projection, Record};
-use crate::store::{BatchStore, BulkImport, GradingInput, Imported, RecordsAdded, StoreResult};
+use crate::store::roles::{BatchStore, BulkImport};
+use crate::store::types::{GradingInput, Imported, RecordsAdded, StoreResult};
 
 #[async_trait]
 impl BatchStore for EmbeddedStore {

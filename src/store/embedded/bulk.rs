@@ -7,13 +7,14 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::record_index::{append_seqs, index_records_since};
-use super::{
+use super::db::{
     all_ok, corrupt, sql, to_json, unavailable, widen_writer_cache, Database, EmbeddedStore,
 };
+use super::record_index::{append_seqs, index_records_since};
 use crate::model::{Merchant, Record};
+use crate::store::roles::{BatchStore, BulkImport};
 use crate::store::sort::{SortRow, Sorter};
-use crate::store::{BatchStore, BulkImport, Imported, Presorted, RecordsAdded, StoreResult};
+use crate::store::types::{Imported, Presorted, RecordsAdded, StoreResult};
 
 /// A bulk import in progress in this process.
 ///
@@ -37,9 +38,9 @@ pub(super) struct Bulk {
     last_seq: i64,
 }
 
-/// What [`BatchStore::begin_bulk_import`](crate::store::BatchStore::begin_bulk_import)
+/// What [`BatchStore::begin_bulk_import`](crate::store::roles::BatchStore::begin_bulk_import)
 /// returns: a bulk import ([`Bulk`]) when one was expected to be large
-/// enough, else records written as [`BatchStore::add_records`](crate::store::BatchStore::add_records) writes them.
+/// enough, else records written as [`BatchStore::add_records`](crate::store::roles::BatchStore::add_records) writes them.
 pub(super) struct EmbeddedBulkImport {
     db: Arc<Database>,
     bulk: Option<Arc<Mutex<Bulk>>>,

@@ -7,14 +7,14 @@ use std::collections::HashSet;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::record_index::{decode_seqs, records_by_seq};
-use super::{
+use super::db::{
     all_ok, connect, corrupt, from_json, sql, unavailable, widen_writer_cache, Database, DB_FILE,
     READER_CACHE_KIB,
 };
+use super::record_index::{decode_seqs, records_by_seq};
 use crate::model::{Grade, MerchantId};
 use crate::store::sort::{SortRow, Sorter};
-use crate::store::{GradingInput, Presorted, StoreResult};
+use crate::store::types::{GradingInput, Presorted, StoreResult};
 
 /// The rows of an ordered `SELECT key, value ...`, read in step with a
 /// sorted list of keys (a merge join).

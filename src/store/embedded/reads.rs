@@ -4,10 +4,11 @@
 use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
 
-use super::{corrupt, from_json, merchant_ids, sql, EmbeddedStore, MAX_CHANGES_LISTED};
+use super::db::{corrupt, from_json, merchant_ids, sql, EmbeddedStore, MAX_CHANGES_LISTED};
 use crate::model::{CodeStatus, IssuedCode, MerchantId, Projection};
 use crate::store::query::ReprintItem;
-use crate::store::{RegulatorQueries, ScanRead, ScanView, StoreResult, StoredProjection};
+use crate::store::roles::{RegulatorQueries, ScanRead};
+use crate::store::types::{ScanView, StoreResult, StoredProjection};
 
 #[async_trait]
 impl ScanRead for EmbeddedStore {

@@ -3,8 +3,8 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::sql;
-use crate::store::StoreResult;
+use super::db::sql;
+use crate::store::types::StoreResult;
 
 /// Adds every record after `since` to `record_index` (and, with `mark`,
 /// marks its merchant for regrading), reading the records table.

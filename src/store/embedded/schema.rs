@@ -4,9 +4,9 @@
 
 use rusqlite::Connection;
 
+use super::db::{sql, unavailable};
 use super::record_index::index_records_since;
-use super::{sql, unavailable};
-use crate::store::StoreResult;
+use crate::store::types::StoreResult;
 
 const SCHEMA: &str = include_str!("schema.sql");
 /// Schema 2 finds "never graded" from the regrade marks alone.

@@ -6,11 +6,12 @@ use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
 
 use super::batch::put_projection;
-use super::{code_row, corrupt, from_json, sql, to_json, EmbeddedStore};
+use super::db::{code_row, corrupt, from_json, sql, to_json, EmbeddedStore};
 use crate::model::{
     ApiToken, AuditEntry, CodeStatus, IssuedCode, MerchantId, Override, Projection,
 };
-use crate::store::{AuditFilter, ServiceWrites, StoreError, StoreResult};
+use crate::store::roles::ServiceWrites;
+use crate::store::types::{AuditFilter, StoreError, StoreResult};
 
 #[async_trait]
 impl ServiceWrites for EmbeddedStore {

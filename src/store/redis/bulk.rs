@@ -3,7 +3,7 @@
 //! writes (see `writes`) skip the per-item regrade mark, which costs a set insert
 //! per record. Instead the import first adds a token to `P:{meta}:bulk`,
 //! the import remembers the merchants it changed or gave new records,
-//! and [`BulkImport::finish`] marks them (`SADD` per slot) and then
+//! and [`BulkImport::finish`](crate::store::BulkImport::finish) marks them (`SADD` per slot) and then
 //! removes the token. If the process dies before that, the token stays,
 //! and the next `due_for_regrade` or bulk import marks *every* merchant
 //! (`SUNIONSTORE` of each slot's merchants into its marks) before removing
@@ -37,16 +37,14 @@ use std::sync::atomic::Ordering;
 use std::sync::Mutex;
 
 use ::redis::{Cmd, Pipeline};
-use async_trait::async_trait;
 use futures_util::stream::{self, StreamExt};
 
+use super::common::{corrupt, redis_err};
+use super::conn::RedisStore;
 use super::keys::{crc16, slot_of, Keys, RECORD_ID_SETS};
-use super::{corrupt, redis_err, writes, RedisStore};
-use crate::model::{Merchant, MerchantId, Record};
+use crate::model::{MerchantId, Record};
 use crate::store::sort::{remove_stale_sort_dirs, SortRow, Sorted, Sorter};
-use crate::store::{
-    BulkImport, GradingInput, Imported, Presorted, RecordsAdded, StoreError, StoreResult,
-};
+use crate::store::types::{GradingInput, Imported, Presorted, StoreError, StoreResult};
 
 /// A bulk import in progress in this process: its token in the
 /// `P:{meta}:bulk` hash, and the merchants whose regrade mark it owes.
@@ -77,7 +75,7 @@ impl Bulk {
 /// that each merchant's records are appended with one `RPUSH`: the ids are
 /// checked against the stored ids as they arrive, the records whose id is
 /// not stored go to an external sort by (merchant, input order) and their
-/// ids to one by id, and [`BulkImport::finish`] first finds the records
+/// ids to one by id, and [`BulkImport::finish`](crate::store::BulkImport::finish) first finds the records
 /// that repeat an earlier record's id within the import (adjacent in the
 /// id sort), then stores the others merchant by merchant, each
 /// `MULTI`/`EXEC` claiming its records' ids in the record-id sets together
@@ -645,7 +643,7 @@ pub(super) async fn begin_bulk_import(
 
 /// Ends a bulk import: stores its held-back records (standalone), marks
 /// what it touched, removes its token.
-async fn end_bulk_import(store: &RedisStore, bulk: Bulk) -> StoreResult<Imported> {
+pub(super) async fn end_bulk_import(store: &RedisStore, bulk: Bulk) -> StoreResult<Imported> {
     let mut touched = bulk.touched;
     let mut repeated = 0;
     let mut presorted = None;
@@ -686,8 +684,8 @@ async fn end_bulk_import(store: &RedisStore, bulk: Bulk) -> StoreResult<Imported
 /// or none (too small, or another one runs in this process) whose writes
 /// go to the store as they would without it.
 pub(super) struct RedisBulkImport {
-    store: RedisStore,
-    bulk: Option<Mutex<Bulk>>,
+    pub(super) store: RedisStore,
+    pub(super) bulk: Option<Mutex<Bulk>>,
     /// Whether this import set [`RedisStore`]'s `importing`.
     holds_importing: bool,
 }
@@ -700,26 +698,6 @@ impl Drop for RedisBulkImport {
         if self.holds_importing {
             self.store.importing.store(false, Ordering::Release);
         }
-    }
-}
-
-#[async_trait]
-impl BulkImport for RedisBulkImport {
-    async fn upsert_merchants(&self, merchants: Vec<Merchant>) -> StoreResult<u64> {
-        writes::upsert_merchants(&self.store, merchants, self.bulk.as_ref()).await
-    }
-
-    async fn add_records(&self, records: Vec<Record>) -> StoreResult<RecordsAdded> {
-        writes::add_records(&self.store, records, self.bulk.as_ref()).await
-    }
-
-    async fn finish(mut self: Box<Self>) -> StoreResult<Imported> {
-        let Some(bulk) = self.bulk.take() else {
-            return Ok(Imported::default());
-        };
-        let bulk = bulk.into_inner().unwrap_or_else(|p| p.into_inner());
-        // `importing` stays set until `self` is dropped, after this.
-        end_bulk_import(&self.store, bulk).await
     }
 }
 
@@ -736,5 +714,5 @@ pub(super) async fn stream_grading_inputs(
             return store.stream_presorted(p.rows, ids, batch, tx).await;
         }
     }
-    crate::store::stream_by_lookups(store, ids, batch, tx).await
+    crate::store::roles::stream_by_lookups(store, ids, batch, tx).await
 }

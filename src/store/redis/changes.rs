@@ -5,7 +5,7 @@
 //! `N-0`, where `N` is the running count of changed merchants (`INCRBY` in the
 //! same script), and `n` (how many ids) and `m` (the ids, comma-separated) as
 //! fields. The cursor of
-//! [`ScanRead::changes_since`](crate::store::ScanRead::changes_since) is
+//! [`ScanRead::changes_since`](crate::store::roles::ScanRead::changes_since) is
 //! that count: a poll is one `GET` when nothing changed, else one `XRANGE`. The stream keeps (about)
 //! the last [`CHANGES_KEPT`] merchant changes (`XADD MINID ~ N-KEPT`, so an
 //! entry of 5,000 ids counts as 5,000). A reader whose cursor fell out of it,
@@ -16,10 +16,11 @@
 
 use std::collections::HashSet;
 
+use super::common::{merchant_id, redis_err};
+use super::conn::RedisStore;
 use super::scripts::SCRIPTS;
-use super::{merchant_id, redis_err, RedisStore};
 use crate::model::MerchantId;
-use crate::store::{StoreError, StoreResult};
+use crate::store::types::{StoreError, StoreResult};
 
 impl RedisStore {
     /// Appends the change notice for `ids` (cluster path; standalone scripts

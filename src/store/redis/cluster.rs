@@ -21,11 +21,14 @@ use ::redis::cluster_async::ClusterConnection;
 use ::redis::{Pipeline, Value};
 use futures_util::stream::{self, StreamExt};
 
+use super::common::{corrupt, redis_err};
 use super::conn::Conn;
+use super::conn::RedisStore;
 use super::keys::SLOTS;
 use super::lanes::{slot_pipeline, split_values, PARALLEL};
-use super::{check_prefix, corrupt, redis_err, RedisOptions, RedisStore};
-use crate::store::{ScanRead, StoreError, StoreResult};
+use super::options::{check_prefix, RedisOptions};
+use crate::store::roles::ScanRead;
+use crate::store::types::{StoreError, StoreResult};
 
 /// A connection to a Redis Cluster that has settled: one that answers on
 /// every node and serves every slot, tried again with backoff for

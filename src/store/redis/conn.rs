@@ -3,7 +3,7 @@
 //! read's per-thread connections, and the scan read's budget.
 //!
 //! The scan read
-//! ([`ScanRead::scan_view`](crate::store::ScanRead::scan_view)) on
+//! ([`ScanRead::scan_view`](crate::store::roles::ScanRead::scan_view)) on
 //! standalone Redis goes through a connection of the calling thread when
 //! that thread runs a single-threaded runtime (an HTTP worker): its reader
 //! task then runs on the same thread,
@@ -30,7 +30,7 @@
 //! by time: a request that gets no reply within the response timeout trips
 //! the breaker, and the scan read has a much smaller budget of its own
 //! ([`RedisOptions::scan_budget`], the service's 100 ms by default,
-//! counted from the scan's start ([`crate::store::SCAN_STARTED`]), connecting
+//! counted from the scan's start ([`crate::store::types::SCAN_STARTED`]), connecting
 //! included): it gives up at [`scan_read_limit`] of it (80 ms), so that the
 //! scan's 503 is out within the budget, and trips the breaker (if the read
 //! itself waited at least a quarter of that: a scan that was late before it
@@ -57,8 +57,12 @@ use ::redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use ::redis::cluster_async::ClusterConnection;
 use ::redis::{Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, RedisResult, Value};
 
-use super::{check_prefix, redis_err, RedisOptions, RedisStore};
-use crate::store::{ScanRead, StoreResult};
+use super::common::redis_err;
+use super::keys::Keys;
+use super::options::{check_prefix, RedisOptions};
+use crate::model::MerchantId;
+use crate::store::roles::ScanRead;
+use crate::store::types::StoreResult;
 
 /// The service's default scan budget (`store_budget_ms`): the bound it
 /// promises for a scan's 503 while Redis hangs.
@@ -400,6 +404,63 @@ pub(super) async fn ping(store: &RedisStore) -> StoreResult<()> {
         .query_async::<()>(&mut store.conn())
         .await
         .map_err(redis_err)
+}
+
+/// Redis-backed [`Store`](crate::store::roles::Store) (standalone or cluster).
+#[derive(Clone)]
+pub struct RedisStore {
+    pub(super) conn: Conn,
+    /// Standalone: what per-thread read connections are made from.
+    pub(super) local: Option<Arc<LocalConns>>,
+    pub(super) keys: Arc<Keys>,
+    pub(super) cluster: bool,
+    /// [`scan_read_limit`] of [`RedisOptions::scan_budget`].
+    pub(super) scan_read_limit: Duration,
+    pub(super) max_changes_listed: u64,
+    pub(super) changes_kept: u64,
+    pub(super) bulk_min: u64,
+    pub(super) sort_bytes: usize,
+    /// Set while this process runs a bulk import (one at a time; its state
+    /// is in its [`BulkImport`] value).
+    pub(super) importing: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl RedisStore {
+    /// A store over `conn` (with per-thread read connections from `local`,
+    /// standalone), its keys and limits as `opts` says.
+    pub(super) fn over(conn: Conn, local: Option<Arc<LocalConns>>, opts: RedisOptions) -> Self {
+        let cluster = matches!(conn, Conn::Cluster(_));
+        Self {
+            conn,
+            local,
+            keys: Arc::new(Keys {
+                prefix: opts.prefix,
+                cluster,
+            }),
+            cluster,
+            scan_read_limit: scan_read_limit(opts.scan_budget),
+            max_changes_listed: opts.max_changes_listed,
+            changes_kept: opts.changes_kept,
+            bulk_min: opts.bulk_min,
+            sort_bytes: opts.sort_bytes,
+            importing: Arc::default(),
+        }
+    }
+
+    /// Whether this store talks to a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        self.cluster
+    }
+
+    /// The key prefix.
+    pub fn prefix(&self) -> &str {
+        &self.keys.prefix
+    }
+
+    /// The Redis key of `what` (`merchant`, `records`, `projection`, ...) of a merchant.
+    pub fn merchant_key(&self, id: &MerchantId, what: &str) -> String {
+        self.keys.merchant(id.as_str(), what)
+    }
 }
 
 #[cfg(test)]

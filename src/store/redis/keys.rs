@@ -21,7 +21,7 @@
 //! | `P:{serial}:next` | string | serial counter (`INCR`) |
 //! | `P:{audit}:log` | list | audit entry JSON, oldest first |
 //! | `P:{audit}:target:<target>` | list | the same entries, per target |
-//! | `P:{changes}:stream` | stream | change notices (see [`ScanRead::changes_since`](crate::store::ScanRead::changes_since)) |
+//! | `P:{changes}:stream` | stream | change notices (see [`ScanRead::changes_since`](crate::store::roles::ScanRead::changes_since)) |
 //! | `P:{changes}:seq` | string | number of merchant changes noted so far |
 //! | `P:{tokens}` | hash | API token id → token JSON |
 //! | `P:{meta}:last-refresh` | string | when the last refresh completed (Unix seconds) |

@@ -9,9 +9,10 @@ use std::future::Future;
 use ::redis::{Pipeline, Value};
 use futures_util::stream::{self, StreamExt};
 
+use super::common::{corrupt, redis_err};
 use super::conn::Conn;
-use super::{corrupt, redis_err, RedisStore};
-use crate::store::{StoreError, StoreResult};
+use super::conn::RedisStore;
+use crate::store::types::{StoreError, StoreResult};
 
 /// Requests in flight at once for a batch on the multiplexed connection.
 pub(super) const PARALLEL: usize = 64;

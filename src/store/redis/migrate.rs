@@ -2,10 +2,11 @@
 //! sharded (one index key of each kind per slot) is brought to the current
 //! layout (see `keys`) by the first connect.
 
+use super::common::redis_err;
+use super::conn::RedisStore;
 use super::keys::{slot_tag, SLOTS, STANDALONE_INDEX_SHARDS};
 use super::scripts::SCRIPTS;
-use super::{redis_err, RedisStore};
-use crate::store::StoreResult;
+use crate::store::types::StoreResult;
 
 impl RedisStore {
     /// Standalone: moves the entries of index keys written before they were

@@ -7,16 +7,19 @@ use std::collections::{HashMap, HashSet};
 use ::redis::Value;
 use jiff::civil::Date;
 
+use super::common::{corrupt, from_json, merchant_id, redis_err};
 use super::conn::io_timeout;
+use super::conn::RedisStore;
 use super::keys::{day_score, slot_of};
 use super::lanes::string_set;
-use super::{corrupt, from_json, merchant_id, redis_err, RedisStore, AUDIT_PAGE, CHUNK};
+use super::options::{AUDIT_PAGE, CHUNK};
 use crate::model::{
     ApiToken, AuditEntry, CodeStatus, Grade, IssuedCode, Merchant, MerchantId, Override,
     Projection, Record,
 };
-use crate::store::{
-    AuditFilter, BatchStore, GradingInput, ScanView, StoreError, StoreResult, StoredProjection,
+use crate::store::roles::BatchStore;
+use crate::store::types::{
+    AuditFilter, GradingInput, ScanView, StoreError, StoreResult, StoredProjection,
 };
 
 impl RedisStore {
@@ -332,7 +335,7 @@ pub(super) async fn inactive_codes(store: &RedisStore) -> StoreResult<Vec<(u32, 
         .collect::<StoreResult<Vec<_>>>()?;
     ids.sort_unstable();
     ids.dedup();
-    crate::store::inactive_codes_of(store, ids).await
+    crate::store::roles::inactive_codes_of(store, ids).await
 }
 
 pub(super) async fn codes_of(store: &RedisStore, id: &MerchantId) -> StoreResult<Vec<IssuedCode>> {
@@ -365,7 +368,9 @@ pub(super) async fn scan_view(
             .await
     };
     let now = tokio::time::Instant::now();
-    let started = crate::store::SCAN_STARTED.try_with(|t| *t).unwrap_or(now);
+    let started = crate::store::types::SCAN_STARTED
+        .try_with(|t| *t)
+        .unwrap_or(now);
     let (json, statuses): (Option<String>, Vec<(String, String)>) =
         match tokio::time::timeout_at(started + store.scan_read_limit, read).await {
             Ok(read) => read.map_err(|e| {

@@ -61,14 +61,16 @@ use ::redis::{Cmd, Pipeline, RedisWrite};
 use rayon::prelude::*;
 
 use super::bulk::Bulk;
+use super::common::{corrupt, redis_err, to_json};
+use super::conn::RedisStore;
 use super::keys::{crc16, day_score, slot_of, Keys, RECORD_ID_SETS};
+use super::options::CHUNK;
 use super::scripts::{numbered, NOTE_CHANGES_JOINED, SCRIPTS};
-use super::{corrupt, redis_err, to_json, RedisStore, CHUNK};
 use crate::model::{
     ApiToken, AuditEntry, CodeStatus, IssuedCode, Merchant, MerchantId, Override, Projection,
     Record,
 };
-use crate::store::{RecordsAdded, StoreError, StoreResult};
+use crate::store::types::{RecordsAdded, StoreError, StoreResult};
 
 /// written with one command each per script, so bigger chunks mean fewer).
 const RECORD_CHUNK: usize = 1000;
