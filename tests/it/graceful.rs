@@ -41,7 +41,7 @@ fn refresh(dir: &Path, store: &str) -> Command {
     .current_dir(dir)
     .env("YSZ_LOG", "info")
     .env("YSZ_EMBEDDED_BULK_MIN", "1000")
-    .env("YSZ_EMBEDDED_SCAN_MIN", "100")
+    .env("YSZ_EMBEDDED_SEQUENTIAL_READ_MIN", "100")
     .env("YSZ_EMBEDDED_SORT_BYTES", "1000000");
     c
 }

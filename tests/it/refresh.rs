@@ -35,11 +35,11 @@ fn cmd(dir: &Path, args: &[&str], path: Mode) -> Command {
     match path {
         Mode::Bulk => c
             .env("YSZ_EMBEDDED_BULK_MIN", "1000")
-            .env("YSZ_EMBEDDED_SCAN_MIN", "100")
+            .env("YSZ_EMBEDDED_SEQUENTIAL_READ_MIN", "100")
             .env("YSZ_EMBEDDED_SORT_BYTES", "1000000"),
         Mode::Plain => c
             .env("YSZ_EMBEDDED_BULK_MIN", "1000000000")
-            .env("YSZ_EMBEDDED_SCAN_MIN", "1000000000"),
+            .env("YSZ_EMBEDDED_SEQUENTIAL_READ_MIN", "1000000000"),
         Mode::RedisBulk => c
             .env("YSZ_REDIS_BULK_MIN", "1000")
             .env("YSZ_REDIS_SORT_BYTES", "300000"),

@@ -29,7 +29,7 @@ fn cmd<S: AsRef<std::ffi::OsStr>>(dir: &Path, args: &[S]) -> Command {
         .current_dir(dir)
         .env("YSZ_LOG", "warn")
         .env("YSZ_EMBEDDED_BULK_MIN", "1000")
-        .env("YSZ_EMBEDDED_SCAN_MIN", "100")
+        .env("YSZ_EMBEDDED_SEQUENTIAL_READ_MIN", "100")
         .env("YSZ_EMBEDDED_SORT_BYTES", "1000000");
     c
 }

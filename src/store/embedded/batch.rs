@@ -10,7 +10,7 @@ use rusqlite::{params, OptionalExtension};
 use super::bulk;
 use super::db::{
     all_ok, corrupt, from_json, merchant_ids, projection_json, sql, to_json, unavailable,
-    EmbeddedStore, CHANGES_KEPT, RANGE_SCAN_MIN, SPARSE_READS_IN_FLIGHT,
+    EmbeddedStore, CHANGES_KEPT, RANGE_READ_MIN, SPARSE_READS_IN_FLIGHT,
 };
 use super::grading_inputs::{self, raw_inputs_by_id, raw_inputs_by_range, RawInput};
 use super::record_index::records_json;
@@ -236,7 +236,7 @@ impl BatchStore for EmbeddedStore {
             // each of its several statements per merchant and per record.
             let snapshot = c.unchecked_transaction().map_err(sql)?;
             let sorted = ids.windows(2).all(|w| w[0] < w[1]);
-            let by_range = if ids.len() >= RANGE_SCAN_MIN && sorted {
+            let by_range = if ids.len() >= RANGE_READ_MIN && sorted {
                 raw_inputs_by_range(c, &ids)?
             } else {
                 None
@@ -260,7 +260,7 @@ impl BatchStore for EmbeddedStore {
     ) -> StoreResult<()> {
         let batch = batch.max(1);
         let sorted = ids.windows(2).all(|w| w[0] < w[1]);
-        let (dense, all) = if sorted && ids.len() >= self.db.scan_min {
+        let (dense, all) = if sorted && ids.len() >= self.db.sequential_read_min {
             let total: i64 = self
                 .read(|c| {
                     c.query_row("SELECT COUNT(*) FROM merchants", [], |r| r.get(0))
@@ -289,7 +289,7 @@ impl BatchStore for EmbeddedStore {
         let db = self.db.clone();
         let presorted = imported.and_then(|i| i.presorted);
         tokio::task::spawn_blocking(move || {
-            grading_inputs::scan_grading_inputs(&db, &ids, all, presorted, batch, &tx)
+            grading_inputs::read_grading_inputs_in_order(&db, &ids, all, presorted, batch, &tx)
         })
         .await
         .map_err(unavailable)?

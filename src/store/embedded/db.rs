@@ -37,7 +37,7 @@ pub(super) struct Database {
     /// Set while a [`bulk::EmbeddedBulkImport`] in bulk mode is alive: one
     /// at a time (the `bulk_since` row is one), and no recovery of it meanwhile.
     pub(super) importing: AtomicBool,
-    pub(super) scan_min: usize,
+    pub(super) sequential_read_min: usize,
     pub(super) sort_bytes: usize,
     pub(super) bulk_min: u64,
     /// Tells the checkpoint thread to stop.
@@ -93,13 +93,13 @@ pub(super) const BULK_MIN_RECORDS: u64 = 100_000;
 /// A regrade of at least this many merchants, and of at least a quarter of
 /// all, reads records with one sequential scan and an external sort instead
 /// of one index lookup per merchant (overridable with
-/// `YSZ_EMBEDDED_SCAN_MIN`, for tests).
-pub(super) const SCAN_MIN: usize = 20_000;
+/// `YSZ_EMBEDDED_SEQUENTIAL_READ_MIN`, for tests).
+pub(super) const SEQUENTIAL_READ_MIN: usize = 20_000;
 /// Memory an external sort may use before it spills a sorted run to disk
 /// (overridable with `YSZ_EMBEDDED_SORT_BYTES`, for tests).
 pub(super) const SORT_BYTES: usize = 256 << 20;
 /// Merchants per grading batch above which the batch is read with range scans.
-pub(super) const RANGE_SCAN_MIN: usize = 64;
+pub(super) const RANGE_READ_MIN: usize = 64;
 
 /// Lets the writer's page cache grow to [`WRITER_BULK_CACHE_KIB`] (for the
 /// rest of the process: it is a maximum).

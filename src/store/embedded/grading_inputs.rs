@@ -66,7 +66,7 @@ impl<'s> Cursor<'s> {
 /// every projection it writes in the WAL (a checkpoint may not copy pages
 /// past the oldest reader's snapshot), leaving all of it to copy at the end.
 /// Each batch's merchants, overrides and grades are read in one snapshot.
-pub(super) fn scan_grading_inputs(
+pub(super) fn read_grading_inputs_in_order(
     db: &Database,
     ids: &[MerchantId],
     all: bool,

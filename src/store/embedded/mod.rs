@@ -30,8 +30,8 @@ use std::sync::{Arc, Mutex};
 
 pub use self::db::EmbeddedStore;
 use self::db::{
-    connect, Database, BULK_MIN_RECORDS, DB_FILE, READERS, READER_CACHE_KIB, SCAN_MIN, SORT_BYTES,
-    WRITER_CACHE_KIB,
+    connect, Database, BULK_MIN_RECORDS, DB_FILE, READERS, READER_CACHE_KIB, SEQUENTIAL_READ_MIN,
+    SORT_BYTES, WRITER_CACHE_KIB,
 };
 use crate::store::sort::remove_stale_sort_dirs;
 
@@ -112,7 +112,7 @@ impl EmbeddedStore {
                 stop,
                 checkpoints: Mutex::new(checkpoints),
                 dir: dir.to_owned(),
-                scan_min: env("YSZ_EMBEDDED_SCAN_MIN", SCAN_MIN),
+                sequential_read_min: env("YSZ_EMBEDDED_SEQUENTIAL_READ_MIN", SEQUENTIAL_READ_MIN),
                 bulk_min: env("YSZ_EMBEDDED_BULK_MIN", BULK_MIN_RECORDS as usize) as u64,
                 sort_bytes: env("YSZ_EMBEDDED_SORT_BYTES", SORT_BYTES),
                 writer: Mutex::new(writer),
