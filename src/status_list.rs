@@ -58,19 +58,12 @@ pub fn build(
     let issued_at = u64::try_from(at.as_second()).context("status list time before 1970")?;
     let list = StatusList::new(kid, issued_at, entries)?;
     let signed = sign_status_list(&list, key);
-    let of = |want: ListedStatus| {
-        list.entries()
-            .iter()
-            .filter(|e| e.1 == want)
-            .map(|e| e.0)
-            .collect()
-    };
     Ok(StatusDocument {
         format: FORMAT.into(),
         kid: kid.0,
         issued_at: jiff::Timestamp::from_second(issued_at as i64)?,
-        revoked: of(ListedStatus::Revoked),
-        superseded: of(ListedStatus::Superseded),
+        revoked: list.serials(ListedStatus::Revoked).collect(),
+        superseded: list.serials(ListedStatus::Superseded).collect(),
         payload: b64(&signed.payload),
         signature: b64(&signed.signature),
     })
@@ -93,17 +86,18 @@ pub fn verify(json: &str, keys: impl Fn(KeyId) -> Option<PublicKey>) -> anyhow::
         .try_into()
         .map_err(|_| anyhow::anyhow!("field `signature`: expected 64 bytes"))?;
     let list = verify_status_list(&payload, &signature, keys)?;
-    let of = |want: ListedStatus| -> Vec<u32> {
-        list.entries()
-            .iter()
-            .filter(|e| e.1 == want)
-            .map(|e| e.0)
-            .collect()
-    };
     if doc.kid != list.kid.0
         || doc.issued_at.as_second() != list.issued_at as i64
-        || doc.revoked != of(ListedStatus::Revoked)
-        || doc.superseded != of(ListedStatus::Superseded)
+        || !doc
+            .revoked
+            .iter()
+            .copied()
+            .eq(list.serials(ListedStatus::Revoked))
+        || !doc
+            .superseded
+            .iter()
+            .copied()
+            .eq(list.serials(ListedStatus::Superseded))
     {
         bail!("the document's kid, issued_at, revoked or superseded fields differ from its signed payload");
     }

@@ -31,14 +31,6 @@ fn raw_sign(seed: &[u8; 32], message: &[u8]) -> [u8; 64] {
         .to_bytes()
 }
 
-fn of(list: &StatusList, want: ListedStatus) -> Vec<u32> {
-    list.entries()
-        .iter()
-        .filter(|e| e.1 == want)
-        .map(|e| e.0)
-        .collect()
-}
-
 fn vector(
     name: &str,
     note: &str,
@@ -59,8 +51,8 @@ fn vector(
         "signature_hex": hex(signature),
         "expected": expected,
         "issued_at": if valid { json!(ISSUED_AT) } else { Value::Null },
-        "revoked": parsed.as_ref().filter(|_| valid).map(|l| of(l, ListedStatus::Revoked)),
-        "superseded": parsed.as_ref().filter(|_| valid).map(|l| of(l, ListedStatus::Superseded)),
+        "revoked": parsed.as_ref().filter(|_| valid).map(|l| l.serials(ListedStatus::Revoked).collect::<Vec<_>>()),
+        "superseded": parsed.as_ref().filter(|_| valid).map(|l| l.serials(ListedStatus::Superseded).collect::<Vec<_>>()),
     })
 }
 

@@ -104,6 +104,14 @@ impl StatusList {
         &self.entries
     }
 
+    /// The serials listed as `status`, ascending.
+    pub fn serials(&self, status: ListedStatus) -> impl Iterator<Item = u32> + '_ {
+        self.entries
+            .iter()
+            .filter(move |e| e.1 == status)
+            .map(|e| e.0)
+    }
+
     /// Whether the code with `serial` is listed, and why.
     pub fn status(&self, serial: u32) -> Option<ListedStatus> {
         self.entries

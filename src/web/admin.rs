@@ -35,16 +35,7 @@ async fn read_body(
     limit: usize,
 ) -> Result<web::Bytes, ApiError> {
     use futures_util::StreamExt;
-    let too_large = || {
-        let size = if limit % (1 << 20) == 0 {
-            format!("{} MiB", limit >> 20)
-        } else {
-            format!("{} KiB", limit >> 10)
-        };
-        ApiError::PayloadTooLarge(format!(
-            "request body: larger than the limit of {size} ({limit} bytes); send it in parts"
-        ))
-    };
+    let too_large = || ApiError::PayloadTooLarge(super::error::body_too_large(limit));
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)

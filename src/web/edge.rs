@@ -75,10 +75,7 @@ fn foreign_envelope(e: &actix_web::Error) -> Option<Enveloped> {
     }
     let status = e.as_response_error().status_code();
     let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
-        format!(
-            "the request body is larger than the limit of {} MiB",
-            MAX_BODY_BYTES >> 20
-        )
+        super::error::body_too_large(MAX_BODY_BYTES)
     } else if let Some(q) = e.as_error::<QueryPayloadError>() {
         format!("query string: {q}; see /openapi.json for the parameters of this route")
     } else if let Some(j) = e.as_error::<JsonPayloadError>() {

@@ -14,6 +14,17 @@ pub(super) struct ErrorEnvelope<'a> {
     pub message: &'a str,
 }
 
+/// What a client is told of a body over `limit` bytes, wherever it was
+/// refused (by actix's extractors or by a handler reading it itself).
+pub fn body_too_large(limit: usize) -> String {
+    let size = if limit % (1 << 20) == 0 {
+        format!("{} MiB", limit >> 20)
+    } else {
+        format!("{} KiB", limit >> 10)
+    };
+    format!("request body: larger than the limit of {size} ({limit} bytes); send it in parts")
+}
+
 /// The one error type handlers return; rendered as the JSON envelope.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {

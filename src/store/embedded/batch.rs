@@ -9,8 +9,8 @@ use rusqlite::{params, OptionalExtension};
 
 use super::bulk;
 use super::db::{
-    all_ok, corrupt, from_json, merchant_ids, projection_json, sql, to_json, unavailable,
-    EmbeddedStore, CHANGES_KEPT, RANGE_READ_MIN, SPARSE_READS_IN_FLIGHT,
+    all_ok, corrupt, merchant_ids, projection_json, sql, to_json, unavailable, EmbeddedStore,
+    CHANGES_KEPT, RANGE_READ_MIN, SPARSE_READS_IN_FLIGHT,
 };
 use super::grading_inputs::{self, raw_inputs_by_id, raw_inputs_by_range, RawInput};
 use super::record_index::records_json;
@@ -59,19 +59,8 @@ impl BatchStore for EmbeddedStore {
     }
 
     async fn merchant(&self, id: &MerchantId) -> StoreResult<Option<Merchant>> {
-        let id = id.clone();
-        self.read(move |c| {
-            let json: Option<String> = c
-                .query_row(
-                    "SELECT json FROM merchants WHERE id = ?1",
-                    [id.as_str()],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(sql)?;
-            json.map(|j| from_json(&j)).transpose()
-        })
-        .await
+        self.json_row("SELECT json FROM merchants WHERE id = ?1", id.to_string())
+            .await
     }
 
     async fn known_merchants(&self, ids: Vec<MerchantId>) -> StoreResult<Vec<MerchantId>> {
@@ -109,18 +98,10 @@ impl BatchStore for EmbeddedStore {
     }
 
     async fn projection(&self, id: &MerchantId) -> StoreResult<Option<Projection>> {
-        let id = id.clone();
-        self.read(move |c| {
-            let json: Option<String> = c
-                .query_row(
-                    "SELECT json FROM projections WHERE merchant = ?1",
-                    [id.as_str()],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(sql)?;
-            json.map(|j| from_json(&j)).transpose()
-        })
+        self.json_row(
+            "SELECT json FROM projections WHERE merchant = ?1",
+            id.to_string(),
+        )
         .await
     }
 

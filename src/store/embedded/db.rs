@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use std::path::Path;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 use crate::model::{IssuedCode, MerchantId, Projection};
 use crate::store::types::{StoreError, StoreResult};
@@ -162,6 +162,28 @@ pub(super) fn projection_json(p: &Projection) -> StoreResult<String> {
     let mut out = Vec::with_capacity(2048);
     serde_json::to_writer(&mut out, p).map_err(corrupt)?;
     String::from_utf8(out).map_err(corrupt)
+}
+
+impl EmbeddedStore {
+    /// The `json` column of the one row `query` selects by `key` (`?1`),
+    /// parsed; `None` if there is no such row.
+    pub(super) async fn json_row<T>(
+        &self,
+        query: &'static str,
+        key: String,
+    ) -> StoreResult<Option<T>>
+    where
+        T: serde::de::DeserializeOwned + Send + 'static,
+    {
+        self.read(move |c| {
+            let json: Option<String> = c
+                .prepare_cached(query)
+                .and_then(|mut q| q.query_row([key], |r| r.get(0)).optional())
+                .map_err(sql)?;
+            json.map(|j| from_json(&j)).transpose()
+        })
+        .await
+    }
 }
 
 pub(super) fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> StoreResult<T> {

@@ -16,18 +16,10 @@ use crate::store::types::{AuditFilter, StoreError, StoreResult};
 #[async_trait]
 impl ServiceWrites for EmbeddedStore {
     async fn override_of(&self, id: &MerchantId) -> StoreResult<Option<Override>> {
-        let id = id.clone();
-        self.read(move |c| {
-            let json: Option<String> = c
-                .query_row(
-                    "SELECT json FROM overrides WHERE merchant = ?1",
-                    [id.as_str()],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(sql)?;
-            json.map(|j| from_json(&j)).transpose()
-        })
+        self.json_row(
+            "SELECT json FROM overrides WHERE merchant = ?1",
+            id.to_string(),
+        )
         .await
     }
 
@@ -240,15 +232,8 @@ impl ServiceWrites for EmbeddedStore {
     }
 
     async fn token(&self, id: &str) -> StoreResult<Option<ApiToken>> {
-        let id = id.to_owned();
-        self.read(move |c| {
-            let json: Option<String> = c
-                .query_row("SELECT json FROM tokens WHERE id = ?1", [id], |r| r.get(0))
-                .optional()
-                .map_err(sql)?;
-            json.map(|j| from_json(&j)).transpose()
-        })
-        .await
+        self.json_row("SELECT json FROM tokens WHERE id = ?1", id.to_owned())
+            .await
     }
 
     async fn tokens(&self) -> StoreResult<Vec<ApiToken>> {
