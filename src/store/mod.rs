@@ -4,15 +4,17 @@
 //! them (and can be rebuilt); overrides, issued codes, API tokens and the audit
 //! log are owned by this service and must never be lost. Every backend keeps
 //! those guarantees and passes the same conformance suite
-//! (`tests/it/store.rs`).
+//! (`tests/it/store/`).
 //!
 //! The roles: [`ScanRead`] (the scan's read and the change stream),
 //! [`ServiceWrites`] (codes, overrides, tokens, audit), [`BatchStore`]
 //! (facts, bulk imports, grading inputs, projections) and
-//! [`RegulatorQueries`]; [`Store`] is all of them, what a backend is.
+//! [`RegulatorQueries`], [`Documents`] (small collections: sessions,
+//! tips, the roster, plans, reviews); [`Store`] is all of them, what a backend is.
 //! Each caller asks for the role it uses and never knows which backend it
 //! talks to.
 
+pub mod documents;
 pub mod embedded;
 pub mod query;
 pub mod redis;
@@ -22,6 +24,7 @@ pub mod types;
 
 use std::sync::Arc;
 
+pub use self::documents::{Collection, Documents, Expect};
 pub use self::roles::{
     BatchStore, BulkImport, RegulatorQueries, ScanRead, ServiceWrites, SharedStore, Store,
 };

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use jiff::civil::Date;
 use jiff::Timestamp;
 
+use super::documents::Documents;
 use super::query;
 use super::types::{AuditFilter, GradingInput, Imported, RecordsAdded, ScanView, StoreResult};
 use crate::model::{
@@ -239,9 +240,9 @@ pub trait RegulatorQueries: ServiceWrites {
 /// A whole storage backend: every role. Handlers and the batch job hold a
 /// [`SharedStore`] and ask for the role they use (`&dyn ScanRead`, ...);
 /// they never know which backend they talk to.
-pub trait Store: ScanRead + ServiceWrites + BatchStore + RegulatorQueries {}
+pub trait Store: ScanRead + ServiceWrites + BatchStore + RegulatorQueries + Documents {}
 
-impl<T: ScanRead + ServiceWrites + BatchStore + RegulatorQueries> Store for T {}
+impl<T: ScanRead + ServiceWrites + BatchStore + RegulatorQueries + Documents> Store for T {}
 
 pub type SharedStore = Arc<dyn Store>;
 

@@ -17,6 +17,7 @@
 
 mod batch;
 mod bulk;
+mod documents;
 mod db;
 mod grading_inputs;
 mod reads;

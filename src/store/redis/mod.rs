@@ -33,6 +33,7 @@ mod bulk;
 mod changes;
 mod cluster;
 mod conn;
+mod documents;
 mod import;
 mod keys;
 mod lanes;

@@ -58,6 +58,7 @@ pub(super) struct Scripts {
     pub(super) issue_code: Script,
     pub(super) revoke_code: Script,
     pub(super) note_changes: Script,
+    pub(super) swap_document: Script,
 }
 
 pub(super) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
@@ -115,6 +116,10 @@ pub(super) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     revoke_code: Script::new(lua!("revoke_code.lua")),
     // KEYS: changes stream, changes seq. ARGV: keep, ids...
     note_changes: Script::new(lua!("note_changes.lua")),
+    // KEYS: the collection's hash. ARGV: key, 'any' | 'absent' | 'equals',
+    // the expected JSON, '1' to write (else remove), the new JSON.
+    // Returns 1 when it wrote (or removed a document), else 0.
+    swap_document: Script::new(concat!("\n", include_str!("scripts/swap_document.lua"))),
 });
 
 #[cfg(test)]
