@@ -84,7 +84,7 @@ pub async fn prepare(dir: &Path, code_validity_days: i32) -> anyhow::Result<Prep
             }
         };
         if !samples.iter().any(|(_, g, _)| *g == code.printed_grade) {
-            samples.push((id.to_string(), code.printed_grade, code.token));
+            samples.push((id.to_string(), code.printed_grade, code.token.to_string()));
         }
     }
     samples.sort_by_key(|(_, g, _)| *g);

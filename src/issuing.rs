@@ -54,7 +54,7 @@ pub async fn issue(
         serial,
         merchant: id.clone(),
         kid: kid.0,
-        token: token.as_str().to_owned(),
+        token,
         issued_at: today,
         expires_at,
         printed_grade: grade,

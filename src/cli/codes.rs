@@ -107,8 +107,7 @@ async fn issue(
             let base = base.clone();
             let path = out.join(format!("{id}.{}", format.extension()));
             tokio::task::spawn_blocking(move || {
-                let token = yisaozhi_codes::Token::parse(&code.token)?;
-                let url = yisaozhi_codes::url(&base, &token);
+                let url = yisaozhi_codes::url(&base, &code.token);
                 let qr = yisaozhi_codes::Qr::encode(&url)?;
                 let bytes = match format {
                     Format::Svg => {
@@ -181,8 +180,7 @@ async fn list(common: &CommonArgs, public_base_url: Option<&str>) -> anyhow::Res
     futures_util::pin_mut!(codes);
     while let Some(next) = codes.next().await {
         if let (id, Some(code)) = next? {
-            let token = yisaozhi_codes::Token::parse(&code.token)?;
-            writeln!(out, "{id} {}", yisaozhi_codes::url(&base, &token))?;
+            writeln!(out, "{id} {}", yisaozhi_codes::url(&base, &code.token))?;
         }
     }
     out.flush()?;

@@ -41,7 +41,9 @@ pub struct IssuedCode {
     pub serial: u32,
     pub merchant: MerchantId,
     pub kid: u16,
-    pub token: String,
+    /// The signed token, parsed (digits and payload layout checked) when
+    /// read from the store as when issued.
+    pub token: yisaozhi_codes::Token,
     pub issued_at: Date,
     pub expires_at: Date,
     pub printed_grade: Grade,

@@ -90,7 +90,7 @@ async fn expired_token(app: &TestApp, id: &str) -> String {
                 serial,
                 merchant: yisaozhi::model::MerchantId::parse(id).unwrap(),
                 kid: kid.0,
-                token: token.to_string(),
+                token: token.clone(),
                 issued_at: issued,
                 expires_at: expires,
                 printed_grade: yisaozhi::model::Grade::Green,

@@ -233,7 +233,7 @@ async fn an_expired_code_is_reported_and_still_names_the_merchant() {
                 serial,
                 merchant: yisaozhi::model::MerchantId::parse("XZ-0008").unwrap(),
                 kid: kid.0,
-                token: token.to_string(),
+                token: token.clone(),
                 issued_at: issued,
                 expires_at: expires,
                 printed_grade: yisaozhi::model::Grade::Green,

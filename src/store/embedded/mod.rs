@@ -17,8 +17,8 @@
 
 mod batch;
 mod bulk;
-mod documents;
 mod db;
+mod documents;
 mod grading_inputs;
 mod reads;
 mod record_index;

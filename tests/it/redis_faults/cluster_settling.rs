@@ -124,8 +124,8 @@ pub(super) fn the_command_line_waits_for_a_cluster_as_long_as_store_connect_time
 }
 
 #[tokio::test]
-pub(super) async fn a_write_that_timed_out_on_a_hung_redis_lands_whole_with_its_audit_entry_when_it_continues()
-{
+pub(super) async fn a_write_that_timed_out_on_a_hung_redis_lands_whole_with_its_audit_entry_when_it_continues(
+) {
     use yisaozhi::grading::{project, Rules};
     use yisaozhi::model::{AuditEntry, Grade, MerchantId, Override};
     use yisaozhi::store::{AuditFilter, StoreError};

@@ -9,7 +9,12 @@ pub(super) fn quantile(times: &mut [Duration], q: f64) -> Duration {
 }
 
 /// How many audit entries of `action` on `target` the service lists.
-pub(super) async fn audit_count(service: &Service, token: &str, action: &str, target: &str) -> usize {
+pub(super) async fn audit_count(
+    service: &Service,
+    token: &str,
+    action: &str,
+    target: &str,
+) -> usize {
     let (status, audit) = service
         .admin(
             reqwest::Method::GET,
@@ -189,7 +194,8 @@ pub(super) async fn redis_hung_by_sigstop_uncached_scans_get_a_503_within_100_ms
 }
 
 #[tokio::test]
-pub(super) async fn redis_hung_by_sigstop_a_regulators_request_answers_503_after_the_admin_budget_not_later() {
+pub(super) async fn redis_hung_by_sigstop_a_regulators_request_answers_503_after_the_admin_budget_not_later(
+) {
     let setup = Setup::new(2);
     let mut service = setup.serve("service").await;
     let path = format!("/api/v1/admin/merchants/{}/override", merchant(1));

@@ -228,7 +228,9 @@ pub(super) async fn bulk_import_marks_exactly_the_merchants_it_changed(b: Backen
 /// when the repeat comes in a later batch for another merchant (the
 /// records may be stored merchant by merchant at the end), and a second
 /// import stores none of them again.
-pub(super) async fn a_bulk_import_stores_the_first_of_each_record_id_across_batches_and_runs(b: Backend) {
+pub(super) async fn a_bulk_import_stores_the_first_of_each_record_id_across_batches_and_runs(
+    b: Backend,
+) {
     const LONG: &str = "record-id-longer-than-thirty-two-bytes-0001";
     let s = &b.store;
     s.upsert_merchants(merchants(&["A", "B", "C"]))

@@ -134,7 +134,9 @@ pub(super) fn csv_of(rows: &[serde_json::Value]) -> String {
 /// keys in another order; CSV), each refresh run twice, on every store:
 /// nothing after the first run is new, nothing is rejected, and the stored
 /// records and projections are those of the compact run.
-pub(super) async fn a_second_refresh_of_records_with_a_space_after_each_colon_changes_nothing(b: Backend) {
+pub(super) async fn a_second_refresh_of_records_with_a_space_after_each_colon_changes_nothing(
+    b: Backend,
+) {
     use yisaozhi::refresh::{self, RefreshOptions};
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();

@@ -2,7 +2,6 @@
 
 use super::*;
 
-
 pub(super) async fn ping_answers(b: Backend) {
     b.store.ping().await.expect("ping");
 }
@@ -201,7 +200,9 @@ pub(super) async fn projection_round_trip(b: Backend) {
     s.put_projections(Vec::new()).await.unwrap();
 }
 
-pub(super) async fn a_batch_of_projections_clears_marks_and_keeps_each_merchants_last_due_day(b: Backend) {
+pub(super) async fn a_batch_of_projections_clears_marks_and_keeps_each_merchants_last_due_day(
+    b: Backend,
+) {
     let s = &b.store;
     // Enough merchants that one batch spans many slots and several share
     // each index key.

@@ -39,6 +39,7 @@ use self::batch::*;
 use self::documents::*;
 use self::layouts::*;
 use self::merchants_records::*;
+use self::redis_only::redis_of;
 use self::service::*;
 
 const AS_OF: Date = date(2026, 3, 1);
@@ -241,12 +242,27 @@ fn entry(second: i64, actor: &str, action: &str, target: &str) -> AuditEntry {
     }
 }
 
+/// A real token for the fixture code `serial` (a fixed test key): the
+/// store parses the tokens it reads.
+fn signed_token(serial: u32, mid: &str, grade: Grade) -> yisaozhi_codes::Token {
+    let key = yisaozhi_codes::SigningKey::from_bytes(&[7; 32]);
+    let claims = yisaozhi_codes::Claims {
+        kid: yisaozhi_codes::KeyId(1),
+        merchant: mid.into(),
+        serial,
+        issued: yisaozhi::clock::to_day(AS_OF).unwrap(),
+        expires: yisaozhi::clock::to_day(date(2027, 3, 1)).unwrap(),
+        grade,
+    };
+    yisaozhi_codes::sign(&claims, &key).unwrap()
+}
+
 fn code(serial: u32, mid: &str, grade: Grade) -> IssuedCode {
     IssuedCode {
         serial,
         merchant: id(mid),
         kid: 1,
-        token: format!("token-{serial}"),
+        token: signed_token(serial, mid, grade),
         issued_at: AS_OF,
         expires_at: date(2027, 3, 1),
         printed_grade: grade,
