@@ -217,6 +217,14 @@ impl Failures {
             .is_some_and(|n| n.load(Ordering::Relaxed) >= MAX_FAILURES_PER_MINUTE)
     }
 
+    /// Whether the failures counted against `key` (a token id, or another
+    /// secret's owner such as a shop's merchant id) are past the limit.
+    pub fn key_limited(&self, key: &str) -> bool {
+        self.by_token
+            .get(key)
+            .is_some_and(|n| n.load(Ordering::Relaxed) >= MAX_FAILURES_PER_MINUTE)
+    }
+
     /// Counts a failure of `client` against `token_id`; whether either was
     /// already past its limit (the failure is then answered 429).
     pub fn note(&self, client: Option<IpAddr>, token_id: Option<&str>) -> bool {

@@ -22,6 +22,7 @@ pub mod refresh;
 pub mod render;
 pub mod scan;
 pub mod settings;
+pub mod shop;
 pub mod startup;
 pub mod status_list;
 pub mod store;

@@ -63,6 +63,26 @@ pub enum Command {
         #[command(subcommand)]
         action: TokensAction,
     },
+    /// Merchants: a shop's access to its own page.
+    Merchants {
+        #[command(subcommand)]
+        action: MerchantsAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MerchantsAction {
+    /// Print a new one-time activation code for the shop's letter (valid 30
+    /// days; replaces an unused one; only its hash is stored).
+    Access {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// The merchant's id.
+        id: String,
+        /// Revoke the shop's access instead (its sessions and tokens end).
+        #[arg(long)]
+        revoke: bool,
+    },
 }
 
 /// Settings shared by the commands that touch the store or keys.

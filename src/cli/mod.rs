@@ -10,12 +10,13 @@ mod codes;
 mod fetch;
 mod keys;
 mod service;
+mod shop;
 mod tokens;
 mod verify;
 
 pub use args::{
-    Cli, CodesAction, Command, CommonArgs, Format, GenArgs, GenFormatArg, KeysAction, RefreshArgs,
-    TokensAction,
+    Cli, CodesAction, Command, CommonArgs, Format, GenArgs, GenFormatArg, KeysAction,
+    MerchantsAction, RefreshArgs, TokensAction,
 };
 
 /// Runs one command.
@@ -33,5 +34,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys { action, common } => keys::run(action, &common.settings()?),
         Command::Codes { action } => codes::run(action).await,
         Command::Tokens { action } => tokens::run(action).await,
+        Command::Merchants { action } => shop::run(action).await,
     }
 }

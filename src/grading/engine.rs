@@ -8,6 +8,7 @@ use jiff::civil::Date;
 use jiff::ToSpan;
 use serde::{Deserialize, Serialize};
 
+use super::repair::{publicity_last_day, with_repairs, Repairs};
 use super::rules::{Condition, Rules, GREEN_RULE, GREEN_TEXT};
 use crate::model::{Grade, ListAction, Reason, Record, RecordBody};
 
@@ -38,6 +39,7 @@ pub fn grade(rules: &Rules, records: &[Record], as_of: Date) -> Grading {
             since: ev.green_since(as_of),
             until: None,
             record: None,
+            reply: None,
         }]
     } else {
         hits.iter()
@@ -49,6 +51,7 @@ pub fn grade(rules: &Rules, records: &[Record], as_of: Date) -> Grading {
                     since: ev.since(i, as_of),
                     until: ev.until(i, as_of),
                     record: now[i].map(|r| records[r].id.clone()),
+                    reply: None,
                 }
             })
             .collect()
@@ -103,7 +106,8 @@ pub(super) fn plus_days(d: Date, n: i64) -> Option<Date> {
 }
 
 impl<'a> Index<'a> {
-    fn build(cond: &Condition, records: &'a [Record]) -> Index<'a> {
+    /// `repairs`: the repairs this rule honours (`None` if not repairable).
+    fn build(cond: &Condition, records: &'a [Record], repairs: Option<&Repairs>) -> Index<'a> {
         let dated = |keep: &dyn Fn(&RecordBody) -> bool| {
             let mut v: Vec<(Date, usize)> = records
                 .iter()
@@ -127,7 +131,10 @@ impl<'a> Index<'a> {
                     })
                     .collect();
                 v.sort_by_key(|e| e.0); // stable: same-day ties keep slice order
-                Index::List(v)
+                match repairs {
+                    Some(repairs) => Index::List(with_repairs(v, records, repairs)),
+                    None => Index::List(v),
+                }
             }
             Condition::Penalty {
                 window_days,
@@ -214,7 +221,13 @@ impl<'a> Index<'a> {
                         RecordBody::Penalty {
                             publicity_until: Some(until),
                             ..
-                        } if *until >= r.date => Some((r.date, *until, i, r.id.as_str())),
+                        } => {
+                            let repaired = repairs
+                                .and_then(|rp| rp.of_record(&r.id, r.date))
+                                .map(|(d, _)| d);
+                            publicity_last_day(r.date, *until, repaired)
+                                .map(|last| (r.date, last, i, r.id.as_str()))
+                        }
                         _ => None,
                     })
                     .collect(),
@@ -287,10 +300,11 @@ pub(super) struct Evaluator<'a> {
 
 impl<'a> Evaluator<'a> {
     pub(super) fn new(rules: &Rules, records: &'a [Record]) -> Evaluator<'a> {
+        let repairs = Repairs::of(records);
         let indexes: Vec<Index> = rules
             .rules
             .iter()
-            .map(|r| Index::build(&r.condition, records))
+            .map(|r| Index::build(&r.condition, records, r.repairable.then_some(&repairs)))
             .collect();
         let mut all = Vec::new();
         let candidates = indexes

@@ -17,6 +17,7 @@
 
 mod engine;
 mod project;
+mod repair;
 mod rules;
 #[cfg(test)]
 mod tests;

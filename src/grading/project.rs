@@ -2,16 +2,18 @@
 //! applied, and the public summary of its recent records.
 
 use std::cmp::Reverse;
+use std::collections::HashMap;
 
 use jiff::civil::Date;
 use jiff::Timestamp;
 
 use super::engine::{grade, plus_days};
-use super::rules::Rules;
+use super::repair::{publicity_last_day, with_repairs, Repairs};
+use super::rules::{Condition, Rules};
 use crate::model::{
     CommitmentItem, ComplaintItem, ComplaintSummary, InspectionItem, ListAction, ListItem,
     ListKind, Merchant, Override, PenaltyItem, Projection, PublicMerchant, Reason, Record,
-    RecordBody, RecordSummary, SamplingItem, SelfReportItem, OVERRIDE_RULE,
+    RecordBody, RecordSummary, Reply, SamplingItem, SelfReportItem, OVERRIDE_RULE,
 };
 
 /// How many items of each kind the projection lists.
@@ -42,26 +44,98 @@ pub fn project(
             since: Some(o.date()),
             until: o.expires_at,
             record: None,
+            reply: None,
         });
         if let Some(after) = o.expires_at.and_then(|e| plus_days(e, 1)) {
             next_change_at = Some(next_change_at.map_or(after, |n| n.min(after)));
         }
     }
     reasons.extend(graded.reasons);
+    let mut summary = summarize(records, rules, as_of);
+    attach_replies(records, as_of, &mut reasons, &mut summary);
     Projection {
         merchant: PublicMerchant::from_merchant(merchant),
         grade: active.as_ref().map_or(graded.grade, |o| o.grade),
         computed_grade: graded.grade,
         override_: active,
         reasons,
-        records: summarize(records, as_of),
+        records: summary,
         as_of,
         updated_at,
         next_change_at,
     }
 }
 
-pub(super) fn summarize(records: &[Record], as_of: Date) -> RecordSummary {
+/// The latest accepted reply (dated ≤ as_of) to each record and to each
+/// rule, put under what it answers; a reply to a rule answers the current
+/// stretch of its reason only (not one that ended and came back later).
+fn attach_replies(
+    records: &[Record],
+    as_of: Date,
+    reasons: &mut [Reason],
+    summary: &mut RecordSummary,
+) {
+    let mut to_record: HashMap<&str, (Date, &str, &str)> = HashMap::new();
+    let mut to_rule: HashMap<&str, (Date, &str, &str)> = HashMap::new();
+    for r in records.iter().filter(|r| r.date <= as_of) {
+        let RecordBody::Reply { record, rule, text } = &r.body else {
+            continue;
+        };
+        let (map, target) = match (record, rule) {
+            (Some(id), _) => (&mut to_record, id.as_str()),
+            (None, Some(rule)) => (&mut to_rule, rule.as_str()),
+            (None, None) => continue,
+        };
+        let candidate = (r.date, r.id.as_str(), text.as_str());
+        let e = map.entry(target).or_insert(candidate);
+        if (candidate.0, candidate.1) > (e.0, e.1) {
+            *e = candidate;
+        }
+    }
+    if to_record.is_empty() && to_rule.is_empty() {
+        return;
+    }
+    let reply = |found: Option<&(Date, &str, &str)>| {
+        found.map(|&(at, _, text)| Reply {
+            text: text.to_owned(),
+            at,
+        })
+    };
+    for reason in reasons.iter_mut() {
+        let found = to_rule
+            .get(reason.rule.as_str())
+            .filter(|(at, _, _)| reason.since.is_none_or(|since| *at >= since));
+        reason.reply = reply(found);
+    }
+    let of = |id: &str| reply(to_record.get(id));
+    for i in &mut summary.inspections {
+        i.reply = of(&i.id);
+    }
+    for i in &mut summary.sampling {
+        i.reply = of(&i.id);
+    }
+    for i in &mut summary.penalties {
+        i.reply = of(&i.id);
+    }
+    for i in &mut summary.complaints.recent {
+        i.reply = of(&i.id);
+    }
+    for i in &mut summary.lists {
+        i.reply = of(&i.id);
+    }
+}
+
+/// Whether a repairable rule of `rules` is of this condition.
+fn repairable(rules: &Rules, test: impl Fn(&Condition) -> bool) -> bool {
+    rules
+        .rules()
+        .iter()
+        .any(|r| r.repairable && test(&r.condition))
+}
+
+pub(super) fn summarize(records: &[Record], rules: &Rules, as_of: Date) -> RecordSummary {
+    let repairs = Repairs::of(records);
+    let publicity_repairable = repairable(rules, |c| matches!(c, Condition::Publicity));
     let mut past: Vec<&Record> = records.iter().filter(|r| r.date <= as_of).collect();
     // Most recent first; same day by id so the output does not depend on input order.
     past.sort_by(|a, b| b.date.cmp(&a.date).then_with(|| a.id.cmp(&b.id)));
@@ -97,6 +171,7 @@ pub(super) fn summarize(records: &[Record], as_of: Date) -> RecordSummary {
                 deadline: *deadline,
                 rectified: *rectified,
                 rectified_on: *rectified_on,
+                reply: None,
             }),
             RecordBody::Sampling {
                 product,
@@ -110,6 +185,7 @@ pub(super) fn summarize(records: &[Record], as_of: Date) -> RecordSummary {
                 standard: standard.clone(),
                 passed: *passed,
                 failed_items: failed_items.clone(),
+                reply: None,
             }),
             RecordBody::Penalty {
                 decision_no,
@@ -118,7 +194,14 @@ pub(super) fn summarize(records: &[Record], as_of: Date) -> RecordSummary {
                 publicity_until,
             } if room(s.penalties.len()) => {
                 let shown = match publicity_until {
-                    Some(until) => *until >= as_of,
+                    // A repaired penalty's publicity ends the day before
+                    // its repair.
+                    Some(until) => {
+                        let repaired = publicity_repairable
+                            .then(|| repairs.of_record(&id, date).map(|(d, _)| d))
+                            .flatten();
+                        publicity_last_day(date, *until, repaired).is_some_and(|l| l >= as_of)
+                    }
                     None => in_last(date, PENALTY_SHOWN_DAYS),
                 };
                 if shown {
@@ -129,6 +212,7 @@ pub(super) fn summarize(records: &[Record], as_of: Date) -> RecordSummary {
                         severity: *severity,
                         fine_cny: *fine_cny,
                         publicity_until: *publicity_until,
+                        reply: None,
                     });
                 }
             }
@@ -146,6 +230,7 @@ pub(super) fn summarize(records: &[Record], as_of: Date) -> RecordSummary {
                         id,
                         date,
                         substantiated: *substantiated,
+                        reply: None,
                     });
                 }
             }
@@ -163,7 +248,12 @@ pub(super) fn summarize(records: &[Record], as_of: Date) -> RecordSummary {
         }
     }
     for &list in ListKind::ALL {
-        if let Some(item) = active_list(records, list, as_of) {
+        let repaired = repairable(
+            rules,
+            |c| matches!(c, Condition::ListActive { list: l } if *l == list),
+        )
+        .then_some(&repairs);
+        if let Some(item) = active_list(records, list, as_of, repaired) {
             s.lists.push(item);
         }
     }
@@ -172,30 +262,44 @@ pub(super) fn summarize(records: &[Record], as_of: Date) -> RecordSummary {
 }
 
 /// The list entry in force for `list` at `as_of` (the latest entry dated ≤
-/// as_of, same-day ties resolved by slice order), if it is an `add`.
-fn active_list(records: &[Record], list: ListKind, as_of: Date) -> Option<ListItem> {
-    let mut entries: Vec<(&Record, bool, &Option<String>)> = records
+/// as_of, same-day ties resolved by slice order), if it is an `add`; a
+/// repaired entry counts as removed from its repair's date when `repairs`
+/// is given (the list's rule is repairable).
+fn active_list(
+    records: &[Record],
+    list: ListKind,
+    as_of: Date,
+    repairs: Option<&Repairs>,
+) -> Option<ListItem> {
+    let mut entries: Vec<(Date, usize, bool)> = records
         .iter()
-        .filter(|r| r.date <= as_of)
-        .filter_map(|r| match &r.body {
+        .enumerate()
+        .filter_map(|(i, r)| match &r.body {
             RecordBody::List {
-                list: l,
-                action,
-                reason,
-            } if *l == list => Some((r, *action == ListAction::Add, reason)),
+                list: l, action, ..
+            } if *l == list => Some((r.date, i, *action == ListAction::Add)),
             _ => None,
         })
         .collect();
-    entries.sort_by_key(|e| e.0.date);
-    let (latest, add, reason) = *entries.last()?;
+    entries.sort_by_key(|e| e.0);
+    if let Some(repairs) = repairs {
+        entries = with_repairs(entries, records, repairs);
+    }
+    entries.retain(|e| e.0 <= as_of);
+    let &(_, latest, add) = entries.last()?;
     if !add {
         return None;
     }
-    let start = entries.iter().rposition(|e| !e.1).map_or(0, |j| j + 1);
+    let start = entries.iter().rposition(|e| !e.2).map_or(0, |j| j + 1);
+    let reason = match &records[latest].body {
+        RecordBody::List { reason, .. } => reason.clone(),
+        _ => None,
+    };
     Some(ListItem {
-        id: latest.id.clone(),
+        id: records[latest].id.clone(),
         list,
-        since: entries[start].0.date,
-        reason: reason.clone(),
+        since: entries[start].0,
+        reason,
+        reply: None,
     })
 }

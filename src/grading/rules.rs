@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use crate::model::{parse_grade, Grade, ListKind, Severity, OVERRIDE_RULE};
+use crate::model::{parse_grade, Grade, ListAction, ListKind, RecordBody, Severity, OVERRIDE_RULE};
 
 /// The rule id reported when no rule matches (CONTRACT §4, row `G`).
 pub const GREEN_RULE: &str = "G";
@@ -60,6 +60,10 @@ pub struct Rule {
     pub grade: Grade,
     pub text: String,
     pub condition: Condition,
+    /// Whether an accepted credit repair ends this rule for the record it
+    /// repairs (`repairable = true` in the rules file): only yellow rules
+    /// of kind `publicity` or `list_active`.
+    pub repairable: bool,
 }
 
 /// An ordered, validated rule set. The order is the order reasons are shown
@@ -140,6 +144,33 @@ impl Rules {
     /// The rule with this id.
     pub fn get(&self, id: &str) -> Option<&Rule> {
         self.rules.iter().find(|r| r.id == id)
+    }
+
+    /// The repairable rules a credit repair of `record` would end: a
+    /// penalty with a publicity period, or an `add` entry of a list.
+    pub fn repair_ends(&self, record: &RecordBody) -> Vec<&Rule> {
+        self.rules
+            .iter()
+            .filter(|r| r.repairable)
+            .filter(|r| match (&r.condition, record) {
+                (
+                    Condition::Publicity,
+                    RecordBody::Penalty {
+                        publicity_until: Some(_),
+                        ..
+                    },
+                ) => true,
+                (
+                    Condition::ListActive { list },
+                    RecordBody::List {
+                        list: l,
+                        action: ListAction::Add,
+                        ..
+                    },
+                ) => list == l,
+                _ => false,
+            })
+            .collect()
     }
 }
 
@@ -256,7 +287,10 @@ fn parse_rule(i: usize, t: &toml::Table) -> Result<Rule, RulesError> {
         }
     };
     for key in t.keys() {
-        let common = matches!(key.as_str(), "id" | "grade" | "text" | "when");
+        let common = matches!(
+            key.as_str(),
+            "id" | "grade" | "text" | "when" | "repairable"
+        );
         if !common && !params.contains(&key.as_str()) {
             let known = [
                 "list",
@@ -330,10 +364,35 @@ fn parse_rule(i: usize, t: &toml::Table) -> Result<Rule, RulesError> {
             min_count: rt.int("min_count", 1..=1000)?,
         },
     };
+    let repairable = match t.get("repairable") {
+        None => false,
+        Some(toml::Value::Boolean(b)) => *b,
+        Some(v) => {
+            return Err(rt.err(
+                "repairable",
+                format!("expected true or false, got {}", v.type_str()),
+            ))
+        }
+    };
+    if repairable && grade == Grade::Red {
+        return Err(rt.err("repairable", "red rules are not repairable"));
+    }
+    if repairable
+        && !matches!(
+            condition,
+            Condition::Publicity | Condition::ListActive { .. }
+        )
+    {
+        return Err(rt.err(
+            "repairable",
+            format!("a credit repair ends only `publicity` and `list_active` rules, not `{when}`"),
+        ));
+    }
     Ok(Rule {
         id,
         grade,
         text: text.to_owned(),
         condition,
+        repairable,
     })
 }

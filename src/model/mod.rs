@@ -59,11 +59,11 @@ pub use newtypes::{
 pub use owned::{ApiToken, AuditEntry, CodeStatus, IssuedCode};
 pub use projection::{
     china_date, effective, CommitmentItem, ComplaintItem, ComplaintSummary, InspectionItem,
-    ListItem, Override, PenaltyItem, Projection, Reason, RecordSummary, SamplingItem,
+    ListItem, Override, PenaltyItem, Projection, Reason, RecordSummary, Reply, SamplingItem,
     SelfReportItem, OVERRIDE_RULE,
 };
 pub use record::{
     ListAction, ListKind, Record, RecordBody, ReportType, Severity, MAX_FINE_CNY, MAX_ID_CHARS,
-    MAX_LIST_ITEMS, MAX_NAME_CHARS, MAX_TEXT_CHARS, RECORD_KINDS,
+    MAX_LIST_ITEMS, MAX_NAME_CHARS, MAX_REPLY_CHARS, MAX_TEXT_CHARS, RECORD_KINDS,
 };
 pub use record_codec::{decode_record, encode_record};

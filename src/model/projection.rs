@@ -29,6 +29,18 @@ pub struct Reason {
     pub until: Option<Date>,
     /// The id of the main record behind it.
     pub record: Option<String>,
+    /// The merchant's accepted reply to this reason (right to reply).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply: Option<Reply>,
+}
+
+/// A merchant's reply to a reason or a record, as accepted by a regulator:
+/// shown under what it answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reply {
+    pub text: String,
+    /// The day it was accepted (the `reply` record's date).
+    pub at: Date,
 }
 
 /// A regulator's reclassification.
@@ -69,6 +81,9 @@ pub struct InspectionItem {
     pub deadline: Option<Date>,
     pub rectified: bool,
     pub rectified_on: Option<Date>,
+    /// The merchant's accepted reply to this record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply: Option<Reply>,
 }
 
 /// A sampling test as shown to the public.
@@ -80,6 +95,9 @@ pub struct SamplingItem {
     pub standard: Option<String>,
     pub passed: bool,
     pub failed_items: Vec<String>,
+    /// The merchant's accepted reply to this record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply: Option<Reply>,
 }
 
 /// A penalty as shown to the public.
@@ -91,6 +109,9 @@ pub struct PenaltyItem {
     pub severity: Severity,
     pub fine_cny: f64,
     pub publicity_until: Option<Date>,
+    /// The merchant's accepted reply to this record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply: Option<Reply>,
 }
 
 /// A complaint's outcome and date (never its text, which may name people).
@@ -99,6 +120,9 @@ pub struct ComplaintItem {
     pub id: String,
     pub date: Date,
     pub substantiated: bool,
+    /// The merchant's accepted reply to this record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply: Option<Reply>,
 }
 
 /// Complaint counts (records dated ≤ as_of) and the most recent outcomes.
@@ -119,6 +143,9 @@ pub struct ListItem {
     /// The first day of the current stretch on the list.
     pub since: Date,
     pub reason: Option<String>,
+    /// The merchant's accepted reply to this record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply: Option<Reply>,
 }
 
 /// A merchant self-report (type and date only).

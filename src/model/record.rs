@@ -1,6 +1,7 @@
 //! One dated fact about one merchant (inspection, sampling test, penalty,
-//! complaint, list entry, self-report, commitment), and the bounds its
-//! fields keep whether it came from a file or from a store.
+//! complaint, list entry, self-report, commitment, credit repair, the
+//! merchant's reply), and the bounds its fields keep whether it came from a
+//! file or from a store.
 
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
@@ -20,6 +21,8 @@ pub const MAX_TEXT_CHARS: usize = 1000;
 pub const MAX_FINE_CNY: f64 = 1e11;
 /// Most entries in a list field (`categories`, `failed_items`).
 pub const MAX_LIST_ITEMS: usize = 32;
+/// Longest reply of a merchant to a reason or a record, in characters.
+pub const MAX_REPLY_CHARS: usize = 300;
 
 named_enum! {
     /// Penalty severity, ordered from mildest to worst.
@@ -95,10 +98,21 @@ pub enum RecordBody {
     },
     /// A signed quality commitment (承诺书).
     Commitment { summary: Option<String> },
+    /// Credit repair (信用修复) of the penalty or abnormal-list entry with
+    /// id `record`, granted from the record's date: the rules marked
+    /// `repairable` stop counting it (CONTRACT §6).
+    Repair { record: String },
+    /// The merchant's reply (right to reply) to a record (`record`) or a
+    /// reason (`rule`), exactly one of them, as accepted by a regulator.
+    Reply {
+        record: Option<String>,
+        rule: Option<String>,
+        text: String,
+    },
 }
 
 /// The record kinds, as named in the `kind` field.
-pub const RECORD_KINDS: [&str; 7] = [
+pub const RECORD_KINDS: [&str; 9] = [
     "inspection",
     "sampling",
     "penalty",
@@ -106,6 +120,8 @@ pub const RECORD_KINDS: [&str; 7] = [
     "list",
     "self_report",
     "commitment",
+    "repair",
+    "reply",
 ];
 
 impl RecordBody {
@@ -119,6 +135,8 @@ impl RecordBody {
             RecordBody::List { .. } => "list",
             RecordBody::SelfReport { .. } => "self_report",
             RecordBody::Commitment { .. } => "commitment",
+            RecordBody::Repair { .. } => "repair",
+            RecordBody::Reply { .. } => "reply",
         }
     }
 }

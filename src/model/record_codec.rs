@@ -119,6 +119,20 @@ pub fn encode_record(r: &Record, out: &mut Vec<u8>) {
             out.push(6);
             opt_text(out, summary.as_deref());
         }
+        RecordBody::Repair { record } => {
+            out.push(7);
+            text(out, record);
+        }
+        RecordBody::Reply {
+            record,
+            rule,
+            text: t,
+        } => {
+            out.push(8);
+            opt_text(out, record.as_deref());
+            opt_text(out, rule.as_deref());
+            text(out, t);
+        }
     }
 }
 
@@ -225,6 +239,12 @@ pub fn decode_record(merchant: &MerchantId, bytes: &[u8]) -> Result<Record, Stri
         },
         6 => RecordBody::Commitment {
             summary: r.opt_text()?,
+        },
+        7 => RecordBody::Repair { record: r.text()? },
+        8 => RecordBody::Reply {
+            record: r.opt_text()?,
+            rule: r.opt_text()?,
+            text: r.text()?,
         },
         k => return Err(format!("bad kind {k} in binary record")),
     };

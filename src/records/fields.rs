@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use crate::model::{
     check_text, truncate, CreditCode, DomainError, ListAction, ListKind, Merchant, MerchantId,
     MerchantKind, Record, RecordBody, RegionCode, ReportType, Severity, TextKind, MAX_FINE_CNY,
-    MAX_ID_CHARS, MAX_LIST_ITEMS, MAX_NAME_CHARS, MAX_TEXT_CHARS, RECORD_KINDS,
+    MAX_ID_CHARS, MAX_LIST_ITEMS, MAX_NAME_CHARS, MAX_REPLY_CHARS, MAX_TEXT_CHARS, RECORD_KINDS,
 };
 
 /// Whether a line is input (held to every rule) or was written by a store
@@ -202,9 +202,24 @@ pub(super) fn record_from_value(m: &dyn Source, mode: Mode) -> Result<Record, St
             report_type: f.choice("report_type", ReportType::from_name, ReportType::names)?,
             summary: f.opt_text("summary", MAX_TEXT_CHARS, TextKind::Lines)?,
         },
-        _ => RecordBody::Commitment {
+        "commitment" => RecordBody::Commitment {
             summary: f.opt_text("summary", MAX_TEXT_CHARS, TextKind::Lines)?,
         },
+        "repair" => RecordBody::Repair {
+            record: f.text("record", MAX_ID_CHARS, TextKind::Line)?,
+        },
+        _ => {
+            let record = f.opt_text("record", MAX_ID_CHARS, TextKind::Line)?;
+            let rule = f.opt_text("rule", MAX_ID_CHARS, TextKind::Line)?;
+            if record.is_some() == rule.is_some() {
+                return Err("a reply answers exactly one of field `record` or field `rule`".into());
+            }
+            RecordBody::Reply {
+                record,
+                rule,
+                text: f.text("text", MAX_REPLY_CHARS, TextKind::Lines)?,
+            }
+        }
     };
     Ok(Record {
         id,
@@ -696,6 +711,9 @@ fast_reader! {
         action: Cow<'a, str>,
         reason: Cow<'a, str>,
         report_type: Cow<'a, str>,
+        record: Cow<'a, str>,
+        rule: Cow<'a, str>,
+        text: Cow<'a, str>,
     }
 }
 
@@ -732,6 +750,9 @@ impl Source for FastRecord<'_> {
             "action" => s(&self.action),
             "reason" => s(&self.reason),
             "report_type" => s(&self.report_type),
+            "record" => s(&self.record),
+            "rule" => s(&self.rule),
+            "text" => s(&self.text),
             _ => None,
         }
     }

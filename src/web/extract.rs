@@ -110,12 +110,9 @@ impl FromRequest for Regulator {
 
 const FORWARDED_FOR: &str = "x-forwarded-for";
 
-/// Authenticates the caller. The token is always checked: failures are
-/// counted per client address (from `X-Forwarded-For` only through a
-/// trusted proxy) and per token id, and past either limit a failure is
-/// answered 429, so no one's failures refuse someone else's valid token.
-async fn principal(state: &AppState, req: &HttpRequest) -> Result<Principal, ApiError> {
-    let client = auth::client_address(
+/// The client's address (`X-Forwarded-For` only through a trusted proxy).
+pub(super) fn client_of(state: &AppState, req: &HttpRequest) -> Option<std::net::IpAddr> {
+    auth::client_address(
         req.peer_addr().map(|a| a.ip()),
         req.headers()
             .get_all(FORWARDED_FOR)
@@ -123,7 +120,15 @@ async fn principal(state: &AppState, req: &HttpRequest) -> Result<Principal, Api
             .collect::<Vec<_>>()
             .into_iter(),
         &state.settings.trusted_proxies,
-    );
+    )
+}
+
+/// Authenticates the caller. The token is always checked: failures are
+/// counted per client address (from `X-Forwarded-For` only through a
+/// trusted proxy) and per token id, and past either limit a failure is
+/// answered 429, so no one's failures refuse someone else's valid token.
+async fn principal(state: &AppState, req: &HttpRequest) -> Result<Principal, ApiError> {
+    let client = client_of(state, req);
     let header = req
         .headers()
         .get(header::AUTHORIZATION)

@@ -16,6 +16,9 @@ mod request_metrics;
 mod routes;
 mod scan;
 mod security_headers;
+mod shop;
+mod shop_admin;
+mod shop_pages;
 mod state;
 
 pub use edge::{envelope_and_headers, no_route};

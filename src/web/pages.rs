@@ -33,7 +33,7 @@ const PRINT_CSS: &str = "\
 
 /// Every inline style sheet a page may carry: the content security policy
 /// allows these (by hash) and nothing else.
-pub const STYLE_SHEETS: [&str; 2] = [CSS, PRINT_CSS];
+pub const STYLE_SHEETS: [&str; 3] = [CSS, PRINT_CSS, super::shop_pages::SHOP_CSS];
 
 fn grade_class(g: Grade) -> &'static str {
     g.name()
@@ -152,7 +152,9 @@ fn item_line(item: &Value) -> Markup {
         .filter(|(k, _)| {
             !(clean && matches!(k.as_str(), "rectified" | "deadline" | "rectified_on"))
         })
-        .filter(|(k, v)| !matches!(k.as_str(), "id" | "kind" | "merchant") && !v.is_null())
+        .filter(|(k, v)| {
+            !matches!(k.as_str(), "id" | "kind" | "merchant" | "reply") && !v.is_null()
+        })
         .filter(|(_, v)| !matches!(v, Value::Array(a) if a.is_empty()))
         .map(|(k, v)| match (k.as_str(), clean) {
             ("hazards", true) => "未发现隐患".to_owned(),
@@ -162,13 +164,21 @@ fn item_line(item: &Value) -> Markup {
     html! { (parts.join("；")) }
 }
 
+/// A merchant's accepted reply under what it answers (`{"text", "at"}`).
+fn reply_line(reply: Option<&Value>) -> Markup {
+    let Some(r) = reply.filter(|r| r.is_object()) else {
+        return html! {};
+    };
+    html! { br; span.muted { "商户回复（" (value_text(&r["at"])) "）：" (value_text(&r["text"])) } }
+}
+
 fn records_section(title: &str, items: Option<&Value>, empty: &str) -> Markup {
     let list = items.and_then(Value::as_array).filter(|a| !a.is_empty());
     html! {
         section {
             h3 { (title) }
             @match list {
-                Some(items) => ul { @for item in items.iter().take(5) { li { (item_line(item)) } } },
+                Some(items) => ul { @for item in items.iter().take(5) { li { (item_line(item)) (reply_line(item.get("reply"))) } } },
                 None => p.muted { (empty) },
             }
         }
@@ -197,6 +207,9 @@ fn merchant_block(p: &Projection, today: jiff::civil::Date, printed: Option<Grad
             h2 { (grade.label_zh()) }
             p { "当前信用等级（" (p.as_of) " 评定）" }
         }
+        @if let Some(c) = &p.records.commitment {
+            section { p { "已签署质量承诺（" (c.date) "）" } }
+        }
         @if let Some(printed) = printed.filter(|g| *g != grade) {
             section.warn {
                 "此码印制时等级为「" (printed.label_zh()) "」，当前等级为「" (grade.label_zh()) "」，以当前等级为准。店家需要重新打印。"
@@ -218,6 +231,9 @@ fn merchant_block(p: &Projection, today: jiff::civil::Date, printed: Option<Grad
                                     None => span.muted { "，整改或处理完毕后解除" },
                                 }
                                 span.muted { "）" }
+                            }
+                            @if let Some(reply) = &r.reply {
+                                (reply_line(serde_json::to_value(reply).ok().as_ref()))
                             }
                         }
                     }

@@ -4,7 +4,7 @@
 use actix_web::{web, HttpResponse};
 
 use super::scan::{SCAN_JSON, SCAN_PAGE, SCAN_PAGE_UPPER};
-use super::{admin, openapi, ops, pages, public, scan};
+use super::{admin, openapi, ops, pages, public, scan, shop, shop_admin, shop_pages};
 
 /// The largest request body any route reads.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -68,6 +68,25 @@ api! {
     get "/api/v1/admin/stats" => admin::stats, "regulator", "Counts by grade, region and category", ["region"];
     get "/api/v1/admin/reprint" => admin::reprint, "regulator", "Merchants whose printed code shows an outdated grade", [];
     get "/api/v1/admin/audit" => admin::audit, "regulator", "The audit log", ["target", "actor", "since", "limit"];
+    post "/api/v1/admin/merchants/{id}/access" => shop_admin::issue_access, "regulator", "Issue a shop's one-time activation code (replaces an unused one)", [];
+    delete "/api/v1/admin/merchants/{id}/access" => shop_admin::revoke_access, "regulator", "Revoke a shop's access: its sessions and tokens end", [];
+    get "/api/v1/admin/reviews" => shop_admin::list_reviews, "regulator", "Shops' submissions for review, oldest first", ["kind", "status", "after", "limit"];
+    post "/api/v1/admin/reviews/{id}" => shop_admin::decide_review, "regulator", "Accept or reject a submission, once (body: decision, reason)", [];
+    get "/shop" => shop_pages::page, "shop", "The shop's own page (HTML)", ["done"];
+    get "/shop/login" => shop_pages::login_form, "shop", "Shop sign-in page", [];
+    post "/shop/login" => shop_pages::login, "shop", "Sign in with the activation code (form: merchant_id, activation_code)", [];
+    post "/shop/logout" => shop_pages::logout, "shop", "Sign out (form: csrf)", [];
+    post "/shop/self-reports" => shop_pages::post_self_report, "shop", "Self-report form (csrf)", [];
+    post "/shop/replies" => shop_pages::post_reply, "shop", "Reply form (csrf)", [];
+    post "/shop/repairs" => shop_pages::post_repair, "shop", "Credit repair form (csrf)", [];
+    post "/shop/commitment" => shop_pages::post_commitment, "shop", "Commitment form (csrf)", [];
+    post "/api/v1/shop/token" => shop::token, "shop", "An API token for a shop (merchant_id, activation_code)", [];
+    get "/api/v1/shop/me" => shop::me, "shop", "The shop's own projection, code and submissions", [];
+    post "/api/v1/shop/self-reports" => shop::self_report, "shop", "File a self-report for review", [];
+    post "/api/v1/shop/replies" => shop::reply, "shop", "Reply to a reason or a record (300 characters)", [];
+    post "/api/v1/shop/repairs" => shop::repair, "shop", "Apply for credit repair of a penalty or an abnormal-list entry", [];
+    get "/api/v1/shop/commitment" => shop::commitment_text, "shop", "The quality commitment text", [];
+    post "/api/v1/shop/commitment" => shop::sign_commitment, "shop", "Sign the quality commitment (body: accept: true)", [];
     get "/healthz" => ops::healthz, "operator", "Liveness", [];
     get "/readyz" => ops::readyz, "operator", "Readiness: keys loaded, and the store reachable or merchants cached", [];
     get "/metrics" => ops::metrics, "operator", "Prometheus metrics", [];

@@ -23,7 +23,7 @@ pub fn security_headers() -> &'static [(HeaderName, HeaderValue)] {
             .collect();
         let csp = format!(
             "default-src 'none'; style-src{styles}; img-src data:; base-uri 'none'; \
-             form-action 'none'; frame-ancestors 'none'"
+             form-action 'self'; frame-ancestors 'none'"
         );
         vec![
             (

@@ -23,5 +23,7 @@ mod regulator;
 mod scan;
 mod scope;
 mod shard;
+mod shop;
+mod shop_browser;
 mod status_list;
 mod store;

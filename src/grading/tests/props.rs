@@ -45,6 +45,10 @@ fn body() -> impl Strategy<Value = RecordBody> {
             action: if add { Add } else { Remove },
             reason: None
         }),
+        // A credit repair of one of the generated records (ids r00..r13).
+        (0usize..14).prop_map(|i| RecordBody::Repair {
+            record: format!("r{i:02}")
+        }),
     ]
 }
 
@@ -71,6 +75,28 @@ fn adverse() -> impl Strategy<Value = Record> {
 }
 
 proptest! {
+    #[test]
+    fn a_repair_never_worsens_the_grade_and_never_ends_a_red_rule(
+        recs in records(),
+        target in 0usize..14,
+        day in -600i64..120,
+    ) {
+        let rules = Rules::default();
+        let before = grade(&rules, &recs, as_of());
+        let mut repaired = recs.clone();
+        repaired.push(record("fix", off(day), RecordBody::Repair { record: format!("r{target:02}") }));
+        let after = grade(&rules, &repaired, as_of());
+        prop_assert!(after.grade <= before.grade, "{:?} -> {:?}", before.grade, after.grade);
+        let red = |g: &Grading| -> Vec<String> {
+            g.reasons
+                .iter()
+                .filter(|r| rules.get(&r.rule).is_some_and(|x| x.grade == Grade::Red))
+                .map(|r| r.rule.clone())
+                .collect()
+        };
+        prop_assert_eq!(red(&before), red(&after));
+    }
+
     #[test]
     fn an_adverse_record_never_improves_the_grade(mut recs in records(), extra in adverse()) {
         let rules = Rules::default();

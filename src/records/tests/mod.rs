@@ -333,6 +333,28 @@ fn good_record_lines_of_every_kind_parse_and_round_trip() {
             rec(r#""kind":"commitment","summary":"""#),
             RecordBody::Commitment { summary: None },
         ),
+        (
+            rec(r#""kind":"repair","record":"p-17""#),
+            RecordBody::Repair {
+                record: "p-17".into(),
+            },
+        ),
+        (
+            rec(r#""kind":"reply","rule":"Y2","text":"已整改\n罚款已缴清""#),
+            RecordBody::Reply {
+                record: None,
+                rule: Some("Y2".into()),
+                text: "已整改\n罚款已缴清".into(),
+            },
+        ),
+        (
+            rec(r#""kind":"reply","record":"p-17","rule":"","text":"无异议""#),
+            RecordBody::Reply {
+                record: Some("p-17".into()),
+                rule: None,
+                text: "无异议".into(),
+            },
+        ),
     ];
     for (line, body) in cases {
         let r = parse_record(&line).unwrap_or_else(|e| panic!("{line}: {e}"));
@@ -374,7 +396,12 @@ fn bad_record_lines_are_refused_with_a_reason() {
         (with(&insp, "merchant", None), "missing field `merchant`"),
         (with(&insp, "merchant", Some("商户".into())), "field `merchant`: expected 1-32 characters"),
         (with(&insp, "kind", None), "missing field `kind`"),
-        (with(&insp, "kind", Some("foo".into())), "unknown kind `foo` (expected one of inspection, sampling, penalty, complaint, list, self_report, commitment)"),
+        (rec(r#""kind":"repair""#), "missing field `record`"),
+        (rec(r#""kind":"reply","text":"x""#), "exactly one of field `record` or field `rule`"),
+        (rec(r#""kind":"reply","record":"a","rule":"Y2","text":"x""#), "exactly one of field `record` or field `rule`"),
+        (rec(&format!(r#""kind":"reply","rule":"Y2","text":"{}""#, "好".repeat(301))), "field `text`"),
+        (rec(r#""kind":"reply","rule":"Y2","text":"a\u202eb""#), "field `text`"),
+        (with(&insp, "kind", Some("foo".into())), "unknown kind `foo` (expected one of inspection, sampling, penalty, complaint, list, self_report, commitment, repair, reply)"),
         (with(&insp, "kind", Some(j!(3))), "field `kind`: expected a string, got a number"),
         (with(&insp, "date", None), "missing field `date`"),
         (with(&insp, "date", Some("2026-13-01".into())), "field `date`: expected YYYY-MM-DD, got `2026-13-01`"),

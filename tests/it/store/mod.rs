@@ -34,6 +34,7 @@ mod layouts;
 mod merchants_records;
 mod redis_only;
 mod service;
+mod shop;
 
 use self::batch::*;
 use self::documents::*;
@@ -41,6 +42,7 @@ use self::layouts::*;
 use self::merchants_records::*;
 use self::redis_only::redis_of;
 use self::service::*;
+use self::shop::*;
 
 const AS_OF: Date = date(2026, 3, 1);
 
@@ -159,6 +161,9 @@ conformance!(
     a_document_write_and_its_audit_entry_land_together,
     of_concurrent_swaps_from_one_text_exactly_one_wins,
     a_document_key_must_be_short_and_printable,
+    an_activation_code_opens_one_session_of_concurrent_logins,
+    revoking_access_ends_sessions_and_a_new_code_replaces_the_old,
+    a_submission_is_decided_once_and_becomes_a_graded_record,
 );
 
 // ---------- fixtures ----------
