@@ -101,14 +101,15 @@ pub enum ReviewError {
     Other(#[from] anyhow::Error),
 }
 
-/// A new review id: the UTC time to the second, then 32 random bits
-/// (`20260301T093015-1a2b3c4d`), so keys sort by submission time.
+/// A new review id: the UTC time to the nanosecond, then 32 random bits
+/// (`20260301T093015123456789-1a2b3c4d`), so keys sort by submission time.
 fn new_id(now: Timestamp) -> Result<String, StoreError> {
     let mut r = [0u8; 4];
     getrandom::fill(&mut r).map_err(|e| StoreError::Corrupt(format!("no randomness: {e}")))?;
     Ok(format!(
-        "{}-{}",
+        "{}{:09}-{}",
         now.strftime("%Y%m%dT%H%M%S"),
+        now.subsec_nanosecond(),
         data_encoding::HEXLOWER.encode(&r)
     ))
 }
@@ -116,11 +117,11 @@ fn new_id(now: Timestamp) -> Result<String, StoreError> {
 /// Whether `raw` has the shape of a review id (before any store read).
 pub fn is_review_id(raw: &str) -> bool {
     let b = raw.as_bytes();
-    b.len() == 24
+    b.len() == 33
         && b.iter().enumerate().all(|(i, c)| match i {
             8 => *c == b'T',
-            15 => *c == b'-',
-            0..=14 => c.is_ascii_digit(),
+            24 => *c == b'-',
+            0..=23 => c.is_ascii_digit(),
             _ => matches!(c, b'0'..=b'9' | b'a'..=b'f'),
         })
 }
@@ -508,4 +509,32 @@ fn already(review: &Review) -> ReviewError {
             ReviewStatus::Rejected => "rejected",
         }
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn review_ids_sort_by_time_and_nothing_else_passes_for_one() {
+        let t = |s: &str| s.parse::<Timestamp>().unwrap();
+        let a = new_id(t("2026-03-01T09:30:15.000000001Z")).unwrap();
+        let b = new_id(t("2026-03-01T09:30:15.000000002Z")).unwrap();
+        let c = new_id(t("2026-03-01T09:30:16Z")).unwrap();
+        assert!(a < b && b < c, "{a} {b} {c}");
+        assert!(a.starts_with("20260301T093015000000001-"), "{a}");
+        for id in [&a, &b, &c] {
+            assert!(is_review_id(id), "{id}");
+        }
+        for bad in [
+            "",
+            "x",
+            &a[..32],
+            &a.replace('T', "t"),
+            &format!("{a}0"),
+            "../../etc/passwd",
+        ] {
+            assert!(!is_review_id(bad), "{bad}");
+        }
+    }
 }

@@ -510,6 +510,9 @@ fn shop_page(state: &AppState, o: &Overview, csrf: &str, notice: Option<Notice>)
             @match (&o.code, &o.code_url) {
                 (Some(c), Some(url)) => {
                     p { "码号 " (c.serial) " · 印制等级 " (c.printed_grade.label_zh()) " · 有效期至 " (c.expires_at) }
+                    @if o.projection.as_ref().is_some_and(|p| p.effective(today).0 != c.printed_grade) {
+                        p.warn { "码上印制的等级与当前等级不同：扫码时以当前等级为准。请联系辖区市场监管所换发新码后重新打印张贴。" }
+                    }
                     p { a href={"/merchants/" (o.merchant) "/print"} { "打印张贴用的信用码" } }
                     p.muted { (url) }
                 },
