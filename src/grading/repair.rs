@@ -8,8 +8,8 @@
 use std::collections::HashMap;
 
 use jiff::civil::Date;
+use jiff::ToSpan;
 
-use super::engine::plus_days;
 use crate::model::{Record, RecordBody};
 
 /// The earliest repair of each repaired record id, with the repair's index.
@@ -40,7 +40,7 @@ impl<'a> Repairs<'a> {
 /// `publicity_until` and its repair: `None` if no day is left.
 pub(super) fn publicity_last_day(from: Date, until: Date, repaired: Option<Date>) -> Option<Date> {
     let last = match repaired {
-        Some(d) => until.min(plus_days(d, -1)?),
+        Some(d) => until.min(d.checked_sub(1.day()).ok()?),
         None => until,
     };
     (last >= from).then_some(last)

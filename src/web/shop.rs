@@ -409,6 +409,37 @@ pub async fn me(state: web::Data<AppState>, shop: Shop) -> Result<HttpResponse, 
     Ok(HttpResponse::Ok().json(overview.to_json(&state)))
 }
 
+/// A form body as a JSON object of strings; `items` (one check item a
+/// line, `×` first when it failed) as a list; a ticked box as `true`. A
+/// repeated field keeps its first value.
+pub(super) fn form_fields(body: &[u8]) -> Map<String, Value> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).unwrap_or_default();
+    let mut m = Map::new();
+    for (k, v) in pairs {
+        if m.contains_key(&k) {
+            continue;
+        }
+        let value = match k.as_str() {
+            "items" => Value::Array(
+                v.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(
+                        |l| match l.strip_prefix('×').or_else(|| l.strip_prefix('x')) {
+                            Some(rest) => serde_json::json!({"item": rest.trim(), "ok": false}),
+                            None => serde_json::json!({"item": l, "ok": true}),
+                        },
+                    )
+                    .collect(),
+            ),
+            "commitment" | "accept" => Value::Bool(matches!(v.as_str(), "on" | "true" | "1")),
+            _ => Value::String(v),
+        };
+        m.insert(k, value);
+    }
+    m
+}
+
 /// The fields of a login: a form, or a JSON object.
 pub(super) fn login_fields(req: &HttpRequest, body: &[u8]) -> Result<(String, String), ApiError> {
     let is_json = req
@@ -422,7 +453,7 @@ pub(super) fn login_fields(req: &HttpRequest, body: &[u8]) -> Result<(String, St
             _ => return Err(bad("body: expected {\"merchant_id\", \"activation_code\"}")),
         }
     } else {
-        super::shop_pages::form_fields(body)
+        form_fields(body)
     };
     let get = |k: &str| {
         fields

@@ -13,7 +13,9 @@ use subtle::ConstantTimeEq;
 
 use super::admin::read_body;
 use super::error::ApiError;
-use super::shop::{activate, file, login_fields, shop_of, sign, Overview, SHOP_COOKIE};
+use super::shop::{
+    activate, file, form_fields, login_fields, shop_of, sign, Overview, SHOP_COOKIE,
+};
 use super::state::AppState;
 use crate::clock;
 use crate::model::{Record, RecordBody, ReportType};
@@ -67,37 +69,6 @@ fn see_other(to: &str) -> HttpResponse {
         .insert_header((header::LOCATION, to))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .finish()
-}
-
-/// A form body as a JSON object of strings; `items` (one check item a
-/// line, `×` first when it failed) as a list; a ticked box as `true`. A
-/// repeated field keeps its first value.
-pub(super) fn form_fields(body: &[u8]) -> Map<String, Value> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).unwrap_or_default();
-    let mut m = Map::new();
-    for (k, v) in pairs {
-        if m.contains_key(&k) {
-            continue;
-        }
-        let value = match k.as_str() {
-            "items" => Value::Array(
-                v.lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty())
-                    .map(
-                        |l| match l.strip_prefix('×').or_else(|| l.strip_prefix('x')) {
-                            Some(rest) => serde_json::json!({"item": rest.trim(), "ok": false}),
-                            None => serde_json::json!({"item": l, "ok": true}),
-                        },
-                    )
-                    .collect(),
-            ),
-            "commitment" | "accept" => Value::Bool(matches!(v.as_str(), "on" | "true" | "1")),
-            _ => Value::String(v),
-        };
-        m.insert(k, value);
-    }
-    m
 }
 
 fn login_page(message: Option<&str>) -> Markup {

@@ -11,9 +11,9 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{json, Value};
 
+use crate::browser::cdp::{require, Browser};
 use crate::helpers::spawn_app;
 use crate::shop::{decide, issue_code, seed, Y};
-use crate::browser::cdp::{require, Browser};
 
 const PHONE: (u32, u32) = (390, 844);
 
