@@ -71,7 +71,7 @@ api! {
     post "/api/v1/admin/merchants/{id}/access" => shop_admin::issue_access, "regulator", "Issue a shop's one-time activation code (replaces an unused one)", [];
     delete "/api/v1/admin/merchants/{id}/access" => shop_admin::revoke_access, "regulator", "Revoke a shop's access: its sessions and tokens end", [];
     get "/api/v1/admin/reviews" => shop_admin::list_reviews, "regulator", "Shops' submissions for review, oldest first", ["kind", "status", "after", "limit"];
-    post "/api/v1/admin/reviews/{id}" => shop_admin::decide_review, "regulator", "Accept or reject a submission, once (body: decision, reason)", [];
+    post "/api/v1/admin/reviews/{review}" => shop_admin::decide_review, "regulator", "Accept or reject a submission, once (body: decision, reason)", [];
     get "/shop" => shop_pages::page, "shop", "The shop's own page (HTML)", ["done"];
     get "/shop/login" => shop_pages::login_form, "shop", "Shop sign-in page", [];
     post "/shop/login" => shop_pages::login, "shop", "Sign in with the activation code (form: merchant_id, activation_code)", [];

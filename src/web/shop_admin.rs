@@ -156,12 +156,16 @@ pub async fn decide_review(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    if reviews::get(state.store.as_ref(), &id).await?.is_none() {
-        return Err(ApiError::NotFound(format!(
-            "no submission `{}`",
-            crate::model::truncate(&id)
-        )));
-    }
+    // Judged before the body is read: the submission, and the scope over
+    // its merchant.
+    let review = reviews::get(state.store.as_ref(), &id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::NotFound(format!("no submission `{}`", crate::model::truncate(&id)))
+        })?;
+    let merchant = crate::model::MerchantId::parse(&review.merchant)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("submission {id}: {e}")))?;
+    writable(&state, &who, Ok(MerchantPath(merchant))).await?;
     let body = read_body(&req, payload, 16 * 1024).await?;
     let text = std::str::from_utf8(&body).map_err(|e| bad(format!("body: not UTF-8: {e}")))?;
     let body = crate::records::json_without_repeated_keys(text)

@@ -251,15 +251,31 @@ async fn a_wrong_method_is_405_with_allow_on_every_route_of_the_route_table() {
     }
 }
 
+/// A `Cookie` header of a shop's session (for the shop's own routes).
+async fn shop_cookie(app: &TestApp) -> String {
+    let path = "/api/v1/admin/merchants/XZ-0001/access";
+    let (_, issued) = app
+        .admin(reqwest::Method::POST, path, Some(&app.token), None)
+        .await;
+    let code = issued["activation_code"].as_str().unwrap();
+    let url = format!("{}/api/v1/shop/token", app.base);
+    let form = [("merchant_id", "XZ-0001"), ("activation_code", code)];
+    let res = app.client.post(url).form(&form).send().await.unwrap();
+    let token: serde_json::Value = res.json().await.unwrap();
+    let secret = token["token"].as_str().unwrap().trim_start_matches("yszm_");
+    format!("Cookie: ysz_shop={secret}")
+}
+
 #[tokio::test]
 async fn head_answers_every_get_route_as_get_does_without_a_body() {
     let app = spawn_app().await;
     let token = app.token_of("XZ-0001").await;
     let gets = yisaozhi::web::ROUTES.iter().filter(|r| r.method == "get");
+    let shop = shop_cookie(&app).await;
     let mut checked = 0;
     for route in gets {
         let path = sample_path(route.path, &token);
-        let headers = [auth(&app)];
+        let headers = [auth(&app), shop.clone()];
         let get = send(&app, "GET", &path, &headers).await;
         let head = send(&app, "HEAD", &path, &headers).await;
         assert_eq!(head.status, get.status, "HEAD {}", route.path);

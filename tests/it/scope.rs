@@ -105,7 +105,7 @@ async fn state_of(store: &SharedStore) -> Value {
 /// body that the route accepts from a token in scope (the walk checks that
 /// too, so a 403 is the scope's and not a bad body's). A new write route
 /// gets the override body; if it needs another, add it here.
-fn admin_writes(serial: u64) -> Vec<(Method, String, String)> {
+fn admin_writes(serial: u64, review: &str) -> Vec<(Method, String, String)> {
     let writes: Vec<_> = yisaozhi::web::ROUTES
         .iter()
         .filter(|r| r.path.starts_with("/api/v1/admin/") && r.method != "get")
@@ -114,7 +114,8 @@ fn admin_writes(serial: u64) -> Vec<(Method, String, String)> {
             let path = r
                 .path
                 .replace("{id}", FOREIGN)
-                .replace("{serial}", &serial.to_string());
+                .replace("{serial}", &serial.to_string())
+                .replace("{review}", review);
             assert!(
                 !path.contains('{'),
                 "{path}: a new path parameter; teach this test what to put there"
@@ -124,6 +125,9 @@ fn admin_writes(serial: u64) -> Vec<(Method, String, String)> {
                 // the caller's own region with its name and personal data gone.
                 "/api/v1/admin/merchants" => foreign_line("511504", "改名"),
                 "/api/v1/admin/records" => record_line("SCOPE-1", FOREIGN),
+                "/api/v1/admin/reviews/{review}" => {
+                    json!({"decision": "accept", "reason": "越权测试"}).to_string()
+                }
                 _ => json!({"grade": "red", "reason": "越权测试"}).to_string(),
             };
             (method, path, body)
@@ -132,6 +136,24 @@ fn admin_writes(serial: u64) -> Vec<(Method, String, String)> {
     // The six of today: a filter that finds fewer is broken.
     assert!(writes.len() >= 6, "{writes:?}");
     writes
+}
+
+/// A shop's submission of the foreign merchant, pending review.
+async fn pending_review(store: &SharedStore) -> String {
+    use yisaozhi::shop::{reviews, submissions};
+    let body = json!({"report_type": "self_check", "date": yisaozhi::clock::today()});
+    let submission =
+        submissions::self_report(body.as_object().unwrap(), yisaozhi::clock::today()).unwrap();
+    let rules = yisaozhi::grading::Rules::default();
+    let foreign = MerchantId::parse(FOREIGN).unwrap();
+    let review = reviews::submit(
+        &**store,
+        &rules,
+        &foreign,
+        submission,
+        yisaozhi::clock::now(),
+    );
+    review.await.unwrap().id
 }
 
 /// Every admin write route, called by tokens that may not change the
@@ -146,8 +168,9 @@ async fn every_admin_write_route_refuses_a_token_of_another_region() {
     let f = fixture().await;
     let county = token(&f.store, "叙州区", "write:511504").await;
     let viewer = token(&f.store, "viewer", "read").await;
+    let review = pending_review(&f.store).await;
     let before = state_of(&f.store).await;
-    let writes = admin_writes(f.serial);
+    let writes = admin_writes(f.serial, &review);
     for who in [&county, &viewer] {
         for (method, path, body) in &writes {
             let (status, res) = send(&f.app, method.clone(), path, who, body).await;
