@@ -25,5 +25,6 @@ mod scope;
 mod shard;
 mod shop;
 mod shop_browser;
+mod shop_durable;
 mod status_list;
 mod store;

@@ -12,7 +12,7 @@ use crate::helpers::{serve, spawn_app, TestApp};
 
 pub(crate) const Y: &str = "SHOP-Y";
 const R: &str = "SHOP-R";
-const OTHER: &str = "SHOP-O";
+pub(crate) const OTHER: &str = "SHOP-O";
 
 fn day(offset: i64) -> String {
     use jiff::ToSpan;
@@ -118,7 +118,7 @@ pub(crate) async fn issue_code(app: &TestApp, id: &str) -> String {
     b["activation_code"].as_str().unwrap().to_owned()
 }
 
-async fn login_token(app: &TestApp, id: &str, code: &str) -> (u16, Value) {
+pub(crate) async fn login_token(app: &TestApp, id: &str, code: &str) -> (u16, Value) {
     let res = app
         .client
         .post(format!("{}/api/v1/shop/token", app.base))
@@ -130,14 +130,14 @@ async fn login_token(app: &TestApp, id: &str, code: &str) -> (u16, Value) {
     (status, res.json().await.unwrap_or(Value::Null))
 }
 
-async fn shop_token(app: &TestApp, id: &str) -> String {
+pub(crate) async fn shop_token(app: &TestApp, id: &str) -> String {
     let code = issue_code(app, id).await;
     let (s, b) = login_token(app, id, &code).await;
     assert_eq!(s, 201, "{b}");
     b["token"].as_str().unwrap().to_owned()
 }
 
-async fn as_shop(
+pub(crate) async fn as_shop(
     app: &TestApp,
     token: &str,
     method: Method,
@@ -157,7 +157,7 @@ pub(crate) async fn decide(app: &TestApp, id: &str, decision: &str, reason: &str
     .await
 }
 
-fn rules_of(scan: &Value) -> Vec<String> {
+pub(crate) fn rules_of(scan: &Value) -> Vec<String> {
     scan["reasons"]
         .as_array()
         .unwrap()
