@@ -58,7 +58,7 @@ pub(super) async fn read_body(
 
 /// Loads a merchant the authenticated caller may change: the path's id is
 /// judged only after authentication, so a stranger learns nothing of it.
-async fn writable_merchant(
+pub(super) async fn writable_merchant(
     state: &AppState,
     who: &Principal,
     id: Result<MerchantPath, ApiError>,

@@ -40,6 +40,11 @@ fn grade_class(g: Grade) -> &'static str {
 }
 
 fn layout(title: &str, body: Markup) -> Markup {
+    layout_styled(title, CSS, body)
+}
+
+/// A page with one of [`STYLE_SHEETS`] as its style sheet.
+pub(super) fn layout_styled(title: &str, css: &'static str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="zh-CN" {
@@ -49,7 +54,7 @@ fn layout(title: &str, body: Markup) -> Markup {
                 meta name="robots" content="noindex";
                 link rel="icon" href="data:,";
                 title { (title) }
-                style { (PreEscaped(CSS)) }
+                style { (PreEscaped(css)) }
             }
             body { main { (body) } }
         }

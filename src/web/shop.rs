@@ -167,15 +167,30 @@ fn created(review: &Review) -> HttpResponse {
     HttpResponse::Created().json(json!({"id": review.id, "status": review.status}))
 }
 
+/// Reads a JSON submission, parses it with `parse` and files it.
+async fn submit_json(
+    state: &AppState,
+    shop: &Shop,
+    req: &HttpRequest,
+    payload: web::Payload,
+    parse: impl FnOnce(&Map<String, Value>) -> Result<Submission, String>,
+) -> Result<HttpResponse, ApiError> {
+    let body = json_object(req, payload).await?;
+    let submission = parse(&body).map_err(bad)?;
+    Ok(created(&file(state, &shop.merchant, submission).await?))
+}
+
 pub async fn self_report(
     state: web::Data<AppState>,
     shop: Shop,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let body = json_object(&req, payload).await?;
-    let submission = submissions::self_report(&body, clock::today()).map_err(bad)?;
-    Ok(created(&file(&state, &shop.merchant, submission).await?))
+    let today = clock::today();
+    submit_json(&state, &shop, &req, payload, |b| {
+        submissions::self_report(b, today)
+    })
+    .await
 }
 
 pub async fn reply(
@@ -184,9 +199,7 @@ pub async fn reply(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let body = json_object(&req, payload).await?;
-    let submission = submissions::reply(&body).map_err(bad)?;
-    Ok(created(&file(&state, &shop.merchant, submission).await?))
+    submit_json(&state, &shop, &req, payload, submissions::reply).await
 }
 
 pub async fn repair(
@@ -195,9 +208,7 @@ pub async fn repair(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let body = json_object(&req, payload).await?;
-    let submission = submissions::repair(&body).map_err(bad)?;
-    Ok(created(&file(&state, &shop.merchant, submission).await?))
+    submit_json(&state, &shop, &req, payload, submissions::repair).await
 }
 
 pub async fn commitment_text(

@@ -21,27 +21,13 @@ fn bad(message: impl Into<String>) -> ApiError {
     ApiError::BadRequest("bad_request", message.into())
 }
 
-/// Loads the merchant of the path if the caller's scope may change it.
+/// The merchant of the path, if the caller's scope may change it.
 async fn writable(
     state: &AppState,
     who: &Regulator,
     id: Result<MerchantPath, ApiError>,
 ) -> Result<crate::model::MerchantId, ApiError> {
-    let id = id?;
-    let merchant = state
-        .store
-        .merchant(&id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no merchant `{}`", *id)))?;
-    if !who.scope.may_write(&merchant.region) {
-        return Err(ApiError::Forbidden(format!(
-            "token `{}` (scope {}) may not change merchants in region {}",
-            who.name,
-            who.scope.as_string(),
-            merchant.region
-        )));
-    }
-    Ok(merchant.id)
+    Ok(super::admin::writable_merchant(state, who, id).await?.id)
 }
 
 /// `POST /api/v1/admin/merchants/{id}/access` → `201 {"activation_code"}`:

@@ -7,7 +7,7 @@
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use maud::{html, Markup, PreEscaped, DOCTYPE};
+use maud::{html, Markup};
 use serde_json::{Map, Value};
 use subtle::ConstantTimeEq;
 
@@ -41,20 +41,7 @@ button{display:block;width:100%;margin-top:.7rem;padding:.7rem;font:inherit;font
 details{margin:.4rem 0}summary{color:#0b57d0;cursor:pointer}a{color:#0b57d0}";
 
 fn layout(title: &str, body: Markup) -> Markup {
-    html! {
-        (DOCTYPE)
-        html lang="zh-CN" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width,initial-scale=1";
-                meta name="robots" content="noindex";
-                link rel="icon" href="data:,";
-                title { (title) }
-                style { (PreEscaped(SHOP_CSS)) }
-            }
-            body { main { (body) } }
-        }
-    }
+    super::pages::layout_styled(title, SHOP_CSS, body)
 }
 
 fn html_response(status: actix_web::http::StatusCode, page: Markup) -> HttpResponse {

@@ -157,6 +157,16 @@ pub(crate) async fn decide(app: &TestApp, id: &str, decision: &str, reason: &str
     .await
 }
 
+/// The actions of the audit log about `target`, newest first.
+pub(crate) async fn audit_actions(app: &TestApp, target: &str) -> Vec<String> {
+    let path = format!("/api/v1/admin/audit?target={target}&limit=100");
+    let (_, log) = app.admin(Method::GET, &path, Some(&app.token), None).await;
+    let entries = log["entries"].as_array().unwrap().iter();
+    entries
+        .map(|e| e["action"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 pub(crate) fn rules_of(scan: &Value) -> Vec<String> {
     scan["reasons"]
         .as_array()
@@ -264,23 +274,12 @@ async fn an_activation_code_is_used_once_and_binds_the_shop_to_its_merchant() {
     );
 
     // Audited, without the code.
-    let (_, log) = app
-        .admin(
-            Method::GET,
-            &format!("/api/v1/admin/audit?target={Y}"),
-            Some(&app.token),
-            None,
-        )
-        .await;
-    let actions: Vec<&str> = log["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
+    let actions = audit_actions(&app, Y).await;
     for a in ["shop.access.issue", "shop.activate", "shop.access.revoke"] {
-        assert!(actions.contains(&a), "{a} in {actions:?}");
+        assert!(actions.iter().any(|x| x == a), "{a} in {actions:?}");
     }
+    let path = format!("/api/v1/admin/audit?target={Y}");
+    let (_, log) = app.admin(Method::GET, &path, Some(&app.token), None).await;
     assert!(!log.to_string().contains(&code[..5]));
 }
 
@@ -610,27 +609,14 @@ async fn submissions_are_validated_reviewed_once_and_graded_at_once() {
         .collect();
     assert_eq!(statuses.len(), 5);
     assert!(!statuses.contains(&"pending"), "{statuses:?}");
-    let (_, log) = app
-        .admin(
-            Method::GET,
-            &format!("/api/v1/admin/audit?target={Y}&limit=100"),
-            Some(&app.token),
-            None,
-        )
-        .await;
-    let actions: Vec<&str> = log["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
+    let actions = audit_actions(&app, Y).await;
     for a in [
         "shop.submit.self_report",
         "shop.submit.reply",
         "shop.submit.repair",
         "review.accept",
     ] {
-        assert!(actions.contains(&a), "{a} in {actions:?}");
+        assert!(actions.iter().any(|x| x == a), "{a} in {actions:?}");
     }
     assert_eq!(
         actions.iter().filter(|a| a.starts_with("review.")).count(),
