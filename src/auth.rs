@@ -384,6 +384,8 @@ mod tests {
         }
         assert!(f.note(b, Some("0badc0de")), "the id is past its limit");
         assert!(!f.note(b, Some("12345678")), "another id is not");
+        assert!(f.key_limited("0badc0de"));
+        assert!(!f.key_limited("12345678"));
         // IPv6: counted per /64.
         for i in 0..MAX_FAILURES_PER_MINUTE {
             assert!(!f.note(Some(ip(&format!("2001:db8:1:2::{i:x}"))), None));

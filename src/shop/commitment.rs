@@ -42,23 +42,8 @@ pub async fn sign(
         "source": super::reviews::SHOP_SOURCE,
         "summary": format!("质量承诺书（第{COMMITMENT_VERSION}版），经营者在线签署"),
     });
-    let (report, ids) = crate::refresh::import_records_body(
-        store,
-        rules,
-        &serde_json::to_vec(&line)?,
-        &|_| true,
-        today,
-    )
-    .await?;
-    if report.summary.rejected > 0 {
-        let why = report
-            .rejects
-            .first()
-            .map(|r| r.reason.clone())
-            .unwrap_or_default();
-        anyhow::bail!("the commitment record was refused: {why}");
-    }
-    if report.summary.imported > 0 {
+    let (new, ids) = super::reviews::import_line(store, rules, &line, &|_| true, today).await?;
+    if new {
         store
             .append_audit(AuditEntry {
                 at: now,

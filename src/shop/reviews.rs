@@ -478,25 +478,33 @@ pub async fn decide(
     }
     let mut regraded = Vec::new();
     if let Some(line) = line {
-        let body = serde_json::to_vec(&line).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let (report, ids) =
-            crate::refresh::import_records_body(store, rules, &body, may_write, today).await?;
-        if report.summary.rejected > 0 {
-            let why = report
-                .rejects
-                .first()
-                .map(|r| r.reason.clone())
-                .unwrap_or_default();
-            return Err(ReviewError::Other(anyhow::anyhow!(
-                "the record of accepted submission {id} was refused: {why}"
-            )));
-        }
+        let (_, ids) = import_line(store, rules, &line, may_write, today)
+            .await
+            .map_err(|e| e.context(format!("accepted submission {id}")))?;
         regraded = ids;
     }
     Ok(Decided {
         review: decided,
         regraded,
     })
+}
+
+/// Imports one record (a JSONL line) through the records import, graded
+/// at once: whether it was new, and the merchants regraded.
+pub async fn import_line(
+    store: &dyn Store,
+    rules: &Rules,
+    line: &Value,
+    may_write: &(dyn Fn(&RegionCode) -> bool + Sync),
+    today: Date,
+) -> anyhow::Result<(bool, Vec<MerchantId>)> {
+    let body = serde_json::to_vec(line)?;
+    let (report, ids) =
+        crate::refresh::import_records_body(store, rules, &body, may_write, today).await?;
+    if let Some(reject) = report.rejects.first() {
+        anyhow::bail!("the record was refused: {}", reject.reason);
+    }
+    Ok((report.summary.imported > 0, ids))
 }
 
 fn already(review: &Review) -> ReviewError {
