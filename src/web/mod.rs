@@ -19,6 +19,7 @@ mod security_headers;
 mod shop;
 mod shop_admin;
 mod shop_pages;
+mod shop_style;
 mod state;
 
 pub use edge::{envelope_and_headers, no_route};

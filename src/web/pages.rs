@@ -33,7 +33,7 @@ const PRINT_CSS: &str = "\
 
 /// Every inline style sheet a page may carry: the content security policy
 /// allows these (by hash) and nothing else.
-pub const STYLE_SHEETS: [&str; 3] = [CSS, PRINT_CSS, super::shop_pages::SHOP_CSS];
+pub const STYLE_SHEETS: [&str; 3] = [CSS, PRINT_CSS, super::shop_style::SHOP_CSS];
 
 fn grade_class(g: Grade) -> &'static str {
     g.name()
