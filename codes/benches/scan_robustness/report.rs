@@ -83,6 +83,14 @@ impl Run {
         let args: Vec<String> = std::env::args()
             .skip(1)
             .filter(|a| a != "--bench")
+            .map(|a| {
+                // Quoted for a POSIX shell where it needs it.
+                if a.contains([' ', '"', '\'', ',', '$']) {
+                    format!("'{}'", a.replace('\'', r"'\''"))
+                } else {
+                    a
+                }
+            })
             .collect();
         Run {
             date,
