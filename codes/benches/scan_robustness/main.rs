@@ -190,6 +190,8 @@ fn self_check(key: &SigningKey, tmp: &std::path::Path, zbar: bool) -> Result<(),
 
 fn run(args: &Args) -> Result<(), String> {
     let started = Instant::now();
+    // The commit, machine and load as the run starts.
+    let mut run = report::Run::describe(args.trials, args.seed, &args.label);
     let key = SigningKey::from_bytes(&KEY_SEED);
     let tmp = std::env::temp_dir().join(format!("ysz-scan-robustness-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
@@ -247,7 +249,7 @@ fn run(args: &Args) -> Result<(), String> {
     } else {
         &readers::DECODERS[..2]
     };
-    let run = report::Run::describe(args.trials, args.seed, &args.label, started.elapsed());
+    run.elapsed = started.elapsed();
     let rows = report::summarise(&trials, &args.grades, decoders);
     print!("{}", report::table(&run, &rows));
     std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;

@@ -244,10 +244,11 @@ fn solve8(mut a: [[f64; 8]; 8], mut b: [f64; 8]) -> [f64; 8] {
         b.swap(col, pivot);
         let p = a[col][col];
         assert!(p.abs() > 1e-12, "degenerate homography");
+        let pivot_row = a[col];
         for row in col + 1..8 {
             let f = a[row][col] / p;
-            for k in col..8 {
-                a[row][k] -= f * a[col][k];
+            for (v, q) in a[row].iter_mut().zip(pivot_row).skip(col) {
+                *v -= f * q;
             }
             b[row] -= f * b[col];
         }

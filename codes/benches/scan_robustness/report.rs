@@ -54,7 +54,8 @@ fn sh(cmd: &str, args: &[&str]) -> String {
 }
 
 impl Run {
-    pub fn describe(trials: usize, seed: u64, label: &str, elapsed: Duration) -> Run {
+    /// The run as it starts (`elapsed` is set when it ends).
+    pub fn describe(trials: usize, seed: u64, label: &str) -> Run {
         let days = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.as_secs() / 86_400)
@@ -103,7 +104,7 @@ impl Run {
             trials,
             seed,
             label: label.to_owned(),
-            elapsed,
+            elapsed: Duration::ZERO,
         }
     }
 }
