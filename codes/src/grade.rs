@@ -70,7 +70,8 @@ impl Grade {
     /// black in luma (Rec. 601 about 24 of 255), so that a camera's Y plane
     /// sees them as black ink. Lighter shades (luma 54–78: `#0b5d2a`,
     /// `#6b4e00`, `#8a130e`) decoded 1.5 percentage points less often than
-    /// black in degraded phone photos (`codes/benches/scan_robustness`).
+    /// black with rxing (ZXing) in degraded phone photos
+    /// (`codes/benches/scan_robustness`).
     pub fn dark_colour(self) -> &'static str {
         match self {
             Grade::Green => "#042410",
