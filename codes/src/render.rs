@@ -159,6 +159,16 @@ mod tests {
     }
 
     #[test]
+    fn module_shades_are_within_ten_percent_of_black() {
+        // Lighter shades cost decodes in degraded photos
+        // (codes/benches/scan_robustness, BENCHMARKS.md).
+        for g in Grade::ALL {
+            let l = luma_of(g.dark_colour());
+            assert!(l <= 26, "{g}: {l}");
+        }
+    }
+
+    #[test]
     fn raster_shape() {
         let qr = Qr::encode("HTTPS://A/S/1").unwrap();
         let (w, h, p) = luma(&qr, Grade::Green, 3);
