@@ -25,4 +25,5 @@ pub mod settings;
 pub mod startup;
 pub mod status_list;
 pub mod store;
+pub mod tips;
 pub mod web;

@@ -1,8 +1,9 @@
 //! The scan path: token → signature (cached) → code status → live projection
-//! (cached). No HTTP here: the web layer renders a [`Scan`], encodes it, and
-//! memoises its answers in the slots a cached view keeps beside each checked
-//! text ([`MerchantView::memoised`]), so a change that replaces the view
-//! drops them too.
+//! (cached), with the consumer tips in force for the merchant. No HTTP here:
+//! the web layer renders a [`Scan`], encodes it, and memoises its answers in
+//! the slots a cached view keeps beside each checked text
+//! ([`MerchantView::memoised`]), so a change that replaces the view drops
+//! them too, and a change of the tips makes them stale ([`MemoKey`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -18,6 +19,7 @@ use crate::keys::Keyring;
 use crate::metrics;
 use crate::model::{CodeStatus, MerchantId, Projection};
 use crate::store::{parse_projection_json, ScanRead, SharedStore, StoreError, StoredProjection};
+use crate::tips::{Audience, Tip, TipSet, Tips};
 
 /// What a scanned code turned out to be (CONTRACT §2 statuses).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +86,8 @@ struct LiveGradeFields {
     computed_grade: crate::model::Grade,
     #[serde(rename = "override")]
     override_: Option<crate::model::Override>,
+    /// Which consumer tips apply: the merchant's region and categories.
+    merchant: Audience,
 }
 
 /// How many checked token texts a view keeps (oldest dropped first).
@@ -103,12 +107,20 @@ struct Checked {
 /// keeps them.
 pub const ANSWER_SLOTS: usize = 4;
 
-/// The answers to one text's scan on `day`: its status and each body
-/// memoised so far, by slot. Everything an answer holds is fixed by the
-/// view, the text and the day.
+/// What a memoised answer depends on besides the view and the text: the
+/// day, and the generation of the tips it shows ([`TipSet::generation`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoKey {
+    pub day: Date,
+    pub tips: u64,
+}
+
+/// The answers to one text's scan under a [`MemoKey`]: its status and each
+/// body memoised so far, by slot. Everything an answer holds is fixed by
+/// the view, the text and the key.
 #[derive(Debug, Clone)]
 struct Answers {
-    day: Date,
+    key: MemoKey,
     status: Status,
     bodies: [Option<bytes::Bytes>; ANSWER_SLOTS],
 }
@@ -119,6 +131,10 @@ impl MerchantView {
         let grade_fields = LiveGradeFields {
             computed_grade: projection.computed_grade,
             override_: projection.override_.clone(),
+            merchant: Audience {
+                region: projection.merchant.region.clone(),
+                categories: projection.merchant.categories.clone(),
+            },
         };
         Self::build(None, grade_fields, projection.into(), codes)
     }
@@ -180,8 +196,14 @@ impl MerchantView {
         .0
     }
 
+    /// The merchant's region and categories: which tips apply.
+    pub fn audience(&self) -> &Audience {
+        &self.grade_fields.merchant
+    }
+
     /// The projection's stored JSON when it is, byte for byte, its public
-    /// JSON: stored and without an override (see `web::public_projection`).
+    /// projection: stored and without an override (see
+    /// `web::public_projection`).
     pub fn public_json(&self) -> Option<&str> {
         self.json
             .as_deref()
@@ -249,26 +271,39 @@ impl MerchantView {
         self.kept
     }
 
-    /// The status and the body memoised in `slot` for a scan of `text` on
-    /// `day`, if any.
-    pub fn memoised(&self, text: &str, day: Date, slot: usize) -> Option<(Status, bytes::Bytes)> {
+    /// The status and the body memoised in `slot` for a scan of `text`
+    /// under `key`, if any.
+    pub fn memoised(
+        &self,
+        text: &str,
+        key: MemoKey,
+        slot: usize,
+    ) -> Option<(Status, bytes::Bytes)> {
         let checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
         let answers = checked.iter().find(|c| *c.text == *text)?.answers.as_ref();
-        let answers = answers.filter(|a| a.day == day)?;
+        let answers = answers.filter(|a| a.key == key)?;
         Some((answers.status, answers.bodies[slot].clone()?))
     }
 
     /// Memoises `body` in `slot`, the answer with `status` to a scan of the
-    /// checked `text`, for the rest of `day`.
-    pub fn memoise(&self, text: &str, day: Date, slot: usize, status: Status, body: &bytes::Bytes) {
+    /// checked `text`, while `key` holds (the rest of its day, until the
+    /// tips change).
+    pub fn memoise(
+        &self,
+        text: &str,
+        key: MemoKey,
+        slot: usize,
+        status: Status,
+        body: &bytes::Bytes,
+    ) {
         let mut checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
         let Some(c) = checked.iter_mut().find(|c| *c.text == *text) else {
             return;
         };
         let answers = match &mut c.answers {
-            Some(a) if a.day == day => a,
+            Some(a) if a.key == key => a,
             stale => stale.insert(Answers {
-                day,
+                key,
                 status,
                 bodies: Default::default(),
             }),
@@ -300,6 +335,26 @@ pub struct Scan {
     pub claims: Option<Arc<Verified>>,
     pub view: Option<Arc<MerchantView>>,
     pub today: Date,
+    /// The tips as the scan found them.
+    pub tips: Arc<TipSet>,
+}
+
+impl Scan {
+    /// What an answer to this scan depends on besides the view and the text.
+    pub fn memo_key(&self) -> MemoKey {
+        MemoKey {
+            day: self.today,
+            tips: self.tips.generation(),
+        }
+    }
+
+    /// The tips in force today for the merchant shown (none if none is).
+    pub fn shown_tips(&self) -> Vec<&Tip> {
+        self.view
+            .as_ref()
+            .map(|v| self.tips.shown(v.audience(), self.today))
+            .unwrap_or_default()
+    }
 }
 
 /// Reads a merchant's view: its projection and its codes' statuses, in one
@@ -353,6 +408,8 @@ pub struct Scanner {
     /// from the store while this moved may predate the change: it is not
     /// kept.
     invalidations: Arc<std::sync::atomic::AtomicU64>,
+    /// The consumer tips, kept current by `startup`'s change poll.
+    tips: Arc<Tips>,
 }
 
 /// The view cache's hasher: several times faster than SipHash on merchant
@@ -450,6 +507,7 @@ impl Scanner {
             }),
             expiry,
             invalidations: Default::default(),
+            tips: Default::default(),
             // Sized apart from the view cache: a verify costs ~100 µs, and a
             // cold view cache (capacity 0) must not mean re-verifying.
             verified: moka::sync::Cache::builder()
@@ -465,6 +523,10 @@ impl Scanner {
 
     pub fn keys(&self) -> &Arc<Keyring> {
         &self.keys
+    }
+
+    pub fn tips(&self) -> &Tips {
+        &self.tips
     }
 
     /// Whether any merchant's view is cached: scans of those merchants can
@@ -593,9 +655,10 @@ impl Scanner {
         outcome
     }
 
-    /// The answer memoised in `slot` for a scan of `text` today, if the
-    /// merchant's view is cached and holds one for this very text: the
-    /// warm path, with no signature check and no second cache.
+    /// The answer memoised in `slot` for a scan of `text` today with the
+    /// current tips, if the merchant's view is cached and holds one for this
+    /// very text: the warm path, with no signature check and no second
+    /// cache.
     pub async fn memoised_answer(
         &self,
         text: &str,
@@ -606,7 +669,11 @@ impl Scanner {
         // Untrusted until the text is found among the view's checked ones.
         let claimed = yisaozhi_codes::claimed_merchant(text)?;
         let view = views.get(claimed.as_str()).await.flatten()?;
-        let answer = view.memoised(text, today, slot)?;
+        let key = MemoKey {
+            day: today,
+            tips: self.tips.generation(),
+        };
+        let answer = view.memoised(text, key, slot)?;
         metrics::cache("merchant_views", true);
         self.reread_if_due(claimed.as_str(), &view);
         Some(answer)
@@ -634,13 +701,25 @@ impl Scanner {
             Some(hit) => hit,
             None => {
                 let Ok(token) = Token::parse(text) else {
-                    return Ok(judge(Status::Malformed, None, None, today));
+                    return Ok(judge(
+                        Status::Malformed,
+                        None,
+                        None,
+                        today,
+                        self.tips.current(),
+                    ));
                 };
                 self.check_signature(&token)
             }
         };
         let Ok(claims) = signature else {
-            return Ok(judge(Status::Forged, None, None, today));
+            return Ok(judge(
+                Status::Forged,
+                None,
+                None,
+                today,
+                self.tips.current(),
+            ));
         };
         let view = match &claims.merchant_id {
             Some(id) => self.view(id).await?,
@@ -649,7 +728,13 @@ impl Scanner {
         if let Some(view) = &view {
             view.remember(text, &claims);
         }
-        Ok(judge(Status::Valid, Some(claims), view, today))
+        Ok(judge(
+            Status::Valid,
+            Some(claims),
+            view,
+            today,
+            self.tips.current(),
+        ))
     }
 
     /// The warm path: the merchant's view is cached and this very text was
@@ -663,7 +748,13 @@ impl Scanner {
         let claims = view.verified(text)?;
         metrics::cache("merchant_views", true);
         self.reread_if_due(claimed.as_str(), &view);
-        Some(judge(Status::Valid, Some(claims), Some(view), today))
+        Some(judge(
+            Status::Valid,
+            Some(claims),
+            Some(view),
+            today,
+            self.tips.current(),
+        ))
     }
 }
 
@@ -674,12 +765,14 @@ fn judge(
     claims: Option<Arc<Verified>>,
     view: Option<Arc<MerchantView>>,
     today: Date,
+    tips: Arc<TipSet>,
 ) -> Scan {
     let mut scan = Scan {
         status,
         claims: None,
         view: None,
         today,
+        tips,
     };
     let Some(claims) = claims else {
         return scan;
@@ -872,7 +965,8 @@ mod tests {
         });
         // Slots as the web layer might use them: JSON, JSON gzip, page.
         let (json_slot, json_gzip_slot, page_slot) = (0, 1, 2);
-        let json = (today, json_slot);
+        let key = |day, tips| MemoKey { day, tips };
+        let json = (key(today, 0), json_slot);
         let first = read().await;
         first.remember("123", &claims);
         let body = bytes::Bytes::from_static(b"first");
@@ -882,12 +976,13 @@ mod tests {
             Some((Status::Valid, body.clone()))
         );
         // Nothing else was answered: not the page, not gzip, not another
-        // text, not another day.
-        assert_eq!(first.memoised("123", today, page_slot), None);
-        assert_eq!(first.memoised("123", today, json_gzip_slot), None);
+        // text, not another day, not with other tips.
+        assert_eq!(first.memoised("123", json.0, page_slot), None);
+        assert_eq!(first.memoised("123", json.0, json_gzip_slot), None);
         assert_eq!(first.memoised("124", json.0, json.1), None);
         let tomorrow = today.tomorrow().unwrap();
-        assert_eq!(first.memoised("123", tomorrow, json_slot), None);
+        assert_eq!(first.memoised("123", key(tomorrow, 0), json_slot), None);
+        assert_eq!(first.memoised("123", key(today, 1), json_slot), None);
         // A view read again with nothing changed keeps the text and answer.
         let same = read().await;
         same.adopt(&first);
@@ -902,7 +997,7 @@ mod tests {
         assert_eq!(changed.memoised("123", json.0, json.1), None);
         assert!(changed.verified("123").is_some());
         // An answer of another day is replaced, with its status.
-        let page = (tomorrow, page_slot);
+        let page = (key(tomorrow, 0), page_slot);
         first.memoise("123", page.0, page.1, Status::Expired, &"p".into());
         assert_eq!(first.memoised("123", json.0, json.1), None);
         assert_eq!(

@@ -29,7 +29,7 @@ const MAX_OVERRIDE_BYTES: usize = 64 * 1024;
 /// Reads a request body of at most `limit` bytes (decoded, if the client
 /// compressed it). Called after authentication, so no one unauthenticated
 /// makes the service read (or decompress) a body.
-async fn read_body(
+pub(super) async fn read_body(
     req: &HttpRequest,
     payload: web::Payload,
     limit: usize,
@@ -87,7 +87,7 @@ struct OverrideBody {
     expires_at: Option<String>,
 }
 
-fn bad(message: String) -> ApiError {
+pub(super) fn bad(message: String) -> ApiError {
     ApiError::BadRequest("bad_request", message)
 }
 

@@ -17,6 +17,7 @@ mod routes;
 mod scan;
 mod security_headers;
 mod state;
+mod tips;
 
 pub use edge::{envelope_and_headers, no_route};
 pub use error::ApiError;

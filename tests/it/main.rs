@@ -25,3 +25,4 @@ mod scope;
 mod shard;
 mod status_list;
 mod store;
+mod tips;
