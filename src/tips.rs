@@ -534,7 +534,10 @@ mod tests {
 
     #[test]
     fn a_region_ending_in_zeros_covers_its_prefix_and_empty_lists_cover_everything() {
-        let cases: &[(&[&str], &[&str], &str, &[&str], bool)] = &[
+        // (tip's regions, tip's categories, merchant's region, merchant's
+        // categories, covered)
+        type Case<'a> = (&'a [&'a str], &'a [&'a str], &'a str, &'a [&'a str], bool);
+        let cases: &[Case] = &[
             (&["511500"], &["食品"], "511504", &["食品"], true),
             (&["511500"], &["食品"], "511600", &["食品"], false),
             (&["511504"], &["食品"], "511504", &["餐饮", "食品"], true),
