@@ -45,6 +45,13 @@ impl Application {
             tracing::warn!(key_dir = %settings.key_dir.display(), "no signing keys: every scan will be reported as forged; run `yisaozhi keys generate`");
         }
         let rules = settings.load_rules()?;
+        let scanner = Scanner::new(store.clone(), Arc::new(keys), settings.cache_capacity);
+        // Before the listener is bound: a client that can connect finds
+        // the tips loaded.
+        if let Err(e) = scanner.tips().reload(&*store).await {
+            // The change poll loads them once the store answers.
+            tracing::warn!(error = %e, "cannot read consumer tips yet; scans show none until they are read");
+        }
         let listener = TcpListener::bind(settings.listen)
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let addr = listener.local_addr()?;
@@ -52,11 +59,6 @@ impl Application {
             .public_base_url
             .clone()
             .unwrap_or_else(|| format!("http://{addr}"));
-        let scanner = Scanner::new(store.clone(), Arc::new(keys), settings.cache_capacity);
-        if let Err(e) = scanner.tips().reload(&*store).await {
-            // The change poll loads them once the store answers.
-            tracing::warn!(error = %e, "cannot read consumer tips yet; scans show none until they are read");
-        }
         spawn_invalidation(store.clone(), scanner.clone());
         let state = AppState {
             store,
