@@ -398,25 +398,13 @@ impl Scanner {
             Some(hit) => hit,
             None => {
                 let Ok(token) = Token::parse(text) else {
-                    return Ok(judge(
-                        Status::Malformed,
-                        None,
-                        None,
-                        today,
-                        self.tips.current(),
-                    ));
+                    return Ok(self.judge(Status::Malformed, None, None, today));
                 };
                 self.check_signature(&token)
             }
         };
         let Ok(claims) = signature else {
-            return Ok(judge(
-                Status::Forged,
-                None,
-                None,
-                today,
-                self.tips.current(),
-            ));
+            return Ok(self.judge(Status::Forged, None, None, today));
         };
         let view = match &claims.merchant_id {
             Some(id) => self.view(id).await?,
@@ -425,13 +413,7 @@ impl Scanner {
         if let Some(view) = &view {
             view.remember(text, &claims);
         }
-        Ok(judge(
-            Status::Valid,
-            Some(claims),
-            view,
-            today,
-            self.tips.current(),
-        ))
+        Ok(self.judge(Status::Valid, Some(claims), view, today))
     }
 
     /// The warm path: the merchant's view is cached and this very text was
@@ -445,50 +427,44 @@ impl Scanner {
         let claims = view.verified(text)?;
         metrics::cache("merchant_views", true);
         self.reread_if_due(claimed.as_str(), &view);
-        Some(judge(
-            Status::Valid,
-            Some(claims),
-            Some(view),
-            today,
-            self.tips.current(),
-        ))
+        Some(self.judge(Status::Valid, Some(claims), Some(view), today))
     }
-}
 
-/// The scan of a code: `status` is `Valid` for a code whose signature holds,
-/// and is then refined by the code's status in the view and its expiry.
-fn judge(
-    status: Status,
-    claims: Option<Arc<Verified>>,
-    view: Option<Arc<MerchantView>>,
-    today: Date,
-    tips: Arc<TipSet>,
-) -> Scan {
-    let mut scan = Scan {
-        status,
-        claims: None,
-        view: None,
-        today,
-        tips,
-    };
-    let Some(claims) = claims else {
-        return scan;
-    };
-    let code_status = view
-        .as_ref()
-        .and_then(|v| v.codes.get(&claims.serial).copied());
-    let expired = clock::to_day(today).is_some_and(|d| d > claims.expires);
-    scan.status = match code_status {
-        None | Some(CodeStatus::Revoked) => Status::Revoked,
-        Some(CodeStatus::Superseded) => Status::Superseded,
-        Some(CodeStatus::Active) if expired => Status::Expired,
-        Some(CodeStatus::Active) => Status::Valid,
-    };
-    scan.claims = Some(claims);
-    if scan.status.shows_merchant() {
-        scan.view = view;
+    /// The scan of a code: `status` is `Valid` for a code whose signature holds,
+    /// and is then refined by the code's status in the view and its expiry.
+    fn judge(
+        &self,
+        status: Status,
+        claims: Option<Arc<Verified>>,
+        view: Option<Arc<MerchantView>>,
+        today: Date,
+    ) -> Scan {
+        let mut scan = Scan {
+            status,
+            claims: None,
+            view: None,
+            today,
+            tips: self.tips.current(),
+        };
+        let Some(claims) = claims else {
+            return scan;
+        };
+        let code_status = view
+            .as_ref()
+            .and_then(|v| v.codes.get(&claims.serial).copied());
+        let expired = clock::to_day(today).is_some_and(|d| d > claims.expires);
+        scan.status = match code_status {
+            None | Some(CodeStatus::Revoked) => Status::Revoked,
+            Some(CodeStatus::Superseded) => Status::Superseded,
+            Some(CodeStatus::Active) if expired => Status::Expired,
+            Some(CodeStatus::Active) => Status::Valid,
+        };
+        scan.claims = Some(claims);
+        if scan.status.shows_merchant() {
+            scan.view = view;
+        }
+        scan
     }
-    scan
 }
 
 #[cfg(test)]

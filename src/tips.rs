@@ -143,6 +143,17 @@ fn refuse(field: &'static str, message: impl Into<String>) -> DraftError {
     }
 }
 
+/// Refuses a list of `len` items when over `max`, with `hint`.
+fn at_most(field: &'static str, len: usize, max: usize, hint: &str) -> Result<(), DraftError> {
+    if len > max {
+        return Err(refuse(
+            field,
+            format!("at most {max} items (got {len}); {hint}"),
+        ));
+    }
+    Ok(())
+}
+
 fn parse_date(field: &'static str, raw: &str) -> Result<Date, DraftError> {
     raw.parse().map_err(|_| {
         refuse(
@@ -228,15 +239,12 @@ impl Draft {
         }
         check_text(text, MAX_TEXT_CHARS, TextKind::Line)
             .map_err(|e| refuse("text", e.to_string()))?;
-        if self.regions.len() > MAX_REGIONS {
-            return Err(refuse(
-                "regions",
-                format!(
-                    "at most {MAX_REGIONS} region codes (got {}); a code ending in zeros covers its prefix, e.g. 511500",
-                    self.regions.len()
-                ),
-            ));
-        }
+        at_most(
+            "regions",
+            self.regions.len(),
+            MAX_REGIONS,
+            "a code ending in zeros covers its prefix, e.g. 511500",
+        )?;
         let mut regions = Vec::with_capacity(self.regions.len());
         for raw in &self.regions {
             let r = RegionCode::parse(raw).map_err(|e| refuse("regions", e.to_string()))?;
@@ -244,15 +252,12 @@ impl Draft {
                 regions.push(r);
             }
         }
-        if self.categories.len() > MAX_CATEGORIES {
-            return Err(refuse(
-                "categories",
-                format!(
-                    "at most {MAX_CATEGORIES} categories (got {}); an empty list covers every category",
-                    self.categories.len()
-                ),
-            ));
-        }
+        at_most(
+            "categories",
+            self.categories.len(),
+            MAX_CATEGORIES,
+            "an empty list covers every category",
+        )?;
         let mut categories: Vec<String> = Vec::with_capacity(self.categories.len());
         for raw in &self.categories {
             let c = raw.trim();
@@ -607,74 +612,48 @@ mod tests {
                 Timestamp::UNIX_EPOCH,
             )
         };
-        let field = |d: Draft| check(d).unwrap_err().field;
-        let mut d = draft(&["511500"], &[], "2026-08-01", "2026-08-01");
-        d.text = "  ".into();
-        assert_eq!(field(d), "text");
-        let mut d = draft(&["511500"], &[], "2026-08-01", "2026-08-01");
-        d.text = "长".repeat(MAX_TEXT_CHARS + 1);
-        assert_eq!(field(d), "text");
-        let mut d = draft(&["511500"], &[], "2026-08-01", "2026-08-01");
-        d.text = "注意\u{202e}反转".into();
-        assert_eq!(field(d), "text");
-        let mut d = draft(&["511500"], &[], "2026-08-01", "2026-08-01");
-        d.text = "第一行\n第二行".into();
-        assert_eq!(field(d), "text");
-        assert_eq!(
-            field(draft(&["5115"], &[], "2026-08-01", "2026-08-02")),
-            "regions"
-        );
+        let texted = |text: String| Draft {
+            text,
+            ..draft(&["511500"], &[], "2026-08-01", "2026-08-01")
+        };
         let many: Vec<String> = (0..=MAX_REGIONS)
             .map(|i| format!("{:06}", 510000 + i))
             .collect();
         let many: Vec<&str> = many.iter().map(String::as_str).collect();
-        assert_eq!(
-            field(draft(&many, &[], "2026-08-01", "2026-08-02")),
-            "regions"
-        );
-        assert_eq!(
-            field(draft(&["511500"], &[""], "2026-08-01", "2026-08-02")),
-            "categories"
-        );
-        assert_eq!(
-            field(draft(&["511500"], &["a\tb"], "2026-08-01", "2026-08-02")),
-            "categories"
-        );
         let cats: Vec<String> = (0..=MAX_CATEGORIES).map(|i| format!("类{i}")).collect();
         let cats: Vec<&str> = cats.iter().map(String::as_str).collect();
-        assert_eq!(
-            field(draft(&["511500"], &cats, "2026-08-01", "2026-08-02")),
-            "categories"
-        );
-        assert_eq!(
-            field(draft(&["511500"], &[], "2026-8-1", "2026-08-02")),
-            "from"
-        );
-        assert_eq!(
-            field(draft(&["511500"], &[], "2026-08-01", "tomorrow")),
-            "until"
-        );
-        assert_eq!(
-            field(draft(&["511500"], &[], "2026-08-03", "2026-08-02")),
-            "until"
-        );
-        assert_eq!(
-            field(draft(&["511500"], &[], "2026-07-01", "2026-07-31")),
-            "until"
-        );
-        assert_eq!(
-            field(draft(&["511500"], &[], "2026-08-01", "2027-08-02")),
-            "until"
-        );
+        let (from, until) = ("2026-08-01", "2026-08-02");
+        let cases = [
+            (texted("  ".into()), "text"),
+            (texted("长".repeat(MAX_TEXT_CHARS + 1)), "text"),
+            (texted("注意\u{202e}反转".into()), "text"),
+            (texted("第一行\n第二行".into()), "text"),
+            (draft(&["5115"], &[], from, until), "regions"),
+            (draft(&many, &[], from, until), "regions"),
+            (draft(&["511500"], &[""], from, until), "categories"),
+            (draft(&["511500"], &["a\tb"], from, until), "categories"),
+            (draft(&["511500"], &cats, from, until), "categories"),
+            (draft(&["511500"], &[], "2026-8-1", until), "from"),
+            (draft(&["511500"], &[], from, "tomorrow"), "until"),
+            (draft(&["511500"], &[], "2026-08-03", until), "until"),
+            (draft(&["511500"], &[], "2026-07-01", "2026-07-31"), "until"),
+            (draft(&["511500"], &[], from, "2027-08-02"), "until"),
+        ];
+        for (d, field) in cases {
+            let shown = format!("{d:?}");
+            assert_eq!(check(d).unwrap_err().field, field, "{shown}");
+        }
         // The longest window, a window that started before today, repeats
         // kept once, text trimmed.
-        let mut d = draft(
-            &["511500", "511500"],
-            &["食品", " 食品 "],
-            "2026-07-01",
-            "2027-07-01",
-        );
-        d.text = " 请索要发票 ".into();
+        let d = Draft {
+            text: " 请索要发票 ".into(),
+            ..draft(
+                &["511500", "511500"],
+                &["食品", " 食品 "],
+                "2026-07-01",
+                "2027-07-01",
+            )
+        };
         let t = check(d).unwrap();
         assert_eq!(
             (t.regions.len(), t.categories.len(), t.text.as_str()),

@@ -249,6 +249,17 @@ pub(super) mod tests {
     use crate::model::Override;
     use crate::records::{parse_merchant, parse_record};
 
+    /// A red override by `inspector-7`, who must never be shown.
+    fn inspectors_override(expires_at: Option<jiff::civil::Date>) -> Override {
+        Override {
+            grade: crate::model::Grade::Red,
+            reason: "检查发现问题".into(),
+            expires_at,
+            actor: "inspector-7".into(),
+            at: jiff::Timestamp::now(),
+        }
+    }
+
     /// The demo's projections as of `as_of`, with `override_` on each.
     pub(in crate::web) fn demo_projections(
         as_of: jiff::civil::Date,
@@ -293,13 +304,7 @@ pub(super) mod tests {
         }
         // With an override they differ (who made it is not public), which is
         // why the splice is only used without one.
-        let o = Override {
-            grade: crate::model::Grade::Red,
-            reason: "检查发现问题".into(),
-            expires_at: None,
-            actor: "inspector-7".into(),
-            at: jiff::Timestamp::now(),
-        };
+        let o = inspectors_override(None);
         let p = &demo_projections(as_of, Some(&o))[0];
         let public = serde_json::to_string(&public_projection(p, as_of)).unwrap();
         assert_ne!(serde_json::to_string(p).unwrap(), public);
@@ -314,13 +319,7 @@ pub(super) mod tests {
     fn the_public_json_is_the_public_projection_then_the_tips() {
         use crate::scan::MerchantView;
         let as_of: jiff::civil::Date = "2026-06-30".parse().unwrap();
-        let o = Override {
-            grade: crate::model::Grade::Red,
-            reason: "检查发现问题".into(),
-            expires_at: None,
-            actor: "inspector-7".into(),
-            at: jiff::Timestamp::now(),
-        };
+        let o = inspectors_override(None);
         let tip = Tip {
             id: "tip-0000000000000001".into(),
             text: "请索要\"发票\"".into(),
@@ -363,13 +362,7 @@ pub(super) mod tests {
         use crate::scan::MerchantView;
         let as_of: jiff::civil::Date = "2026-06-30".parse().unwrap();
         let until: jiff::civil::Date = "2026-07-31".parse().unwrap();
-        let o = Override {
-            grade: crate::model::Grade::Red,
-            reason: "检查发现问题".into(),
-            expires_at: Some(until),
-            actor: "inspector-7".into(),
-            at: jiff::Timestamp::now(),
-        };
+        let o = inspectors_override(Some(until));
         let after: jiff::civil::Date = "2026-08-01".parse().unwrap();
         for override_ in [None, Some(&o)] {
             for p in demo_projections(as_of, override_).iter().take(20) {

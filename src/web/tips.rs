@@ -8,30 +8,21 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
-use super::admin::{bad, read_body};
+use super::admin::{bad, json_body, read_body};
 use super::error::ApiError;
 use super::extract::Regulator;
 use super::state::AppState;
 use crate::auth::Principal;
 use crate::clock;
 use crate::model::{truncate, AuditEntry};
-use crate::records::json_without_repeated_keys;
 use crate::tips::{self, Draft, Tip, MAX_TIPS};
 
 /// Largest body of a publication: a tip and its lists fit in a few KiB.
 const MAX_TIP_BYTES: usize = 16 * 1024;
 
 fn parse_draft(body: &[u8]) -> Result<Draft, ApiError> {
-    let expected = |e: &dyn std::fmt::Display| {
-        bad(format!(
-            "body: expected {{\"text\", \"regions\": [..], \"categories\": [..], \"from\", \"until\"}}: {e}"
-        ))
-    };
-    // A repeated key is refused, not resolved silently to its last value.
-    let body = std::str::from_utf8(body)
-        .map_err(|e| expected(&e))
-        .and_then(|text| json_without_repeated_keys(text).map_err(|e| expected(&e)))?;
-    Draft::from_json(body).map_err(|e| bad(e.to_string()))
+    let shape = r#"{"text", "regions": [..], "categories": [..], "from", "until"}"#;
+    Draft::from_json(json_body(body, shape)?).map_err(|e| bad(e.to_string()))
 }
 
 fn out_of_scope(who: &Principal, tip: &Tip, doing: &str) -> ApiError {

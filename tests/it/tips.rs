@@ -43,9 +43,24 @@ async fn token(store: &SharedStore, name: &str, scope: &str) -> String {
     plain
 }
 
-/// Publishes `body` with `token`; the id on success.
+/// The audit log, of `target` if given.
+async fn audit_log(app: &TestApp, target: Option<&str>) -> Vec<yisaozhi::model::AuditEntry> {
+    let filter = AuditFilter {
+        target: target.map(str::to_owned),
+        limit: 1000,
+        ..Default::default()
+    };
+    store_of(app).await.audit(filter).await.unwrap()
+}
+
+/// Publishes `body` with `token`.
 async fn publish(app: &TestApp, token: &str, body: Value) -> (u16, Value) {
     app.admin(Method::POST, TIPS, Some(token), Some(body)).await
+}
+
+async fn delete(app: &TestApp, token: &str, id: &str) -> (u16, Value) {
+    let path = format!("{TIPS}/{id}");
+    app.admin(Method::DELETE, &path, Some(token), None).await
 }
 
 async fn published(app: &TestApp, body: Value) -> String {
@@ -137,27 +152,13 @@ async fn a_tip_shows_on_the_scan_page_and_json_of_the_merchants_it_covers() {
         assert!(!grocery.page.contains(text) && !restaurant.page.contains(text));
     }
 
-    let (status, res) = app
-        .admin(
-            Method::DELETE,
-            &format!("{TIPS}/{food}"),
-            Some(&app.token),
-            None,
-        )
-        .await;
+    let (status, res) = delete(&app, &app.token, &food).await;
     assert_eq!(status, 200, "{res}");
     assert_eq!(res, json!({"id": food, "deleted": true}));
     let grocery = shown(&app, "XZ-0002").await;
     assert_eq!(grocery.json, json!([public(everyone, 0)]));
     assert!(!grocery.page.contains(MOONCAKES));
-    let (status, res) = app
-        .admin(
-            Method::DELETE,
-            &format!("{TIPS}/{food}"),
-            Some(&app.token),
-            None,
-        )
-        .await;
+    let (status, res) = delete(&app, &app.token, &food).await;
     assert_eq!((status, &res["error"]), (404, &json!("not_found")), "{res}");
 
     let (status, listed) = app.admin(Method::GET, TIPS, Some(&app.token), None).await;
@@ -171,14 +172,7 @@ async fn a_tip_shows_on_the_scan_page_and_json_of_the_merchants_it_covers() {
     assert_eq!(listed[0]["text"], later, "the latest starting first");
     assert_eq!(listed[0]["in_force"], false);
 
-    let store = store_of(&app).await;
-    let log = store
-        .audit(AuditFilter {
-            limit: 1000,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let log = audit_log(&app, None).await;
     let of = |action: &str| log.iter().filter(|e| e.action == action).count();
     assert_eq!((of("tip.publish"), of("tip.delete")), (4, 1));
     let deleted = log.iter().find(|e| e.action == "tip.delete").unwrap();
@@ -324,14 +318,7 @@ async fn publishing_refuses_bad_bodies_in_the_envelope_and_stores_nothing() {
 
     let (_, listed) = app.admin(Method::GET, TIPS, Some(&app.token), None).await;
     assert_eq!(listed, json!({"tips": []}));
-    let store = store_of(&app).await;
-    let log = store
-        .audit(AuditFilter {
-            limit: 1000,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let log = audit_log(&app, None).await;
     assert!(log.iter().all(|e| !e.action.starts_with("tip.")));
 }
 
@@ -373,39 +360,23 @@ async fn a_token_publishes_and_deletes_tips_only_inside_its_scope() {
     assert_eq!(status, 201, "{res}");
     published(&app, body(&[])).await;
 
-    let path = format!("{TIPS}/{own}");
     for who in [&other, &viewer] {
-        let (status, res) = app.admin(Method::DELETE, &path, Some(who), None).await;
+        let (status, res) = delete(&app, who, own).await;
         assert_eq!(status, 403, "{res}");
     }
     let (status, listed) = app.admin(Method::GET, TIPS, Some(&viewer), None).await;
     assert_eq!(status, 200, "{listed}");
     assert_eq!(listed["tips"].as_array().unwrap().len(), 3);
     for bad in ["nope", "tip-0000000000000000", "tip-%2e%2e"] {
-        let (status, res) = app
-            .admin(
-                Method::DELETE,
-                &format!("{TIPS}/{bad}"),
-                Some(&township),
-                None,
-            )
-            .await;
+        let (status, res) = delete(&app, &township, bad).await;
         assert_eq!(status, 404, "{bad}: {res}");
     }
+    let path = format!("{TIPS}/{own}");
     let (status, _) = app.admin(Method::DELETE, &path, None, None).await;
     assert_eq!(status, 401);
-    let (status, res) = app
-        .admin(Method::DELETE, &path, Some(&township), None)
-        .await;
+    let (status, res) = delete(&app, &township, own).await;
     assert_eq!(status, 200, "{res}");
-    let log = store
-        .audit(AuditFilter {
-            target: Some(own.to_owned()),
-            limit: 10,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let log = audit_log(&app, Some(own)).await;
     let actions: Vec<(&str, &str)> = log
         .iter()
         .map(|e| (e.action.as_str(), e.actor.as_str()))
