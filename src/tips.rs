@@ -408,8 +408,14 @@ impl Tips {
     /// made after it writes a new stamp, which the next poll sees.
     pub async fn reload<S: Documents + ?Sized>(&self, store: &S) -> StoreResult<()> {
         let stamp = store.document(STAMP, STAMP_KEY).await?;
-        self.replace(all(store).await?);
-        *self.loaded.lock().unwrap_or_else(|p| p.into_inner()) = Some((stamp, Instant::now()));
+        let tips = all(store).await?;
+        // The tips and the stamp read before them go in place together: of
+        // two loads at once, whichever lands last leaves a pair that is
+        // either current or older than the stored stamp, which the next
+        // poll then sees.
+        let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
+        self.replace(tips);
+        *loaded = Some((stamp, Instant::now()));
         Ok(())
     }
 
