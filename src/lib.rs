@@ -26,4 +26,5 @@ pub mod shop;
 pub mod startup;
 pub mod status_list;
 pub mod store;
+pub mod tips;
 pub mod web;

@@ -1,296 +1,28 @@
 //! The scan path: token → signature (cached) → code status → live projection
-//! (cached). No HTTP here: the web layer renders a [`Scan`], encodes it, and
-//! memoises its answers in the slots a cached view keeps beside each checked
-//! text ([`MerchantView::memoised`]), so a change that replaces the view
-//! drops them too.
+//! (cached), with the consumer tips in force for the merchant. No HTTP here:
+//! the web layer renders a [`Scan`], encodes it, and memoises its answers in
+//! the slots a cached view keeps beside each checked text
+//! ([`MerchantView::memoised`]), so a change that replaces the view drops
+//! them too, and a change of the tips makes them stale ([`MemoKey`]).
 
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::civil::Date;
 use moka::future::Cache;
-use yisaozhi_codes::{Claims, Day, Token, Verdict};
+use yisaozhi_codes::{Day, Token, Verdict};
 
 use crate::clock;
 use crate::keys::Keyring;
 use crate::metrics;
-use crate::model::{CodeStatus, MerchantId, Projection};
-use crate::store::{parse_projection_json, ScanRead, SharedStore, StoreError, StoredProjection};
+use crate::model::{CodeStatus, MerchantId};
+use crate::store::{ScanRead, SharedStore, StoreError, StoredProjection};
+use crate::tips::{Tip, TipSet, Tips};
 
-/// What a scanned code turned out to be (CONTRACT §2 statuses).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    Valid,
-    Forged,
-    Malformed,
-    Revoked,
-    Superseded,
-    Expired,
-}
+mod view;
 
-impl Status {
-    pub fn name(self) -> &'static str {
-        match self {
-            Status::Valid => "valid",
-            Status::Forged => "forged",
-            Status::Malformed => "malformed",
-            Status::Revoked => "revoked",
-            Status::Superseded => "superseded",
-            Status::Expired => "expired",
-        }
-    }
-
-    /// Whether the page may show the merchant behind the code. Forged and
-    /// malformed codes name nobody we can trust; a revoked code is withdrawn.
-    pub fn shows_merchant(self) -> bool {
-        matches!(self, Status::Valid | Status::Superseded | Status::Expired)
-    }
-}
-
-/// Everything a scan answer needs, in one cacheable value per merchant.
-#[derive(Debug)]
-pub struct MerchantView {
-    /// The projection's JSON as stored, when the store read it as such: a
-    /// scan answer without an override carries it as is, and the projection
-    /// is parsed from it only when something needs its fields.
-    json: Option<Box<str>>,
-    /// What every answer needs of the projection (read first, cheaply).
-    grade_fields: LiveGradeFields,
-    projection: std::sync::OnceLock<Projection>,
-    pub codes: HashMap<u32, CodeStatus>,
-    /// Token texts of this merchant whose signature was checked, with their
-    /// claims and the answers to their scans memoised today: a warm scan
-    /// compares the text instead of looking it up in the verified-token
-    /// cache, and finds its answer beside it. At most [`CHECKED_PER_VIEW`]
-    /// (a merchant has a handful of codes; forged texts are never kept
-    /// here). A new view (after any change) starts without answers, so none
-    /// goes stale.
-    checked: std::sync::Mutex<Vec<Checked>>,
-    /// Whether the view is kept (in the view cache) beyond the request that
-    /// read it: only then are answers and checked texts worth keeping.
-    kept: bool,
-    /// When the view was read from the store.
-    read_at: std::time::Instant,
-    /// Set once a read ahead of the view's expiry has been started.
-    rereading: std::sync::atomic::AtomicBool,
-}
-
-/// The fields of a projection every scan answer needs: enough for the live
-/// grade. Reading it from the JSON also checks the JSON is well formed.
-#[derive(Debug, serde::Deserialize)]
-struct LiveGradeFields {
-    computed_grade: crate::model::Grade,
-    #[serde(rename = "override")]
-    override_: Option<crate::model::Override>,
-}
-
-/// How many checked token texts a view keeps (oldest dropped first).
-const CHECKED_PER_VIEW: usize = 8;
-
-/// A token text whose signature was checked, its claims, and the answers to
-/// its scan memoised from the view for one day.
-#[derive(Debug, Clone)]
-struct Checked {
-    text: Box<str>,
-    claims: Arc<Verified>,
-    answers: Option<Answers>,
-}
-
-/// How many answers to one checked text a view memoises: the web layer
-/// chooses what each slot holds (a form and an encoding), the scanner only
-/// keeps them.
-pub const ANSWER_SLOTS: usize = 4;
-
-/// The answers to one text's scan on `day`: its status and each body
-/// memoised so far, by slot. Everything an answer holds is fixed by the
-/// view, the text and the day.
-#[derive(Debug, Clone)]
-struct Answers {
-    day: Date,
-    status: Status,
-    bodies: [Option<bytes::Bytes>; ANSWER_SLOTS],
-}
-
-impl MerchantView {
-    /// A view of a projection the store parsed.
-    pub fn new(projection: Projection, codes: HashMap<u32, CodeStatus>) -> Self {
-        let grade_fields = LiveGradeFields {
-            computed_grade: projection.computed_grade,
-            override_: projection.override_.clone(),
-        };
-        Self::build(None, grade_fields, projection.into(), codes)
-    }
-
-    /// A view of a projection as its stored JSON: only what the live grade
-    /// needs is read now, the rest when [`MerchantView::projection`] is
-    /// first asked for.
-    pub fn from_json(json: String, codes: HashMap<u32, CodeStatus>) -> Result<Self, StoreError> {
-        let grade_fields: LiveGradeFields = parse_projection_json(&json)?;
-        Ok(Self::build(
-            Some(json.into_boxed_str()),
-            grade_fields,
-            Default::default(),
-            codes,
-        ))
-    }
-
-    fn build(
-        json: Option<Box<str>>,
-        grade_fields: LiveGradeFields,
-        projection: std::sync::OnceLock<Projection>,
-        codes: HashMap<u32, CodeStatus>,
-    ) -> Self {
-        Self {
-            json,
-            grade_fields,
-            projection,
-            codes,
-            checked: Default::default(),
-            kept: true,
-            read_at: std::time::Instant::now(),
-            rereading: Default::default(),
-        }
-    }
-
-    /// Marks the view as used by one request only (no view cache): nothing
-    /// is memoised in it.
-    pub fn transient(mut self) -> Self {
-        self.kept = false;
-        self
-    }
-
-    /// The projection, parsed from the stored JSON on first use.
-    pub fn projection(&self) -> Result<&Projection, StoreError> {
-        if let Some(p) = self.projection.get() {
-            return Ok(p);
-        }
-        let parsed = parse_projection_json(self.json.as_deref().unwrap_or_default())?;
-        Ok(self.projection.get_or_init(|| parsed))
-    }
-
-    /// The grade to show on `today` (see [`Projection::effective`]).
-    pub fn live_grade(&self, today: Date) -> crate::model::Grade {
-        crate::model::effective(
-            self.grade_fields.computed_grade,
-            self.grade_fields.override_.as_ref(),
-            today,
-        )
-        .0
-    }
-
-    /// The projection's stored JSON when it is, byte for byte, its public
-    /// JSON: stored and without an override (see `web::public_projection`).
-    pub fn public_json(&self) -> Option<&str> {
-        self.json
-            .as_deref()
-            .filter(|_| self.grade_fields.override_.is_none())
-    }
-
-    /// The claims of `text` if it was checked against this view before.
-    fn verified(&self, text: &str) -> Option<Arc<Verified>> {
-        let checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
-        checked
-            .iter()
-            .find(|c| *c.text == *text)
-            .map(|c| c.claims.clone())
-    }
-
-    /// Takes over what `old`, a view of the same merchant read earlier,
-    /// learnt: its checked texts (a signature does not change with the
-    /// merchant's data), and their answers if both views hold the same
-    /// stored projection and code statuses (a view read again when nothing
-    /// changed then renders nothing again).
-    fn adopt(&self, old: &MerchantView) {
-        let mut learnt = old
-            .checked
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        let same_projection = match (&self.json, &old.json) {
-            (Some(mine), Some(old)) => mine == old,
-            (None, None) => self
-                .projection
-                .get()
-                .is_some_and(|p| Some(p) == old.projection.get()),
-            _ => false,
-        };
-        if !(same_projection && self.codes == old.codes) {
-            for c in &mut learnt {
-                c.answers = None;
-            }
-        }
-        *self.checked.lock().unwrap_or_else(|p| p.into_inner()) = learnt;
-    }
-
-    /// Remembers that `text` verified with `claims` (of this merchant).
-    fn remember(&self, text: &str, claims: &Arc<Verified>) {
-        if !self.kept {
-            return;
-        }
-        let mut checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
-        if checked.iter().any(|c| *c.text == *text) {
-            return;
-        }
-        if checked.len() >= CHECKED_PER_VIEW {
-            checked.remove(0);
-        }
-        checked.push(Checked {
-            text: text.into(),
-            claims: claims.clone(),
-            answers: None,
-        });
-    }
-
-    /// Whether answers are memoised in this view: only in a view kept in
-    /// the view cache.
-    pub fn memoises(&self) -> bool {
-        self.kept
-    }
-
-    /// The status and the body memoised in `slot` for a scan of `text` on
-    /// `day`, if any.
-    pub fn memoised(&self, text: &str, day: Date, slot: usize) -> Option<(Status, bytes::Bytes)> {
-        let checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
-        let answers = checked.iter().find(|c| *c.text == *text)?.answers.as_ref();
-        let answers = answers.filter(|a| a.day == day)?;
-        Some((answers.status, answers.bodies[slot].clone()?))
-    }
-
-    /// Memoises `body` in `slot`, the answer with `status` to a scan of the
-    /// checked `text`, for the rest of `day`.
-    pub fn memoise(&self, text: &str, day: Date, slot: usize, status: Status, body: &bytes::Bytes) {
-        let mut checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(c) = checked.iter_mut().find(|c| *c.text == *text) else {
-            return;
-        };
-        let answers = match &mut c.answers {
-            Some(a) if a.day == day => a,
-            stale => stale.insert(Answers {
-                day,
-                status,
-                bodies: Default::default(),
-            }),
-        };
-        answers.bodies[slot] = Some(body.clone());
-    }
-}
-
-/// The claims of a code whose signature holds, with the merchant id parsed
-/// once. Dereferences to the claims.
-#[derive(Debug)]
-pub struct Verified {
-    claims: Claims,
-    merchant_id: Option<MerchantId>,
-}
-
-impl std::ops::Deref for Verified {
-    type Target = Claims;
-    fn deref(&self) -> &Claims {
-        &self.claims
-    }
-}
+pub use self::view::{MemoKey, MerchantView, Status, Verified, ANSWER_SLOTS};
 
 /// The outcome of one scan.
 #[derive(Debug)]
@@ -300,6 +32,26 @@ pub struct Scan {
     pub claims: Option<Arc<Verified>>,
     pub view: Option<Arc<MerchantView>>,
     pub today: Date,
+    /// The tips as the scan found them.
+    pub tips: Arc<TipSet>,
+}
+
+impl Scan {
+    /// What an answer to this scan depends on besides the view and the text.
+    pub fn memo_key(&self) -> MemoKey {
+        MemoKey {
+            day: self.today,
+            tips: self.tips.generation(),
+        }
+    }
+
+    /// The tips in force today for the merchant shown (none if none is).
+    pub fn shown_tips(&self) -> Vec<&Tip> {
+        self.view
+            .as_ref()
+            .map(|v| self.tips.shown(v.audience(), self.today))
+            .unwrap_or_default()
+    }
 }
 
 /// Reads a merchant's view: its projection and its codes' statuses, in one
@@ -353,6 +105,8 @@ pub struct Scanner {
     /// from the store while this moved may predate the change: it is not
     /// kept.
     invalidations: Arc<std::sync::atomic::AtomicU64>,
+    /// The consumer tips, kept current by `startup`'s change poll.
+    tips: Arc<Tips>,
 }
 
 /// The view cache's hasher: several times faster than SipHash on merchant
@@ -450,6 +204,7 @@ impl Scanner {
             }),
             expiry,
             invalidations: Default::default(),
+            tips: Default::default(),
             // Sized apart from the view cache: a verify costs ~100 µs, and a
             // cold view cache (capacity 0) must not mean re-verifying.
             verified: moka::sync::Cache::builder()
@@ -465,6 +220,10 @@ impl Scanner {
 
     pub fn keys(&self) -> &Arc<Keyring> {
         &self.keys
+    }
+
+    pub fn tips(&self) -> &Tips {
+        &self.tips
     }
 
     /// Whether any merchant's view is cached: scans of those merchants can
@@ -593,9 +352,10 @@ impl Scanner {
         outcome
     }
 
-    /// The answer memoised in `slot` for a scan of `text` today, if the
-    /// merchant's view is cached and holds one for this very text: the
-    /// warm path, with no signature check and no second cache.
+    /// The answer memoised in `slot` for a scan of `text` today with the
+    /// current tips, if the merchant's view is cached and holds one for this
+    /// very text: the warm path, with no signature check and no second
+    /// cache.
     pub async fn memoised_answer(
         &self,
         text: &str,
@@ -606,7 +366,11 @@ impl Scanner {
         // Untrusted until the text is found among the view's checked ones.
         let claimed = yisaozhi_codes::claimed_merchant(text)?;
         let view = views.get(claimed.as_str()).await.flatten()?;
-        let answer = view.memoised(text, today, slot)?;
+        let key = MemoKey {
+            day: today,
+            tips: self.tips.generation(),
+        };
+        let answer = view.memoised(text, key, slot)?;
         metrics::cache("merchant_views", true);
         self.reread_if_due(claimed.as_str(), &view);
         Some(answer)
@@ -634,13 +398,13 @@ impl Scanner {
             Some(hit) => hit,
             None => {
                 let Ok(token) = Token::parse(text) else {
-                    return Ok(judge(Status::Malformed, None, None, today));
+                    return Ok(self.judge(Status::Malformed, None, None, today));
                 };
                 self.check_signature(&token)
             }
         };
         let Ok(claims) = signature else {
-            return Ok(judge(Status::Forged, None, None, today));
+            return Ok(self.judge(Status::Forged, None, None, today));
         };
         let view = match &claims.merchant_id {
             Some(id) => self.view(id).await?,
@@ -649,7 +413,7 @@ impl Scanner {
         if let Some(view) = &view {
             view.remember(text, &claims);
         }
-        Ok(judge(Status::Valid, Some(claims), view, today))
+        Ok(self.judge(Status::Valid, Some(claims), view, today))
     }
 
     /// The warm path: the merchant's view is cached and this very text was
@@ -663,42 +427,44 @@ impl Scanner {
         let claims = view.verified(text)?;
         metrics::cache("merchant_views", true);
         self.reread_if_due(claimed.as_str(), &view);
-        Some(judge(Status::Valid, Some(claims), Some(view), today))
+        Some(self.judge(Status::Valid, Some(claims), Some(view), today))
     }
-}
 
-/// The scan of a code: `status` is `Valid` for a code whose signature holds,
-/// and is then refined by the code's status in the view and its expiry.
-fn judge(
-    status: Status,
-    claims: Option<Arc<Verified>>,
-    view: Option<Arc<MerchantView>>,
-    today: Date,
-) -> Scan {
-    let mut scan = Scan {
-        status,
-        claims: None,
-        view: None,
-        today,
-    };
-    let Some(claims) = claims else {
-        return scan;
-    };
-    let code_status = view
-        .as_ref()
-        .and_then(|v| v.codes.get(&claims.serial).copied());
-    let expired = clock::to_day(today).is_some_and(|d| d > claims.expires);
-    scan.status = match code_status {
-        None | Some(CodeStatus::Revoked) => Status::Revoked,
-        Some(CodeStatus::Superseded) => Status::Superseded,
-        Some(CodeStatus::Active) if expired => Status::Expired,
-        Some(CodeStatus::Active) => Status::Valid,
-    };
-    scan.claims = Some(claims);
-    if scan.status.shows_merchant() {
-        scan.view = view;
+    /// The scan of a code: `status` is `Valid` for a code whose signature holds,
+    /// and is then refined by the code's status in the view and its expiry.
+    fn judge(
+        &self,
+        status: Status,
+        claims: Option<Arc<Verified>>,
+        view: Option<Arc<MerchantView>>,
+        today: Date,
+    ) -> Scan {
+        let mut scan = Scan {
+            status,
+            claims: None,
+            view: None,
+            today,
+            tips: self.tips.current(),
+        };
+        let Some(claims) = claims else {
+            return scan;
+        };
+        let code_status = view
+            .as_ref()
+            .and_then(|v| v.codes.get(&claims.serial).copied());
+        let expired = clock::to_day(today).is_some_and(|d| d > claims.expires);
+        scan.status = match code_status {
+            None | Some(CodeStatus::Revoked) => Status::Revoked,
+            Some(CodeStatus::Superseded) => Status::Superseded,
+            Some(CodeStatus::Active) if expired => Status::Expired,
+            Some(CodeStatus::Active) => Status::Valid,
+        };
+        scan.claims = Some(claims);
+        if scan.status.shows_merchant() {
+            scan.view = view;
+        }
+        scan
     }
-    scan
 }
 
 #[cfg(test)]
@@ -872,7 +638,8 @@ mod tests {
         });
         // Slots as the web layer might use them: JSON, JSON gzip, page.
         let (json_slot, json_gzip_slot, page_slot) = (0, 1, 2);
-        let json = (today, json_slot);
+        let key = |day, tips| MemoKey { day, tips };
+        let json = (key(today, 0), json_slot);
         let first = read().await;
         first.remember("123", &claims);
         let body = bytes::Bytes::from_static(b"first");
@@ -882,12 +649,13 @@ mod tests {
             Some((Status::Valid, body.clone()))
         );
         // Nothing else was answered: not the page, not gzip, not another
-        // text, not another day.
-        assert_eq!(first.memoised("123", today, page_slot), None);
-        assert_eq!(first.memoised("123", today, json_gzip_slot), None);
+        // text, not another day, not with other tips.
+        assert_eq!(first.memoised("123", json.0, page_slot), None);
+        assert_eq!(first.memoised("123", json.0, json_gzip_slot), None);
         assert_eq!(first.memoised("124", json.0, json.1), None);
         let tomorrow = today.tomorrow().unwrap();
-        assert_eq!(first.memoised("123", tomorrow, json_slot), None);
+        assert_eq!(first.memoised("123", key(tomorrow, 0), json_slot), None);
+        assert_eq!(first.memoised("123", key(today, 1), json_slot), None);
         // A view read again with nothing changed keeps the text and answer.
         let same = read().await;
         same.adopt(&first);
@@ -902,7 +670,7 @@ mod tests {
         assert_eq!(changed.memoised("123", json.0, json.1), None);
         assert!(changed.verified("123").is_some());
         // An answer of another day is replaced, with its status.
-        let page = (tomorrow, page_slot);
+        let page = (key(tomorrow, 0), page_slot);
         first.memoise("123", page.0, page.1, Status::Expired, &"p".into());
         assert_eq!(first.memoised("123", json.0, json.1), None);
         assert_eq!(

@@ -14,7 +14,8 @@ use crate::settings::Settings;
 use crate::store::SharedStore;
 use crate::web::{routes, AppState};
 
-/// How often a service process looks for writes made by other processes.
+/// How often a service process looks for writes made by other processes
+/// (merchants' changes and consumer tips).
 const CHANGE_POLL: Duration = Duration::from_millis(500);
 
 /// A built, bound, not yet running service.
@@ -44,6 +45,13 @@ impl Application {
             tracing::warn!(key_dir = %settings.key_dir.display(), "no signing keys: every scan will be reported as forged; run `yisaozhi keys generate`");
         }
         let rules = settings.load_rules()?;
+        let scanner = Scanner::new(store.clone(), Arc::new(keys), settings.cache_capacity);
+        // Before the listener is bound: a client that can connect finds
+        // the tips loaded.
+        if let Err(e) = scanner.tips().reload(&*store).await {
+            // The change poll loads them once the store answers.
+            tracing::warn!(error = %e, "cannot read consumer tips yet; scans show none until they are read");
+        }
         let listener = TcpListener::bind(settings.listen)
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let addr = listener.local_addr()?;
@@ -51,7 +59,6 @@ impl Application {
             .public_base_url
             .clone()
             .unwrap_or_else(|| format!("http://{addr}"));
-        let scanner = Scanner::new(store.clone(), Arc::new(keys), settings.cache_capacity);
         spawn_invalidation(store.clone(), scanner.clone());
         let state = AppState {
             store,
@@ -106,8 +113,9 @@ impl Application {
     }
 }
 
-/// Drops cached views of merchants that any process changed, so every
-/// replica serves a new grade within about a second.
+/// Drops cached views of merchants that any process changed, and reloads
+/// the consumer tips when any process changed them, so every replica
+/// serves a new grade or tip within about a second.
 fn spawn_invalidation(store: SharedStore, scanner: Scanner) {
     tokio::spawn(async move {
         let mut cursor = 0u64;
@@ -117,7 +125,7 @@ fn spawn_invalidation(store: SharedStore, scanner: Scanner) {
         let mut failing = false;
         loop {
             tick.tick().await;
-            match store.changes_since(cursor).await {
+            let polled = match store.changes_since(cursor).await {
                 Ok((changed, next)) => {
                     match changed {
                         Some(ids) => {
@@ -128,15 +136,22 @@ fn spawn_invalidation(store: SharedStore, scanner: Scanner) {
                         None => scanner.invalidate_all(),
                     }
                     cursor = next;
+                    // One small read unless the tips changed.
+                    scanner.tips().poll(&*store).await
+                }
+                Err(e) => Err(e),
+            };
+            match polled {
+                Ok(()) => {
                     if std::mem::take(&mut failing) {
-                        tracing::info!("store changes readable again");
+                        tracing::info!("store changes and tips readable again");
                     }
                 }
                 Err(e) if !failing => {
                     failing = true;
-                    tracing::warn!(error = %e, "cannot read store changes; retrying quietly");
+                    tracing::warn!(error = %e, "cannot read store changes or tips; retrying quietly");
                 }
-                Err(e) => tracing::debug!(error = %e, "cannot read store changes"),
+                Err(e) => tracing::debug!(error = %e, "cannot read store changes or tips"),
             }
         }
     });

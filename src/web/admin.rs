@@ -87,8 +87,17 @@ struct OverrideBody {
     expires_at: Option<String>,
 }
 
-fn bad(message: String) -> ApiError {
+pub(super) fn bad(message: String) -> ApiError {
     ApiError::BadRequest("bad_request", message)
+}
+
+/// A request body as JSON, which `shape` describes for the error message.
+/// A repeated key is refused, not resolved silently to its last value.
+pub(super) fn json_body(body: &[u8], shape: &str) -> Result<serde_json::Value, ApiError> {
+    let expected = |e: &dyn std::fmt::Display| bad(format!("body: expected {shape}: {e}"));
+    std::str::from_utf8(body)
+        .map_err(|e| expected(&e))
+        .and_then(|text| json_without_repeated_keys(text).map_err(|e| expected(&e)))
 }
 
 fn parse_override(
@@ -96,16 +105,9 @@ fn parse_override(
     actor: &str,
     today: jiff::civil::Date,
 ) -> Result<Override, ApiError> {
-    let expected = |e: &dyn std::fmt::Display| {
-        bad(format!(
-            "body: expected {{\"grade\", \"reason\", \"expires_at\"?}}: {e}"
-        ))
-    };
-    // A repeated key is refused, not resolved silently to its last value.
-    let body = std::str::from_utf8(body)
-        .map_err(|e| expected(&e))
-        .and_then(|text| json_without_repeated_keys(text).map_err(|e| expected(&e)))?;
-    let body: OverrideBody = serde_json::from_value(body).map_err(|e| expected(&e))?;
+    let shape = r#"{"grade", "reason", "expires_at"?}"#;
+    let body: OverrideBody = serde_json::from_value(json_body(body, shape)?)
+        .map_err(|e| bad(format!("body: expected {shape}: {e}")))?;
     let grade = parse_grade(&body.grade).map_err(|e| bad(e.to_string()))?;
     let reason = body.reason.trim();
     if reason.is_empty() {

@@ -6,6 +6,71 @@ use crate::model::IssuedCode;
 use crate::model::MerchantId;
 use crate::model::Projection;
 use crate::refresh::ImportReport;
+use crate::scan::MerchantView;
+use crate::store::StoreError;
+use crate::tips::Tip;
+
+/// Appends `value` as JSON. Our types always serialize.
+pub(super) fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    serde_json::to_writer(out, value).expect("in-memory JSON of plain data");
+}
+
+/// Appends the members (no braces) of what the public sees of the merchant
+/// of `view` on `today`: its public projection's members, then `"tips"`,
+/// the consumer tips shown (`[{"text", "until"}]`, empty when none). The
+/// scan JSON and `/api/v1/merchants/{id}` are made of it. Without an
+/// override the projection's members are its stored JSON, spliced in as is
+/// (nothing re-serialised); with one, the public projection is serialised.
+pub(super) fn write_public_members(
+    out: &mut Vec<u8>,
+    view: &MerchantView,
+    tips: &[&Tip],
+    today: jiff::civil::Date,
+) -> Result<(), StoreError> {
+    let at = out.len();
+    match view.public_json() {
+        Some(json) => out.extend_from_slice(json.trim().as_bytes()),
+        None => write_json(out, &public_projection(view.projection()?, today)),
+    }
+    // The projection is a JSON object: drop its braces, add the tips.
+    out.remove(at);
+    out.pop();
+    out.extend_from_slice(b",\"tips\":");
+    write_json(out, &PublicTips(tips));
+    Ok(())
+}
+
+/// Tips as the public sees them: each one's text and last day, not who
+/// published it or for which regions.
+struct PublicTips<'a>(&'a [&'a Tip]);
+
+impl serde::Serialize for PublicTips<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(serde::Serialize)]
+        struct PublicTip<'a> {
+            text: &'a str,
+            until: jiff::civil::Date,
+        }
+        s.collect_seq(self.0.iter().map(|t| PublicTip {
+            text: &t.text,
+            until: t.until,
+        }))
+    }
+}
+
+/// The public JSON of the merchant of `view` on `today`, with its tips:
+/// the answer of `/api/v1/merchants/{id}`.
+pub(super) fn public_merchant(
+    view: &MerchantView,
+    tips: &[&Tip],
+    today: jiff::civil::Date,
+) -> Result<Vec<u8>, StoreError> {
+    let mut out = Vec::with_capacity(2048);
+    out.push(b'{');
+    write_public_members(&mut out, view, tips, today)?;
+    out.push(b'}');
+    Ok(out)
+}
 
 /// The public projection (no personal data): the fields shared by the scan
 /// JSON and `/api/v1/merchants/{id}`, with the override re-checked for today.
@@ -184,6 +249,17 @@ pub(super) mod tests {
     use crate::model::Override;
     use crate::records::{parse_merchant, parse_record};
 
+    /// A red override by `inspector-7`, who must never be shown.
+    fn inspectors_override(expires_at: Option<jiff::civil::Date>) -> Override {
+        Override {
+            grade: crate::model::Grade::Red,
+            reason: "检查发现问题".into(),
+            expires_at,
+            actor: "inspector-7".into(),
+            at: jiff::Timestamp::now(),
+        }
+    }
+
     /// The demo's projections as of `as_of`, with `override_` on each.
     pub(in crate::web) fn demo_projections(
         as_of: jiff::civil::Date,
@@ -228,17 +304,54 @@ pub(super) mod tests {
         }
         // With an override they differ (who made it is not public), which is
         // why the splice is only used without one.
-        let o = Override {
-            grade: crate::model::Grade::Red,
-            reason: "检查发现问题".into(),
-            expires_at: None,
-            actor: "inspector-7".into(),
-            at: jiff::Timestamp::now(),
-        };
+        let o = inspectors_override(None);
         let p = &demo_projections(as_of, Some(&o))[0];
         let public = serde_json::to_string(&public_projection(p, as_of)).unwrap();
         assert_ne!(serde_json::to_string(p).unwrap(), public);
         assert!(!public.contains("inspector-7"));
+    }
+
+    /// The merchant's public JSON, spliced from the stored projection
+    /// without an override and serialised with one, is the public
+    /// projection and then `"tips"` (`[{"text", "until"}]`, empty when
+    /// none), whichever way the view was read.
+    #[test]
+    fn the_public_json_is_the_public_projection_then_the_tips() {
+        use crate::scan::MerchantView;
+        let as_of: jiff::civil::Date = "2026-06-30".parse().unwrap();
+        let o = inspectors_override(None);
+        let tip = Tip {
+            id: "tip-0000000000000001".into(),
+            text: "请索要\"发票\"".into(),
+            regions: vec![],
+            categories: vec![],
+            from: as_of,
+            until: as_of,
+            actor: "县局".into(),
+            at: jiff::Timestamp::now(),
+        };
+        for override_ in [None, Some(&o)] {
+            for p in demo_projections(as_of, override_).iter().take(10) {
+                let json = serde_json::to_string(p).unwrap();
+                let views = [
+                    MerchantView::from_json(json, Default::default()).unwrap(),
+                    MerchantView::new(p.clone(), Default::default()),
+                ];
+                for view in &views {
+                    for tips in [vec![], vec![&tip]] {
+                        let out = public_merchant(view, &tips, as_of).unwrap();
+                        let got: serde_json::Value = serde_json::from_slice(&out).unwrap();
+                        let mut want = serde_json::to_value(public_projection(p, as_of)).unwrap();
+                        want["tips"] = serde_json::json!(tips
+                            .iter()
+                            .map(|t| serde_json::json!({"text": t.text, "until": t.until}))
+                            .collect::<Vec<_>>());
+                        assert_eq!(got, want, "{}", p.merchant.id);
+                        assert!(!String::from_utf8(out).unwrap().contains("inspector-7"));
+                    }
+                }
+            }
+        }
     }
 
     /// A view made from stored JSON answers from its head without parsing
@@ -249,13 +362,7 @@ pub(super) mod tests {
         use crate::scan::MerchantView;
         let as_of: jiff::civil::Date = "2026-06-30".parse().unwrap();
         let until: jiff::civil::Date = "2026-07-31".parse().unwrap();
-        let o = Override {
-            grade: crate::model::Grade::Red,
-            reason: "检查发现问题".into(),
-            expires_at: Some(until),
-            actor: "inspector-7".into(),
-            at: jiff::Timestamp::now(),
-        };
+        let o = inspectors_override(Some(until));
         let after: jiff::civil::Date = "2026-08-01".parse().unwrap();
         for override_ in [None, Some(&o)] {
             for p in demo_projections(as_of, override_).iter().take(20) {
@@ -269,6 +376,8 @@ pub(super) mod tests {
                     override_.is_none().then_some(json.as_str())
                 );
                 assert_eq!(view.projection().unwrap(), p);
+                assert_eq!(view.audience().region, p.merchant.region);
+                assert_eq!(view.audience().categories, p.merchant.categories);
                 let parsed = MerchantView::new(p.clone(), Default::default());
                 assert_eq!(parsed.live_grade(after), view.live_grade(after));
                 assert_eq!(parsed.public_json(), None, "no stored JSON to splice");
@@ -277,7 +386,7 @@ pub(super) mod tests {
         // Not JSON: refused at once. A well-formed head over a broken body:
         // refused when the body is needed, as a store error, not a panic.
         assert!(MerchantView::from_json("{".into(), Default::default()).is_err());
-        let head_only = r#"{"computed_grade":"green","override":null}"#;
+        let head_only = r#"{"computed_grade":"green","override":null,"merchant":{"region":"511504","categories":[]}}"#;
         let view = MerchantView::from_json(head_only.into(), Default::default()).unwrap();
         assert!(view.projection().is_err());
     }

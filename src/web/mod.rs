@@ -21,6 +21,7 @@ mod shop_admin;
 mod shop_pages;
 mod shop_style;
 mod state;
+mod tips;
 
 pub use edge::{envelope_and_headers, no_route};
 pub use error::ApiError;

@@ -2,10 +2,13 @@
 //! Markup is built with maud, which escapes every interpolated value.
 
 use maud::{html, Markup, PreEscaped, DOCTYPE};
-use serde_json::Value;
 
-use crate::model::{Grade, Projection};
+use crate::model::{
+    Grade, InspectionItem, ListItem, ListKind, PenaltyItem, Projection, RecordSummary, Reply,
+    SamplingItem, Severity,
+};
 use crate::scan::{Scan, Status};
+use crate::tips::Tip;
 
 const CSS: &str = "\
 *{box-sizing:border-box}body{margin:0;font:16px/1.5 system-ui,-apple-system,'PingFang SC','Noto Sans CJK SC',sans-serif;color:#1b1b1b;background:#f4f5f7}\
@@ -16,6 +19,7 @@ section{background:#fff;margin:.75rem;padding:.9rem 1rem;border-radius:.5rem}\
 h1{font-size:1.35rem;margin:.1rem 0}h3{margin:.2rem 0 .4rem;font-size:1.05rem}\
 .addr{font-size:1.05rem}.check{background:#fff4d6;border-left:4px solid #f2b705;padding:.5rem .75rem;margin-top:.6rem}\
 .warn{background:#fde8e7;border-left:4px solid #c62119;padding:.6rem .8rem}\
+.tips{background:#e8f0fe;border-left:4px solid #0b57d0}\
 ul{margin:.2rem 0;padding-left:1.2rem}li{margin:.2rem 0}.muted{color:#5a5f66;font-size:.9rem}\
 a.call{display:block;text-align:center;background:#0b57d0;color:#fff;padding:.7rem;border-radius:.4rem;text-decoration:none;font-weight:600}";
 
@@ -90,109 +94,186 @@ fn status_title(status: Status) -> &'static str {
     }
 }
 
-fn label(key: &str) -> &str {
-    match key {
-        "date" => "日期",
-        "result" => "结果",
-        "hazards" => "发现隐患",
-        "deadline" => "整改期限",
-        "rectified" => "已整改",
-        "rectified_on" => "整改日期",
-        "product" => "产品",
-        "standard" => "标准",
-        "passed" => "合格",
-        "failed_items" => "不合格项目",
-        "decision_no" => "处罚决定书",
-        "severity" => "严重程度",
-        "fine_cny" => "罚款(元)",
-        "publicity_until" => "公示截止",
-        "list" => "名录",
-        "action" => "操作",
-        "reason" => "原因",
-        "report_type" => "类型",
-        "total" => "投诉举报总数",
-        "substantiated" => "查证属实",
-        "substantiated_180d" => "近180天查证属实",
-        "source" => "来源",
-        other => other,
+fn yes_no(b: bool) -> &'static str {
+    if b {
+        "是"
+    } else {
+        "否"
     }
 }
 
-fn value_text(v: &Value) -> String {
-    match v {
-        Value::Bool(true) => "是".into(),
-        Value::Bool(false) => "否".into(),
-        Value::String(s) => match s.as_str() {
-            "minor" => "轻微".into(),
-            "general" => "一般".into(),
-            "severe" => "严重".into(),
-            "abnormal" => "经营异常名录".into(),
-            "serious" => "严重违法失信名单".into(),
-            "add" => "列入".into(),
-            "remove" => "移出".into(),
-            "invoice" => "索票索证".into(),
-            "incoming_check" => "进货查验".into(),
-            "self_check" => "自查记录".into(),
-            _ => s.clone(),
-        },
-        Value::Array(items) => items.iter().map(value_text).collect::<Vec<_>>().join("、"),
-        Value::Null => "—".into(),
-        Value::Number(n) => match n.as_f64() {
-            Some(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", f as i64),
-            _ => n.to_string(),
-        },
-        other => other.to_string(),
+/// A fine in yuan: whole yuan without decimals.
+fn yuan(f: f64) -> String {
+    if f.fract() == 0.0 && f.abs() < 1e15 {
+        format!("{}", f as i64)
+    } else {
+        f.to_string()
     }
 }
 
-/// One record item as a line of "label：value" pairs, skipping ids and empties.
-fn item_line(item: &Value) -> Markup {
-    let Some(obj) = item.as_object() else {
-        return html! { (value_text(item)) };
-    };
-    // An inspection that found nothing says so, without rectification fields.
-    let clean = obj.get("hazards").and_then(Value::as_u64) == Some(0);
-    let parts: Vec<String> = obj
-        .iter()
-        .filter(|(k, _)| {
-            !(clean && matches!(k.as_str(), "rectified" | "deadline" | "rectified_on"))
-        })
-        .filter(|(k, v)| {
-            !matches!(k.as_str(), "id" | "kind" | "merchant" | "reply") && !v.is_null()
-        })
-        .filter(|(_, v)| !matches!(v, Value::Array(a) if a.is_empty()))
-        .map(|(k, v)| match (k.as_str(), clean) {
-            ("hazards", true) => "未发现隐患".to_owned(),
-            _ => format!("{}：{}", label(k), value_text(v)),
-        })
-        .collect();
-    html! { (parts.join("；")) }
-}
-
-/// A merchant's accepted reply under what it answers (`{"text", "at"}`).
-fn reply_line(reply: Option<&Value>) -> Markup {
-    let Some(r) = reply.filter(|r| r.is_object()) else {
+/// A merchant's accepted reply under what it answers.
+fn reply_line(reply: Option<&Reply>) -> Markup {
+    let Some(r) = reply else {
         return html! {};
     };
-    html! { br; span.muted { "商户回复（" (value_text(&r["at"])) "）：" (value_text(&r["text"])) } }
+    html! { br; span.muted { "商户回复（" (r.at) "）：" (r.text) } }
 }
 
-fn records_section(title: &str, items: Option<&Value>, empty: &str) -> Markup {
-    let list = items.and_then(Value::as_array).filter(|a| !a.is_empty());
+/// "label：value".
+fn part(label: &str, value: impl std::fmt::Display) -> Option<String> {
+    Some(format!("{label}：{value}"))
+}
+
+/// One record as the page shows it: its parts joined with "；", the empty
+/// ones left out.
+trait RecordLine {
+    fn parts(&self) -> Vec<Option<String>>;
+
+    /// The merchant's accepted reply to this record, if any.
+    fn reply(&self) -> Option<&Reply>;
+
+    fn line(&self) -> String {
+        self.parts()
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join("；")
+    }
+}
+
+impl RecordLine for InspectionItem {
+    fn reply(&self) -> Option<&Reply> {
+        self.reply.as_ref()
+    }
+
+    fn parts(&self) -> Vec<Option<String>> {
+        // An inspection that found nothing says so, without rectification.
+        if self.hazards == 0 {
+            return vec![part("日期", self.date), Some("未发现隐患".into())];
+        }
+        vec![
+            part("日期", self.date),
+            self.deadline.and_then(|d| part("整改期限", d)),
+            part("发现隐患", self.hazards),
+            part("已整改", yes_no(self.rectified)),
+            self.rectified_on.and_then(|d| part("整改日期", d)),
+        ]
+    }
+}
+
+impl RecordLine for SamplingItem {
+    fn reply(&self) -> Option<&Reply> {
+        self.reply.as_ref()
+    }
+
+    fn parts(&self) -> Vec<Option<String>> {
+        vec![
+            part("日期", self.date),
+            (!self.failed_items.is_empty())
+                .then(|| part("不合格项目", self.failed_items.join("、")))
+                .flatten(),
+            part("合格", yes_no(self.passed)),
+            part("产品", &self.product),
+            self.standard.as_ref().and_then(|s| part("标准", s)),
+        ]
+    }
+}
+
+impl RecordLine for PenaltyItem {
+    fn reply(&self) -> Option<&Reply> {
+        self.reply.as_ref()
+    }
+
+    fn parts(&self) -> Vec<Option<String>> {
+        let severity = match self.severity {
+            Severity::Minor => "轻微",
+            Severity::General => "一般",
+            Severity::Severe => "严重",
+        };
+        vec![
+            part("日期", self.date),
+            part("处罚决定书", &self.decision_no),
+            part("罚款(元)", yuan(self.fine_cny)),
+            self.publicity_until.and_then(|d| part("公示截止", d)),
+            part("严重程度", severity),
+        ]
+    }
+}
+
+impl RecordLine for ListItem {
+    fn reply(&self) -> Option<&Reply> {
+        self.reply.as_ref()
+    }
+
+    fn parts(&self) -> Vec<Option<String>> {
+        let list = match self.list {
+            ListKind::Abnormal => "经营异常名录",
+            ListKind::Serious => "严重违法失信名单",
+        };
+        vec![
+            part("名录", list),
+            self.reason.as_ref().and_then(|r| part("原因", r)),
+            part("列入日期", self.since),
+        ]
+    }
+}
+
+/// A section of the most recent records of one kind (at most five).
+fn typed_section(title: &str, items: &[impl RecordLine], empty: &str) -> Markup {
     html! {
         section {
             h3 { (title) }
-            @match list {
-                Some(items) => ul { @for item in items.iter().take(5) { li { (item_line(item)) (reply_line(item.get("reply"))) } } },
-                None => p.muted { (empty) },
+            @if items.is_empty() {
+                p.muted { (empty) }
+            } @else {
+                ul { @for item in items.iter().take(5) { li { (item.line()) (reply_line(item.reply())) } } }
             }
         }
     }
 }
 
-fn merchant_block(p: &Projection, today: jiff::civil::Date, printed: Option<Grade>) -> Markup {
+/// The merchant's recent records, by kind.
+fn records_block(r: &RecordSummary) -> Markup {
+    let c = &r.complaints;
+    html! {
+        (typed_section("现场检查", &r.inspections, "暂无检查记录"))
+        (typed_section("监督抽检", &r.sampling, "暂无抽检记录"))
+        (typed_section("行政处罚", &r.penalties, "无行政处罚记录"))
+        section {
+            h3 { "投诉举报" }
+            p {
+                "投诉举报总数：" (c.total)
+                "；查证属实：" (c.substantiated)
+                "；近180天查证属实：" (c.substantiated_180d)
+            }
+        }
+        (typed_section("名录", &r.lists, "未被列入经营异常名录或严重违法失信名单"))
+    }
+}
+
+/// The consumer tips in force for the merchant, if any.
+fn tips_block(tips: &[&Tip]) -> Markup {
+    html! {
+        @if !tips.is_empty() {
+            section.tips {
+                h3 { "消费提示" }
+                ul {
+                    @for t in tips {
+                        li { (t.text) span.muted { "（有效期至 " (t.until) "）" } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn merchant_block(
+    p: &Projection,
+    today: jiff::civil::Date,
+    printed: Option<Grade>,
+    tips: &[&Tip],
+) -> Markup {
     let (grade, active) = p.effective(today);
-    let records = serde_json::to_value(&p.records).unwrap_or(Value::Null);
     let kind = match p.merchant.kind {
         crate::model::MerchantKind::Shop => "商户",
         crate::model::MerchantKind::Vendor => "流动摊贩",
@@ -220,6 +301,7 @@ fn merchant_block(p: &Projection, today: jiff::civil::Date, printed: Option<Grad
                 "此码印制时等级为「" (printed.label_zh()) "」，当前等级为「" (grade.label_zh()) "」，以当前等级为准。店家需要重新打印。"
             }
         }
+        (tips_block(tips))
         section {
             h3 { "评定理由" }
             @let reasons: Vec<_> = p.reasons.iter().filter(|r| active.is_some() || r.rule != "override").collect();
@@ -237,9 +319,7 @@ fn merchant_block(p: &Projection, today: jiff::civil::Date, printed: Option<Grad
                                 }
                                 span.muted { "）" }
                             }
-                            @if let Some(reply) = &r.reply {
-                                (reply_line(serde_json::to_value(reply).ok().as_ref()))
-                            }
+                            (reply_line(r.reply.as_ref()))
                         }
                     }
                 }
@@ -248,21 +328,7 @@ fn merchant_block(p: &Projection, today: jiff::civil::Date, printed: Option<Grad
                 p.muted { "如无新记录，等级最早可能于 " (next) " 变化。" }
             }
         }
-        (records_section("现场检查", records.get("inspections"), "暂无检查记录"))
-        (records_section("监督抽检", records.get("sampling"), "暂无抽检记录"))
-        (records_section("行政处罚", records.get("penalties"), "无行政处罚记录"))
-        section {
-            h3 { "投诉举报" }
-            @match records.get("complaints") {
-                Some(c @ Value::Object(_)) => p {
-                    "投诉举报总数：" (value_text(&c["total"]))
-                    "；查证属实：" (value_text(&c["substantiated"]))
-                    "；近180天查证属实：" (value_text(&c["substantiated_180d"]))
-                },
-                _ => p.muted { "无" },
-            }
-        }
-        (records_section("名录", records.get("lists"), "未被列入经营异常名录或严重违法失信名单"))
+        (records_block(&p.records))
     }
 }
 
@@ -286,7 +352,7 @@ pub fn scan_page(scan: &Scan, projection: Option<&crate::model::Projection>) -> 
             section.warn { (status_message(scan.status)) }
         }
         @if let Some(p) = projection {
-            (merchant_block(p, scan.today, printed))
+            (merchant_block(p, scan.today, printed, &scan.shown_tips()))
         }
         (complain_block())
     };
@@ -365,4 +431,97 @@ pub async fn home() -> actix_web::HttpResponse {
     actix_web::HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .body(page.into_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(s: &str) -> jiff::civil::Date {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn records_read_as_labelled_lines_with_words_for_their_values() {
+        let clean = InspectionItem {
+            id: "i1".into(),
+            date: day("2026-05-01"),
+            hazards: 0,
+            deadline: Some(day("2026-05-10")),
+            rectified: false,
+            rectified_on: None,
+            reply: None,
+        };
+        assert_eq!(clean.line(), "日期：2026-05-01；未发现隐患");
+        let found = InspectionItem {
+            hazards: 2,
+            rectified: true,
+            rectified_on: Some(day("2026-05-08")),
+            ..clean
+        };
+        assert_eq!(
+            found.line(),
+            "日期：2026-05-01；整改期限：2026-05-10；发现隐患：2；已整改：是；整改日期：2026-05-08"
+        );
+        let penalty = PenaltyItem {
+            id: "p1".into(),
+            date: day("2026-04-01"),
+            decision_no: "叙市监罚〔2026〕3号".into(),
+            severity: Severity::General,
+            fine_cny: 5000.0,
+            publicity_until: None,
+            reply: None,
+        };
+        assert_eq!(
+            penalty.line(),
+            "日期：2026-04-01；处罚决定书：叙市监罚〔2026〕3号；罚款(元)：5000；严重程度：一般"
+        );
+        assert_eq!(yuan(1234.5), "1234.5");
+        // A value that happens to spell a wire name stays as written.
+        let sampling = SamplingItem {
+            id: "s1".into(),
+            date: day("2026-03-01"),
+            product: "add".into(),
+            standard: None,
+            passed: false,
+            failed_items: vec!["菌落总数".into(), "大肠菌群".into()],
+            reply: None,
+        };
+        assert_eq!(
+            sampling.line(),
+            "日期：2026-03-01；不合格项目：菌落总数、大肠菌群；合格：否；产品：add"
+        );
+        let list = ListItem {
+            id: "l1".into(),
+            list: ListKind::Abnormal,
+            since: day("2026-02-01"),
+            reason: None,
+            reply: None,
+        };
+        assert_eq!(list.line(), "名录：经营异常名录；列入日期：2026-02-01");
+    }
+
+    #[test]
+    fn tips_show_only_when_there_are_some_and_are_escaped() {
+        assert_eq!(tips_block(&[]).into_string(), "");
+        let tip = Tip {
+            id: "tip-0000000000000001".into(),
+            text: "请索要<发票>".into(),
+            regions: vec![],
+            categories: vec![],
+            from: day("2026-09-01"),
+            until: day("2026-09-30"),
+            actor: "县局".into(),
+            at: jiff::Timestamp::UNIX_EPOCH,
+        };
+        let html = tips_block(&[&tip]).into_string();
+        assert!(
+            html.contains("消费提示") && html.contains("请索要&lt;发票&gt;"),
+            "{html}"
+        );
+        assert!(
+            html.contains("有效期至 2026-09-30") && !html.contains("县局"),
+            "{html}"
+        );
+    }
 }

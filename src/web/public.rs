@@ -4,7 +4,7 @@ use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
-use super::answers::{code_url, public_projection, CodeAnswer};
+use super::answers::{code_url, public_merchant, CodeAnswer};
 use super::error::ApiError;
 use super::extract::MerchantPath;
 use super::pages;
@@ -75,9 +75,13 @@ pub async fn merchant(
         .view(&id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no merchant `{}`", *id)))?;
+    let today = clock::today();
+    let tips = state.scanner.tips().current();
+    let body = public_merchant(&view, &tips.shown(view.audience(), today), today)?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .json(public_projection(view.projection()?, clock::today())))
+        .content_type("application/json")
+        .body(body))
 }
 
 async fn active_code(state: &AppState, id: &MerchantId) -> Result<IssuedCode, ApiError> {

@@ -4,7 +4,7 @@
 use actix_web::{web, HttpResponse};
 
 use super::scan::{SCAN_JSON, SCAN_PAGE, SCAN_PAGE_UPPER};
-use super::{admin, openapi, ops, pages, public, scan, shop, shop_admin, shop_pages};
+use super::{admin, openapi, ops, pages, public, scan, shop, shop_admin, shop_pages, tips};
 
 /// The largest request body any route reads.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -67,6 +67,9 @@ api! {
     post "/api/v1/admin/records" => admin::import_records, "regulator", "Import records (JSONL body), graded at once", [];
     get "/api/v1/admin/stats" => admin::stats, "regulator", "Counts by grade, region and category", ["region"];
     get "/api/v1/admin/reprint" => admin::reprint, "regulator", "Merchants whose printed code shows an outdated grade", [];
+    post "/api/v1/admin/tips" => tips::publish, "regulator", "Publish a consumer tip (body: text, regions, categories, from, until; an empty list covers every region or category)", [];
+    get "/api/v1/admin/tips" => tips::list, "regulator", "Every consumer tip, the latest first", [];
+    delete "/api/v1/admin/tips/{id}" => tips::delete, "regulator", "Delete a consumer tip", [];
     get "/api/v1/admin/audit" => admin::audit, "regulator", "The audit log", ["target", "actor", "since", "limit"];
     post "/api/v1/admin/merchants/{id}/access" => shop_admin::issue_access, "regulator", "Issue a shop's one-time activation code (replaces an unused one)", [];
     delete "/api/v1/admin/merchants/{id}/access" => shop_admin::revoke_access, "regulator", "Revoke a shop's access: its sessions and tokens end", [];

@@ -8,7 +8,7 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::answers::public_projection;
+use super::answers::{write_json, write_public_members};
 use super::error::ApiError;
 use super::extract::ScanToken;
 use super::pages;
@@ -48,26 +48,18 @@ fn render_json(scan: &Scan) -> Result<Vec<u8>, StoreError> {
         let live = view.live_grade(scan.today);
         let outdated = scan.claims.as_ref().is_some_and(|c| c.grade != live);
         out.extend_from_slice(if outdated {
-            b",\"outdated\":true,"
+            b",\"outdated\":true"
         } else {
-            b",\"outdated\":false,"
+            b",\"outdated\":false"
         });
-        // The public projection is a JSON object: splice its members in.
-        let at = out.len();
-        match view.public_json() {
-            Some(json) => out.extend_from_slice(json.trim().as_bytes()),
-            None => write_json(&mut out, &public_projection(view.projection()?, scan.today)),
-        }
-        out.remove(at);
-        out.pop();
+        out.push(b',');
+        write_public_members(&mut out, view, &scan.shown_tips(), scan.today)?;
+    } else {
+        // Always present: empty when the code shows no merchant.
+        out.extend_from_slice(b",\"tips\":[]");
     }
     out.push(b'}');
     Ok(out)
-}
-
-/// Appends `value` as JSON. Our types always serialize.
-fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
-    serde_json::to_writer(out, value).expect("in-memory JSON of plain data");
 }
 
 /// The `code` member: the claims of a code whose signature holds.
@@ -151,8 +143,8 @@ const _: () = assert!(ANSWER_SLOTS >= 4, "a slot for each form and encoding");
 /// The answer in `form` to a scan of a token's text: its status and body,
 /// gzip-compressed if `gzipped`. `render` builds the plain body from the
 /// scan. An answer that shows a merchant is rendered (and compressed) once
-/// per view, checked text, day and form, and memoised in the view: a warm
-/// scan finds it there by the text alone.
+/// per view, checked text, day, tips generation and form, and memoised in
+/// the view: a warm scan finds it there by the text alone.
 async fn scan_answer(
     scanner: &Scanner,
     text: &str,
@@ -173,8 +165,11 @@ async fn scan_answer(
     let Some(view) = scan.view.as_ref().filter(|v| v.memoises()) else {
         return Ok((status, encode(render(&scan)?, gzipped)));
     };
+    // The key of the tips this scan shows, which may be newer than those
+    // the memo was looked up with.
+    let key = scan.memo_key();
     let plain_slot = memo_slot(form, false);
-    let plain = match view.memoised(text, today, plain_slot) {
+    let plain = match view.memoised(text, key, plain_slot) {
         Some((_, plain)) => plain,
         None => {
             let mut body = render(&scan)?;
@@ -182,7 +177,7 @@ async fn scan_answer(
             // whole allocation of the buffer it came from).
             body.shrink_to_fit();
             let body = bytes::Bytes::from(body);
-            view.memoise(text, today, plain_slot, status, &body);
+            view.memoise(text, key, plain_slot, status, &body);
             body
         }
     };
@@ -190,7 +185,7 @@ async fn scan_answer(
         return Ok((status, plain));
     }
     let compressed = bytes::Bytes::from(gzip(&plain));
-    view.memoise(text, today, slot, status, &compressed);
+    view.memoise(text, key, slot, status, &compressed);
     Ok((status, compressed))
 }
 

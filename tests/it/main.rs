@@ -28,3 +28,4 @@ mod shop_browser;
 mod shop_durable;
 mod status_list;
 mod store;
+mod tips;

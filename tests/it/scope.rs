@@ -18,12 +18,22 @@ struct Fixture {
     store: SharedStore,
     /// The serial of the foreign merchant's active code.
     serial: u64,
+    /// A consumer tip for the foreign merchant's region.
+    tip: String,
 }
 
 fn foreign_line(region: &str, name: &str) -> String {
     json!({"id": FOREIGN, "name": name, "kind": "shop", "address": "翠屏区南岸西路 1 号",
         "region": region, "categories": ["食品销售"], "contact_name": "王小二",
         "contact_phone": "13800001111", "id_number": "511502198001011234"})
+    .to_string()
+}
+
+/// A consumer tip for the foreign merchant's region.
+fn tip_line() -> String {
+    let today = yisaozhi::clock::today();
+    json!({"text": "请索要发票", "regions": [FOREIGN_REGION], "categories": [],
+        "from": today, "until": today})
     .to_string()
 }
 
@@ -85,7 +95,22 @@ async fn fixture() -> Fixture {
     )
     .await;
     assert_eq!(status, 200, "{res}");
-    Fixture { app, store, serial }
+    let (status, res) = send(
+        &app,
+        Method::POST,
+        "/api/v1/admin/tips",
+        &admin,
+        &tip_line(),
+    )
+    .await;
+    assert_eq!(status, 201, "{res}");
+    let tip = res["id"].as_str().unwrap().to_owned();
+    Fixture {
+        app,
+        store,
+        serial,
+        tip,
+    }
 }
 
 /// Everything stored about the foreign merchant, and the whole audit log.
@@ -105,15 +130,20 @@ async fn state_of(store: &SharedStore) -> Value {
 /// body that the route accepts from a token in scope (the walk checks that
 /// too, so a 403 is the scope's and not a bad body's). A new write route
 /// gets the override body; if it needs another, add it here.
-fn admin_writes(serial: u64, review: &str) -> Vec<(Method, String, String)> {
+fn admin_writes(serial: u64, tip: &str, review: &str) -> Vec<(Method, String, String)> {
     let writes: Vec<_> = yisaozhi::web::ROUTES
         .iter()
         .filter(|r| r.path.starts_with("/api/v1/admin/") && r.method != "get")
         .map(|r| {
             let method = Method::from_bytes(r.method.to_uppercase().as_bytes()).unwrap();
+            let id = if r.path.starts_with("/api/v1/admin/tips/") {
+                tip
+            } else {
+                FOREIGN
+            };
             let path = r
                 .path
-                .replace("{id}", FOREIGN)
+                .replace("{id}", id)
                 .replace("{serial}", &serial.to_string())
                 .replace("{review}", review);
             assert!(
@@ -128,6 +158,7 @@ fn admin_writes(serial: u64, review: &str) -> Vec<(Method, String, String)> {
                 "/api/v1/admin/reviews/{review}" => {
                     json!({"decision": "accept", "reason": "越权测试"}).to_string()
                 }
+                "/api/v1/admin/tips" => tip_line(),
                 _ => json!({"grade": "red", "reason": "越权测试"}).to_string(),
             };
             (method, path, body)
@@ -170,7 +201,7 @@ async fn every_admin_write_route_refuses_a_token_of_another_region() {
     let viewer = token(&f.store, "viewer", "read").await;
     let review = pending_review(&f.store).await;
     let before = state_of(&f.store).await;
-    let writes = admin_writes(f.serial, &review);
+    let writes = admin_writes(f.serial, &f.tip, &review);
     for who in [&county, &viewer] {
         for (method, path, body) in &writes {
             let (status, res) = send(&f.app, method.clone(), path, who, body).await;

@@ -27,6 +27,7 @@ use crate::redis_helpers::{self, DurableRedis, RedisCluster};
 mod cluster_settling;
 mod coherence_and_kill;
 mod hung;
+mod tips;
 
 const BIN: &str = env!("CARGO_BIN_EXE_yisaozhi");
 /// The bound the issue sets for "every replica serves the new grade".
