@@ -3,11 +3,13 @@
 //! TEXT}` (`error`). This file only declares the modules and what the rest
 //! of the crate uses of them: a handler imports its siblings, never this.
 
+mod actions;
 mod admin;
 mod answers;
 mod edge;
 mod error;
 mod extract;
+mod filters;
 mod openapi;
 mod ops;
 mod pages;
