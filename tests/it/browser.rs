@@ -5,7 +5,7 @@
 //! code URL. Screenshots land in `$CARGO_TARGET_TMPDIR/browser/`.
 
 #[path = "cdp.rs"]
-mod cdp;
+pub(crate) mod cdp;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -25,3 +25,6 @@ mod scope;
 mod shard;
 mod status_list;
 mod store;
+mod workbench;
+mod workbench_browser;
+mod workbench_pages;
