@@ -10,12 +10,12 @@ use serde_json::json;
 
 use super::error::ApiError;
 use super::state::AppState;
-use crate::auth::Principal;
+use crate::auth::{Principal, Scope};
 use crate::clock;
 use crate::grading;
 use crate::model::{
     check_text, parse_grade, AuditEntry, CodeStatus, IssuedCode, Merchant, MerchantId, Override,
-    Projection, TextKind,
+    Projection, RegionCode, TextKind,
 };
 use crate::refresh::{ImportReport, MerchantChange};
 
@@ -29,6 +29,14 @@ pub fn bad(message: String) -> ApiError {
     ApiError::BadRequest("bad_request", message)
 }
 
+/// The body's length as the request declares it (`Content-Length`).
+pub fn declared_length(req: &HttpRequest) -> Option<u64> {
+    req.headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
 /// Reads a request body of at most `limit` bytes (decoded, if the client
 /// compressed it). Called after authentication, so no one unauthenticated
 /// makes the service read (or decompress) a body.
@@ -39,12 +47,7 @@ pub async fn read_body(
 ) -> Result<web::Bytes, ApiError> {
     use futures_util::StreamExt;
     let too_large = || ApiError::PayloadTooLarge(super::error::body_too_large(limit));
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
+    if declared_length(req).is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
     let mut stream = actix_web::dev::Decompress::from_headers(payload.into_inner(), req.headers());
@@ -59,20 +62,23 @@ pub async fn read_body(
     Ok(body.freeze())
 }
 
-/// Loads a merchant the caller may see, or 404 / 403.
-pub async fn visible_merchant(
+/// Loads merchant `id`, or 404; 403 unless `allowed` says the caller's
+/// scope covers its region (`what` the scope would need, for the message).
+async fn merchant_in_scope(
     state: &AppState,
     who: &Principal,
     id: &MerchantId,
+    allowed: fn(&Scope, &RegionCode) -> bool,
+    what: &str,
 ) -> Result<Merchant, ApiError> {
     let merchant = state
         .store
         .merchant(id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no merchant `{id}`")))?;
-    if !who.scope.may_see(&merchant.region) {
+    if !allowed(&who.scope, &merchant.region) {
         return Err(ApiError::Forbidden(format!(
-            "token `{}` (scope {}) does not see merchants in region {}",
+            "token `{}` (scope {}) {what} merchants in region {}",
             who.name,
             who.scope.as_string(),
             merchant.region
@@ -81,26 +87,22 @@ pub async fn visible_merchant(
     Ok(merchant)
 }
 
+/// Loads a merchant the caller may see, or 404 / 403.
+pub async fn visible_merchant(
+    state: &AppState,
+    who: &Principal,
+    id: &MerchantId,
+) -> Result<Merchant, ApiError> {
+    merchant_in_scope(state, who, id, Scope::may_see, "does not see").await
+}
+
 /// Loads a merchant the caller may change, or 404 / 403.
 pub async fn writable_merchant(
     state: &AppState,
     who: &Principal,
     id: &MerchantId,
 ) -> Result<Merchant, ApiError> {
-    let merchant = state
-        .store
-        .merchant(id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no merchant `{id}`")))?;
-    if !who.scope.may_write(&merchant.region) {
-        return Err(ApiError::Forbidden(format!(
-            "token `{}` (scope {}) may not change merchants in region {}",
-            who.name,
-            who.scope.as_string(),
-            merchant.region
-        )));
-    }
-    Ok(merchant)
+    merchant_in_scope(state, who, id, Scope::may_write, "may not change").await
 }
 
 /// An override from its fields as typed: a grade name, a reason of

@@ -33,6 +33,14 @@ pub struct Answer {
 }
 
 impl Answer {
+    pub async fn of(res: reqwest::Response) -> Answer {
+        Answer {
+            status: res.status().as_u16(),
+            headers: res.headers().clone(),
+            body: res.text().await.unwrap(),
+        }
+    }
+
     pub fn location(&self) -> Option<&str> {
         self.headers.get(LOCATION).map(|v| v.to_str().unwrap())
     }
@@ -75,12 +83,7 @@ pub async fn request(
     if let Some(form) = form {
         req = req.form(form);
     }
-    let res = req.send().await.expect("request");
-    Answer {
-        status: res.status().as_u16(),
-        headers: res.headers().clone(),
-        body: res.text().await.unwrap(),
-    }
+    Answer::of(req.send().await.expect("request")).await
 }
 
 impl Session {

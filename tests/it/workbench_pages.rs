@@ -376,11 +376,7 @@ async fn upload(
         .send()
         .await
         .unwrap();
-    Answer {
-        status: res.status().as_u16(),
-        headers: res.headers().clone(),
-        body: res.text().await.unwrap(),
-    }
+    Answer::of(res).await
 }
 
 #[tokio::test]

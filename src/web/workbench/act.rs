@@ -12,6 +12,7 @@ use super::forms::read_form;
 use super::layout::see_other;
 use super::staff::Staff;
 use crate::clock;
+use crate::model::{Merchant, MerchantId};
 use crate::web::actions::{self, bad, writable_merchant};
 use crate::web::error::ApiError;
 use crate::web::extract::MerchantPath;
@@ -30,7 +31,7 @@ struct OverrideForm {
 #[derive(Debug, Deserialize)]
 struct Empty {}
 
-fn back_to(id: &crate::model::MerchantId, done: &str) -> HttpResponse {
+fn back_to(id: &MerchantId, done: &str) -> HttpResponse {
     see_other(&format!("/admin/merchants/{id}?done={done}"))
 }
 
@@ -56,6 +57,20 @@ pub async fn set_override(
     Ok(back_to(&id, "override"))
 }
 
+/// The merchant of a form that carries nothing but its `csrf`, once that
+/// is checked, if the staff member may change it.
+async fn merchant_of_empty_form(
+    state: &AppState,
+    staff: &Staff,
+    id: Result<MerchantPath, ApiError>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<Merchant, PageError> {
+    let id = id?;
+    let _: Empty = read_form(staff, &req, payload).await?;
+    Ok(writable_merchant(state, staff, &id).await?)
+}
+
 pub async fn clear_override(
     state: web::Data<AppState>,
     staff: Staff,
@@ -63,11 +78,9 @@ pub async fn clear_override(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, PageError> {
-    let id = id?;
-    let _: Empty = read_form(&staff, &req, payload).await?;
-    let merchant = writable_merchant(&state, &staff, &id).await?;
+    let merchant = merchant_of_empty_form(&state, &staff, id, req, payload).await?;
     actions::apply_override(&state, &staff, &merchant, None).await?;
-    Ok(back_to(&id, "cleared"))
+    Ok(back_to(&merchant.id, "cleared"))
 }
 
 pub async fn issue_code(
@@ -77,11 +90,9 @@ pub async fn issue_code(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, PageError> {
-    let id = id?;
-    let _: Empty = read_form(&staff, &req, payload).await?;
-    let merchant = writable_merchant(&state, &staff, &id).await?;
+    let merchant = merchant_of_empty_form(&state, &staff, id, req, payload).await?;
     actions::issue_code(&state, &staff, &merchant).await?;
-    Ok(back_to(&id, "issued"))
+    Ok(back_to(&merchant.id, "issued"))
 }
 
 #[derive(Debug, Deserialize)]

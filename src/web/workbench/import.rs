@@ -10,7 +10,6 @@
 //! import limit.
 
 use actix_multipart::Multipart;
-use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::{StreamExt, TryStreamExt};
 use maud::{html, Markup};
@@ -20,7 +19,7 @@ use super::forms::check_csrf;
 use super::layout::{csrf_field, grade_badge, page, Nav};
 use super::staff::Staff;
 use crate::refresh::ImportReport;
-use crate::web::actions::{self, bad, MAX_IMPORT_BYTES};
+use crate::web::actions::{self, bad, declared_length, MAX_IMPORT_BYTES};
 use crate::web::error::{body_too_large, ApiError};
 use crate::web::state::AppState;
 
@@ -95,12 +94,7 @@ fn file_name(raw: Option<&str>) -> String {
 
 async fn read_upload(req: &HttpRequest, payload: web::Payload) -> Result<Upload, PageError> {
     let too_large = || PageError::Api(ApiError::PayloadTooLarge(body_too_large(MAX_IMPORT_BYTES)));
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > MAX_UPLOAD_BYTES) {
+    if declared_length(req).is_some_and(|n| n > MAX_UPLOAD_BYTES as u64) {
         return Err(too_large());
     }
     let mut seen = 0usize;
