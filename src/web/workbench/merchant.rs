@@ -118,10 +118,7 @@ fn identity(m: &Merchant, personal: bool) -> Markup {
                     dt { "身份证号" } dd { (if m.id_number.is_some() { "已登记（不在您的辖区，不显示）" } else { "—" }) }
                 }
             }
-            p.muted {
-                a href={"/merchants/" (m.id) "/print"} { "打印码" } " · "
-                a href={"/api/v1/merchants/" (m.id)} { "公开数据（JSON）" }
-            }
+            p.muted { a href={"/api/v1/merchants/" (m.id)} { "公开数据（JSON）" } }
         }
     }
 }

@@ -254,6 +254,34 @@ pub async fn sweep(store: &SharedStore, idle: i64, now: Timestamp) -> StoreResul
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn a_sweep_removes_the_sessions_idle_too_long_and_only_those() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: SharedStore =
+            std::sync::Arc::new(crate::store::embedded::EmbeddedStore::open(dir.path()).unwrap());
+        let now = clock::now();
+        let ago = |mins: i64| now - jiff::SignedDuration::from_mins(mins);
+        for (key, last_seen) in [("a", ago(500)), ("b", ago(10)), ("c", ago(481))] {
+            let s = StoredSession {
+                token_id: "0badc0de".into(),
+                name: "县局".into(),
+                scope: "write".into(),
+                created_at: ago(600),
+                last_seen,
+            };
+            documents::put(store.as_ref(), SESSIONS, key, &s, None)
+                .await
+                .unwrap();
+        }
+        assert_eq!(sweep(&store, 480 * 60, now).await.unwrap(), 2);
+        let left = store.documents(SESSIONS, None, 10).await.unwrap();
+        assert_eq!(
+            left.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+            ["b"]
+        );
+        assert_eq!(sweep(&store, 480 * 60, now).await.unwrap(), 0);
+    }
+
     #[test]
     fn the_store_key_and_the_form_token_are_derived_apart_from_the_secret() {
         let secret = "ab".repeat(32);
