@@ -99,7 +99,7 @@ pub async fn open(state: &AppState, who: &Principal, token_id: &str) -> Result<S
         after: serde_json::json!({"scope": session.scope}),
         reason: None,
     };
-    documents::insert(
+    let inserted = documents::insert(
         state.store.as_ref(),
         SESSIONS,
         &key_of(&secret),
@@ -107,6 +107,12 @@ pub async fn open(state: &AppState, who: &Principal, token_id: &str) -> Result<S
         Some(audit),
     )
     .await?;
+    if !inserted {
+        // 256 random bits met a live session's: never hand that one out.
+        return Err(PageError::internal(anyhow::anyhow!(
+            "a new session's key is taken"
+        )));
+    }
     sweep_now_and_then(&state.store, state.settings.session_idle).await;
     Ok(secret)
 }
