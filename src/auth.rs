@@ -58,6 +58,22 @@ impl Scope {
         }
     }
 
+    /// The region prefix this scope sees (`""`: every region): a token
+    /// limited to a region (`write:<prefix>`) sees only it in the
+    /// workbench (search, dashboard, merchant pages, audit); `read` and
+    /// `write` see every region.
+    pub fn visible_prefix(&self) -> &str {
+        match self {
+            Scope::Read => "",
+            Scope::Write { region_prefix } => region_prefix,
+        }
+    }
+
+    /// Whether this scope sees a merchant in `region`.
+    pub fn may_see(&self, region: &RegionCode) -> bool {
+        region.as_str().starts_with(self.visible_prefix())
+    }
+
     /// Whether this scope may change a merchant in `region`.
     pub fn may_write(&self, region: &RegionCode) -> bool {
         match self {
@@ -125,7 +141,7 @@ fn split(token: &str) -> Option<(&str, &str)> {
 
 /// The credentials of an `Authorization` header of the `Bearer` scheme,
 /// whose name is case-insensitive (RFC 9110 §11.1).
-fn bearer(header: &str) -> Option<&str> {
+pub fn bearer(header: &str) -> Option<&str> {
     let (scheme, credentials) = header.trim_start().split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")
@@ -138,13 +154,27 @@ pub fn presented_id(header: Option<&str>) -> Option<&str> {
     header.and_then(bearer).and_then(split).map(|(id, _)| id)
 }
 
+/// The id (`ysz_<id>_`) of a well-formed token as typed (e.g. into the
+/// workbench's login form).
+pub fn token_id(token: &str) -> Option<&str> {
+    split(token.trim()).map(|(id, _)| id)
+}
+
 /// Checks an `Authorization` header value against the store.
 pub async fn authenticate(
     store: &dyn ServiceWrites,
     header: Option<&str>,
 ) -> Result<Principal, AuthError> {
     let token = header.and_then(bearer).ok_or(AuthError::Missing)?;
-    let (id, secret) = split(token).ok_or(AuthError::Invalid)?;
+    authenticate_token(store, token).await
+}
+
+/// Checks a token (`ysz_<id>_<secret>`) against the store.
+pub async fn authenticate_token(
+    store: &dyn ServiceWrites,
+    token: &str,
+) -> Result<Principal, AuthError> {
+    let (id, secret) = split(token.trim()).ok_or(AuthError::Invalid)?;
     let stored = store.token(id).await?.ok_or(AuthError::Invalid)?;
     let presented = sha256(secret.as_bytes());
     let matches: bool = presented.ct_eq(&stored.secret_sha256).into();
@@ -287,6 +317,9 @@ mod tests {
         assert!(Scope::parse("write:5115").unwrap().may_write(&region));
         assert!(!Scope::parse("write:5116").unwrap().may_write(&region));
         assert!(!Scope::parse("read").unwrap().may_write(&region));
+        assert!(Scope::parse("read").unwrap().may_see(&region));
+        assert!(Scope::parse("write:5115").unwrap().may_see(&region));
+        assert!(!Scope::parse("write:5116").unwrap().may_see(&region));
         for bad in ["", "admin", "write:", "write:5115041", "write:51a"] {
             assert!(Scope::parse(bad).is_err(), "{bad}");
         }

@@ -57,6 +57,10 @@ pub struct FileSettings {
     /// cluster settles before it fails and says what to check. 0..=600
     /// (0: one attempt), default 10.
     pub store_connect_timeout_s: Option<u64>,
+    /// `session_idle_minutes` (`YSZ_SESSION_IDLE_MINUTES`): the workbench:
+    /// a staff session unused this long ends (the member of staff logs in
+    /// again). 5..=10080 (a week), default 480 (8 hours).
+    pub session_idle_minutes: Option<u64>,
 }
 
 /// Values given on the command line or in the environment (clap reads both).
@@ -89,6 +93,8 @@ pub struct Settings {
     pub store_admin_budget: Duration,
     /// See [`FileSettings::store_connect_timeout_s`].
     pub store_connect_timeout: Duration,
+    /// See [`FileSettings::session_idle_minutes`].
+    pub session_idle: Duration,
 }
 
 /// An address block, `IP` or `IP/PREFIX` (IPv4 or IPv6).
@@ -303,6 +309,10 @@ impl Settings {
             "store_connect_timeout_s = {}\n",
             self.store_connect_timeout.as_secs()
         ));
+        out.push_str(&format!(
+            "session_idle_minutes = {}\n",
+            self.session_idle.as_secs() / 60
+        ));
         out
     }
 
@@ -373,6 +383,14 @@ impl Settings {
             crate::store::redis::CONNECT_WAIT.as_secs(),
             0..=600,
         )?);
+        let session_idle = Duration::from_secs(
+            60 * bounded(
+                ("session_idle_minutes", "YSZ_SESSION_IDLE_MINUTES"),
+                file.session_idle_minutes,
+                480,
+                5..=10_080,
+            )?,
+        );
         Ok(Settings {
             store,
             listen,
@@ -385,6 +403,7 @@ impl Settings {
             store_budget,
             store_admin_budget,
             store_connect_timeout,
+            session_idle,
         })
     }
 

@@ -221,11 +221,12 @@ impl Chunk {
     }
 }
 
-/// An input file opened for reading in chunks.
-pub struct Input {
+/// An input file opened for reading in chunks (or any buffered reader of
+/// one, e.g. a file uploaded to the workbench).
+pub struct Input<R = BufReader<File>> {
     name: String,
     format: InputFormat,
-    lines: LineReader<BufReader<File>>,
+    lines: LineReader<R>,
     parser: RowParser,
     /// A CSV record that goes on over several lines: first line, text.
     partial: Option<(u64, String)>,
@@ -239,11 +240,23 @@ impl Input {
     /// the header) and nothing else.
     pub fn open(path: &Path) -> io::Result<Input> {
         let file = File::open(path)?;
+        Input::from_reader(
+            BufReader::with_capacity(256 * 1024, file),
+            &path.display().to_string(),
+        )
+    }
+}
+
+impl<R: BufRead> Input<R> {
+    /// Reads a file named `name` (its format by extension, and a CSV
+    /// file's record kind by its name as in [`Input::open`]) from `reader`.
+    pub fn from_reader(reader: R, name: &str) -> io::Result<Input<R>> {
+        let path = Path::new(name);
         let format = InputFormat::of(path);
         let mut input = Input {
-            name: path.display().to_string(),
+            name: name.to_owned(),
             format,
-            lines: LineReader::new(BufReader::with_capacity(256 * 1024, file)),
+            lines: LineReader::new(reader),
             parser: RowParser::Json,
             partial: None,
             pending: Vec::new(),

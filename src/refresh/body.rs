@@ -8,7 +8,7 @@ use jiff::civil::Date;
 
 use crate::grading::Rules;
 use crate::model::{Merchant, MerchantId, Record};
-use crate::records::{self, Reject};
+use crate::records::{Input, Reject, RowParser};
 use crate::store::BatchStore;
 
 use super::regrade::regrade;
@@ -37,10 +37,10 @@ pub struct MerchantChange {
 const MAX_REJECTS_SHOWN: usize = 1000;
 
 impl ImportReport {
-    fn reject_out_of_scope(&mut self, line: u64, what: &str) {
+    fn reject_out_of_scope(&mut self, file: &str, line: u64, what: &str) {
         self.out_of_scope += 1;
         self.reject(Reject {
-            file: "request body".into(),
+            file: file.to_owned(),
             line,
             reason: format!("{what} is outside the regions your token may change"),
         });
@@ -54,25 +54,42 @@ impl ImportReport {
     }
 }
 
+/// Reads the entries of `body`, a file named `name` (JSONL, or CSV when
+/// the name ends in `.csv`, as `refresh` reads files), with the line rules
+/// of a refresh.
 fn parse_body<T>(
     body: &[u8],
-    parse: impl Fn(&str) -> Result<T, String>,
+    name: &str,
+    parse: impl Fn(&RowParser, &str) -> Result<T, String>,
     report: &mut ImportReport,
 ) -> Vec<(T, u64)> {
     let mut items = Vec::new();
-    let read = records::read_jsonl_from(
-        body,
-        "request body",
-        parse,
-        |t, line| items.push((t, line)),
-        |r| report.reject(r),
-    )
-    .unwrap_or(0);
-    report.summary.read += read;
+    // Reading a slice cannot fail.
+    let Ok(mut input) = Input::from_reader(body, name) else {
+        return items;
+    };
+    let parser = input.parser();
+    while let Ok(Some(mut chunk)) = input.next_chunk(usize::MAX, usize::MAX) {
+        for r in std::mem::take(&mut chunk.rejects) {
+            report.reject(r);
+        }
+        for (line, text) in chunk.entries() {
+            match parse(&parser, text) {
+                Ok(t) => items.push((t, line)),
+                Err(reason) => report.reject(Reject {
+                    file: name.to_owned(),
+                    line,
+                    reason,
+                }),
+            }
+        }
+    }
+    report.summary.read += input.lines();
     items
 }
 
-/// Registers or updates merchants from a JSONL body and grades them at once.
+/// Registers or updates merchants from a body (JSONL, or CSV when `name`
+/// ends in `.csv`) and grades them at once.
 /// `may_write` says which regions the caller may change: a line is accepted
 /// only if it may change the merchant as stored *and* as written, so moving
 /// a merchant between regions takes a scope that covers both.
@@ -80,6 +97,7 @@ pub async fn import_merchants_body(
     store: &dyn BatchStore,
     rules: &Rules,
     body: &[u8],
+    name: &str,
     may_write: &(dyn Fn(&crate::model::RegionCode) -> bool + Sync),
     as_of: Date,
 ) -> anyhow::Result<(ImportReport, Vec<MerchantId>)> {
@@ -88,9 +106,13 @@ pub async fn import_merchants_body(
     // Each merchant as it stands before the next line: stored, or as an
     // earlier line of this body wrote it.
     let mut current: BTreeMap<MerchantId, Option<Merchant>> = BTreeMap::new();
-    for (m, line) in parse_body(body, records::parse_merchant, &mut report) {
+    for (m, line) in parse_body(body, name, RowParser::merchant, &mut report) {
         if !may_write(&m.region) {
-            report.reject_out_of_scope(line, &format!("merchant `{}` (region {})", m.id, m.region));
+            report.reject_out_of_scope(
+                name,
+                line,
+                &format!("merchant `{}` (region {})", m.id, m.region),
+            );
             continue;
         }
         if !current.contains_key(&m.id) {
@@ -99,6 +121,7 @@ pub async fn import_merchants_body(
         let before = current.get(&m.id).cloned().flatten();
         if let Some(stored) = before.as_ref().filter(|b| !may_write(&b.region)) {
             report.reject_out_of_scope(
+                name,
                 line,
                 &format!(
                     "merchant `{}` is registered in region {}, which",
@@ -124,17 +147,19 @@ pub async fn import_merchants_body(
     Ok((report, ids))
 }
 
-/// Imports records from a JSONL body with the same rules as `refresh`, and
+/// Imports records from a body (JSONL, or CSV when `name` ends in `.csv`)
+/// with the same rules as `refresh`, and
 /// regrades the merchants they belong to at once.
 pub async fn import_records_body(
     store: &dyn BatchStore,
     rules: &Rules,
     body: &[u8],
+    name: &str,
     may_write: &(dyn Fn(&crate::model::RegionCode) -> bool + Sync),
     as_of: Date,
 ) -> anyhow::Result<(ImportReport, Vec<MerchantId>)> {
     let mut report = ImportReport::default();
-    let parsed = parse_body(body, records::parse_record, &mut report);
+    let parsed = parse_body(body, name, RowParser::record, &mut report);
     let mut regions = BTreeMap::new();
     for (r, _) in &parsed {
         if !regions.contains_key(&r.merchant) {
@@ -146,11 +171,12 @@ pub async fn import_records_body(
     for (r, line) in parsed {
         match regions.get(&r.merchant).and_then(Option::as_ref) {
             None => report.reject(Reject {
-                file: "request body".into(),
+                file: name.to_owned(),
                 line,
                 reason: format!("unknown merchant `{}`: register it first", r.merchant),
             }),
             Some(region) if !may_write(region) => report.reject_out_of_scope(
+                name,
                 line,
                 &format!("merchant `{}` (region {region})", r.merchant),
             ),

@@ -500,7 +500,8 @@ pub async fn import_line(
 ) -> anyhow::Result<(bool, Vec<MerchantId>)> {
     let body = serde_json::to_vec(line)?;
     let (report, ids) =
-        crate::refresh::import_records_body(store, rules, &body, may_write, today).await?;
+        crate::refresh::import_records_body(store, rules, &body, "review.jsonl", may_write, today)
+            .await?;
     if let Some(reject) = report.rejects.first() {
         anyhow::bail!("the record was refused: {}", reject.reason);
     }

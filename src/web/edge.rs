@@ -17,6 +17,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use super::error::{ApiError, ErrorEnvelope};
 use super::routes::{MAX_BODY_BYTES, ROUTES};
 use super::security_headers::security_headers;
+use super::workbench::PageError;
 
 /// Middleware around the router: adds the security headers an answer does
 /// not have yet, and turns an error that is not ours (raised by an
@@ -67,10 +68,10 @@ impl actix_web::ResponseError for Enveloped {
 }
 
 /// An error actix raised, for the envelope, or `None` for our own errors
-/// (already in the envelope).
+/// (already in the envelope, or a workbench page).
 fn foreign_envelope(e: &actix_web::Error) -> Option<Enveloped> {
     use actix_web::error::{JsonPayloadError, PayloadError, QueryPayloadError};
-    if e.as_error::<ApiError>().is_some() {
+    if e.as_error::<ApiError>().is_some() || e.as_error::<PageError>().is_some() {
         return None;
     }
     let status = e.as_response_error().status_code();

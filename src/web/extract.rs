@@ -110,7 +110,8 @@ impl FromRequest for Regulator {
 
 const FORWARDED_FOR: &str = "x-forwarded-for";
 
-/// The client's address (`X-Forwarded-For` only through a trusted proxy).
+/// The client's address: the peer's, or from `X-Forwarded-For` only
+/// through a trusted proxy.
 pub(super) fn client_of(state: &AppState, req: &HttpRequest) -> Option<std::net::IpAddr> {
     auth::client_address(
         req.peer_addr().map(|a| a.ip()),
@@ -123,22 +124,36 @@ pub(super) fn client_of(state: &AppState, req: &HttpRequest) -> Option<std::net:
     )
 }
 
-/// Authenticates the caller. The token is always checked: failures are
-/// counted per client address (from `X-Forwarded-For` only through a
-/// trusted proxy) and per token id, and past either limit a failure is
-/// answered 429, so no one's failures refuse someone else's valid token.
+/// Authenticates the caller of the JSON API by its bearer token.
 async fn principal(state: &AppState, req: &HttpRequest) -> Result<Principal, ApiError> {
-    let client = client_of(state, req);
     let header = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let token_id = auth::presented_id(header);
+    authenticate_limited(state, req, header.and_then(auth::bearer)).await
+}
+
+/// Checks a presented token (`None`: none was presented), from the API's
+/// `Authorization` header or the workbench's login form alike. The token is
+/// always checked: failures are counted per client address and per token
+/// id, and past either limit a failure is answered 429, so no one's
+/// failures refuse someone else's valid token.
+pub async fn authenticate_limited(
+    state: &AppState,
+    req: &HttpRequest,
+    token: Option<&str>,
+) -> Result<Principal, ApiError> {
+    let client = client_of(state, req);
+    let token_id = token.and_then(auth::token_id);
     // Not a token at all, from an address past its limit: no work.
     if token_id.is_none() && state.auth_failures.client_limited(client) {
         return Err(ApiError::TooManyAttempts);
     }
-    match auth::authenticate(state.store.as_ref(), header).await {
+    let checked = match token {
+        Some(token) => auth::authenticate_token(state.store.as_ref(), token).await,
+        None => Err(AuthError::Missing),
+    };
+    match checked {
         Ok(who) => Ok(who),
         Err(AuthError::Store(e)) => Err(e.into()),
         Err(other) => {

@@ -3,11 +3,13 @@
 //! TEXT}` (`error`). This file only declares the modules and what the rest
 //! of the crate uses of them: a handler imports its siblings, never this.
 
+mod actions;
 mod admin;
 mod answers;
 mod edge;
 mod error;
 mod extract;
+mod filters;
 mod openapi;
 mod ops;
 mod pages;
@@ -22,6 +24,7 @@ mod shop_pages;
 mod shop_style;
 mod state;
 mod tips;
+mod workbench;
 
 pub use edge::{envelope_and_headers, no_route};
 pub use error::ApiError;

@@ -355,6 +355,11 @@ pub fn scan_page(scan: &Scan, projection: Option<&crate::model::Projection>) -> 
             (merchant_block(p, scan.today, printed, &scan.shown_tips()))
         }
         (complain_block())
+        // The same for everyone (the page stays cacheable): staff with a
+        // workbench session reach the merchant's page in one tap.
+        @if let Some(p) = projection {
+            section { a href={"/admin/merchants/" (p.merchant.id)} rel="nofollow" { "监管人员入口：在工作台查看此商户" } }
+        }
     };
     let title = match projection {
         Some(p) => format!("{} - 一扫知", p.merchant.name),

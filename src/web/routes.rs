@@ -4,6 +4,7 @@
 use actix_web::{web, HttpResponse};
 
 use super::scan::{SCAN_JSON, SCAN_PAGE, SCAN_PAGE_UPPER};
+use super::workbench::{act, audit, dashboard, import, later, login, merchant, search};
 use super::{admin, openapi, ops, pages, public, scan, shop, shop_admin, shop_pages, tips};
 
 /// The largest request body any route reads.
@@ -90,6 +91,22 @@ api! {
     post "/api/v1/shop/repairs" => shop::repair, "shop", "Apply for credit repair of a penalty or an abnormal-list entry", [];
     get "/api/v1/shop/commitment" => shop::commitment_text, "shop", "The quality commitment text", [];
     post "/api/v1/shop/commitment" => shop::sign_commitment, "shop", "Sign the quality commitment (body: accept: true)", [];
+    get "/admin/login" => login::page, "workbench", "Workbench: the login form (a regulator token)", [];
+    post "/admin/login" => login::submit, "workbench", "Workbench: log in (form field `token`); 303 to /admin with the session cookie", [];
+    post "/admin/logout" => login::logout, "workbench", "Workbench: log out (form field `csrf`)", [];
+    get "/admin" => dashboard::page_handler, "workbench", "Workbench: dashboard of the staff member's regions", [];
+    get "/admin/merchants" => search::page_handler, "workbench", "Workbench: search merchants", ["q", "grade", "region", "category", "kind", "page"];
+    get "/admin/merchants/{id}" => merchant::page_handler, "workbench", "Workbench: a merchant's page", [];
+    post "/admin/merchants/{id}/override" => act::set_override, "workbench", "Workbench: reclassify (form: grade, reason, expires_at?, csrf)", [];
+    post "/admin/merchants/{id}/override/clear" => act::clear_override, "workbench", "Workbench: clear the override (form: csrf)", [];
+    post "/admin/merchants/{id}/codes" => act::issue_code, "workbench", "Workbench: issue a new code (form: csrf)", [];
+    post "/admin/codes/{serial}/revoke" => act::revoke_code, "workbench", "Workbench: revoke a code (form: confirm, csrf)", [];
+    get "/admin/audit" => audit::page_handler, "workbench", "Workbench: the audit log", ["target", "actor", "since", "limit"];
+    get "/admin/import" => import::page_handler, "workbench", "Workbench: upload a records or merchants file", [];
+    post "/admin/import" => import::submit, "workbench", "Workbench: import an uploaded file (multipart: kind, file, csrf)", [];
+    get "/admin/reviews" => later::reviews, "workbench", "Workbench: reviews (not yet enabled)", [];
+    get "/admin/patrols" => later::patrols, "workbench", "Workbench: patrols (not yet enabled)", [];
+    get "/admin/plans" => later::plans, "workbench", "Workbench: inspection plans (not yet enabled)", [];
     get "/healthz" => ops::healthz, "operator", "Liveness", [];
     get "/readyz" => ops::readyz, "operator", "Readiness: keys loaded, and the store reachable or merchants cached", [];
     get "/metrics" => ops::metrics, "operator", "Prometheus metrics", [];

@@ -13,18 +13,7 @@ use actix_web::http::header::{self, HeaderName, HeaderValue};
 pub fn security_headers() -> &'static [(HeaderName, HeaderValue)] {
     static HEADERS: OnceLock<Vec<(HeaderName, HeaderValue)>> = OnceLock::new();
     HEADERS.get_or_init(|| {
-        let styles: String = super::pages::STYLE_SHEETS
-            .iter()
-            .map(|css| {
-                use sha2::Digest;
-                let digest = sha2::Sha256::digest(css.as_bytes());
-                format!(" 'sha256-{}'", data_encoding::BASE64.encode(&digest))
-            })
-            .collect();
-        let csp = format!(
-            "default-src 'none'; style-src{styles}; img-src data:; base-uri 'none'; \
-             form-action 'self'; frame-ancestors 'none'"
-        );
+        let csp = content_security_policy(&super::pages::STYLE_SHEETS, "'self'");
         vec![
             (
                 header::CONTENT_SECURITY_POLICY,
@@ -43,6 +32,25 @@ pub fn security_headers() -> &'static [(HeaderName, HeaderValue)] {
             ),
         ]
     })
+}
+
+/// The content security policy of a page whose only styles are the inline
+/// style sheets `sheets` (allowed by hash) and whose forms may post to
+/// `form_action` (`'none'`, or `'self'` for the workbench's forms): nothing
+/// else loads, no script runs, and no one frames it.
+pub fn content_security_policy(sheets: &[&str], form_action: &str) -> String {
+    let styles: String = sheets
+        .iter()
+        .map(|css| {
+            use sha2::Digest;
+            let digest = sha2::Sha256::digest(css.as_bytes());
+            format!(" 'sha256-{}'", data_encoding::BASE64.encode(&digest))
+        })
+        .collect();
+    format!(
+        "default-src 'none'; style-src{styles}; img-src data:; base-uri 'none'; \
+         form-action {form_action}; frame-ancestors 'none'"
+    )
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use super::admin::read_body;
+use super::actions::read_body;
 use super::answers::{code_url, public_projection};
 use super::error::ApiError;
 use super::state::AppState;

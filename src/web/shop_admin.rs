@@ -7,7 +7,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::admin::read_body;
+use super::actions::read_body;
 use super::error::ApiError;
 use super::extract::{MerchantPath, Regulator};
 use super::state::AppState;

@@ -11,7 +11,7 @@ use maud::{html, Markup};
 use serde_json::{Map, Value};
 use subtle::ConstantTimeEq;
 
-use super::admin::read_body;
+use super::actions::read_body;
 use super::error::ApiError;
 use super::shop::{
     activate, file, form_fields, login_fields, shop_of, sign, Overview, SHOP_COOKIE,

@@ -8,7 +8,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
-use super::admin::{bad, json_body, read_body};
+use super::actions::{bad, json_body, read_body};
 use super::error::ApiError;
 use super::extract::Regulator;
 use super::state::AppState;

@@ -279,12 +279,13 @@ async fn head_answers_every_get_route_as_get_does_without_a_body() {
         let get = send(&app, "GET", &path, &headers).await;
         let head = send(&app, "HEAD", &path, &headers).await;
         assert_eq!(head.status, get.status, "HEAD {}", route.path);
-        assert!(
-            (200..300).contains(&get.status),
-            "GET {}: {}",
-            route.path,
-            get.status
-        );
+        // Workbench pages without a session: 303 to the login page.
+        let ok = if route.tag == "workbench" && route.path != "/admin/login" {
+            get.status == 303
+        } else {
+            (200..300).contains(&get.status)
+        };
+        assert!(ok, "GET {}: {}", route.path, get.status);
         assert_eq!(
             head.header("content-type"),
             get.header("content-type"),

@@ -29,3 +29,6 @@ mod shop_durable;
 mod status_list;
 mod store;
 mod tips;
+mod workbench;
+mod workbench_browser;
+mod workbench_pages;
