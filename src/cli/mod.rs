@@ -8,14 +8,15 @@ mod args;
 mod batch;
 mod codes;
 mod fetch;
+mod grid;
 mod keys;
 mod service;
 mod tokens;
 mod verify;
 
 pub use args::{
-    Cli, CodesAction, Command, CommonArgs, Format, GenArgs, GenFormatArg, KeysAction, RefreshArgs,
-    TokensAction,
+    Cli, CodesAction, Command, CommonArgs, Format, GenArgs, GenFormatArg, GridAction,
+    InspectorsAction, KeysAction, PlanArgs, RefreshArgs, TokensAction,
 };
 
 /// Runs one command.
@@ -33,5 +34,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys { action, common } => keys::run(action, &common.settings()?),
         Command::Codes { action } => codes::run(action).await,
         Command::Tokens { action } => tokens::run(action).await,
+        Command::Inspectors { action } => grid::inspectors(action).await,
+        Command::Grid { action } => grid::grid(action).await,
+        Command::Plan(args) => grid::plan(args).await,
     }
 }

@@ -90,6 +90,7 @@ pub(super) fn summarize(records: &[Record], as_of: Date) -> RecordSummary {
                 deadline,
                 rectified,
                 rectified_on,
+                ..
             } if room(s.inspections.len()) => s.inspections.push(InspectionItem {
                 id,
                 date,

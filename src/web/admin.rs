@@ -22,14 +22,14 @@ use crate::store::AuditFilter;
 const MAX_REASON_CHARS: usize = 500;
 
 /// Largest JSONL body of an import.
-const MAX_IMPORT_BYTES: usize = 4 * 1024 * 1024;
+pub(super) const MAX_IMPORT_BYTES: usize = 4 * 1024 * 1024;
 /// Largest JSON body of an override.
 const MAX_OVERRIDE_BYTES: usize = 64 * 1024;
 
 /// Reads a request body of at most `limit` bytes (decoded, if the client
 /// compressed it). Called after authentication, so no one unauthenticated
 /// makes the service read (or decompress) a body.
-async fn read_body(
+pub(super) async fn read_body(
     req: &HttpRequest,
     payload: web::Payload,
     limit: usize,
@@ -87,7 +87,7 @@ struct OverrideBody {
     expires_at: Option<String>,
 }
 
-fn bad(message: String) -> ApiError {
+pub(super) fn bad(message: String) -> ApiError {
     ApiError::BadRequest("bad_request", message)
 }
 
@@ -308,14 +308,14 @@ const MAX_FILTER_CHARS: usize = 200;
 /// Reads the query string into `T` (whose fields are all optional strings,
 /// checked by the handler), answering 400 in the envelope if it does not
 /// parse (e.g. a repeated parameter).
-fn query<T: serde::de::DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
+pub(super) fn query<T: serde::de::DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
     web::Query::<T>::from_query(req.query_string())
         .map(web::Query::into_inner)
         .map_err(|e| bad(format!("query string: {e}")))
 }
 
 /// A whole number parameter in `min..=max`, or 400 naming the bounds.
-fn number(
+pub(super) fn number(
     name: &str,
     raw: Option<String>,
     min: u64,
@@ -408,7 +408,7 @@ struct SearchQuery {
     per_page: Option<String>,
 }
 
-fn non_empty(v: Option<String>) -> Option<String> {
+pub(super) fn non_empty(v: Option<String>) -> Option<String> {
     v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
 }
 

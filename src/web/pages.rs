@@ -39,7 +39,7 @@ fn grade_class(g: Grade) -> &'static str {
     g.name()
 }
 
-fn layout(title: &str, body: Markup) -> Markup {
+pub(super) fn layout(title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="zh-CN" {

@@ -4,7 +4,7 @@
 use actix_web::{web, HttpResponse};
 
 use super::scan::{SCAN_JSON, SCAN_PAGE, SCAN_PAGE_UPPER};
-use super::{admin, openapi, ops, pages, public, scan};
+use super::{admin, grid, openapi, ops, pages, plans, public, scan};
 
 /// The largest request body any route reads.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -68,6 +68,15 @@ api! {
     get "/api/v1/admin/stats" => admin::stats, "regulator", "Counts by grade, region and category", ["region"];
     get "/api/v1/admin/reprint" => admin::reprint, "regulator", "Merchants whose printed code shows an outdated grade", [];
     get "/api/v1/admin/audit" => admin::audit, "regulator", "The audit log", ["target", "actor", "since", "limit"];
+    post "/api/v1/admin/inspectors" => grid::import_inspectors, "regulator", "Import inspectors and assistants (JSONL body)", [];
+    get "/api/v1/admin/inspectors" => grid::list_inspectors, "regulator", "The roster of inspectors and assistants", [];
+    get "/api/v1/admin/grid" => grid::grid, "regulator", "An assistant's merchants, or the unassigned ones", ["assistant", "page"];
+    get "/api/v1/admin/patrols" => grid::patrols, "regulator", "An assistant's merchants due for a patrol", ["assistant", "as_of", "within"];
+    post "/api/v1/admin/plans" => plans::create_plan, "regulator", "Draw and publish a random inspection plan", [];
+    get "/api/v1/admin/plans" => plans::list_plans, "regulator", "Random inspection plans, newest first", [];
+    get "/api/v1/admin/plans/{name}" => plans::admin_plan, "regulator", "A plan with its teams by name and its results", [];
+    get "/api/v1/plans/{name}" => plans::public_plan, "public", "A published plan: seed, weights, merchants, teams by unit, results", [];
+    get "/plans/{name}" => plans::public_plan_page, "public", "A published plan as a page", [];
     get "/healthz" => ops::healthz, "operator", "Liveness", [];
     get "/readyz" => ops::readyz, "operator", "Readiness: keys loaded, and the store reachable or merchants cached", [];
     get "/metrics" => ops::metrics, "operator", "Prometheus metrics", [];

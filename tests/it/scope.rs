@@ -124,6 +124,15 @@ fn admin_writes(serial: u64) -> Vec<(Method, String, String)> {
                 // the caller's own region with its name and personal data gone.
                 "/api/v1/admin/merchants" => foreign_line("511504", "改名"),
                 "/api/v1/admin/records" => record_line("SCOPE-1", FOREIGN),
+                "/api/v1/admin/inspectors" => {
+                    json!({"id": "CP-J01", "name": "越权", "unit": "翠屏所",
+                    "region": FOREIGN_REGION, "role": "inspector"})
+                    .to_string()
+                }
+                // The whole city: wider than the district's scope.
+                "/api/v1/admin/plans" => json!({"name": "scope-plan", "seed": "s", "size": 1,
+                    "region": "511500"})
+                .to_string(),
                 _ => json!({"grade": "red", "reason": "越权测试"}).to_string(),
             };
             (method, path, body)
