@@ -203,8 +203,11 @@ fn member_from_object(m: &Map<String, Value>) -> Result<Member, String> {
     })
 }
 
+/// The members read (with their line numbers) and the rejected lines.
+pub type RosterLines = (Vec<(u64, Member)>, Vec<Reject>);
+
 /// The members of a JSONL text and its rejected lines.
-pub fn read_jsonl_roster(reader: impl BufRead, file: &str) -> (Vec<(u64, Member)>, Vec<Reject>) {
+pub fn read_jsonl_roster(reader: impl BufRead, file: &str) -> RosterLines {
     let (mut ok, mut bad) = (Vec::new(), Vec::new());
     let read = read_jsonl_from(
         reader,
@@ -225,10 +228,7 @@ pub fn read_jsonl_roster(reader: impl BufRead, file: &str) -> (Vec<(u64, Member)
 
 /// The members of a CSV text (a header row of the JSONL field names) and
 /// its rejected rows; `active` reads true/false, 1/0, yes/no, 是/否.
-pub fn read_csv_roster(
-    reader: impl std::io::Read,
-    file: &str,
-) -> (Vec<(u64, Member)>, Vec<Reject>) {
+pub fn read_csv_roster(reader: impl std::io::Read, file: &str) -> RosterLines {
     let (mut ok, mut bad) = (Vec::new(), Vec::new());
     let reject = |line: u64, reason: String| Reject {
         file: file.to_owned(),
@@ -303,7 +303,7 @@ fn csv_object(header: &[String], row: &csv::StringRecord) -> Result<Map<String, 
 }
 
 /// Reads a roster file: CSV if its name ends in `.csv`, else JSONL.
-pub fn read_roster_file(path: &Path) -> std::io::Result<(Vec<(u64, Member)>, Vec<Reject>)> {
+pub fn read_roster_file(path: &Path) -> std::io::Result<RosterLines> {
     let file = std::fs::File::open(path)?;
     let len = file.metadata()?.len();
     if len > MAX_ROSTER_BYTES {

@@ -60,6 +60,20 @@ fn summary(plan: &Plan, results: &[PlanResult]) -> Value {
     })
 }
 
+/// The whole plan for regulators, weights as decimals as on the public
+/// answer (the stored document keeps thousandths).
+fn admin_json(plan: &Plan) -> Value {
+    let mut v = serde_json::to_value(plan).unwrap_or(Value::Null);
+    v["weights"] = weights_json(&plan.weights);
+    v["total_weight"] = milli_json(plan.total_weight);
+    if let Some(entries) = v["entries"].as_array_mut() {
+        for (e, stored) in entries.iter_mut().zip(&plan.entries) {
+            e["weight"] = milli_json(stored.weight);
+        }
+    }
+    v
+}
+
 /// The public form: teams by unit only.
 fn public_json(plan: &Plan, results: &[PlanResult]) -> Value {
     let merchants: Vec<Value> = plan
@@ -101,6 +115,18 @@ pub async fn public_plan(
     Ok(HttpResponse::Ok().json(public_json(&found.plan, &found.results)))
 }
 
+/// Text that may wrap anywhere every 16 characters (a digest, a seed
+/// without spaces), so that a phone never scrolls sideways for it.
+fn breakable(text: &str) -> maud::Markup {
+    let chars: Vec<char> = text.chars().collect();
+    html! {
+        @for (i, chunk) in chars.chunks(16).enumerate() {
+            @if i > 0 { wbr; }
+            (chunk.iter().collect::<String>())
+        }
+    }
+}
+
 fn grade_text(g: Grade) -> &'static str {
     match g {
         Grade::Green => "绿码",
@@ -123,7 +149,7 @@ fn plan_page(plan: &Plan, results: &[PlanResult]) -> maud::Markup {
                 h1 { "双随机抽查计划：" (plan.name) }
                 p.muted { "随机抽取检查对象、随机选派执法检查人员，抽查结果向社会公开。" }
                 ul {
-                    li { "随机种子：" code { (plan.seed) } }
+                    li { "随机种子：" code { (breakable(&plan.seed)) } }
                     li { "抽取基准日：" (plan.as_of) }
                     li { "抽查范围：" (plan.region.as_ref().map_or("全部地区".to_owned(), |r| format!("行政区划 {r}"))) }
                     li { "抽取权重：红码 " (milli_text(w.red)) "，黄码 " (milli_text(w.yellow)) "，绿码 " (milli_text(w.green))
@@ -135,7 +161,7 @@ fn plan_page(plan: &Plan, results: &[PlanResult]) -> maud::Markup {
                     li { "候选商户 " (plan.candidates) " 户，抽取 " (plan.entries.len()) " 户，已检查 " (done) " 户" }
                 }
                 p.muted { "任何人可按公开的算法（docs/PLAN.md）用同一随机种子重新抽取核对；输入数据摘要 SHA-256："
-                    br; code { (plan.input_sha256) } }
+                    br; code { (breakable(&plan.input_sha256)) } }
             }
             section {
                 h3 { "抽查对象与检查组" }
@@ -218,7 +244,8 @@ pub async fn admin_plan(
         .ok_or_else(|| not_found(&name))?;
     let results = crate::plan::results(store, &plan).await?;
     let summary = summary(&plan, &results);
-    Ok(HttpResponse::Ok().json(json!({ "plan": plan, "results": results, "summary": summary })))
+    Ok(HttpResponse::Ok()
+        .json(json!({ "plan": admin_json(&plan), "results": results, "summary": summary })))
 }
 
 #[derive(Debug, Deserialize)]
@@ -314,5 +341,5 @@ pub async fn create_plan(
         })?;
     tracing::info!(plan = %plan.name, actor = %who.name, drawn = plan.entries.len(), "plan drawn");
     Ok(HttpResponse::Created()
-        .json(json!({ "plan": plan, "results": [], "summary": summary(&plan, &[]) })))
+        .json(json!({ "plan": admin_json(&plan), "results": [], "summary": summary(&plan, &[]) })))
 }

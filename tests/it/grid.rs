@@ -2,29 +2,19 @@
 //! on the demo county (which has a sample roster and an assigned grid) and
 //! the command line.
 
-use std::process::Command;
-
 use reqwest::Method;
 use serde_json::{json, Value};
-use yisaozhi::auth::{new_token, Scope};
 use yisaozhi::store::{AuditFilter, SharedStore, StoreSpec};
 
 use crate::helpers::{spawn_app, TestApp};
-
-const BIN: &str = env!("CARGO_BIN_EXE_yisaozhi");
+use crate::plans::cli;
+use crate::scope::token;
 
 async fn store_of(app: &TestApp) -> SharedStore {
     StoreSpec::Embedded(app.dir.path().to_owned())
         .open()
         .await
         .unwrap()
-}
-
-async fn token(store: &SharedStore, name: &str, scope: &str) -> String {
-    let (plain, stored) =
-        new_token(name, &Scope::parse(scope).unwrap(), jiff::Timestamp::now()).unwrap();
-    store.put_token(stored).await.unwrap();
-    plain
 }
 
 async fn post(app: &TestApp, path: &str, token: &str, body: &str) -> (u16, Value) {
@@ -44,6 +34,17 @@ async fn post(app: &TestApp, path: &str, token: &str, body: &str) -> (u16, Value
 
 async fn get(app: &TestApp, path: &str) -> (u16, Value) {
     app.admin(Method::GET, path, Some(&app.token), None).await
+}
+
+/// The entry of merchant `id` on a patrol list.
+fn entry_of(list: &Value, id: &str) -> Value {
+    list["due"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["merchant_id"] == id)
+        .unwrap_or_else(|| panic!("{id} not on {list}"))
+        .clone()
 }
 
 #[tokio::test]
@@ -193,13 +194,7 @@ async fn an_assistants_merchants_and_patrols_and_a_patrol_that_regrades_at_once(
         .iter()
         .all(|d| d["merchant_id"] != json!(green)));
     let (_, later) = get(&app, "/api/v1/admin/patrols?assistant=XZ-A01&within=90").await;
-    let mine = later["due"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["merchant_id"] == json!(green))
-        .unwrap()
-        .clone();
+    let mine = entry_of(&later, &green);
     assert_eq!(mine["last_patrol"], json!(today));
     assert_eq!(mine["grade"], "yellow");
     assert_eq!(
@@ -214,13 +209,7 @@ async fn an_assistants_merchants_and_patrols_and_a_patrol_that_regrades_at_once(
         &format!("/api/v1/admin/patrols?assistant=XZ-A01&as_of={next_year}"),
     )
     .await;
-    let mine = then["due"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["merchant_id"] == json!(green))
-        .unwrap()
-        .clone();
+    let mine = entry_of(&then, &green);
     assert_eq!(mine["overdue_days"], 10);
     assert!(
         then["due"][0]["overdue_days"].as_i64().unwrap() >= 10,
@@ -248,16 +237,6 @@ async fn an_assistants_merchants_and_patrols_and_a_patrol_that_regrades_at_once(
         )
         .await;
     assert_eq!(status, 401);
-}
-
-fn cli(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::new(BIN)
-        .args(args)
-        .arg("--store")
-        .arg(format!("embedded:{}", dir.display()))
-        .current_dir(dir)
-        .output()
-        .unwrap()
 }
 
 #[tokio::test]

@@ -6,10 +6,10 @@ use std::process::Command;
 
 use reqwest::Method;
 use serde_json::{json, Value};
-use yisaozhi::auth::{new_token, Scope};
 use yisaozhi::store::{SharedStore, StoreSpec};
 
 use crate::helpers::{spawn_app, TestApp};
+use crate::scope::token;
 
 const BIN: &str = env!("CARGO_BIN_EXE_yisaozhi");
 /// The demo roster's names: never on a public answer.
@@ -110,13 +110,7 @@ async fn a_plan_drawn_through_the_api_is_stored_once_scoped_and_shows_its_result
     );
 
     // Scope: a read token, and a district's token over another district.
-    let (plain, stored) = new_token(
-        "viewer",
-        &Scope::parse("read").unwrap(),
-        jiff::Timestamp::now(),
-    )
-    .unwrap();
-    store.put_token(stored).await.unwrap();
+    let plain = token(&store, "viewer", "read").await;
     let (status, _) = post_plan(
         &app,
         &plain,
@@ -124,13 +118,7 @@ async fn a_plan_drawn_through_the_api_is_stored_once_scoped_and_shows_its_result
     )
     .await;
     assert_eq!(status, 403);
-    let (plain, stored) = new_token(
-        "翠屏",
-        &Scope::parse("write:511502").unwrap(),
-        jiff::Timestamp::now(),
-    )
-    .unwrap();
-    store.put_token(stored).await.unwrap();
+    let plain = token(&store, "翠屏", "write:511502").await;
     for region in [json!("511504"), json!("510000"), Value::Null] {
         let (status, res) = post_plan(
             &app,
@@ -401,4 +389,45 @@ async fn the_command_line_draws_prints_and_stores_a_plan_and_explains_bad_input_
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(stdout.matches("no team: 无法组队").count(), 2, "{stdout}");
+}
+
+/// The public plan page on a phone, in a real browser: styled by its own
+/// sheet under the content security policy, nothing fetched but itself,
+/// no sideways scrolling at 390 px, no inspector's name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_plan_page_fits_a_phone_and_fetches_nothing_but_itself() {
+    use crate::browser::cdp::{require, Browser};
+    use crate::browser::{shots_dir, visit, PHONE};
+    require("chromium", "chromium");
+    let app = spawn_app().await;
+    let url = format!("{}/plans/demo", app.base);
+    let shot = shots_dir().join("plan-demo.png");
+    tokio::task::spawn_blocking(move || {
+        let mut browser = Browser::launch();
+        let seen = visit(&mut browser, &url, &shot);
+        assert_eq!(seen.http, 200);
+        assert_eq!(
+            seen.layout["background"], "rgb(244, 245, 247)",
+            "not styled"
+        );
+        assert_eq!(
+            seen.requests,
+            vec![url.clone()],
+            "fetched more than the page"
+        );
+        assert!(
+            seen.layout["scrollWidth"].as_u64().unwrap() <= u64::from(PHONE.0),
+            "the plan page scrolls sideways on a phone: {}",
+            seen.layout
+        );
+        for want in ["双随机抽查计划", "随机种子", "检查组：", "结果：待检查"]
+        {
+            assert!(seen.text.contains(want), "no {want:?} in:\n{}", seen.text);
+        }
+        for secret in NAMES {
+            assert!(!seen.text.contains(secret), "shows {secret}");
+        }
+    })
+    .await
+    .unwrap();
 }

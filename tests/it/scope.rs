@@ -33,7 +33,7 @@ fn record_line(id: &str, merchant: &str) -> String {
     .to_string()
 }
 
-async fn token(store: &SharedStore, name: &str, scope: &str) -> String {
+pub(crate) async fn token(store: &SharedStore, name: &str, scope: &str) -> String {
     let scope = Scope::parse(scope).unwrap();
     let (plain, stored) = new_token(name, &scope, jiff::Timestamp::now()).unwrap();
     store.put_token(stored).await.unwrap();
