@@ -39,8 +39,8 @@
 //!   its chain (one pulled up into the freed place, one to even out).
 //!
 //! The algorithm (`assign`) works on indices and region bytes: at 10^6
-//! merchants and 30,000 assistants it runs in about a second
-//! (`benches/grid.rs`).
+//! merchants and 30,000 assistants it ran in 0.7–1.3 s on a shared
+//! 2-core machine (`benches/grid.rs`, `benches/results/grid.csv`).
 //!
 //! # Storage
 //!
