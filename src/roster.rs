@@ -23,7 +23,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::model::{check_text, truncate, AuditEntry, RegionCode, TextKind, MAX_NAME_CHARS};
+use crate::model::{
+    check_text, truncate, AuditEntry, MerchantId, RegionCode, TextKind, MAX_NAME_CHARS,
+};
 use crate::records::{json_without_repeated_keys, read_jsonl_from, Reject};
 use crate::store::documents::{self, Collection};
 use crate::store::{Documents, StoreResult};
@@ -41,22 +43,17 @@ pub const MAX_ROSTER_BYTES: u64 = 16 * 1024 * 1024;
 pub struct StaffId(String);
 
 impl StaffId {
-    pub const MAX_LEN: usize = 32;
+    pub const MAX_LEN: usize = MerchantId::MAX_LEN;
 
+    /// The rule of a merchant's id (`MerchantId`), which it shares.
     pub fn parse(raw: &str) -> Result<StaffId, String> {
-        let ok = !raw.is_empty()
-            && raw.len() <= Self::MAX_LEN
-            && raw
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-        if ok {
-            Ok(StaffId(raw.to_owned()))
-        } else {
-            Err(format!(
+        match MerchantId::parse(raw) {
+            Ok(id) => Ok(StaffId(id.as_str().to_owned())),
+            Err(_) => Err(format!(
                 "id `{}`: expected 1-{} characters of A-Z a-z 0-9 . _ -",
                 truncate(raw),
                 Self::MAX_LEN
-            ))
+            )),
         }
     }
 

@@ -8,7 +8,7 @@ use yisaozhi::store::{AuditFilter, SharedStore, StoreSpec};
 
 use crate::helpers::{spawn_app, TestApp};
 use crate::plans::cli;
-use crate::scope::token;
+use crate::scope::{send, token};
 
 async fn store_of(app: &TestApp) -> SharedStore {
     StoreSpec::Embedded(app.dir.path().to_owned())
@@ -18,18 +18,7 @@ async fn store_of(app: &TestApp) -> SharedStore {
 }
 
 async fn post(app: &TestApp, path: &str, token: &str, body: &str) -> (u16, Value) {
-    let res = app
-        .client
-        .post(format!("{}{path}", app.base))
-        .bearer_auth(token)
-        .body(body.to_owned())
-        .send()
-        .await
-        .unwrap();
-    (
-        res.status().as_u16(),
-        res.json().await.unwrap_or(Value::Null),
-    )
+    send(app, Method::POST, path, token, body).await
 }
 
 async fn get(app: &TestApp, path: &str) -> (u16, Value) {

@@ -40,7 +40,13 @@ pub(crate) async fn token(store: &SharedStore, name: &str, scope: &str) -> Strin
     plain
 }
 
-async fn send(app: &TestApp, method: Method, path: &str, token: &str, body: &str) -> (u16, Value) {
+pub(crate) async fn send(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: &str,
+) -> (u16, Value) {
     let res = app
         .client
         .request(method, format!("{}{path}", app.base))
