@@ -88,6 +88,7 @@ pub async fn prepare(dir: &Path, code_validity_days: i32) -> anyhow::Result<Prep
         }
     }
     samples.sort_by_key(|(_, g, _)| *g);
+    crate::plan::prepare_demo(&store, dir, today).await?;
     let token = admin_token(&store, &dir.join("admin-token")).await?;
     Ok(Prepared {
         dir: dir.to_owned(),

@@ -68,6 +68,7 @@ impl Application {
             base_url: base_url.clone().into(),
             auth_failures: crate::web::auth_failure_cache(),
             status_list: Default::default(),
+            plans: Default::default(),
         };
         crate::metrics::handle();
         let server = HttpServer::new(move || {

@@ -63,6 +63,18 @@ pub enum Command {
         #[command(subcommand)]
         action: TokensAction,
     },
+    /// The roster of inspectors and grid assistants.
+    Inspectors {
+        #[command(subcommand)]
+        action: InspectorsAction,
+    },
+    /// The grid: which assistant looks after which merchant.
+    Grid {
+        #[command(subcommand)]
+        action: GridAction,
+    },
+    /// Draw a random inspection plan (双随机) and publish it.
+    Plan(PlanArgs),
     /// Merchants: a shop's access to its own page.
     Merchants {
         #[command(subcommand)]
@@ -307,6 +319,66 @@ pub enum TokensAction {
         common: CommonArgs,
         id: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InspectorsAction {
+    /// Import inspectors and assistants (JSONL, or CSV if the name ends in
+    /// .csv): {"id", "name", "unit", "region", "role", "active"?}.
+    Import {
+        #[command(flatten)]
+        common: CommonArgs,
+        file: PathBuf,
+    },
+    /// List the roster: role, id, unit, region, active.
+    List {
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GridAction {
+    /// Give every merchant an assistant whose region covers it, keeping
+    /// the previous assignment where the rules allow.
+    Assign {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// Most merchants per assistant (1..=1000).
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        per_assistant: u32,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// The plan's name (1-64 letters, digits, `.`, `_`, `-`); published at /plans/NAME.
+    #[arg(long)]
+    pub name: String,
+    /// The published seed (text): the same seed, roster and store state draw the same plan.
+    #[arg(long)]
+    pub seed: String,
+    /// How many merchants to draw (1..=5000).
+    #[arg(long)]
+    pub size: u32,
+    /// Draw only merchants this region code covers (511500 covers 5115xx).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Weight of each live grade (0-1000, up to 3 decimals).
+    #[arg(long, default_value = "red=4,yellow=2,green=1")]
+    pub weights: String,
+    /// Inspectors per team (1..=10).
+    #[arg(long, default_value_t = 2)]
+    pub inspectors_per_check: u32,
+    /// Grades and the failed-sampling window as of this date [default: today].
+    #[arg(long)]
+    pub as_of: Option<String>,
+    /// Also write the draw's input (docs/PLAN.md §1) to this file, for an
+    /// independent re-draw.
+    #[arg(long)]
+    pub inputs_out: Option<PathBuf>,
 }
 
 pub(super) fn parse_date(raw: &str, what: &str) -> anyhow::Result<jiff::civil::Date> {

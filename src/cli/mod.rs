@@ -8,6 +8,7 @@ mod args;
 mod batch;
 mod codes;
 mod fetch;
+mod grid;
 mod keys;
 mod service;
 mod shop;
@@ -15,8 +16,8 @@ mod tokens;
 mod verify;
 
 pub use args::{
-    Cli, CodesAction, Command, CommonArgs, Format, GenArgs, GenFormatArg, KeysAction,
-    MerchantsAction, RefreshArgs, TokensAction,
+    Cli, CodesAction, Command, CommonArgs, Format, GenArgs, GenFormatArg, GridAction,
+    InspectorsAction, KeysAction, MerchantsAction, PlanArgs, RefreshArgs, TokensAction,
 };
 
 /// Runs one command.
@@ -35,5 +36,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Codes { action } => codes::run(action).await,
         Command::Tokens { action } => tokens::run(action).await,
         Command::Merchants { action } => shop::run(action).await,
+        Command::Inspectors { action } => grid::inspectors(action).await,
+        Command::Grid { action } => grid::grid(action).await,
+        Command::Plan(args) => grid::plan(args).await,
     }
 }

@@ -60,6 +60,7 @@ pub(super) async fn demo(listen: &str, dir: &Path) -> anyhow::Result<()> {
     if let Some((id, _, _)) = prepared.samples.first() {
         println!("print page:       {base}/merchants/{id}/print");
     }
+    println!("inspection plan:  {base}/plans/{}", crate::plan::DEMO_PLAN);
     println!("Press Ctrl-C to stop.");
     app.run_until_stopped().await?;
     Ok(())

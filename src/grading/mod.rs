@@ -24,4 +24,6 @@ mod tests;
 
 pub use engine::{grade, matching_rules, Grading};
 pub use project::{project, SUMMARY_ITEMS};
-pub use rules::{Condition, Rule, Rules, RulesError, DEFAULT_RULES_TOML, GREEN_RULE, GREEN_TEXT};
+pub use rules::{
+    Condition, PatrolFrequency, Rule, Rules, RulesError, DEFAULT_RULES_TOML, GREEN_RULE, GREEN_TEXT,
+};

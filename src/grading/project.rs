@@ -164,6 +164,7 @@ pub(super) fn summarize(records: &[Record], rules: &Rules, as_of: Date) -> Recor
                 deadline,
                 rectified,
                 rectified_on,
+                ..
             } if room(s.inspections.len()) => s.inspections.push(InspectionItem {
                 id,
                 date,

@@ -71,6 +71,7 @@ pub struct Rule {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rules {
     pub(super) rules: Vec<Rule>,
+    pub(super) patrol: PatrolFrequency,
 }
 
 /// Why a rules file was refused.
@@ -101,11 +102,15 @@ impl Rules {
     pub fn from_toml(src: &str) -> Result<Rules, RulesError> {
         let table: toml::Table =
             toml::from_str(src).map_err(|e| RulesError::Syntax(e.to_string().trim().to_owned()))?;
-        if let Some(key) = table.keys().find(|k| *k != "rule") {
+        if let Some(key) = table
+            .keys()
+            .find(|k| !matches!(k.as_str(), "rule" | "patrol"))
+        {
             return Err(RulesError::File(format!(
-                "unknown key `{key}` (expected only [[rule]] tables)"
+                "unknown key `{key}` (expected [[rule]] tables and [patrol])"
             )));
         }
+        let patrol = PatrolFrequency::from_table(table.get("patrol"))?;
         let entries = match table.get("rule") {
             Some(toml::Value::Array(a)) if !a.is_empty() => a,
             Some(toml::Value::Array(_)) | None => {
@@ -133,7 +138,7 @@ impl Rules {
             }
             rules.push(rule);
         }
-        Ok(Rules { rules })
+        Ok(Rules { rules, patrol })
     }
 
     /// The rules in file order.
@@ -171,6 +176,78 @@ impl Rules {
                 _ => false,
             })
             .collect()
+    }
+
+    /// How often an assistant patrols a merchant of each grade.
+    pub fn patrol(&self) -> &PatrolFrequency {
+        &self.patrol
+    }
+}
+
+/// `[patrol]`: days between patrols of a merchant by its live grade
+/// (CONTRACT §7); a key left out keeps its default (red 30, yellow 90,
+/// green 365).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PatrolFrequency {
+    pub red: u32,
+    pub yellow: u32,
+    pub green: u32,
+}
+
+impl Default for PatrolFrequency {
+    fn default() -> Self {
+        PatrolFrequency {
+            red: 30,
+            yellow: 90,
+            green: 365,
+        }
+    }
+}
+
+impl PatrolFrequency {
+    /// Days between patrols of a merchant of grade `g`.
+    pub fn days(&self, g: Grade) -> u32 {
+        match g {
+            Grade::Red => self.red,
+            Grade::Yellow => self.yellow,
+            Grade::Green => self.green,
+        }
+    }
+
+    fn from_table(v: Option<&toml::Value>) -> Result<PatrolFrequency, RulesError> {
+        let mut out = PatrolFrequency::default();
+        let Some(v) = v else {
+            return Ok(out);
+        };
+        let err =
+            |key: &str, reason: String| RulesError::File(format!("[patrol] key `{key}`: {reason}"));
+        let t = v
+            .as_table()
+            .ok_or_else(|| RulesError::File("`patrol` must be a [patrol] table".into()))?;
+        for (key, value) in t {
+            let slot = match key.as_str() {
+                "red" => &mut out.red,
+                "yellow" => &mut out.yellow,
+                "green" => &mut out.green,
+                _ => return Err(err(key, "unknown key (expected red, yellow, green)".into())),
+            };
+            *slot = match value {
+                toml::Value::Integer(n) if (1..=MAX_WINDOW_DAYS).contains(n) => *n as u32,
+                toml::Value::Integer(n) => {
+                    return Err(err(
+                        key,
+                        format!("expected 1..={MAX_WINDOW_DAYS} days, got {n}"),
+                    ))
+                }
+                other => {
+                    return Err(err(
+                        key,
+                        format!("expected a whole number of days, got {}", other.type_str()),
+                    ))
+                }
+            };
+        }
+        Ok(out)
     }
 }
 

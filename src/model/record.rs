@@ -65,6 +65,11 @@ pub enum RecordBody {
         deadline: Option<Date>,
         rectified: bool,
         rectified_on: Option<Date>,
+        /// The random inspection plan (双随机) this inspection carries out,
+        /// by name; left out of the stored JSON when absent, so records
+        /// stored before the field existed keep their canonical form.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        plan: Option<String>,
     },
     /// 监督抽检.
     Sampling {

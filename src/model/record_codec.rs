@@ -55,12 +55,14 @@ pub fn encode_record(r: &Record, out: &mut Vec<u8>) {
             deadline,
             rectified,
             rectified_on,
+            plan,
         } => {
             out.push(0);
             out.extend_from_slice(&hazards.to_le_bytes());
             opt_date(out, *deadline);
             out.push(u8::from(*rectified));
             opt_date(out, *rectified_on);
+            opt_text(out, plan.as_deref());
         }
         RecordBody::Sampling {
             product,
@@ -201,6 +203,7 @@ pub fn decode_record(merchant: &MerchantId, bytes: &[u8]) -> Result<Record, Stri
             deadline: r.opt_date()?,
             rectified: r.flag()?,
             rectified_on: r.opt_date()?,
+            plan: r.opt_text()?,
         },
         1 => RecordBody::Sampling {
             product: r.text()?,

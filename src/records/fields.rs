@@ -176,6 +176,7 @@ pub(super) fn record_from_value(m: &dyn Source, mode: Mode) -> Result<Record, St
             deadline: f.opt_date("deadline")?,
             rectified: f.boolean("rectified")?,
             rectified_on: f.opt_date("rectified_on")?,
+            plan: f.opt_text("plan", MAX_ID_CHARS, TextKind::Line)?,
         },
         "sampling" => RecordBody::Sampling {
             product: f.text("product", MAX_NAME_CHARS, TextKind::Line)?,
@@ -697,6 +698,7 @@ fast_reader! {
         deadline: Cow<'a, str>,
         rectified: bool,
         rectified_on: Cow<'a, str>,
+        plan: Cow<'a, str>,
         product: Cow<'a, str>,
         standard: Cow<'a, str>,
         passed: bool,
@@ -733,6 +735,7 @@ impl Source for FastRecord<'_> {
             "deadline" => s(&self.deadline),
             "rectified" => self.rectified.map(Val::Bool),
             "rectified_on" => s(&self.rectified_on),
+            "plan" => s(&self.plan),
             "product" => s(&self.product),
             "standard" => s(&self.standard),
             "passed" => self.passed.map(Val::Bool),

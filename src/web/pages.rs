@@ -43,7 +43,7 @@ fn grade_class(g: Grade) -> &'static str {
     g.name()
 }
 
-fn layout(title: &str, body: Markup) -> Markup {
+pub(super) fn layout(title: &str, body: Markup) -> Markup {
     layout_styled(title, CSS, body)
 }
 

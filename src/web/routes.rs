@@ -5,7 +5,9 @@ use actix_web::{web, HttpResponse};
 
 use super::scan::{SCAN_JSON, SCAN_PAGE, SCAN_PAGE_UPPER};
 use super::workbench::{act, audit, dashboard, import, later, login, merchant, search};
-use super::{admin, openapi, ops, pages, public, scan, shop, shop_admin, shop_pages, tips};
+use super::{
+    admin, grid, openapi, ops, pages, plans, public, scan, shop, shop_admin, shop_pages, tips,
+};
 
 /// The largest request body any route reads.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -107,6 +109,15 @@ api! {
     get "/admin/reviews" => later::reviews, "workbench", "Workbench: reviews (not yet enabled)", [];
     get "/admin/patrols" => later::patrols, "workbench", "Workbench: patrols (not yet enabled)", [];
     get "/admin/plans" => later::plans, "workbench", "Workbench: inspection plans (not yet enabled)", [];
+    post "/api/v1/admin/inspectors" => grid::import_inspectors, "regulator", "Import inspectors and assistants (JSONL body)", [];
+    get "/api/v1/admin/inspectors" => grid::list_inspectors, "regulator", "The roster of inspectors and assistants", [];
+    get "/api/v1/admin/grid" => grid::grid, "regulator", "An assistant's merchants, or the unassigned ones", ["assistant", "page"];
+    get "/api/v1/admin/patrols" => grid::patrols, "regulator", "An assistant's merchants due for a patrol", ["assistant", "as_of", "within"];
+    post "/api/v1/admin/plans" => plans::create_plan, "regulator", "Draw and publish a random inspection plan", [];
+    get "/api/v1/admin/plans" => plans::list_plans, "regulator", "Random inspection plans, newest first", [];
+    get "/api/v1/admin/plans/{name}" => plans::admin_plan, "regulator", "A plan with its teams by name and its results", [];
+    get "/api/v1/plans/{name}" => plans::public_plan, "public", "A published plan: seed, weights, merchants, teams by unit, results", [];
+    get "/plans/{name}" => plans::public_plan_page, "public", "A published plan as a page", [];
     get "/healthz" => ops::healthz, "operator", "Liveness", [];
     get "/readyz" => ops::readyz, "operator", "Readiness: keys loaded, and the store reachable or merchants cached", [];
     get "/metrics" => ops::metrics, "operator", "Prometheus metrics", [];

@@ -23,6 +23,8 @@ pub struct AppState {
     pub auth_failures: Arc<crate::auth::Failures>,
     /// The signed status list, made at most once a minute.
     pub status_list: StatusListCache,
+    /// Published plans with their results, read at most once a minute.
+    pub plans: crate::plan::PlanCache,
 }
 
 /// Failed authentications a client, or one token id, may make per minute

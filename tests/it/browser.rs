@@ -18,7 +18,7 @@ use crate::helpers::{flip_digit, spawn_app, TestApp};
 use cdp::{require, Browser, CHROMIUM_FLAGS};
 
 /// A phone (iPhone 12–14 class) in portrait.
-const PHONE: (u32, u32) = (390, 844);
+pub(crate) const PHONE: (u32, u32) = (390, 844);
 const MAX_PAGE_BYTES: u64 = 15 * 1024;
 
 const GRADE_WORDS: [(&str, &str); 3] = [
@@ -36,7 +36,7 @@ fn grade_words(grade: &str) -> &'static str {
 }
 
 /// Where screenshots and rasterised pages are kept for people to look at.
-fn shots_dir() -> PathBuf {
+pub(crate) fn shots_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser");
     std::fs::create_dir_all(&dir).expect("screenshot dir");
     dir
@@ -211,16 +211,16 @@ async fn cases(app: &TestApp) -> Vec<Case> {
 }
 
 /// What the browser saw of one page.
-struct Seen {
-    text: String,
-    http: u16,
+pub(crate) struct Seen {
+    pub(crate) text: String,
+    pub(crate) http: u16,
     /// Every URL the tab requested, over the network or as a resource entry.
-    requests: Vec<String>,
+    pub(crate) requests: Vec<String>,
     /// Bytes over the wire for the page (headers and possibly compressed body).
-    transferred: u64,
+    pub(crate) transferred: u64,
     /// The page's markup, in UTF-8 bytes, as the browser holds it.
-    markup: u64,
-    layout: Value,
+    pub(crate) markup: u64,
+    pub(crate) layout: Value,
 }
 
 const PROBE: &str = r#"(() => {
@@ -237,7 +237,7 @@ const PROBE: &str = r#"(() => {
   };
 })()"#;
 
-fn visit(browser: &mut Browser, url: &str, shot: &Path) -> Seen {
+pub(crate) fn visit(browser: &mut Browser, url: &str, shot: &Path) -> Seen {
     let (target, tab) = browser.new_tab();
     let s = Some(tab.as_str());
     browser.call(s, "Page.enable", json!({}));

@@ -30,10 +30,15 @@ async fn send(app: &TestApp, method: &str, path: &str, headers: &[String]) -> Ra
 
 /// A path that the route pattern matches, with real ids where one exists.
 fn sample_path(pattern: &str, token: &str) -> String {
-    pattern
+    let path = pattern
         .replace("{id}", "XZ-0001")
         .replace("{token}", token)
         .replace("{serial}", "1")
+        .replace("{name}", yisaozhi::plan::DEMO_PLAN);
+    match pattern {
+        "/api/v1/admin/patrols" => format!("{path}?assistant=XZ-A01"),
+        _ => path,
+    }
 }
 
 fn auth(app: &TestApp) -> String {

@@ -43,14 +43,20 @@ fn record_line(id: &str, merchant: &str) -> String {
     .to_string()
 }
 
-async fn token(store: &SharedStore, name: &str, scope: &str) -> String {
+pub(crate) async fn token(store: &SharedStore, name: &str, scope: &str) -> String {
     let scope = Scope::parse(scope).unwrap();
     let (plain, stored) = new_token(name, &scope, jiff::Timestamp::now()).unwrap();
     store.put_token(stored).await.unwrap();
     plain
 }
 
-async fn send(app: &TestApp, method: Method, path: &str, token: &str, body: &str) -> (u16, Value) {
+pub(crate) async fn send(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: &str,
+) -> (u16, Value) {
     let res = app
         .client
         .request(method, format!("{}{path}", app.base))
@@ -159,6 +165,15 @@ fn admin_writes(serial: u64, tip: &str, review: &str) -> Vec<(Method, String, St
                     json!({"decision": "accept", "reason": "越权测试"}).to_string()
                 }
                 "/api/v1/admin/tips" => tip_line(),
+                "/api/v1/admin/inspectors" => {
+                    json!({"id": "CP-J01", "name": "越权", "unit": "翠屏所",
+                    "region": FOREIGN_REGION, "role": "inspector"})
+                    .to_string()
+                }
+                // The whole city: wider than the district's scope.
+                "/api/v1/admin/plans" => json!({"name": "scope-plan", "seed": "s", "size": 1,
+                    "region": "511500"})
+                .to_string(),
                 _ => json!({"grade": "red", "reason": "越权测试"}).to_string(),
             };
             (method, path, body)

@@ -35,6 +35,7 @@ fn insp(id: &str, date: Date, hazards: u32, deadline: Option<Date>, rectified: b
         deadline,
         rectified,
         rectified_on: None,
+        plan: None,
     };
     record(id, date, body)
 }

@@ -15,6 +15,7 @@ fn body() -> impl Strategy<Value = RecordBody> {
                 deadline,
                 rectified,
                 rectified_on: None,
+                plan: None,
             }
         }),
         any::<bool>().prop_map(|passed| RecordBody::Sampling {

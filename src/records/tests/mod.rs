@@ -244,6 +244,7 @@ fn good_record_lines_of_every_kind_parse_and_round_trip() {
                 deadline: Some(d("2025-06-15")),
                 rectified: false,
                 rectified_on: None,
+                plan: None,
             },
         ),
         (
@@ -255,6 +256,7 @@ fn good_record_lines_of_every_kind_parse_and_round_trip() {
                 deadline: None,
                 rectified: true,
                 rectified_on: Some(d("2025-06-03")),
+                plan: None,
             },
         ),
         (

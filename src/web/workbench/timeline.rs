@@ -55,6 +55,7 @@ pub fn describe(body: &RecordBody) -> String {
             deadline,
             rectified,
             rectified_on,
+            ..
         } => {
             let mut s = format!("发现隐患 {hazards} 处；已整改：{}", yes_no(*rectified));
             if let Some(d) = deadline {
