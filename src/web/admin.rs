@@ -315,7 +315,7 @@ fn query<T: serde::de::DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiErro
 }
 
 /// A whole number parameter in `min..=max`, or 400 naming the bounds.
-fn number(
+pub(super) fn number(
     name: &str,
     raw: Option<String>,
     min: u64,

@@ -5,6 +5,7 @@
 
 mod admin;
 mod answers;
+mod changes;
 mod edge;
 mod error;
 mod extract;

@@ -4,7 +4,7 @@
 use actix_web::{web, HttpResponse};
 
 use super::scan::{SCAN_JSON, SCAN_PAGE, SCAN_PAGE_UPPER};
-use super::{admin, openapi, ops, pages, public, scan};
+use super::{admin, changes, openapi, ops, pages, public, scan};
 
 /// The largest request body any route reads.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -53,6 +53,7 @@ api! {
     get "/" => pages::home, "consumer", "Home page", [];
     get "/api/v1/keys" => public::keys, "public", "Published verification keys", [];
     get "/api/v1/status-list" => public::status_list, "public", "Signed list of revoked and superseded code serials (codes/SPEC.md §8)", [];
+    get "/api/v1/changes" => changes::changes, "public", "Every public change in one order, after a cursor (paged by `next`)", ["since", "limit"];
     get "/api/v1/merchants/{id}" => public::merchant, "public", "A merchant's public projection", [];
     get "/api/v1/merchants/{id}/code" => public::code, "public", "The merchant's active code", [];
     get "/api/v1/merchants/{id}/code.svg" => public::code_svg, "shop", "The active code as SVG, coloured by grade", [];

@@ -8,6 +8,7 @@ mod browser;
 mod cli;
 mod demo;
 mod deploy;
+mod feed;
 mod files;
 mod graceful;
 mod helpers;

@@ -30,6 +30,7 @@ use crate::redis_helpers::{self, redis_cli, unique_prefix};
 
 mod batch;
 mod documents;
+mod feed;
 mod layouts;
 mod merchants_records;
 mod redis_only;
@@ -37,6 +38,7 @@ mod service;
 
 use self::batch::*;
 use self::documents::*;
+use self::feed::*;
 use self::layouts::*;
 use self::merchants_records::*;
 use self::redis_only::redis_of;
@@ -159,6 +161,8 @@ conformance!(
     a_document_write_and_its_audit_entry_land_together,
     of_concurrent_swaps_from_one_text_exactly_one_wins,
     a_document_key_must_be_short_and_printable,
+    the_feed_lists_each_public_change_once_in_order,
+    concurrent_writers_leave_each_change_once,
 );
 
 // ---------- fixtures ----------
