@@ -8,6 +8,7 @@ pub mod cli;
 pub mod clock;
 pub mod demo;
 pub mod demo_data;
+pub mod export;
 pub mod feed;
 pub mod files;
 pub mod gen;

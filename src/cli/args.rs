@@ -63,6 +63,8 @@ pub enum Command {
         #[command(subcommand)]
         action: TokensAction,
     },
+    /// Write the open data files (merchants, sampling results, index).
+    Export(super::export::ExportArgs),
 }
 
 /// Settings shared by the commands that touch the store or keys.

@@ -7,6 +7,7 @@
 mod args;
 mod batch;
 mod codes;
+mod export;
 mod fetch;
 mod keys;
 mod service;
@@ -33,5 +34,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys { action, common } => keys::run(action, &common.settings()?),
         Command::Codes { action } => codes::run(action).await,
         Command::Tokens { action } => tokens::run(action).await,
+        Command::Export(args) => export::export(args).await,
     }
 }

@@ -9,6 +9,7 @@ mod changes;
 mod edge;
 mod error;
 mod extract;
+mod open_data;
 mod openapi;
 mod ops;
 mod pages;

@@ -4,7 +4,7 @@
 use actix_web::{web, HttpResponse};
 
 use super::scan::{SCAN_JSON, SCAN_PAGE, SCAN_PAGE_UPPER};
-use super::{admin, changes, openapi, ops, pages, public, scan};
+use super::{admin, changes, open_data, openapi, ops, pages, public, scan};
 
 /// The largest request body any route reads.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -69,6 +69,8 @@ api! {
     get "/api/v1/admin/stats" => admin::stats, "regulator", "Counts by grade, region and category", ["region"];
     get "/api/v1/admin/reprint" => admin::reprint, "regulator", "Merchants whose printed code shows an outdated grade", [];
     get "/api/v1/admin/audit" => admin::audit, "regulator", "The audit log", ["target", "actor", "since", "limit"];
+    get "/open-data/index.json" => open_data::index, "public", "Open data: the files, each with sha256, bytes and rows (ETag, If-None-Match)", [];
+    get "/open-data/{file}" => open_data::file, "public", "Open data file: merchants.jsonl.gz, merchants.csv or sampling.csv (ETag, If-None-Match)", [];
     get "/healthz" => ops::healthz, "operator", "Liveness", [];
     get "/readyz" => ops::readyz, "operator", "Readiness: keys loaded, and the store reachable or merchants cached", [];
     get "/metrics" => ops::metrics, "operator", "Prometheus metrics", [];

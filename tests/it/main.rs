@@ -14,6 +14,7 @@ mod graceful;
 mod helpers;
 mod hostile;
 mod http;
+mod open_data;
 mod ops;
 mod privacy;
 mod raw;
