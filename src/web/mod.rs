@@ -19,6 +19,7 @@ mod routes;
 mod scan;
 mod security_headers;
 mod state;
+mod verify;
 
 pub use edge::{envelope_and_headers, no_route};
 pub use error::ApiError;

@@ -4,7 +4,7 @@
 use actix_web::{web, HttpResponse};
 
 use super::scan::{SCAN_JSON, SCAN_PAGE, SCAN_PAGE_UPPER};
-use super::{admin, changes, open_data, openapi, ops, pages, public, scan};
+use super::{admin, changes, open_data, openapi, ops, pages, public, scan, verify};
 
 /// The largest request body any route reads.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -51,6 +51,10 @@ api! {
     get SCAN_PAGE => scan::page, "consumer", "Scan page (HTML; JSON with Accept: application/json)", [];
     get SCAN_PAGE_UPPER => scan::page, "consumer", "Scan page, upper-case form printed in QR codes", [];
     get "/" => pages::home, "consumer", "Home page", [];
+    get "/verify" => verify::page, "consumer", "Offline verifier: checks a code with kept keys and status list, no network needed once opened", [];
+    get "/verify/app.js" => verify::app_js, "consumer", "The offline verifier's script", [];
+    get "/verify/style.css" => verify::style_css, "consumer", "The offline verifier's style sheet", [];
+    get "/verify/sw.js" => verify::service_worker, "consumer", "The offline verifier's service worker", [];
     get "/api/v1/keys" => public::keys, "public", "Published verification keys", [];
     get "/api/v1/status-list" => public::status_list, "public", "Signed list of revoked and superseded code serials (codes/SPEC.md §8)", [];
     get "/api/v1/changes" => changes::changes, "public", "Every public change in one order, after a cursor (paged by `next`)", ["since", "limit"];

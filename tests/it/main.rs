@@ -27,3 +27,4 @@ mod scope;
 mod shard;
 mod status_list;
 mod store;
+mod verify;
