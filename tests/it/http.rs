@@ -34,6 +34,7 @@ fn sample_path(pattern: &str, token: &str) -> String {
         .replace("{id}", "XZ-0001")
         .replace("{token}", token)
         .replace("{serial}", "1")
+        .replace("{file}", "merchants.csv")
 }
 
 fn auth(app: &TestApp) -> String {

@@ -93,6 +93,9 @@ impl RedisStore {
     }
 }
 
+/// A stream entry as `XRANGE` gives it: its id and its fields and values.
+type StreamEntry = (String, Vec<String>);
+
 /// Up to `limit` public changes after `after`: the kept-after position, the
 /// last position and the entries, in one `MULTI` of the `{changes}` slot.
 pub(super) async fn feed(
@@ -103,20 +106,19 @@ pub(super) async fn feed(
     let [_, seq, feed, kept] = store.keys.change_log();
     // Without a position, from the oldest entry kept.
     let start = after.map_or_else(|| "-".to_owned(), |a| format!("{}-0", a.saturating_add(1)));
-    let (kept_after, last, entries): (Option<u64>, Option<u64>, Vec<(String, Vec<String>)>) =
-        ::redis::pipe()
-            .atomic()
-            .get(&kept)
-            .get(&seq)
-            .cmd("XRANGE")
-            .arg(&feed)
-            .arg(start)
-            .arg("+")
-            .arg("COUNT")
-            .arg(limit)
-            .query_async(&mut store.conn())
-            .await
-            .map_err(redis_err)?;
+    let (kept_after, last, entries): (Option<u64>, Option<u64>, Vec<StreamEntry>) = ::redis::pipe()
+        .atomic()
+        .get(&kept)
+        .get(&seq)
+        .cmd("XRANGE")
+        .arg(&feed)
+        .arg(start)
+        .arg("+")
+        .arg("COUNT")
+        .arg(limit)
+        .query_async(&mut store.conn())
+        .await
+        .map_err(redis_err)?;
     let changes = entries
         .iter()
         .map(|(id, fields)| change_of(id, fields))

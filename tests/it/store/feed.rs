@@ -194,3 +194,74 @@ pub(super) async fn concurrent_writers_leave_each_change_once(b: Backend) {
     assert_eq!(got.len(), issued.len(), "none twice, none skipped: {got:?}");
     assert_eq!(got.iter().copied().collect::<BTreeSet<_>>(), issued);
 }
+
+/// The feed after its oldest public change was dropped for its age: the
+/// cursor before it is refused, never moved forward past what was lost.
+async fn after_an_old_change_was_dropped(s: &SharedStore, dropped: u64) {
+    use yisaozhi::feed::{page, Cursor, FeedError};
+    let cursor = |p: u64| Cursor::parse(&data_encoding::BASE64URL_NOPAD.encode(&p.to_be_bytes()));
+    let all = s.feed(None, 100).await.unwrap();
+    assert_eq!(all.kept_after, dropped);
+    assert!(all.changes.iter().all(|c| c.position > dropped), "{all:?}");
+    assert!(!all.changes.is_empty());
+    let before = cursor(dropped - 1).unwrap();
+    assert!(matches!(
+        page(s.as_ref(), Some(before), 10).await,
+        Err(FeedError::Expired)
+    ));
+    let at = cursor(dropped).unwrap();
+    let rest = page(s.as_ref(), Some(at), 10).await.unwrap();
+    assert_eq!(rest.changes.len(), all.changes.len());
+    let from_start = page(s.as_ref(), None, 10).await.unwrap();
+    assert_eq!(from_start, rest, "without `since`: from the oldest kept");
+}
+
+#[tokio::test]
+async fn embedded_feed_drops_public_changes_older_than_it_keeps() {
+    let dir = tempfile::tempdir().unwrap();
+    let s: SharedStore = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+    let old = (yisaozhi::clock::now().as_second()) - 93 * 86_400;
+    let db = rusqlite::Connection::open(dir.path().join("yisaozhi.sqlite")).unwrap();
+    db.execute(
+        "INSERT INTO changes (merchant, at, kind) VALUES ('A', ?1, 'merchant')",
+        [old],
+    )
+    .unwrap();
+    let dropped: i64 = db
+        .query_row("SELECT MAX(seq) FROM changes", [], |r| r.get(0))
+        .unwrap();
+    drop(db);
+    assert_eq!(
+        s.feed(None, 10).await.unwrap().changes.len(),
+        1,
+        "kept until a write trims"
+    );
+    s.upsert_merchants(merchants(&["A"])).await.unwrap();
+    s.put_projections(vec![graded("A", Grade::Green)])
+        .await
+        .unwrap();
+    after_an_old_change_was_dropped(&s, dropped as u64).await;
+}
+
+#[tokio::test]
+async fn redis_feed_drops_public_changes_older_than_it_keeps() {
+    let b = Backend::redis().await;
+    let prefix = b.redis.as_ref().unwrap().prefix().to_owned();
+    let port = redis_helpers::standalone().port;
+    let old = (yisaozhi::clock::now().as_second() - 93 * 86_400).to_string();
+    let feed = format!("{prefix}:{{changes}}:feed");
+    redis_cli(
+        port,
+        &[
+            "xadd", &feed, "1-0", "at", &old, "m", "A", "k", "merchant", "g", "", "s", "",
+        ],
+    );
+    redis_cli(port, &["set", &format!("{prefix}:{{changes}}:seq"), "1"]);
+    assert_eq!(
+        b.store.feed(None, 10).await.unwrap().changes.len(),
+        1,
+        "kept until a write trims"
+    );
+    b.store.upsert_merchants(merchants(&["B"])).await.unwrap();
+    after_an_old_change_was_dropped(&b.store, 1).await;
+}
