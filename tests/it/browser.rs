@@ -239,15 +239,8 @@ const PROBE: &str = r#"(() => {
 })()"#;
 
 fn visit(browser: &mut Browser, url: &str, shot: &Path) -> Seen {
-    let (target, tab) = browser.new_tab();
+    let (target, tab) = browser.new_phone_tab(PHONE);
     let s = Some(tab.as_str());
-    browser.call(s, "Page.enable", json!({}));
-    browser.call(s, "Network.enable", json!({}));
-    browser.call(
-        s,
-        "Emulation.setDeviceMetricsOverride",
-        json!({"width": PHONE.0, "height": PHONE.1, "deviceScaleFactor": 2, "mobile": true}),
-    );
     browser.call(s, "Page.navigate", json!({"url": url}));
     browser.wait_event(&tab, "Page.loadEventFired");
     // Anything the page would fetch late (fonts, icons) shows up here.

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::{json, Value};
 
+use crate::graceful::free_port;
 use crate::helpers::spawn_app;
 use crate::redis_helpers;
 
@@ -156,14 +157,6 @@ async fn bad_cursors_and_limits_are_refused_in_the_envelope() {
         assert_eq!(body["error"], code, "{query}: {body}");
         assert!(body["message"].as_str().unwrap().contains('`'), "{body}");
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A `yisaozhi serve` process; killed when dropped.

@@ -131,27 +131,30 @@ fn check_export(index: &Value, file: impl Fn(&str) -> Vec<u8>, data: &Path) {
     }
 }
 
+/// `GET /open-data/{name}`, with `If-None-Match` if given.
+async fn get(
+    app: &crate::helpers::TestApp,
+    name: &str,
+    if_none_match: Option<&str>,
+) -> reqwest::Response {
+    let mut req = app.client.get(format!("{}/open-data/{name}", app.base));
+    if let Some(etag) = if_none_match {
+        req = req.header("If-None-Match", etag);
+    }
+    req.send().await.unwrap()
+}
+
 #[tokio::test]
 async fn the_service_serves_todays_files_as_the_index_lists_them() {
     let app = spawn_app().await;
-    let res = app
-        .client
-        .get(format!("{}/open-data/index.json", app.base))
-        .send()
-        .await
-        .unwrap();
+    let res = get(&app, "index.json", None).await;
     assert_eq!(res.status(), 200);
     let index_etag = res.headers()["etag"].to_str().unwrap().to_owned();
     let index: Value = res.json().await.unwrap();
     let mut etags = Vec::new();
     let mut bodies = std::collections::BTreeMap::new();
     for name in FILES {
-        let res = app
-            .client
-            .get(format!("{}/open-data/{name}", app.base))
-            .send()
-            .await
-            .unwrap();
+        let res = get(&app, name, None).await;
         assert_eq!(res.status(), 200, "{name}");
         etags.push(res.headers()["etag"].to_str().unwrap().to_owned());
         bodies.insert(name, res.bytes().await.unwrap().to_vec());
@@ -171,23 +174,11 @@ async fn the_service_serves_todays_files_as_the_index_lists_them() {
         ),
         ("sampling.csv".to_owned(), "*".to_owned()),
     ] {
-        let res = app
-            .client
-            .get(format!("{}/open-data/{path}", app.base))
-            .header("If-None-Match", &etag)
-            .send()
-            .await
-            .unwrap();
+        let res = get(&app, &path, Some(&etag)).await;
         assert_eq!(res.status(), 304, "{path} {etag}");
         assert!(res.headers().contains_key("etag"));
         assert!(res.bytes().await.unwrap().is_empty());
-        let res = app
-            .client
-            .get(format!("{}/open-data/{path}", app.base))
-            .header("If-None-Match", "\"0000\"")
-            .send()
-            .await
-            .unwrap();
+        let res = get(&app, &path, Some("\"0000\"")).await;
         assert_eq!(res.status(), 200, "{path}: another ETag");
     }
     // The same index until tomorrow: not made again per request.

@@ -42,19 +42,25 @@ fn wait_for(browser: &mut Browser, tab: &str, expression: &str) {
     }
 }
 
-fn open(browser: &mut Browser, url: &str) -> (String, String) {
-    let (target, tab) = browser.new_tab();
+/// Opens `url` in a new phone-sized tab, with the network emulated
+/// offline if `offline`, and waits for the verifier to be ready.
+fn open(browser: &mut Browser, url: &str, offline: bool) -> (String, String) {
+    let (target, tab) = browser.new_phone_tab(PHONE);
     let s = Some(tab.as_str());
-    browser.call(s, "Page.enable", json!({}));
-    browser.call(s, "Network.enable", json!({}));
-    browser.call(
-        s,
-        "Emulation.setDeviceMetricsOverride",
-        json!({"width": PHONE.0, "height": PHONE.1, "deviceScaleFactor": 2, "mobile": true}),
-    );
+    if offline {
+        browser.call(
+            s,
+            "Network.emulateNetworkConditions",
+            json!({"offline": true, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}),
+        );
+    }
     browser.call(s, "Page.navigate", json!({"url": url}));
     browser.wait_event(&tab, "Page.loadEventFired");
-    wait_for(browser, &tab, "document.body.dataset.ready === '1'");
+    wait_for(
+        browser,
+        &tab,
+        "document.body !== null && document.body.dataset.ready === '1'",
+    );
     (target, tab)
 }
 
@@ -144,7 +150,7 @@ async fn after_one_visit_the_verifier_tells_codes_apart_with_no_network() {
 
     tokio::task::spawn_blocking(move || {
         let mut browser = Browser::launch();
-        let (target, tab) = open(&mut browser, &format!("{base}/verify"));
+        let (target, tab) = open(&mut browser, &format!("{base}/verify"), false);
         // The worker keeps the page, its files, the keys and the status list.
         wait_for(
             &mut browser,
@@ -152,37 +158,36 @@ async fn after_one_visit_the_verifier_tells_codes_apart_with_no_network() {
             "navigator.serviceWorker.ready.then(() => caches.open('ysz-verify-v1'))
                .then((c) => c.keys()).then((k) => k.length === 5)",
         );
-        wait_for(&mut browser, &tab, "navigator.serviceWorker.controller !== null");
-        let synced = eval(&mut browser, &tab, "document.getElementById('synced').textContent");
-        assert!(synced.as_str().unwrap().starts_with("数据同步于"), "{synced}");
+        wait_for(
+            &mut browser,
+            &tab,
+            "navigator.serviceWorker.controller !== null",
+        );
+        let synced = eval(
+            &mut browser,
+            &tab,
+            "document.getElementById('synced').textContent",
+        );
+        assert!(
+            synced.as_str().unwrap().starts_with("数据同步于"),
+            "{synced}"
+        );
         browser.close_tab(&target);
 
         // No network: emulated offline, and the service gone.
         drop(service);
-        let (target, tab) = browser.new_tab();
-        let s = Some(tab.as_str());
-        browser.call(s, "Page.enable", json!({}));
-        browser.call(s, "Network.enable", json!({}));
-        browser.call(
-            s,
-            "Network.emulateNetworkConditions",
-            json!({"offline": true, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}),
-        );
-        browser.call(
-            s,
-            "Emulation.setDeviceMetricsOverride",
-            json!({"width": PHONE.0, "height": PHONE.1, "deviceScaleFactor": 2, "mobile": true}),
-        );
-        browser.call(s, "Page.navigate", json!({"url": format!("{base}/verify")}));
-        browser.wait_event(&tab, "Page.loadEventFired");
-        wait_for(&mut browser, &tab, "document.body.dataset.ready === '1'");
+        let (target, tab) = open(&mut browser, &format!("{base}/verify"), true);
         let offline = eval(
             &mut browser,
             &tab,
             "fetch('/api/v1/merchants/XZ-0001').then(() => 'reached', () => 'offline')",
         );
         assert_eq!(offline, "offline", "the network really is gone");
-        let synced = eval(&mut browser, &tab, "document.getElementById('synced').textContent");
+        let synced = eval(
+            &mut browser,
+            &tab,
+            "document.getElementById('synced').textContent",
+        );
         assert!(
             synced.as_str().unwrap().starts_with("数据同步于"),
             "the kept data, and when it was synced: {synced}"
@@ -201,20 +206,13 @@ async fn after_one_visit_the_verifier_tells_codes_apart_with_no_network() {
         browser.close_tab(&target);
 
         // A scan address opened with no network gets the verifier.
-        let (target, tab) = browser.new_tab();
-        let s = Some(tab.as_str());
-        browser.call(s, "Page.enable", json!({}));
-        browser.call(s, "Network.enable", json!({}));
-        browser.call(
-            s,
-            "Network.emulateNetworkConditions",
-            json!({"offline": true, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}),
-        );
         let (_, valid_code, _) = &cases[0];
-        browser.call(s, "Page.navigate", json!({"url": format!("{base}/S/{valid_code}")}));
-        browser.wait_event(&tab, "Page.loadEventFired");
-        wait_for(&mut browser, &tab, "document.body && document.body.dataset.ready === '1'");
-        let status = eval(&mut browser, &tab, "document.getElementById('result').dataset.status");
+        let (target, tab) = open(&mut browser, &format!("{base}/S/{valid_code}"), true);
+        let status = eval(
+            &mut browser,
+            &tab,
+            "document.getElementById('result').dataset.status",
+        );
         assert_eq!(status, "valid");
         browser.close_tab(&target);
         drop(browser);
@@ -276,7 +274,7 @@ async fn the_browsers_verifier_and_the_codes_crate_agree_on_every_test_vector() 
     assert!(CHROMIUM_FLAGS.contains(&"--headless"));
     tokio::task::spawn_blocking(move || {
         let mut browser = Browser::launch();
-        let (_, tab) = open(&mut browser, &format!("{base}/verify"));
+        let (_, tab) = open(&mut browser, &format!("{base}/verify"), false);
         let webcrypto = eval(
             &mut browser,
             &tab,
