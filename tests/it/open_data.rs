@@ -192,6 +192,8 @@ async fn the_service_serves_todays_files_as_the_index_lists_them() {
     }
 }
 
+/// The export as a large store makes it (the embedded store's one-pass
+/// read of the records), checked like the service's.
 #[tokio::test]
 async fn export_writes_the_files_and_their_index() {
     let dir = tempfile::tempdir().unwrap();
@@ -202,6 +204,10 @@ async fn export_writes_the_files_and_their_index() {
         .arg(&out)
         .arg("--store")
         .arg(format!("embedded:{}", dir.path().display()))
+        // The path a large store takes: one pass over the records, sorted
+        // on disk in runs of a few KiB.
+        .env("YSZ_EMBEDDED_SEQUENTIAL_READ_MIN", "1")
+        .env("YSZ_EMBEDDED_SORT_BYTES", "4096")
         .output()
         .unwrap();
     assert!(

@@ -124,10 +124,14 @@ pub(super) fn feed(c: &Connection, after: Option<u64>, limit: usize) -> StoreRes
             |r| r.get(0),
         )
         .map_err(sql)?;
+    // The last position ever given (AUTOINCREMENT keeps it), also when
+    // every row has gone.
     let last: i64 = c
-        .query_row("SELECT COALESCE(MAX(seq), 0) FROM changes", [], |r| {
-            r.get(0)
-        })
+        .query_row(
+            "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'changes'), 0)",
+            [],
+            |r| r.get(0),
+        )
         .map_err(sql)?;
     let from = after.map_or(kept_after, |a| a.min(i64::MAX as u64) as i64);
     let mut q = c
