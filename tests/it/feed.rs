@@ -379,3 +379,47 @@ async fn two_service_processes_on_one_redis_cluster_feed_each_change_once() {
     two_processes_write_and_the_feed_has_each_change_once(&store, &token, &dir.path().join("keys"))
         .await;
 }
+
+#[tokio::test]
+async fn the_feed_and_the_open_data_are_described_in_openapi() {
+    let app = spawn_app().await;
+    let (status, doc) = app.get("/openapi.json").await;
+    assert_eq!(status, 200);
+    let changes = &doc["paths"]["/api/v1/changes"]["get"];
+    let params: Vec<&str> = changes["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(params, ["since", "limit"]);
+    assert_eq!(
+        changes["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/Changes"
+    );
+    assert!(changes["responses"]["400"].is_object());
+    let kinds = &doc["components"]["schemas"]["Change"]["properties"]["kind"]["enum"];
+    assert_eq!(
+        kinds,
+        &json!([
+            "grade",
+            "override",
+            "code_issued",
+            "code_revoked",
+            "merchant"
+        ])
+    );
+    for path in ["/open-data/index.json", "/open-data/{file}"] {
+        let op = &doc["paths"][path]["get"];
+        assert!(op["responses"]["304"].is_object(), "{path}: {op}");
+        assert!(
+            op["responses"]["200"]["headers"]["ETag"].is_object(),
+            "{path}"
+        );
+    }
+    let files = &doc["components"]["schemas"]["OpenDataIndex"]["properties"]["files"];
+    assert_eq!(
+        files["items"]["required"],
+        json!(["name", "sha256", "bytes", "rows"])
+    );
+}
