@@ -8,6 +8,8 @@ pub mod cli;
 pub mod clock;
 pub mod demo;
 pub mod demo_data;
+pub mod export;
+pub mod feed;
 pub mod files;
 pub mod gen;
 pub mod grading;

@@ -63,6 +63,8 @@ pub enum Command {
         #[command(subcommand)]
         action: TokensAction,
     },
+    /// Write the open data files (merchants, sampling results, index).
+    Export(super::export::ExportArgs),
     /// The roster of inspectors and grid assistants.
     Inspectors {
         #[command(subcommand)]

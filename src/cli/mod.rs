@@ -7,6 +7,7 @@
 mod args;
 mod batch;
 mod codes;
+mod export;
 mod fetch;
 mod grid;
 mod keys;
@@ -39,5 +40,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Inspectors { action } => grid::inspectors(action).await,
         Command::Grid { action } => grid::grid(action).await,
         Command::Plan(args) => grid::plan(args).await,
+        Command::Export(args) => export::export(args).await,
     }
 }

@@ -14,6 +14,7 @@
 //! Each caller asks for the role it uses and never knows which backend it
 //! talks to.
 
+pub mod changes;
 pub mod documents;
 pub mod embedded;
 pub mod query;
@@ -24,6 +25,7 @@ pub mod types;
 
 use std::sync::Arc;
 
+pub use self::changes::{Change, ChangeKind, FeedPage, Note};
 pub use self::documents::{Collection, Documents, Expect};
 pub use self::roles::{
     BatchStore, BulkImport, RegulatorQueries, ScanRead, ServiceWrites, SharedStore, Store,

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use jiff::civil::Date;
 use jiff::Timestamp;
 
+use super::changes::FeedPage;
 use super::documents::Documents;
 use super::query;
 use super::types::{AuditFilter, GradingInput, Imported, RecordsAdded, ScanView, StoreResult};
@@ -33,6 +34,11 @@ pub trait ScanRead: Send + Sync + 'static {
     /// be treated as changed. Lets every service process drop stale cache
     /// entries within a second of a write by any other process.
     async fn changes_since(&self, cursor: u64) -> StoreResult<(Option<Vec<MerchantId>>, u64)>;
+
+    /// The public change feed: up to `limit` public changes after position
+    /// `after` (`None`: from the oldest kept), in the store's one order of
+    /// positions, read in one snapshot with where the log stands.
+    async fn feed(&self, after: Option<u64>, limit: usize) -> StoreResult<FeedPage>;
 }
 
 /// What the service owns and must never lose: overrides, issued codes, API

@@ -6,11 +6,13 @@
 mod actions;
 mod admin;
 mod answers;
+mod changes;
 mod edge;
 mod error;
 mod extract;
 mod filters;
 mod grid;
+mod open_data;
 mod openapi;
 mod ops;
 mod pages;
@@ -26,6 +28,7 @@ mod shop_pages;
 mod shop_style;
 mod state;
 mod tips;
+mod verify;
 mod workbench;
 
 pub use edge::{envelope_and_headers, no_route};

@@ -6,7 +6,8 @@ use actix_web::{web, HttpResponse};
 use super::scan::{SCAN_JSON, SCAN_PAGE, SCAN_PAGE_UPPER};
 use super::workbench::{act, audit, dashboard, import, later, login, merchant, search};
 use super::{
-    admin, grid, openapi, ops, pages, plans, public, scan, shop, shop_admin, shop_pages, tips,
+    admin, changes, grid, open_data, openapi, ops, pages, plans, public, scan, shop, shop_admin,
+    shop_pages, tips, verify,
 };
 
 /// The largest request body any route reads.
@@ -54,8 +55,13 @@ api! {
     get SCAN_PAGE => scan::page, "consumer", "Scan page (HTML; JSON with Accept: application/json)", [];
     get SCAN_PAGE_UPPER => scan::page, "consumer", "Scan page, upper-case form printed in QR codes", [];
     get "/" => pages::home, "consumer", "Home page", [];
+    get "/verify" => verify::page, "consumer", "Offline verifier: checks a code with kept keys and status list, no network needed once opened", [];
+    get "/verify/app.js" => verify::app_js, "consumer", "The offline verifier's script", [];
+    get "/verify/style.css" => verify::style_css, "consumer", "The offline verifier's style sheet", [];
+    get "/verify/sw.js" => verify::service_worker, "consumer", "The offline verifier's service worker", [];
     get "/api/v1/keys" => public::keys, "public", "Published verification keys", [];
     get "/api/v1/status-list" => public::status_list, "public", "Signed list of revoked and superseded code serials (codes/SPEC.md §8)", [];
+    get "/api/v1/changes" => changes::changes, "public", "Every public change in one order, after a cursor (paged by `next`)", ["since", "limit"];
     get "/api/v1/merchants/{id}" => public::merchant, "public", "A merchant's public projection", [];
     get "/api/v1/merchants/{id}/code" => public::code, "public", "The merchant's active code", [];
     get "/api/v1/merchants/{id}/code.svg" => public::code_svg, "shop", "The active code as SVG, coloured by grade", [];
@@ -118,6 +124,8 @@ api! {
     get "/api/v1/admin/plans/{name}" => plans::admin_plan, "regulator", "A plan with its teams by name and its results", [];
     get "/api/v1/plans/{name}" => plans::public_plan, "public", "A published plan: seed, weights, merchants, teams by unit, results", [];
     get "/plans/{name}" => plans::public_plan_page, "public", "A published plan as a page", [];
+    get "/open-data/index.json" => open_data::index, "public", "Open data: the files, each with sha256, bytes and rows (ETag, If-None-Match)", [];
+    get "/open-data/{file}" => open_data::file, "public", "Open data file: merchants.jsonl.gz, merchants.csv or sampling.csv (ETag, If-None-Match)", [];
     get "/healthz" => ops::healthz, "operator", "Liveness", [];
     get "/readyz" => ops::readyz, "operator", "Readiness: keys loaded, and the store reachable or merchants cached", [];
     get "/metrics" => ops::metrics, "operator", "Prometheus metrics", [];

@@ -53,6 +53,17 @@ pub fn content_security_policy(sheets: &[&str], form_action: &str) -> String {
     )
 }
 
+/// The policy of the offline verifier's page and files (`web::verify`),
+/// the only answers that carry script: scripts, style sheets, workers and
+/// fetches from this origin only, as files (no inline script or style).
+pub fn verifier_policy() -> HeaderValue {
+    HeaderValue::from_static(
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
+         worker-src 'self'; img-src data:; manifest-src 'self'; base-uri 'none'; \
+         form-action 'none'; frame-ancestors 'none'",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -64,13 +64,14 @@ async fn merchant_of(app: &TestApp, id: &str) -> (String, String, &'static str) 
     )
 }
 
-/// Signs and stores a code for `id` that expired on 2025-01-01.
-async fn expired_token(app: &TestApp, id: &str) -> String {
-    let store = yisaozhi::store::StoreSpec::Embedded(app.dir.path().to_owned())
+/// Signs and stores a code for `id` that expired on 2025-01-01, in the
+/// embedded store (and with the keys) of `dir`.
+pub(crate) async fn expired_token(dir: &Path, id: &str) -> String {
+    let store = yisaozhi::store::StoreSpec::Embedded(dir.to_owned())
         .open()
         .await
         .unwrap();
-    let keys = yisaozhi::keys::Keyring::load(&app.dir.path().join("keys")).unwrap();
+    let keys = yisaozhi::keys::Keyring::load(&dir.join("keys")).unwrap();
     let (kid, key) = keys.active().unwrap();
     let serial = store.next_serial().await.unwrap();
     let issued = jiff::civil::date(2024, 1, 1);
@@ -193,7 +194,7 @@ async fn cases(app: &TestApp) -> Vec<Case> {
     });
     cases.push(Case {
         name: "expired",
-        token: expired_token(app, "XZ-0008").await,
+        token: expired_token(app.dir.path(), "XZ-0008").await,
         http: 410,
         warning: Some((
             "此码已过期",
@@ -238,15 +239,8 @@ const PROBE: &str = r#"(() => {
 })()"#;
 
 pub(crate) fn visit(browser: &mut Browser, url: &str, shot: &Path) -> Seen {
-    let (target, tab) = browser.new_tab();
+    let (target, tab) = browser.new_phone_tab(PHONE);
     let s = Some(tab.as_str());
-    browser.call(s, "Page.enable", json!({}));
-    browser.call(s, "Network.enable", json!({}));
-    browser.call(
-        s,
-        "Emulation.setDeviceMetricsOverride",
-        json!({"width": PHONE.0, "height": PHONE.1, "deviceScaleFactor": 2, "mobile": true}),
-    );
     browser.call(s, "Page.navigate", json!({"url": url}));
     browser.wait_event(&tab, "Page.loadEventFired");
     // Anything the page would fetch late (fonts, icons) shows up here.

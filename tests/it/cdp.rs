@@ -224,6 +224,21 @@ impl Browser {
         (target_id, session)
     }
 
+    /// Opens a tab at a `width` × `height` phone viewport with page and
+    /// network events on; returns its target and session ids.
+    pub fn new_phone_tab(&mut self, (width, height): (u32, u32)) -> (String, String) {
+        let (target, tab) = self.new_tab();
+        let s = Some(tab.as_str());
+        self.call(s, "Page.enable", json!({}));
+        self.call(s, "Network.enable", json!({}));
+        self.call(
+            s,
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": width, "height": height, "deviceScaleFactor": 2, "mobile": true}),
+        );
+        (target, tab)
+    }
+
     pub fn close_tab(&mut self, target_id: &str) {
         self.call(None, "Target.closeTarget", json!({"targetId": target_id}));
     }

@@ -259,7 +259,7 @@ async fn a_refresh_stopped_by_a_signal_exits_143_or_130_and_the_next_run_finishe
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -34,7 +34,8 @@ fn sample_path(pattern: &str, token: &str) -> String {
         .replace("{id}", "XZ-0001")
         .replace("{token}", token)
         .replace("{serial}", "1")
-        .replace("{name}", yisaozhi::plan::DEMO_PLAN);
+        .replace("{name}", yisaozhi::plan::DEMO_PLAN)
+        .replace("{file}", "merchants.csv");
     match pattern {
         "/api/v1/admin/patrols" => format!("{path}?assistant=XZ-A01"),
         _ => path,

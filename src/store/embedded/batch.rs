@@ -8,13 +8,15 @@ use jiff::civil::Date;
 use rusqlite::{params, OptionalExtension};
 
 use super::bulk;
+use super::changes;
 use super::db::{
     all_ok, corrupt, merchant_ids, projection_json, sql, to_json, unavailable, EmbeddedStore,
-    CHANGES_KEPT, RANGE_READ_MIN, SPARSE_READS_IN_FLIGHT,
+    RANGE_READ_MIN, SPARSE_READS_IN_FLIGHT,
 };
 use super::grading_inputs::{self, raw_inputs_by_id, raw_inputs_by_range, RawInput};
 use super::record_index::records_json;
-use crate::model::{Merchant, MerchantId, Projection, Record};
+use crate::model::{Grade, Merchant, MerchantId, Projection, Record};
+use crate::store::changes::{ChangeKind, Note};
 use crate::store::roles::{BatchStore, BulkImport};
 use crate::store::types::{GradingInput, Imported, RecordsAdded, StoreResult};
 
@@ -46,10 +48,12 @@ impl BatchStore for EmbeddedStore {
                 .prepare_cached("INSERT OR IGNORE INTO dirty (merchant) VALUES (?1)")
                 .map_err(sql)?;
             let mut changed = 0;
+            let at = crate::clock::now().as_second();
             for (id, json) in &rows {
                 let n = put.execute(params![id.as_str(), json]).map_err(sql)?;
                 if n > 0 {
                     mark.execute([id.as_str()]).map_err(sql)?;
+                    changes::note(tx, &Note::of(id.as_str(), ChangeKind::Merchant), at)?;
                     changed += 1;
                 }
             }
@@ -120,24 +124,22 @@ impl BatchStore for EmbeddedStore {
         .await
         .map_err(unavailable)??;
         self.write(move |tx| {
+            let at = crate::clock::now().as_second();
             let mut rows = projections.iter();
             for chunk in &chunks {
                 for i in 0..chunk.len() {
                     let Some(p) = rows.next() else { break };
                     let row = ProjectionRow {
                         id: p.merchant.id.as_str(),
-                        grade: p.grade.name(),
+                        grade: p.grade,
+                        at,
                         next_change_at: chunk.next_change_at[i].as_deref(),
                         json: chunk.json(i),
                     };
                     row.put(tx)?;
                 }
             }
-            tx.execute(
-                "DELETE FROM changes WHERE seq < (SELECT MAX(seq) FROM changes) - ?1",
-                [CHANGES_KEPT],
-            )
-            .map_err(sql)?;
+            changes::trim(tx, at)?;
             // Freed on another thread, not on the one every write waits for.
             rayon::spawn(move || drop((projections, chunks)));
             Ok(())
@@ -318,9 +320,10 @@ pub(super) fn put_projection(tx: &rusqlite::Transaction<'_>, p: &Projection) -> 
     let json = projection_json(p)?;
     let row = ProjectionRow {
         id: p.merchant.id.as_str(),
-        grade: p.grade.name(),
+        grade: p.grade,
         next_change_at: next_change_at.as_deref(),
         json: &json,
+        at: crate::clock::now().as_second(),
     };
     row.put(tx)
 }
@@ -370,27 +373,35 @@ impl SerializedProjections {
 /// can be serialized in parallel outside the write.
 struct ProjectionRow<'a> {
     id: &'a str,
-    grade: &'static str,
+    grade: Grade,
     next_change_at: Option<&'a str>,
     json: &'a str,
+    /// When it is written (seconds), for the change log.
+    at: i64,
 }
 
 impl ProjectionRow<'_> {
     /// Writes the projection, clears its merchant's regrade mark and notes
-    /// the change for the service's caches.
+    /// the change: a `grade` change if its grade differs from the stored
+    /// one's, else a notice for the caches.
     fn put(&self, tx: &rusqlite::Transaction<'_>) -> StoreResult<()> {
+        let before = changes::stored_grade(tx, self.id)?;
         tx.prepare_cached(
             "INSERT INTO projections (merchant, grade, next_change_at, json) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT(merchant) DO UPDATE SET grade = ?2, next_change_at = ?3, json = ?4",
         )
-        .and_then(|mut q| q.execute(params![self.id, self.grade, self.next_change_at, self.json]))
+        .and_then(|mut q| {
+            q.execute(params![
+                self.id,
+                self.grade.name(),
+                self.next_change_at,
+                self.json
+            ])
+        })
         .map_err(sql)?;
         tx.prepare_cached("DELETE FROM dirty WHERE merchant = ?1")
             .and_then(|mut q| q.execute([self.id]))
             .map_err(sql)?;
-        tx.prepare_cached("INSERT INTO changes (merchant) VALUES (?1)")
-            .and_then(|mut q| q.execute([self.id]))
-            .map_err(sql)?;
-        Ok(())
+        changes::note(tx, &Note::projection(self.id, before, self.grade), self.at)
     }
 }

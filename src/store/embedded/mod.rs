@@ -17,6 +17,7 @@
 
 mod batch;
 mod bulk;
+mod changes;
 mod db;
 mod documents;
 mod grading_inputs;

@@ -6,6 +6,7 @@ use rusqlite::{params, OptionalExtension};
 
 use super::db::{corrupt, from_json, merchant_ids, sql, EmbeddedStore, MAX_CHANGES_LISTED};
 use crate::model::{CodeStatus, IssuedCode, MerchantId, Projection};
+use crate::store::changes::FeedPage;
 use crate::store::query::ReprintItem;
 use crate::store::roles::{RegulatorQueries, ScanRead};
 use crate::store::types::{ScanView, StoreResult, StoredProjection};
@@ -78,6 +79,11 @@ impl ScanRead for EmbeddedStore {
             Ok((Some(merchant_ids(rows)?), max as u64))
         })
         .await
+    }
+
+    async fn feed(&self, after: Option<u64>, limit: usize) -> StoreResult<FeedPage> {
+        self.read(move |c| super::changes::feed(c, after, limit))
+            .await
     }
 }
 

@@ -37,6 +37,7 @@ pub(super) fn migrate(conn: &mut Connection) -> StoreResult<()> {
             |r| r.get(0),
         )
         .map_err(sql)?;
+    super::changes::migrate(&tx)?;
     if version < 2 {
         tx.execute_batch(MARK_UNGRADED).map_err(sql)?;
     }

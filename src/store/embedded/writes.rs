@@ -6,10 +6,12 @@ use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
 
 use super::batch::put_projection;
+use super::changes;
 use super::db::{code_row, corrupt, from_json, sql, to_json, EmbeddedStore};
 use crate::model::{
     ApiToken, AuditEntry, CodeStatus, IssuedCode, MerchantId, Override, Projection,
 };
+use crate::store::changes::{ChangeKind, Note};
 use crate::store::roles::ServiceWrites;
 use crate::store::types::{AuditFilter, StoreError, StoreResult};
 
@@ -42,6 +44,8 @@ impl ServiceWrites for EmbeddedStore {
             }
             .map_err(sql)?;
             put_projection(tx, &projection)?;
+            let note = Note::of(id.as_str(), ChangeKind::Override).grade(projection.grade);
+            changes::note(tx, &note, now())?;
             insert_audit(tx, &audit)
         })
         .await
@@ -107,7 +111,8 @@ impl ServiceWrites for EmbeddedStore {
             if let Some(a) = &audit {
                 insert_audit(tx, a)?;
             }
-            note_change(tx, code.merchant.as_str())
+            let note = Note::of(code.merchant.as_str(), ChangeKind::CodeIssued).serial(code.serial);
+            changes::note(tx, &note, now())
         })
         .await
     }
@@ -181,7 +186,8 @@ impl ServiceWrites for EmbeddedStore {
             )
             .map_err(sql)?;
             insert_audit(tx, &audit)?;
-            note_change(tx, before.merchant.as_str())?;
+            let note = Note::of(before.merchant.as_str(), ChangeKind::CodeRevoked).serial(serial);
+            changes::note(tx, &note, now())?;
             Ok(Some(before))
         })
         .await
@@ -248,10 +254,9 @@ impl ServiceWrites for EmbeddedStore {
     }
 }
 
-pub(super) fn note_change(tx: &rusqlite::Transaction<'_>, merchant: &str) -> StoreResult<()> {
-    tx.execute("INSERT INTO changes (merchant) VALUES (?1)", [merchant])
-        .map_err(sql)?;
-    Ok(())
+/// Now, in seconds, for the change log.
+fn now() -> i64 {
+    crate::clock::now().as_second()
 }
 
 pub(super) fn insert_audit(tx: &rusqlite::Transaction<'_>, e: &AuditEntry) -> StoreResult<()> {

@@ -22,7 +22,9 @@
 //! | `P:{audit}:log` | list | audit entry JSON, oldest first |
 //! | `P:{audit}:target:<target>` | list | the same entries, per target |
 //! | `P:{changes}:stream` | stream | change notices (see [`ScanRead::changes_since`](crate::store::roles::ScanRead::changes_since)) |
-//! | `P:{changes}:seq` | string | number of merchant changes noted so far |
+//! | `P:{changes}:seq` | string | number of merchant changes noted so far (the last position) |
+//! | `P:{changes}:feed` | stream | public changes, entry id `<position>-0` (see [`ScanRead::feed`](crate::store::roles::ScanRead::feed)) |
+//! | `P:{changes}:feed-kept` | string | the position after which every public change is still kept |
 //! | `P:{tokens}` | hash | API token id → token JSON |
 //! | `P:{meta}:last-refresh` | string | when the last refresh completed (Unix seconds) |
 //! | `P:{meta}:bulk` | hash | bulk imports running or killed: token → start (Unix seconds) |
@@ -183,6 +185,17 @@ impl Keys {
 
     pub(super) fn changes_seq(&self) -> String {
         self.global("changes", "seq")
+    }
+
+    /// The change log's keys, in the order the scripts take them: notices,
+    /// the last position, the public feed, the feed's kept-after position.
+    pub(super) fn change_log(&self) -> [String; 4] {
+        [
+            self.changes(),
+            self.changes_seq(),
+            self.global("changes", "feed"),
+            self.global("changes", "feed-kept"),
+        ]
     }
 }
 

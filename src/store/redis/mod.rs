@@ -58,6 +58,7 @@ use crate::model::{
     ApiToken, AuditEntry, CodeStatus, IssuedCode, Merchant, MerchantId, Override, Projection,
     Record,
 };
+use crate::store::changes::FeedPage;
 use crate::store::roles::{BatchStore, BulkImport, RegulatorQueries, ScanRead, ServiceWrites};
 use crate::store::types::{
     AuditFilter, GradingInput, Imported, RecordsAdded, ScanView, StoreResult,
@@ -75,6 +76,10 @@ impl ScanRead for RedisStore {
 
     async fn changes_since(&self, cursor: u64) -> StoreResult<(Option<Vec<MerchantId>>, u64)> {
         changes::changes_since(self, cursor).await
+    }
+
+    async fn feed(&self, after: Option<u64>, limit: usize) -> StoreResult<FeedPage> {
+        changes::feed(self, after, limit).await
     }
 }
 

@@ -38,13 +38,17 @@ macro_rules! lua {
     };
 }
 
-/// Standalone `put_projections`: the chunk's change notice, last in its
-/// `MULTI` (the stream entry's id comes from the counter, so it takes a
-/// script). Sent with `EVAL` (Redis caches it by its hash), so a Redis that
-/// restarted in between cannot answer `NOSCRIPT` after the projections
-/// already applied. KEYS: the changes stream and counter. ARGV: changes
-/// kept, n, the n changed ids joined by `,`.
-pub(super) const NOTE_CHANGES_JOINED: &str = lua!("note_changes_joined.lua");
+/// Standalone `put_projections`: the chunk's notes, first in its `MULTI`
+/// (it reads the grades the projections had before, and the entries' ids
+/// come from the counter, so it takes a script). Sent with `EVAL` (Redis
+/// caches it by its hash), so a Redis that restarted in between cannot
+/// answer `NOSCRIPT` in the middle of the transaction. KEYS: the n
+/// projection keys, then the change log's four keys. ARGV: changes kept,
+/// now, the feed's cutoff, n, then per projection: id, its new grade. A
+/// projection whose grade differs from the stored one's (or that is new)
+/// is a `grade` change; of one merchant twice, the second compares with
+/// the first.
+pub(super) const NOTE_PROJECTIONS: &str = lua!("note_projections.lua");
 
 /// The scripts sent with `EVALSHA` (loaded on `NOSCRIPT`), built once.
 pub(super) struct Scripts {
@@ -71,9 +75,11 @@ pub(super) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     // ix:merchants and, if marking, its ix:dirty. ARGV: '1' to mark changed
     // merchants for regrading (not in bulk mode), n, g, then per merchant:
     // id, json, group. One `MGET`, one `MSET` and a `SADD` per group key
-    // instead of commands per merchant. Returns one '1' (changed) or '0'
-    // per merchant; of one merchant twice, each compares with the one
-    // before it.
+    // instead of commands per merchant. Standalone: then the change log's
+    // four keys, and after the merchants' ARGV keep, now and the feed's
+    // cutoff: each changed merchant is a `merchant` change. Returns one '1'
+    // (changed) or '0' per merchant; of one merchant twice, each compares
+    // with the one before it.
     upsert_merchants: Script::new(lua!("upsert_merchants.lua")),
     // KEYS per item: the owner hash. ARGV per item: field, owner.
     // 1: claimed now; 2: already claimed by the same owner; 0: another owner.
@@ -97,24 +103,30 @@ pub(super) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     // an earlier version: spaces, another key order, escapes) is decoded.
     // Returns one '1' (stored) or '0' per record.
     store_records: Script::new(lua!("store_records.lua")),
-    // ARGV[1] = n; per projection: id, json, score ('' for none); then keep.
-    // KEYS per projection: projection, ix:dirty, ix:due; then (standalone)
-    // changes stream, changes seq.
+    // Cluster. ARGV[1] = n; per projection: id, json, score ('' for none),
+    // grade. KEYS per projection: projection, ix:dirty, ix:due. Returns per
+    // projection the grade stored before ('' for none; of one merchant
+    // twice, the first one's for the second), for the notes written after.
     put_projections: Script::new(lua!("put_projections.lua")),
     // KEYS: override, projection, ix:dirty, ix:due, then (standalone) audit log,
-    // audit by target, changes stream, changes seq.
-    // ARGV: override json ('' clears), id, projection json, score, audit json, keep.
+    // audit by target and the change log's four keys.
+    // ARGV: override json ('' clears), id, projection json, score, audit json,
+    // keep, the projection's grade, now, the feed's cutoff. Returns the
+    // grade stored before ('' for none).
     set_override: Script::new(lua!("set_override.lua")),
-    // KEYS: codes, code-status, then (standalone) audit log, audit by target,
-    // changes stream, changes seq.
-    // ARGV: serial, code json, status, merchant id, audit json ('' for none), keep.
+    // KEYS: codes, code-status, then (standalone) audit log, audit by target
+    // and the change log's four keys.
+    // ARGV: serial, code json, status, merchant id, audit json ('' for none),
+    // keep, now, the feed's cutoff.
     issue_code: Script::new(lua!("issue_code.lua")),
-    // KEYS: codes, code-status, then (standalone) audit log, audit by target,
-    // changes stream, changes seq. ARGV: serial, merchant id, audit json, keep.
+    // KEYS: codes, code-status, then (standalone) audit log, audit by target
+    // and the change log's four keys. ARGV: serial, merchant id, audit json,
+    // keep, now, the feed's cutoff.
     // Returns nil for an unknown serial, else {code json, status before}.
     // A code already revoked is left alone: no write, no audit entry.
     revoke_code: Script::new(lua!("revoke_code.lua")),
-    // KEYS: changes stream, changes seq. ARGV: keep, ids...
+    // KEYS: the change log's four keys. ARGV: keep, now, the feed's cutoff,
+    // then per note: merchant, kind ('' for a notice only), grade, serial.
     note_changes: Script::new(lua!("note_changes.lua")),
     // KEYS: the collection's hash. ARGV: key, 'any' | 'absent' | 'equals',
     // the expected JSON, '1' to write (else remove), the new JSON.

@@ -37,13 +37,14 @@
 //!   on the worker pool while earlier chunks are sent: one `MSET` of the
 //!   projections, then per index slot one `SREM` of the marks and one `ZADD`
 //!   and one `ZREM` in the due index (plain commands: no Lua, members
-//!   grouped by the client), then a small script that writes the chunk's
-//!   change notice (the whole chunk is one atomic write; of several
+//!   grouped by the client), after a small script that notes the chunk in
+//!   the change log (the whole chunk is one atomic write; of several
 //!   projections of one merchant in a batch the last one counts). Cluster:
-//!   scripts of up to [`CHUNK`] merchants of one slot; the change notice for
-//!   every merchant whose projection landed is written right after (also
+//!   scripts of up to [`CHUNK`] merchants of one slot; the notes for
+//!   every merchant whose projection landed are written right after (also
 //!   when another slot of the batch failed); a crash in between leaves
-//!   replicas with the old view until the cache's safety TTL.
+//!   replicas with the old view until the cache's safety TTL, and the feed
+//!   without those grade changes.
 //! - `set_override`, `issue_code` (supersede + insert), `revoke_code`: atomic
 //!   in the merchant's slot. Standalone: audit entry and change notice in the
 //!   same script. Cluster: the audit entry is appended right after the merchant
@@ -65,11 +66,12 @@ use super::common::{corrupt, redis_err, to_json};
 use super::conn::RedisStore;
 use super::keys::{crc16, day_score, slot_of, Keys, RECORD_ID_SETS};
 use super::options::CHUNK;
-use super::scripts::{numbered, NOTE_CHANGES_JOINED, SCRIPTS};
+use super::scripts::{numbered, NOTE_PROJECTIONS, SCRIPTS};
 use crate::model::{
-    ApiToken, AuditEntry, CodeStatus, IssuedCode, Merchant, MerchantId, Override, Projection,
-    Record,
+    ApiToken, AuditEntry, CodeStatus, Grade, IssuedCode, Merchant, MerchantId, Override,
+    Projection, Record,
 };
+use crate::store::changes::{ChangeKind, Note};
 use crate::store::types::{RecordsAdded, StoreError, StoreResult};
 
 /// written with one command each per script, so bigger chunks mean fewer).
@@ -80,13 +82,14 @@ const MERCHANT_CHUNK: usize = 1000;
 const PROJECTION_CHUNK: usize = 1000;
 
 /// Standalone: one transaction that writes `projections` (any slots), in
-/// order: an `MSET` of their JSON, their marks cleared and due entries set
-/// or removed with one `SREM`, `ZADD` and `ZREM` per index slot (of several
-/// projections of one merchant, the last one's), and the change notice
-/// ([`NOTE_CHANGES_JOINED`]).
+/// order: their notes in the change log ([`NOTE_PROJECTIONS`], which
+/// compares their grades with the stored ones), an `MSET` of their JSON,
+/// their marks cleared and due entries set or removed with one `SREM`,
+/// `ZADD` and `ZREM` per index slot (of several projections of one
+/// merchant, the last one's).
 fn projections_transaction<'a>(
     keys: &Keys,
-    kept: u64,
+    log_args: [i64; 3],
     projections: impl ExactSizeIterator<Item = &'a Projection>,
 ) -> StoreResult<Pipeline> {
     #[derive(Default)]
@@ -101,21 +104,27 @@ fn projections_transaction<'a>(
     mset.arg("MSET");
     let mut last: HashMap<&str, Option<i64>> = HashMap::with_capacity(projections.len());
     let mut json = Vec::with_capacity(4096);
-    let mut ids = String::new();
-    let mut n = 0usize;
+    // The notes first: their script reads the grades stored before.
+    let mut notes = Cmd::new();
+    notes.arg("EVAL").arg(NOTE_PROJECTIONS);
+    notes.arg(projections.len() + 4);
+    let mut note_args = Vec::with_capacity(2 * projections.len());
     for p in projections {
         let id = p.merchant.id.as_str();
-        mset.arg(keys.merchant(id, "projection"));
+        let key = keys.merchant(id, "projection");
+        notes.arg(&key);
+        mset.arg(key);
         // One buffer for the chunk's JSON: no string per projection.
         json.clear();
         serde_json::to_writer(&mut json, p).map_err(corrupt)?;
         mset.write_arg(&json);
         last.insert(id, p.next_change_at.map(day_score));
-        if n > 0 {
-            ids.push(',');
-        }
-        ids.push_str(id);
-        n += 1;
+        note_args.push((id, p.grade.name()));
+    }
+    notes.arg(&keys.change_log()).arg(&log_args[..]);
+    notes.arg(note_args.len());
+    for (id, grade) in note_args {
+        notes.arg(id).arg(grade);
     }
     let mut groups: BTreeMap<u16, Group> = BTreeMap::new();
     for (id, score) in last {
@@ -130,7 +139,8 @@ fn projections_transaction<'a>(
     // commands of many members each, no Lua in between) and the change
     // notice land together.
     let mut pipe = ::redis::pipe();
-    pipe.atomic().add_command(mset).ignore();
+    pipe.atomic().add_command(notes);
+    pipe.add_command(mset).ignore();
     for (&slot, g) in &groups {
         if !g.clear.is_empty() {
             pipe.cmd("SREM")
@@ -150,14 +160,6 @@ fn projections_transaction<'a>(
             pipe.cmd("ZREM").arg(&due).arg(&g.not_due).ignore();
         }
     }
-    pipe.cmd("EVAL")
-        .arg(NOTE_CHANGES_JOINED)
-        .arg(2)
-        .arg(keys.changes())
-        .arg(keys.changes_seq())
-        .arg(kept)
-        .arg(n)
-        .arg(ids);
     Ok(pipe)
 }
 
@@ -308,7 +310,7 @@ impl RedisStore {
     /// and `ZADD`/`ZREM` each, the change notice in the same transaction.
     async fn put_projections_standalone(&self, projections: Vec<Projection>) -> StoreResult<()> {
         let projections = Arc::new(projections);
-        let kept = self.changes_kept;
+        let log_args = self.log_args();
         let all = &projections;
         self.in_lanes(
             (0..projections.len()).collect(),
@@ -325,7 +327,7 @@ impl RedisStore {
                     let (tx, rx) = tokio::sync::oneshot::channel();
                     rayon::spawn(move || {
                         let ps = chunk.iter().map(|&i| &projections[i]);
-                        let _ = tx.send(projections_transaction(&keys, kept, ps));
+                        let _ = tx.send(projections_transaction(&keys, log_args, ps));
                     });
                     let pipe = rx.await.map_err(|_| {
                         StoreError::Unavailable("redis: building a projection write failed".into())
@@ -356,9 +358,8 @@ impl RedisStore {
     /// Adds the global audit and change keys to a standalone script call.
     fn add_tail_keys(&self, inv: &mut ::redis::ScriptInvocation<'_>, audit_target: &str) {
         inv.key(self.keys.audit_log())
-            .key(self.keys.audit_target(audit_target))
-            .key(self.keys.changes())
-            .key(self.keys.changes_seq());
+            .key(self.keys.audit_target(audit_target));
+        self.add_log_keys(inv);
     }
 
     /// Claims `field` for `owner` in the owner index of `field`'s slot.
@@ -417,12 +418,25 @@ pub(super) async fn upsert_merchants(
                 for ((id, _, json), g) in chunk.iter().zip(&group) {
                     inv.arg(*id).arg(json).arg(*g);
                 }
+                if !store.cluster {
+                    store.add_log_keys(&mut inv);
+                    store.add_log_args(&mut inv);
+                }
                 let flags: Vec<u8> = inv.invoke_async(&mut conn).await.map_err(redis_err)?;
                 Ok(flags.into_iter().map(|f| f == b'1').collect())
             },
         )
         .await
         .into_result()?;
+    if store.cluster {
+        let notes: Vec<Note> = merchants
+            .iter()
+            .zip(&changed)
+            .filter(|(_, c)| **c)
+            .map(|(m, _)| Note::of(m.id.as_str(), ChangeKind::Merchant))
+            .collect();
+        store.note(&notes).await?;
+    }
     if let Some(bulk) = bulk {
         Bulk::touch(
             bulk,
@@ -501,12 +515,10 @@ pub(super) async fn put_projections(
                 .next_change_at
                 .map(day_score)
                 .map_or(String::new(), |s| s.to_string());
-            Ok((id, slot_of(id), to_json(p)?, score))
+            Ok((id, slot_of(id), to_json(p)?, score, p.grade))
         })
         .collect::<StoreResult<Vec<_>>>()?;
     let keys = &store.keys;
-    let one_write = store.one_write();
-    let kept = store.changes_kept;
     let outcome = store
         .in_lanes(
             items,
@@ -515,30 +527,32 @@ pub(super) async fn put_projections(
             |mut conn, chunk| async move {
                 let mut inv = SCRIPTS.put_projections.prepare_invoke();
                 inv.arg(chunk.len());
-                for (id, slot, json, score) in &chunk {
+                for (id, slot, json, score, grade) in &chunk {
                     inv.key(keys.merchant(id, "projection"))
                         .key(keys.index(*slot, "dirty"))
                         .key(keys.index(*slot, "due"))
                         .arg(*id)
                         .arg(json)
-                        .arg(score);
+                        .arg(score)
+                        .arg(grade.name());
                 }
-                if one_write {
-                    inv.key(keys.changes()).key(keys.changes_seq());
-                }
-                inv.arg(kept);
-                let _: i64 = inv.invoke_async(&mut conn).await.map_err(redis_err)?;
-                Ok(chunk.iter().map(|c| c.0.to_owned()).collect())
+                let before: Vec<String> = inv.invoke_async(&mut conn).await.map_err(redis_err)?;
+                Ok(chunk
+                    .iter()
+                    .zip(before)
+                    .map(|(c, b)| (c.0, Grade::from_name(&b), c.4))
+                    .collect())
             },
         )
         .await;
-    if !one_write {
-        // The notice goes out for whatever landed, even if a slot failed.
-        let mut done = outcome.done;
-        done.sort_by_key(|(i, _)| *i);
-        let ids: Vec<String> = done.into_iter().map(|(_, id)| id).collect();
-        store.note_changes(ids).await?;
-    }
+    // The notes go out for whatever landed, even if a slot failed.
+    let mut done = outcome.done;
+    done.sort_by_key(|(i, _)| *i);
+    let notes: Vec<Note> = done
+        .into_iter()
+        .map(|(_, (id, before, after))| Note::projection(id, before, after))
+        .collect();
+    store.note(&notes).await?;
     match outcome.error {
         Some(e) => Err(e),
         None => Ok(()),
@@ -576,17 +590,25 @@ pub(super) async fn set_override(
                 .map_or(String::new(), |s| s.to_string()),
         )
         .arg(&audit_json)
-        .arg(store.changes_kept);
+        .arg(store.changes_kept)
+        .arg(projection.grade.name());
+    store.add_now_args(&mut inv);
     if store.one_write() {
         store.add_tail_keys(&mut inv, &audit.target);
     }
-    let _: i64 = inv
+    let before: String = inv
         .invoke_async(&mut store.conn())
         .await
         .map_err(redis_err)?;
     if !store.one_write() {
         store.push_audit(&audit.target, &audit_json).await?;
-        store.note_changes(vec![m.to_owned()]).await?;
+        let grade = projection.grade;
+        store
+            .note(&[
+                Note::projection(m, Grade::from_name(&before), grade),
+                Note::of(m, ChangeKind::Override).grade(grade),
+            ])
+            .await?;
     }
     Ok(())
 }
@@ -619,8 +641,8 @@ pub(super) async fn issue_code(
         .arg(to_json(&code)?)
         .arg(code.status.name())
         .arg(m)
-        .arg(audit_json.as_deref().unwrap_or(""))
-        .arg(store.changes_kept);
+        .arg(audit_json.as_deref().unwrap_or(""));
+    store.add_log_args(&mut inv);
     let target = audit.as_ref().map_or("", |a| a.target.as_str());
     if store.one_write() {
         store.add_tail_keys(&mut inv, target);
@@ -636,7 +658,8 @@ pub(super) async fn issue_code(
         if let Some(json) = &audit_json {
             store.push_audit(target, json).await?;
         }
-        store.note_changes(vec![m.to_owned()]).await?;
+        let note = Note::of(m, ChangeKind::CodeIssued).serial(code.serial);
+        store.note(&[note]).await?;
     }
     Ok(())
 }
@@ -660,8 +683,8 @@ pub(super) async fn revoke_code(
         .key(store.keys.merchant(&m, "code-status"))
         .arg(&field)
         .arg(&m)
-        .arg(&audit_json)
-        .arg(store.changes_kept);
+        .arg(&audit_json);
+    store.add_log_args(&mut inv);
     if store.one_write() {
         store.add_tail_keys(&mut inv, &audit.target);
     }
@@ -675,7 +698,8 @@ pub(super) async fn revoke_code(
     let before = RedisStore::code_from(&json, Some(status.as_str()).filter(|s| !s.is_empty()))?;
     if !store.one_write() && before.status != CodeStatus::Revoked {
         store.push_audit(&audit.target, &audit_json).await?;
-        store.note_changes(vec![m]).await?;
+        let note = Note::of(&m, ChangeKind::CodeRevoked).serial(serial);
+        store.note(&[note]).await?;
     }
     Ok(Some(before))
 }

@@ -30,6 +30,7 @@ use crate::redis_helpers::{self, redis_cli, unique_prefix};
 
 mod batch;
 mod documents;
+mod feed;
 mod layouts;
 mod merchants_records;
 mod redis_only;
@@ -38,6 +39,7 @@ mod shop;
 
 use self::batch::*;
 use self::documents::*;
+use self::feed::*;
 use self::layouts::*;
 use self::merchants_records::*;
 use self::redis_only::redis_of;
@@ -164,6 +166,8 @@ conformance!(
     an_activation_code_opens_one_session_of_concurrent_logins,
     revoking_access_ends_sessions_and_a_new_code_replaces_the_old,
     a_submission_is_decided_once_and_becomes_a_graded_record,
+    the_feed_lists_each_public_change_once_in_order,
+    concurrent_writers_leave_each_change_once,
 );
 
 // ---------- fixtures ----------

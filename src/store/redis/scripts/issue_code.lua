@@ -13,6 +13,7 @@ if #KEYS > 2 then
   if ARGV[5] ~= '' then
     audit(KEYS[3], KEYS[4], ARGV[5])
   end
-  note_changes(KEYS[5], KEYS[6], {ARGV[4]}, ARGV[6])
+  note_items({KEYS[5], KEYS[6], KEYS[7], KEYS[8]}, {{ARGV[4], 'code_issued', '', ARGV[1]}},
+    ARGV[6], ARGV[7], ARGV[8])
 end
 return 1

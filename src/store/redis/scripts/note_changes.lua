@@ -1,6 +1,6 @@
-local ids = {}
-for i = 2, #ARGV do
-  ids[#ids + 1] = ARGV[i]
+local items = {}
+for i = 4, #ARGV, 4 do
+  items[#items + 1] = {ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]}
 end
-note_changes(KEYS[1], KEYS[2], ids, ARGV[1])
-return 1
+note_items(KEYS, items, ARGV[1], ARGV[2], ARGV[3])
+return #items

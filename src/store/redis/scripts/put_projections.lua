@@ -1,11 +1,14 @@
 local n = tonumber(ARGV[1])
-local ids = {}
+local cur, out = {}, {}
 for i = 1, n do
-  local k, a = 3 * (i - 1), 1 + 3 * (i - 1)
-  set_projection(KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3])
-  ids[i] = ARGV[a + 1]
+  local k, a = 3 * (i - 1), 1 + 4 * (i - 1)
+  local id, g = ARGV[a + 1], ARGV[a + 4]
+  local before = cur[id]
+  if before == nil then
+    before = grade_of(redis.call('GET', KEYS[k + 1]))
+  end
+  cur[id] = g
+  out[i] = before
+  set_projection(KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], id, ARGV[a + 2], ARGV[a + 3])
 end
-if #KEYS > 3 * n then
-  note_changes(KEYS[3 * n + 1], KEYS[3 * n + 2], ids, ARGV[3 * n + 2])
-end
-return n
+return out

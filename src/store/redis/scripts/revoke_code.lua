@@ -13,6 +13,7 @@ end
 redis.call('HSET', KEYS[2], ARGV[1], 'revoked')
 if #KEYS > 2 then
   audit(KEYS[3], KEYS[4], ARGV[3])
-  note_changes(KEYS[5], KEYS[6], {ARGV[2]}, ARGV[4])
+  note_items({KEYS[5], KEYS[6], KEYS[7], KEYS[8]}, {{ARGV[2], 'code_revoked', '', ARGV[1]}},
+    ARGV[4], ARGV[5], ARGV[6])
 end
 return {json, before}

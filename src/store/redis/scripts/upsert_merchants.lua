@@ -2,7 +2,7 @@ local mark = ARGV[1] == '1'
 local n, g = tonumber(ARGV[2]), tonumber(ARGV[3])
 local per = mark and 2 or 1
 local old = redis.call('MGET', unpack(KEYS, 1, n))
-local cur, set, members, out = {}, {}, {}, {}
+local cur, set, members, out, notes = {}, {}, {}, {}, {}
 for s = 1, g do
   members[s] = {}
 end
@@ -20,6 +20,7 @@ for i = 1, n do
     local m = members[tonumber(ARGV[a + 2])]
     m[#m + 1] = id
     out[i] = '1'
+    notes[#notes + 1] = {id, 'merchant', '', ''}
   else
     out[i] = '0'
   end
@@ -36,5 +37,10 @@ for s = 1, g do
       redis.call('SADD', KEYS[k + 2], unpack(m))
     end
   end
+end
+local t = n + per * g
+if #KEYS > t then
+  local a = 4 + 3 * n
+  note_items({KEYS[t + 1], KEYS[t + 2], KEYS[t + 3], KEYS[t + 4]}, notes, ARGV[a], ARGV[a + 1], ARGV[a + 2])
 end
 return table.concat(out)

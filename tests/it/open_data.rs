@@ -1,0 +1,244 @@
+//! Open data (CONTRACT §8): `yisaozhi export` and `/open-data/*`: the
+//! files are what the index says (SHA-256, bytes, rows), hold every
+//! merchant and every sampling result and no personal data, and are served
+//! with `ETag` and `If-None-Match`.
+
+use std::io::Read;
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::helpers::spawn_app;
+
+const BIN: &str = env!("CARGO_BIN_EXE_yisaozhi");
+const FILES: [&str; 3] = ["merchants.jsonl.gz", "merchants.csv", "sampling.csv"];
+
+fn lines(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn gunzip(bytes: &[u8]) -> String {
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_string(&mut text)
+        .unwrap();
+    text
+}
+
+/// Checks the files of one export against its index and the demo data in
+/// `data` (its input files): rows, hashes, every sampling result, no
+/// personal data.
+fn check_export(index: &Value, file: impl Fn(&str) -> Vec<u8>, data: &Path) {
+    let merchants = lines(&data.join("merchants.jsonl"));
+    let records = lines(&data.join("records.jsonl"));
+    let sampling: Vec<&Value> = records.iter().filter(|r| r["kind"] == "sampling").collect();
+    assert!(!sampling.is_empty());
+    let listed: Vec<&str> = index["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, FILES);
+    assert!(index["generated_at"]
+        .as_str()
+        .unwrap()
+        .parse::<jiff::Timestamp>()
+        .is_ok());
+    let mut texts = Vec::new();
+    for entry in index["files"].as_array().unwrap() {
+        let name = entry["name"].as_str().unwrap();
+        let bytes = file(name);
+        assert_eq!(entry["bytes"], bytes.len() as u64, "{name}");
+        assert_eq!(
+            entry["sha256"],
+            data_encoding::HEXLOWER.encode(&Sha256::digest(&bytes)),
+            "{name}"
+        );
+        let text = if name.ends_with(".gz") {
+            gunzip(&bytes)
+        } else {
+            String::from_utf8(bytes).unwrap()
+        };
+        let rows = text.lines().count() as u64 - u64::from(name.ends_with(".csv"));
+        assert_eq!(entry["rows"], rows, "{name}");
+        texts.push((name, text));
+    }
+    let (_, jsonl) = &texts[0];
+    assert_eq!(jsonl.lines().count(), merchants.len(), "every merchant");
+    for line in jsonl.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        for field in [
+            "contact",
+            "phone",
+            "contact_name",
+            "contact_phone",
+            "id_number",
+        ] {
+            assert!(v["merchant"].get(field).is_none(), "{field} in {line}");
+        }
+        assert!(["green", "yellow", "red"].contains(&v["grade"].as_str().unwrap()));
+    }
+    let (_, csv) = &texts[1];
+    assert!(csv.starts_with("id,name,kind,uscc,address,region,categories,grade,"));
+    let (_, sampling_csv) = &texts[2];
+    assert!(sampling_csv.starts_with(
+        "merchant_id,merchant_name,record_id,date,product,standard,passed,failed_items\n"
+    ));
+    for r in &sampling {
+        let id = r["id"].as_str().unwrap();
+        let row = sampling_csv
+            .lines()
+            .find(|l| l.split(',').nth(2) == Some(id))
+            .unwrap_or_else(|| panic!("sampling {id} missing"));
+        assert!(
+            row.starts_with(&format!("{},", r["merchant"].as_str().unwrap())),
+            "{row}"
+        );
+        assert!(row.contains(r["product"].as_str().unwrap()), "{row}");
+    }
+    // No personal data anywhere: not the names, not the phones, not masked.
+    for m in &merchants {
+        for field in ["contact_name", "contact_phone", "id_number"] {
+            let Some(secret) = m[field].as_str() else {
+                continue;
+            };
+            // A shop named after its owner (万家福超市, contact 万家福)
+            // shows that name as its own.
+            let public = format!("{}{}", m["name"], m["address"]);
+            if public.contains(secret) {
+                continue;
+            }
+            for (name, text) in &texts {
+                assert!(!text.contains(secret), "{field} `{secret}` in {name}");
+            }
+        }
+        if let Some(phone) = m["contact_phone"].as_str() {
+            let tail = &phone[phone.len() - 4..];
+            for (name, text) in &texts {
+                assert!(
+                    !text.contains(&format!("****{tail}")),
+                    "a masked phone in {name}"
+                );
+            }
+        }
+    }
+}
+
+/// `GET /open-data/{name}`, with `If-None-Match` if given.
+async fn get(
+    app: &crate::helpers::TestApp,
+    name: &str,
+    if_none_match: Option<&str>,
+) -> reqwest::Response {
+    let mut req = app.client.get(format!("{}/open-data/{name}", app.base));
+    if let Some(etag) = if_none_match {
+        req = req.header("If-None-Match", etag);
+    }
+    req.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn the_service_serves_todays_files_as_the_index_lists_them() {
+    let app = spawn_app().await;
+    let res = get(&app, "index.json", None).await;
+    assert_eq!(res.status(), 200);
+    let index_etag = res.headers()["etag"].to_str().unwrap().to_owned();
+    let index: Value = res.json().await.unwrap();
+    let mut etags = Vec::new();
+    let mut bodies = std::collections::BTreeMap::new();
+    for name in FILES {
+        let res = get(&app, name, None).await;
+        assert_eq!(res.status(), 200, "{name}");
+        etags.push(res.headers()["etag"].to_str().unwrap().to_owned());
+        bodies.insert(name, res.bytes().await.unwrap().to_vec());
+    }
+    check_export(&index, |name| bodies[name].clone(), app.dir.path());
+    for (etag, entry) in etags.iter().zip(index["files"].as_array().unwrap()) {
+        assert_eq!(*etag, format!("\"{}\"", entry["sha256"].as_str().unwrap()));
+    }
+
+    // If-None-Match: the current ETag (also among others, or weak) → 304.
+    for (path, etag) in [
+        ("index.json".to_owned(), index_etag.clone()),
+        ("merchants.csv".to_owned(), etags[1].clone()),
+        (
+            "merchants.jsonl.gz".to_owned(),
+            format!("\"x\", W/{}", etags[0]),
+        ),
+        ("sampling.csv".to_owned(), "*".to_owned()),
+    ] {
+        let res = get(&app, &path, Some(&etag)).await;
+        assert_eq!(res.status(), 304, "{path} {etag}");
+        assert!(res.headers().contains_key("etag"));
+        assert!(res.bytes().await.unwrap().is_empty());
+        let res = get(&app, &path, Some("\"0000\"")).await;
+        assert_eq!(res.status(), 200, "{path}: another ETag");
+    }
+    // The same index until tomorrow: not made again per request.
+    let (_, again) = app.get("/open-data/index.json").await;
+    assert_eq!(again, index);
+
+    for junk in ["passwd", "..%2Fyisaozhi.sqlite", "index.json.tmp", "keys"] {
+        let (status, body) = app.get(&format!("/open-data/{junk}")).await;
+        assert_eq!(status, 404, "{junk}: {body}");
+        assert_eq!(body["error"], "not_found");
+    }
+}
+
+/// The export as a large store makes it (the embedded store's one-pass
+/// read of the records), checked like the service's.
+#[tokio::test]
+async fn export_writes_the_files_and_their_index() {
+    let dir = tempfile::tempdir().unwrap();
+    yisaozhi::demo::prepare(dir.path(), 365).await.unwrap();
+    let out = dir.path().join("published");
+    let run = Command::new(BIN)
+        .args(["export", "--out"])
+        .arg(&out)
+        .arg("--store")
+        .arg(format!("embedded:{}", dir.path().display()))
+        // The path a large store takes: one pass over the records, sorted
+        // on disk in runs of a few KiB.
+        .env("YSZ_EMBEDDED_SEQUENTIAL_READ_MIN", "1")
+        .env("YSZ_EMBEDDED_SORT_BYTES", "4096")
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    for name in FILES {
+        assert!(stdout.contains(name), "{stdout}");
+    }
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(out.join("index.json")).unwrap()).unwrap();
+    check_export(
+        &index,
+        |name| std::fs::read(out.join(name)).unwrap(),
+        dir.path(),
+    );
+    let mut left: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        [
+            "index.json",
+            "merchants.csv",
+            "merchants.jsonl.gz",
+            "sampling.csv"
+        ],
+        "no temporary file left"
+    );
+}
