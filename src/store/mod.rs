@@ -16,6 +16,7 @@
 
 pub mod documents;
 pub mod embedded;
+pub(crate) mod merge;
 pub mod query;
 pub mod redis;
 pub mod roles;

@@ -14,6 +14,7 @@ use super::db::{
 };
 use super::grading_inputs::{self, raw_inputs_by_id, raw_inputs_by_range, RawInput};
 use super::record_index::records_json;
+use super::search_index::SearchIndexWriter;
 use crate::model::{Merchant, MerchantId, Projection, Record};
 use crate::store::roles::{BatchStore, BulkImport};
 use crate::store::types::{GradingInput, Imported, RecordsAdded, StoreResult};
@@ -121,6 +122,7 @@ impl BatchStore for EmbeddedStore {
         .map_err(unavailable)??;
         self.write(move |tx| {
             let mut rows = projections.iter();
+            let mut search = SearchIndexWriter::new(tx);
             for chunk in &chunks {
                 for i in 0..chunk.len() {
                     let Some(p) = rows.next() else { break };
@@ -131,8 +133,10 @@ impl BatchStore for EmbeddedStore {
                         json: chunk.json(i),
                     };
                     row.put(tx)?;
+                    search.index(p)?;
                 }
             }
+            search.finish()?;
             tx.execute(
                 "DELETE FROM changes WHERE seq < (SELECT MAX(seq) FROM changes) - ?1",
                 [CHANGES_KEPT],
@@ -322,7 +326,10 @@ pub(super) fn put_projection(tx: &rusqlite::Transaction<'_>, p: &Projection) -> 
         next_change_at: next_change_at.as_deref(),
         json: &json,
     };
-    row.put(tx)
+    row.put(tx)?;
+    let mut search = SearchIndexWriter::new(tx);
+    search.index(p)?;
+    search.finish()
 }
 
 /// Projections a [`SerializedProjections`] holds.

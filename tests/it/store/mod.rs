@@ -32,6 +32,7 @@ mod batch;
 mod documents;
 mod layouts;
 mod merchants_records;
+mod queries;
 mod redis_only;
 mod service;
 
@@ -39,6 +40,7 @@ use self::batch::*;
 use self::documents::*;
 use self::layouts::*;
 use self::merchants_records::*;
+use self::queries::*;
 use self::redis_only::redis_of;
 use self::service::*;
 
@@ -159,6 +161,8 @@ conformance!(
     a_document_write_and_its_audit_entry_land_together,
     of_concurrent_swaps_from_one_text_exactly_one_wins,
     a_document_key_must_be_short_and_printable,
+    searches_and_stats_answer_what_reading_every_projection_answers,
+    stats_count_each_merchant_once_per_category,
 );
 
 // ---------- fixtures ----------
