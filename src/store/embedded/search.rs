@@ -244,8 +244,20 @@ fn projections_of(c: &Connection, merchants: &[String]) -> StoreResult<Vec<Proje
     Ok(out)
 }
 
-/// The merchants of a search's page, and its total.
-fn search_page(c: &Connection, query: &MerchantQuery) -> StoreResult<(u64, Vec<String>)> {
+/// How a search's page is read (see the module documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Plan {
+    Merge,
+    Candidates,
+}
+
+/// The merchants of a search's page, and its total; `plan` forces a way
+/// (tests), else the cheaper is taken.
+fn search_page(
+    c: &Connection,
+    query: &MerchantQuery,
+    plan: Option<Plan>,
+) -> StoreResult<(u64, Vec<String>)> {
     let per_page = query.per_page.clamp(1, 500);
     let offset = (query.page.max(1) as u64 - 1).saturating_mul(per_page as u64);
     let cells = cells(c, query)?;
@@ -260,17 +272,18 @@ fn search_page(c: &Connection, query: &MerchantQuery) -> StoreResult<(u64, Vec<S
         return Ok((total, Vec::new()));
     }
     let merge_rows = (offset + per_page as u64).saturating_mul(scope) / total;
+    let cheaper =
+        if merge_rows > CHEAP_MERGE_ROWS && total.saturating_mul(CANDIDATE_COST) < merge_rows {
+            Plan::Candidates
+        } else {
+            Plan::Merge
+        };
     let ids = match expr {
-        Some(expr)
-            if merge_rows > CHEAP_MERGE_ROWS
-                && total.saturating_mul(CANDIDATE_COST) < merge_rows =>
-        {
-            candidates(c, &expr)?
-                .into_iter()
-                .skip(offset as usize)
-                .take(per_page)
-                .collect()
-        }
+        Some(expr) if plan.unwrap_or(cheaper) == Plan::Candidates => candidates(c, &expr)?
+            .into_iter()
+            .skip(offset as usize)
+            .take(per_page)
+            .collect(),
         _ => merge(c, &cells, query, None, offset, per_page)?,
     };
     Ok((total, ids))
@@ -314,7 +327,7 @@ impl RegulatorQueries for EmbeddedStore {
         let query = query.clone();
         self.read(move |c| {
             in_snapshot(c, |c| {
-                let (total, ids) = search_page(c, &query)?;
+                let (total, ids) = search_page(c, &query, None)?;
                 Ok(Page {
                     total,
                     page: query.page.max(1),
@@ -417,5 +430,107 @@ impl RegulatorQueries for EmbeddedStore {
             .map_err(sql)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grading::{project, Rules};
+    use crate::model::{Grade, MerchantKind};
+    use crate::store::roles::BatchStore;
+
+    /// Both ways of reading a page give what a filter over every
+    /// projection gives, whichever the costs would pick.
+    #[tokio::test]
+    async fn merge_and_candidates_read_the_same_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let words = ["鑫源", "超市", "超", "A", "a", "1", "店"];
+        let regions = ["511504", "511502", "510104"];
+        let cats = ["食品", "酒类", "药品"];
+        let mut all = Vec::new();
+        for i in 0..300usize {
+            let name: String = (0..1 + i % 4)
+                .map(|k| words[(i * 7 + k * 3) % words.len()])
+                .collect();
+            let line = serde_json::json!({
+                "id": format!("M{:03}", (i * 37) % 1000), "name": name,
+                "kind": if i % 5 == 0 { "vendor" } else { "shop" }, "address": "南岸",
+                "region": regions[i % 3], "categories": [cats[i % 3], cats[(i / 3) % 3]],
+            });
+            let m = crate::records::parse_merchant(&line.to_string()).unwrap();
+            let mut p = project(
+                &m,
+                &[],
+                None,
+                &Rules::default(),
+                jiff::civil::date(2026, 3, 1),
+                jiff::Timestamp::UNIX_EPOCH,
+            );
+            p.grade = Grade::ALL[(i / 7) % 3];
+            all.push(p);
+        }
+        store.put_projections(all.clone()).await.unwrap();
+        all.sort_by(|a, b| a.merchant.id.cmp(&b.merchant.id));
+        let mut queries = Vec::new();
+        for q in [
+            None,
+            Some("超"),
+            Some("超市"),
+            Some("鑫源超"),
+            Some("A"),
+            Some("M037"),
+            Some("x"),
+        ] {
+            for region in [None, Some("5115"), Some("510104")] {
+                for (grade, kind, category) in [
+                    (None, None, None),
+                    (Some(Grade::Red), None, Some("酒类")),
+                    (None, Some(MerchantKind::Vendor), None),
+                ] {
+                    for (page, per_page) in [(1, 7), (3, 5), (40, 10)] {
+                        queries.push(MerchantQuery {
+                            q: q.map(str::to_owned),
+                            grade,
+                            region: region.map(str::to_owned),
+                            category: category.map(str::to_owned),
+                            kind,
+                            page,
+                            per_page,
+                        });
+                    }
+                }
+            }
+        }
+        let reads = queries.clone();
+        let pages = store
+            .read(move |c| {
+                let mut out = Vec::new();
+                for q in &reads {
+                    let merge = search_page(c, q, Some(Plan::Merge))?;
+                    let candidates = search_page(c, q, Some(Plan::Candidates))?;
+                    out.push((merge, candidates));
+                }
+                Ok(out)
+            })
+            .await
+            .unwrap();
+        for (q, (merge, candidates)) in queries.iter().zip(pages) {
+            let matching: Vec<String> = all
+                .iter()
+                .filter(|p| q.matches(p))
+                .map(|p| p.merchant.id.to_string())
+                .collect();
+            let page: Vec<String> = matching
+                .iter()
+                .skip((q.page - 1) * q.per_page)
+                .take(q.per_page)
+                .cloned()
+                .collect();
+            let want = (matching.len() as u64, page);
+            assert_eq!(merge, want, "merge: {q:?}");
+            assert_eq!(candidates, want, "candidates: {q:?}");
+        }
     }
 }

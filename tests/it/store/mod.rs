@@ -163,6 +163,7 @@ conformance!(
     a_document_key_must_be_short_and_printable,
     searches_and_stats_answer_what_reading_every_projection_answers,
     stats_count_each_merchant_once_per_category,
+    the_refresh_notes_each_days_counts_and_the_dashboard_reads_them,
 );
 
 // ---------- fixtures ----------

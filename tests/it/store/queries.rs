@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use yisaozhi::model::{CreditCode, MerchantKind};
-use yisaozhi::store::query::{Page, ReprintItem, Stats};
+use yisaozhi::store::query::{DayCounts, Page, RegionDay, ReprintItem, Stats, DAILY_COUNTS};
 
 use super::*;
 
@@ -376,4 +376,139 @@ pub(super) async fn stats_count_each_merchant_once_per_category(b: Backend) {
         .unwrap();
     assert_eq!(found.total, 2);
     assert_eq!(id_list(&found.items), ["A", "B"]);
+}
+
+fn merchant_in(mid: &str, region: &str) -> Merchant {
+    records::parse_merchant(
+        &json!({"id": mid, "name": format!("商户{mid}"), "kind": "shop", "address": "南岸",
+            "region": region, "categories": ["食品"]})
+        .to_string(),
+    )
+    .unwrap()
+}
+
+/// Regrades what is due as of `day`, as `yisaozhi refresh` without files.
+async fn refresh_on(b: &Backend, day: Date) -> yisaozhi::refresh::Summary {
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = yisaozhi::refresh::RefreshOptions {
+        merchants: None,
+        records: Vec::new(),
+        as_of: day,
+        full: false,
+        rejects: tmp.path().join("rejects.jsonl"),
+        shard: None,
+        stop: None,
+    };
+    yisaozhi::refresh::run(b.store.as_ref(), &Rules::default(), &opts)
+        .await
+        .unwrap()
+}
+
+async fn day_counts(b: &Backend, day: Date) -> DayCounts {
+    yisaozhi::store::documents::get(b.store.as_ref(), DAILY_COUNTS, &DayCounts::key(day))
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("no counts of {day}"))
+}
+
+fn region_day(green: u64, yellow: u64, red: u64, changed: u64) -> RegionDay {
+    RegionDay {
+        green,
+        yellow,
+        red,
+        changed,
+    }
+}
+
+/// Each refresh notes its day's counts by region and adds its grade
+/// changes to the day's; the dashboard reads twelve weeks of them within a
+/// region, beside the live counts and the reprint queue.
+pub(super) async fn the_refresh_notes_each_days_counts_and_the_dashboard_reads_them(b: Backend) {
+    let s = &b.store;
+    let (d1, d2) = (date(2026, 3, 1), date(2026, 3, 2));
+    s.upsert_merchants(vec![
+        merchant_in("A", "511504"),
+        merchant_in("B", "511504"),
+        merchant_in("C", "511504"),
+        merchant_in("D", "511502"),
+    ])
+    .await
+    .unwrap();
+    s.add_records(vec![failed_sampling("a1", "A", "2026-02-01")])
+        .await
+        .unwrap();
+    let first = refresh_on(&b, d1).await;
+    assert_eq!(
+        first.changed_by_region,
+        BTreeMap::new(),
+        "first grades are no changes"
+    );
+    let day1 = day_counts(&b, d1).await;
+    assert_eq!(day1.as_of, d1);
+    assert_eq!(day1.regions["511504"], region_day(2, 1, 0, 0));
+    assert_eq!(day1.regions["511502"], region_day(1, 0, 0, 0));
+
+    // Day 2: B turns red; a second refresh the same day turns D yellow.
+    s.add_records(vec![
+        failed_sampling("b1", "B", "2026-03-01"),
+        failed_sampling("b2", "B", "2026-03-02"),
+    ])
+    .await
+    .unwrap();
+    refresh_on(&b, d2).await;
+    assert_eq!(
+        day_counts(&b, d2).await.regions["511504"],
+        region_day(1, 1, 1, 1)
+    );
+    s.add_records(vec![failed_sampling("d1", "D", "2026-03-02")])
+        .await
+        .unwrap();
+    refresh_on(&b, d2).await;
+    let day2 = day_counts(&b, d2).await;
+    assert_eq!(day2.regions["511504"], region_day(1, 1, 1, 1), "kept");
+    assert_eq!(day2.regions["511502"], region_day(0, 1, 0, 1));
+    assert_eq!(day_counts(&b, d1).await, day1, "another day's counts stay");
+
+    // Days beyond twelve weeks and after today are not in the trend.
+    for day in [date(2025, 12, 1), date(2026, 3, 3)] {
+        let doc = DayCounts {
+            as_of: day,
+            regions: [("511504".to_owned(), region_day(9, 9, 9, 9))].into(),
+        };
+        yisaozhi::store::documents::put(s.as_ref(), DAILY_COUNTS, &DayCounts::key(day), &doc, None)
+            .await
+            .unwrap();
+    }
+    s.issue_code(code(1, "B", Grade::Green), None)
+        .await
+        .unwrap();
+    s.issue_code(code(2, "D", Grade::Green), None)
+        .await
+        .unwrap();
+
+    let dash = yisaozhi::dashboard::dashboard(s.as_ref(), Some("511504"), d2)
+        .await
+        .unwrap();
+    let trend: Vec<(Date, RegionDay)> = dash.trend.iter().map(|t| (t.as_of, t.counts)).collect();
+    assert_eq!(
+        trend,
+        [(d1, region_day(2, 1, 0, 0)), (d2, region_day(1, 1, 1, 1))]
+    );
+    assert_eq!(dash.changes_this_week, 1);
+    assert_eq!(dash.total, 3);
+    let stats = s.stats(Some("511504")).await.unwrap();
+    assert_eq!(dash.by_grade, stats.by_grade);
+    assert_eq!(dash.by_region, stats.by_region);
+    assert_eq!(dash.reprint_queue, 1, "B's code shows green, B is red");
+
+    let everywhere = yisaozhi::dashboard::dashboard(s.as_ref(), None, d2)
+        .await
+        .unwrap();
+    assert_eq!(everywhere.changes_this_week, 2);
+    assert_eq!(everywhere.total, 4);
+    assert_eq!(everywhere.reprint_queue, 2);
+    assert_eq!(
+        everywhere.trend.last().map(|t| t.counts),
+        Some(region_day(1, 2, 1, 2))
+    );
 }
