@@ -412,12 +412,13 @@ fn non_empty(v: Option<String>) -> Option<String> {
     v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
 }
 
-pub async fn search(
-    state: web::Data<AppState>,
-    _: Regulator,
-    req: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
-    let q: SearchQuery = query(&req)?;
+/// The search filters of a request's query string (`q`, `grade`,
+/// `region`, `category`, `kind`, `page`, `per_page`), checked: the search,
+/// the ledger and the workbench's pages read them alike.
+pub(crate) fn merchant_query(
+    req: &HttpRequest,
+) -> Result<crate::store::query::MerchantQuery, ApiError> {
+    let q: SearchQuery = query(req)?;
     let grade = non_empty(q.grade)
         .map(|g| parse_grade(&g).map_err(|e| bad(e.to_string())))
         .transpose()?;
@@ -440,6 +441,15 @@ pub async fn search(
         page: number("page", q.page, 1, MAX_PAGE, 1)? as usize,
         per_page: number("per_page", q.per_page, 1, MAX_PER_PAGE, 20)? as usize,
     };
+    Ok(query)
+}
+
+pub async fn search(
+    state: web::Data<AppState>,
+    _: Regulator,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let query = merchant_query(&req)?;
     let page = state.store.search(&query).await?;
     let today = clock::today();
     let items: Vec<_> = page

@@ -4,7 +4,7 @@
 use actix_web::{web, HttpResponse};
 
 use super::scan::{SCAN_JSON, SCAN_PAGE, SCAN_PAGE_UPPER};
-use super::{admin, openapi, ops, pages, public, scan};
+use super::{admin, ledger, openapi, ops, pages, public, scan};
 
 /// The largest request body any route reads.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -63,6 +63,7 @@ api! {
     post "/api/v1/admin/merchants/{id}/codes" => admin::issue_code, "regulator", "Issue a new code (supersedes the previous one)", [];
     post "/api/v1/admin/codes/{serial}/revoke" => admin::revoke_code, "regulator", "Revoke a code", [];
     get "/api/v1/admin/merchants" => admin::search, "regulator", "Search merchants", ["q", "grade", "region", "category", "kind", "page", "per_page"];
+    get "/api/v1/admin/merchants.csv" => ledger::merchants_csv, "regulator", "The ledger (台账): the merchants a search matches, as CSV (UTF-8 with BOM), within the token's regions", ["q", "grade", "region", "category", "kind"];
     post "/api/v1/admin/merchants" => admin::register, "regulator", "Register merchants (JSONL body); new ones get a code", [];
     post "/api/v1/admin/records" => admin::import_records, "regulator", "Import records (JSONL body), graded at once", [];
     get "/api/v1/admin/stats" => admin::stats, "regulator", "Counts by grade, region and category", ["region"];

@@ -13,6 +13,7 @@ mod graceful;
 mod helpers;
 mod hostile;
 mod http;
+mod ledger;
 mod ops;
 mod privacy;
 mod raw;
