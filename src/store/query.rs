@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 
+use super::documents::Collection;
 use crate::model::{Grade, IssuedCode, MerchantId, MerchantKind, Projection};
 
 /// Filters for `GET /api/v1/admin/merchants`; `None` means any.
@@ -138,7 +139,7 @@ impl ReprintItem {
 /// The refresh's record of each day: one document per `as_of` (key
 /// `YYYY-MM-DD`, so keys sort as days do), written at the end of every
 /// refresh; a 12-week trend reads at most 84 of them.
-pub const DAILY_COUNTS: crate::store::Collection = crate::store::Collection::new("daily_counts");
+pub const DAILY_COUNTS: Collection = Collection::new("daily_counts");
 
 /// A day's counts, per region.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

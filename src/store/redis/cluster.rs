@@ -163,11 +163,6 @@ impl RedisStore {
             .ping()
             .await
             .with_context(|| format!("Redis Cluster at {shown} does not answer"))?;
-        super::search_index::build_once(&store)
-            .await
-            .with_context(|| {
-                format!("cannot build the search index in Redis Cluster at {shown}")
-            })?;
         Ok(store)
     }
 

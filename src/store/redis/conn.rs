@@ -331,9 +331,6 @@ impl RedisStore {
         store.shard_index_keys().await.with_context(|| {
             format!("cannot bring the store in Redis at {shown} to the current key layout")
         })?;
-        super::search_index::build_once(&store)
-            .await
-            .with_context(|| format!("cannot build the search index in Redis at {shown}"))?;
         Ok(store)
     }
 

@@ -169,9 +169,16 @@ pub(super) async fn note_printed(store: &RedisStore, id: &MerchantId) -> StoreRe
     Ok(())
 }
 
-/// Builds the index of a store written before it existed, once (a store
-/// that starts empty is marked at its first connect).
-pub(super) async fn build_once(store: &RedisStore) -> StoreResult<()> {
+impl RedisStore {
+    /// Builds the search index of a store written before it existed, once
+    /// (a store that starts empty is only marked); `StoreSpec::open` calls
+    /// it after connecting.
+    pub async fn build_search_index(&self) -> StoreResult<()> {
+        build_once(self).await
+    }
+}
+
+async fn build_once(store: &RedisStore) -> StoreResult<()> {
     let keys = store.search_keys();
     let built: bool = ::redis::cmd("EXISTS")
         .arg(&keys.built)

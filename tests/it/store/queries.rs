@@ -64,7 +64,8 @@ fn random_merchant(rng: &mut Rng, mid: &str) -> Merchant {
     let region = *rng.pick(&REGIONS);
     let mut name = String::from(*rng.pick(&["好味", "鑫源", "百味"]));
     for _ in 0..rng.below(4) {
-        name.push_str(*rng.pick(&WORDS));
+        let word = WORDS[rng.below(WORDS.len())];
+        name.push_str(word);
     }
     let vendor = rng.chance(4);
     let mut categories: Vec<&str> = (0..rng.below(3) + 1)
@@ -511,4 +512,43 @@ pub(super) async fn the_refresh_notes_each_days_counts_and_the_dashboard_reads_t
         everywhere.trend.last().map(|t| t.counts),
         Some(region_day(1, 2, 1, 2))
     );
+}
+
+/// A Redis store written before the search index existed (its `{search}`
+/// keys deleted here) gets the index built when opened, codes included.
+#[tokio::test]
+async fn redis_builds_the_search_index_of_an_older_store_once() {
+    let b = Backend::redis().await;
+    let s = &b.store;
+    let mut rng = Rng(22);
+    let ms: Vec<Merchant> = (0..40)
+        .map(|i| random_merchant(&mut rng, &format!("R{i:03}")))
+        .collect();
+    s.upsert_merchants(ms.clone()).await.unwrap();
+    let ps: Vec<Projection> = ms.iter().map(|m| graded(&mut rng, m)).collect();
+    s.put_projections(ps).await.unwrap();
+    for (i, m) in ms.iter().enumerate().take(10) {
+        s.issue_code(code(i as u32 + 1, m.id.as_str(), Grade::Red), None)
+            .await
+            .unwrap();
+    }
+    let want = (
+        s.stats(None).await.unwrap().total,
+        s.reprint_count(None).await.unwrap(),
+    );
+    assert_eq!(want.0, 40);
+    let port = redis_helpers::standalone().port;
+    let pattern = format!("{}:{{search}}:*", redis_of(&b).prefix());
+    let keys = redis_cli(port, &["--scan", "--pattern", &pattern]);
+    for key in keys.lines().filter(|k| !k.is_empty()) {
+        redis_cli(port, &["del", key]);
+    }
+    assert_eq!(s.stats(None).await.unwrap().total, 0, "the index is gone");
+    redis_of(&b).build_search_index().await.unwrap();
+    let got = (
+        s.stats(None).await.unwrap().total,
+        s.reprint_count(None).await.unwrap(),
+    );
+    assert_eq!(got, want);
+    check_queries(s, &mut rng, 30).await;
 }
