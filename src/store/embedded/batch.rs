@@ -14,7 +14,7 @@ use super::db::{
 };
 use super::grading_inputs::{self, raw_inputs_by_id, raw_inputs_by_range, RawInput};
 use super::record_index::records_json;
-use super::search_index::SearchIndexWriter;
+use super::search_index::{Derived, SearchIndexWriter};
 use crate::model::{Merchant, MerchantId, Projection, Record};
 use crate::store::roles::{BatchStore, BulkImport};
 use crate::store::types::{GradingInput, Imported, RecordsAdded, StoreResult};
@@ -109,23 +109,26 @@ impl BatchStore for EmbeddedStore {
     async fn put_projections(&self, projections: Vec<Projection>) -> StoreResult<()> {
         use rayon::prelude::*;
         // Serialized in parallel before the write, a few hundred to a buffer.
-        let (projections, chunks) = tokio::task::spawn_blocking(move || {
+        let (projections, chunks, derived) = tokio::task::spawn_blocking(move || {
             let chunks = all_ok(
                 projections
                     .par_chunks(PROJECTIONS_PER_BUFFER)
                     .map(SerializedProjections::of)
                     .collect(),
             );
-            chunks.map(|chunks| (projections, chunks))
+            let derived: Vec<Derived> = projections.par_iter().map(Derived::of).collect();
+            chunks.map(|chunks| (projections, chunks, derived))
         })
         .await
         .map_err(unavailable)??;
         self.write(move |tx| {
-            let mut rows = projections.iter();
+            let mut rows = projections.iter().zip(&derived);
             let mut search = SearchIndexWriter::new(tx);
             for chunk in &chunks {
                 for i in 0..chunk.len() {
-                    let Some(p) = rows.next() else { break };
+                    let Some((p, derived)) = rows.next() else {
+                        break;
+                    };
                     let row = ProjectionRow {
                         id: p.merchant.id.as_str(),
                         grade: p.grade.name(),
@@ -133,7 +136,7 @@ impl BatchStore for EmbeddedStore {
                         json: chunk.json(i),
                     };
                     row.put(tx)?;
-                    search.index(p)?;
+                    search.index_derived(p, derived)?;
                 }
             }
             search.finish()?;
@@ -143,7 +146,7 @@ impl BatchStore for EmbeddedStore {
             )
             .map_err(sql)?;
             // Freed on another thread, not on the one every write waits for.
-            rayon::spawn(move || drop((projections, chunks)));
+            rayon::spawn(move || drop((projections, chunks, derived)));
             Ok(())
         })
         .await

@@ -138,6 +138,25 @@ fn digest(m: &PublicMerchant) -> i64 {
     fnv1a64(&bytes) as i64
 }
 
+/// What a projection's index entry is made of besides its fields.
+pub(super) struct Derived {
+    digest: i64,
+    cats: String,
+    name_tokens: String,
+    filter_tokens: String,
+}
+
+impl Derived {
+    pub(super) fn of(p: &Projection) -> Derived {
+        Derived {
+            digest: digest(&p.merchant),
+            cats: cats_text(&p.merchant.categories),
+            name_tokens: name_tokens(&p.merchant.name),
+            filter_tokens: filter_tokens(&p.merchant, p.grade),
+        }
+    }
+}
+
 /// A cell and category whose count changes, grade and kind by their names.
 type CountKey = (String, &'static str, &'static str, String);
 
@@ -191,9 +210,15 @@ impl<'c> SearchIndexWriter<'c> {
 
     /// Indexes `p` (replacing what its merchant had).
     pub(super) fn index(&mut self, p: &Projection) -> StoreResult<()> {
+        self.index_derived(p, &Derived::of(p))
+    }
+
+    /// Indexes `p` with what [`Derived::of`] made of it (beforehand, on
+    /// another thread: the writer's time is the refresh's one serial stage).
+    pub(super) fn index_derived(&mut self, p: &Projection, derived: &Derived) -> StoreResult<()> {
         let m = &p.merchant;
         let (region, grade, kind) = (m.region.as_str(), p.grade.name(), m.kind.name());
-        let digest = digest(m);
+        let digest = derived.digest;
         let previous = self
             .conn
             .prepare_cached(
@@ -250,7 +275,7 @@ impl<'c> SearchIndexWriter<'c> {
                 doc
             }
         };
-        let cats = cats_text(&m.categories);
+        let cats = &derived.cats;
         self.conn
             .prepare_cached(
                 "INSERT INTO search (region, grade, kind, merchant, cats, name, uscc)
@@ -270,15 +295,9 @@ impl<'c> SearchIndexWriter<'c> {
             .map_err(sql)?;
         self.conn
             .prepare_cached("INSERT INTO search_fts (rowid, n, f) VALUES (?1, ?2, ?3)")
-            .and_then(|mut q| {
-                q.execute(params![
-                    doc,
-                    name_tokens(&m.name),
-                    filter_tokens(m, p.grade)
-                ])
-            })
+            .and_then(|mut q| q.execute(params![doc, derived.name_tokens, derived.filter_tokens]))
             .map_err(sql)?;
-        self.count(region, grade, kind, &cats, 1);
+        self.count(region, grade, kind, cats, 1);
         Ok(())
     }
 
