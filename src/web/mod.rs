@@ -21,7 +21,7 @@ mod state;
 
 pub use edge::{envelope_and_headers, no_route};
 pub use error::ApiError;
-pub use ledger::{ledger, LedgerScope};
+pub use ledger::{ledger, LedgerScope, COLUMNS as LEDGER_COLUMNS};
 pub use request_metrics::track_requests;
 pub use routes::{routes, MAX_BODY_BYTES, ROUTES};
 pub use scan::serve_scans_first;

@@ -10,23 +10,7 @@ use yisaozhi::store::{AuditFilter, SharedStore, StoreSpec};
 
 use crate::helpers::{spawn_app, TestApp};
 
-const COLUMNS: [&str; 15] = [
-    "编号",
-    "名称",
-    "类型",
-    "统一社会信用代码",
-    "地址",
-    "区划代码",
-    "经营类别",
-    "联系人",
-    "联系电话",
-    "身份证号",
-    "等级",
-    "计算等级",
-    "原因",
-    "更新时间",
-    "下次变化日期",
-];
+use yisaozhi::web::LEDGER_COLUMNS as COLUMNS;
 
 async fn store_of(app: &TestApp) -> SharedStore {
     StoreSpec::Embedded(app.dir.path().to_owned())
@@ -75,6 +59,17 @@ async fn ledger(app: &TestApp, query: &str, token: &str) -> (u16, Vec<u8>, Vec<V
         .map(str::to_owned)
         .collect();
     assert_eq!(header, COLUMNS);
+    for name in [
+        "编号",
+        "名称",
+        "统一社会信用代码",
+        "联系人",
+        "身份证号",
+        "等级",
+        "原因",
+    ] {
+        assert!(header.iter().any(|h| h == name), "no column {name}");
+    }
     let rows = reader
         .records()
         .map(|r| r.unwrap().iter().map(str::to_owned).collect::<Vec<_>>())
@@ -110,6 +105,12 @@ async fn searched(app: &TestApp, query: &str) -> Vec<String> {
         out.extend(items.iter().map(|m| m["id"].as_str().unwrap().to_owned()));
     }
     out
+}
+
+/// The stored merchant of a ledger line.
+async fn stored(store: &SharedStore, row: &[String]) -> yisaozhi::model::Merchant {
+    let id = yisaozhi::model::MerchantId::parse(&row[col("编号")]).unwrap();
+    store.merchant(&id).await.unwrap().unwrap()
 }
 
 fn ids(rows: &[Vec<String>]) -> Vec<String> {
@@ -173,11 +174,7 @@ async fn the_ledger_keeps_to_the_tokens_regions_and_shows_personal_data_only_to_
     assert_eq!(status, 200);
     assert!(!rows.is_empty());
     for row in &rows {
-        let stored = store
-            .merchant(&yisaozhi::model::MerchantId::parse(&row[col("编号")]).unwrap())
-            .await
-            .unwrap()
-            .unwrap();
+        let stored = stored(&store, row).await;
         assert_eq!(Some(&row[col("联系人")]), stored.contact_name.as_ref());
         assert_eq!(Some(&row[col("联系电话")]), stored.contact_phone.as_ref());
         assert_eq!(Some(&row[col("身份证号")]), stored.id_number.as_ref());
@@ -204,11 +201,7 @@ async fn the_ledger_keeps_to_the_tokens_regions_and_shows_personal_data_only_to_
     }
     let text = String::from_utf8(body).unwrap();
     for row in &rows {
-        let stored = store
-            .merchant(&yisaozhi::model::MerchantId::parse(&row[col("编号")]).unwrap())
-            .await
-            .unwrap()
-            .unwrap();
+        let stored = stored(&store, row).await;
         for secret in [stored.contact_phone, stored.id_number]
             .into_iter()
             .flatten()

@@ -248,6 +248,26 @@ async fn check_queries(s: &SharedStore, rng: &mut Rng, queries: usize) {
     }
 }
 
+/// Issues a code to one merchant in `one_in`, with a random printed grade
+/// (a new code supersedes the merchant's active one).
+async fn issue_some(
+    s: &SharedStore,
+    rng: &mut Rng,
+    ms: &[Merchant],
+    one_in: usize,
+    serial: &mut u32,
+) {
+    for m in ms {
+        if rng.chance(one_in) {
+            *serial += 1;
+            let printed = *rng.pick(&Grade::ALL);
+            s.issue_code(code(*serial, m.id.as_str(), printed), None)
+                .await
+                .unwrap();
+        }
+    }
+}
+
 pub(super) async fn searches_and_stats_answer_what_reading_every_projection_answers(b: Backend) {
     let s = &b.store;
     let mut rng = Rng(19);
@@ -268,16 +288,7 @@ pub(super) async fn searches_and_stats_answer_what_reading_every_projection_answ
     }
     // Codes for some: printed grades that may or may not be the live one.
     let mut serial = 0;
-    for m in &ms {
-        if !rng.chance(2) {
-            continue;
-        }
-        serial += 1;
-        let printed = *rng.pick(&Grade::ALL);
-        s.issue_code(code(serial, m.id.as_str(), printed), None)
-            .await
-            .unwrap();
-    }
+    issue_some(s, &mut rng, &ms, 2, &mut serial).await;
     check_queries(s, &mut rng, 120).await;
 
     // Changes: grades, names, regions, categories; a merchant graded twice
@@ -322,16 +333,7 @@ pub(super) async fn searches_and_stats_answer_what_reading_every_projection_answ
         .await
         .unwrap();
     }
-    for m in &ms {
-        if !rng.chance(4) {
-            continue;
-        }
-        serial += 1;
-        let printed = *rng.pick(&Grade::ALL);
-        s.issue_code(code(serial, m.id.as_str(), printed), None)
-            .await
-            .unwrap();
-    }
+    issue_some(s, &mut rng, &ms, 4, &mut serial).await;
     for revoked in (1..=serial).filter(|_| rng.chance(5)) {
         s.revoke_code(revoked, entry(6, "admin", "code.revoke", "x"))
             .await
