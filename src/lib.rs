@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod cli;
 pub mod clock;
+pub mod dashboard;
 pub mod demo;
 pub mod demo_data;
 pub mod export;

@@ -14,17 +14,18 @@
 //!
 //! Here: `run`; what it is asked in `options`, what it answers in
 //! `summary`; the import of files in `import` (over `reader` and
-//! `known_merchants`), the regrade in `regrade`, imports from an HTTP
-//! request body in `body`.
+//! `known_merchants`), the regrade in `regrade`, the day's counts in
+//! `daily`, imports from an HTTP request body in `body`.
 
 use std::io::Write;
 use std::time::Instant;
 
 use crate::grading::Rules;
 use crate::progress::{Progress, Unit};
-use crate::store::BatchStore;
+use crate::store::Store;
 
 mod body;
+mod daily;
 mod import;
 mod known_merchants;
 mod options;
@@ -69,9 +70,10 @@ fn cpu_secs() -> String {
     }
 }
 
-/// Imports the files, then regrades the merchants that are due.
+/// Imports the files, then regrades the merchants that are due, then
+/// notes the day's counts.
 pub async fn run(
-    store: &dyn BatchStore,
+    store: &dyn Store,
     rules: &Rules,
     opts: &RefreshOptions,
 ) -> anyhow::Result<Summary> {
@@ -191,6 +193,8 @@ pub async fn run(
             s.at
         );
     }
+    // Also after a stop: the changes made so far are the day's.
+    daily::note_day(store, opts.as_of, &summary).await?;
     tracing::info!(
         merchants = due.len(),
         secs = format!("{:.1}", regrade_started.elapsed().as_secs_f64()),

@@ -109,7 +109,7 @@ pub(super) async fn regrade_with(
                 let mut batch = Vec::with_capacity(pending.len());
                 for (p, before) in pending.drain(..) {
                     if before != Some(p.grade) {
-                        summary.note_change(&p.merchant.id, before, p.grade);
+                        summary.note_change(&p, before);
                     }
                     *summary.by_grade.entry(p.grade).or_default() += 1;
                     summary.regraded += 1;

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::model::{Grade, MerchantId, Shard};
+use crate::model::{Grade, MerchantId, Projection, Shard};
 
 use super::options::Stopped;
 
@@ -29,6 +29,8 @@ pub struct Summary {
     pub changed_total: u64,
     /// Of `changed_total`, merchants graded for the first time.
     pub first_graded: u64,
+    /// Merchants graded before whose grade changed, per region.
+    pub changed_by_region: BTreeMap<String, u64>,
     /// The shard the run was limited to.
     pub shard: Option<Shard>,
     /// Lines skipped because their merchant belongs to another shard.
@@ -38,11 +40,17 @@ pub struct Summary {
 }
 
 impl Summary {
-    pub(super) fn note_change(&mut self, id: &MerchantId, before: Option<Grade>, after: Grade) {
+    pub(super) fn note_change(&mut self, p: &Projection, before: Option<Grade>) {
         self.changed_total += 1;
         self.first_graded += u64::from(before.is_none());
+        if before.is_some() {
+            *self
+                .changed_by_region
+                .entry(p.merchant.region.to_string())
+                .or_default() += 1;
+        }
         if self.changed.len() < MAX_CHANGED_LISTED {
-            self.changed.push((id.clone(), before, after));
+            self.changed.push((p.merchant.id.clone(), before, p.grade));
         }
     }
 }

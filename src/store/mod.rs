@@ -17,6 +17,7 @@
 pub mod changes;
 pub mod documents;
 pub mod embedded;
+pub(crate) mod merge;
 pub mod query;
 pub mod redis;
 pub mod roles;
@@ -98,12 +99,16 @@ impl StoreSpec {
     pub async fn open_with(&self, redis: self::redis::RedisOptions) -> anyhow::Result<SharedStore> {
         match self {
             StoreSpec::Embedded(dir) => Ok(Arc::new(embedded::EmbeddedStore::open(dir)?)),
-            StoreSpec::Redis(url) => Ok(Arc::new(
-                self::redis::RedisStore::connect(url, redis).await?,
-            )),
-            StoreSpec::RedisCluster(nodes) => Ok(Arc::new(
-                self::redis::RedisStore::connect_cluster(nodes, redis).await?,
-            )),
+            StoreSpec::Redis(url) => {
+                let store = self::redis::RedisStore::connect(url, redis).await?;
+                store.build_search_index().await?;
+                Ok(Arc::new(store))
+            }
+            StoreSpec::RedisCluster(nodes) => {
+                let store = self::redis::RedisStore::connect_cluster(nodes, redis).await?;
+                store.build_search_index().await?;
+                Ok(Arc::new(store))
+            }
         }
     }
 }

@@ -1,15 +1,18 @@
 //! The filters and answers of regulator queries over projections: search,
 //! stats, reprint list.
 //!
-//! Backends may answer these with their own indexes; the defaults of
+//! Backends answer these with their own indexes (the embedded store's
+//! `search_index`, Redis's `search_index`); the defaults of
 //! [`RegulatorQueries`](super::RegulatorQueries) read every projection page
-//! by page, which is fine for a county and a province's
-//! admin traffic (a few queries a minute), not for a hot path.
+//! by page and are the reference the conformance tests hold the indexes to.
+//! Results are in merchant-id order on every backend.
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use jiff::civil::Date;
+use serde::{Deserialize, Serialize};
 
+use super::documents::Collection;
 use crate::model::{Grade, IssuedCode, MerchantId, MerchantKind, Projection};
 
 /// Filters for `GET /api/v1/admin/merchants`; `None` means any.
@@ -56,6 +59,14 @@ pub struct Page<T> {
     pub items: Vec<T>,
 }
 
+/// Each category once (a merchant listed under one twice counts once).
+pub fn distinct(categories: &[String]) -> Vec<&str> {
+    let mut out: Vec<&str> = categories.iter().map(String::as_str).collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
 /// Counts by grade, overall and per region and category.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Stats {
@@ -67,21 +78,34 @@ pub struct Stats {
 
 impl Stats {
     pub fn add(&mut self, p: &Projection) {
-        self.total += 1;
-        *self.by_grade.entry(p.grade).or_default() += 1;
-        *self
-            .by_region
-            .entry(p.merchant.region.to_string())
-            .or_default()
-            .entry(p.grade)
-            .or_default() += 1;
-        for c in &p.merchant.categories {
+        self.add_count(p.merchant.region.as_str(), p.grade, "", 1);
+        for c in distinct(&p.merchant.categories) {
+            self.add_count(p.merchant.region.as_str(), p.grade, c, 1);
+        }
+    }
+
+    /// Adds `n` merchants of `region` and `grade`: to the totals when
+    /// `category` is empty, else to that category's counts.
+    pub fn add_count(&mut self, region: &str, grade: Grade, category: &str, n: u64) {
+        if n == 0 {
+            return;
+        }
+        if category.is_empty() {
+            self.total += n;
+            *self.by_grade.entry(grade).or_default() += n;
+            *self
+                .by_region
+                .entry(region.to_owned())
+                .or_default()
+                .entry(grade)
+                .or_default() += n;
+        } else {
             *self
                 .by_category
-                .entry(c.clone())
+                .entry(category.to_owned())
                 .or_default()
-                .entry(p.grade)
-                .or_default() += 1;
+                .entry(grade)
+                .or_default() += n;
         }
     }
 }
@@ -109,5 +133,71 @@ impl ReprintItem {
             printed_grade: code.printed_grade,
             grade: p.grade,
         }
+    }
+}
+
+/// The refresh's record of each day: one document per `as_of` (key
+/// `YYYY-MM-DD`, so keys sort as days do), written at the end of every
+/// refresh; a 12-week trend reads at most 84 of them.
+pub const DAILY_COUNTS: Collection = Collection::new("daily_counts");
+
+/// A day's counts, per region.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DayCounts {
+    pub as_of: Date,
+    pub regions: BTreeMap<String, RegionDay>,
+}
+
+/// One region on one day: merchants by grade after that day's last
+/// refresh, and how many of them changed grade in that day's refreshes
+/// (a merchant graded for the first time is not a change).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegionDay {
+    pub green: u64,
+    pub yellow: u64,
+    pub red: u64,
+    pub changed: u64,
+}
+
+impl RegionDay {
+    pub fn get(&self, grade: Grade) -> u64 {
+        match grade {
+            Grade::Green => self.green,
+            Grade::Yellow => self.yellow,
+            Grade::Red => self.red,
+        }
+    }
+
+    pub fn set(&mut self, grade: Grade, n: u64) {
+        match grade {
+            Grade::Green => self.green = n,
+            Grade::Yellow => self.yellow = n,
+            Grade::Red => self.red = n,
+        }
+    }
+
+    /// The sum of two regions' (or days') counts.
+    pub fn plus(self, o: RegionDay) -> RegionDay {
+        RegionDay {
+            green: self.green + o.green,
+            yellow: self.yellow + o.yellow,
+            red: self.red + o.red,
+            changed: self.changed + o.changed,
+        }
+    }
+}
+
+impl DayCounts {
+    /// The document key of a day.
+    pub fn key(as_of: Date) -> String {
+        as_of.to_string()
+    }
+
+    /// The sum over the regions starting with `prefix` (all with `None`).
+    pub fn within(&self, prefix: Option<&str>) -> RegionDay {
+        self.regions
+            .iter()
+            .filter(|(r, _)| prefix.is_none_or(|p| r.starts_with(p)))
+            .fold(RegionDay::default(), |a, (_, d)| a.plus(*d))
     }
 }

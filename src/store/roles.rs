@@ -211,6 +211,33 @@ pub trait RegulatorQueries: ServiceWrites {
         Ok(page)
     }
 
+    /// Up to `limit` projections matching `query` (its page and per-page
+    /// ignored) in merchant-id order after `after`: how the ledger reads
+    /// every match with bounded memory. The default reads projections page
+    /// by page until it has `limit` matches.
+    async fn search_after(
+        &self,
+        query: &query::MerchantQuery,
+        after: Option<MerchantId>,
+        limit: usize,
+    ) -> StoreResult<Vec<Projection>> {
+        let mut after = after;
+        let mut out = Vec::new();
+        while out.len() < limit {
+            let page = self.projections_page(after.clone(), 1000).await?;
+            let Some(last) = page.last() else {
+                break;
+            };
+            after = Some(last.merchant.id.clone());
+            for p in page {
+                if out.len() < limit && query.matches(&p) {
+                    out.push(p);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Counts by grade, region and category for merchants in `region` (prefix).
     async fn stats(&self, region: Option<&str>) -> StoreResult<query::Stats> {
         let mut stats = query::Stats::default();
@@ -240,6 +267,16 @@ pub trait RegulatorQueries: ServiceWrites {
             }
         }
         Ok(out)
+    }
+
+    /// How many merchants in `region` (prefix) are on the reprint list.
+    async fn reprint_count(&self, region: Option<&str>) -> StoreResult<u64> {
+        Ok(self
+            .reprint()
+            .await?
+            .iter()
+            .filter(|r| region.is_none_or(|p| r.region.starts_with(p)))
+            .count() as u64)
     }
 }
 

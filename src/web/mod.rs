@@ -12,6 +12,7 @@ mod error;
 mod extract;
 mod filters;
 mod grid;
+mod ledger;
 mod open_data;
 mod openapi;
 mod ops;
@@ -33,6 +34,7 @@ mod workbench;
 
 pub use edge::{envelope_and_headers, no_route};
 pub use error::ApiError;
+pub use ledger::{ledger, LedgerScope, COLUMNS as LEDGER_COLUMNS};
 pub use request_metrics::track_requests;
 pub use routes::{routes, MAX_BODY_BYTES, ROUTES};
 pub use scan::serve_scans_first;

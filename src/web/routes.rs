@@ -4,10 +4,12 @@
 use actix_web::{web, HttpResponse};
 
 use super::scan::{SCAN_JSON, SCAN_PAGE, SCAN_PAGE_UPPER};
-use super::workbench::{act, audit, dashboard, import, later, login, merchant, search};
+use super::workbench::{
+    act, audit, dashboard, import, later, ledger as staff_ledger, login, merchant, search,
+};
 use super::{
-    admin, changes, grid, open_data, openapi, ops, pages, plans, public, scan, shop, shop_admin,
-    shop_pages, tips, verify,
+    admin, changes, grid, ledger, open_data, openapi, ops, pages, plans, public, scan, shop,
+    shop_admin, shop_pages, tips, verify,
 };
 
 /// The largest request body any route reads.
@@ -72,6 +74,7 @@ api! {
     post "/api/v1/admin/merchants/{id}/codes" => admin::issue_code, "regulator", "Issue a new code (supersedes the previous one)", [];
     post "/api/v1/admin/codes/{serial}/revoke" => admin::revoke_code, "regulator", "Revoke a code", [];
     get "/api/v1/admin/merchants" => admin::search, "regulator", "Search merchants", ["q", "grade", "region", "category", "kind", "page", "per_page"];
+    get "/api/v1/admin/merchants.csv" => ledger::merchants_csv, "regulator", "The ledger (台账): the merchants a search matches, as CSV (UTF-8 with BOM), within the token's regions", ["q", "grade", "region", "category", "kind"];
     post "/api/v1/admin/merchants" => admin::register, "regulator", "Register merchants (JSONL body); new ones get a code", [];
     post "/api/v1/admin/records" => admin::import_records, "regulator", "Import records (JSONL body), graded at once", [];
     get "/api/v1/admin/stats" => admin::stats, "regulator", "Counts by grade, region and category", ["region"];
@@ -104,6 +107,7 @@ api! {
     post "/admin/logout" => login::logout, "workbench", "Workbench: log out (form field `csrf`)", [];
     get "/admin" => dashboard::page_handler, "workbench", "Workbench: dashboard of the staff member's regions", [];
     get "/admin/merchants" => search::page_handler, "workbench", "Workbench: search merchants", ["q", "grade", "region", "category", "kind", "page"];
+    get "/admin/merchants.csv" => staff_ledger::csv, "workbench", "Workbench: the ledger (台账) of the search filters as CSV (UTF-8 with BOM)", ["q", "grade", "region", "category", "kind"];
     get "/admin/merchants/{id}" => merchant::page_handler, "workbench", "Workbench: a merchant's page", [];
     post "/admin/merchants/{id}/override" => act::set_override, "workbench", "Workbench: reclassify (form: grade, reason, expires_at?, csrf)", [];
     post "/admin/merchants/{id}/override/clear" => act::clear_override, "workbench", "Workbench: clear the override (form: csrf)", [];

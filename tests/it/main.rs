@@ -16,6 +16,7 @@ mod grid_stores;
 mod helpers;
 mod hostile;
 mod http;
+mod ledger;
 mod open_data;
 mod ops;
 mod plans;

@@ -15,6 +15,7 @@ use super::db::{
 };
 use super::grading_inputs::{self, raw_inputs_by_id, raw_inputs_by_range, RawInput};
 use super::record_index::records_json;
+use super::search_index::{Derived, SearchIndexWriter};
 use crate::model::{Grade, Merchant, MerchantId, Projection, Record};
 use crate::store::changes::{ChangeKind, Note};
 use crate::store::roles::{BatchStore, BulkImport};
@@ -112,23 +113,27 @@ impl BatchStore for EmbeddedStore {
     async fn put_projections(&self, projections: Vec<Projection>) -> StoreResult<()> {
         use rayon::prelude::*;
         // Serialized in parallel before the write, a few hundred to a buffer.
-        let (projections, chunks) = tokio::task::spawn_blocking(move || {
+        let (projections, chunks, derived) = tokio::task::spawn_blocking(move || {
             let chunks = all_ok(
                 projections
                     .par_chunks(PROJECTIONS_PER_BUFFER)
                     .map(SerializedProjections::of)
                     .collect(),
             );
-            chunks.map(|chunks| (projections, chunks))
+            let derived: Vec<Derived> = projections.par_iter().map(Derived::of).collect();
+            chunks.map(|chunks| (projections, chunks, derived))
         })
         .await
         .map_err(unavailable)??;
         self.write(move |tx| {
             let at = crate::clock::now().as_second();
-            let mut rows = projections.iter();
+            let mut rows = projections.iter().zip(&derived);
+            let mut search = SearchIndexWriter::new(tx);
             for chunk in &chunks {
                 for i in 0..chunk.len() {
-                    let Some(p) = rows.next() else { break };
+                    let Some((p, derived)) = rows.next() else {
+                        break;
+                    };
                     let row = ProjectionRow {
                         id: p.merchant.id.as_str(),
                         grade: p.grade,
@@ -137,11 +142,13 @@ impl BatchStore for EmbeddedStore {
                         json: chunk.json(i),
                     };
                     row.put(tx)?;
+                    search.index_derived(p, derived)?;
                 }
             }
+            search.finish()?;
             changes::trim(tx, at)?;
             // Freed on another thread, not on the one every write waits for.
-            rayon::spawn(move || drop((projections, chunks)));
+            rayon::spawn(move || drop((projections, chunks, derived)));
             Ok(())
         })
         .await
@@ -325,7 +332,10 @@ pub(super) fn put_projection(tx: &rusqlite::Transaction<'_>, p: &Projection) -> 
         json: &json,
         at: crate::clock::now().as_second(),
     };
-    row.put(tx)
+    row.put(tx)?;
+    let mut search = SearchIndexWriter::new(tx);
+    search.index(p)?;
+    search.finish()
 }
 
 /// Projections a [`SerializedProjections`] holds.

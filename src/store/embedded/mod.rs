@@ -10,8 +10,10 @@
 //! One file per concern: the connections, their settings and shared
 //! helpers (`db.rs`, opened here); the
 //! schema and its migrations (`schema.rs`, SQL in `.sql` files); the
-//! per-merchant record index (`record_index.rs`); the roles: the scan's
-//! and regulators' reads (`reads.rs`), the service's own writes
+//! per-merchant record index (`record_index.rs`); the regulators' search
+//! index, written with the projections (`search_index.rs`); the roles: the
+//! scan's reads (`reads.rs`), regulators' queries (`search.rs`), the
+//! service's own writes
 //! (`writes.rs`), the batch job's side (`batch.rs`) with its bulk import
 //! (`bulk.rs`) and grading inputs (`grading_inputs.rs`).
 
@@ -24,6 +26,8 @@ mod grading_inputs;
 mod reads;
 mod record_index;
 mod schema;
+mod search;
+mod search_index;
 mod writes;
 
 use std::path::Path;

@@ -1,14 +1,13 @@
-//! The embedded store's reads for the scan path, the change stream and
-//! regulators' queries.
+//! The embedded store's reads for the scan path and the change stream
+//! (regulators' queries: `search`).
 
 use async_trait::async_trait;
-use rusqlite::{params, OptionalExtension};
+use rusqlite::OptionalExtension;
 
 use super::db::{corrupt, from_json, merchant_ids, sql, EmbeddedStore, MAX_CHANGES_LISTED};
-use crate::model::{CodeStatus, IssuedCode, MerchantId, Projection};
+use crate::model::{CodeStatus, MerchantId};
 use crate::store::changes::FeedPage;
-use crate::store::query::ReprintItem;
-use crate::store::roles::{RegulatorQueries, ScanRead};
+use crate::store::roles::ScanRead;
 use crate::store::types::{ScanView, StoreResult, StoredProjection};
 
 #[async_trait]
@@ -84,59 +83,5 @@ impl ScanRead for EmbeddedStore {
     async fn feed(&self, after: Option<u64>, limit: usize) -> StoreResult<FeedPage> {
         self.read(move |c| super::changes::feed(c, after, limit))
             .await
-    }
-}
-
-#[async_trait]
-impl RegulatorQueries for EmbeddedStore {
-    async fn projections_page(
-        &self,
-        after: Option<MerchantId>,
-        limit: usize,
-    ) -> StoreResult<Vec<Projection>> {
-        self.read(move |c| {
-            let mut q = c
-                .prepare_cached(
-                    "SELECT json FROM projections WHERE (?1 IS NULL OR merchant > ?1)
-                     ORDER BY merchant LIMIT ?2",
-                )
-                .map_err(sql)?;
-            let rows = q
-                .query_map(
-                    params![after.as_ref().map(|a| a.as_str()), limit as i64],
-                    |r| r.get::<_, String>(0),
-                )
-                .map_err(sql)?;
-            rows.map(|j| from_json(&j.map_err(sql)?)).collect()
-        })
-        .await
-    }
-
-    async fn reprint(&self) -> StoreResult<Vec<ReprintItem>> {
-        let rows: Vec<(String, String)> = self
-            .read(|c| {
-                let mut q = c
-                    .prepare(
-                        "SELECT p.json, c.json FROM codes c JOIN projections p ON p.merchant = c.merchant
-                         WHERE c.status = 'active'
-                           AND json_extract(c.json, '$.printed_grade') <> p.grade
-                         ORDER BY c.merchant",
-                    )
-                    .map_err(sql)?;
-                let rows = q
-                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .map_err(sql)?
-                    .collect::<rusqlite::Result<Vec<_>>>()
-                    .map_err(sql)?;
-                Ok(rows)
-            })
-            .await?;
-        rows.iter()
-            .map(|(p, c)| {
-                let p: Projection = from_json(p)?;
-                let c: IssuedCode = from_json(c)?;
-                Ok(ReprintItem::new(&p, &c))
-            })
-            .collect()
     }
 }

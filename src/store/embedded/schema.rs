@@ -6,6 +6,7 @@ use rusqlite::Connection;
 
 use super::db::{sql, unavailable};
 use super::record_index::index_records_since;
+use super::search_index::index_all;
 use crate::store::types::StoreResult;
 
 const SCHEMA: &str = include_str!("schema.sql");
@@ -13,9 +14,12 @@ const SCHEMA: &str = include_str!("schema.sql");
 const MARK_UNGRADED: &str = include_str!("mark_ungraded.sql");
 /// A store made before `record_index` existed, once its index is built.
 const DROP_RECORD_KEYS: &str = include_str!("drop_record_keys.sql");
+/// Schema 3: the regulators' search index (`search_index.rs`).
+const SEARCH_INDEX: &str = include_str!("search_index.sql");
 
 /// Creates the schema; moves a store made before `record_index` existed
-/// (when an index or a key table kept records by merchant) to it.
+/// (when an index or a key table kept records by merchant) to it, and
+/// indexes the projections of a store made before the search index.
 pub(super) fn migrate(conn: &mut Connection) -> StoreResult<()> {
     let exists = |c: &Connection, name: &str| -> rusqlite::Result<bool> {
         c.query_row(
@@ -44,6 +48,17 @@ pub(super) fn migrate(conn: &mut Connection) -> StoreResult<()> {
     if old {
         index_records_since(&tx, 0, false)?;
         tx.execute_batch(DROP_RECORD_KEYS).map_err(sql)?;
+    }
+    tx.execute_batch(SEARCH_INDEX).map_err(sql)?;
+    if version < 3 {
+        // Projections written before the index existed (none in a new store).
+        index_all(&tx)?;
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('schema', 3)
+             ON CONFLICT(key) DO UPDATE SET value = 3",
+            [],
+        )
+        .map_err(sql)?;
     }
     tx.commit().map_err(unavailable)
 }

@@ -23,6 +23,8 @@
 //!   value's [`BulkImport`] methods.
 //! - `reads`, `changes` (the change stream that keeps replicas coherent),
 //!   `migrate` (bringing an older standalone store to the current layout).
+//! - `search_index` (the regulators' index, written after the projections
+//!   and codes) and `search` (the queries it answers).
 //!
 //! The role impls below ([`ScanRead`], [`ServiceWrites`], [`BatchStore`],
 //! [`RegulatorQueries`]) only send each method to its concern.
@@ -40,6 +42,8 @@ mod lanes;
 mod migrate;
 mod reads;
 mod scripts;
+mod search;
+mod search_index;
 mod writes;
 
 mod common;
@@ -59,6 +63,7 @@ use crate::model::{
     Record,
 };
 use crate::store::changes::FeedPage;
+use crate::store::query::{MerchantQuery, Page, ReprintItem, Stats};
 use crate::store::roles::{BatchStore, BulkImport, RegulatorQueries, ScanRead, ServiceWrites};
 use crate::store::types::{
     AuditFilter, GradingInput, Imported, RecordsAdded, ScanView, StoreResult,
@@ -96,7 +101,9 @@ impl ServiceWrites for RedisStore {
         projection: Projection,
         audit: AuditEntry,
     ) -> StoreResult<()> {
-        writes::set_override(self, id, value, projection, audit).await
+        let indexed = [projection.clone()];
+        writes::set_override(self, id, value, projection, audit).await?;
+        search_index::index(self, &indexed).await
     }
 
     async fn next_serial(&self) -> StoreResult<u32> {
@@ -104,7 +111,9 @@ impl ServiceWrites for RedisStore {
     }
 
     async fn issue_code(&self, code: IssuedCode, audit: Option<AuditEntry>) -> StoreResult<()> {
-        writes::issue_code(self, code, audit).await
+        let merchant = code.merchant.clone();
+        writes::issue_code(self, code, audit).await?;
+        search_index::note_printed(self, &merchant).await
     }
 
     async fn code(&self, serial: u32) -> StoreResult<Option<IssuedCode>> {
@@ -120,7 +129,11 @@ impl ServiceWrites for RedisStore {
     }
 
     async fn revoke_code(&self, serial: u32, audit: AuditEntry) -> StoreResult<Option<IssuedCode>> {
-        writes::revoke_code(self, serial, audit).await
+        let before = writes::revoke_code(self, serial, audit).await?;
+        if let Some(code) = &before {
+            search_index::note_printed(self, &code.merchant).await?;
+        }
+        Ok(before)
     }
 
     async fn append_audit(&self, entry: AuditEntry) -> StoreResult<()> {
@@ -177,7 +190,12 @@ impl BatchStore for RedisStore {
     }
 
     async fn put_projections(&self, projections: Vec<Projection>) -> StoreResult<()> {
-        writes::put_projections(self, projections).await
+        let rows = projections
+            .iter()
+            .map(|p| (p.merchant.id.to_string(), search_index::row(p)))
+            .collect();
+        writes::put_projections(self, projections).await?;
+        search_index::index_rows(self, rows).await
     }
 
     async fn due_for_regrade(&self, as_of: Date) -> StoreResult<Vec<MerchantId>> {
@@ -226,5 +244,30 @@ impl RegulatorQueries for RedisStore {
         each: &mut (dyn FnMut(Projection) + Send),
     ) -> StoreResult<()> {
         reads::for_each_projection(self, each).await
+    }
+
+    async fn search(&self, query: &MerchantQuery) -> StoreResult<Page<Projection>> {
+        search::search(self, query).await
+    }
+
+    async fn search_after(
+        &self,
+        query: &MerchantQuery,
+        after: Option<MerchantId>,
+        limit: usize,
+    ) -> StoreResult<Vec<Projection>> {
+        search::search_after(self, query, after, limit).await
+    }
+
+    async fn stats(&self, region: Option<&str>) -> StoreResult<Stats> {
+        search::stats(self, region).await
+    }
+
+    async fn reprint(&self) -> StoreResult<Vec<ReprintItem>> {
+        search::reprint(self).await
+    }
+
+    async fn reprint_count(&self, region: Option<&str>) -> StoreResult<u64> {
+        search::reprint_count(self, region).await
     }
 }

@@ -103,7 +103,10 @@ impl RedisStore {
     }
 
     /// The projections of `ids` (`None` where there is none), in order.
-    async fn projections_of(&self, ids: &[MerchantId]) -> StoreResult<Vec<Option<Projection>>> {
+    pub(super) async fn projections_of(
+        &self,
+        ids: &[MerchantId],
+    ) -> StoreResult<Vec<Option<Projection>>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }

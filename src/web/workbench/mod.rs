@@ -21,6 +21,7 @@ pub mod forms;
 pub mod import;
 pub mod later;
 pub mod layout;
+pub mod ledger;
 pub mod login;
 pub mod merchant;
 pub mod search;

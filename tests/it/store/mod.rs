@@ -33,6 +33,7 @@ mod documents;
 mod feed;
 mod layouts;
 mod merchants_records;
+mod queries;
 mod redis_only;
 mod service;
 mod shop;
@@ -42,6 +43,7 @@ use self::documents::*;
 use self::feed::*;
 use self::layouts::*;
 use self::merchants_records::*;
+use self::queries::*;
 use self::redis_only::redis_of;
 use self::service::*;
 use self::shop::*;
@@ -168,6 +170,9 @@ conformance!(
     a_submission_is_decided_once_and_becomes_a_graded_record,
     the_feed_lists_each_public_change_once_in_order,
     concurrent_writers_leave_each_change_once,
+    searches_and_stats_answer_what_reading_every_projection_answers,
+    stats_count_each_merchant_once_per_category,
+    the_refresh_notes_each_days_counts_and_the_dashboard_reads_them,
 );
 
 // ---------- fixtures ----------

@@ -1,0 +1,26 @@
+//! `/admin/merchants.csv`: the ledger (台账) of the search's filters, for
+//! a member of staff with a session, within the session token's regions
+//! (the same stream as `GET /api/v1/admin/merchants.csv`).
+
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use super::staff::Staff;
+use crate::web::error::ApiError;
+use crate::web::filters::{query, SearchQuery};
+use crate::web::ledger::{ledger, LedgerScope};
+use crate::web::state::AppState;
+
+pub async fn csv(
+    state: web::Data<AppState>,
+    staff: Staff,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let query = query::<SearchQuery>(&req)?.parse(20)?;
+    ledger(
+        state.store.clone(),
+        query,
+        LedgerScope::of(&staff.scope),
+        &staff.name,
+    )
+    .await
+}
