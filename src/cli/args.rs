@@ -64,7 +64,7 @@ pub enum Command {
         action: TokensAction,
     },
     /// Write the open data files (merchants, sampling results, index).
-    Export(super::export::ExportArgs),
+    Export(ExportArgs),
     /// The roster of inspectors and grid assistants.
     Inspectors {
         #[command(subcommand)]
@@ -122,6 +122,19 @@ impl CommonArgs {
             ..Overrides::default()
         })
     }
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Directory to write merchants.jsonl.gz, merchants.csv, sampling.csv
+    /// and index.json into (created if missing; older files replaced).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Show overrides as of this date (YYYY-MM-DD) [default: today in Asia/Shanghai].
+    #[arg(long)]
+    pub as_of: Option<String>,
 }
 
 #[derive(Debug, Args)]

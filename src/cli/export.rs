@@ -1,25 +1,9 @@
 //! `export`: the open data files (`crate::export`) of the configured store.
 
-use std::path::PathBuf;
-
 use anyhow::Context;
-use clap::Args;
 
-use super::args::{parse_date, CommonArgs};
+use super::args::{parse_date, ExportArgs};
 use crate::clock;
-
-#[derive(Debug, Args)]
-pub struct ExportArgs {
-    #[command(flatten)]
-    pub common: CommonArgs,
-    /// Directory to write merchants.jsonl.gz, merchants.csv, sampling.csv
-    /// and index.json into (created if missing; older files replaced).
-    #[arg(long)]
-    pub out: PathBuf,
-    /// Show overrides as of this date (YYYY-MM-DD) [default: today in Asia/Shanghai].
-    #[arg(long)]
-    pub as_of: Option<String>,
-}
 
 /// `export`: writes the files, prints what `index.json` lists.
 pub(super) async fn export(args: ExportArgs) -> anyhow::Result<()> {

@@ -8,6 +8,9 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+/// The index's file name.
+pub const INDEX_JSON: &str = "index.json";
+
 /// `index.json`: when the files were made and what each holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Index {
@@ -92,7 +95,7 @@ impl Write for Measured {
 /// Writes `index` as `dir/index.json` (through a temporary file and a
 /// rename: a reader sees the old index or the new one).
 pub fn write_index(dir: &Path, index: &Index) -> io::Result<FileEntry> {
-    let mut out = Measured::create(dir, super::INDEX_JSON)?;
+    let mut out = Measured::create(dir, INDEX_JSON)?;
     serde_json::to_writer_pretty(&mut out, index)?;
     out.write_all(b"\n")?;
     out.finish(index.files.len() as u64)
@@ -100,6 +103,6 @@ pub fn write_index(dir: &Path, index: &Index) -> io::Result<FileEntry> {
 
 /// Reads `dir/index.json`.
 pub fn read_index(dir: &Path) -> io::Result<Index> {
-    let text = std::fs::read(dir.join(super::INDEX_JSON))?;
+    let text = std::fs::read(dir.join(INDEX_JSON))?;
     serde_json::from_slice(&text).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }

@@ -20,7 +20,7 @@ use anyhow::Context;
 use flate2::write::GzEncoder;
 use jiff::civil::Date;
 
-pub use self::index::{read_index, FileEntry, Index};
+pub use self::index::{read_index, FileEntry, Index, INDEX_JSON};
 use self::index::{write_index, Measured};
 use self::rows::{sampling_row, MerchantLine};
 pub use self::rows::{MERCHANT_COLUMNS, SAMPLING_COLUMNS};
@@ -31,7 +31,6 @@ use crate::store::{GradingInput, SharedStore};
 pub const MERCHANTS_JSONL_GZ: &str = "merchants.jsonl.gz";
 pub const MERCHANTS_CSV: &str = "merchants.csv";
 pub const SAMPLING_CSV: &str = "sampling.csv";
-pub const INDEX_JSON: &str = "index.json";
 /// The data files, in the order `index.json` lists them.
 pub const FILES: [&str; 3] = [MERCHANTS_JSONL_GZ, MERCHANTS_CSV, SAMPLING_CSV];
 
