@@ -104,7 +104,17 @@ pub async fn merchants_csv(
     who: Regulator,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let query = query::<SearchQuery>(&req)?.parse(20)?;
+    ledger_of_request(&state, &req, &who).await
+}
+
+/// The ledger of the search filters in `req`'s query string, within
+/// `who`'s scope: the API's and the workbench's download alike.
+pub async fn ledger_of_request(
+    state: &AppState,
+    req: &HttpRequest,
+    who: &crate::auth::Principal,
+) -> Result<HttpResponse, ApiError> {
+    let query = query::<SearchQuery>(req)?.parse(20)?;
     ledger(
         state.store.clone(),
         query,

@@ -6,8 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::staff::Staff;
 use crate::web::error::ApiError;
-use crate::web::filters::{query, SearchQuery};
-use crate::web::ledger::{ledger, LedgerScope};
+use crate::web::ledger::ledger_of_request;
 use crate::web::state::AppState;
 
 pub async fn csv(
@@ -15,12 +14,5 @@ pub async fn csv(
     staff: Staff,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let query = query::<SearchQuery>(&req)?.parse(20)?;
-    ledger(
-        state.store.clone(),
-        query,
-        LedgerScope::of(&staff.scope),
-        &staff.name,
-    )
-    .await
+    ledger_of_request(&state, &req, &staff).await
 }
