@@ -129,31 +129,34 @@ fn fts_count(c: &Connection, expr: &str) -> StoreResult<u64> {
         .map_err(sql)
 }
 
-/// A row of `search` as the merge reads it.
+/// A row of `search` as the merge reads it: its merchant, and whether it
+/// passes the checks the cell does not make (category and text), made
+/// on the row as SQLite holds it, without copying its texts.
 struct Row {
     merchant: String,
-    cats: String,
-    name: String,
-    uscc: Option<String>,
-}
-
-impl Row {
-    /// The checks the cell does not make: category and text.
-    fn matches(&self, query: &MerchantQuery) -> bool {
-        query
-            .category
-            .as_deref()
-            .is_none_or(|c| has_category(&self.cats, c))
-            && query.q.as_deref().is_none_or(|q| {
-                self.name.contains(q) || self.merchant == q || self.uscc.as_deref() == Some(q)
-            })
-    }
+    keep: bool,
 }
 
 impl CellRow for Row {
     fn merchant(&self) -> &str {
         &self.merchant
     }
+}
+
+/// The category and text checks of `query` on a row of
+/// `SELECT merchant, cats, name, uscc`.
+fn row_matches(r: &rusqlite::Row<'_>, query: &MerchantQuery) -> rusqlite::Result<bool> {
+    if let Some(c) = query.category.as_deref() {
+        if !has_category(r.get_ref(1)?.as_str()?, c) {
+            return Ok(false);
+        }
+    }
+    let Some(q) = query.q.as_deref() else {
+        return Ok(true);
+    };
+    Ok(r.get_ref(2)?.as_str()?.contains(q)
+        || r.get_ref(0)?.as_str()? == q
+        || r.get_ref(3)?.as_str_or_null()? == Some(q))
 }
 
 /// The merchants matching `query` in merchant order after `after`: `skip`
@@ -167,11 +170,15 @@ fn merge(
     take: usize,
 ) -> StoreResult<Vec<String>> {
     let mut read = c
-        .prepare_cached(
+        .prepare_cached(if query.q.is_none() && query.category.is_none() {
+            "SELECT merchant FROM search
+             WHERE region = ?1 AND grade = ?2 AND kind = ?3 AND merchant > ?4
+             ORDER BY merchant LIMIT ?5"
+        } else {
             "SELECT merchant, cats, name, uscc FROM search
              WHERE region = ?1 AND grade = ?2 AND kind = ?3 AND merchant > ?4
-             ORDER BY merchant LIMIT ?5",
-        )
+             ORDER BY merchant LIMIT ?5"
+        })
         .map_err(sql)?;
     let rows = run_blocking(
         Merge::new(cells.len(), after, take),
@@ -188,16 +195,14 @@ fn merge(
                 |r| {
                     Ok(Row {
                         merchant: r.get(0)?,
-                        cats: r.get(1)?,
-                        name: r.get(2)?,
-                        uscc: r.get(3)?,
+                        keep: row_matches(r, query)?,
                     })
                 },
             )
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
             .map_err(sql)
         },
-        |row| row.matches(query),
+        |row| row.keep,
         skip,
         take,
     )?;
