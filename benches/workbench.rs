@@ -7,8 +7,9 @@
 //!   cargo run --release --example workbench -- embedded:DIR [ROUNDS=5] [CSV]
 //!
 //! Prints `case,median_ms,min_ms,max_ms,ratio_to_baseline,result` lines
-//! (the result: a search's total, a count) and appends them, with the
-//! time, to CSV when given.
+//! (the result: a search's total, a count) and appends them to CSV, when
+//! given, as rows of `benches/results/` (`COMMIT`, `MACHINE` and
+//! `COMMAND` from the environment).
 
 use std::io::Write;
 use std::time::Instant;
@@ -185,31 +186,41 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     let base = median(times[0].1.clone());
-    let at = jiff::Timestamp::now();
+    // The rows of benches/results/ (columns in BENCHMARKS.md).
+    let date = jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%MZ")
+        .to_string();
+    let commit = std::env::var("COMMIT").unwrap_or_default();
+    let machine = std::env::var("MACHINE").unwrap_or_default();
+    let command = std::env::var("COMMAND").unwrap_or_default();
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load: Vec<&str> = load.split_whitespace().take(3).collect();
+    let kind = spec.split(':').next().unwrap_or("");
+    let merchants = store.stats(None).await?.total;
     let mut out = String::new();
     for (name, t, result) in &times {
         let m = median(t.clone());
         let lo = t.iter().copied().fold(f64::INFINITY, f64::min);
         let hi = t.iter().copied().fold(0.0, f64::max);
-        let line = format!("{name},{m:.2},{lo:.2},{hi:.2},{:.1},{result}", m / base);
-        println!("{line}");
+        println!("{name},{m:.2},{lo:.2},{hi:.2},{:.1},{result}", m / base);
+        let baseline = name.starts_with("baseline");
+        let target = if baseline || name.starts_with("ledger") {
+            ""
+        } else {
+            "workbench-first-byte"
+        };
         out.push_str(&format!(
-            "{at},{spec_kind},{rounds},{line}\n",
-            spec_kind = spec.split(':').next().unwrap_or("")
+            "{date},{commit},{target},\"{name} (in process, {kind}, {merchants} merchants)\",{m:.2},ms,{},{},{command},{machine},\"median of {rounds}, {lo:.2}-{hi:.2} ms; result {result}; load average {}\"\n",
+            if baseline { String::new() } else { format!("{base:.2}") },
+            if baseline { String::new() } else { format!("{:.1}", m / base) },
+            load.join(" "),
         ));
     }
     if let Some(path) = csv {
-        let new = !std::path::Path::new(path).exists();
         let mut f = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)?;
-        if new {
-            writeln!(
-                f,
-                "at,store,rounds,case,median_ms,min_ms,max_ms,ratio_to_baseline,result"
-            )?;
-        }
         f.write_all(out.as_bytes())?;
     }
     Ok(())

@@ -20,8 +20,9 @@
 #      refreshes would leave;
 #   2. over HTTP, `yisaozhi serve` on the store: time to first byte (curl's
 #      time_starttransfer) of each URL, ROUNDS times, median, beside
-#      `/healthz` (the baseline); codes are issued to 1,000 merchants first
-#      so the reprint queue is not empty.
+#      `/healthz` (the baseline); codes are issued to 1,000 merchants
+#      first and 200 of them reclassified red, so the reprint queue is not
+#      empty (each run adds to the store's codes and overrides).
 # Rows are appended to benches/results/workbench.csv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,7 +40,9 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -r
 trap cleanup EXIT
 say() { echo "# $*" >&2; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-at=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+at=$(date -u +%Y-%m-%dT%H:%MZ)
+export COMMIT=$(git rev-parse --short HEAD) MACHINE=${MACHINE:-epyc-2c}
+export COMMAND="bash benches/workbench.sh $*"
 say "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
 if [[ $KIND == redis ]]; then
@@ -54,7 +57,7 @@ if [[ $KIND == redis ]]; then
       --as-of 2026-11-29 --rejects "$work/rejects.jsonl" >/dev/null 2>"$work/refresh.err" \
     || { tail -5 "$work/refresh.err" >&2; exit 1; }
   say "refresh: $(tail -1 "$work/refresh.err"); Redis memory: $(redis-cli -p "$rp" info memory | awk -F: '/^used_memory_human/ {print $2}' | tr -d '\r')"
-  [[ -f $CSV ]] || echo "at,store,rounds,case,median_ms,min_ms,max_ms,ratio_to_baseline,result" >"$CSV"
+  [[ -f $CSV ]] || echo "date,commit,target,case,figure,unit,baseline,ratio,command,machine,notes" >"$CSV"
   target/release/examples/workbench "$STORE" "$ROUNDS" "$CSV"
   exit 0
 fi
@@ -70,7 +73,7 @@ if [[ ! -f $DATA/store/yisaozhi.sqlite ]]; then
     || { tail -5 "$work/refresh.err" >&2; exit 1; }
   say "refresh: $(tail -1 "$work/refresh.err")"
 fi
-[[ -f $CSV ]] || echo "at,store,rounds,case,median_ms,min_ms,max_ms,ratio_to_baseline,result" >"$CSV"
+[[ -f $CSV ]] || echo "date,commit,target,case,figure,unit,baseline,ratio,command,machine,notes" >"$CSV"
 
 say "queries in process, $ROUNDS rounds"
 target/release/examples/workbench "$STORE" "$ROUNDS" "$CSV"
@@ -90,7 +93,13 @@ auth=(-H "Authorization: Bearer $token")
 for i in $(seq 1 1000); do
   printf 'url = "%s/api/v1/admin/merchants/M%07d/codes"\noutput = "/dev/null"\n' "$base" $((i * 997))
 done >"$work/issue.cfg"
-say "codes issued: $(curl -s -X POST "${auth[@]}" -Z --parallel-max 8 -K "$work/issue.cfg" -w '%{http_code}\n' | sort | uniq -c | xargs)"
+say "codes issued: $(curl -s --no-progress-meter -X POST "${auth[@]}" -Z --parallel-max 8 -K "$work/issue.cfg" -w '%{http_code}\n' | sort | uniq -c | xargs)"
+# Reclassified after printing: 200 of them on the reprint queue.
+for i in $(seq 1 200); do
+  curl -s -o /dev/null -X PUT "${auth[@]}" -H 'content-type: application/json' \
+    -d '{"grade":"red","reason":"基准测试：重新分级"}' "$base/api/v1/admin/merchants/M$(printf %07d $((i * 997)))/override"
+done
+say "reprint queue: $(curl -s "${auth[@]}" "$base/api/v1/admin/reprint" | python3 -c 'import sys, json; print(json.load(sys.stdin)["total"])')"
 
 ttfb() { # url [curl args...] -> seconds to the first byte, median of ROUNDS
   for _ in $(seq "$ROUNDS"); do
@@ -130,6 +139,12 @@ else
   say "no workbench pages in this build (GET /admin/login is not 200): API figures only"
 fi
 healthz=""
+row() { # case ms ratio notes: a row of benches/results/
+  local target=workbench-first-byte base=$healthz ratio=$3
+  [[ -z $healthz || $1 == healthz* ]] && { target=""; base=""; ratio=""; }
+  [[ $1 == ledger* || $1 == reprint* ]] && target=""
+  echo "$at,$COMMIT,$target,\"$1 (first byte over HTTP, embedded)\",$2,ms,$base,$ratio,$COMMAND,$MACHINE,\"median of $ROUNDS; $4; load average $(cut -d' ' -f1-3 /proc/loadavg)\"" >>"$CSV"
+}
 for c in "${cases[@]}"; do
   name=${c%%|*}; path=${c#*|}
   s=$(ttfb "$base$path" "${auth[@]}")
@@ -137,12 +152,12 @@ for c in "${cases[@]}"; do
   [[ -z $healthz ]] && healthz=$ms
   ratio=$(awk -v a="$ms" -v b="$healthz" 'BEGIN {printf "%.1f", a / b}')
   code=$(curl -s -o /dev/null -w '%{http_code}' "${auth[@]}" "$base$path")
-  echo "http: $name,$ms,,,$ratio,$code"
-  echo "$at,embedded,$ROUNDS,http: $name,$ms,,,$ratio,$code" >>"$CSV"
+  echo "http: $name,$ms,$ratio,$code"
+  row "$name" "$ms" "$ratio" "status $code"
 done
 # A merchant not read since the start: the store read on the way.
 urls=(); for i in $(seq "$ROUNDS"); do urls+=("$base/api/v1/merchants/M$(printf %07d $((i * 7919 + 3)))"); done
 ms=$(awk -v s="$(ttfb_each "${urls[@]}")" 'BEGIN {printf "%.2f", s * 1000}')
 ratio=$(awk -v a="$ms" -v b="$healthz" 'BEGIN {printf "%.1f", a / b}')
-echo "http: merchant API page (uncached),$ms,,,$ratio,"
-echo "$at,embedded,$ROUNDS,http: merchant API page (uncached),$ms,,,$ratio," >>"$CSV"
+echo "http: merchant API page (uncached),$ms,$ratio"
+row "merchant API page (uncached)" "$ms" "$ratio" "$ROUNDS merchants, each once"

@@ -235,18 +235,23 @@ fn candidates(c: &Connection, expr: &str) -> StoreResult<Vec<String>> {
     Ok(out)
 }
 
-fn projections_of(c: &Connection, merchants: &[String]) -> StoreResult<Vec<Projection>> {
+/// The stored JSON of each merchant's projection (`None`: it has none).
+fn projections_json(c: &Connection, merchants: &[String]) -> StoreResult<Vec<Option<String>>> {
     let mut q = c
         .prepare_cached("SELECT json FROM projections WHERE merchant = ?1")
         .map_err(sql)?;
-    let mut out = Vec::with_capacity(merchants.len());
-    for m in merchants {
-        let json: Option<String> = q.query_row([m], |r| r.get(0)).optional().map_err(sql)?;
-        if let Some(json) = json {
-            out.push(from_json(&json)?);
-        }
-    }
-    Ok(out)
+    merchants
+        .iter()
+        .map(|m| q.query_row([m], |r| r.get(0)).optional().map_err(sql))
+        .collect()
+}
+
+fn projections_of(c: &Connection, merchants: &[String]) -> StoreResult<Vec<Projection>> {
+    projections_json(c, merchants)?
+        .into_iter()
+        .flatten()
+        .map(|json| from_json(&json))
+        .collect()
 }
 
 /// How a search's page is read (see the module documentation).
@@ -389,35 +394,53 @@ impl RegulatorQueries for EmbeddedStore {
     }
 
     async fn reprint(&self) -> StoreResult<Vec<ReprintItem>> {
-        let rows: Vec<(String, String)> = self
+        let rows: Vec<(String, Vec<String>)> = self
             .read(|c| {
-                let mut q = c
-                    .prepare(
-                        "SELECT p.json, c.json FROM search_keys k
-                           JOIN projections p ON p.merchant = k.merchant
-                           JOIN codes c ON c.merchant = k.merchant AND c.status = 'active'
-                         WHERE k.printed IS NOT NULL AND k.printed <> k.grade
-                         ORDER BY k.merchant, c.serial",
-                    )
-                    .map_err(sql)?;
-                let rows = q
-                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .map_err(sql)?
-                    .collect::<rusqlite::Result<Vec<_>>>()
-                    .map_err(sql)?;
-                Ok(rows)
+                in_snapshot(c, |c| {
+                    // The list from its partial index (never a scan of the
+                    // codes), then each merchant's projection and codes.
+                    let merchants = c
+                        .prepare_cached(
+                            "SELECT merchant FROM search_keys INDEXED BY search_keys_reprint
+                             WHERE printed IS NOT NULL AND printed <> grade
+                             ORDER BY merchant",
+                        )
+                        .and_then(|mut q| {
+                            q.query_map([], |r| r.get::<_, String>(0))?
+                                .collect::<rusqlite::Result<Vec<_>>>()
+                        })
+                        .map_err(sql)?;
+                    let mut codes = c
+                        .prepare_cached(
+                            "SELECT json FROM codes WHERE merchant = ?1 AND status = 'active'
+                             ORDER BY serial",
+                        )
+                        .map_err(sql)?;
+                    let mut out = Vec::with_capacity(merchants.len());
+                    for (m, p) in merchants.iter().zip(projections_json(c, &merchants)?) {
+                        let active = codes
+                            .query_map([m], |r| r.get::<_, String>(0))
+                            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+                            .map_err(sql)?;
+                        if let Some(p) = p {
+                            out.push((p, active));
+                        }
+                    }
+                    Ok(out)
+                })
             })
             .await?;
         let mut out: Vec<ReprintItem> = Vec::with_capacity(rows.len());
-        for (p, c) in &rows {
+        for (p, codes) in &rows {
             let p: Projection = from_json(p)?;
-            let c: IssuedCode = from_json(c)?;
-            // One line per merchant, for its first active code that shows
-            // another grade (as the default reads them).
-            if c.printed_grade != p.grade
-                && out.last().is_none_or(|l| l.merchant_id != p.merchant.id)
-            {
-                out.push(ReprintItem::new(&p, &c));
+            // The first active code that shows another grade (as the
+            // default reads them).
+            for c in codes {
+                let c: IssuedCode = from_json(c)?;
+                if c.printed_grade != p.grade {
+                    out.push(ReprintItem::new(&p, &c));
+                    break;
+                }
             }
         }
         Ok(out)
