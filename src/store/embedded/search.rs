@@ -129,31 +129,34 @@ fn fts_count(c: &Connection, expr: &str) -> StoreResult<u64> {
         .map_err(sql)
 }
 
-/// A row of `search` as the merge reads it.
+/// A row of `search` as the merge reads it: its merchant, and whether it
+/// passes the checks the cell does not make (category and text), made
+/// on the row as SQLite holds it, without copying its texts.
 struct Row {
     merchant: String,
-    cats: String,
-    name: String,
-    uscc: Option<String>,
-}
-
-impl Row {
-    /// The checks the cell does not make: category and text.
-    fn matches(&self, query: &MerchantQuery) -> bool {
-        query
-            .category
-            .as_deref()
-            .is_none_or(|c| has_category(&self.cats, c))
-            && query.q.as_deref().is_none_or(|q| {
-                self.name.contains(q) || self.merchant == q || self.uscc.as_deref() == Some(q)
-            })
-    }
+    keep: bool,
 }
 
 impl CellRow for Row {
     fn merchant(&self) -> &str {
         &self.merchant
     }
+}
+
+/// The category and text checks of `query` on a row of
+/// `SELECT merchant, cats, name, uscc`.
+fn row_matches(r: &rusqlite::Row<'_>, query: &MerchantQuery) -> rusqlite::Result<bool> {
+    if let Some(c) = query.category.as_deref() {
+        if !has_category(r.get_ref(1)?.as_str()?, c) {
+            return Ok(false);
+        }
+    }
+    let Some(q) = query.q.as_deref() else {
+        return Ok(true);
+    };
+    Ok(r.get_ref(2)?.as_str()?.contains(q)
+        || r.get_ref(0)?.as_str()? == q
+        || r.get_ref(3)?.as_str_or_null()? == Some(q))
 }
 
 /// The merchants matching `query` in merchant order after `after`: `skip`
@@ -167,11 +170,15 @@ fn merge(
     take: usize,
 ) -> StoreResult<Vec<String>> {
     let mut read = c
-        .prepare_cached(
+        .prepare_cached(if query.q.is_none() && query.category.is_none() {
+            "SELECT merchant FROM search
+             WHERE region = ?1 AND grade = ?2 AND kind = ?3 AND merchant > ?4
+             ORDER BY merchant LIMIT ?5"
+        } else {
             "SELECT merchant, cats, name, uscc FROM search
              WHERE region = ?1 AND grade = ?2 AND kind = ?3 AND merchant > ?4
-             ORDER BY merchant LIMIT ?5",
-        )
+             ORDER BY merchant LIMIT ?5"
+        })
         .map_err(sql)?;
     let rows = run_blocking(
         Merge::new(cells.len(), after, take),
@@ -188,16 +195,14 @@ fn merge(
                 |r| {
                     Ok(Row {
                         merchant: r.get(0)?,
-                        cats: r.get(1)?,
-                        name: r.get(2)?,
-                        uscc: r.get(3)?,
+                        keep: row_matches(r, query)?,
                     })
                 },
             )
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
             .map_err(sql)
         },
-        |row| row.matches(query),
+        |row| row.keep,
         skip,
         take,
     )?;
@@ -230,18 +235,23 @@ fn candidates(c: &Connection, expr: &str) -> StoreResult<Vec<String>> {
     Ok(out)
 }
 
-fn projections_of(c: &Connection, merchants: &[String]) -> StoreResult<Vec<Projection>> {
+/// The stored JSON of each merchant's projection (`None`: it has none).
+fn projections_json(c: &Connection, merchants: &[String]) -> StoreResult<Vec<Option<String>>> {
     let mut q = c
         .prepare_cached("SELECT json FROM projections WHERE merchant = ?1")
         .map_err(sql)?;
-    let mut out = Vec::with_capacity(merchants.len());
-    for m in merchants {
-        let json: Option<String> = q.query_row([m], |r| r.get(0)).optional().map_err(sql)?;
-        if let Some(json) = json {
-            out.push(from_json(&json)?);
-        }
-    }
-    Ok(out)
+    merchants
+        .iter()
+        .map(|m| q.query_row([m], |r| r.get(0)).optional().map_err(sql))
+        .collect()
+}
+
+fn projections_of(c: &Connection, merchants: &[String]) -> StoreResult<Vec<Projection>> {
+    projections_json(c, merchants)?
+        .into_iter()
+        .flatten()
+        .map(|json| from_json(&json))
+        .collect()
 }
 
 /// How a search's page is read (see the module documentation).
@@ -384,35 +394,53 @@ impl RegulatorQueries for EmbeddedStore {
     }
 
     async fn reprint(&self) -> StoreResult<Vec<ReprintItem>> {
-        let rows: Vec<(String, String)> = self
+        let rows: Vec<(String, Vec<String>)> = self
             .read(|c| {
-                let mut q = c
-                    .prepare(
-                        "SELECT p.json, c.json FROM search_keys k
-                           JOIN projections p ON p.merchant = k.merchant
-                           JOIN codes c ON c.merchant = k.merchant AND c.status = 'active'
-                         WHERE k.printed IS NOT NULL AND k.printed <> k.grade
-                         ORDER BY k.merchant, c.serial",
-                    )
-                    .map_err(sql)?;
-                let rows = q
-                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .map_err(sql)?
-                    .collect::<rusqlite::Result<Vec<_>>>()
-                    .map_err(sql)?;
-                Ok(rows)
+                in_snapshot(c, |c| {
+                    // The list from its partial index (never a scan of the
+                    // codes), then each merchant's projection and codes.
+                    let merchants = c
+                        .prepare_cached(
+                            "SELECT merchant FROM search_keys INDEXED BY search_keys_reprint
+                             WHERE printed IS NOT NULL AND printed <> grade
+                             ORDER BY merchant",
+                        )
+                        .and_then(|mut q| {
+                            q.query_map([], |r| r.get::<_, String>(0))?
+                                .collect::<rusqlite::Result<Vec<_>>>()
+                        })
+                        .map_err(sql)?;
+                    let mut codes = c
+                        .prepare_cached(
+                            "SELECT json FROM codes WHERE merchant = ?1 AND status = 'active'
+                             ORDER BY serial",
+                        )
+                        .map_err(sql)?;
+                    let mut out = Vec::with_capacity(merchants.len());
+                    for (m, p) in merchants.iter().zip(projections_json(c, &merchants)?) {
+                        let active = codes
+                            .query_map([m], |r| r.get::<_, String>(0))
+                            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+                            .map_err(sql)?;
+                        if let Some(p) = p {
+                            out.push((p, active));
+                        }
+                    }
+                    Ok(out)
+                })
             })
             .await?;
         let mut out: Vec<ReprintItem> = Vec::with_capacity(rows.len());
-        for (p, c) in &rows {
+        for (p, codes) in &rows {
             let p: Projection = from_json(p)?;
-            let c: IssuedCode = from_json(c)?;
-            // One line per merchant, for its first active code that shows
-            // another grade (as the default reads them).
-            if c.printed_grade != p.grade
-                && out.last().is_none_or(|l| l.merchant_id != p.merchant.id)
-            {
-                out.push(ReprintItem::new(&p, &c));
+            // The first active code that shows another grade (as the
+            // default reads them).
+            for c in codes {
+                let c: IssuedCode = from_json(c)?;
+                if c.printed_grade != p.grade {
+                    out.push(ReprintItem::new(&p, &c));
+                    break;
+                }
             }
         }
         Ok(out)

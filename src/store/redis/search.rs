@@ -189,6 +189,57 @@ async fn merged(
     Ok(rows.into_iter().map(|r| r.merchant).collect())
 }
 
+/// Fields read per `HMGET` when a search reads every row of its cells.
+const SCAN_FIELDS: usize = 5_000;
+
+/// Every merchant of the cells `query` allows that passes its checks, in
+/// id order: each cell's members in one pipeline, then their rows in
+/// pipelined batches (fewer round trips than a merge that reads it all).
+async fn scan(
+    store: &RedisStore,
+    counts: &[Count],
+    query: &MerchantQuery,
+) -> StoreResult<Vec<String>> {
+    let mut pipe = ::redis::pipe();
+    for c in counts
+        .iter()
+        .filter(|c| c.category.is_empty() && allowed(c, query))
+    {
+        pipe.cmd("ZRANGE")
+            .arg(store.cell_key(&c.region, &c.grade, &c.kind))
+            .arg(0)
+            .arg(-1);
+    }
+    let cells: Vec<Vec<String>> = pipe
+        .query_async(&mut store.conn())
+        .await
+        .map_err(redis_err)?;
+    let ids: Vec<String> = cells.into_iter().flatten().collect();
+    let key = store.search_keys().rows;
+    let mut out = Vec::new();
+    for batch in ids.chunks(SCAN_FIELDS * 8) {
+        let mut pipe = ::redis::pipe();
+        for part in batch.chunks(SCAN_FIELDS) {
+            pipe.cmd("HMGET").arg(&key).arg(part);
+        }
+        let rows: Vec<Vec<Option<String>>> = pipe
+            .query_async(&mut store.conn())
+            .await
+            .map_err(redis_err)?;
+        for (merchant, row) in batch.iter().zip(rows.into_iter().flatten()) {
+            let row = Row {
+                merchant: merchant.clone(),
+                row: Some(row.unwrap_or_default()),
+            };
+            if row.matches(query) {
+                out.push(row.merchant);
+            }
+        }
+    }
+    out.sort_unstable();
+    Ok(out)
+}
+
 async fn projections(store: &RedisStore, ids: Vec<String>) -> StoreResult<Vec<Projection>> {
     let ids = ids
         .iter()
@@ -211,7 +262,7 @@ pub(super) async fn search(
     let counts = counts(store).await?;
     let (total, ids) = if query.q.is_some() {
         // Every match, to count them.
-        let all = merged(store, &counts, query, None, 0, usize::MAX).await?;
+        let all = scan(store, &counts, query).await?;
         let total = all.len() as u64;
         let page = all
             .into_iter()

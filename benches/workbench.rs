@@ -1,0 +1,227 @@
+//! The workbench's queries on a store, timed in process (no HTTP): each
+//! case `ROUNDS` times in turn, the median per case, beside the baseline of
+//! the same run (one projection read by id, the merchant page's read).
+//! `benches/workbench.sh` runs it on 10^6 merchants and adds the HTTP
+//! first-byte times.
+//!
+//!   cargo run --release --example workbench -- embedded:DIR [ROUNDS=5] [CSV]
+//!
+//! Prints `case,median_ms,min_ms,max_ms,ratio_to_baseline,result` lines
+//! (the result: a search's total, a count) and appends them to CSV, when
+//! given, as rows of `benches/results/` (`COMMIT`, `MACHINE` and
+//! `COMMAND` from the environment).
+
+use std::io::Write;
+use std::time::Instant;
+
+use yisaozhi::model::{Grade, MerchantId, MerchantKind};
+use yisaozhi::store::query::MerchantQuery;
+use yisaozhi::store::{SharedStore, StoreSpec};
+
+type Case = (&'static str, MerchantQuery);
+
+fn query(q: Option<&str>, region: Option<&str>, grade: Option<Grade>) -> MerchantQuery {
+    MerchantQuery {
+        q: q.map(str::to_owned),
+        region: region.map(str::to_owned),
+        grade,
+        page: 1,
+        per_page: 20,
+        ..MerchantQuery::default()
+    }
+}
+
+/// The searches: what a township and a province clerk type.
+fn searches(uscc: &str, id: &str) -> Vec<Case> {
+    vec![
+        ("search all, page 1", query(None, None, None)),
+        (
+            "search all, page 1000",
+            MerchantQuery {
+                page: 1000,
+                ..query(None, None, None)
+            },
+        ),
+        (
+            "search district red",
+            query(None, Some("511504"), Some(Grade::Red)),
+        ),
+        (
+            "search category+kind+grade",
+            MerchantQuery {
+                category: Some("酒类".into()),
+                kind: Some(MerchantKind::Vendor),
+                grade: Some(Grade::Yellow),
+                ..query(None, None, None)
+            },
+        ),
+        ("search name 鑫源超市", query(Some("鑫源超市"), None, None)),
+        (
+            "search name 超市 in district",
+            query(Some("超市"), Some("511504"), None),
+        ),
+        (
+            "search name 超市 everywhere",
+            query(Some("超市"), None, None),
+        ),
+        (
+            "search name 超市 page 100",
+            MerchantQuery {
+                page: 100,
+                ..query(Some("超市"), None, None)
+            },
+        ),
+        (
+            "search name 超市 red",
+            query(Some("超市"), None, Some(Grade::Red)),
+        ),
+        ("search credit code", query(Some(uscc), None, None)),
+        ("search id", query(Some(id), None, None)),
+    ]
+}
+
+/// Twelve weeks of daily counts, as a dashboard reads them after twelve
+/// weeks of daily refreshes: the days before the last refreshed one that
+/// have no document get a copy of its document. Returns that last day.
+async fn seed_trend(store: &SharedStore) -> anyhow::Result<jiff::civil::Date> {
+    use jiff::ToSpan;
+    use yisaozhi::store::query::{DayCounts, DAILY_COUNTS};
+    use yisaozhi::store::Expect;
+    let docs = store.documents(DAILY_COUNTS, None, 10_000).await?;
+    let (_, last) = docs
+        .last()
+        .ok_or_else(|| anyhow::anyhow!("no daily counts: run a refresh first"))?;
+    let last: DayCounts = serde_json::from_str(last)?;
+    for back in 1..yisaozhi::dashboard::TREND_DAYS {
+        let mut day = last.clone();
+        day.as_of = last.as_of - back.days();
+        let text = serde_json::to_string(&day)?;
+        store
+            .swap_document(
+                DAILY_COUNTS,
+                &DayCounts::key(day.as_of),
+                Expect::Absent,
+                Some(text),
+                None,
+            )
+            .await?;
+    }
+    Ok(last.as_of)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let spec = args.get(1).map_or("embedded:./data", String::as_str);
+    let rounds: usize = args.get(2).and_then(|r| r.parse().ok()).unwrap_or(5);
+    let csv = args.get(3);
+    let store: SharedStore = StoreSpec::parse(spec)
+        .map_err(anyhow::Error::msg)?
+        .open()
+        .await?;
+    let first = store.projections_page(None, 1).await?;
+    let sample = first
+        .first()
+        .ok_or_else(|| anyhow::anyhow!("the store has no projection"))?;
+    let id: MerchantId = sample.merchant.id.clone();
+    let uscc = store
+        .projections_page(None, 100)
+        .await?
+        .iter()
+        .find_map(|p| p.merchant.uscc.as_ref().map(|u| u.to_string()))
+        .unwrap_or_default();
+    let today = seed_trend(&store).await?;
+    let cases = searches(&uscc, id.as_str());
+    // name → (times, result)
+    let mut times: Vec<(String, Vec<f64>, u64)> = Vec::new();
+    let mut note = |name: &str, ms: f64, result: u64| match times.iter_mut().find(|t| t.0 == name) {
+        Some(t) => {
+            t.1.push(ms);
+            t.2 = result;
+        }
+        None => times.push((name.to_owned(), vec![ms], result)),
+    };
+    for _ in 0..rounds {
+        let t = Instant::now();
+        let p = store.projection(&id).await?;
+        note(
+            "baseline: projection by id",
+            t.elapsed().as_secs_f64() * 1e3,
+            u64::from(p.is_some()),
+        );
+        for (name, q) in &cases {
+            let t = Instant::now();
+            let page = store.search(q).await?;
+            note(name, t.elapsed().as_secs_f64() * 1e3, page.total);
+        }
+        for region in [None, Some("511504")] {
+            let t = Instant::now();
+            let s = store.stats(region).await?;
+            note(
+                &format!("stats {}", region.unwrap_or("all")),
+                t.elapsed().as_secs_f64() * 1e3,
+                s.total,
+            );
+            let t = Instant::now();
+            let d = yisaozhi::dashboard::dashboard(store.as_ref(), region, today).await?;
+            note(
+                &format!("dashboard {}", region.unwrap_or("all")),
+                t.elapsed().as_secs_f64() * 1e3,
+                d.trend.len() as u64,
+            );
+        }
+        let t = Instant::now();
+        let page = store
+            .search_after(&query(None, Some("511504"), None), None, 500)
+            .await?;
+        note(
+            "ledger page of 500 (district)",
+            t.elapsed().as_secs_f64() * 1e3,
+            page.len() as u64,
+        );
+    }
+    let base = median(times[0].1.clone());
+    // The rows of benches/results/ (columns in BENCHMARKS.md).
+    let date = jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%MZ")
+        .to_string();
+    let commit = std::env::var("COMMIT").unwrap_or_default();
+    let machine = std::env::var("MACHINE").unwrap_or_default();
+    let command = std::env::var("COMMAND").unwrap_or_default();
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load: Vec<&str> = load.split_whitespace().take(3).collect();
+    let kind = spec.split(':').next().unwrap_or("");
+    let merchants = store.stats(None).await?.total;
+    let mut out = String::new();
+    for (name, t, result) in &times {
+        let m = median(t.clone());
+        let lo = t.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = t.iter().copied().fold(0.0, f64::max);
+        println!("{name},{m:.2},{lo:.2},{hi:.2},{:.1},{result}", m / base);
+        let baseline = name.starts_with("baseline");
+        let target = if baseline || name.starts_with("ledger") {
+            ""
+        } else {
+            "workbench-first-byte"
+        };
+        out.push_str(&format!(
+            "{date},{commit},{target},\"{name} (in process, {kind}, {merchants} merchants)\",{m:.2},ms,{},{},{command},{machine},\"median of {rounds}, {lo:.2}-{hi:.2} ms; result {result}; load average {}\"\n",
+            if baseline { String::new() } else { format!("{base:.2}") },
+            if baseline { String::new() } else { format!("{:.1}", m / base) },
+            load.join(" "),
+        ));
+    }
+    if let Some(path) = csv {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        f.write_all(out.as_bytes())?;
+    }
+    Ok(())
+}
