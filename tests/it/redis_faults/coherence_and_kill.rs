@@ -157,7 +157,7 @@ pub(super) async fn redis_killed_under_load_cached_merchants_answer_others_get_a
     setup.redis.kill();
     let killed = Instant::now();
 
-    // Uncached merchants: 503 JSON and 503 page, each well within 100 ms,
+    // Uncached merchants: 503 JSON and 503 page, none waiting for the store,
     // starting with the very first request after the kill.
     let mut slowest = Duration::ZERO;
     for i in 5..=8 {
@@ -174,7 +174,7 @@ pub(super) async fn redis_killed_under_load_cached_merchants_answer_others_get_a
             "{body}"
         );
         println!("uncached {} JSON: 503 in {took:?}", merchant(i));
-        assert!(took <= FAIL_FAST, "JSON 503 took {took:?}");
+        assert!(took <= known_down(), "JSON 503 took {took:?}");
         slowest = slowest.max(took);
 
         let (status, ctype, body, took) = service.timed(&format!("/s/{t}"), "text/html").await;
@@ -182,7 +182,7 @@ pub(super) async fn redis_killed_under_load_cached_merchants_answer_others_get_a
         assert!(ctype.starts_with("text/html"), "{ctype}");
         assert!(body.contains("暂时无法查询"), "{body}");
         println!("uncached {} page: 503 in {took:?}", merchant(i));
-        assert!(took <= FAIL_FAST, "page 503 took {took:?}");
+        assert!(took <= known_down(), "page 503 took {took:?}");
         slowest = slowest.max(took);
     }
     println!("slowest 503 while Redis is down: {slowest:?}");

@@ -33,7 +33,7 @@ pub(super) async fn audit_count(
 }
 
 #[tokio::test]
-pub(super) async fn redis_hung_by_sigstop_uncached_scans_get_a_503_within_100_ms_then_within_10_ms_cached_ones_answer_and_sigcont_recovers(
+pub(super) async fn redis_hung_by_sigstop_uncached_scans_get_a_503_at_the_budget_then_at_once_cached_ones_answer_and_sigcont_recovers(
 ) {
     let setup = Setup::new(12);
     let tokens = setup.tokens();
@@ -65,13 +65,12 @@ pub(super) async fn redis_hung_by_sigstop_uncached_scans_get_a_503_within_100_ms
     assert_eq!(body["error"], "unavailable", "{body}");
     println!("first uncached scan with Redis hung: 503 in {took:?}");
     assert!(
-        took <= FAIL_FAST,
-        "first 503 took {took:?} (bound {FAIL_FAST:?})"
+        took <= fail_fast(),
+        "first 503 took {took:?} (bound {:?})",
+        fail_fast()
     );
 
-    // Redis is known down: the next ones do not wait for it. Judged on the
-    // median and the 90th percentile of 42 requests (a loaded machine may
-    // stall any single one), each still within the first bound.
+    // Redis is known down: none of the next 42 waits for it.
     let mut times = Vec::new();
     for _ in 0..3 {
         for i in 6..=12 {
@@ -95,9 +94,10 @@ pub(super) async fn redis_hung_by_sigstop_uncached_scans_get_a_503_within_100_ms
         quantile(&mut times, 1.0),
     );
     println!("uncached scans once Redis is known down: median {median:?}, p90 {p90:?}, slowest {slowest:?}");
-    assert!(median <= KNOWN_DOWN, "median {median:?}");
-    assert!(p90 <= KNOWN_DOWN, "p90 {p90:?}");
-    assert!(slowest <= FAIL_FAST, "slowest {slowest:?}");
+    assert!(
+        slowest <= known_down(),
+        "slowest {slowest:?} (median {median:?}, p90 {p90:?})"
+    );
 
     // Cached merchants answer with their data.
     for (i, was) in (1..=4).zip(&before) {
@@ -125,7 +125,7 @@ pub(super) async fn redis_hung_by_sigstop_uncached_scans_get_a_503_within_100_ms
         println!("{method} {path} with Redis hung: {status} in {took:?}");
         assert_eq!(status, 503, "{body}");
         assert_eq!(body["error"], "unavailable", "{body}");
-        assert!(took <= FAIL_FAST, "{method} {path} took {took:?}");
+        assert!(took <= known_down(), "{method} {path} took {took:?}");
     }
 
     // Readiness: the warm replica stays in, the cold one goes out.
@@ -233,7 +233,7 @@ pub(super) async fn redis_hung_by_sigstop_a_regulators_request_answers_503_after
         .await;
     let took = started.elapsed();
     assert_eq!(status, 503, "{answer}");
-    assert!(took <= FAIL_FAST, "second request took {took:?}");
+    assert!(took <= known_down(), "second request took {took:?}");
 
     setup.redis.resume();
     let back = Instant::now();
