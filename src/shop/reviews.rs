@@ -330,7 +330,10 @@ pub async fn list(
                 Some(v) => *v,
                 None => {
                     let v = match MerchantId::parse(&review.merchant) {
-                        Ok(id) => store.merchant(&id).await?.is_some_and(|m| visible(&m.region)),
+                        Ok(id) => store
+                            .merchant(&id)
+                            .await?
+                            .is_some_and(|m| visible(&m.region)),
                         Err(_) => false,
                     };
                     if seen.len() < 10_000 {

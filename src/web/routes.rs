@@ -5,7 +5,8 @@ use actix_web::{web, HttpResponse};
 
 use super::scan::{SCAN_JSON, SCAN_PAGE, SCAN_PAGE_UPPER};
 use super::workbench::{
-    act, audit, dashboard, import, later, ledger as staff_ledger, login, merchant, search,
+    access, act, audit, dashboard, import, later, ledger as staff_ledger, login, merchant, reviews,
+    search,
 };
 use super::{
     admin, changes, grid, ledger, open_data, openapi, ops, pages, plans, public, scan, shop,
@@ -111,12 +112,15 @@ api! {
     get "/admin/merchants/{id}" => merchant::page_handler, "workbench", "Workbench: a merchant's page", [];
     post "/admin/merchants/{id}/override" => act::set_override, "workbench", "Workbench: reclassify (form: grade, reason, expires_at?, csrf)", [];
     post "/admin/merchants/{id}/override/clear" => act::clear_override, "workbench", "Workbench: clear the override (form: csrf)", [];
+    post "/admin/merchants/{id}/access" => access::issue, "workbench", "Workbench: issue a shop's one-time activation code, shown once on a letter (form: csrf)", [];
+    post "/admin/merchants/{id}/access/revoke" => access::revoke, "workbench", "Workbench: revoke a shop's access (form: csrf)", [];
     post "/admin/merchants/{id}/codes" => act::issue_code, "workbench", "Workbench: issue a new code (form: csrf)", [];
     post "/admin/codes/{serial}/revoke" => act::revoke_code, "workbench", "Workbench: revoke a code (form: confirm, csrf)", [];
     get "/admin/audit" => audit::page_handler, "workbench", "Workbench: the audit log", ["target", "actor", "since", "limit"];
     get "/admin/import" => import::page_handler, "workbench", "Workbench: upload a records or merchants file", [];
     post "/admin/import" => import::submit, "workbench", "Workbench: import an uploaded file (multipart: kind, file, csrf)", [];
-    get "/admin/reviews" => later::reviews, "workbench", "Workbench: reviews (not yet enabled)", [];
+    get "/admin/reviews" => reviews::page_handler, "workbench", "Workbench: the shops' pending submissions in the staff's regions", ["kind", "after"];
+    post "/admin/reviews/{review}" => reviews::decide, "workbench", "Workbench: accept or reject a submission (form: decision, reason, csrf)", [];
     get "/admin/patrols" => later::patrols, "workbench", "Workbench: patrols (not yet enabled)", [];
     get "/admin/plans" => later::plans, "workbench", "Workbench: inspection plans (not yet enabled)", [];
     post "/api/v1/admin/inspectors" => grid::import_inspectors, "regulator", "Import inspectors and assistants (JSONL body)", [];

@@ -40,3 +40,4 @@ mod verify;
 mod workbench;
 mod workbench_browser;
 mod workbench_pages;
+mod workbench_reviews;

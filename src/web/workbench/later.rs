@@ -20,15 +20,6 @@ fn not_yet(staff: &Staff, nav: Nav, title: &str, what: &str) -> HttpResponse {
     page(staff, nav, title, body)
 }
 
-pub async fn reviews(staff: Staff) -> HttpResponse {
-    not_yet(
-        &staff,
-        Nav::Reviews,
-        "审核",
-        "商户提交的自查记录（索票索证、进货查验、自查）、对评定理由的回应和信用修复申请，由监管人员在此逐件审核（通过或驳回并说明理由）。",
-    )
-}
-
 pub async fn patrols(staff: Staff) -> HttpResponse {
     not_yet(
         &staff,

@@ -10,6 +10,7 @@
 //! anything and read it with `forms::read_form`, and answer failures as
 //! [`PageError`].
 
+pub mod access;
 pub mod act;
 pub mod audit;
 mod charts;
@@ -24,6 +25,7 @@ pub mod layout;
 pub mod ledger;
 pub mod login;
 pub mod merchant;
+pub mod reviews;
 pub mod search;
 pub mod session;
 pub mod staff;
