@@ -39,5 +39,6 @@ mod tips;
 mod verify;
 mod workbench;
 mod workbench_browser;
+mod workbench_grid;
 mod workbench_pages;
 mod workbench_reviews;

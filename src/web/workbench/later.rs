@@ -20,15 +20,6 @@ fn not_yet(staff: &Staff, nav: Nav, title: &str, what: &str) -> HttpResponse {
     page(staff, nav, title, body)
 }
 
-pub async fn patrols(staff: Staff) -> HttpResponse {
-    not_yet(
-        &staff,
-        Nav::Patrols,
-        "巡查",
-        "按网格分配给协管员的商户，按当前等级确定巡查频次（红码30天、黄码90天、绿码365天），在此列出到期和逾期未巡查的商户。",
-    )
-}
-
 pub async fn plans(staff: Staff) -> HttpResponse {
     not_yet(
         &staff,

@@ -25,6 +25,7 @@ pub mod layout;
 pub mod ledger;
 pub mod login;
 pub mod merchant;
+pub mod patrols;
 pub mod reviews;
 pub mod search;
 pub mod session;
