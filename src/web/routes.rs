@@ -5,8 +5,8 @@ use actix_web::{web, HttpResponse};
 
 use super::scan::{SCAN_JSON, SCAN_PAGE, SCAN_PAGE_UPPER};
 use super::workbench::{
-    access, act, audit, dashboard, import, later, ledger as staff_ledger, login, merchant, patrols,
-    reviews, search,
+    access, act, audit, dashboard, import, ledger as staff_ledger, login, merchant, patrols,
+    plans as staff_plans, reviews, search,
 };
 use super::{
     admin, changes, grid, ledger, open_data, openapi, ops, pages, plans, public, scan, shop,
@@ -123,7 +123,8 @@ api! {
     post "/admin/reviews/{review}" => reviews::decide, "workbench", "Workbench: accept or reject a submission (form: decision, reason, csrf)", [];
     get "/admin/patrols" => patrols::page_handler, "workbench", "Workbench: an assistant's due and overdue patrols (a phone page)", ["assistant", "within"];
     post "/admin/patrols/{id}" => patrols::record, "workbench", "Workbench: record a patrol (form: assistant, result, hazards, deadline, note, csrf)", [];
-    get "/admin/plans" => later::plans, "workbench", "Workbench: inspection plans (not yet enabled)", [];
+    get "/admin/plans" => staff_plans::page_handler, "workbench", "Workbench: the random inspection plans and a form to draw one", [];
+    post "/admin/plans" => staff_plans::draw, "workbench", "Workbench: draw and publish a plan (form: name, seed, size, region, weights, inspectors_per_check, as_of, csrf)", [];
     post "/api/v1/admin/inspectors" => grid::import_inspectors, "regulator", "Import inspectors and assistants (JSONL body)", [];
     get "/api/v1/admin/inspectors" => grid::list_inspectors, "regulator", "The roster of inspectors and assistants", [];
     get "/api/v1/admin/grid" => grid::grid, "regulator", "An assistant's merchants, or the unassigned ones", ["assistant", "page"];

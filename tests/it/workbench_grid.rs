@@ -260,3 +260,164 @@ async fn a_township_token_sees_no_other_regions_assistants_nor_records_their_pat
     assert_eq!(res.status, 403, "{}", res.body);
     assert!(patrols_of(&app, &greens[0]).await.is_empty());
 }
+
+/// The plan names the plans page lists, newest first.
+fn plans_listed(page: &str) -> Vec<String> {
+    page.split("<li class=\"plan\"><a href=\"/plans/")
+        .skip(1)
+        .map(|s| s[..s.find('"').unwrap()].to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_plan_drawn_on_the_page_is_the_plan_the_library_draws_from_the_same_inputs() {
+    let app = spawn_app().await;
+    let store = store_of(&app).await;
+    let token = add_token(&store, "叙州区抽查员", "write:5115").await;
+    let staff = login(&app.base, &token).await;
+    let page = staff.get(&app.base, "/admin/plans").await;
+    assert_eq!(page.status, 200);
+    assert_eq!(plans_listed(&page.body), ["demo"]);
+
+    let fields = [
+        ("name", "秋季-抽查"),
+        ("seed", "2026 秋 42"),
+        ("size", "4"),
+        ("region", "511504"),
+        ("weights", "red=4,yellow=2,green=0.5"),
+        ("inspectors_per_check", "2"),
+        ("as_of", ""),
+    ];
+    let res = staff.post(&app.base, "/admin/plans", &fields).await;
+    assert_eq!(res.status, 303, "{}", res.body);
+    assert_eq!(res.location(), Some("/admin/plans?done=drawn"));
+    let page = staff.get(&app.base, "/admin/plans?done=drawn").await;
+    assert_eq!(plans_listed(&page.body)[0], "秋季-抽查");
+    assert!(page.body.contains("已抽取并公开"));
+
+    // The library, from the same inputs, draws the same merchants and teams.
+    let req = yisaozhi::plan::PlanRequest {
+        name: "秋季-抽查".into(),
+        seed: "2026 秋 42".into(),
+        size: 4,
+        region: Some(yisaozhi::model::RegionCode::parse("511504").unwrap()),
+        weights: yisaozhi::plan::Weights::parse("red=4,yellow=2,green=0.5").unwrap(),
+        team_size: 2,
+        as_of: yisaozhi::clock::today(),
+    };
+    let input = yisaozhi::plan::gather(store.as_ref(), &req).await.unwrap();
+    let want = yisaozhi::plan::draw(&input).unwrap();
+    let stored = yisaozhi::plan::get(store.as_ref(), "秋季-抽查")
+        .await
+        .unwrap()
+        .expect("stored");
+    assert_eq!(stored.entries.len(), 4);
+    assert_eq!(stored.input_sha256, yisaozhi::plan::input_digest(&input));
+    let got: Vec<(String, Option<Vec<String>>)> = stored
+        .entries
+        .iter()
+        .map(|e| {
+            (
+                e.merchant_id.to_string(),
+                e.team
+                    .as_ref()
+                    .map(|t| t.iter().map(|m| m.id.to_string()).collect()),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, Option<Vec<String>>)> = want
+        .entries
+        .iter()
+        .map(|e| {
+            (
+                e.merchant_id.to_string(),
+                e.team
+                    .as_ref()
+                    .map(|t| t.iter().map(|m| m.to_string()).collect()),
+            )
+        })
+        .collect();
+    assert_eq!(got, expected);
+    assert_eq!(stored.created_by, "叙州区抽查员");
+    let (s, public) = app
+        .get("/api/v1/plans/%E7%A7%8B%E5%AD%A3-%E6%8A%BD%E6%9F%A5")
+        .await;
+    assert_eq!(s, 200, "{public}");
+    assert_eq!(public["seed"], "2026 秋 42");
+}
+
+#[tokio::test]
+async fn bad_plan_input_is_answered_on_the_page_and_draws_nothing() {
+    let app = spawn_app().await;
+    let store = store_of(&app).await;
+    let staff = login(&app.base, &app.token).await;
+    let good = |k: &str| match k {
+        "name" => "p1",
+        "seed" => "s",
+        "size" => "2",
+        _ => "",
+    };
+    for (field, value, status, words) in [
+        ("size", "0", 400, "size"),
+        ("size", "abc", 400, "field `size`"),
+        ("size", "", 400, "field `size`"),
+        ("weights", "red=x", 400, "field `weights`"),
+        ("weights", "red=0,yellow=0,green=0", 400, "weight"),
+        ("seed", " ", 400, "seed"),
+        ("name", "a b", 400, "plan name"),
+        ("region", "51", 400, "field `region`"),
+        ("as_of", "2026-13-01", 400, "field `as_of`"),
+        ("inspectors_per_check", "11", 400, "team"),
+        ("name", "demo", 409, "already exists"),
+    ] {
+        let mut fields: Vec<(&str, &str)> = ["name", "seed", "size"]
+            .iter()
+            .filter(|k| **k != field)
+            .map(|k| (*k, good(k)))
+            .collect();
+        fields.push((field, value));
+        let res = staff.post(&app.base, "/admin/plans", &fields).await;
+        assert_eq!(res.status, status, "{field}={value}: {}", res.body);
+        assert!(res.body.contains("未抽取"), "{field}={value}");
+        assert!(
+            res.body.to_lowercase().contains(&words.to_lowercase()),
+            "{field}={value}: {words} in {}",
+            res.body
+        );
+        // The form comes back filled as typed.
+        assert!(res.body.contains("id=\"pl-name\""));
+    }
+    // Without the session's token: 403, nothing drawn.
+    let res = request(
+        &app.base,
+        Method::POST,
+        "/admin/plans",
+        &staff.cookies(),
+        Some(&[("name", "p2"), ("seed", "s"), ("size", "2")]),
+    )
+    .await;
+    assert_eq!(res.status, 403);
+    let names: Vec<String> = yisaozhi::plan::list(store.as_ref())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    assert_eq!(names, ["demo"]);
+    // A township token may not draw over every region; a read token sees no form.
+    let township = add_token(&store, "翠屏区白沙所", "write:511502").await;
+    let township = login(&app.base, &township).await;
+    let res = township
+        .post(
+            &app.base,
+            "/admin/plans",
+            &[("name", "p3"), ("seed", "s"), ("size", "2")],
+        )
+        .await;
+    assert_eq!(res.status, 403, "{}", res.body);
+    assert!(res.body.contains("may not draw"));
+    let viewer = add_token(&store, "市局只读", "read").await;
+    let viewer = login(&app.base, &viewer).await;
+    let page = viewer.get(&app.base, "/admin/plans").await;
+    assert!(page.body.contains("只读令牌不能抽取计划") && !page.body.contains("pl-name"));
+}
