@@ -41,4 +41,5 @@ mod workbench;
 mod workbench_browser;
 mod workbench_grid;
 mod workbench_pages;
+mod workbench_queues_browser;
 mod workbench_reviews;

@@ -175,7 +175,7 @@ fn item(staff: &Staff, r: &Review, name: &str, writable: bool) -> Markup {
                 form.row method="post" action={"/admin/reviews/" (r.id)} {
                     (csrf_field(staff))
                     input type="hidden" name="decision" value="accept";
-                    button type="submit" { "通过" }
+                    button id={"accept-" (r.id)} type="submit" { "通过" }
                 }
                 form method="post" action={"/admin/reviews/" (r.id)} {
                     (csrf_field(staff))
