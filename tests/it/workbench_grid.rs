@@ -44,7 +44,7 @@ async fn due_api(app: &TestApp) -> Vec<Value> {
 }
 
 /// The green merchants of the assistant's grid.
-async fn green_merchants(app: &TestApp) -> Vec<String> {
+pub(crate) async fn green_merchants(app: &TestApp) -> Vec<String> {
     let (s, grid) = app
         .admin(
             Method::GET,
@@ -61,6 +61,22 @@ async fn green_merchants(app: &TestApp) -> Vec<String> {
         .filter(|m| m["grade"] == "green")
         .map(|m| m["id"].as_str().unwrap().to_owned())
         .collect()
+}
+
+/// Records a patrol of `id` 400 days ago (`old-patrol`): a green
+/// merchant (every 365 days) is then 35 days overdue.
+pub(crate) async fn patrolled_400_days_ago(app: &TestApp, id: &str) {
+    let line = json!({"id": "old-patrol", "merchant": id, "kind": "inspection", "date": day(-400),
+        "source": "patrol", "hazards": 0, "rectified": true});
+    let (s, b) = app
+        .admin(
+            Method::POST,
+            "/api/v1/admin/records",
+            Some(&app.token),
+            Some(line),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
 }
 
 /// The patrol records of `id`, as stored.
@@ -81,18 +97,7 @@ async fn a_patrol_recorded_on_the_phone_page_is_an_inspection_that_regrades_at_o
     let greens = green_merchants(&app).await;
     assert!(greens.len() >= 2, "{greens:?}");
     let (late, api_one) = (greens[0].clone(), greens[1].clone());
-    // A patrol 400 days ago: a green merchant (every 365 days) is overdue.
-    let line = json!({"id": "old-patrol", "merchant": late, "kind": "inspection", "date": day(-400),
-        "source": "patrol", "hazards": 0, "rectified": true});
-    let (s, b) = app
-        .admin(
-            Method::POST,
-            "/api/v1/admin/records",
-            Some(&app.token),
-            Some(line),
-        )
-        .await;
-    assert_eq!(s, 200, "{b}");
+    patrolled_400_days_ago(&app, &late).await;
 
     let store = store_of(&app).await;
     let token = add_token(&store, "叙州区巡查员", "write:511504").await;

@@ -14,6 +14,7 @@ use crate::helpers::spawn_app;
 use crate::shop::{as_shop, seed, shop_token, Y};
 use crate::workbench::{add_token, store_of};
 use crate::workbench_browser::{Tab, PHONE};
+use crate::workbench_grid::{green_merchants, patrolled_400_days_ago};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_review_accepted_and_a_patrol_recorded_on_a_phone() {
@@ -32,35 +33,8 @@ async fn a_review_accepted_and_a_patrol_recorded_on_a_phone() {
     assert_eq!(s, 201, "{repair}");
     let repair = repair["id"].as_str().unwrap().to_owned();
     // A green merchant of assistant XZ-A01, its last patrol 400 days ago.
-    let (_, grid) = app
-        .admin(
-            Method::GET,
-            "/api/v1/admin/grid?assistant=XZ-A01",
-            Some(&app.token),
-            None,
-        )
-        .await;
-    let late = grid["merchants"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["grade"] == "green")
-        .expect("a green merchant")["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let old = (yisaozhi::clock::today() - jiff::Span::new().days(400)).to_string();
-    let line = json!({"id": "old-patrol", "merchant": late, "kind": "inspection", "date": old,
-        "source": "patrol", "hazards": 0, "rectified": true});
-    let (s, b) = app
-        .admin(
-            Method::POST,
-            "/api/v1/admin/records",
-            Some(&app.token),
-            Some(line),
-        )
-        .await;
-    assert_eq!(s, 200, "{b}");
+    let late = green_merchants(&app).await[0].clone();
+    patrolled_400_days_ago(&app, &late).await;
     assert_eq!(app.scan(&late).await["grade"], "green");
     assert!(crate::shop::rules_of(&app.scan(Y).await).contains(&"Y2".to_owned()));
 

@@ -108,7 +108,7 @@ async fn accepting_and_rejecting_in_the_workbench_is_what_the_api_then_says() {
     assert_eq!(page.status, 200);
     assert_eq!(
         shown(&page.body),
-        [report.clone(), repair.clone(), reply.clone()]
+        [report.as_str(), repair.as_str(), reply.as_str()]
     );
     for words in [
         "进货查验",
@@ -124,7 +124,7 @@ async fn accepting_and_rejecting_in_the_workbench_is_what_the_api_then_says() {
         assert!(page.body.contains(words), "{words}");
     }
     let repairs = staff.get(&app.base, "/admin/reviews?kind=repair").await;
-    assert_eq!(shown(&repairs.body), [repair.clone()]);
+    assert_eq!(shown(&repairs.body), [repair.as_str()]);
 
     // Rejecting needs a reason: refused, nothing changed.
     let path = |id: &str| format!("/admin/reviews/{id}");
@@ -147,7 +147,7 @@ async fn accepting_and_rejecting_in_the_workbench_is_what_the_api_then_says() {
     assert_eq!(res.status, 303, "{}", res.body);
     assert_eq!(res.location(), Some("/admin/reviews?done=accept"));
     let accepted = listed(&app, &app.token, "accepted").await;
-    assert_eq!(ids(&accepted), [repair.clone()]);
+    assert_eq!(ids(&accepted), [repair.as_str()]);
     let record = accepted[0]["decision"]["record_id"].as_str().unwrap();
     assert_eq!(accepted[0]["decision"]["actor"], "叙州区审核员");
     assert!(!rules_of(&app.scan(Y).await).contains(&"Y2".to_owned()));
@@ -181,7 +181,7 @@ async fn accepting_and_rejecting_in_the_workbench_is_what_the_api_then_says() {
         .await;
     assert_eq!(res.status, 303, "{}", res.body);
     let rejected = listed(&app, &app.token, "rejected").await;
-    assert_eq!(ids(&rejected), [reply.clone()]);
+    assert_eq!(ids(&rejected), [reply.as_str()]);
     assert_eq!(rejected[0]["decision"]["reason"], "请补充缴款凭证");
     let (_, me) = as_shop(&app, &shop, Method::GET, "/api/v1/shop/me", None).await;
     assert!(me.to_string().contains("请补充缴款凭证"), "{me}");
@@ -246,12 +246,12 @@ async fn a_township_token_neither_sees_nor_decides_another_regions_submissions()
     let staff = login(&app.base, &township).await;
 
     let page = staff.get(&app.base, "/admin/reviews").await;
-    assert_eq!(shown(&page.body), [theirs.clone()]);
+    assert_eq!(shown(&page.body), [theirs.as_str()]);
     assert!(!page.body.contains("SHOP-Y") && !page.body.contains(&ours));
     // The API, like its other reads, lists every region's.
     assert_eq!(
         ids(&listed(&app, &township, "pending").await),
-        [ours.clone(), theirs.clone()]
+        [ours.as_str(), theirs.as_str()]
     );
     // Deciding another region's submission: refused, still pending.
     let res = staff
@@ -264,13 +264,13 @@ async fn a_township_token_neither_sees_nor_decides_another_regions_submissions()
     assert_eq!(res.status, 403, "{}", res.body);
     assert_eq!(
         ids(&listed(&app, &app.token, "pending").await),
-        [ours.clone(), theirs.clone()]
+        [ours.as_str(), theirs.as_str()]
     );
     // A read-only token sees every region and no forms.
     let viewer = add_token(&store, "市局只读", "read").await;
     let viewer = login(&app.base, &viewer).await;
     let page = viewer.get(&app.base, "/admin/reviews").await;
-    assert_eq!(shown(&page.body), [ours.clone(), theirs.clone()]);
+    assert_eq!(shown(&page.body), [ours.as_str(), theirs.as_str()]);
     assert!(!page.body.contains("name=\"decision\""));
     // Its own region's: decided.
     let res = staff
@@ -320,7 +320,7 @@ async fn review_and_access_forms_without_the_session_token_change_nothing() {
     }
     assert_eq!(
         ids(&listed(&app, &app.token, "pending").await),
-        [id.clone()]
+        [id.as_str()]
     );
     assert_eq!(crate::shop::audit_actions(&app, Y).await, audit_before);
     // The shop's token still works: access was not revoked.
