@@ -99,6 +99,13 @@ async fn a_review_accepted_and_a_patrol_recorded_on_a_phone() {
         assert!(tab.text(b).contains("已记录巡查"));
         tab.check(b, "queue-patrols-recorded");
 
+        // The shop's activation code on its letter, from the merchant's page.
+        tab.go(b, "/admin/merchants/SHOP-Y");
+        tab.act(b, "document.querySelector('form[action=\"/admin/merchants/SHOP-Y/access\"] button').click()");
+        let code = tab.eval(b, "document.getElementById('activation-code').textContent");
+        assert_eq!(code.as_str().unwrap().len(), 11, "{code}");
+        tab.check(b, "queue-access-letter");
+
         tab.go(b, "/admin/plans");
         tab.check(b, "queue-plans");
         tab.close(b);

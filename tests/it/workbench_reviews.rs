@@ -420,3 +420,30 @@ async fn the_merchant_page_issues_a_one_time_activation_code_and_revokes_access(
     assert_eq!(page.status, 200);
     assert!(!page.body.contains("签发激活码"));
 }
+
+#[tokio::test]
+async fn a_long_queue_is_shown_a_page_at_a_time_oldest_first() {
+    let app = crate::helpers::spawn_app().await;
+    seed(&app).await;
+    let mut filed = Vec::new();
+    for (merchant, n) in [(Y, 20), (crate::shop::OTHER, 5)] {
+        let shop = shop_token(&app, merchant).await;
+        for i in 0..n {
+            let body =
+                json!({"report_type": "invoice", "date": day(0), "summary": format!("第{i}张")});
+            filed.push(file(&app, &shop, "/api/v1/shop/self-reports", body).await);
+        }
+    }
+    let staff = login(&app.base, &app.token).await;
+    let first = staff.get(&app.base, "/admin/reviews").await;
+    assert_eq!(shown(&first.body), filed[..20]);
+    let next = format!("/admin/reviews?after={}", filed[19]);
+    assert!(
+        first.body.contains(&format!("href=\"{next}\"")),
+        "a next page"
+    );
+    let second = staff.get(&app.base, &next).await;
+    assert_eq!(shown(&second.body), filed[20..]);
+    assert!(!second.body.contains("after="), "no page after the last");
+    assert!(second.body.contains("回到第一页"));
+}
