@@ -601,4 +601,29 @@ mod tests {
             assert!(!is_review_id(bad), "{bad}");
         }
     }
+
+    #[test]
+    fn a_decision_needs_a_known_word_and_a_reason_to_reject() {
+        assert_eq!(parse_decision(Some("accept"), None).unwrap(), (true, None));
+        assert_eq!(
+            parse_decision(Some("accept"), Some(" ")).unwrap(),
+            (true, None)
+        );
+        assert_eq!(
+            parse_decision(Some("reject"), Some(" 照片不清 ")).unwrap(),
+            (false, Some("照片不清".into()))
+        );
+        for (d, r, words) in [
+            (None, None, "field `decision`"),
+            (Some("Accept"), None, "field `decision`"),
+            (Some("reject"), None, "required to reject"),
+            (Some("reject"), Some("  "), "required to reject"),
+            (Some("reject"), Some("a\u{202e}b"), "field `reason`"),
+        ] {
+            let e = parse_decision(d, r).unwrap_err().to_string();
+            assert!(e.contains(words), "{d:?} {r:?}: {e}");
+        }
+        let long = "字".repeat(MAX_DECISION_CHARS + 1);
+        assert!(parse_decision(Some("accept"), Some(&long)).is_err());
+    }
 }

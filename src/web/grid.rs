@@ -351,3 +351,77 @@ pub async fn create_patrol(
     Ok(HttpResponse::Created()
         .json(json!({"record_id": record_id, "merchant_id": id, "grade": grade})))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_patrol_report_is_read_from_its_fields_or_says_which_is_wrong() {
+        let today: jiff::civil::Date = "2026-03-10".parse().unwrap();
+        let ok = |r, h, d, n| PatrolReport::parse(r, h, d, n, today).unwrap();
+        assert_eq!(
+            ok(Some("ok"), Some("7"), Some("2026-04-01"), Some("  ")),
+            PatrolReport {
+                hazards: 0,
+                rectified: true,
+                deadline: None,
+                note: None
+            }
+        );
+        assert_eq!(
+            ok(Some("fixed"), None, None, Some(" 已整改 ")),
+            PatrolReport {
+                hazards: 1,
+                rectified: true,
+                deadline: None,
+                note: Some("已整改".into())
+            }
+        );
+        assert_eq!(
+            ok(Some("deadline"), Some("3"), Some("2026-03-10"), None),
+            PatrolReport {
+                hazards: 3,
+                rectified: false,
+                deadline: Some(today),
+                note: None
+            }
+        );
+        let long = "字".repeat(MAX_PATROL_NOTE_CHARS + 1);
+        for (r, h, d, n, words) in [
+            (None, None, None, None, "field `result`"),
+            (Some("maybe"), None, None, None, "field `result`"),
+            (Some("fixed"), Some("0"), None, None, "field `hazards`"),
+            (Some("fixed"), Some("100"), None, None, "field `hazards`"),
+            (Some("fixed"), Some("-1"), None, None, "field `hazards`"),
+            (
+                Some("deadline"),
+                None,
+                None,
+                None,
+                "field `deadline`: required",
+            ),
+            (
+                Some("deadline"),
+                None,
+                Some("2026-02-30"),
+                None,
+                "expected YYYY-MM-DD",
+            ),
+            (
+                Some("deadline"),
+                None,
+                Some("2026-03-09"),
+                None,
+                "in the past",
+            ),
+            (Some("ok"), None, None, Some("a\u{202e}b"), "field `note`"),
+            (Some("ok"), None, None, Some(long.as_str()), "field `note`"),
+        ] {
+            let e = PatrolReport::parse(r, h, d, n, today)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(words), "{r:?} {h:?} {d:?}: {e}");
+        }
+    }
+}
