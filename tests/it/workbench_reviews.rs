@@ -116,6 +116,7 @@ async fn accepting_and_rejecting_in_the_workbench_is_what_the_api_then_says() {
         "票证齐全",
         "信用修复申请",
         "y-pen",
+        "叙市监罚〔2026〕1号",
         "已缴清罚款并整改",
         "罚款已缴清。",
         "href=\"/admin/merchants/SHOP-Y\"",

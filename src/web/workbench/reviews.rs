@@ -79,7 +79,19 @@ pub async fn page_handler(
             .as_ref()
             .is_some_and(|m| staff.scope.may_write(&m.region));
         let name = merchant.map(|m| m.name).unwrap_or_default();
-        rows.push(item(&staff, review, &name, writable));
+        let about = match answered_record(&review.submission) {
+            Some(rid) => match MerchantId::parse(&review.merchant) {
+                Ok(id) => store
+                    .records(&id)
+                    .await?
+                    .into_iter()
+                    .find(|rec| rec.id == rid)
+                    .map(|rec| format!("{} {}", rec.date, describe(&rec.body))),
+                Err(_) => None,
+            },
+            None => None,
+        };
+        rows.push(item(&staff, review, &name, about.as_deref(), writable));
     }
     let link = |k: Option<&str>| match k {
         Some(k) => format!("/admin/reviews?kind={k}"),
@@ -118,8 +130,18 @@ pub async fn page_handler(
     Ok(page(&staff, Nav::Reviews, "审核", body))
 }
 
-/// The fields of a submission, as a list of facts.
-fn fields(s: &Submission) -> Markup {
+/// The record a reply or a repair is about, if it names one.
+fn answered_record(s: &Submission) -> Option<&str> {
+    match s {
+        Submission::Reply { record_id, .. } => record_id.as_deref(),
+        Submission::Repair { record_id, .. } => Some(record_id),
+        Submission::SelfReport { .. } => None,
+    }
+}
+
+/// The fields of a submission, as a list of facts; `about`: the record
+/// it answers or would repair, in words.
+fn fields(s: &Submission, about: Option<&str>) -> Markup {
     html! {
         dl.facts {
             @match s {
@@ -140,11 +162,12 @@ fn fields(s: &Submission) -> Markup {
                     dd {
                         @if let Some(r) = rule { "评定理由 " (r) }
                         @if let Some(r) = record_id { "记录 " (r) }
+                        @if let Some(a) = about { br; span.muted { (a) } }
                     }
                     dt { "内容" } dd { (text) }
                 }
                 Submission::Repair { record_id, commitment, statement } => {
-                    dt { "修复的记录" } dd { (record_id) }
+                    dt { "修复的记录" } dd { (record_id) @if let Some(a) = about { br; span.muted { (a) } } }
                     dt { "信用承诺" } dd { (if *commitment { "已承诺" } else { "未承诺" }) }
                     dt { "申请说明" } dd { (statement) }
                 }
@@ -155,7 +178,7 @@ fn fields(s: &Submission) -> Markup {
 
 /// One submission with its two forms (for staff who may change the
 /// merchant).
-fn item(staff: &Staff, r: &Review, name: &str, writable: bool) -> Markup {
+fn item(staff: &Staff, r: &Review, name: &str, about: Option<&str>, writable: bool) -> Markup {
     let submitted = r
         .submitted_at
         .to_zoned(clock::zone())
@@ -170,7 +193,7 @@ fn item(staff: &Staff, r: &Review, name: &str, writable: bool) -> Markup {
                 " "
                 span.muted { (r.merchant) " · 提交于 " (submitted) }
             }
-            (fields(&r.submission))
+            (fields(&r.submission, about))
             @if writable {
                 form.row method="post" action={"/admin/reviews/" (r.id)} {
                     (csrf_field(staff))
