@@ -318,29 +318,21 @@ async fn a_plan_drawn_on_the_page_is_the_plan_the_library_draws_from_the_same_in
         .expect("stored");
     assert_eq!(stored.entries.len(), 4);
     assert_eq!(stored.input_sha256, yisaozhi::plan::input_digest(&input));
-    let got: Vec<(String, Option<Vec<String>>)> = stored
+    let got: Vec<_> = stored
         .entries
         .iter()
         .map(|e| {
-            (
-                e.merchant_id.to_string(),
-                e.team
-                    .as_ref()
-                    .map(|t| t.iter().map(|m| m.id.to_string()).collect()),
-            )
+            let team = e
+                .team
+                .as_ref()
+                .map(|t| t.iter().map(|m| m.id.clone()).collect());
+            (e.merchant_id.clone(), e.weight, team, e.no_team)
         })
         .collect();
-    let expected: Vec<(String, Option<Vec<String>>)> = want
+    let expected: Vec<_> = want
         .entries
         .iter()
-        .map(|e| {
-            (
-                e.merchant_id.to_string(),
-                e.team
-                    .as_ref()
-                    .map(|t| t.iter().map(|m| m.to_string()).collect()),
-            )
-        })
+        .map(|e| (e.merchant_id.clone(), e.weight, e.team.clone(), e.no_team))
         .collect();
     assert_eq!(got, expected);
     assert_eq!(stored.created_by, "叙州区抽查员");
