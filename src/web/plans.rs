@@ -262,7 +262,7 @@ struct PlanBody {
 
 /// Whether `scope` may draw a plan over `region` (`None`: everywhere): a
 /// scoped token only within its prefix, a read token never.
-fn may_draw(scope: &Scope, region: Option<&RegionCode>) -> bool {
+pub fn may_draw(scope: &Scope, region: Option<&RegionCode>) -> bool {
     match scope {
         Scope::Read => false,
         Scope::Write { region_prefix } => match region {

@@ -413,6 +413,31 @@ async fn bad_plan_input_is_answered_on_the_page_and_draws_nothing() {
         .await;
     assert_eq!(res.status, 403, "{}", res.body);
     assert!(res.body.contains("may not draw"));
+    // Its form offers its own region, and drawing there works.
+    let page = township.get(&app.base, "/admin/plans").await;
+    assert!(
+        page.body
+            .contains("name=\"region\" inputmode=\"numeric\" maxlength=\"6\" value=\"511502\""),
+        "{}",
+        page.body
+    );
+    let res = township
+        .post(
+            &app.base,
+            "/admin/plans",
+            &[
+                ("name", "p3"),
+                ("seed", "s"),
+                ("size", "2"),
+                ("region", "511502"),
+            ],
+        )
+        .await;
+    assert!(
+        res.status == 303 || res.body.contains("未抽取"),
+        "{}",
+        res.body
+    );
     let viewer = add_token(&store, "市局只读", "read").await;
     let viewer = login(&app.base, &viewer).await;
     let page = viewer.get(&app.base, "/admin/plans").await;

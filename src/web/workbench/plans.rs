@@ -15,11 +15,12 @@ use super::layout::{csrf_field, page, see_other, Nav};
 use super::staff::Staff;
 use crate::auth::Scope;
 use crate::clock;
+use crate::model::RegionCode;
 use crate::plan::{PlanListItem, Weights, MAX_SIZE, MAX_TEAM};
 use crate::web::actions::bad;
 use crate::web::error::ApiError;
 use crate::web::filters::{non_empty, query};
-use crate::web::plans::{draw_plan, plan_request, PlanFields};
+use crate::web::plans::{draw_plan, may_draw, plan_request, PlanFields};
 use crate::web::state::AppState;
 
 /// Plans listed on the page (newest first).
@@ -158,8 +159,20 @@ pub async fn page_handler(
     let notice = (shown.done.as_deref() == Some("drawn")).then(|| {
         html! { p.done role="status" { "已抽取并公开，见下方列表中最新的一个。" } }
     });
+    // A token of one region draws within it: its region, filled in.
+    let region = match &staff.scope {
+        Scope::Write { region_prefix } if !region_prefix.is_empty() => {
+            let padded = format!("{region_prefix:0<6}");
+            RegionCode::parse(&padded)
+                .ok()
+                .filter(|r| may_draw(&staff.scope, Some(r)))
+                .map(|_| padded)
+        }
+        _ => None,
+    };
     let typed = DrawForm {
         size: "10".into(),
+        region,
         ..DrawForm::default()
     };
     render(&state, &staff, StatusCode::OK, notice, &typed).await
