@@ -62,7 +62,7 @@ mod stored;
 mod tests;
 
 pub use assign::{assign, Region, NONE};
-pub use patrol::{due_list, last_patrol, patrol_due, PatrolDue};
+pub use patrol::{due_list, last_patrol, patrol_due, PatrolDue, PATROL_SOURCE};
 pub use stored::{
     assign_and_store, assistant_grid, latest_run, unassigned_page, AssistantGrid, GridReport,
     GridRun, GRID, GRID_RUNS, GRID_UNASSIGNED, MAX_PER_ASSISTANT, UNASSIGNED_PAGE,

@@ -301,15 +301,19 @@ pub struct ReviewFilter {
     pub limit: usize,
 }
 
-/// Submissions matching `filter`, oldest first, and the cursor of the next
-/// page if there may be more.
+/// Submissions matching `filter` of merchants in the regions `visible`
+/// accepts, oldest first, and the cursor of the next page if there may be
+/// more. A merchant's region is read once per listing (a submission whose
+/// merchant is gone is left out).
 pub async fn list(
     store: &dyn Store,
     filter: &ReviewFilter,
+    visible: &(dyn Fn(&RegionCode) -> bool + Sync),
 ) -> Result<(Vec<Review>, Option<String>), StoreError> {
     const PAGE: usize = 500;
     let mut out = Vec::new();
     let mut after = filter.after.clone();
+    let mut seen: std::collections::HashMap<String, bool> = std::collections::HashMap::new();
     loop {
         let page = documents::page::<Review>(store, REVIEWS, after.as_deref(), PAGE).await?;
         let done = page.len() < PAGE;
@@ -319,7 +323,26 @@ pub async fn list(
                 .kind
                 .as_deref()
                 .is_none_or(|k| review.submission.kind() == k);
-            if kind_ok && filter.status.is_none_or(|s| review.status == s) {
+            if !kind_ok || !filter.status.is_none_or(|s| review.status == s) {
+                continue;
+            }
+            let in_scope = match seen.get(&review.merchant) {
+                Some(v) => *v,
+                None => {
+                    let v = match MerchantId::parse(&review.merchant) {
+                        Ok(id) => store
+                            .merchant(&id)
+                            .await?
+                            .is_some_and(|m| visible(&m.region)),
+                        Err(_) => false,
+                    };
+                    if seen.len() < 10_000 {
+                        seen.insert(review.merchant.clone(), v);
+                    }
+                    v
+                }
+            };
+            if in_scope {
                 out.push(review);
                 if out.len() == filter.limit {
                     return Ok((out, after));
@@ -330,6 +353,38 @@ pub async fn list(
             return Ok((out, None));
         }
     }
+}
+
+/// A decision as typed (`accept` or `reject`) and its reason: blank is
+/// none, a reason is checked like all free text, and one is required to
+/// reject (the shop reads it). Shared by the JSON API and the workbench.
+pub fn parse_decision(
+    decision: Option<&str>,
+    reason: Option<&str>,
+) -> Result<(bool, Option<String>), ReviewError> {
+    let accept = match decision {
+        Some("accept") => true,
+        Some("reject") => false,
+        _ => {
+            return Err(ReviewError::Invalid(
+                "field `decision`: expected \"accept\" or \"reject\"".into(),
+            ))
+        }
+    };
+    let reason = match reason.map(str::trim) {
+        None | Some("") => None,
+        Some(s) => {
+            crate::model::check_text(s, MAX_DECISION_CHARS, crate::model::TextKind::Lines)
+                .map_err(|e| ReviewError::Invalid(format!("field `reason`: {e}")))?;
+            Some(s.to_owned())
+        }
+    };
+    if !accept && reason.is_none() {
+        return Err(ReviewError::Invalid(format!(
+            "field `reason`: required to reject (1-{MAX_DECISION_CHARS} characters): the shop reads it"
+        )));
+    }
+    Ok((accept, reason))
 }
 
 /// The record an accepted submission becomes (one JSONL line of the
@@ -545,5 +600,30 @@ mod tests {
         ] {
             assert!(!is_review_id(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_decision_needs_a_known_word_and_a_reason_to_reject() {
+        assert_eq!(parse_decision(Some("accept"), None).unwrap(), (true, None));
+        assert_eq!(
+            parse_decision(Some("accept"), Some(" ")).unwrap(),
+            (true, None)
+        );
+        assert_eq!(
+            parse_decision(Some("reject"), Some(" 照片不清 ")).unwrap(),
+            (false, Some("照片不清".into()))
+        );
+        for (d, r, words) in [
+            (None, None, "field `decision`"),
+            (Some("Accept"), None, "field `decision`"),
+            (Some("reject"), None, "required to reject"),
+            (Some("reject"), Some("  "), "required to reject"),
+            (Some("reject"), Some("a\u{202e}b"), "field `reason`"),
+        ] {
+            let e = parse_decision(d, r).unwrap_err().to_string();
+            assert!(e.contains(words), "{d:?} {r:?}: {e}");
+        }
+        let long = "字".repeat(MAX_DECISION_CHARS + 1);
+        assert!(parse_decision(Some("accept"), Some(&long)).is_err());
     }
 }

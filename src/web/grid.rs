@@ -163,3 +163,265 @@ pub async fn patrols(
         "assistant": id, "as_of": as_of, "within": within, "due": due,
     })))
 }
+
+/// Longest note of a patrol, in characters.
+pub const MAX_PATROL_NOTE_CHARS: usize = 200;
+/// Most hazards one patrol may record.
+pub const MAX_PATROL_HAZARDS: u32 = 99;
+
+/// What a patrol found at the shop's door: nothing (`ok`), hazards put
+/// right on the spot (`fixed`), or hazards to put right by a deadline
+/// (`deadline`); and a note for the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatrolReport {
+    pub hazards: u32,
+    pub rectified: bool,
+    pub deadline: Option<jiff::civil::Date>,
+    pub note: Option<String>,
+}
+
+impl PatrolReport {
+    /// The fields as typed (form or JSON): `result` one of `ok`, `fixed`,
+    /// `deadline`; `hazards` 1-99 (default 1) unless `ok`; `deadline` a
+    /// date from `today` on, required for `deadline`; `note` optional.
+    pub fn parse(
+        result: Option<&str>,
+        hazards: Option<&str>,
+        deadline: Option<&str>,
+        note: Option<&str>,
+        today: jiff::civil::Date,
+    ) -> Result<PatrolReport, ApiError> {
+        let count = || -> Result<u32, ApiError> {
+            match blank(hazards) {
+                None => Ok(1),
+                Some(raw) => raw
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| (1..=MAX_PATROL_HAZARDS).contains(n))
+                    .ok_or_else(|| {
+                        bad(format!(
+                            "field `hazards`: expected 1 to {MAX_PATROL_HAZARDS} when the patrol found hazards, got `{}`",
+                            crate::model::truncate(raw)
+                        ))
+                    }),
+            }
+        };
+        let (hazards, rectified, deadline) = match blank(result) {
+            Some("ok") => (0, true, None),
+            Some("fixed") => (count()?, true, None),
+            Some("deadline") => {
+                let raw = blank(deadline).ok_or_else(|| {
+                    bad("field `deadline`: required when hazards are to be put right by a date".into())
+                })?;
+                let d: jiff::civil::Date = raw.parse().map_err(|_| {
+                    bad(format!(
+                        "field `deadline`: expected YYYY-MM-DD, got `{}`",
+                        crate::model::truncate(raw)
+                    ))
+                })?;
+                if d < today {
+                    return Err(bad(format!("field `deadline`: {d} is in the past")));
+                }
+                (count()?, false, Some(d))
+            }
+            _ => {
+                return Err(bad(
+                    "field `result`: expected ok (no hazards), fixed (put right on the spot) or deadline (to put right by a date)".into(),
+                ))
+            }
+        };
+        let note = match blank(note) {
+            None => None,
+            Some(n) => {
+                crate::model::check_text(n, MAX_PATROL_NOTE_CHARS, crate::model::TextKind::Lines)
+                    .map_err(|e| bad(format!("field `note`: {e}")))?;
+                Some(n.to_owned())
+            }
+        };
+        Ok(PatrolReport {
+            hazards,
+            rectified,
+            deadline,
+            note,
+        })
+    }
+}
+
+/// A field as typed, trimmed; `None` when absent or blank.
+fn blank(v: Option<&str>) -> Option<&str> {
+    v.map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// Records a patrol of `merchant` today as an `inspection` record with
+/// `"source": "patrol"`, through the records import (scope checked per
+/// line, graded at once, audited as `records.import`), then audits it as
+/// `patrol.record` with the note as reason. Returns the record's id. The
+/// JSON API and the workbench both record patrols through here.
+pub async fn record_patrol(
+    state: &AppState,
+    who: &crate::auth::Principal,
+    merchant: &crate::model::Merchant,
+    report: &PatrolReport,
+) -> Result<String, ApiError> {
+    let now = clock::now();
+    let today = clock::today();
+    let mut r = [0u8; 4];
+    getrandom::fill(&mut r).map_err(|e| ApiError::Internal(anyhow::anyhow!("randomness: {e}")))?;
+    let id = format!(
+        "patrol-{}-{}",
+        now.to_zoned(clock::zone()).strftime("%Y%m%d%H%M%S"),
+        data_encoding::HEXLOWER.encode(&r)
+    );
+    let mut line = json!({
+        "id": id, "merchant": merchant.id, "kind": "inspection", "date": today,
+        "source": crate::grid::PATROL_SOURCE, "hazards": report.hazards, "rectified": report.rectified,
+    });
+    if report.hazards > 0 && report.rectified {
+        line["rectified_on"] = json!(today);
+    }
+    if let Some(d) = report.deadline {
+        line["deadline"] = json!(d);
+    }
+    let body = format!("{line}\n");
+    let (import, _) =
+        super::actions::import_records(state, who, body.as_bytes(), "patrol.jsonl").await?;
+    if let Some(reject) = import.rejects.first() {
+        return Err(if import.out_of_scope > 0 {
+            ApiError::Forbidden(reject.reason.clone())
+        } else {
+            bad(format!("the patrol was not recorded: {}", reject.reason))
+        });
+    }
+    state
+        .store
+        .append_audit(crate::model::AuditEntry {
+            at: now,
+            actor: who.name.clone(),
+            action: "patrol.record".into(),
+            target: merchant.id.to_string(),
+            before: serde_json::Value::Null,
+            after: json!({"record": id, "hazards": report.hazards, "rectified": report.rectified, "deadline": report.deadline}),
+            reason: report.note.clone(),
+        })
+        .await?;
+    tracing::info!(merchant.id = %merchant.id, actor = %who.name, hazards = report.hazards, "patrol recorded");
+    Ok(id)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PatrolBody {
+    merchant_id: String,
+    result: String,
+    hazards: Option<u32>,
+    deadline: Option<String>,
+    note: Option<String>,
+}
+
+/// `POST /api/v1/admin/patrols` `{"merchant_id", "result": "ok"|"fixed"|"deadline",
+/// "hazards"?, "deadline"?, "note"?}` → `201 {"record_id", "grade"}`.
+pub async fn create_patrol(
+    state: web::Data<AppState>,
+    who: Regulator,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_body(&req, payload, 16 * 1024).await?;
+    let shape = "{\"merchant_id\", \"result\", \"hazards\"?, \"deadline\"?, \"note\"?}";
+    let value = super::actions::json_body(&body, shape)?;
+    let b: PatrolBody =
+        serde_json::from_value(value).map_err(|e| bad(format!("body: expected {shape}: {e}")))?;
+    let id = crate::model::MerchantId::parse(&b.merchant_id)
+        .map_err(|e| bad(format!("field `merchant_id`: {e}")))?;
+    let merchant = super::actions::writable_merchant(&state, &who, &id).await?;
+    let hazards = b.hazards.map(|h| h.to_string());
+    let report = PatrolReport::parse(
+        Some(&b.result),
+        hazards.as_deref(),
+        b.deadline.as_deref(),
+        b.note.as_deref(),
+        clock::today(),
+    )?;
+    let record_id = record_patrol(&state, &who, &merchant, &report).await?;
+    let grade = state
+        .store
+        .projection(&id)
+        .await?
+        .map(|p| p.effective(clock::today()).0);
+    Ok(HttpResponse::Created()
+        .json(json!({"record_id": record_id, "merchant_id": id, "grade": grade})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_patrol_report_is_read_from_its_fields_or_says_which_is_wrong() {
+        let today: jiff::civil::Date = "2026-03-10".parse().unwrap();
+        let ok = |r, h, d, n| PatrolReport::parse(r, h, d, n, today).unwrap();
+        assert_eq!(
+            ok(Some("ok"), Some("7"), Some("2026-04-01"), Some("  ")),
+            PatrolReport {
+                hazards: 0,
+                rectified: true,
+                deadline: None,
+                note: None
+            }
+        );
+        assert_eq!(
+            ok(Some("fixed"), None, None, Some(" 已整改 ")),
+            PatrolReport {
+                hazards: 1,
+                rectified: true,
+                deadline: None,
+                note: Some("已整改".into())
+            }
+        );
+        assert_eq!(
+            ok(Some("deadline"), Some("3"), Some("2026-03-10"), None),
+            PatrolReport {
+                hazards: 3,
+                rectified: false,
+                deadline: Some(today),
+                note: None
+            }
+        );
+        let long = "字".repeat(MAX_PATROL_NOTE_CHARS + 1);
+        for (r, h, d, n, words) in [
+            (None, None, None, None, "field `result`"),
+            (Some("maybe"), None, None, None, "field `result`"),
+            (Some("fixed"), Some("0"), None, None, "field `hazards`"),
+            (Some("fixed"), Some("100"), None, None, "field `hazards`"),
+            (Some("fixed"), Some("-1"), None, None, "field `hazards`"),
+            (
+                Some("deadline"),
+                None,
+                None,
+                None,
+                "field `deadline`: required",
+            ),
+            (
+                Some("deadline"),
+                None,
+                Some("2026-02-30"),
+                None,
+                "expected YYYY-MM-DD",
+            ),
+            (
+                Some("deadline"),
+                None,
+                Some("2026-03-09"),
+                None,
+                "in the past",
+            ),
+            (Some("ok"), None, None, Some("a\u{202e}b"), "field `note`"),
+            (Some("ok"), None, None, Some(long.as_str()), "field `note`"),
+        ] {
+            let e = PatrolReport::parse(r, h, d, n, today)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(words), "{r:?} {h:?} {d:?}: {e}");
+        }
+    }
+}

@@ -13,7 +13,7 @@ use super::error::ApiError;
 use super::extract::Regulator;
 use super::pages::layout;
 use super::state::AppState;
-use crate::auth::Scope;
+use crate::auth::{Principal, Scope};
 use crate::clock;
 use crate::model::{Grade, RegionCode};
 use crate::plan::{milli_json, milli_text, Plan, PlanError, PlanRequest, PlanResult, Weights};
@@ -262,7 +262,7 @@ struct PlanBody {
 
 /// Whether `scope` may draw a plan over `region` (`None`: everywhere): a
 /// scoped token only within its prefix, a read token never.
-fn may_draw(scope: &Scope, region: Option<&RegionCode>) -> bool {
+pub fn may_draw(scope: &Scope, region: Option<&RegionCode>) -> bool {
     match scope {
         Scope::Read => false,
         Scope::Write { region_prefix } => match region {
@@ -270,6 +270,85 @@ fn may_draw(scope: &Scope, region: Option<&RegionCode>) -> bool {
             Some(r) => cover_prefix(r).starts_with(region_prefix.as_str()),
         },
     }
+}
+
+/// A plan as asked for, its optional fields as typed (`None`: the
+/// default), from a JSON body or a workbench form.
+#[derive(Debug, Clone, Default)]
+pub struct PlanFields<'a> {
+    pub name: String,
+    pub seed: String,
+    pub size: u32,
+    pub region: Option<&'a str>,
+    pub weights: Option<&'a str>,
+    pub inspectors_per_check: Option<u32>,
+    pub as_of: Option<&'a str>,
+}
+
+/// Checks a plan's fields into a request `who` may draw: the region a
+/// region code within the token's scope (every region only for an
+/// unscoped write token), the weights as `red=4,yellow=2,green=1`, the
+/// date as `YYYY-MM-DD` (default today); each error names its field.
+pub fn plan_request(who: &Principal, f: PlanFields<'_>) -> Result<PlanRequest, ApiError> {
+    let region = f
+        .region
+        .map(|r| RegionCode::parse(r).map_err(|e| bad(format!("field `region`: {e}"))))
+        .transpose()?;
+    if !may_draw(&who.scope, region.as_ref()) {
+        return Err(ApiError::Forbidden(format!(
+            "token `{}` (scope {}) may not draw a plan over {}",
+            who.name,
+            who.scope.as_string(),
+            region
+                .as_ref()
+                .map_or("every region".to_owned(), |r| format!("region {r}"))
+        )));
+    }
+    let weights = match f.weights {
+        None => Weights::default(),
+        Some(w) => Weights::parse(w).map_err(|e| {
+            bad(format!(
+                "field `weights`{}",
+                e.strip_prefix("weights").unwrap_or(&e)
+            ))
+        })?,
+    };
+    let as_of = match f.as_of {
+        None => clock::today(),
+        Some(d) => d.parse().map_err(|_| {
+            bad(format!(
+                "field `as_of`: expected YYYY-MM-DD, got `{}`",
+                crate::model::truncate(d)
+            ))
+        })?,
+    };
+    Ok(PlanRequest {
+        name: f.name,
+        seed: f.seed,
+        size: f.size,
+        region,
+        weights,
+        team_size: f.inspectors_per_check.unwrap_or(2),
+        as_of,
+    })
+}
+
+/// Draws and stores the plan `req` as `who` (audited as `plan.create`):
+/// the code behind `POST /api/v1/admin/plans` and the workbench's form.
+pub async fn draw_plan(
+    state: &AppState,
+    who: &Principal,
+    req: &PlanRequest,
+) -> Result<Plan, ApiError> {
+    let (plan, _) = crate::plan::create(state.store.as_ref(), req, &who.name)
+        .await
+        .map_err(|e| match e {
+            PlanError::Store(e) => e.into(),
+            PlanError::Exists(_) => ApiError::Conflict(e.to_string()),
+            other => bad(other.to_string()),
+        })?;
+    tracing::info!(plan = %plan.name, actor = %who.name, drawn = plan.entries.len(), "plan drawn");
+    Ok(plan)
 }
 
 /// `POST /api/v1/admin/plans`: draws and stores a plan (audited); `201`
@@ -290,56 +369,19 @@ pub async fn create_plan(
         .map_err(|e| expected(&e))
         .and_then(|t| json_without_repeated_keys(t).map_err(|e| expected(&e)))?;
     let b: PlanBody = serde_json::from_value(value).map_err(|e| expected(&e))?;
-    let region = b
-        .region
-        .as_deref()
-        .map(|r| RegionCode::parse(r).map_err(|e| bad(format!("field `region`: {e}"))))
-        .transpose()?;
-    if !may_draw(&who.scope, region.as_ref()) {
-        return Err(ApiError::Forbidden(format!(
-            "token `{}` (scope {}) may not draw a plan over {}",
-            who.name,
-            who.scope.as_string(),
-            region
-                .as_ref()
-                .map_or("every region".to_owned(), |r| format!("region {r}"))
-        )));
-    }
-    let weights = match &b.weights {
-        None => Weights::default(),
-        Some(w) => Weights::parse(w).map_err(|e| {
-            bad(format!(
-                "field `weights`{}",
-                e.strip_prefix("weights").unwrap_or(&e)
-            ))
-        })?,
-    };
-    let as_of = match &b.as_of {
-        None => clock::today(),
-        Some(d) => d.parse().map_err(|_| {
-            bad(format!(
-                "field `as_of`: expected YYYY-MM-DD, got `{}`",
-                crate::model::truncate(d)
-            ))
-        })?,
-    };
-    let plan_req = PlanRequest {
-        name: b.name,
-        seed: b.seed,
-        size: b.size,
-        region,
-        weights,
-        team_size: b.inspectors_per_check.unwrap_or(2),
-        as_of,
-    };
-    let (plan, _) = crate::plan::create(state.store.as_ref(), &plan_req, &who.name)
-        .await
-        .map_err(|e| match e {
-            PlanError::Store(e) => e.into(),
-            PlanError::Exists(_) => ApiError::Conflict(e.to_string()),
-            other => bad(other.to_string()),
-        })?;
-    tracing::info!(plan = %plan.name, actor = %who.name, drawn = plan.entries.len(), "plan drawn");
+    let plan_req = plan_request(
+        &who,
+        PlanFields {
+            name: b.name,
+            seed: b.seed,
+            size: b.size,
+            region: b.region.as_deref(),
+            weights: b.weights.as_deref(),
+            inspectors_per_check: b.inspectors_per_check,
+            as_of: b.as_of.as_deref(),
+        },
+    )?;
+    let plan = draw_plan(&state, &who, &plan_req).await?;
     Ok(HttpResponse::Created()
         .json(json!({ "plan": admin_json(&plan), "results": [], "summary": summary(&plan, &[]) })))
 }

@@ -5,7 +5,8 @@ use actix_web::{web, HttpResponse};
 
 use super::scan::{SCAN_JSON, SCAN_PAGE, SCAN_PAGE_UPPER};
 use super::workbench::{
-    act, audit, dashboard, import, later, ledger as staff_ledger, login, merchant, search,
+    access, act, audit, dashboard, import, ledger as staff_ledger, login, merchant, patrols,
+    plans as staff_plans, reviews, search,
 };
 use super::{
     admin, changes, grid, ledger, open_data, openapi, ops, pages, plans, public, scan, shop,
@@ -111,17 +112,23 @@ api! {
     get "/admin/merchants/{id}" => merchant::page_handler, "workbench", "Workbench: a merchant's page", [];
     post "/admin/merchants/{id}/override" => act::set_override, "workbench", "Workbench: reclassify (form: grade, reason, expires_at?, csrf)", [];
     post "/admin/merchants/{id}/override/clear" => act::clear_override, "workbench", "Workbench: clear the override (form: csrf)", [];
+    post "/admin/merchants/{id}/access" => access::issue, "workbench", "Workbench: issue a shop's one-time activation code, shown once on a letter (form: csrf)", [];
+    post "/admin/merchants/{id}/access/revoke" => access::revoke, "workbench", "Workbench: revoke a shop's access (form: csrf)", [];
     post "/admin/merchants/{id}/codes" => act::issue_code, "workbench", "Workbench: issue a new code (form: csrf)", [];
     post "/admin/codes/{serial}/revoke" => act::revoke_code, "workbench", "Workbench: revoke a code (form: confirm, csrf)", [];
     get "/admin/audit" => audit::page_handler, "workbench", "Workbench: the audit log", ["target", "actor", "since", "limit"];
     get "/admin/import" => import::page_handler, "workbench", "Workbench: upload a records or merchants file", [];
     post "/admin/import" => import::submit, "workbench", "Workbench: import an uploaded file (multipart: kind, file, csrf)", [];
-    get "/admin/reviews" => later::reviews, "workbench", "Workbench: reviews (not yet enabled)", [];
-    get "/admin/patrols" => later::patrols, "workbench", "Workbench: patrols (not yet enabled)", [];
-    get "/admin/plans" => later::plans, "workbench", "Workbench: inspection plans (not yet enabled)", [];
+    get "/admin/reviews" => reviews::page_handler, "workbench", "Workbench: the shops' pending submissions in the staff's regions", ["kind", "after"];
+    post "/admin/reviews/{review}" => reviews::decide, "workbench", "Workbench: accept or reject a submission (form: decision, reason, csrf)", [];
+    get "/admin/patrols" => patrols::page_handler, "workbench", "Workbench: an assistant's due and overdue patrols (a phone page)", ["assistant", "within"];
+    post "/admin/patrols/{id}" => patrols::record, "workbench", "Workbench: record a patrol (form: assistant, result, hazards, deadline, note, csrf)", [];
+    get "/admin/plans" => staff_plans::page_handler, "workbench", "Workbench: the random inspection plans and a form to draw one", [];
+    post "/admin/plans" => staff_plans::draw, "workbench", "Workbench: draw and publish a plan (form: name, seed, size, region, weights, inspectors_per_check, as_of, csrf)", [];
     post "/api/v1/admin/inspectors" => grid::import_inspectors, "regulator", "Import inspectors and assistants (JSONL body)", [];
     get "/api/v1/admin/inspectors" => grid::list_inspectors, "regulator", "The roster of inspectors and assistants", [];
     get "/api/v1/admin/grid" => grid::grid, "regulator", "An assistant's merchants, or the unassigned ones", ["assistant", "page"];
+    post "/api/v1/admin/patrols" => grid::create_patrol, "regulator", "Record a patrol at a shop's door: an inspection record with source patrol, graded at once (body: merchant_id, result, hazards?, deadline?, note?)", [];
     get "/api/v1/admin/patrols" => grid::patrols, "regulator", "An assistant's merchants due for a patrol", ["assistant", "as_of", "within"];
     post "/api/v1/admin/plans" => plans::create_plan, "regulator", "Draw and publish a random inspection plan", [];
     get "/api/v1/admin/plans" => plans::list_plans, "regulator", "Random inspection plans, newest first", [];

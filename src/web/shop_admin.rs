@@ -7,14 +7,15 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::actions::read_body;
+use super::actions::{read_body, writable_merchant};
 use super::error::ApiError;
 use super::extract::{MerchantPath, Regulator};
 use super::state::AppState;
+use crate::auth::Principal;
 use crate::clock;
-use crate::model::{check_text, TextKind};
+use crate::model::{Merchant, MerchantId};
 use crate::shop::access::{self, CODE_VALID_DAYS};
-use crate::shop::reviews::{self, ReviewFilter, ReviewStatus, MAX_DECISION_CHARS};
+use crate::shop::reviews::{self, Review, ReviewFilter, ReviewStatus};
 use crate::shop::submissions::REVIEW_KINDS;
 
 fn bad(message: impl Into<String>) -> ApiError {
@@ -30,6 +31,31 @@ async fn writable(
     Ok(super::admin::writable_merchant(state, who, id).await?.id)
 }
 
+/// Issues a new one-time activation code for `merchant` (whose scope the
+/// caller was checked against), replacing an unused one; audited. Shared
+/// by the JSON API, the command line's store call and the workbench.
+pub async fn issue_access_for(
+    state: &AppState,
+    who: &Principal,
+    merchant: &MerchantId,
+) -> Result<String, ApiError> {
+    let code = access::issue_code(state.store.as_ref(), merchant, &who.name, clock::now()).await?;
+    tracing::info!(merchant.id = %merchant, actor = %who.name, "shop activation code issued");
+    Ok(code)
+}
+
+/// Ends `merchant`'s shop sessions and tokens and drops an unused code;
+/// audited.
+pub async fn revoke_access_for(
+    state: &AppState,
+    who: &Principal,
+    merchant: &MerchantId,
+) -> Result<(), ApiError> {
+    access::revoke(state.store.as_ref(), merchant, &who.name, clock::now()).await?;
+    tracing::info!(merchant.id = %merchant, actor = %who.name, "shop access revoked");
+    Ok(())
+}
+
 /// `POST /api/v1/admin/merchants/{id}/access` → `201 {"activation_code"}`:
 /// a new one-time code (it replaces an unused one).
 pub async fn issue_access(
@@ -38,8 +64,7 @@ pub async fn issue_access(
     id: Result<MerchantPath, ApiError>,
 ) -> Result<HttpResponse, ApiError> {
     let merchant = writable(&state, &who, id).await?;
-    let code = access::issue_code(state.store.as_ref(), &merchant, &who.name, clock::now()).await?;
-    tracing::info!(merchant.id = %merchant, actor = %who.name, "shop activation code issued");
+    let code = issue_access_for(&state, &who, &merchant).await?;
     Ok(HttpResponse::Created().json(json!({
         "activation_code": code, "merchant_id": merchant,
         "expires_in_days": CODE_VALID_DAYS, "login_url": format!("{}/shop/login", state.base_url),
@@ -54,8 +79,7 @@ pub async fn revoke_access(
     id: Result<MerchantPath, ApiError>,
 ) -> Result<HttpResponse, ApiError> {
     let merchant = writable(&state, &who, id).await?;
-    access::revoke(state.store.as_ref(), &merchant, &who.name, clock::now()).await?;
-    tracing::info!(merchant.id = %merchant, actor = %who.name, "shop access revoked");
+    revoke_access_for(&state, &who, &merchant).await?;
     Ok(HttpResponse::Ok().json(json!({"merchant_id": merchant, "access": "revoked"})))
 }
 
@@ -128,7 +152,9 @@ pub async fn list_reviews(
         after,
         limit,
     };
-    let (items, next) = reviews::list(state.store.as_ref(), &filter).await?;
+    // Every region, as the API's other reads (the workbench's queue is
+    // limited to the staff member's regions).
+    let (items, next) = reviews::list(state.store.as_ref(), &filter, &|_| true).await?;
     Ok(HttpResponse::Ok().json(json!({"reviews": items, "next": next})))
 }
 
@@ -144,43 +170,63 @@ pub async fn decide_review(
     let id = id.into_inner();
     // Judged before the body is read: the submission, and the scope over
     // its merchant.
-    let review = reviews::get(state.store.as_ref(), &id)
-        .await?
-        .ok_or_else(|| {
-            ApiError::NotFound(format!("no submission `{}`", crate::model::truncate(&id)))
-        })?;
-    let merchant = crate::model::MerchantId::parse(&review.merchant)
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("submission {id}: {e}")))?;
-    writable(&state, &who, Ok(MerchantPath(merchant))).await?;
+    decidable(&state, &who, &id).await?;
     let body = read_body(&req, payload, 16 * 1024).await?;
     let text = std::str::from_utf8(&body).map_err(|e| bad(format!("body: not UTF-8: {e}")))?;
     let body = crate::records::json_without_repeated_keys(text)
         .map_err(|e| bad(format!("body: expected {{\"decision\", \"reason\"}}: {e}")))?;
-    let accept = match body.get("decision").and_then(Value::as_str) {
-        Some("accept") => true,
-        Some("reject") => false,
-        _ => return Err(bad("field `decision`: expected \"accept\" or \"reject\"")),
-    };
     let reason = match body.get("reason") {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) if s.trim().is_empty() => None,
-        Some(Value::String(s)) => {
-            check_text(s.trim(), MAX_DECISION_CHARS, TextKind::Lines)
-                .map_err(|e| bad(format!("field `reason`: {e}")))?;
-            Some(s.trim().to_owned())
-        }
+        Some(Value::String(s)) => Some(s.as_str()),
         Some(_) => return Err(bad("field `reason`: expected a string")),
     };
-    if !accept && reason.is_none() {
-        return Err(bad(format!(
-            "field `reason`: required to reject (1-{MAX_DECISION_CHARS} characters): the shop reads it"
-        )));
-    }
+    let decided = decide_as(
+        &state,
+        &who,
+        &id,
+        body.get("decision").and_then(Value::as_str),
+        reason,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(decided))
+}
+
+/// The submission `id`, if it exists and the caller's scope may decide for
+/// its merchant (404 / 403 otherwise).
+pub async fn decidable(
+    state: &AppState,
+    who: &Principal,
+    id: &str,
+) -> Result<(Review, Merchant), ApiError> {
+    let review = reviews::get(state.store.as_ref(), id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::NotFound(format!("no submission `{}`", crate::model::truncate(id)))
+        })?;
+    let merchant = MerchantId::parse(&review.merchant)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("submission {id}: {e}")))?;
+    let merchant = writable_merchant(state, who, &merchant).await?;
+    Ok((review, merchant))
+}
+
+/// Decides submission `id` once as `who` (`decision` and `reason` as
+/// typed; see `reviews::parse_decision`): audited with the token's name,
+/// an accepted one imported as a record and graded at once, the cached
+/// views of the merchants it regraded dropped. The JSON API and the
+/// workbench both decide through here.
+pub async fn decide_as(
+    state: &AppState,
+    who: &Principal,
+    id: &str,
+    decision: Option<&str>,
+    reason: Option<&str>,
+) -> Result<Review, ApiError> {
+    let (accept, reason) = reviews::parse_decision(decision, reason)?;
     let scope = who.scope.clone();
     let decided = reviews::decide(
         state.store.as_ref(),
         &state.rules,
-        &id,
+        id,
         accept,
         reason,
         &who.name,
@@ -193,5 +239,5 @@ pub async fn decide_review(
         state.scanner.invalidate(m).await;
     }
     tracing::info!(review.id = %id, actor = %who.name, accept, "submission decided");
-    Ok(HttpResponse::Ok().json(decided.review))
+    Ok(decided.review)
 }

@@ -39,4 +39,7 @@ mod tips;
 mod verify;
 mod workbench;
 mod workbench_browser;
+mod workbench_grid;
 mod workbench_pages;
+mod workbench_queues_browser;
+mod workbench_reviews;

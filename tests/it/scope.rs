@@ -161,6 +161,9 @@ fn admin_writes(serial: u64, tip: &str, review: &str) -> Vec<(Method, String, St
                 // the caller's own region with its name and personal data gone.
                 "/api/v1/admin/merchants" => foreign_line("511504", "改名"),
                 "/api/v1/admin/records" => record_line("SCOPE-1", FOREIGN),
+                "/api/v1/admin/patrols" => {
+                    json!({"merchant_id": FOREIGN, "result": "ok"}).to_string()
+                }
                 "/api/v1/admin/reviews/{review}" => {
                     json!({"decision": "accept", "reason": "越权测试"}).to_string()
                 }

@@ -16,7 +16,7 @@ use crate::browser::cdp::{require, Browser};
 use crate::helpers::spawn_app;
 use crate::workbench::{add_token, store_of};
 
-const PHONE: (u32, u32) = (390, 844);
+pub(crate) const PHONE: (u32, u32) = (390, 844);
 const DESKTOP: (u32, u32) = (1366, 768);
 /// The tallest piece of a screenshot, in CSS pixels.
 const SHOT_HEIGHT: f64 = 1200.0;
@@ -28,18 +28,18 @@ fn shots_dir() -> PathBuf {
 }
 
 /// One tab at one viewport, and what it has seen since the last check.
-struct Tab {
+pub(crate) struct Tab {
     target: String,
-    session: String,
+    pub(crate) session: String,
     base: String,
     viewport: (u32, u32),
     /// Every URL requested, every console error, since the last `check`.
     requests: Vec<String>,
-    errors: Vec<String>,
+    pub(crate) errors: Vec<String>,
 }
 
 impl Tab {
-    fn open(browser: &mut Browser, base: &str, viewport: (u32, u32)) -> Tab {
+    pub(crate) fn open(browser: &mut Browser, base: &str, viewport: (u32, u32)) -> Tab {
         let (target, session) = browser.new_tab();
         let s = Some(session.as_str());
         for domain in [
@@ -71,13 +71,13 @@ impl Tab {
         }
     }
 
-    fn eval(&self, browser: &mut Browser, expr: &str) -> Value {
+    pub(crate) fn eval(&self, browser: &mut Browser, expr: &str) -> Value {
         browser.eval(&self.session, expr)
     }
 
     /// Waits for the page that an action started loading, and collects
     /// what happened on the way.
-    fn wait_load(&mut self, browser: &mut Browser) {
+    pub(crate) fn wait_load(&mut self, browser: &mut Browser) {
         browser.wait_event(&self.session, "Page.loadEventFired");
         browser.settle(Duration::from_millis(150));
         for e in browser.take_events(&self.session) {
@@ -98,33 +98,33 @@ impl Tab {
         }
     }
 
-    fn go(&mut self, browser: &mut Browser, path: &str) {
+    pub(crate) fn go(&mut self, browser: &mut Browser, path: &str) {
         let url = format!("{}{path}", self.base);
         browser.call(Some(&self.session), "Page.navigate", json!({"url": url}));
         self.wait_load(browser);
     }
 
     /// Runs `expr` (which starts a navigation) and waits for the new page.
-    fn act(&mut self, browser: &mut Browser, expr: &str) {
+    pub(crate) fn act(&mut self, browser: &mut Browser, expr: &str) {
         self.eval(browser, expr);
         self.wait_load(browser);
     }
 
-    fn path(&self, browser: &mut Browser) -> String {
+    pub(crate) fn path(&self, browser: &mut Browser) -> String {
         self.eval(browser, "location.pathname + location.search")
             .as_str()
             .unwrap()
             .to_owned()
     }
 
-    fn text(&self, browser: &mut Browser) -> String {
+    pub(crate) fn text(&self, browser: &mut Browser) -> String {
         self.eval(browser, "document.body.innerText")
             .as_str()
             .unwrap()
             .to_owned()
     }
 
-    fn key(&self, browser: &mut Browser, key: &str, code: u32, text: Option<&str>) {
+    pub(crate) fn key(&self, browser: &mut Browser, key: &str, code: u32, text: Option<&str>) {
         let s = Some(self.session.as_str());
         let mut down =
             json!({"type": "keyDown", "key": key, "code": key, "windowsVirtualKeyCode": code});
@@ -139,7 +139,7 @@ impl Tab {
         );
     }
 
-    fn type_text(&self, browser: &mut Browser, text: &str) {
+    pub(crate) fn type_text(&self, browser: &mut Browser, text: &str) {
         browser.call(
             Some(&self.session),
             "Input.insertText",
@@ -148,7 +148,7 @@ impl Tab {
     }
 
     /// Presses Tab until the element `id` has the focus (at most 20 times).
-    fn tab_to(&self, browser: &mut Browser, id: &str) {
+    pub(crate) fn tab_to(&self, browser: &mut Browser, id: &str) {
         for _ in 0..20 {
             if self.eval(
                 browser,
@@ -165,7 +165,7 @@ impl Tab {
     /// The page as people see it: no sideways scrolling, no console error,
     /// nothing fetched from another host, every form field labelled; and a
     /// screenshot to look at.
-    fn check(&mut self, browser: &mut Browser, name: &str) {
+    pub(crate) fn check(&mut self, browser: &mut Browser, name: &str) {
         let probe = self.eval(
             browser,
             r#"(() => ({
@@ -220,7 +220,7 @@ impl Tab {
 
     /// The whole page, in pieces of at most [`SHOT_HEIGHT`] pixels
     /// (`NAME.png`, then `NAME-2.png`, ...) so each is readable at once.
-    fn screenshot(&self, browser: &mut Browser, name: &str) {
+    pub(crate) fn screenshot(&self, browser: &mut Browser, name: &str) {
         let s = Some(self.session.as_str());
         let metrics = browser.call(s, "Page.getLayoutMetrics", json!({}));
         let height = metrics["cssContentSize"]["height"]
@@ -249,7 +249,7 @@ impl Tab {
         }
     }
 
-    fn close(self, browser: &mut Browser) {
+    pub(crate) fn close(self, browser: &mut Browser) {
         browser.close_tab(&self.target);
     }
 }

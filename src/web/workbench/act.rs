@@ -59,7 +59,7 @@ pub async fn set_override(
 
 /// The merchant of a form that carries nothing but its `csrf`, once that
 /// is checked, if the staff member may change it.
-async fn merchant_of_empty_form(
+pub(super) async fn merchant_of_empty_form(
     state: &AppState,
     staff: &Staff,
     id: Result<MerchantPath, ApiError>,

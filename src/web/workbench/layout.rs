@@ -49,6 +49,7 @@ button.danger{background:#c62119}button.quiet{background:#5a5f66}\
 dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.15rem .8rem;margin:0}dl.facts dt{color:#5a5f66}dl.facts dd{margin:0}\
 .row{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center}form.inline{display:inline}\
 svg{display:block;width:100%;max-width:36rem;height:auto}svg text{font-size:12px;fill:#1b1b1b}\
+.overdue{color:#c62119}details>summary{cursor:pointer;font-weight:600;padding:.35rem 0;color:#0b57d0}details form>*{margin:.35rem 0}legend{font-size:.9rem}.review form{margin:.6rem 0}\
 pre{white-space:pre-wrap;overflow-wrap:anywhere;font-size:.8rem;margin:.2rem 0;background:#f4f5f7;padding:.3rem}";
 
 /// The workbench's pages: this style sheet, forms to this service only.

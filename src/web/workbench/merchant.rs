@@ -39,6 +39,7 @@ fn done_message(done: Option<&str>) -> Option<&'static str> {
         "cleared" => "已撤销改判，恢复按规则评定的等级。",
         "issued" => "已签发新码，旧码已作废。请打印新码并张贴。",
         "revoked" => "已注销该码。",
+        "access_revoked" => "已撤销商户访问：商户的登录和令牌全部失效，未使用的激活码作废。",
         _ => return None,
     })
 }
@@ -67,6 +68,11 @@ pub async fn page_handler(
         .await?;
     let history = timeline::history(projection.as_ref(), &codes, &audit, clock::today());
     let writable = staff.scope.may_write(&merchant.region);
+    let pending_access = if writable {
+        crate::shop::access::pending_code(store.as_ref(), &id).await?
+    } else {
+        None
+    };
     let body = html! {
         @if let Some(msg) = done_message(shown.done.as_deref()) {
             p.done role="status" { (msg) }
@@ -79,6 +85,7 @@ pub async fn page_handler(
             p.notice { "您的令牌只能查看此商户，不能修改（需要覆盖辖区 " (merchant.region) " 的写权限）。" }
         }
         (codes_section(&staff, &merchant, &codes, writable))
+        @if writable { (super::access::section(&staff, &merchant, pending_access.as_ref())) }
         section.card { h2 { "记录（" (records.len()) "）" } (timeline::records(&records)) }
         section.card { h2 { "等级历史" } (timeline::history_list(&history)) }
         section.card {

@@ -10,6 +10,7 @@
 //! anything and read it with `forms::read_form`, and answer failures as
 //! [`PageError`].
 
+pub mod access;
 pub mod act;
 pub mod audit;
 mod charts;
@@ -19,11 +20,13 @@ mod dashboard_data;
 pub mod errors;
 pub mod forms;
 pub mod import;
-pub mod later;
 pub mod layout;
 pub mod ledger;
 pub mod login;
 pub mod merchant;
+pub mod patrols;
+pub mod plans;
+pub mod reviews;
 pub mod search;
 pub mod session;
 pub mod staff;

@@ -202,6 +202,7 @@ pub(super) async fn a_submission_is_decided_once_and_becomes_a_graded_record(b: 
             limit: 10,
             ..ReviewFilter::default()
         },
+        &|_| true,
     )
     .await
     .unwrap()
@@ -216,9 +217,25 @@ pub(super) async fn a_submission_is_decided_once_and_becomes_a_graded_record(b: 
             limit: 1,
             ..ReviewFilter::default()
         },
+        &|_| true,
     )
     .await
     .unwrap();
+    // Only submissions of merchants in the regions the caller sees.
+    let elsewhere = reviews::list(
+        &*s,
+        &ReviewFilter {
+            limit: 10,
+            ..ReviewFilter::default()
+        },
+        &|r| r.as_str().starts_with("5115") && r.as_str() != "511521",
+    )
+    .await
+    .unwrap();
+    assert!(
+        elsewhere.0.is_empty() && elsewhere.1.is_none(),
+        "{elsewhere:?}"
+    );
     assert_eq!(all.0[0].id, first.id);
     assert_eq!(all.1.as_deref(), Some(first.id.as_str()), "a next page");
     assert_eq!(
