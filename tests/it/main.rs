@@ -39,4 +39,5 @@ mod tips;
 mod verify;
 mod workbench;
 mod workbench_browser;
+mod workbench_dashboard;
 mod workbench_pages;

@@ -57,7 +57,7 @@ fn listed(page: &Answer) -> Vec<String> {
 async fn the_dashboard_shows_counts_by_grade_a_chart_by_region_and_the_queues() {
     let app = spawn_app().await;
     let staff = login(&app.base, &app.token).await;
-    // An override this week, shown among the changes.
+    // An override: the merchant's printed code shows another grade.
     let res = staff
         .post(
             &app.base,
@@ -88,12 +88,12 @@ async fn the_dashboard_shows_counts_by_grade_a_chart_by_region_and_the_queues() 
     assert!(t.contains("本周等级变化"));
     assert!(
         page.body.contains("/admin/merchants/XZ-0001"),
-        "the change of the week"
+        "on the reprint queue"
     );
     assert!(t.contains("待重新打印的码"), "{t}");
     assert!(
-        t.contains("尚未启用"),
-        "reviews and patrols: an empty state"
+        t.contains("件待审核") && t.contains("户逾期未巡查"),
+        "reviews and patrols: counts"
     );
     // XZ-0001's printed code is green, its grade now red: a reprint.
     assert!(
