@@ -6,6 +6,7 @@ use actix_web::{web, HttpResponse};
 use super::scan::{SCAN_JSON, SCAN_PAGE, SCAN_PAGE_UPPER};
 use super::workbench::{
     act, audit, dashboard, import, later, ledger as staff_ledger, login, merchant, search,
+    tips as staff_tips,
 };
 use super::{
     admin, changes, grid, ledger, open_data, openapi, ops, pages, plans, public, scan, shop,
@@ -118,6 +119,9 @@ api! {
     post "/admin/import" => import::submit, "workbench", "Workbench: import an uploaded file (multipart: kind, file, csrf)", [];
     get "/admin/reviews" => later::reviews, "workbench", "Workbench: reviews (not yet enabled)", [];
     get "/admin/patrols" => later::patrols, "workbench", "Workbench: patrols (not yet enabled)", [];
+    get "/admin/tips" => staff_tips::page_handler, "workbench", "Workbench: consumer tips in the staff member's regions, the publish form", [];
+    post "/admin/tips" => staff_tips::publish, "workbench", "Workbench: publish a consumer tip (form: text, regions, categories, from, until, csrf)", [];
+    post "/admin/tips/{id}/withdraw" => staff_tips::withdraw, "workbench", "Workbench: withdraw a consumer tip (form: csrf)", [];
     get "/admin/plans" => later::plans, "workbench", "Workbench: inspection plans (not yet enabled)", [];
     post "/api/v1/admin/inspectors" => grid::import_inspectors, "regulator", "Import inspectors and assistants (JSONL body)", [];
     get "/api/v1/admin/inspectors" => grid::list_inspectors, "regulator", "The roster of inspectors and assistants", [];

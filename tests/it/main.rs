@@ -41,3 +41,4 @@ mod workbench;
 mod workbench_browser;
 mod workbench_dashboard;
 mod workbench_pages;
+mod workbench_tips;

@@ -11,10 +11,10 @@ use crate::helpers::{spawn_app, TestApp};
 use crate::workbench::{add_token, login, request, store_of, Answer, Session};
 
 /// A merchant of 翠屏区 (511502), outside the demo county 叙州区 (511504).
-const FOREIGN: &str = "CP-0001";
+pub(crate) const FOREIGN: &str = "CP-0001";
 
 /// Registers [`FOREIGN`] (with personal data) through the API.
-async fn register_foreign(app: &TestApp) {
+pub(crate) async fn register_foreign(app: &TestApp) {
     let line = json!({"id": FOREIGN, "name": "翠屏区放心肉店", "kind": "shop",
         "address": "翠屏区南岸西路 1 号", "region": "511502", "categories": ["肉类销售"],
         "contact_name": "王小二", "contact_phone": "13800001111", "id_number": "511502198001011234"});
