@@ -3,6 +3,7 @@
 
 mod admin;
 mod admin_input;
+mod api_scope;
 mod auth_limits;
 mod browser;
 mod cli;

@@ -47,7 +47,12 @@ async fn shown(app: &TestApp, id: &str, text: &str) -> (Vec<Value>, bool) {
     (texts, page.contains(text))
 }
 
-fn form<'a>(text: &'a str, regions: &'a str, categories: &'a str, until: &'a str) -> Vec<(&'a str, &'a str)> {
+fn form<'a>(
+    text: &'a str,
+    regions: &'a str,
+    categories: &'a str,
+    until: &'a str,
+) -> Vec<(&'a str, &'a str)> {
     vec![
         ("text", text),
         ("regions", regions),
@@ -57,7 +62,11 @@ fn form<'a>(text: &'a str, regions: &'a str, categories: &'a str, until: &'a str
 }
 
 /// Publishes through the form with `from` today; the answer.
-async fn publish(app: &TestApp, staff: &Session, fields: &[(&str, &str)]) -> crate::workbench::Answer {
+async fn publish(
+    app: &TestApp,
+    staff: &Session,
+    fields: &[(&str, &str)],
+) -> crate::workbench::Answer {
     let today = days(0);
     let mut all = fields.to_vec();
     all.push(("from", &today));
@@ -71,9 +80,15 @@ async fn a_tip_published_from_the_workbench_shows_on_covered_scans_until_withdra
     let page = staff.get(&app.base, "/admin/tips").await;
     assert_eq!(page.status, 200);
     for field in ["text", "regions", "categories", "from", "until"] {
-        assert!(page.body.contains(&format!("for=\"tip-{field}\"")), "{field} labelled");
+        assert!(
+            page.body.contains(&format!("for=\"tip-{field}\"")),
+            "{field} labelled"
+        );
     }
-    assert!(page.body.contains("href=\"/admin/tips\""), "in the navigation");
+    assert!(
+        page.body.contains("href=\"/admin/tips\""),
+        "in the navigation"
+    );
 
     // Without the session's csrf: 403, nothing published.
     let until = days(30);
@@ -81,10 +96,24 @@ async fn a_tip_published_from_the_workbench_shows_on_covered_scans_until_withdra
     let mut forged = fields.clone();
     let today = days(0);
     forged.push(("from", &today));
-    let res = request(&app.base, Method::POST, "/admin/tips", &staff.cookies(), Some(&forged)).await;
+    let res = request(
+        &app.base,
+        Method::POST,
+        "/admin/tips",
+        &staff.cookies(),
+        Some(&forged),
+    )
+    .await;
     assert_eq!(res.status, 403, "{}", res.body);
     forged.push(("csrf", "0000"));
-    let res = request(&app.base, Method::POST, "/admin/tips", &staff.cookies(), Some(&forged)).await;
+    let res = request(
+        &app.base,
+        Method::POST,
+        "/admin/tips",
+        &staff.cookies(),
+        Some(&forged),
+    )
+    .await;
     assert_eq!(res.status, 403, "{}", res.body);
     assert!(stored_ids(&app).await.is_empty());
 
@@ -95,7 +124,10 @@ async fn a_tip_published_from_the_workbench_shows_on_covered_scans_until_withdra
     assert_eq!(res.location(), Some("/admin/tips?done=published"));
     let ids = stored_ids(&app).await;
     assert_eq!(ids.len(), 1);
-    assert_eq!(shown(&app, "XZ-0002", TEXT).await, (vec![json!(TEXT)], true));
+    assert_eq!(
+        shown(&app, "XZ-0002", TEXT).await,
+        (vec![json!(TEXT)], true)
+    );
     assert_eq!(shown(&app, "XZ-0001", TEXT).await, (vec![], false));
     let page = staff.get(&app.base, "/admin/tips?done=published").await;
     assert!(page.body.contains(TEXT) && page.body.contains("已发布"));
@@ -108,7 +140,14 @@ async fn a_tip_published_from_the_workbench_shows_on_covered_scans_until_withdra
 
     // Withdraw: without csrf nothing changes; with it the tip is gone.
     let withdraw = format!("/admin/tips/{}/withdraw", ids[0]);
-    let res = request(&app.base, Method::POST, &withdraw, &staff.cookies(), Some(&[])).await;
+    let res = request(
+        &app.base,
+        Method::POST,
+        &withdraw,
+        &staff.cookies(),
+        Some(&[]),
+    )
+    .await;
     assert_eq!(res.status, 403);
     assert_eq!(shown(&app, "XZ-0002", TEXT).await.0, vec![json!(TEXT)]);
     let res = staff.post(&app.base, &withdraw, &[]).await;
@@ -131,7 +170,10 @@ async fn a_tip_published_from_the_workbench_shows_on_covered_scans_until_withdra
         .map(|e| (e.action.as_str(), e.actor.as_str()))
         .collect();
     actions.sort();
-    assert_eq!(actions, [("tip.delete", "demo-admin"), ("tip.publish", "demo-admin")]);
+    assert_eq!(
+        actions,
+        [("tip.delete", "demo-admin"), ("tip.publish", "demo-admin")]
+    );
 }
 
 #[tokio::test]
@@ -151,14 +193,24 @@ async fn a_township_publishes_and_withdraws_tips_for_its_region_only() {
 
     // The form suggests its own region; others and every region are refused.
     let page = township.get(&app.base, "/admin/tips").await;
-    assert!(page.body.contains("value=\"511502\""), "its region suggested");
-    assert!(!page.body.contains(county_text), "another region's tip is not listed");
+    assert!(
+        page.body.contains("value=\"511502\""),
+        "its region suggested"
+    );
+    assert!(
+        !page.body.contains(county_text),
+        "another region's tip is not listed"
+    );
     for regions in ["511504", "", "511500"] {
         let res = publish(&app, &township, &form("越权提示", regions, "", &until)).await;
         assert_eq!(res.status, 403, "{regions}: {}", res.body);
     }
     let res = township
-        .post(&app.base, &format!("/admin/tips/{county_tip}/withdraw"), &[])
+        .post(
+            &app.base,
+            &format!("/admin/tips/{county_tip}/withdraw"),
+            &[],
+        )
         .await;
     assert_eq!(res.status, 403);
     assert_eq!(stored_ids(&app).await, vec![county_tip.clone()]);
@@ -167,7 +219,10 @@ async fn a_township_publishes_and_withdraws_tips_for_its_region_only() {
     let own_text = "翠屏区的提示：购买肉类请认准检疫合格证明。";
     let res = publish(&app, &township, &form(own_text, "511502", "", &until)).await;
     assert_eq!(res.status, 303, "{}", res.body);
-    assert_eq!(shown(&app, FOREIGN, own_text).await, (vec![json!(own_text)], true));
+    assert_eq!(
+        shown(&app, FOREIGN, own_text).await,
+        (vec![json!(own_text)], true)
+    );
     assert!(!shown(&app, "XZ-0002", own_text).await.1);
     let page = township.get(&app.base, "/admin/tips").await;
     assert!(page.body.contains(own_text) && page.body.contains("/withdraw\""));

@@ -23,7 +23,11 @@ const SHOWN: usize = 10;
 
 /// The reprint queue of the regions starting with `prefix`, when it is
 /// not empty (its length is that of the queue, not of the merchants).
-async fn reprint_items(store: &dyn Store, prefix: &str, queued: u64) -> StoreResult<Vec<ReprintItem>> {
+async fn reprint_items(
+    store: &dyn Store,
+    prefix: &str,
+    queued: u64,
+) -> StoreResult<Vec<ReprintItem>> {
     if queued == 0 {
         return Ok(Vec::new());
     }

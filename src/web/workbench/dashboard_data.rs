@@ -99,9 +99,13 @@ pub async fn pending_reviews(store: &dyn Store, prefix: &str) -> StoreResult<Bou
     let mut read = 0;
     let mut count = 0;
     while read < MAX_REVIEWS_READ {
-        let page =
-            documents::page::<Review>(store, REVIEWS, after.as_deref(), PAGE.min(MAX_REVIEWS_READ - read))
-                .await?;
+        let page = documents::page::<Review>(
+            store,
+            REVIEWS,
+            after.as_deref(),
+            PAGE.min(MAX_REVIEWS_READ - read),
+        )
+        .await?;
         let last_page = page.len() < PAGE;
         read += page.len();
         for (key, review) in page {
@@ -109,7 +113,8 @@ pub async fn pending_reviews(store: &dyn Store, prefix: &str) -> StoreResult<Bou
             if review.status != ReviewStatus::Pending {
                 continue;
             }
-            if prefix.is_empty() || in_region(store, &mut regions, &review.merchant, prefix).await? {
+            if prefix.is_empty() || in_region(store, &mut regions, &review.merchant, prefix).await?
+            {
                 count += 1;
             }
         }

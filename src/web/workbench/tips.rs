@@ -56,7 +56,11 @@ fn listed(staff: &Staff, tip: &Tip) -> Markup {
     let regions = if tip.regions.is_empty() {
         "全部辖区".to_owned()
     } else {
-        tip.regions.iter().map(|r| r.as_str()).collect::<Vec<_>>().join("、")
+        tip.regions
+            .iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>()
+            .join("、")
     };
     let categories = if tip.categories.is_empty() {
         "全部类别".to_owned()
