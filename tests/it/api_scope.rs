@@ -167,17 +167,6 @@ async fn a_township_token_lists_only_its_region_in_the_api_on_redis() {
     let admin = add_token(&store, "县局", "write").await;
     let keys = tempfile::tempdir().unwrap();
     yisaozhi::keys::generate(keys.path(), yisaozhi::clock::today()).unwrap();
-    let settings = yisaozhi::settings::Settings::load(yisaozhi::settings::Overrides {
-        store: Some(url.clone()),
-        listen: Some("127.0.0.1:0".into()),
-        key_dir: Some(keys.path().to_owned()),
-        ..Default::default()
-    })
-    .unwrap();
-    let server = yisaozhi::startup::Application::build(settings)
-        .await
-        .unwrap();
-    let base = format!("http://127.0.0.1:{}", server.port());
-    tokio::spawn(server.run_until_stopped());
+    let base = crate::workbench::serve_store(&url, keys.path()).await;
     check_scope(&base, &store, &admin).await;
 }
