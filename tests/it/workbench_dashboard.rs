@@ -199,3 +199,28 @@ async fn a_pending_review_and_an_overdue_patrol_are_counted_in_scope() {
     assert_eq!(queue_count(&page, "pending-reviews"), 0);
     assert_eq!(queue_count(&page, "overdue-patrols"), 0);
 }
+
+#[tokio::test]
+async fn past_its_bound_the_overdue_count_says_it_is_a_lower_bound() {
+    let app = spawn_app().await;
+    let store = store_of(&app).await;
+    let staff = login(&app.base, &app.token).await;
+    assert!(!dashboard(&app, &staff).await.contains("至少"));
+    // One assistant's grid longer than the dashboard checks.
+    let merchants: Vec<String> = (0..1_001).map(|i| format!("ZZ-{i:05}")).collect();
+    let grid = yisaozhi::grid::AssistantGrid {
+        assistant: yisaozhi::roster::StaffId::parse("AA-BIG").unwrap(),
+        region: yisaozhi::model::RegionCode::parse("511504").unwrap(),
+        merchants: merchants
+            .iter()
+            .map(|m| yisaozhi::model::MerchantId::parse(m).unwrap())
+            .collect(),
+    };
+    yisaozhi::store::documents::put(store.as_ref(), yisaozhi::grid::GRID, "AA-BIG", &grid, None)
+        .await
+        .unwrap();
+    let page = dashboard(&app, &staff).await;
+    let at = page.find("id=\"overdue-patrols\"").unwrap();
+    let shown = &page[at..at + page[at..].find("</p>").unwrap()];
+    assert!(shown.contains("至少"), "{shown}");
+}

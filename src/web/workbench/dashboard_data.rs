@@ -6,7 +6,9 @@
 //!
 //! - Pending reviews (`shop::reviews`, the queue the API lists): the
 //!   collection is read in key order up to [`MAX_REVIEWS_READ`] documents
-//!   (decided ones stay in it); past that the count is a lower bound.
+//!   (decided ones stay in it), and for a region scope the regions of up
+//!   to [`MAX_MERCHANTS_LOOKED_UP`] merchants; past that the count is a
+//!   lower bound.
 //! - Overdue patrols (`grid`): assistants' grids are read in key order and
 //!   the merchants on them checked (projection and records, as the patrol
 //!   list does) up to [`MAX_PATROL_CHECKS`] merchants and
@@ -30,6 +32,8 @@ pub type Counts = BTreeMap<Grade, u64>;
 
 /// Most review documents read for one count.
 pub const MAX_REVIEWS_READ: usize = 5_000;
+/// Most merchants whose region one count of pending reviews reads.
+pub const MAX_MERCHANTS_LOOKED_UP: usize = 1_000;
 /// Most merchants checked for one count of overdue patrols.
 pub const MAX_PATROL_CHECKS: usize = 1_000;
 /// Most assistants' grids read for one count of overdue patrols.
@@ -112,6 +116,12 @@ pub async fn pending_reviews(store: &dyn Store, prefix: &str) -> StoreResult<Bou
             after = Some(key);
             if review.status != ReviewStatus::Pending {
                 continue;
+            }
+            if regions.len() == MAX_MERCHANTS_LOOKED_UP && !regions.contains_key(&review.merchant) {
+                return Ok(Bounded {
+                    count,
+                    complete: false,
+                });
             }
             if prefix.is_empty() || in_region(store, &mut regions, &review.merchant, prefix).await?
             {
