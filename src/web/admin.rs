@@ -3,6 +3,8 @@
 //! itself. What each action does is in `actions` (shared with the
 //! workbench); this file reads JSON and answers JSON.
 
+use std::collections::HashMap;
+
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
@@ -19,6 +21,7 @@ use super::workbench::audit::visible_entries;
 use crate::auth::Principal;
 use crate::clock;
 use crate::model::{MerchantId, Override};
+use crate::store::{Store, StoreResult};
 
 /// Largest JSON body of an override.
 const MAX_OVERRIDE_BYTES: usize = 64 * 1024;
@@ -116,6 +119,43 @@ pub async fn revoke_code(
     let code = actions::revoke_code(&state, &who, serial).await?;
     Ok(HttpResponse::Ok()
         .json(json!({"serial": serial, "merchant_id": code.merchant, "status": "revoked"})))
+}
+
+/// Keeps the items about merchants `who` sees: all of them for a token of
+/// every region; else each merchant's region is read once (lists of
+/// submissions, grids and patrols).
+pub(super) async fn retain_visible<T>(
+    store: &dyn Store,
+    who: &Principal,
+    items: Vec<T>,
+    merchant_of: impl Fn(&T) -> &str,
+) -> StoreResult<Vec<T>> {
+    if who.scope.visible_prefix().is_empty() {
+        return Ok(items);
+    }
+    let mut known: HashMap<String, bool> = HashMap::new();
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let id = merchant_of(&item);
+        let visible = match known.get(id) {
+            Some(v) => *v,
+            None => {
+                let v = match MerchantId::parse(id) {
+                    Ok(m) => store
+                        .merchant(&m)
+                        .await?
+                        .is_some_and(|m| who.scope.may_see(&m.region)),
+                    Err(_) => false,
+                };
+                known.insert(id.to_owned(), v);
+                v
+            }
+        };
+        if visible {
+            out.push(item);
+        }
+    }
+    Ok(out)
 }
 
 /// The region a search or stats of `who` looks in: the one asked for

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::actions::read_body;
+use super::admin::retain_visible;
 use super::error::ApiError;
 use super::extract::{MerchantPath, Regulator};
 use super::state::AppState;
@@ -74,7 +75,7 @@ const MAX_REVIEWS_LISTED: usize = 500;
 /// `next` is the `after` of the following page.
 pub async fn list_reviews(
     state: web::Data<AppState>,
-    _: Regulator,
+    who: Regulator,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let q = web::Query::<ReviewQuery>::from_query(req.query_string())
@@ -129,6 +130,8 @@ pub async fn list_reviews(
         limit,
     };
     let (items, next) = reviews::list(state.store.as_ref(), &filter).await?;
+    // A region's token: its merchants' submissions only (a page may hold fewer).
+    let items = retain_visible(state.store.as_ref(), &who, items, |r| &r.merchant).await?;
     Ok(HttpResponse::Ok().json(json!({"reviews": items, "next": next})))
 }
 

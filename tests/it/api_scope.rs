@@ -152,11 +152,65 @@ async fn check_scope(base: &str, store: &SharedStore, admin: &str) {
     assert!(!all["entries"].as_array().unwrap().is_empty(), "{all}");
 }
 
+/// The review queue: a pending submission of [`OTHER`] is listed for
+/// `admin`, not for `township`.
+async fn check_reviews(base: &str, admin: &str, township: &str) {
+    let path = format!("/api/v1/admin/merchants/{OTHER}/access");
+    let (s, b) = call(base, Method::POST, &path, admin, None).await;
+    assert_eq!(s, 201, "{b}");
+    let res = reqwest::Client::new()
+        .post(format!("{base}/api/v1/shop/token"))
+        .form(&[
+            ("merchant_id", OTHER),
+            ("activation_code", b["activation_code"].as_str().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let shop: Value = res.json().await.unwrap();
+    let body = json!({"report_type": "invoice", "date": yisaozhi::clock::today()}).to_string();
+    let shop = shop["token"].as_str().unwrap();
+    let (s, b) = call(
+        base,
+        Method::POST,
+        "/api/v1/shop/self-reports",
+        shop,
+        Some(body),
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    let queue = "/api/v1/admin/reviews?status=pending";
+    let (_, all) = call(base, Method::GET, queue, admin, None).await;
+    assert_eq!(ids(&all, "reviews", "merchant"), [OTHER], "{all}");
+    let (s, mine) = call(base, Method::GET, queue, township, None).await;
+    assert_eq!(s, 200, "{mine}");
+    assert_eq!(mine["reviews"], json!([]), "{mine}");
+}
+
 #[tokio::test]
 async fn a_township_token_lists_only_its_region_in_the_api_on_the_embedded_store() {
     let app = crate::helpers::spawn_app().await;
     let store = crate::workbench::store_of(&app).await;
     check_scope(&app.base, &store, &app.token).await;
+    let township = add_token(&store, "翠屏区市场监管所", "write:511502").await;
+    check_reviews(&app.base, &app.token, &township).await;
+    // The demo's grid (叙州区): an assistant's merchants and patrol list.
+    for path in [
+        "/api/v1/admin/grid?assistant=XZ-A01",
+        "/api/v1/admin/patrols?assistant=XZ-A01",
+    ] {
+        let (s, all) = call(&app.base, Method::GET, path, &app.token, None).await;
+        assert_eq!(s, 200, "{all}");
+        let field = if path.contains("grid") {
+            "merchants"
+        } else {
+            "due"
+        };
+        assert!(!all[field].as_array().unwrap().is_empty(), "{path}: {all}");
+        let (s, mine) = call(&app.base, Method::GET, path, &township, None).await;
+        assert_eq!(s, 200, "{mine}");
+        assert_eq!(mine[field], json!([]), "{path}: {mine}");
+    }
 }
 
 #[tokio::test]
@@ -169,4 +223,6 @@ async fn a_township_token_lists_only_its_region_in_the_api_on_redis() {
     yisaozhi::keys::generate(keys.path(), yisaozhi::clock::today()).unwrap();
     let base = crate::workbench::serve_store(&url, keys.path()).await;
     check_scope(&base, &store, &admin).await;
+    let township = add_token(&store, "翠屏区市场监管所", "write:511502").await;
+    check_reviews(&base, &admin, &township).await;
 }
