@@ -161,14 +161,11 @@ pub async fn add_token(store: &SharedStore, name: &str, scope: &str) -> String {
     plain
 }
 
-/// Starts a service on `store` (e.g. a Redis URL) with the signing keys
-/// of `keys`; its base URL.
-pub async fn serve_store(store: &str, keys: &std::path::Path) -> String {
+/// Starts a service with `overrides` on a free port; its base URL.
+pub async fn serve_with(overrides: yisaozhi::settings::Overrides) -> String {
     let settings = yisaozhi::settings::Settings::load(yisaozhi::settings::Overrides {
-        store: Some(store.to_owned()),
         listen: Some("127.0.0.1:0".into()),
-        key_dir: Some(keys.to_owned()),
-        ..Default::default()
+        ..overrides
     })
     .unwrap();
     let server = yisaozhi::startup::Application::build(settings)
@@ -177,6 +174,17 @@ pub async fn serve_store(store: &str, keys: &std::path::Path) -> String {
     let base = format!("http://127.0.0.1:{}", server.port());
     tokio::spawn(server.run_until_stopped());
     base
+}
+
+/// Starts a service on `store` (e.g. a Redis URL) with the signing keys
+/// of `keys`; its base URL.
+pub async fn serve_store(store: &str, keys: &std::path::Path) -> String {
+    serve_with(yisaozhi::settings::Overrides {
+        store: Some(store.to_owned()),
+        key_dir: Some(keys.to_owned()),
+        ..Default::default()
+    })
+    .await
 }
 
 /// Every page of the workbench (GET), with a merchant for `{id}`.
@@ -295,18 +303,12 @@ const SESSIONS: yisaozhi::store::documents::Collection =
 async fn the_session_cookie_is_secure_when_the_public_base_url_is_https() {
     let dir = tempfile::tempdir().unwrap();
     let prepared = yisaozhi::demo::prepare(dir.path(), 365).await.unwrap();
-    let settings = yisaozhi::settings::Settings::load(yisaozhi::settings::Overrides {
+    let base = serve_with(yisaozhi::settings::Overrides {
         store: Some(format!("embedded:{}", dir.path().display())),
-        listen: Some("127.0.0.1:0".into()),
         public_base_url: Some("https://ysz.example.gov.cn".into()),
         ..Default::default()
     })
-    .unwrap();
-    let server = yisaozhi::startup::Application::build(settings)
-        .await
-        .unwrap();
-    let base = format!("http://127.0.0.1:{}", server.port());
-    tokio::spawn(server.run_until_stopped());
+    .await;
     let res = request(
         &base,
         Method::POST,
