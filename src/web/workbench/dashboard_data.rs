@@ -35,7 +35,7 @@ pub const MAX_REVIEWS_READ: usize = 5_000;
 /// Most merchants whose region one count of pending reviews reads.
 pub const MAX_MERCHANTS_LOOKED_UP: usize = 1_000;
 /// Most merchants checked for one count of overdue patrols.
-pub const MAX_PATROL_CHECKS: usize = 1_000;
+pub const MAX_PATROL_CHECKS: usize = 200;
 /// Most assistants' grids read for one count of overdue patrols.
 pub const MAX_GRIDS_READ: usize = 5_000;
 /// Weeks of the trend.
