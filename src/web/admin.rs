@@ -3,6 +3,8 @@
 //! itself. What each action does is in `actions` (shared with the
 //! workbench); this file reads JSON and answers JSON.
 
+use std::collections::HashMap;
+
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
@@ -11,11 +13,15 @@ use super::actions::{self, bad, json_body, read_body, MAX_IMPORT_BYTES};
 use super::answers::{code_url, public_projection, CodeAnswer, ImportAnswer, RegisteredCode};
 use super::error::ApiError;
 use super::extract::{MerchantPath, Regulator};
-use super::filters::{query, region_filter, AuditQuery, SearchQuery};
+use super::filters::{
+    query, region_filter, region_within, AuditQuery, SearchQuery, MAX_AUDIT_LIMIT,
+};
 use super::state::AppState;
+use super::workbench::audit::visible_entries;
 use crate::auth::Principal;
 use crate::clock;
 use crate::model::{MerchantId, Override};
+use crate::store::{Store, StoreResult};
 
 /// Largest JSON body of an override.
 const MAX_OVERRIDE_BYTES: usize = 64 * 1024;
@@ -115,22 +121,87 @@ pub async fn revoke_code(
         .json(json!({"serial": serial, "merchant_id": code.merchant, "status": "revoked"})))
 }
 
+/// Keeps the items about merchants `who` sees: all of them for a token of
+/// every region; else each merchant's region is read once (lists of
+/// submissions, grids and patrols).
+pub(super) async fn retain_visible<T>(
+    store: &dyn Store,
+    who: &Principal,
+    items: Vec<T>,
+    merchant_of: impl Fn(&T) -> &str,
+) -> StoreResult<Vec<T>> {
+    if who.scope.visible_prefix().is_empty() {
+        return Ok(items);
+    }
+    let mut known: HashMap<String, bool> = HashMap::new();
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let id = merchant_of(&item);
+        let visible = match known.get(id) {
+            Some(v) => *v,
+            None => {
+                let v = match MerchantId::parse(id) {
+                    Ok(m) => store
+                        .merchant(&m)
+                        .await?
+                        .is_some_and(|m| who.scope.may_see(&m.region)),
+                    Err(_) => false,
+                };
+                known.insert(id.to_owned(), v);
+                v
+            }
+        };
+        if visible {
+            out.push(item);
+        }
+    }
+    Ok(out)
+}
+
+/// The region a search or stats of `who` looks in: the one asked for
+/// narrowed to the token's regions (`None`: every region); 403 when the
+/// asked region lies outside them.
+fn scoped_region(who: &Principal, asked: Option<String>) -> Result<Option<String>, ApiError> {
+    let visible = who.scope.visible_prefix();
+    match region_within(asked.as_deref(), visible) {
+        Some(r) if r.is_empty() => Ok(None),
+        Some(r) => Ok(Some(r)),
+        None => Err(ApiError::Forbidden(format!(
+            "token `{}` (scope {}) sees only regions starting with {visible}; region `{}` is outside them",
+            who.name,
+            who.scope.as_string(),
+            asked.unwrap_or_default()
+        ))),
+    }
+}
+
+/// The audit log; a token limited to a region reads the entries about
+/// merchants of its region and its own.
 pub async fn audit(
     state: web::Data<AppState>,
-    _: Regulator,
+    who: Regulator,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let filter = query::<AuditQuery>(&req)?.parse(100)?;
+    let mut filter = query::<AuditQuery>(&req)?.parse(100)?;
+    let limit = filter.limit;
+    if !who.scope.visible_prefix().is_empty() {
+        // Read more than answered: entries of other regions are left out.
+        filter.limit = (limit * 5).min(MAX_AUDIT_LIMIT as usize);
+    }
     let entries = state.store.audit(filter).await?;
+    let mut entries = visible_entries(state.store.as_ref(), &who, entries).await?;
+    entries.truncate(limit);
     Ok(HttpResponse::Ok().json(json!({ "entries": entries })))
 }
 
+/// Search, within the token's regions.
 pub async fn search(
     state: web::Data<AppState>,
-    _: Regulator,
+    who: Regulator,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let query = query::<SearchQuery>(&req)?.parse(20)?;
+    let mut query = query::<SearchQuery>(&req)?.parse(20)?;
+    query.region = scoped_region(&who, query.region.take())?;
     let page = state.store.search(&query).await?;
     let today = clock::today();
     let items: Vec<_> = page
@@ -156,19 +227,23 @@ struct StatsQuery {
     region: Option<String>,
 }
 
+/// Counts, within the token's regions.
 pub async fn stats(
     state: web::Data<AppState>,
-    _: Regulator,
+    who: Regulator,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let q: StatsQuery = query(&req)?;
-    let region = region_filter(q.region)?;
+    let region = scoped_region(&who, region_filter(q.region)?)?;
     let stats = state.store.stats(region.as_deref()).await?;
     Ok(HttpResponse::Ok().json(stats))
 }
 
-pub async fn reprint(state: web::Data<AppState>, _: Regulator) -> Result<HttpResponse, ApiError> {
-    let items = state.store.reprint().await?;
+/// The reprint list, within the token's regions.
+pub async fn reprint(state: web::Data<AppState>, who: Regulator) -> Result<HttpResponse, ApiError> {
+    let mut items = state.store.reprint().await?;
+    let visible = who.scope.visible_prefix();
+    items.retain(|r| r.region.starts_with(visible));
     Ok(HttpResponse::Ok().json(json!({"total": items.len(), "items": items})))
 }
 

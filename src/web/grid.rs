@@ -1,13 +1,15 @@
 //! Regulator endpoints of the grid (CONTRACT §7): the roster's import and
 //! listing, an assistant's merchants, the unassigned ones, and an
-//! assistant's patrol list. Reads take any regulator token; the import is
-//! scoped by region and audited.
+//! assistant's patrol list. Reads take any regulator token (a region's
+//! token sees its merchants only); the import is scoped by region and
+//! audited.
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::actions::{bad, read_body, MAX_IMPORT_BYTES};
+use super::admin::retain_visible;
 use super::error::ApiError;
 use super::extract::Regulator;
 use super::filters::{non_empty, number, query};
@@ -80,7 +82,7 @@ struct GridQuery {
 /// grades; without it: the latest run and a page of unassigned merchants.
 pub async fn grid(
     state: web::Data<AppState>,
-    _: Regulator,
+    who: Regulator,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let q: GridQuery = query(&req)?;
@@ -90,6 +92,7 @@ pub async fn grid(
         let pages = run.as_ref().map_or(0, |r| r.unassigned_pages);
         let page = number("page", q.page, 1, 1_000_000, 1)?;
         let ids = crate::grid::unassigned_page(store, page as usize - 1).await?;
+        let ids = retain_visible(store, &who, ids, |m| m.as_str()).await?;
         return Ok(HttpResponse::Ok().json(json!({
             "run": run, "page": page, "pages": pages, "unassigned": ids,
         })));
@@ -105,6 +108,12 @@ pub async fn grid(
     let mut merchants = Vec::with_capacity(grid.merchants.len());
     for m in &grid.merchants {
         let p = store.projection(m).await?;
+        if !p
+            .as_ref()
+            .is_some_and(|p| who.scope.may_see(&p.merchant.region))
+        {
+            continue;
+        }
         merchants.push(json!({
             "id": m,
             "name": p.as_ref().map(|p| &p.merchant.name),
@@ -133,7 +142,7 @@ struct PatrolQuery {
 /// An assistant's merchants due for a patrol by `as_of` (+ `within` days).
 pub async fn patrols(
     state: web::Data<AppState>,
-    _: Regulator,
+    who: Regulator,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let q: PatrolQuery = query(&req)?;
@@ -159,6 +168,7 @@ pub async fn patrols(
     )
     .await?
     .ok_or_else(|| ApiError::NotFound(format!("no grid for assistant `{id}`")))?;
+    let due = retain_visible(state.store.as_ref(), &who, due, |d| d.merchant_id.as_str()).await?;
     Ok(HttpResponse::Ok().json(json!({
         "assistant": id, "as_of": as_of, "within": within, "due": due,
     })))

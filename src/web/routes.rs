@@ -6,7 +6,7 @@ use actix_web::{web, HttpResponse};
 use super::scan::{SCAN_JSON, SCAN_PAGE, SCAN_PAGE_UPPER};
 use super::workbench::{
     access, act, audit, dashboard, import, ledger as staff_ledger, login, merchant, patrols,
-    plans as staff_plans, reviews, search,
+    plans as staff_plans, reviews, search, tips as staff_tips,
 };
 use super::{
     admin, changes, grid, ledger, open_data, openapi, ops, pages, plans, public, scan, shop,
@@ -125,6 +125,9 @@ api! {
     post "/admin/patrols/{id}" => patrols::record, "workbench", "Workbench: record a patrol (form: assistant, result, hazards, deadline, note, csrf)", [];
     get "/admin/plans" => staff_plans::page_handler, "workbench", "Workbench: the random inspection plans and a form to draw one", [];
     post "/admin/plans" => staff_plans::draw, "workbench", "Workbench: draw and publish a plan (form: name, seed, size, region, weights, inspectors_per_check, as_of, csrf)", [];
+    get "/admin/tips" => staff_tips::page_handler, "workbench", "Workbench: consumer tips in the staff member's regions, the publish form", [];
+    post "/admin/tips" => staff_tips::publish, "workbench", "Workbench: publish a consumer tip (form: text, regions, categories, from, until, csrf)", [];
+    post "/admin/tips/{id}/withdraw" => staff_tips::withdraw, "workbench", "Workbench: withdraw a consumer tip (form: csrf)", [];
     post "/api/v1/admin/inspectors" => grid::import_inspectors, "regulator", "Import inspectors and assistants (JSONL body)", [];
     get "/api/v1/admin/inspectors" => grid::list_inspectors, "regulator", "The roster of inspectors and assistants", [];
     get "/api/v1/admin/grid" => grid::grid, "regulator", "An assistant's merchants, or the unassigned ones", ["assistant", "page"];

@@ -98,7 +98,7 @@ const MAX_REVIEWS_LISTED: usize = 500;
 /// `next` is the `after` of the following page.
 pub async fn list_reviews(
     state: web::Data<AppState>,
-    _: Regulator,
+    who: Regulator,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let q = web::Query::<ReviewQuery>::from_query(req.query_string())
@@ -152,9 +152,10 @@ pub async fn list_reviews(
         after,
         limit,
     };
-    // Every region, as the API's other reads (the workbench's queue is
-    // limited to the staff member's regions).
-    let (items, next) = reviews::list(state.store.as_ref(), &filter, &|_| true).await?;
+    // A region's token: its merchants' submissions only.
+    let scope = who.scope.clone();
+    let (items, next) =
+        reviews::list(state.store.as_ref(), &filter, &move |r| scope.may_see(r)).await?;
     Ok(HttpResponse::Ok().json(json!({"reviews": items, "next": next})))
 }
 

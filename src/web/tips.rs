@@ -42,20 +42,14 @@ fn out_of_scope(who: &Principal, tip: &Tip, doing: &str) -> ApiError {
     ))
 }
 
-/// `POST /api/v1/admin/tips` → `201 {"id"}`.
-pub async fn publish(
-    state: web::Data<AppState>,
-    who: Regulator,
-    req: HttpRequest,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    let body = read_body(&req, payload, MAX_TIP_BYTES).await?;
-    let draft = parse_draft(&body)?;
+/// Publishes `draft` as `who`: checked, scoped, at most [`MAX_TIPS`]
+/// stored, audited with the tip. The JSON API and the workbench's form.
+pub async fn publish_tip(state: &AppState, who: &Principal, draft: Draft) -> Result<Tip, ApiError> {
     let tip = draft
         .into_tip(tips::new_id()?, &who.name, clock::today(), clock::now())
         .map_err(|e| bad(e.to_string()))?;
     if !tip.within(&who.scope) {
-        return Err(out_of_scope(&who, &tip, "publish"));
+        return Err(out_of_scope(who, &tip, "publish"));
     }
     let store = &*state.store;
     let known = state.scanner.tips();
@@ -82,23 +76,34 @@ pub async fn publish(
         )));
     }
     tracing::info!(tip.id = %tip.id, actor = %who.name, "tip published");
+    Ok(tip)
+}
+
+/// `POST /api/v1/admin/tips` → `201 {"id"}`.
+pub async fn publish(
+    state: web::Data<AppState>,
+    who: Regulator,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_body(&req, payload, MAX_TIP_BYTES).await?;
+    let draft = parse_draft(&body)?;
+    let tip = publish_tip(&state, &who, draft).await?;
     Ok(HttpResponse::Created().json(json!({ "id": tip.id })))
 }
 
-/// `DELETE /api/v1/admin/tips/{id}`.
-pub async fn delete(
-    state: web::Data<AppState>,
-    who: Regulator,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let not_found = || ApiError::NotFound(format!("no tip `{}`", truncate(&id)));
-    if !tips::is_id(&id) {
+/// Deletes tip `id` as `who` (scoped, audited); of two deletions at once,
+/// one is audited, the other answered 404. The JSON API and the
+/// workbench's withdraw form.
+pub async fn delete_tip(state: &AppState, who: &Principal, id: &str) -> Result<Tip, ApiError> {
+    let not_found = || ApiError::NotFound(format!("no tip `{}`", truncate(id)));
+    if !tips::is_id(id) {
         return Err(not_found());
     }
     let store = &*state.store;
-    let (tip, stored) = tips::stored(store, &id).await?.ok_or_else(not_found)?;
+    let (tip, stored) = tips::stored(store, id).await?.ok_or_else(not_found)?;
     if !tip.within(&who.scope) {
-        return Err(out_of_scope(&who, &tip, "delete"));
+        return Err(out_of_scope(who, &tip, "delete"));
     }
     let audit = AuditEntry {
         at: clock::now(),
@@ -109,16 +114,25 @@ pub async fn delete(
         after: serde_json::Value::Null,
         reason: None,
     };
-    // Of two deletions at once, one is audited, the other answered 404.
     if !state
         .scanner
         .tips()
-        .delete(store, &id, stored, audit)
+        .delete(store, id, stored, audit)
         .await?
     {
         return Err(not_found());
     }
     tracing::info!(tip.id = %tip.id, actor = %who.name, "tip deleted");
+    Ok(tip)
+}
+
+/// `DELETE /api/v1/admin/tips/{id}`.
+pub async fn delete(
+    state: web::Data<AppState>,
+    who: Regulator,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let tip = delete_tip(&state, &who, &id).await?;
     Ok(HttpResponse::Ok().json(json!({ "id": tip.id, "deleted": true })))
 }
 

@@ -3,6 +3,7 @@
 
 mod admin;
 mod admin_input;
+mod api_scope;
 mod auth_limits;
 mod browser;
 mod cli;
@@ -39,7 +40,9 @@ mod tips;
 mod verify;
 mod workbench;
 mod workbench_browser;
+mod workbench_dashboard;
 mod workbench_grid;
 mod workbench_pages;
 mod workbench_queues_browser;
 mod workbench_reviews;
+mod workbench_tips;

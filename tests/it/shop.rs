@@ -337,17 +337,27 @@ async fn a_regulator_outside_the_scope_cannot_give_access_or_decide() {
         )
         .await;
     assert_eq!(s, 403, "{b}");
-    // A read-scope token lists the queue.
-    let (s, q) = app
-        .admin(
-            Method::GET,
-            "/api/v1/admin/reviews?status=pending",
-            Some(&other),
-            None,
-        )
-        .await;
-    assert_eq!(s, 200, "{q}");
-    assert_eq!(q["reviews"][0]["id"], id);
+    // A read-scope token lists the queue; one of another region does not
+    // see this merchant's submission in it.
+    let (reader, stored) = yisaozhi::auth::new_token(
+        "reader",
+        &yisaozhi::auth::Scope::Read,
+        yisaozhi::clock::now(),
+    )
+    .unwrap();
+    store.put_token(stored).await.unwrap();
+    for (token, listed) in [(&reader, json!(id)), (&other, Value::Null)] {
+        let (s, q) = app
+            .admin(
+                Method::GET,
+                "/api/v1/admin/reviews?status=pending",
+                Some(token),
+                None,
+            )
+            .await;
+        assert_eq!(s, 200, "{q}");
+        assert_eq!(q["reviews"][0]["id"], listed, "{q}");
+    }
 }
 
 #[tokio::test]

@@ -161,6 +161,32 @@ pub async fn add_token(store: &SharedStore, name: &str, scope: &str) -> String {
     plain
 }
 
+/// Starts a service with `overrides` on a free port; its base URL.
+pub async fn serve_with(overrides: yisaozhi::settings::Overrides) -> String {
+    let settings = yisaozhi::settings::Settings::load(yisaozhi::settings::Overrides {
+        listen: Some("127.0.0.1:0".into()),
+        ..overrides
+    })
+    .unwrap();
+    let server = yisaozhi::startup::Application::build(settings)
+        .await
+        .unwrap();
+    let base = format!("http://127.0.0.1:{}", server.port());
+    tokio::spawn(server.run_until_stopped());
+    base
+}
+
+/// Starts a service on `store` (e.g. a Redis URL) with the signing keys
+/// of `keys`; its base URL.
+pub async fn serve_store(store: &str, keys: &std::path::Path) -> String {
+    serve_with(yisaozhi::settings::Overrides {
+        store: Some(store.to_owned()),
+        key_dir: Some(keys.to_owned()),
+        ..Default::default()
+    })
+    .await
+}
+
 /// Every page of the workbench (GET), with a merchant for `{id}`.
 pub fn pages() -> Vec<String> {
     let pages: Vec<String> = yisaozhi::web::ROUTES
@@ -277,18 +303,12 @@ const SESSIONS: yisaozhi::store::documents::Collection =
 async fn the_session_cookie_is_secure_when_the_public_base_url_is_https() {
     let dir = tempfile::tempdir().unwrap();
     let prepared = yisaozhi::demo::prepare(dir.path(), 365).await.unwrap();
-    let settings = yisaozhi::settings::Settings::load(yisaozhi::settings::Overrides {
+    let base = serve_with(yisaozhi::settings::Overrides {
         store: Some(format!("embedded:{}", dir.path().display())),
-        listen: Some("127.0.0.1:0".into()),
         public_base_url: Some("https://ysz.example.gov.cn".into()),
         ..Default::default()
     })
-    .unwrap();
-    let server = yisaozhi::startup::Application::build(settings)
-        .await
-        .unwrap();
-    let base = format!("http://127.0.0.1:{}", server.port());
-    tokio::spawn(server.run_until_stopped());
+    .await;
     let res = request(
         &base,
         Method::POST,
@@ -691,18 +711,7 @@ async fn a_session_works_on_every_replica_of_a_redis_store() {
     let keys = tempfile::tempdir().unwrap();
     let mut bases = Vec::new();
     for _ in 0..2 {
-        let settings = yisaozhi::settings::Settings::load(yisaozhi::settings::Overrides {
-            store: Some(url.clone()),
-            listen: Some("127.0.0.1:0".into()),
-            key_dir: Some(keys.path().to_owned()),
-            ..Default::default()
-        })
-        .unwrap();
-        let server = yisaozhi::startup::Application::build(settings)
-            .await
-            .unwrap();
-        bases.push(format!("http://127.0.0.1:{}", server.port()));
-        tokio::spawn(server.run_until_stopped());
+        bases.push(serve_store(&url, keys.path()).await);
     }
     let staff = login(&bases[0], &token).await;
     assert_eq!(staff.get(&bases[1], "/admin").await.status, 200);

@@ -255,7 +255,7 @@ impl Tab {
 }
 
 /// Every page, for the layout checks at each viewport.
-const PAGES: [(&str, &str); 10] = [
+const PAGES: [(&str, &str); 11] = [
     ("dashboard", "/admin"),
     ("search", "/admin/merchants"),
     ("search-results", "/admin/merchants?grade=red"),
@@ -266,6 +266,7 @@ const PAGES: [(&str, &str); 10] = [
     ("reviews", "/admin/reviews"),
     ("patrols", "/admin/patrols"),
     ("plans", "/admin/plans"),
+    ("tips", "/admin/tips"),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -286,6 +287,21 @@ async fn staff_work_through_the_workbench_in_a_real_browser() {
         }
     };
     assert_eq!(scan_grade().await, "green");
+    let (client, tips_base) = (app.client.clone(), app.base.clone());
+    // A merchant's tips as its public answer (spliced like the scan's).
+    let public_tips = move |id: &'static str| {
+        let (client, base) = (client.clone(), tips_base.clone());
+        async move {
+            let url = format!("{base}/api/v1/merchants/{id}");
+            let v: Value = client.get(url).send().await.unwrap().json().await.unwrap();
+            v["tips"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{v}"))
+                .iter()
+                .map(|t| t["text"].as_str().unwrap().to_owned())
+                .collect::<Vec<String>>()
+        }
+    };
     let handle = tokio::runtime::Handle::current();
 
     tokio::task::spawn_blocking(move || {
@@ -405,6 +421,27 @@ async fn staff_work_through_the_workbench_in_a_real_browser() {
         assert!(text.contains("2026-02-30"), "the reason names the bad date: {text}");
         tab.check(b, "imported");
 
+        // Publish a consumer tip through the form: the grocery's scan shows it.
+        let tip = "中秋将至，购买月饼请查看生产日期和保质期。";
+        let until = (today + jiff::Span::new().days(30)).to_string();
+        tab.go(b, "/admin/tips");
+        tab.act(
+            b,
+            &format!(
+                r#"(() => {{
+                    document.getElementById('tip-text').value = '{tip}';
+                    document.getElementById('tip-categories').value = '食品';
+                    document.getElementById('tip-until').value = '{until}';
+                    document.querySelector('form[action="/admin/tips"] button').click();
+                }})()"#
+            ),
+        );
+        assert_eq!(tab.path(b), "/admin/tips?done=published");
+        assert!(tab.text(b).contains(tip), "{}", tab.text(b));
+        tab.check(b, "tip-published");
+        assert_eq!(handle.block_on(public_tips("XZ-0002")), vec![tip.to_owned()]);
+        assert!(handle.block_on(public_tips("XZ-0001")).is_empty(), "a restaurant");
+
         // Every page at a phone's size, then at a desktop's.
         for (name, path) in PAGES {
             tab.go(b, path);
@@ -418,6 +455,13 @@ async fn staff_work_through_the_workbench_in_a_real_browser() {
             desk.go(b, path);
             desk.check(b, name);
         }
+
+        // Withdraw the tip: gone from the scan.
+        desk.go(b, "/admin/tips");
+        desk.act(b, "document.querySelector('form[action$=\"/withdraw\"] button').click()");
+        assert_eq!(desk.path(b), "/admin/tips?done=withdrawn");
+        desk.check(b, "tip-withdrawn");
+        assert!(handle.block_on(public_tips("XZ-0002")).is_empty());
 
         // Log out: the session is gone.
         desk.go(b, "/admin");

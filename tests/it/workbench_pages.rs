@@ -11,10 +11,10 @@ use crate::helpers::{spawn_app, TestApp};
 use crate::workbench::{add_token, login, store_of, Answer, Session};
 
 /// A merchant of 翠屏区 (511502), outside the demo county 叙州区 (511504).
-const FOREIGN: &str = "CP-0001";
+pub(crate) const FOREIGN: &str = "CP-0001";
 
 /// Registers [`FOREIGN`] (with personal data) through the API.
-async fn register_foreign(app: &TestApp) {
+pub(crate) async fn register_foreign(app: &TestApp) {
     let line = json!({"id": FOREIGN, "name": "翠屏区放心肉店", "kind": "shop",
         "address": "翠屏区南岸西路 1 号", "region": "511502", "categories": ["肉类销售"],
         "contact_name": "王小二", "contact_phone": "13800001111", "id_number": "511502198001011234"});
@@ -57,7 +57,7 @@ fn listed(page: &Answer) -> Vec<String> {
 async fn the_dashboard_shows_counts_by_grade_a_chart_by_region_and_the_queues() {
     let app = spawn_app().await;
     let staff = login(&app.base, &app.token).await;
-    // An override this week, shown among the changes.
+    // An override: the merchant's printed code shows another grade.
     let res = staff
         .post(
             &app.base,
@@ -88,12 +88,12 @@ async fn the_dashboard_shows_counts_by_grade_a_chart_by_region_and_the_queues() 
     assert!(t.contains("本周等级变化"));
     assert!(
         page.body.contains("/admin/merchants/XZ-0001"),
-        "the change of the week"
+        "on the reprint queue"
     );
     assert!(t.contains("待重新打印的码"), "{t}");
     assert!(
-        t.contains("尚未启用"),
-        "reviews and patrols: an empty state"
+        t.contains("件待审核") && t.contains("户逾期未巡查"),
+        "reviews and patrols: counts"
     );
     // XZ-0001's printed code is green, its grade now red: a reprint.
     assert!(

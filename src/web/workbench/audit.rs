@@ -11,9 +11,10 @@ use serde_json::Value;
 use super::errors::PageError;
 use super::layout::{grade_badge, page, Nav};
 use super::staff::Staff;
+use crate::auth::Principal;
 use crate::clock;
 use crate::model::{AuditEntry, Grade, MerchantId};
-use crate::store::Store;
+use crate::store::{Store, StoreResult};
 use crate::web::filters::{query, AuditQuery, MAX_AUDIT_LIMIT};
 use crate::web::state::AppState;
 
@@ -77,14 +78,15 @@ pub fn entry(e: &AuditEntry) -> Markup {
     }
 }
 
-/// Keeps the entries `staff` may see: with a region limit, those about
-/// merchants of that region, and the staff member's own.
+/// Keeps the entries `who` may see: with a region limit, those about
+/// merchants of that region, and the token's own (the JSON API's audit
+/// log too).
 pub async fn visible_entries(
     store: &dyn Store,
-    staff: &Staff,
+    who: &Principal,
     entries: Vec<AuditEntry>,
-) -> Result<Vec<AuditEntry>, PageError> {
-    let prefix = staff.scope.visible_prefix();
+) -> StoreResult<Vec<AuditEntry>> {
+    let prefix = who.scope.visible_prefix();
     if prefix.is_empty() {
         return Ok(entries);
     }
@@ -105,7 +107,7 @@ pub async fn visible_entries(
             },
             Err(_) => false,
         };
-        if visible || e.actor == staff.name {
+        if visible || e.actor == who.name {
             out.push(e);
         }
     }

@@ -1,28 +1,66 @@
-//! `/admin`: the dashboard of the staff member's regions.
+//! `/admin`: the dashboard of the staff member's regions. The numbers
+//! come from `crate::dashboard` (live counts and the reprint count from
+//! the search index, the trend from the refresh's daily counts) and, for
+//! the work queues of other features, `dashboard_data` (bounded reads).
 
 use actix_web::{web, HttpResponse};
 use maud::{html, Markup};
 
 use super::charts;
-use super::dashboard_data::{gather, DashboardData};
+use super::dashboard_data::{overdue_patrols, pending_reviews, weeks, Bounded, Week};
 use super::errors::PageError;
 use super::layout::{grade_badge, page, Nav};
 use super::staff::Staff;
 use crate::clock;
+use crate::dashboard::{dashboard, Dashboard};
 use crate::model::Grade;
+use crate::store::query::ReprintItem;
+use crate::store::{Store, StoreResult};
 use crate::web::state::AppState;
+
+/// Reprint items listed on the page (the rest are counted).
+const SHOWN: usize = 10;
+
+/// The reprint queue of the regions starting with `prefix`, when it is
+/// not empty (its length is that of the queue, not of the merchants).
+async fn reprint_items(
+    store: &dyn Store,
+    prefix: &str,
+    queued: u64,
+) -> StoreResult<Vec<ReprintItem>> {
+    if queued == 0 {
+        return Ok(Vec::new());
+    }
+    let mut items = store.reprint().await?;
+    items.retain(|r| r.region.starts_with(prefix));
+    Ok(items)
+}
 
 pub async fn page_handler(
     state: web::Data<AppState>,
     staff: Staff,
 ) -> Result<HttpResponse, PageError> {
-    let data = gather(
-        state.store.as_ref(),
-        staff.scope.visible_prefix(),
-        clock::today(),
-    )
-    .await?;
-    Ok(page(&staff, Nav::Dashboard, "概览", render(&staff, &data)))
+    let store = state.store.as_ref();
+    let prefix = staff.scope.visible_prefix();
+    let today = clock::today();
+    let (dash, reviews, patrols) = tokio::try_join!(
+        dashboard(store, (!prefix.is_empty()).then_some(prefix), today),
+        pending_reviews(store, prefix),
+        overdue_patrols(store, prefix, today, state.rules.patrol()),
+    )?;
+    let reprint = reprint_items(store, prefix, dash.reprint_queue).await?;
+    let weeks = weeks(&dash.trend, today);
+    let body = html! {
+        @if !prefix.is_empty() {
+            p.muted { "只显示辖区 " (prefix) " 的数据。" }
+        }
+        (counts(&dash))
+        (queues(&dash, &reprint, reviews, patrols))
+        (regions(&dash))
+        (changes(&dash, &weeks))
+        (trend(&weeks))
+    };
+    Ok(page(&staff, Nav::Dashboard, "概览", body))
 }
 
 fn percent(n: u64, total: u64) -> String {
@@ -32,7 +70,7 @@ fn percent(n: u64, total: u64) -> String {
     format!("{:.1}%", n as f64 * 100.0 / total as f64)
 }
 
-fn counts(data: &DashboardData) -> Markup {
+fn counts(data: &Dashboard) -> Markup {
     html! {
         section.card {
             h1 { "信用等级概况" }
@@ -51,7 +89,7 @@ fn counts(data: &DashboardData) -> Markup {
     }
 }
 
-fn regions(data: &DashboardData) -> Markup {
+fn regions(data: &Dashboard) -> Markup {
     let rows: Vec<(String, &_)> = data
         .by_region
         .iter()
@@ -73,21 +111,42 @@ fn regions(data: &DashboardData) -> Markup {
     }
 }
 
-fn changes(data: &DashboardData) -> Markup {
+fn changes(dash: &Dashboard, weeks: &[Week]) -> Markup {
+    let this_week = weeks.last().map_or(0, |w| w.changed);
     html! {
         section.card {
             h2 { "本周等级变化" }
-            p.muted { "近7天人工调整（改判）带来的等级变化：" (data.changes.len()) " 次。" }
-            @if !data.changes.is_empty() {
+            p {
+                "近7天每日评定中等级发生变化的商户：" b { (dash.changes_this_week) } " 户次"
+                @if this_week != dash.changes_this_week {
+                    span.muted { "（本周一以来 " (this_week) " 户次）" }
+                }
+            }
+            p.muted { "人工改判见" a href="/admin/audit" { "审计日志" } "。" }
+        }
+    }
+}
+
+fn trend(weeks: &[Week]) -> Markup {
+    let known: Vec<&Week> = weeks.iter().filter(|w| w.counts.is_some()).collect();
+    html! {
+        section.card {
+            h2 { "近12周趋势" }
+            (charts::trend(weeks))
+            @if known.is_empty() {
+                p.muted { "还没有每日评定的统计；“—”表示那一周没有数据。" }
+            } @else {
+                p.muted { "每周取最后一次评定后的数量；“—”表示那一周没有评定。" }
                 ul.rows {
-                    @for c in data.changes.iter().take(10) {
-                        li {
-                            a href={"/admin/merchants/" (c.merchant)} { (c.name) }
-                            " "
-                            @if let Some(from) = c.from { (grade_badge(from)) " → " }
-                            (grade_badge(c.to))
-                            br;
-                            span.muted { (c.at.to_zoned(clock::zone()).strftime("%Y-%m-%d %H:%M")) " · " (c.actor) }
+                    @for w in known {
+                        @if let Some(c) = &w.counts {
+                            li.trend-week {
+                                (w.starts) " 起一周："
+                                @for g in Grade::ALL {
+                                    " " (g.label_zh()) " " (c.get(&g).copied().unwrap_or(0))
+                                }
+                                "；等级变化 " (w.changed)
+                            }
                         }
                     }
                 }
@@ -96,29 +155,26 @@ fn changes(data: &DashboardData) -> Markup {
     }
 }
 
-fn trend(data: &DashboardData) -> Markup {
-    let known = data.trend.iter().filter(|w| w.counts.is_some()).count();
+fn bounded(n: Bounded, unit: &str) -> Markup {
     html! {
-        section.card {
-            h2 { "近12周趋势" }
-            (charts::trend(&data.trend))
-            @if known < 2 {
-                p.muted { "每周的等级分布从每日统计开始累积；目前只有本周（当前）的数据，“—”表示那一周没有数据。" }
-            }
+        @if n.complete {
+            (n.count) (unit)
+        } @else {
+            "至少 " (n.count) (unit) "（数量较多，只统计了一部分）"
         }
     }
 }
 
-fn queues(data: &DashboardData) -> Markup {
+fn queues(dash: &Dashboard, reprint: &[ReprintItem], reviews: Bounded, patrols: Bounded) -> Markup {
     html! {
         section.card {
             h2 { "待办" }
-            h3 { "待重新打印的码（" (data.reprint.len()) "）" }
-            @if data.reprint.is_empty() {
+            h3 { "待重新打印的码（" (dash.reprint_queue) "）" }
+            @if reprint.is_empty() {
                 p.muted { "所有在用的码都与当前等级一致。" }
             } @else {
                 ul.rows {
-                    @for r in data.reprint.iter().take(10) {
+                    @for r in reprint.iter().take(SHOWN) {
                         li {
                             a href={"/admin/merchants/" (r.merchant_id)} { (r.name) }
                             " 码上 " (grade_badge(r.printed_grade)) "，当前 " (grade_badge(r.grade))
@@ -126,31 +182,12 @@ fn queues(data: &DashboardData) -> Markup {
                         }
                     }
                 }
-                @if data.reprint.len() > 10 { p.muted { "另有 " (data.reprint.len() - 10) " 个。" } }
+                @if reprint.len() > SHOWN { p.muted { "另有 " (reprint.len() - SHOWN) " 个。" } }
             }
             h3 { "待审核" }
-            @match data.pending_reviews {
-                Some(n) => p { a href="/admin/reviews" { (n) " 件待审核" } },
-                None => p.muted { "商户自查、回应和信用修复的审核尚未启用。" a href="/admin/reviews" { "查看" } },
-            }
+            p id="pending-reviews" { a href="/admin/reviews" { (bounded(reviews, " 件待审核")) } }
             h3 { "逾期巡查" }
-            @match data.overdue_patrols {
-                Some(n) => p { a href="/admin/patrols" { (n) " 户逾期未巡查" } },
-                None => p.muted { "网格巡查尚未启用。" a href="/admin/patrols" { "查看" } },
-            }
+            p id="overdue-patrols" { a href="/admin/patrols" { (bounded(patrols, " 户逾期未巡查")) } }
         }
-    }
-}
-
-fn render(staff: &Staff, data: &DashboardData) -> Markup {
-    html! {
-        @if !staff.scope.visible_prefix().is_empty() {
-            p.muted { "只显示辖区 " (staff.scope.visible_prefix()) " 的数据。" }
-        }
-        (counts(data))
-        (queues(data))
-        (regions(data))
-        (changes(data))
-        (trend(data))
     }
 }

@@ -1,91 +1,62 @@
-//! What the dashboard shows, gathered in one function ([`gather`]) from
-//! what the store offers today: the grade counts of `RegulatorQueries::stats`,
-//! the reprint list, and grade changes made by overrides as the audit log
-//! records them. Every number is for the caller's regions only. A faster
-//! source (daily counts per region written by the refresh) replaces this
-//! function's body, not the page.
+//! The dashboard's numbers beyond `crate::dashboard` (which reads the
+//! live counts, the reprint count and the refresh's daily counts): the
+//! twelve weeks of the trend cut from those days, and the two work queues
+//! of other features, counted for the caller's regions with a bounded
+//! number of reads whatever the number of merchants.
+//!
+//! - Pending reviews (`shop::reviews`, the queue the API lists): the
+//!   collection is read in key order up to [`MAX_REVIEWS_READ`] documents
+//!   (decided ones stay in it), and for a region scope the regions of up
+//!   to [`MAX_MERCHANTS_LOOKED_UP`] merchants; past that the count is a
+//!   lower bound.
+//! - Overdue patrols (`grid`): assistants' grids are read in key order and
+//!   the merchants on them checked (projection and records, as the patrol
+//!   list does) up to [`MAX_PATROL_CHECKS`] merchants and
+//!   [`MAX_GRIDS_READ`] grids; past that the count is a lower bound. A merchant is overdue when its due date has passed
+//!   (never patrolled: due today, not yet overdue).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashMap};
 
 use jiff::civil::Date;
 use jiff::ToSpan;
-use serde_json::Value;
 
-use crate::clock;
+use crate::dashboard::TrendDay;
+use crate::grading::PatrolFrequency;
+use crate::grid::{last_patrol, patrol_due, AssistantGrid, GRID};
 use crate::model::{Grade, MerchantId};
-use crate::store::query::ReprintItem;
-use crate::store::{AuditFilter, Store, StoreResult};
+use crate::shop::reviews::{Review, ReviewStatus, REVIEWS};
+use crate::store::{documents, Store, StoreResult};
 
 /// Counts by grade.
 pub type Counts = BTreeMap<Grade, u64>;
 
-/// A change of a merchant's grade.
-#[derive(Debug, Clone)]
-pub struct GradeChange {
-    pub at: jiff::Timestamp,
-    pub merchant: MerchantId,
-    pub name: String,
-    pub from: Option<Grade>,
-    pub to: Grade,
-    pub actor: String,
-}
+/// Most review documents read for one count.
+pub const MAX_REVIEWS_READ: usize = 5_000;
+/// Most merchants whose region one count of pending reviews reads.
+pub const MAX_MERCHANTS_LOOKED_UP: usize = 1_000;
+/// Most merchants checked for one count of overdue patrols.
+pub const MAX_PATROL_CHECKS: usize = 200;
+/// Most assistants' grids read for one count of overdue patrols.
+pub const MAX_GRIDS_READ: usize = 5_000;
+/// Weeks of the trend.
+pub const TREND_WEEKS: i64 = 12;
 
-/// One week of the trend: its first day and, when known, the counts at its end.
+/// One week of the trend: its first day (a Monday), the counts after the
+/// last refresh of that week (`None`: no refresh that week, a gap) and
+/// the grade changes its refreshes found.
 #[derive(Debug, Clone)]
 pub struct Week {
     pub starts: Date,
     pub counts: Option<Counts>,
+    pub changed: u64,
 }
 
-/// Everything the dashboard shows.
-#[derive(Debug, Clone, Default)]
-pub struct DashboardData {
-    pub total: u64,
-    pub by_grade: Counts,
-    /// By region code (6 digits), in code order.
-    pub by_region: BTreeMap<String, Counts>,
-    /// Grade changes of the last 7 days, newest first.
-    pub changes: Vec<GradeChange>,
-    /// The last 12 weeks, oldest first; the last is the current one.
-    pub trend: Vec<Week>,
-    /// Merchants whose printed code shows another grade than the live one.
-    pub reprint: Vec<ReprintItem>,
-    /// `None`: the feature is not there yet.
-    pub pending_reviews: Option<u64>,
-    pub overdue_patrols: Option<u64>,
-}
-
-/// Most audit entries read for the changes of the week.
-const MAX_AUDIT_READ: usize = 1000;
-
-/// The dashboard of the regions starting with `prefix` (`""`: all), today.
-pub async fn gather(store: &dyn Store, prefix: &str, today: Date) -> StoreResult<DashboardData> {
-    let region = (!prefix.is_empty()).then_some(prefix);
-    let stats = store.stats(region).await?;
-    let reprint = store
-        .reprint()
-        .await?
-        .into_iter()
-        .filter(|r| r.region.starts_with(prefix))
-        .collect();
-    let trend = (0..12)
-        .rev()
-        .map(|weeks_ago| {
-            let starts = week_start(today) - (7 * weeks_ago).days();
-            let counts = (weeks_ago == 0).then(|| stats.by_grade.clone());
-            Week { starts, counts }
-        })
-        .collect();
-    Ok(DashboardData {
-        total: stats.total,
-        by_grade: stats.by_grade,
-        by_region: stats.by_region,
-        changes: changes_since(store, prefix, today - 6.days()).await?,
-        trend,
-        reprint,
-        pending_reviews: None,
-        overdue_patrols: None,
-    })
+/// A count that stopped reading at its bound.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Bounded {
+    pub count: u64,
+    /// Whether everything was read (else `count` is a lower bound).
+    pub complete: bool,
 }
 
 /// The Monday of `day`'s week.
@@ -94,78 +65,225 @@ pub fn week_start(day: Date) -> Date {
     day - back.days()
 }
 
-fn grade_of(v: &Value) -> Option<Grade> {
-    v.get("grade")
-        .and_then(Value::as_str)
-        .and_then(Grade::from_name)
+/// The twelve weeks up to `today`'s, oldest first, from the days of the
+/// trend (oldest first): each week's counts are those of its last day
+/// with a refresh.
+pub fn weeks(days: &[TrendDay], today: Date) -> Vec<Week> {
+    let current = week_start(today);
+    let mut out: Vec<Week> = (0..TREND_WEEKS)
+        .rev()
+        .map(|ago| Week {
+            starts: current - (7 * ago).days(),
+            counts: None,
+            changed: 0,
+        })
+        .collect();
+    for day in days {
+        let starts = week_start(day.as_of);
+        let Some(week) = out.iter_mut().find(|w| w.starts == starts) else {
+            continue;
+        };
+        week.counts = Some(
+            Grade::ALL
+                .into_iter()
+                .map(|g| (g, day.counts.get(g)))
+                .collect(),
+        );
+        week.changed += day.counts.changed;
+    }
+    out
 }
 
-/// Overrides since the start of `since` that changed a grade, in the
-/// regions starting with `prefix`.
-async fn changes_since(
+/// Pending shop submissions of merchants in the regions starting with
+/// `prefix` (`""`: all).
+pub async fn pending_reviews(store: &dyn Store, prefix: &str) -> StoreResult<Bounded> {
+    const PAGE: usize = 500;
+    let mut regions: HashMap<String, bool> = HashMap::new();
+    let mut after: Option<String> = None;
+    let mut read = 0;
+    let mut count = 0;
+    while read < MAX_REVIEWS_READ {
+        let page = documents::page::<Review>(
+            store,
+            REVIEWS,
+            after.as_deref(),
+            PAGE.min(MAX_REVIEWS_READ - read),
+        )
+        .await?;
+        let last_page = page.len() < PAGE;
+        read += page.len();
+        for (key, review) in page {
+            after = Some(key);
+            if review.status != ReviewStatus::Pending {
+                continue;
+            }
+            if regions.len() == MAX_MERCHANTS_LOOKED_UP && !regions.contains_key(&review.merchant) {
+                return Ok(Bounded {
+                    count,
+                    complete: false,
+                });
+            }
+            if prefix.is_empty() || in_region(store, &mut regions, &review.merchant, prefix).await?
+            {
+                count += 1;
+            }
+        }
+        if last_page {
+            return Ok(Bounded {
+                count,
+                complete: true,
+            });
+        }
+    }
+    Ok(Bounded {
+        count,
+        complete: false,
+    })
+}
+
+/// Whether merchant `id` is in the regions starting with `prefix`, read
+/// once per merchant.
+async fn in_region(
+    store: &dyn Store,
+    known: &mut HashMap<String, bool>,
+    id: &str,
+    prefix: &str,
+) -> StoreResult<bool> {
+    if let Some(v) = known.get(id) {
+        return Ok(*v);
+    }
+    let v = match MerchantId::parse(id) {
+        Ok(m) => store
+            .merchant(&m)
+            .await?
+            .is_some_and(|m| m.region.as_str().starts_with(prefix)),
+        Err(_) => false,
+    };
+    known.insert(id.to_owned(), v);
+    Ok(v)
+}
+
+/// Whether an assistant's area (a region code; trailing zeros cover the
+/// prefix) may hold merchants of the regions starting with `prefix`.
+fn overlaps(area: &str, prefix: &str) -> bool {
+    let area = area.trim_end_matches('0');
+    area.starts_with(prefix) || prefix.starts_with(area)
+}
+
+/// Merchants in the regions starting with `prefix` whose patrol is past
+/// its due date on `today`, among those assistants' grids hold.
+pub async fn overdue_patrols(
     store: &dyn Store,
     prefix: &str,
-    since: Date,
-) -> StoreResult<Vec<GradeChange>> {
-    let since = since
-        .to_zoned(clock::zone())
-        .map(|z| z.timestamp())
-        .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-    let entries = store
-        .audit(AuditFilter {
-            since: Some(since),
-            limit: MAX_AUDIT_READ,
-            ..AuditFilter::default()
-        })
-        .await?;
-    let mut merchants = BTreeMap::new();
-    let mut out = Vec::new();
-    let mut seen = BTreeSet::new();
-    for e in entries {
-        if !e.action.starts_with("override.") {
-            continue;
+    today: Date,
+    every: &PatrolFrequency,
+) -> StoreResult<Bounded> {
+    const PAGE: usize = 100;
+    let mut after: Option<String> = None;
+    let (mut checked, mut grids, mut count) = (0, 0, 0);
+    loop {
+        if grids >= MAX_GRIDS_READ {
+            return Ok(Bounded {
+                count,
+                complete: false,
+            });
         }
-        let (from, Some(to)) = (grade_of(&e.before), grade_of(&e.after)) else {
-            continue;
-        };
-        let Ok(id) = MerchantId::parse(&e.target) else {
-            continue;
-        };
-        if from == Some(to) || !seen.insert((e.at, id.clone())) {
-            continue;
+        let page = documents::page::<AssistantGrid>(store, GRID, after.as_deref(), PAGE).await?;
+        grids += page.len();
+        let last_page = page.len() < PAGE;
+        for (key, grid) in page {
+            after = Some(key);
+            if !overlaps(grid.region.as_str(), prefix) {
+                continue;
+            }
+            for id in &grid.merchants {
+                if checked == MAX_PATROL_CHECKS {
+                    return Ok(Bounded {
+                        count,
+                        complete: false,
+                    });
+                }
+                checked += 1;
+                let Some(projection) = store.projection(id).await? else {
+                    continue;
+                };
+                if !projection.merchant.region.as_str().starts_with(prefix) {
+                    continue;
+                }
+                let records = store.records(id).await?;
+                let grade = projection.effective(today).0;
+                let last = last_patrol(&records, today);
+                if patrol_due(Some(grade), last, today, every).1 > 0 {
+                    count += 1;
+                }
+            }
         }
-        if !merchants.contains_key(&id) {
-            let m = store.merchant(&id).await?;
-            merchants.insert(id.clone(), m);
+        if last_page {
+            return Ok(Bounded {
+                count,
+                complete: true,
+            });
         }
-        let Some(Some(m)) = merchants.get(&id) else {
-            continue;
-        };
-        if !m.region.as_str().starts_with(prefix) {
-            continue;
-        }
-        out.push(GradeChange {
-            at: e.at,
-            name: m.name.clone(),
-            merchant: id,
-            from,
-            to,
-            actor: e.actor,
-        });
     }
-    out.sort_by_key(|c| std::cmp::Reverse(c.at));
-    Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::query::RegionDay;
+
+    fn d(s: &str) -> Date {
+        s.parse().unwrap()
+    }
 
     #[test]
     fn weeks_start_on_monday() {
-        let d = |s: &str| s.parse::<Date>().unwrap();
         assert_eq!(week_start(d("2026-11-30")), d("2026-11-30")); // Monday
         assert_eq!(week_start(d("2026-12-06")), d("2026-11-30")); // Sunday
         assert_eq!(week_start(d("2026-12-02")), d("2026-11-30"));
+    }
+
+    #[test]
+    fn a_week_shows_its_last_refresh_and_weeks_without_one_are_gaps() {
+        let day = |s: &str, green, red, changed| TrendDay {
+            as_of: d(s),
+            counts: RegionDay {
+                green,
+                yellow: 0,
+                red,
+                changed,
+            },
+        };
+        let days = [
+            day("2026-09-01", 9, 9, 9), // more than twelve weeks ago
+            day("2026-11-16", 5, 1, 2),
+            day("2026-11-18", 4, 2, 1),
+            day("2026-12-01", 3, 3, 4),
+        ];
+        let weeks = weeks(&days, d("2026-12-03"));
+        assert_eq!(weeks.len(), 12);
+        assert_eq!(weeks[11].starts, d("2026-11-30"));
+        assert_eq!(weeks[0].starts, d("2026-09-14"));
+        let shown: Vec<_> = weeks
+            .iter()
+            .map(|w| {
+                w.counts
+                    .as_ref()
+                    .map(|c| (c[&Grade::Green], c[&Grade::Red], w.changed))
+            })
+            .collect();
+        let mut want = vec![None; 12];
+        want[9] = Some((4, 2, 3));
+        want[11] = Some((3, 3, 4));
+        assert_eq!(shown, want);
+    }
+
+    #[test]
+    fn an_area_overlaps_a_scope_within_it_or_around_it() {
+        assert!(overlaps("511500", "511504"));
+        assert!(overlaps("511504", "5115"));
+        assert!(overlaps("511504", ""));
+        assert!(!overlaps("511504", "511502"));
+        assert!(!overlaps("511600", "5115"));
     }
 }

@@ -73,11 +73,12 @@ pub enum Nav {
     Reviews,
     Patrols,
     Plans,
+    Tips,
     /// A page reached from another (a merchant's).
     Other,
 }
 
-const NAV: [(Nav, &str, &str); 7] = [
+const NAV: [(Nav, &str, &str); 8] = [
     (Nav::Dashboard, "/admin", "概览"),
     (Nav::Merchants, "/admin/merchants", "商户"),
     (Nav::Audit, "/admin/audit", "审计日志"),
@@ -85,6 +86,7 @@ const NAV: [(Nav, &str, &str); 7] = [
     (Nav::Reviews, "/admin/reviews", "审核"),
     (Nav::Patrols, "/admin/patrols", "巡查"),
     (Nav::Plans, "/admin/plans", "抽查计划"),
+    (Nav::Tips, "/admin/tips", "消费提示"),
 ];
 
 /// What a scope allows, in words.

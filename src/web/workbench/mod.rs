@@ -31,5 +31,6 @@ pub mod search;
 pub mod session;
 pub mod staff;
 mod timeline;
+pub mod tips;
 
 pub use errors::PageError;
