@@ -9,8 +9,12 @@
 //! two pages wait between a reader and its writer, so memory does not grow
 //! with the data (see [`export`]). Each file is written under a temporary
 //! name and renamed when complete, `index.json` last.
+//!
+//! Published (`published`): each export in a directory of its own, served
+//! once complete through the symlink `current`, switched in one step.
 
 mod index;
+mod published;
 mod rows;
 
 use std::io::Write;
@@ -22,6 +26,7 @@ use jiff::civil::Date;
 
 pub use self::index::{read_index, FileEntry, Index, INDEX_JSON};
 use self::index::{write_index, Measured};
+pub use self::published::{current, ExportLock, Published, CURRENT};
 use self::rows::{sampling_row, MerchantLine};
 pub use self::rows::{MERCHANT_COLUMNS, SAMPLING_COLUMNS};
 use crate::model::Projection;
