@@ -27,7 +27,7 @@ use jiff::civil::Date;
 pub use self::index::{read_index, FileEntry, Index, INDEX_JSON};
 use self::index::{write_index, Measured};
 pub use self::published::{current, ExportLock, Published, CURRENT};
-use self::rows::{sampling_row, MerchantLine};
+use self::rows::{write_sampling_row, MerchantLine};
 pub use self::rows::{MERCHANT_COLUMNS, SAMPLING_COLUMNS};
 use crate::model::Projection;
 use crate::progress::{Progress, Unit};
@@ -152,6 +152,7 @@ fn write_merchants(
     merchants.write_record(MERCHANT_COLUMNS)?;
     let mut rows = 0u64;
     let mut line = Vec::with_capacity(4096);
+    let mut scratch = String::new();
     while let Some(page) = next() {
         for p in &page {
             let m = MerchantLine::of(p, today);
@@ -159,7 +160,7 @@ fn write_merchants(
             serde_json::to_writer(&mut line, &m)?;
             line.push(b'\n');
             jsonl.write_all(&line)?;
-            merchants.write_record(m.csv_row())?;
+            m.write_csv(&mut merchants, &mut scratch)?;
             rows += 1;
         }
         progress.inc(page.len() as u64);
@@ -178,11 +179,11 @@ fn write_sampling(
     let mut sampling = csv::Writer::from_writer(Measured::create(dir, SAMPLING_CSV)?);
     sampling.write_record(SAMPLING_COLUMNS)?;
     let mut rows = 0u64;
+    let mut scratch = String::new();
     while let Some(inputs) = next() {
         for input in &inputs {
             for r in &input.records {
-                if let Some(row) = sampling_row(&input.merchant.name, r) {
-                    sampling.write_record(row)?;
+                if write_sampling_row(&mut sampling, &mut scratch, &input.merchant.name, r)? {
                     rows += 1;
                 }
             }

@@ -58,7 +58,11 @@ impl RedisStore {
         let now = crate::clock::now();
         let kept = i64::try_from(self.changes_kept).unwrap_or(i64::MAX);
         // -1: the scripts note nothing (bench-only, see `log_disabled`).
-        let kept = if crate::store::changes::log_disabled() { -1 } else { kept };
+        let kept = if crate::store::changes::log_disabled() {
+            -1
+        } else {
+            kept
+        };
         [kept, now.as_second(), feed_cutoff(now)]
     }
 
