@@ -26,7 +26,7 @@ use jiff::civil::Date;
 
 pub use self::index::{read_index, FileEntry, Index, INDEX_JSON};
 use self::index::{write_index, Measured};
-pub use self::published::{current, ExportLock, Published, CURRENT};
+pub use self::published::{current, lock_exclusive, ExportLock, Published, CURRENT};
 use self::rows::{write_sampling_row, MerchantLine};
 pub use self::rows::{MERCHANT_COLUMNS, SAMPLING_COLUMNS};
 use crate::model::Projection;

@@ -83,7 +83,7 @@ impl ExportLock {
                 .write(true)
                 .truncate(false)
                 .open(dir.join(LOCK))?;
-            file.lock()?;
+            lock_exclusive(&file)?;
             io::Result::Ok(ExportLock { dir, _file: file })
         })
         .await
@@ -113,6 +113,21 @@ impl ExportLock {
         let keep = |n: &str| n == name || previous.as_ref().is_some_and(|p| p.ends_with(n));
         remove_all(dir, |n| is_generation(n) && !keep(n))?;
         Ok(Published { dir: gen, index })
+    }
+}
+
+/// Waits for an exclusive `flock` on `file` (released when it is closed).
+pub fn lock_exclusive(file: &File) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    loop {
+        // SAFETY: flock(2) on a descriptor `file` keeps open for the call.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
     }
 }
 

@@ -334,7 +334,7 @@ async fn requests_are_answered_from_the_previous_export_while_the_next_is_made()
         .write(true)
         .open(dir.join(".lock"))
         .unwrap();
-    lock.lock().unwrap();
+    yisaozhi::export::lock_exclusive(&lock).unwrap();
     let half = dir.join(".building-export-000000000000001");
     std::fs::create_dir(&half).unwrap();
     let mut claim = old.clone();
@@ -354,7 +354,7 @@ async fn requests_are_answered_from_the_previous_export_while_the_next_is_made()
 
     // Released: the next export is made and published; every answer
     // meanwhile is one export's index and files.
-    lock.unlock().unwrap();
+    drop(lock);
     let today = yisaozhi::clock::today();
     let mut polls = 0;
     let new = loop {
