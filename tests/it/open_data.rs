@@ -217,22 +217,22 @@ async fn the_service_serves_todays_files_as_the_index_lists_them() {
     }
 }
 
-/// The export as a large store makes it (the embedded store's one-pass
-/// read of the records), checked like the service's.
-#[tokio::test]
-async fn export_writes_the_files_and_their_index() {
-    let dir = tempfile::tempdir().unwrap();
-    yisaozhi::demo::prepare(dir.path(), 365).await.unwrap();
-    let out = dir.path().join("published");
+/// The settings under which the embedded store reads the records as a
+/// large store does: one pass, sorted on disk in runs of a few KiB.
+const ONE_PASS: [(&str, &str); 2] = [
+    ("YSZ_EMBEDDED_SEQUENTIAL_READ_MIN", "1"),
+    ("YSZ_EMBEDDED_SORT_BYTES", "4096"),
+];
+
+/// `yisaozhi export --as-of 2026-11-29 --out OUT` of the embedded store in
+/// `store`, with `env`; its stdout.
+fn export_cli(store: &Path, out: &Path, env: &[(&str, &str)]) -> String {
     let run = Command::new(BIN)
-        .args(["export", "--out"])
-        .arg(&out)
+        .args(["export", "--as-of", "2026-11-29", "--out"])
+        .arg(out)
         .arg("--store")
-        .arg(format!("embedded:{}", dir.path().display()))
-        // The path a large store takes: one pass over the records, sorted
-        // on disk in runs of a few KiB.
-        .env("YSZ_EMBEDDED_SEQUENTIAL_READ_MIN", "1")
-        .env("YSZ_EMBEDDED_SORT_BYTES", "4096")
+        .arg(format!("embedded:{}", store.display()))
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     assert!(
@@ -240,7 +240,19 @@ async fn export_writes_the_files_and_their_index() {
         "{}",
         String::from_utf8_lossy(&run.stderr)
     );
-    let stdout = String::from_utf8_lossy(&run.stdout);
+    String::from_utf8_lossy(&run.stdout).into_owned()
+}
+
+/// The export as a large store makes it (the embedded store's one-pass
+/// read of the records), checked like the service's.
+#[tokio::test]
+async fn export_writes_the_files_and_their_index() {
+    let dir = tempfile::tempdir().unwrap();
+    yisaozhi::demo::prepare(dir.path(), 365).await.unwrap();
+    let out = dir.path().join("published");
+    // The path a large store takes: one pass over the records, sorted on
+    // disk in runs of a few KiB.
+    let stdout = export_cli(dir.path(), &out, &ONE_PASS);
     for name in FILES {
         assert!(stdout.contains(name), "{stdout}");
     }
@@ -398,19 +410,7 @@ async fn the_files_do_not_depend_on_how_the_store_is_read() {
     yisaozhi::demo::prepare(dir.path(), 365).await.unwrap();
     let export = |out: &str, env: &[(&str, &str)]| {
         let out = dir.path().join(out);
-        let run = Command::new(BIN)
-            .args(["export", "--as-of", "2026-11-29", "--out"])
-            .arg(&out)
-            .arg("--store")
-            .arg(format!("embedded:{}", dir.path().display()))
-            .envs(env.iter().copied())
-            .output()
-            .unwrap();
-        assert!(
-            run.status.success(),
-            "{}",
-            String::from_utf8_lossy(&run.stderr)
-        );
+        export_cli(dir.path(), &out, env);
         let current = out.join("current");
         let index: Value =
             serde_json::from_slice(&std::fs::read(current.join("index.json")).unwrap()).unwrap();
@@ -421,13 +421,7 @@ async fn the_files_do_not_depend_on_how_the_store_is_read() {
         (index["files"].clone(), files)
     };
     let (looked_up, looked_up_files) = export("by-lookup", &[]);
-    let (sorted, sorted_files) = export(
-        "by-pass",
-        &[
-            ("YSZ_EMBEDDED_SEQUENTIAL_READ_MIN", "1"),
-            ("YSZ_EMBEDDED_SORT_BYTES", "4096"),
-        ],
-    );
+    let (sorted, sorted_files) = export("by-pass", &ONE_PASS);
     assert_eq!(looked_up, sorted);
     for ((name, a), b) in FILES.iter().zip(&looked_up_files).zip(&sorted_files) {
         assert!(a == b, "{name} differs");
