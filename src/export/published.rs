@@ -103,7 +103,7 @@ impl ExportLock {
         remove_all(dir, |name| name.starts_with(BUILDING))?;
         let name = generation_name(dir);
         let building = dir.join(format!("{BUILDING}{name}"));
-        let index = super::export(store, &building, today, progress).await?;
+        let index = super::write::export(store, &building, today, progress).await?;
         let gen = dir.join(&name);
         std::fs::rename(&building, &gen)
             .with_context(|| format!("renaming {} to {name}", building.display()))?;
