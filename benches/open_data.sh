@@ -52,4 +52,4 @@ rw, ew, er, ser, n, small = map(float, sys.argv[1:])
 print(f"export {ew:.1f} s at {int(n)} merchants; refresh {rw:.1f} s; export/refresh {ew / rw:.3f}")
 print(f"peak RSS of the export {er / 1024:.0f} MiB at {int(n)}, {ser / 1024:.0f} MiB at {int(small)}: ratio {er / ser:.2f}")
 PY
-cat "$STORES/out-$N/index.json"
+cat "$STORES/out-$N/current/index.json"

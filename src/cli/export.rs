@@ -1,4 +1,5 @@
-//! `export`: the open data files (`crate::export`) of the configured store.
+//! `export`: the open data files (`crate::export`) of the configured store,
+//! published in `--out DIR` (served from `DIR/current`).
 
 use anyhow::Context;
 
@@ -14,18 +15,19 @@ pub(super) async fn export(args: ExportArgs) -> anyhow::Result<()> {
     };
     let store = settings.open_store().await?;
     let started = std::time::Instant::now();
-    let index = crate::export::export(&store, &args.out, today, true)
-        .await
-        .context("export")?;
-    for f in &index.files {
+    let lock = crate::export::ExportLock::acquire(&args.out).await?;
+    let published = lock.publish(&store, today, true).await.context("export")?;
+    for f in &published.index.files {
         println!(
             "{}\t{} rows\t{} bytes\tsha256 {}",
             f.name, f.rows, f.bytes, f.sha256
         );
     }
     println!(
-        "exported to {} in {:.1} s",
+        "exported to {} ({}/{}) in {:.1} s",
+        published.dir.display(),
         args.out.display(),
+        crate::export::CURRENT,
         started.elapsed().as_secs_f64()
     );
     Ok(())

@@ -3,6 +3,8 @@
 //! name: a merchant's identity, grade, reasons and record summary, and
 //! every sampling result.
 
+use std::io::Write;
+
 use jiff::civil::Date;
 use jiff::Timestamp;
 use serde::Serialize;
@@ -121,39 +123,80 @@ impl<'a> MerchantLine<'a> {
         }
     }
 
-    /// The row of `merchants.csv`, in [`MERCHANT_COLUMNS`] order.
-    pub fn csv_row(&self) -> [String; 14] {
+    /// Writes the row of `merchants.csv`, in [`MERCHANT_COLUMNS`] order,
+    /// each field as it is (no string per field; `scratch` for the joined
+    /// and formatted ones).
+    pub fn write_csv<W: Write>(
+        &self,
+        out: &mut csv::Writer<W>,
+        scratch: &mut String,
+    ) -> csv::Result<()> {
         let m = &self.merchant;
-        let opt = |d: Option<Date>| d.map(|d| d.to_string()).unwrap_or_default();
-        [
-            m.id.to_owned(),
-            m.name.to_owned(),
-            m.kind.to_owned(),
-            m.uscc.unwrap_or_default().to_owned(),
-            m.address.to_owned(),
-            m.region.to_owned(),
-            m.categories.join(LIST_SEPARATOR),
-            self.grade.name().to_owned(),
-            self.computed_grade.name().to_owned(),
-            self.override_
-                .as_ref()
-                .map(|o| o.grade.name().to_owned())
-                .unwrap_or_default(),
-            opt(self.override_.as_ref().and_then(|o| o.expires_at)),
-            self.reasons
-                .iter()
-                .map(|r| r.rule.as_str())
-                .collect::<Vec<_>>()
-                .join(LIST_SEPARATOR),
-            self.updated_at.to_string(),
-            opt(self.next_change_at),
-        ]
+        for field in [
+            m.id,
+            m.name,
+            m.kind,
+            m.uscc.unwrap_or_default(),
+            m.address,
+            m.region,
+        ] {
+            out.write_field(field)?;
+        }
+        joined(out, scratch, m.categories.iter().map(String::as_str))?;
+        out.write_field(self.grade.name())?;
+        out.write_field(self.computed_grade.name())?;
+        out.write_field(self.override_.as_ref().map_or("", |o| o.grade.name()))?;
+        shown(
+            out,
+            scratch,
+            self.override_.as_ref().and_then(|o| o.expires_at),
+        )?;
+        joined(out, scratch, self.reasons.iter().map(|r| r.rule.as_str()))?;
+        shown(out, scratch, Some(self.updated_at))?;
+        shown(out, scratch, self.next_change_at)?;
+        out.write_record(None::<&[u8]>)
     }
 }
 
-/// The row of `sampling.csv` of a sampling record, in [`SAMPLING_COLUMNS`]
-/// order; `None` for any other record.
-pub fn sampling_row(merchant_name: &str, r: &Record) -> Option<[String; 8]> {
+/// A list in one field, its values separated by [`LIST_SEPARATOR`].
+fn joined<'v, W: Write>(
+    out: &mut csv::Writer<W>,
+    scratch: &mut String,
+    values: impl Iterator<Item = &'v str>,
+) -> csv::Result<()> {
+    scratch.clear();
+    for (i, v) in values.enumerate() {
+        if i > 0 {
+            scratch.push_str(LIST_SEPARATOR);
+        }
+        scratch.push_str(v);
+    }
+    out.write_field(&*scratch)
+}
+
+/// A value as `Display` shows it, or an empty field.
+fn shown<W: Write>(
+    out: &mut csv::Writer<W>,
+    scratch: &mut String,
+    value: Option<impl std::fmt::Display>,
+) -> csv::Result<()> {
+    use std::fmt::Write as _;
+    scratch.clear();
+    if let Some(v) = value {
+        let _ = write!(scratch, "{v}");
+    }
+    out.write_field(&*scratch)
+}
+
+/// Writes the row of `sampling.csv` of a sampling record, in
+/// [`SAMPLING_COLUMNS`] order; `false` (nothing written) for any other
+/// record.
+pub fn write_sampling_row<W: Write>(
+    out: &mut csv::Writer<W>,
+    scratch: &mut String,
+    merchant_name: &str,
+    r: &Record,
+) -> csv::Result<bool> {
     let RecordBody::Sampling {
         product,
         standard,
@@ -161,16 +204,16 @@ pub fn sampling_row(merchant_name: &str, r: &Record) -> Option<[String; 8]> {
         failed_items,
     } = &r.body
     else {
-        return None;
+        return Ok(false);
     };
-    Some([
-        r.merchant.as_str().to_owned(),
-        merchant_name.to_owned(),
-        r.id.clone(),
-        r.date.to_string(),
-        product.clone(),
-        standard.clone().unwrap_or_default(),
-        passed.to_string(),
-        failed_items.join(LIST_SEPARATOR),
-    ])
+    out.write_field(r.merchant.as_str())?;
+    out.write_field(merchant_name)?;
+    out.write_field(&r.id)?;
+    shown(out, scratch, Some(r.date))?;
+    out.write_field(product)?;
+    out.write_field(standard.as_deref().unwrap_or_default())?;
+    out.write_field(if *passed { "true" } else { "false" })?;
+    joined(out, scratch, failed_items.iter().map(String::as_str))?;
+    out.write_record(None::<&[u8]>)?;
+    Ok(true)
 }

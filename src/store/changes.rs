@@ -18,6 +18,18 @@ use serde::Serialize;
 
 use crate::model::{Grade, MerchantId};
 
+/// Bench-only: with `YSZ_BENCH_NO_CHANGE_LOG=1` in its environment, a
+/// process notes no change at all (no feed entry, no notice for the
+/// caches: other replicas' caches go stale). It exists to measure what the
+/// change log costs a refresh (`benches/feed_cost.sh`); never set it for a
+/// service.
+pub fn log_disabled() -> bool {
+    static OFF: std::sync::LazyLock<bool> = std::sync::LazyLock::new(|| {
+        std::env::var("YSZ_BENCH_NO_CHANGE_LOG").is_ok_and(|v| v == "1")
+    });
+    *OFF
+}
+
 /// Public changes are kept at least this many days (the contract asks
 /// for 90; two more keep a slow daily reader safe around the edge).
 pub const FEED_KEPT_DAYS: i64 = 92;

@@ -2,18 +2,24 @@
 //! files of `crate::export`, with `ETag` and `If-None-Match`.
 //!
 //! The files live in one directory: `YSZ_OPEN_DATA_DIR` if set, else
-//! `DIR/open-data` for an `embedded:DIR` store, else `./open-data`. They
-//! are published daily, as the UK rating scheme publishes its ratings:
-//! when the directory has no `index.json`, or one generated before today
-//! (Asia/Shanghai), the first request makes them (one export at a time per
-//! process; the others wait for it) and later requests serve them from
-//! disk. A large deployment runs `yisaozhi export --out DIR` after its
-//! nightly refresh instead, so that no request ever waits for an export.
-//! The ETag of a data file is its SHA-256 from the index; of the index, the
-//! SHA-256 of its bytes.
+//! `DIR/open-data` for an `embedded:DIR` store, else `./open-data`, as
+//! `yisaozhi export --out` publishes them (`crate::export::published`: one
+//! directory per export, the served one named by the symlink `current`).
+//! They are published daily, as the UK rating scheme publishes its
+//! ratings. No request waits for an export: when the current export was
+//! made before today (Asia/Shanghai), requests are answered from it, with
+//! its date (`generated_at`, `Last-Modified`), while the next is made in
+//! the background (one at a time per directory, across processes); it is
+//! served once complete. Before the first export of a directory, `503`
+//! with `Retry-After` while it is made. A deployment that runs
+//! `yisaozhi export` after its nightly refresh serves the new data as soon
+//! as it is published. The ETag of a data file is its SHA-256 from the
+//! index; of the index, the SHA-256 of its bytes.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::LazyLock;
+use std::sync::{LazyLock, Mutex};
+use std::time::{Duration, Instant};
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -21,14 +27,18 @@ use sha2::{Digest, Sha256};
 
 use super::error::ApiError;
 use super::state::AppState;
-use crate::export::{self, Index, INDEX_JSON};
-use crate::store::StoreSpec;
+use crate::export::{self, ExportLock, Index, Published, INDEX_JSON};
+use crate::store::{SharedStore, StoreSpec};
 
 /// Bytes read from disk per chunk of a file's body.
 const CHUNK: usize = 256 * 1024;
 
-/// One export at a time in this process.
-static EXPORTING: LazyLock<tokio::sync::Mutex<()>> = LazyLock::new(Default::default);
+/// After a failed background export, the next is not tried for this long.
+const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(60);
+
+/// Background exports of this process, by directory: running, or failed
+/// at an instant.
+static MAKING: LazyLock<Mutex<HashMap<PathBuf, Option<Instant>>>> = LazyLock::new(Default::default);
 
 /// The directory the files are served from (see the module doc).
 fn directory(state: &AppState) -> PathBuf {
@@ -46,24 +56,88 @@ fn is_current(index: &Index) -> bool {
     index.generated_at.to_zoned(crate::clock::zone()).date() >= crate::clock::today()
 }
 
-/// Today's index of `dir`, made now if there is none.
-async fn current_index(state: &AppState, dir: &Path) -> Result<Index, ApiError> {
-    if let Ok(index) = export::read_index(dir) {
-        if is_current(&index) {
-            return Ok(index);
+/// The export to serve: the current one, even if made before today (then
+/// the next is started in the background); `None` before the first.
+fn served(state: &AppState, dir: &Path) -> Option<Published> {
+    match export::current(dir) {
+        Ok(Some(published)) => {
+            if !is_current(&published.index) {
+                make_in_background(state.store.clone(), dir);
+            }
+            Some(published)
+        }
+        Ok(None) => {
+            make_in_background(state.store.clone(), dir);
+            None
+        }
+        Err(e) => {
+            tracing::warn!(dir = %dir.display(), error = %e, "no readable open data export");
+            make_in_background(state.store.clone(), dir);
+            None
         }
     }
-    let _one = EXPORTING.lock().await;
-    // Made by the export this request waited for?
-    if let Ok(index) = export::read_index(dir) {
-        if is_current(&index) {
-            return Ok(index);
+}
+
+/// Starts today's export of `dir` unless one is running in this process
+/// or one failed a moment ago.
+fn make_in_background(store: SharedStore, dir: &Path) {
+    {
+        let mut making = MAKING.lock().unwrap_or_else(|p| p.into_inner());
+        match making.get(dir) {
+            Some(None) => return,
+            Some(Some(failed)) if failed.elapsed() < RETRY_AFTER_FAILURE => return,
+            _ => {}
         }
+        making.insert(dir.to_owned(), None);
     }
-    tracing::info!(dir = %dir.display(), "making today's open data files");
-    export::export(&state.store, dir, crate::clock::today(), false)
-        .await
-        .map_err(ApiError::from)
+    let dir = dir.to_owned();
+    actix_web::rt::spawn(async move {
+        let made = async {
+            let lock = ExportLock::acquire(&dir).await?;
+            // Made by another process while this one waited for the lock?
+            if let Ok(Some(published)) = export::current(&dir) {
+                if is_current(&published.index) {
+                    return Ok(published);
+                }
+            }
+            tracing::info!(dir = %dir.display(), "making today's open data files");
+            lock.publish(&store, crate::clock::today(), false).await
+        }
+        .await;
+        let mut making = MAKING.lock().unwrap_or_else(|p| p.into_inner());
+        match made {
+            Ok(published) => {
+                tracing::info!(dir = %published.dir.display(), "open data files published");
+                making.remove(&dir);
+            }
+            Err(e) => {
+                tracing::error!(dir = %dir.display(), error = format!("{e:#}"), "open data export failed");
+                making.insert(dir, Some(Instant::now()));
+            }
+        }
+    });
+}
+
+/// `503` before a directory's first export.
+fn not_yet() -> HttpResponse {
+    HttpResponse::ServiceUnavailable()
+        .insert_header((header::RETRY_AFTER, "60"))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(serde_json::json!({
+            "error": "unavailable",
+            "message": "the open data files are being made for the first time; try again in a minute",
+        }))
+}
+
+/// `Last-Modified`: when the served export was made.
+fn last_modified(index: &Index) -> (header::HeaderName, String) {
+    (
+        header::LAST_MODIFIED,
+        index
+            .generated_at
+            .strftime("%a, %d %b %Y %H:%M:%S GMT")
+            .to_string(),
+    )
 }
 
 /// Whether `If-None-Match` names `etag` (or is `*`).
@@ -86,8 +160,10 @@ fn not_modified(etag: &str) -> HttpResponse {
 /// `GET /open-data/index.json`.
 pub async fn index(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let dir = directory(&state);
-    current_index(&state, &dir).await?;
-    let body = std::fs::read(dir.join(INDEX_JSON))
+    let Some(published) = served(&state, &dir) else {
+        return Ok(not_yet());
+    };
+    let body = std::fs::read(published.dir.join(INDEX_JSON))
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("reading {INDEX_JSON}: {e}")))?;
     let etag = format!(
         "\"{}\"",
@@ -99,6 +175,7 @@ pub async fn index(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
     Ok(HttpResponse::Ok()
         .insert_header((header::ETAG, etag))
         .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header(last_modified(&published.index))
         .content_type("application/json")
         .body(body))
 }
@@ -117,9 +194,14 @@ pub async fn file(
             crate::model::truncate(&name)
         ))
     };
-    let path = export::path_of(&dir, &name).ok_or_else(not_found)?;
-    let index = current_index(&state, &dir).await?;
-    let entry = index.file(&name).ok_or_else(not_found)?;
+    if export::path_of(&dir, &name).is_none() {
+        return Err(not_found());
+    }
+    let Some(published) = served(&state, &dir) else {
+        return Ok(not_yet());
+    };
+    let path = export::path_of(&published.dir, &name).ok_or_else(not_found)?;
+    let entry = published.index.file(&name).ok_or_else(not_found)?;
     let etag = format!("\"{}\"", entry.sha256);
     if matches(&req, &etag) {
         return Ok(not_modified(&etag));
@@ -128,7 +210,8 @@ pub async fn file(
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("opening {}: {e}", path.display())))?;
     let mut res = HttpResponse::Ok();
     res.insert_header((header::ETAG, etag))
-        .insert_header((header::CACHE_CONTROL, "no-cache"));
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header(last_modified(&published.index));
     if name.ends_with(".gz") {
         // Already compressed: not again by the compression middleware.
         res.content_type("application/gzip")

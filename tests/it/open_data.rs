@@ -1,7 +1,8 @@
 //! Open data (CONTRACT §8): `yisaozhi export` and `/open-data/*`: the
 //! files are what the index says (SHA-256, bytes, rows), hold every
 //! merchant and every sampling result and no personal data, and are served
-//! with `ETag` and `If-None-Match`.
+//! with `ETag` and `If-None-Match`; no request waits for an export, and
+//! none is answered from a half-written one.
 
 use std::io::Read;
 use std::path::Path;
@@ -144,13 +145,37 @@ async fn get(
     req.send().await.unwrap()
 }
 
+/// The served index once it is today's: polled (an export is made in the
+/// background), with its ETag.
+async fn todays_index(app: &crate::helpers::TestApp) -> (String, Value) {
+    let today = yisaozhi::clock::today();
+    for _ in 0..1200 {
+        let res = get(app, "index.json", None).await;
+        if res.status() == 200 {
+            let etag = res.headers()["etag"].to_str().unwrap().to_owned();
+            let index: Value = res.json().await.unwrap();
+            let at: jiff::Timestamp = index["generated_at"].as_str().unwrap().parse().unwrap();
+            if at.to_zoned(yisaozhi::clock::zone()).date() >= today {
+                return (etag, index);
+            }
+        } else {
+            assert_eq!(res.status(), 503);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("no export of today published");
+}
+
 #[tokio::test]
 async fn the_service_serves_todays_files_as_the_index_lists_them() {
     let app = spawn_app().await;
+    // Before the first export: 503 at once, while it is made.
     let res = get(&app, "index.json", None).await;
-    assert_eq!(res.status(), 200);
-    let index_etag = res.headers()["etag"].to_str().unwrap().to_owned();
-    let index: Value = res.json().await.unwrap();
+    assert_eq!(res.status(), 503);
+    assert_eq!(res.headers()["retry-after"], "60");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "unavailable");
+    let (index_etag, index) = todays_index(&app).await;
     let mut etags = Vec::new();
     let mut bodies = std::collections::BTreeMap::new();
     for name in FILES {
@@ -192,22 +217,22 @@ async fn the_service_serves_todays_files_as_the_index_lists_them() {
     }
 }
 
-/// The export as a large store makes it (the embedded store's one-pass
-/// read of the records), checked like the service's.
-#[tokio::test]
-async fn export_writes_the_files_and_their_index() {
-    let dir = tempfile::tempdir().unwrap();
-    yisaozhi::demo::prepare(dir.path(), 365).await.unwrap();
-    let out = dir.path().join("published");
+/// The settings under which the embedded store reads the records as a
+/// large store does: one pass, sorted on disk in runs of a few KiB.
+const ONE_PASS: [(&str, &str); 2] = [
+    ("YSZ_EMBEDDED_SEQUENTIAL_READ_MIN", "1"),
+    ("YSZ_EMBEDDED_SORT_BYTES", "4096"),
+];
+
+/// `yisaozhi export --as-of 2026-11-29 --out OUT` of the embedded store in
+/// `store`, with `env`; its stdout.
+fn export_cli(store: &Path, out: &Path, env: &[(&str, &str)]) -> String {
     let run = Command::new(BIN)
-        .args(["export", "--out"])
-        .arg(&out)
+        .args(["export", "--as-of", "2026-11-29", "--out"])
+        .arg(out)
         .arg("--store")
-        .arg(format!("embedded:{}", dir.path().display()))
-        // The path a large store takes: one pass over the records, sorted
-        // on disk in runs of a few KiB.
-        .env("YSZ_EMBEDDED_SEQUENTIAL_READ_MIN", "1")
-        .env("YSZ_EMBEDDED_SORT_BYTES", "4096")
+        .arg(format!("embedded:{}", store.display()))
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     assert!(
@@ -215,24 +240,32 @@ async fn export_writes_the_files_and_their_index() {
         "{}",
         String::from_utf8_lossy(&run.stderr)
     );
-    let stdout = String::from_utf8_lossy(&run.stdout);
+    String::from_utf8_lossy(&run.stdout).into_owned()
+}
+
+/// The export as a large store makes it (the embedded store's one-pass
+/// read of the records), checked like the service's.
+#[tokio::test]
+async fn export_writes_the_files_and_their_index() {
+    let dir = tempfile::tempdir().unwrap();
+    yisaozhi::demo::prepare(dir.path(), 365).await.unwrap();
+    let out = dir.path().join("published");
+    // The path a large store takes: one pass over the records, sorted on
+    // disk in runs of a few KiB.
+    let stdout = export_cli(dir.path(), &out, &ONE_PASS);
     for name in FILES {
         assert!(stdout.contains(name), "{stdout}");
     }
+    let current = out.join("current");
     let index: Value =
-        serde_json::from_slice(&std::fs::read(out.join("index.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(current.join("index.json")).unwrap()).unwrap();
     check_export(
         &index,
-        |name| std::fs::read(out.join(name)).unwrap(),
+        |name| std::fs::read(current.join(name)).unwrap(),
         dir.path(),
     );
-    let mut left: Vec<String> = std::fs::read_dir(&out)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    left.sort();
     assert_eq!(
-        left,
+        names(&current),
         [
             "index.json",
             "merchants.csv",
@@ -241,4 +274,157 @@ async fn export_writes_the_files_and_their_index() {
         ],
         "no temporary file left"
     );
+    let listed = names(&out);
+    assert_eq!(listed.len(), 3, "{listed:?}");
+    assert_eq!(listed[..2], [".lock", "current"]);
+    assert!(listed[2].starts_with("export-"), "{listed:?}");
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Every file of the served export, each checked against its own ETag
+/// (a file and the index it belongs to, never one of another export).
+async fn served_files(app: &crate::helpers::TestApp) -> Vec<String> {
+    let mut etags = Vec::new();
+    for name in FILES {
+        let res = get(app, name, None).await;
+        assert_eq!(res.status(), 200, "{name}");
+        assert!(res.headers().contains_key("last-modified"));
+        let etag = res.headers()["etag"].to_str().unwrap().to_owned();
+        let body = res.bytes().await.unwrap();
+        let sha = data_encoding::HEXLOWER.encode(&Sha256::digest(&body));
+        assert_eq!(
+            etag,
+            format!("\"{sha}\""),
+            "{name}: the bytes its ETag names"
+        );
+        etags.push(sha);
+    }
+    etags
+}
+
+fn shas(index: &Value) -> Vec<String> {
+    index["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["sha256"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// A day's first request is answered from the previous export while the
+/// next is made in the background (here held back by another holder of
+/// the export lock, as behind `yisaozhi export` in another process); a
+/// half-written export, even one whose index claims today, is never
+/// served; the next is served once published, and only the current and
+/// the previous exports are kept.
+#[tokio::test]
+async fn requests_are_answered_from_the_previous_export_while_the_next_is_made() {
+    let app = spawn_app().await;
+    let dir = app.dir.path().join("open-data");
+    todays_index(&app).await;
+    // Make the published export yesterday's.
+    let previous = std::fs::read_link(dir.join("current")).unwrap();
+    let index_path = dir.join(&previous).join("index.json");
+    let mut old: Value = serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+    let at: jiff::Timestamp = old["generated_at"].as_str().unwrap().parse().unwrap();
+    old["generated_at"] = at
+        .checked_sub(jiff::SignedDuration::from_hours(24))
+        .unwrap()
+        .to_string()
+        .into();
+    std::fs::write(&index_path, serde_json::to_vec_pretty(&old).unwrap()).unwrap();
+    // Another export holds the lock; one that died half-way left its files.
+    let lock = std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.join(".lock"))
+        .unwrap();
+    yisaozhi::export::lock_exclusive(&lock).unwrap();
+    let half = dir.join(".building-export-000000000000001");
+    std::fs::create_dir(&half).unwrap();
+    let mut claim = old.clone();
+    claim["generated_at"] = jiff::Timestamp::now().to_string().into();
+    std::fs::write(half.join("index.json"), claim.to_string()).unwrap();
+    std::fs::write(half.join("merchants.csv"), "id,name\n").unwrap();
+
+    for _ in 0..3 {
+        let res = get(&app, "index.json", None).await;
+        assert_eq!(res.status(), 200, "answered while the next export waits");
+        assert!(res.headers().contains_key("last-modified"));
+        let index: Value = res.json().await.unwrap();
+        assert_eq!(index, old, "the previous export, with its date");
+        assert_eq!(served_files(&app).await, shas(&old));
+    }
+    assert_eq!(std::fs::read_link(dir.join("current")).unwrap(), previous);
+
+    // Released: the next export is made and published; every answer
+    // meanwhile is one export's index and files.
+    drop(lock);
+    let today = yisaozhi::clock::today();
+    let mut polls = 0;
+    let new = loop {
+        let res = get(&app, "index.json", None).await;
+        assert_eq!(res.status(), 200);
+        let index: Value = res.json().await.unwrap();
+        served_files(&app).await;
+        let at: jiff::Timestamp = index["generated_at"].as_str().unwrap().parse().unwrap();
+        if at.to_zoned(yisaozhi::clock::zone()).date() >= today {
+            break index;
+        }
+        polls += 1;
+        assert!(polls < 1200, "no export of today published");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_ne!(new["generated_at"], old["generated_at"]);
+    assert_eq!(served_files(&app).await, shas(&new));
+    let current = std::fs::read_link(dir.join("current")).unwrap();
+    assert_ne!(current, previous);
+    check_export(
+        &new,
+        |name| std::fs::read(dir.join(&current).join(name)).unwrap(),
+        app.dir.path(),
+    );
+    let listed = names(&dir);
+    assert!(
+        !half.exists(),
+        "the half-written export is removed: {listed:?}"
+    );
+    let generations: Vec<&String> = listed.iter().filter(|n| n.starts_with("export-")).collect();
+    assert_eq!(generations.len(), 2, "{listed:?}");
+}
+
+/// The files are the same, byte for byte, however the store is read: each
+/// merchant's records looked up by index (a small store's path), or the
+/// whole records table in one pass sorted on disk in runs of a few KiB (a
+/// large store's), each export in its own process.
+#[tokio::test]
+async fn the_files_do_not_depend_on_how_the_store_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    yisaozhi::demo::prepare(dir.path(), 365).await.unwrap();
+    let export = |out: &str, env: &[(&str, &str)]| {
+        let out = dir.path().join(out);
+        export_cli(dir.path(), &out, env);
+        let current = out.join("current");
+        let index: Value =
+            serde_json::from_slice(&std::fs::read(current.join("index.json")).unwrap()).unwrap();
+        let files: Vec<Vec<u8>> = FILES
+            .iter()
+            .map(|name| std::fs::read(current.join(name)).unwrap())
+            .collect();
+        (index["files"].clone(), files)
+    };
+    let (looked_up, looked_up_files) = export("by-lookup", &[]);
+    let (sorted, sorted_files) = export("by-pass", &ONE_PASS);
+    assert_eq!(looked_up, sorted);
+    for ((name, a), b) in FILES.iter().zip(&looked_up_files).zip(&sorted_files) {
+        assert!(a == b, "{name} differs");
+    }
+    assert!(looked_up[2]["rows"].as_u64().unwrap() > 0);
 }

@@ -316,11 +316,13 @@ impl RegulatorQueries for EmbeddedStore {
         limit: usize,
     ) -> StoreResult<Vec<Projection>> {
         self.read(move |c| {
+            // Two statements: with `?1 IS NULL OR merchant > ?1` SQLite
+            // scans the index from its start on every page.
             let mut q = c
-                .prepare_cached(
-                    "SELECT json FROM projections WHERE (?1 IS NULL OR merchant > ?1)
-                     ORDER BY merchant LIMIT ?2",
-                )
+                .prepare_cached(match after {
+                    Some(_) => "SELECT json FROM projections WHERE merchant > ?1 ORDER BY merchant LIMIT ?2",
+                    None => "SELECT json FROM projections WHERE ?1 IS NULL ORDER BY merchant LIMIT ?2",
+                })
                 .map_err(sql)?;
             let rows = q
                 .query_map(

@@ -57,6 +57,12 @@ impl RedisStore {
     pub(super) fn log_args(&self) -> [i64; 3] {
         let now = crate::clock::now();
         let kept = i64::try_from(self.changes_kept).unwrap_or(i64::MAX);
+        // -1: the scripts note nothing (bench-only, see `log_disabled`).
+        let kept = if crate::store::changes::log_disabled() {
+            -1
+        } else {
+            kept
+        };
         [kept, now.as_second(), feed_cutoff(now)]
     }
 
@@ -73,7 +79,7 @@ impl RedisStore {
     /// Notes `notes` in the change log (cluster path; standalone scripts
     /// write them themselves).
     pub(super) async fn note(&self, notes: &[Note<'_>]) -> StoreResult<()> {
-        if notes.is_empty() {
+        if notes.is_empty() || crate::store::changes::log_disabled() {
             return Ok(());
         }
         let mut inv = SCRIPTS.note_changes.prepare_invoke();

@@ -25,7 +25,7 @@ local function trim_feed(feed, kept, cutoff)
 end
 local function note_items(log, items, keep, at, cutoff)
   local n = #items
-  if n == 0 then return end
+  if n == 0 or keep == '-1' then return end
   local total = redis.call('INCRBY', log[2], n)
   local first = total - n
   local ids, public = {}, false
