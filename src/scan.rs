@@ -179,6 +179,29 @@ impl moka::Expiry<MerchantId, Option<Arc<MerchantView>>> for ViewExpiry {
     ) -> Option<Duration> {
         Some(self.ttl(key.as_str()))
     }
+
+    /// A view confirmed unchanged by a read ahead of its expiry lives a TTL
+    /// from then: its expiry moves once (by more than a second), not at
+    /// every read, which would reschedule its timer each time.
+    fn expire_after_read(
+        &self,
+        key: &MerchantId,
+        value: &Option<Arc<MerchantView>>,
+        read_at: std::time::Instant,
+        duration_until_expiry: Option<Duration>,
+        _last_modified_at: std::time::Instant,
+    ) -> Option<Duration> {
+        let (Some(view), Some(left)) = (value, duration_until_expiry) else {
+            return duration_until_expiry;
+        };
+        let until = view.fresh_since() + self.ttl(key.as_str());
+        let wanted = until.saturating_duration_since(read_at);
+        if wanted > left + Duration::from_secs(1) {
+            Some(wanted)
+        } else {
+            duration_until_expiry
+        }
+    }
 }
 
 impl Scanner {
@@ -278,7 +301,7 @@ impl Scanner {
     /// full: a later scan queues it then).
     fn reread_if_due(&self, id: &str, view: &Arc<MerchantView>) {
         let due = self.expiry.ttl(id) - reread_ahead(self.expiry.base);
-        if view.read_at.elapsed() < due || view.rereading.swap(true, Ordering::Relaxed) {
+        if view.fresh_since().elapsed() < due || view.rereading.swap(true, Ordering::Relaxed) {
             return;
         }
         // The id of a cached view: well formed.
@@ -293,13 +316,31 @@ impl Scanner {
     /// Reads a view again and puts it in place of `old`. If the read fails,
     /// `old` is served until it expires, and a scan after that reads the
     /// store itself: a store that is down is not asked again at every scan.
+    /// When nothing changed (nearly always), `old` stays in place, confirmed
+    /// (no new view, no cache insert).
     pub(crate) async fn reread(&self, id: &MerchantId, old: &MerchantView) {
         let Some(views) = &self.views else {
             return;
         };
         let before = self.invalidations.load(Ordering::Acquire);
-        let Ok(view) = read_view(self.store.clone(), id.clone(), true).await else {
+        let Ok(read) = read_view(self.store.clone(), id.clone(), false).await else {
             return;
+        };
+        let unchanged = || self.invalidations.load(Ordering::Acquire) == before;
+        let view = match read.map(Arc::try_unwrap) {
+            Some(Ok(view)) if view.matches(old) && unchanged() => {
+                old.confirm();
+                // A read applies the confirmation to the cache's expiry.
+                let _ = views.get(id).await;
+                return;
+            }
+            Some(Ok(view)) => match view.kept() {
+                Ok(view) => Some(Arc::new(view)),
+                Err(_) => return,
+            },
+            // Just read, so held nowhere else.
+            Some(Err(_)) => return,
+            None => None,
         };
         if let Some(view) = &view {
             view.adopt(old);
@@ -385,9 +426,7 @@ impl Scanner {
             day: today,
             tips: self.tips.generation(),
         };
-        let answer = view.with_memo(text, key, slot, |status, memo| {
-            answer(status, memo, &view)
-        })?;
+        let answer = view.with_memo(text, key, slot, |status, memo| answer(status, memo, &view))?;
         metrics::cache("merchant_views", true);
         self.reread_if_due(claimed.as_str(), &view);
         Some(answer)
@@ -616,6 +655,38 @@ mod tests {
         tokio::time::sleep(expires.saturating_sub(first.read_at.elapsed()) + ttl / 10).await;
         let still = scanner.views.as_ref().unwrap().get(&id).await.flatten();
         assert!(still.is_some_and(|v| Arc::ptr_eq(&v, &second)));
+    }
+
+    #[tokio::test]
+    async fn a_view_read_again_with_nothing_changed_stays_in_place_past_its_first_expiry() {
+        use crate::model::Grade;
+        let dir = tempfile::tempdir().unwrap();
+        let ttl = Duration::from_secs(6);
+        let (scanner, id) = scanner_of_one(dir.path(), Grade::Green, ttl).await;
+        let first = scanner.view(&id).await.unwrap().unwrap();
+        let expires = scanner.expiry.ttl(id.as_str());
+        let due = expires - reread_ahead(ttl);
+        tokio::time::sleep(due.saturating_sub(first.read_at.elapsed()) + ttl / 50).await;
+        assert!(
+            first.read_at.elapsed() < expires - reread_ahead(ttl) / 2,
+            "the test slept past its window (a machine too busy to check this)"
+        );
+        // Due: answered from the view, which is queued to be read again.
+        let served = scanner.view(&id).await.unwrap().unwrap();
+        assert!(Arc::ptr_eq(&served, &first));
+        let mut waited = Duration::ZERO;
+        while first.fresh_since() == first.read_at {
+            assert!(waited < Duration::from_secs(2), "not read again");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            waited += Duration::from_millis(10);
+        }
+        assert!(!first.rereading.load(Ordering::Relaxed));
+        // Nothing changed: the same view, still cached after the expiry it
+        // had when it was read.
+        tokio::time::sleep(expires.saturating_sub(first.read_at.elapsed()) + ttl / 10).await;
+        let views = scanner.views.as_ref().unwrap();
+        let still = views.get(&id).await.flatten();
+        assert!(still.is_some_and(|v| Arc::ptr_eq(&v, &first)));
     }
 
     #[tokio::test]

@@ -187,7 +187,15 @@ mod tests {
     }
 
     fn text(seed: u32, len: usize) -> Vec<u8> {
-        let words = ["<section>", "评定理由", "\"grade\":", "green", "暂无", "12315", " "];
+        let words = [
+            "<section>",
+            "评定理由",
+            "\"grade\":",
+            "green",
+            "暂无",
+            "12315",
+            " ",
+        ];
         let mut x = seed;
         let mut out = Vec::new();
         while out.len() < len {

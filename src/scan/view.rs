@@ -63,6 +63,9 @@ pub struct MerchantView {
     checked: std::sync::Mutex<Vec<Checked>>,
     /// When the view was read from the store.
     pub(super) read_at: std::time::Instant,
+    /// When a read ahead of its expiry last found the store unchanged, in
+    /// milliseconds after `read_at` (0: never).
+    confirmed_ms: std::sync::atomic::AtomicU64,
     /// Set once a read ahead of the view's expiry has been started.
     pub(super) rereading: std::sync::atomic::AtomicBool,
 }
@@ -115,8 +118,7 @@ pub struct TextKey(u128);
 impl TextKey {
     pub fn of(text: &str) -> Self {
         use std::hash::BuildHasher;
-        static KEYS: std::sync::OnceLock<[std::hash::RandomState; 2]> =
-            std::sync::OnceLock::new();
+        static KEYS: std::sync::OnceLock<[std::hash::RandomState; 2]> = std::sync::OnceLock::new();
         let [a, b] = KEYS.get_or_init(|| [Default::default(), Default::default()]);
         Self(u128::from(a.hash_one(text)) << 64 | u128::from(b.hash_one(text)))
     }
@@ -203,6 +205,7 @@ impl MerchantView {
             codes,
             checked: Default::default(),
             read_at: std::time::Instant::now(),
+            confirmed_ms: Default::default(),
             rereading: Default::default(),
         }
     }
@@ -221,6 +224,46 @@ impl MerchantView {
         let piece = packed::deflate(&[], members.as_bytes());
         self.source = Source::Packed(piece);
         Ok(self)
+    }
+
+    /// Since when the view is known to match the store: when it was read,
+    /// or when a read ahead of its expiry last found nothing changed.
+    pub fn fresh_since(&self) -> std::time::Instant {
+        use std::sync::atomic::Ordering;
+        let ms = self.confirmed_ms.load(Ordering::Relaxed);
+        self.read_at + std::time::Duration::from_millis(ms)
+    }
+
+    /// Whether this view, just read for one request, holds what `kept` (a
+    /// kept view of the same merchant) holds: the same projection JSON and
+    /// code statuses. Then `kept` need not be replaced, only
+    /// [`confirmed`](MerchantView::confirm).
+    pub(super) fn matches(&self, kept: &MerchantView) -> bool {
+        let Source::Packed(piece) = &kept.source else {
+            return false;
+        };
+        if self.codes != kept.codes {
+            return false;
+        }
+        let same = |json: &str| {
+            let mut old = Vec::with_capacity(piece.len());
+            members(json)
+                .is_ok_and(|m| piece.inflate_into(0, &mut old).is_ok() && *m.as_bytes() == old)
+        };
+        match &self.source {
+            Source::Packed(mine) => mine == piece,
+            Source::Json(json) => same(json),
+            Source::Parsed(p) => serde_json::to_string(p).is_ok_and(|json| same(&json)),
+        }
+    }
+
+    /// Marks the view as found unchanged in the store now: its safety TTL
+    /// counts from now, and it may be read again ahead of that.
+    pub(super) fn confirm(&self) {
+        use std::sync::atomic::Ordering;
+        let ms = self.read_at.elapsed().as_millis().max(1) as u64;
+        self.confirmed_ms.store(ms, Ordering::Relaxed);
+        self.rereading.store(false, Ordering::Relaxed);
     }
 
     /// The status of the merchant's code `serial`, if it has that code.

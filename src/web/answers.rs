@@ -37,7 +37,7 @@ pub(super) fn write_public_members(
         out.remove(at);
         out.pop();
     }
-    let members = spliced.then(|| at..out.len());
+    let members = spliced.then_some(at..out.len());
     out.extend_from_slice(b",\"tips\":");
     write_json(out, &PublicTips(tips));
     Ok(members)
@@ -387,7 +387,10 @@ pub(super) mod tests {
                     .kept()
                     .unwrap();
                 let mut kept_members = Vec::new();
-                assert_eq!(kept.write_public_members(&mut kept_members).unwrap(), spliced);
+                assert_eq!(
+                    kept.write_public_members(&mut kept_members).unwrap(),
+                    spliced
+                );
                 assert_eq!(kept_members, if spliced { members } else { vec![] });
                 assert_eq!(kept.public_members_piece().is_some(), spliced);
                 assert_eq!(*kept.projection().unwrap(), *p);
