@@ -609,6 +609,34 @@ mod tests {
         Some(view.grade_fields.computed_grade)
     }
 
+    /// Sleeps until `first`, the view of `id`, is due to be read again
+    /// (and `after` more), then scans it: answered from `first`, and a read
+    /// is queued.
+    async fn scan_when_due(
+        scanner: &Scanner,
+        id: &MerchantId,
+        first: &Arc<MerchantView>,
+        ttl: Duration,
+        after: Duration,
+    ) {
+        let expires = scanner.expiry.ttl(id.as_str());
+        let due = expires - reread_ahead(ttl);
+        tokio::time::sleep(due.saturating_sub(first.read_at.elapsed()) + after).await;
+        assert!(
+            first.read_at.elapsed() < expires - reread_ahead(ttl) / 2,
+            "the test slept past its window (a machine too busy to check this)"
+        );
+        let served = scanner.view(id).await.unwrap().unwrap();
+        assert!(Arc::ptr_eq(&served, first));
+    }
+
+    /// Waits 10 ms more, failing once 2 s have passed in all.
+    async fn tick_towards(waited: &mut Duration) {
+        assert!(*waited < Duration::from_secs(2), "not read again");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        *waited += Duration::from_millis(10);
+    }
+
     #[tokio::test]
     async fn a_view_scanned_near_its_expiry_is_read_again_in_the_background() {
         use crate::model::Grade;
@@ -627,19 +655,11 @@ mod tests {
             &scanner.view(&id).await.unwrap().unwrap(),
             &first
         ));
-        tokio::time::sleep(due.saturating_sub(first.read_at.elapsed())).await;
-        assert!(
-            first.read_at.elapsed() < expires - reread_ahead(ttl) / 2,
-            "the test slept past its window (a machine too busy to check this)"
-        );
         // Due: this scan is answered from the cached view, and starts a read.
-        let served = scanner.view(&id).await.unwrap().unwrap();
-        assert!(Arc::ptr_eq(&served, &first));
+        scan_when_due(&scanner, &id, &first, ttl, Duration::ZERO).await;
         let mut waited = Duration::ZERO;
         while cached_grade(&scanner, &id).await != Some(Grade::Red) {
-            assert!(waited < Duration::from_secs(2), "not read again");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            waited += Duration::from_millis(10);
+            tick_towards(&mut waited).await;
         }
         // Read again before it expired, and its expiry starts anew: it is
         // still cached past the first view's expiry.
@@ -665,20 +685,10 @@ mod tests {
         let (scanner, id) = scanner_of_one(dir.path(), Grade::Green, ttl).await;
         let first = scanner.view(&id).await.unwrap().unwrap();
         let expires = scanner.expiry.ttl(id.as_str());
-        let due = expires - reread_ahead(ttl);
-        tokio::time::sleep(due.saturating_sub(first.read_at.elapsed()) + ttl / 50).await;
-        assert!(
-            first.read_at.elapsed() < expires - reread_ahead(ttl) / 2,
-            "the test slept past its window (a machine too busy to check this)"
-        );
-        // Due: answered from the view, which is queued to be read again.
-        let served = scanner.view(&id).await.unwrap().unwrap();
-        assert!(Arc::ptr_eq(&served, &first));
+        scan_when_due(&scanner, &id, &first, ttl, ttl / 50).await;
         let mut waited = Duration::ZERO;
         while first.fresh_since() == first.read_at {
-            assert!(waited < Duration::from_secs(2), "not read again");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            waited += Duration::from_millis(10);
+            tick_towards(&mut waited).await;
         }
         assert!(!first.rereading.load(Ordering::Relaxed));
         // Nothing changed: the same view, still cached after the expiry it
