@@ -1,6 +1,6 @@
 //! Views read again ahead of their expiry, in the background, at a capped
-//! rate: a bounded queue drained by one task, a few views per tick, one read
-//! at a time. Many views fall due together (those read in one warm-up, or
+//! rate: a bounded queue drained by one task, a few views per tick (read
+//! together, the next tick waiting for them). Many views fall due together (those read in one warm-up, or
 //! in the minutes after a restart); spawning a read for each at once ran
 //! thousands of store reads and cache inserts beside the scans in the same
 //! seconds, and the scans' tail latency grew with them.
@@ -46,19 +46,23 @@ impl Queue {
     }
 }
 
-/// Reads the queued views again, at most [`PER_TICK`] every [`TICK`], one
-/// after another.
+/// Reads the queued views again, at most [`PER_TICK`] every [`TICK`]: the
+/// views of a tick together (one after another, a slow store would hold
+/// the queue to one read per round trip), the next tick once they are in.
 async fn drain(scanner: Scanner, mut jobs: mpsc::Receiver<Job>) {
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut batch = Vec::with_capacity(PER_TICK);
+    let mut reads = tokio::task::JoinSet::new();
     loop {
         tick.tick().await;
         if jobs.recv_many(&mut batch, PER_TICK).await == 0 {
             return;
         }
         for (id, old) in batch.drain(..) {
-            scanner.reread(&id, &old).await;
+            let scanner = scanner.clone();
+            reads.spawn(async move { scanner.reread(&id, &old).await });
         }
+        while reads.join_next().await.is_some() {}
     }
 }
