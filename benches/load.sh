@@ -29,8 +29,17 @@ STORE_KIND=${3:-redis}
 ROUNDS=${4:-3}
 command -v wrk >/dev/null || { echo "needs wrk: apt-get install wrk" >&2; exit 1; }
 command -v curl >/dev/null || { echo "needs curl: apt-get install curl" >&2; exit 1; }
-cargo build --release --quiet --bin yisaozhi --example bare_server --example constant_rate
-B=$PWD/target/release/yisaozhi
+# YSZ_BIN_DIR=dir: measure the yisaozhi, bare_server and constant_rate
+# binaries in it (built earlier) instead of building this tree's.
+if [[ -n ${YSZ_BIN_DIR:-} ]]; then
+  BIN=$YSZ_BIN_DIR
+  EX=$YSZ_BIN_DIR
+else
+  cargo build --release --quiet --bin yisaozhi --example bare_server --example constant_rate
+  BIN=$PWD/target/release
+  EX=$PWD/target/release/examples
+fi
+B=$BIN/yisaozhi
 work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
@@ -76,7 +85,7 @@ reads() { # port -> store reads of views so far (misses, and views read again ah
 }
 
 bp=$(free_port)
-"${on_server[@]}" target/release/examples/bare_server "127.0.0.1:$bp" &
+"${on_server[@]}" $EX/bare_server "127.0.0.1:$bp" &
 bpid=$!; pids+=($!)
 sp=$(free_port)
 YSZ_CACHE_CAPACITY=$((N * 2)) "${on_server[@]}" $B serve --store "$store" --key-dir "$work/keys" --listen "127.0.0.1:$sp" 2>"$work/warm.log" &
@@ -89,13 +98,13 @@ wait_up "$bp"; wait_up "$sp"; wait_up "$cp"
 # scan JSON answer.
 size=$(curl -s -o /dev/null -w '%{size_download}' "http://127.0.0.1:$sp$(head -1 "$work/json.txt")")
 mkp=$(free_port)
-"${on_server[@]}" target/release/examples/bare_server "127.0.0.1:$mkp" "$work/json.txt" "$size" &
+"${on_server[@]}" $EX/bare_server "127.0.0.1:$mkp" "$work/json.txt" "$size" &
 pids+=($!)
 wait_up "$mkp"
 # The cold scan's reference, with Redis: the same bodies, one GET each.
 if [[ $STORE_KIND == redis ]]; then
   rfp=$(free_port)
-  "${on_server[@]}" target/release/examples/bare_server "127.0.0.1:$rfp" "$work/json.txt" "$size" "redis://127.0.0.1:$rp" &
+  "${on_server[@]}" $EX/bare_server "127.0.0.1:$rfp" "$work/json.txt" "$size" "redis://127.0.0.1:$rp" &
   pids+=($!)
   wait_up "$rfp"
 fi
@@ -177,7 +186,7 @@ fi
 at_rate() { # server-pid port label
   local ticks0 ticks1 stat0 stat1 out
   ticks0=$(awk '{print $14 + $15}' "/proc/$1/stat"); stat0=$(head -1 /proc/stat)
-  out=$("${on_client[@]}" target/release/examples/constant_rate "127.0.0.1:$2" "$work/json.txt" "$rate" "$SECS" 64)
+  out=$("${on_client[@]}" $EX/constant_rate "127.0.0.1:$2" "$work/json.txt" "$rate" "$SECS" 64)
   echo "$out" | sed 's/^/  /'
   echo "$out" | grep -o 'p99 [0-9.]*' | awk '{print $2}' >>"$work/p99.$3"
   ticks1=$(awk '{print $14 + $15}' "/proc/$1/stat"); stat1=$(head -1 /proc/stat)
@@ -201,4 +210,8 @@ for r in $(seq "$ROUNDS"); do
 done
 printf 'p99 at %s req/s, median of %s runs: scan JSON %s ms, bare handler %s ms\n' "$rate" "$ROUNDS" \
   "$(median $(cat "$work/p99.scan"))" "$(median $(cat "$work/p99.bare"))"
+# Every run, not only the median (the target holds in each).
+printf 'p99 of each run: scan JSON %s ms (worst %s); bare handler %s ms (worst %s)\n' \
+  "$(paste -sd/ "$work/p99.scan" | sed 's#/# / #g')" "$(sort -g "$work/p99.scan" | tail -1)" \
+  "$(paste -sd/ "$work/p99.bare" | sed 's#/# / #g')" "$(sort -g "$work/p99.bare" | tail -1)"
 say "load average at the end $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -78,3 +78,28 @@ echo "page walk: $(walk /s/); view-cache misses $(misses)"
 sleep 2
 a2=$(anon)
 echo "page walk: RssAnon $((a2 / 1048576)) MiB, +$(((a2 - a1) / N)) bytes per merchant (memoised page); total $(((a2 - a0) / N)) bytes per merchant"
+# What a merchant's answers keep, compressed, on a sample of 200: the JSON
+# answer's projection members (deflated on their own), the text around them
+# (kept plain), and the page after the head every scan page shares
+# (deflated after it). zlib level 6 here, miniz_oxide's in the service: about
+# the same sizes.
+shuf -n 200 --random-source=<(yes) "$work/tokens.txt" | while read -r t; do
+  curl -s "http://127.0.0.1:$port/api/v1/scan/$t" | base64 -w0; echo -n " "
+  curl -s "http://127.0.0.1:$port/s/$t" | base64 -w0; echo
+done | python3 -c '
+import sys, base64, zlib
+def deflated(text, window=b""):
+    z = zlib.compressobj(6, zlib.DEFLATED, -15, 9, zdict=window) if window else zlib.compressobj(6, zlib.DEFLATED, -15, 9)
+    return len(z.compress(text) + z.flush(zlib.Z_SYNC_FLUSH))
+n = 0; tot = [0] * 6
+for line in sys.stdin:
+    j, p = (base64.b64decode(x) for x in line.split())
+    a = j.index(b",\"merchant\"") + 1; b = j.rindex(b",\"tips\"")
+    h = p.index(b"<title>") + 7
+    for i, v in enumerate([len(j), deflated(j[a:b]), a + len(j) - b, len(p), deflated(p[h:], p[:h]), len(zlib.compress(p))]):
+        tot[i] += v
+    n += 1
+t = [v / max(n, 1) for v in tot]
+print(f"answers of {n} merchants, mean: JSON {t[0]:.0f} B, kept {t[1] + t[2]:.0f} B ({t[1]:.0f} B members deflated + {t[2]:.0f} B around them); page {t[3]:.0f} B ({t[5]:.0f} B gzipped whole), kept {t[4]:.0f} B (deflated after the shared head)")
+'
+

@@ -20,9 +20,11 @@ use crate::model::{CodeStatus, MerchantId};
 use crate::store::{ScanRead, SharedStore, StoreError, StoredProjection};
 use crate::tips::{Tip, TipSet, Tips};
 
+pub mod packed;
+mod rereads;
 mod view;
 
-pub use self::view::{MemoKey, MerchantView, Status, Verified, ANSWER_SLOTS};
+pub use self::view::{Memo, MemoKey, MerchantView, Status, TextKey, Verified, ANSWER_SLOTS};
 
 /// The outcome of one scan.
 #[derive(Debug)]
@@ -64,12 +66,12 @@ async fn load_view(
     let Some(read) = store.scan_view(id).await? else {
         return Ok(None);
     };
-    let codes = read.codes.into_iter().collect();
+    let codes = read.codes.into_boxed_slice();
     let view = match read.projection {
         StoredProjection::Parsed(p) => MerchantView::new(*p, codes),
         StoredProjection::Json(json) => MerchantView::from_json(json, codes)?,
     };
-    Ok(Some(Arc::new(if kept { view } else { view.transient() })))
+    Ok(Some(Arc::new(if kept { view.kept()? } else { view })))
 }
 
 /// [`load_view`], timed and counted as a store read.
@@ -96,11 +98,15 @@ pub struct Scanner {
     /// `None` when the configured capacity is 0: every scan reads the store
     /// (the "cold" benchmark), concurrent reads are not coalesced.
     views: Option<Cache<MerchantId, Option<Arc<MerchantView>>, Hasher>>,
-    /// token text → claims if the signature holds, or why it does not. The
-    /// signature does not depend on the day, so the answer never goes stale.
-    verified: moka::sync::Cache<Box<str>, Signature>,
+    /// token text (its keyed hash) → claims if the signature holds, or why
+    /// it does not. The signature does not depend on the day, so the answer
+    /// never goes stale. Texts a cached view remembers are not kept here
+    /// too: they move here when their view is dropped for a change.
+    verified: moka::sync::Cache<TextKey, Signature>,
     /// The views' expiry, also asked when to read a scanned view again.
     expiry: ViewExpiry,
+    /// Views due to be read again, drained at a capped rate.
+    rereads: rereads::Queue,
     /// Counts the views dropped because their merchant changed. A view read
     /// from the store while this moved may predate the change: it is not
     /// kept.
@@ -173,6 +179,29 @@ impl moka::Expiry<MerchantId, Option<Arc<MerchantView>>> for ViewExpiry {
     ) -> Option<Duration> {
         Some(self.ttl(key.as_str()))
     }
+
+    /// A view confirmed unchanged by a read ahead of its expiry lives a TTL
+    /// from then: its expiry moves once (by more than a second), not at
+    /// every read, which would reschedule its timer each time.
+    fn expire_after_read(
+        &self,
+        key: &MerchantId,
+        value: &Option<Arc<MerchantView>>,
+        read_at: std::time::Instant,
+        duration_until_expiry: Option<Duration>,
+        _last_modified_at: std::time::Instant,
+    ) -> Option<Duration> {
+        let (Some(view), Some(left)) = (value, duration_until_expiry) else {
+            return duration_until_expiry;
+        };
+        let until = view.fresh_since() + self.ttl(key.as_str());
+        let wanted = until.saturating_duration_since(read_at);
+        if wanted > left + Duration::from_secs(1) {
+            Some(wanted)
+        } else {
+            duration_until_expiry
+        }
+    }
 }
 
 impl Scanner {
@@ -203,6 +232,7 @@ impl Scanner {
                     .build_with_hasher(Hasher::default())
             }),
             expiry,
+            rereads: Default::default(),
             invalidations: Default::default(),
             tips: Default::default(),
             // Sized apart from the view cache: a verify costs ~100 µs, and a
@@ -266,32 +296,51 @@ impl Scanner {
         read
     }
 
-    /// Starts reading `view` again in the background once it is within
-    /// [`reread_ahead`] of its expiry (once per view).
+    /// Queues `view` to be read again in the background once it is within
+    /// [`reread_ahead`] of its expiry (once per view, unless the queue is
+    /// full: a later scan queues it then).
     fn reread_if_due(&self, id: &str, view: &Arc<MerchantView>) {
         let due = self.expiry.ttl(id) - reread_ahead(self.expiry.base);
-        if view.read_at.elapsed() < due || view.rereading.swap(true, Ordering::Relaxed) {
+        if view.fresh_since().elapsed() < due || view.rereading.swap(true, Ordering::Relaxed) {
             return;
         }
         // The id of a cached view: well formed.
         let Ok(id) = MerchantId::parse(id) else {
             return;
         };
-        let scanner = self.clone();
-        let old = view.clone();
-        tokio::spawn(async move { scanner.reread(&id, &old).await });
+        if !self.rereads.push(self, id, view.clone()) {
+            view.rereading.store(false, Ordering::Relaxed);
+        }
     }
 
     /// Reads a view again and puts it in place of `old`. If the read fails,
     /// `old` is served until it expires, and a scan after that reads the
     /// store itself: a store that is down is not asked again at every scan.
-    async fn reread(&self, id: &MerchantId, old: &MerchantView) {
+    /// When nothing changed (nearly always), `old` stays in place, confirmed
+    /// (no new view, no cache insert).
+    pub(crate) async fn reread(&self, id: &MerchantId, old: &MerchantView) {
         let Some(views) = &self.views else {
             return;
         };
         let before = self.invalidations.load(Ordering::Acquire);
-        let Ok(view) = read_view(self.store.clone(), id.clone(), true).await else {
+        let Ok(read) = read_view(self.store.clone(), id.clone(), false).await else {
             return;
+        };
+        let unchanged = || self.invalidations.load(Ordering::Acquire) == before;
+        let view = match read.map(Arc::try_unwrap) {
+            Some(Ok(view)) if view.matches(old) && unchanged() => {
+                old.confirm();
+                // A read applies the confirmation to the cache's expiry.
+                let _ = views.get(id).await;
+                return;
+            }
+            Some(Ok(view)) => match view.kept() {
+                Ok(view) => Some(Arc::new(view)),
+                Err(_) => return,
+            },
+            // Just read, so held nowhere else.
+            Some(Err(_)) => return,
+            None => None,
         };
         if let Some(view) = &view {
             view.adopt(old);
@@ -316,7 +365,12 @@ impl Scanner {
             // Counted before the view is dropped: a read that sees the old
             // count finds the new one by the time it checks after caching.
             self.invalidations.fetch_add(1, Ordering::AcqRel);
-            views.invalidate(id).await;
+            if let Some(Some(view)) = views.remove(id).await {
+                // Its texts' signatures still hold: not checked again.
+                for (text, claims) in view.checked_claims() {
+                    self.verified.insert(text, Ok(claims));
+                }
+            }
         }
     }
 
@@ -331,37 +385,39 @@ impl Scanner {
     /// Only texts that parsed as a token are ever cached, and a token's text
     /// is its canonical form, so a hit needs no parse.
     fn cached_signature(&self, text: &str) -> Option<Signature> {
-        let hit = self.verified.get(text);
+        let hit = self.verified.get(&TextKey::of(text));
         metrics::cache("verified_tokens", hit.is_some());
         hit
     }
 
+    /// Checks a token's signature (~100 µs). The caller caches the outcome,
+    /// in the merchant's cached view or in the verified-token cache.
     fn check_signature(&self, token: &Token) -> Signature {
         let text = token.as_str();
         // Day 0: expiry is judged per request below, so the cached answer is
         // about the signature alone.
-        let outcome = match yisaozhi_codes::verify(text, |kid| self.keys.public(kid), Day(0)) {
+        match yisaozhi_codes::verify(text, |kid| self.keys.public(kid), Day(0)) {
             Verdict::Valid(claims) | Verdict::Expired(claims) => Ok(Arc::new(Verified {
                 merchant_id: MerchantId::parse(&claims.merchant).ok(),
                 claims,
             })),
             Verdict::Forged { why, .. } => Err(why),
             Verdict::Malformed(_) => Err("malformed"),
-        };
-        self.verified.insert(text.into(), outcome.clone());
-        outcome
+        }
     }
 
-    /// The answer memoised in `slot` for a scan of `text` today with the
+    /// `answer` of the memo in `slot` for a scan of `text` today with the
     /// current tips, if the merchant's view is cached and holds one for this
     /// very text: the warm path, with no signature check and no second
-    /// cache.
-    pub async fn memoised_answer(
+    /// cache. `answer` also gets the view (whose projection a memo may
+    /// refer to).
+    pub async fn memoised_answer<R>(
         &self,
         text: &str,
         today: Date,
         slot: usize,
-    ) -> Option<(Status, bytes::Bytes)> {
+        answer: impl FnOnce(Status, &Memo, &MerchantView) -> R,
+    ) -> Option<R> {
         let views = self.views.as_ref()?;
         // Untrusted until the text is found among the view's checked ones.
         let claimed = yisaozhi_codes::claimed_merchant(text)?;
@@ -370,7 +426,7 @@ impl Scanner {
             day: today,
             tips: self.tips.generation(),
         };
-        let answer = view.memoised(text, key, slot)?;
+        let answer = view.with_memo(text, key, slot, |status, memo| answer(status, memo, &view))?;
         metrics::cache("merchant_views", true);
         self.reread_if_due(claimed.as_str(), &view);
         Some(answer)
@@ -394,26 +450,36 @@ impl Scanner {
         if let Some(scan) = self.scan_warm(text, today).await {
             return Ok(scan);
         }
-        let signature = match self.cached_signature(text) {
-            Some(hit) => hit,
+        let (signature, checked_now) = match self.cached_signature(text) {
+            Some(hit) => (hit, false),
             None => {
                 let Ok(token) = Token::parse(text) else {
                     return Ok(self.judge(Status::Malformed, None, None, today));
                 };
-                self.check_signature(&token)
+                (self.check_signature(&token), true)
             }
         };
-        let Ok(claims) = signature else {
-            return Ok(self.judge(Status::Forged, None, None, today));
+        let claims = match signature {
+            Ok(claims) => claims,
+            Err(why) => {
+                if checked_now {
+                    self.verified.insert(TextKey::of(text), Err(why));
+                }
+                return Ok(self.judge(Status::Forged, None, None, today));
+            }
         };
         let view = match &claims.merchant_id {
-            Some(id) => self.view(id).await?,
-            None => None,
+            Some(id) => self.view(id).await,
+            None => Ok(None),
         };
-        if let Some(view) = &view {
-            view.remember(text, &claims);
+        // Kept where it is found next: beside the text in the merchant's
+        // cached view, or else in the verified-token cache.
+        match &view {
+            Ok(Some(view)) if view.memoises() => view.remember(text, &claims),
+            _ if checked_now => self.verified.insert(TextKey::of(text), Ok(claims.clone())),
+            _ => {}
         }
-        Ok(self.judge(Status::Valid, Some(claims), view, today))
+        Ok(self.judge(Status::Valid, Some(claims), view?, today))
     }
 
     /// The warm path: the merchant's view is cached and this very text was
@@ -449,9 +515,7 @@ impl Scanner {
         let Some(claims) = claims else {
             return scan;
         };
-        let code_status = view
-            .as_ref()
-            .and_then(|v| v.codes.get(&claims.serial).copied());
+        let code_status = view.as_ref().and_then(|v| v.code_status(claims.serial));
         let expired = clock::to_day(today).is_some_and(|d| d > claims.expires);
         scan.status = match code_status {
             None | Some(CodeStatus::Revoked) => Status::Revoked,
@@ -545,6 +609,34 @@ mod tests {
         Some(view.grade_fields.computed_grade)
     }
 
+    /// Sleeps until `first`, the view of `id`, is due to be read again
+    /// (and `after` more), then scans it: answered from `first`, and a read
+    /// is queued.
+    async fn scan_when_due(
+        scanner: &Scanner,
+        id: &MerchantId,
+        first: &Arc<MerchantView>,
+        ttl: Duration,
+        after: Duration,
+    ) {
+        let expires = scanner.expiry.ttl(id.as_str());
+        let due = expires - reread_ahead(ttl);
+        tokio::time::sleep(due.saturating_sub(first.read_at.elapsed()) + after).await;
+        assert!(
+            first.read_at.elapsed() < expires - reread_ahead(ttl) / 2,
+            "the test slept past its window (a machine too busy to check this)"
+        );
+        let served = scanner.view(id).await.unwrap().unwrap();
+        assert!(Arc::ptr_eq(&served, first));
+    }
+
+    /// Waits 10 ms more, failing once 2 s have passed in all.
+    async fn tick_towards(waited: &mut Duration) {
+        assert!(*waited < Duration::from_secs(2), "not read again");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        *waited += Duration::from_millis(10);
+    }
+
     #[tokio::test]
     async fn a_view_scanned_near_its_expiry_is_read_again_in_the_background() {
         use crate::model::Grade;
@@ -563,19 +655,11 @@ mod tests {
             &scanner.view(&id).await.unwrap().unwrap(),
             &first
         ));
-        tokio::time::sleep(due.saturating_sub(first.read_at.elapsed())).await;
-        assert!(
-            first.read_at.elapsed() < expires - reread_ahead(ttl) / 2,
-            "the test slept past its window (a machine too busy to check this)"
-        );
         // Due: this scan is answered from the cached view, and starts a read.
-        let served = scanner.view(&id).await.unwrap().unwrap();
-        assert!(Arc::ptr_eq(&served, &first));
+        scan_when_due(&scanner, &id, &first, ttl, Duration::ZERO).await;
         let mut waited = Duration::ZERO;
         while cached_grade(&scanner, &id).await != Some(Grade::Red) {
-            assert!(waited < Duration::from_secs(2), "not read again");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            waited += Duration::from_millis(10);
+            tick_towards(&mut waited).await;
         }
         // Read again before it expired, and its expiry starts anew: it is
         // still cached past the first view's expiry.
@@ -591,6 +675,28 @@ mod tests {
         tokio::time::sleep(expires.saturating_sub(first.read_at.elapsed()) + ttl / 10).await;
         let still = scanner.views.as_ref().unwrap().get(&id).await.flatten();
         assert!(still.is_some_and(|v| Arc::ptr_eq(&v, &second)));
+    }
+
+    #[tokio::test]
+    async fn a_view_read_again_with_nothing_changed_stays_in_place_past_its_first_expiry() {
+        use crate::model::Grade;
+        let dir = tempfile::tempdir().unwrap();
+        let ttl = Duration::from_secs(6);
+        let (scanner, id) = scanner_of_one(dir.path(), Grade::Green, ttl).await;
+        let first = scanner.view(&id).await.unwrap().unwrap();
+        let expires = scanner.expiry.ttl(id.as_str());
+        scan_when_due(&scanner, &id, &first, ttl, ttl / 50).await;
+        let mut waited = Duration::ZERO;
+        while first.fresh_since() == first.read_at {
+            tick_towards(&mut waited).await;
+        }
+        assert!(!first.rereading.load(Ordering::Relaxed));
+        // Nothing changed: the same view, still cached after the expiry it
+        // had when it was read.
+        tokio::time::sleep(expires.saturating_sub(first.read_at.elapsed()) + ttl / 10).await;
+        let views = scanner.views.as_ref().unwrap();
+        let still = views.get(&id).await.flatten();
+        assert!(still.is_some_and(|v| Arc::ptr_eq(&v, &first)));
     }
 
     #[tokio::test]
@@ -636,46 +742,54 @@ mod tests {
             },
             merchant_id: Some(id.clone()),
         });
-        // Slots as the web layer might use them: JSON, JSON gzip, page.
-        let (json_slot, json_gzip_slot, page_slot) = (0, 1, 2);
+        // Slots as the web layer uses them: JSON, page.
+        let (json_slot, page_slot) = (0, 1);
         let key = |day, tips| MemoKey { day, tips };
         let json = (key(today, 0), json_slot);
+        let memo = |text: &[u8]| Memo {
+            before: text.into(),
+            piece: None,
+            after: Box::default(),
+            crc: packed::crc32(&[text]),
+            len: text.len() as u32,
+        };
+        let memoised = |view: &MerchantView, text: &str, key: MemoKey, slot: usize| {
+            view.with_memo(text, key, slot, |status, memo| (status, memo.clone()))
+        };
         let first = read().await;
         first.remember("123", &claims);
-        let body = bytes::Bytes::from_static(b"first");
-        first.memoise("123", json.0, json.1, Status::Valid, &body);
+        first.memoise("123", json.0, json.1, Status::Valid, memo(b"first"));
         assert_eq!(
-            first.memoised("123", json.0, json.1),
-            Some((Status::Valid, body.clone()))
+            memoised(&first, "123", json.0, json.1),
+            Some((Status::Valid, memo(b"first")))
         );
-        // Nothing else was answered: not the page, not gzip, not another
-        // text, not another day, not with other tips.
-        assert_eq!(first.memoised("123", json.0, page_slot), None);
-        assert_eq!(first.memoised("123", json.0, json_gzip_slot), None);
-        assert_eq!(first.memoised("124", json.0, json.1), None);
+        // Nothing else was answered: not the page, not another text, not
+        // another day, not with other tips.
+        assert_eq!(memoised(&first, "123", json.0, page_slot), None);
+        assert_eq!(memoised(&first, "124", json.0, json.1), None);
         let tomorrow = today.tomorrow().unwrap();
-        assert_eq!(first.memoised("123", key(tomorrow, 0), json_slot), None);
-        assert_eq!(first.memoised("123", key(today, 1), json_slot), None);
+        assert_eq!(memoised(&first, "123", key(tomorrow, 0), json_slot), None);
+        assert_eq!(memoised(&first, "123", key(today, 1), json_slot), None);
         // A view read again with nothing changed keeps the text and answer.
         let same = read().await;
         same.adopt(&first);
         assert_eq!(
-            same.memoised("123", json.0, json.1),
-            Some((Status::Valid, body))
+            memoised(&same, "123", json.0, json.1),
+            Some((Status::Valid, memo(b"first")))
         );
         // One read after a change keeps the checked text, not its answer.
         put_grade(&store, &id, Grade::Red).await;
         let changed = read().await;
         changed.adopt(&first);
-        assert_eq!(changed.memoised("123", json.0, json.1), None);
+        assert_eq!(memoised(&changed, "123", json.0, json.1), None);
         assert!(changed.verified("123").is_some());
         // An answer of another day is replaced, with its status.
         let page = (key(tomorrow, 0), page_slot);
-        first.memoise("123", page.0, page.1, Status::Expired, &"p".into());
-        assert_eq!(first.memoised("123", json.0, json.1), None);
+        first.memoise("123", page.0, page.1, Status::Expired, memo(b"p"));
+        assert_eq!(memoised(&first, "123", json.0, json.1), None);
         assert_eq!(
-            first.memoised("123", page.0, page.1),
-            Some((Status::Expired, "p".into()))
+            memoised(&first, "123", page.0, page.1),
+            Some((Status::Expired, memo(b"p")))
         );
     }
 }

@@ -3,7 +3,6 @@
 //! the answers memoised beside each; and what a scan is judged to be
 //! ([`Status`], [`Verified`]). Nothing here reads the store or the clock.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use jiff::civil::Date;
@@ -12,6 +11,8 @@ use yisaozhi_codes::Claims;
 use crate::model::{CodeStatus, MerchantId, Projection};
 use crate::store::{parse_projection_json, StoreError};
 use crate::tips::Audience;
+
+use super::packed::{self, Piece};
 
 /// What a scanned code turned out to be (CONTRACT §2 statuses).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,29 +47,41 @@ impl Status {
 /// Everything a scan answer needs, in one cacheable value per merchant.
 #[derive(Debug)]
 pub struct MerchantView {
-    /// The projection's JSON as stored, when the store read it as such: a
-    /// scan answer without an override carries it as is, and the projection
-    /// is parsed from it only when something needs its fields.
-    json: Option<Box<str>>,
+    /// The projection, as the scan keeps it.
+    source: Source,
     /// What every answer needs of the projection (read first, cheaply).
     pub(super) grade_fields: LiveGradeFields,
-    projection: std::sync::OnceLock<Projection>,
-    pub codes: HashMap<u32, CodeStatus>,
-    /// Token texts of this merchant whose signature was checked, with their
-    /// claims and the answers to their scans memoised today: a warm scan
-    /// compares the text instead of looking it up in the verified-token
-    /// cache, and finds its answer beside it. At most [`CHECKED_PER_VIEW`]
-    /// (a merchant has a handful of codes; forged texts are never kept
-    /// here). A new view (after any change) starts without answers, so none
-    /// goes stale.
+    /// The statuses of the merchant's codes, by serial (sorted).
+    codes: Box<[(u32, CodeStatus)]>,
+    /// Token texts of this merchant whose signature was checked (by a keyed
+    /// hash of the text), with their claims and the answers to their scans
+    /// memoised today: a warm scan compares the text's hash instead of
+    /// looking it up in the verified-token cache, and finds its answer
+    /// beside it. At most [`CHECKED_PER_VIEW`] (a merchant has a handful of
+    /// codes; forged texts are never kept here). A new view (after any
+    /// change) starts without answers, so none goes stale.
     checked: std::sync::Mutex<Vec<Checked>>,
-    /// Whether the view is kept (in the view cache) beyond the request that
-    /// read it: only then are answers and checked texts worth keeping.
-    kept: bool,
     /// When the view was read from the store.
     pub(super) read_at: std::time::Instant,
+    /// When a read ahead of its expiry last found the store unchanged, in
+    /// milliseconds after `read_at` (0: never).
+    confirmed_ms: std::sync::atomic::AtomicU64,
     /// Set once a read ahead of the view's expiry has been started.
     pub(super) rereading: std::sync::atomic::AtomicBool,
+}
+
+/// The projection of a view.
+#[derive(Debug, PartialEq)]
+enum Source {
+    /// A view kept in the view cache: the members of the projection's JSON
+    /// (as stored, without its braces), compressed. A scan answer without an
+    /// override splices them in as they are (compressed into a gzip
+    /// answer); the projection is parsed from them when a page is rendered.
+    Packed(Piece),
+    /// A view for one request (no view cache): the JSON as stored...
+    Json(Box<str>),
+    /// ...or the projection the store parsed.
+    Parsed(Box<Projection>),
 }
 
 /// The fields of a projection every scan answer needs: enough for the live
@@ -76,8 +89,9 @@ pub struct MerchantView {
 #[derive(Debug, serde::Deserialize)]
 pub(super) struct LiveGradeFields {
     pub(super) computed_grade: crate::model::Grade,
+    /// Boxed: nearly every merchant has none.
     #[serde(rename = "override")]
-    override_: Option<crate::model::Override>,
+    override_: Option<Box<crate::model::Override>>,
     /// Which consumer tips apply: the merchant's region and categories.
     merchant: Audience,
 }
@@ -85,19 +99,34 @@ pub(super) struct LiveGradeFields {
 /// How many checked token texts a view keeps (oldest dropped first).
 const CHECKED_PER_VIEW: usize = 8;
 
-/// A token text whose signature was checked, its claims, and the answers to
-/// its scan memoised from the view for one day.
+/// A token text whose signature was checked (its [`TextKey`]), its claims,
+/// and the answers to its scan memoised from the view for one day.
 #[derive(Debug, Clone)]
 struct Checked {
-    text: Box<str>,
+    text: TextKey,
     claims: Arc<Verified>,
-    answers: Option<Answers>,
+    answers: Option<Box<Answers>>,
+}
+
+/// A token text as views and the verified-token cache know it: a 128-bit
+/// hash keyed at random per process (two SipHash-1-3), 16 bytes instead of
+/// the ~200-byte text. Nobody can choose a text that collides with another
+/// without the keys, which never leave the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TextKey(u128);
+
+impl TextKey {
+    pub fn of(text: &str) -> Self {
+        use std::hash::BuildHasher;
+        static KEYS: std::sync::OnceLock<[std::hash::RandomState; 2]> = std::sync::OnceLock::new();
+        let [a, b] = KEYS.get_or_init(|| [Default::default(), Default::default()]);
+        Self(u128::from(a.hash_one(text)) << 64 | u128::from(b.hash_one(text)))
+    }
 }
 
 /// How many answers to one checked text a view memoises: the web layer
-/// chooses what each slot holds (a form and an encoding), the scanner only
-/// keeps them.
-pub const ANSWER_SLOTS: usize = 4;
+/// chooses what each slot holds (a form), the scanner only keeps them.
+pub const ANSWER_SLOTS: usize = 2;
 
 /// What a memoised answer depends on besides the view and the text: the
 /// day, and the generation of the tips it shows ([`TipSet::generation`]).
@@ -107,82 +136,166 @@ pub struct MemoKey {
     pub tips: u64,
 }
 
+/// A memoised answer as the web layer packs it: the text `before`, then
+/// `piece` (or, if `None`, the view's projection members), then `after`;
+/// and the CRC-32 and length of that whole text, for a gzip answer. What
+/// the web layer puts around it (a shared head) is its own business.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Memo {
+    pub before: Box<[u8]>,
+    pub piece: Option<Piece>,
+    pub after: Box<[u8]>,
+    pub crc: u32,
+    pub len: u32,
+}
+
+impl Memo {
+    /// The bytes it keeps (for measuring memory).
+    pub fn heap_bytes(&self) -> usize {
+        self.before.len() + self.after.len() + self.piece.as_ref().map_or(0, Piece::heap_bytes)
+    }
+}
+
 /// The answers to one text's scan under a [`MemoKey`]: its status and each
-/// body memoised so far, by slot. Everything an answer holds is fixed by
+/// answer memoised so far, by slot. Everything an answer holds is fixed by
 /// the view, the text and the key.
 #[derive(Debug, Clone)]
 struct Answers {
     key: MemoKey,
     status: Status,
-    bodies: [Option<bytes::Bytes>; ANSWER_SLOTS],
+    memos: [Option<Memo>; ANSWER_SLOTS],
 }
 
 impl MerchantView {
-    /// A view of a projection the store parsed.
-    pub fn new(projection: Projection, codes: HashMap<u32, CodeStatus>) -> Self {
+    /// A view of a projection the store parsed, for one request (see
+    /// [`MerchantView::kept`]).
+    pub fn new(projection: Projection, codes: Box<[(u32, CodeStatus)]>) -> Self {
         let grade_fields = LiveGradeFields {
             computed_grade: projection.computed_grade,
-            override_: projection.override_.clone(),
+            override_: projection.override_.clone().map(Box::new),
             merchant: Audience {
                 region: projection.merchant.region.clone(),
                 categories: projection.merchant.categories.clone(),
             },
         };
-        Self::build(None, grade_fields, projection.into(), codes)
+        Self::build(Source::Parsed(projection.into()), grade_fields, codes)
     }
 
-    /// A view of a projection as its stored JSON: only what the live grade
-    /// needs is read now, the rest when [`MerchantView::projection`] is
-    /// first asked for.
-    pub fn from_json(json: String, codes: HashMap<u32, CodeStatus>) -> Result<Self, StoreError> {
+    /// A view of a projection as its stored JSON, for one request (see
+    /// [`MerchantView::kept`]): only what the live grade needs is read now,
+    /// the rest when [`MerchantView::projection`] is asked for.
+    pub fn from_json(json: String, codes: Box<[(u32, CodeStatus)]>) -> Result<Self, StoreError> {
         let grade_fields: LiveGradeFields = parse_projection_json(&json)?;
         Ok(Self::build(
-            Some(json.into_boxed_str()),
+            Source::Json(json.into_boxed_str()),
             grade_fields,
-            Default::default(),
             codes,
         ))
     }
 
     fn build(
-        json: Option<Box<str>>,
+        source: Source,
         grade_fields: LiveGradeFields,
-        projection: std::sync::OnceLock<Projection>,
-        codes: HashMap<u32, CodeStatus>,
+        mut codes: Box<[(u32, CodeStatus)]>,
     ) -> Self {
+        codes.sort_unstable_by_key(|&(serial, _)| serial);
         Self {
-            json,
+            source,
             grade_fields,
-            projection,
             codes,
             checked: Default::default(),
-            kept: true,
             read_at: std::time::Instant::now(),
+            confirmed_ms: Default::default(),
             rereading: Default::default(),
         }
     }
 
-    /// Marks the view as used by one request only (no view cache): nothing
-    /// is memoised in it.
-    pub fn transient(mut self) -> Self {
-        self.kept = false;
-        self
+    /// The view to keep in the view cache: its projection compressed, and
+    /// checked texts and answers memoised in it from now on.
+    pub fn kept(mut self) -> Result<Self, StoreError> {
+        let json = match &self.source {
+            Source::Packed(_) => return Ok(self),
+            Source::Json(json) => std::borrow::Cow::Borrowed(&**json),
+            Source::Parsed(p) => serde_json::to_string(p)
+                .map_err(|e| StoreError::Corrupt(format!("projection to JSON: {e}")))?
+                .into(),
+        };
+        let members = members(&json)?;
+        let piece = packed::deflate(&[], members.as_bytes());
+        self.source = Source::Packed(piece);
+        Ok(self)
     }
 
-    /// The projection, parsed from the stored JSON on first use.
-    pub fn projection(&self) -> Result<&Projection, StoreError> {
-        if let Some(p) = self.projection.get() {
-            return Ok(p);
+    /// Since when the view is known to match the store: when it was read,
+    /// or when a read ahead of its expiry last found nothing changed.
+    pub fn fresh_since(&self) -> std::time::Instant {
+        use std::sync::atomic::Ordering;
+        let ms = self.confirmed_ms.load(Ordering::Relaxed);
+        self.read_at + std::time::Duration::from_millis(ms)
+    }
+
+    /// Whether this view, just read for one request, holds what `kept` (a
+    /// kept view of the same merchant) holds: the same projection JSON and
+    /// code statuses. Then `kept` need not be replaced, only
+    /// [`confirmed`](MerchantView::confirm).
+    pub(super) fn matches(&self, kept: &MerchantView) -> bool {
+        let Source::Packed(piece) = &kept.source else {
+            return false;
+        };
+        if self.codes != kept.codes {
+            return false;
         }
-        let parsed = parse_projection_json(self.json.as_deref().unwrap_or_default())?;
-        Ok(self.projection.get_or_init(|| parsed))
+        let same = |json: &str| {
+            let mut old = Vec::with_capacity(piece.len());
+            members(json)
+                .is_ok_and(|m| piece.inflate_into(0, &mut old).is_ok() && *m.as_bytes() == old)
+        };
+        match &self.source {
+            Source::Packed(mine) => mine == piece,
+            Source::Json(json) => same(json),
+            Source::Parsed(p) => serde_json::to_string(p).is_ok_and(|json| same(&json)),
+        }
+    }
+
+    /// Marks the view as found unchanged in the store now: its safety TTL
+    /// counts from now, and it may be read again ahead of that.
+    pub(super) fn confirm(&self) {
+        use std::sync::atomic::Ordering;
+        let ms = self.read_at.elapsed().as_millis().max(1) as u64;
+        self.confirmed_ms.store(ms, Ordering::Relaxed);
+        self.rereading.store(false, Ordering::Relaxed);
+    }
+
+    /// The status of the merchant's code `serial`, if it has that code.
+    pub fn code_status(&self, serial: u32) -> Option<CodeStatus> {
+        let at = self.codes.binary_search_by_key(&serial, |&(s, _)| s).ok()?;
+        Some(self.codes[at].1)
+    }
+
+    /// The projection: parsed from the stored JSON (each time: a kept view
+    /// keeps it compressed, and renders from it once per answer and day).
+    pub fn projection(&self) -> Result<std::borrow::Cow<'_, Projection>, StoreError> {
+        let json = match &self.source {
+            Source::Parsed(p) => return Ok(std::borrow::Cow::Borrowed(p)),
+            Source::Json(json) => std::borrow::Cow::Borrowed(&**json),
+            Source::Packed(piece) => {
+                let mut json = Vec::with_capacity(piece.len() + 2);
+                json.push(b'{');
+                inflate(piece, &mut json)?;
+                json.push(b'}');
+                String::from_utf8(json)
+                    .map_err(|_| StoreError::Corrupt("projection not UTF-8".into()))?
+                    .into()
+            }
+        };
+        Ok(std::borrow::Cow::Owned(parse_projection_json(&json)?))
     }
 
     /// The grade to show on `today` (see [`Projection::effective`]).
     pub fn live_grade(&self, today: Date) -> crate::model::Grade {
         crate::model::effective(
             self.grade_fields.computed_grade,
-            self.grade_fields.override_.as_ref(),
+            self.grade_fields.override_.as_deref(),
             today,
         )
         .0
@@ -193,22 +306,48 @@ impl MerchantView {
         &self.grade_fields.merchant
     }
 
-    /// The projection's stored JSON when it is, byte for byte, its public
-    /// projection: stored and without an override (see
-    /// `web::public_projection`).
-    pub fn public_json(&self) -> Option<&str> {
-        self.json
-            .as_deref()
-            .filter(|_| self.grade_fields.override_.is_none())
+    /// Appends the members (no braces) of the projection's stored JSON when
+    /// they are, byte for byte, those of its public projection: stored and
+    /// without an override (see `web::public_projection`). `false` (and
+    /// nothing appended) otherwise.
+    pub fn write_public_members(&self, out: &mut Vec<u8>) -> Result<bool, StoreError> {
+        if self.grade_fields.override_.is_some() {
+            return Ok(false);
+        }
+        match &self.source {
+            Source::Parsed(_) => Ok(false),
+            Source::Json(json) => {
+                out.extend_from_slice(members(json)?.as_bytes());
+                Ok(true)
+            }
+            Source::Packed(piece) => inflate(piece, out).map(|()| true),
+        }
+    }
+
+    /// The compressed members that [`MerchantView::write_public_members`]
+    /// appends, in a kept view.
+    pub fn public_members_piece(&self) -> Option<&Piece> {
+        match &self.source {
+            Source::Packed(piece) if self.grade_fields.override_.is_none() => Some(piece),
+            _ => None,
+        }
     }
 
     /// The claims of `text` if it was checked against this view before.
     pub(super) fn verified(&self, text: &str) -> Option<Arc<Verified>> {
+        let key = TextKey::of(text);
         let checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
         checked
             .iter()
-            .find(|c| *c.text == *text)
+            .find(|c| c.text == key)
             .map(|c| c.claims.clone())
+    }
+
+    /// The checked texts' claims (to keep their signatures checked when the
+    /// view is dropped).
+    pub(super) fn checked_claims(&self) -> Vec<(TextKey, Arc<Verified>)> {
+        let checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
+        checked.iter().map(|c| (c.text, c.claims.clone())).collect()
     }
 
     /// Takes over what `old`, a view of the same merchant read earlier,
@@ -222,15 +361,8 @@ impl MerchantView {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        let same_projection = match (&self.json, &old.json) {
-            (Some(mine), Some(old)) => mine == old,
-            (None, None) => self
-                .projection
-                .get()
-                .is_some_and(|p| Some(p) == old.projection.get()),
-            _ => false,
-        };
-        if !(same_projection && self.codes == old.codes) {
+        let same = self.source == old.source && self.codes == old.codes;
+        if !same {
             for c in &mut learnt {
                 c.answers = None;
             }
@@ -240,18 +372,21 @@ impl MerchantView {
 
     /// Remembers that `text` verified with `claims` (of this merchant).
     pub(super) fn remember(&self, text: &str, claims: &Arc<Verified>) {
-        if !self.kept {
+        if !self.memoises() {
             return;
         }
+        let key = TextKey::of(text);
         let mut checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
-        if checked.iter().any(|c| *c.text == *text) {
+        if checked.iter().any(|c| c.text == key) {
             return;
         }
         if checked.len() >= CHECKED_PER_VIEW {
             checked.remove(0);
         }
+        // Most views only ever see one text: no spare room.
+        checked.reserve_exact(1);
         checked.push(Checked {
-            text: text.into(),
+            text: key,
             claims: claims.clone(),
             answers: None,
         });
@@ -260,48 +395,78 @@ impl MerchantView {
     /// Whether answers are memoised in this view: only in a view kept in
     /// the view cache.
     pub fn memoises(&self) -> bool {
-        self.kept
+        matches!(self.source, Source::Packed(_))
     }
 
-    /// The status and the body memoised in `slot` for a scan of `text`
-    /// under `key`, if any.
-    pub fn memoised(
+    /// `answer` of the status and the memo in `slot` for a scan of `text`
+    /// under `key`, if there is one (`None` otherwise). `answer` runs with
+    /// the view's memo locked: it should copy, not wait.
+    pub fn with_memo<R>(
         &self,
         text: &str,
         key: MemoKey,
         slot: usize,
-    ) -> Option<(Status, bytes::Bytes)> {
+        answer: impl FnOnce(Status, &Memo) -> R,
+    ) -> Option<R> {
+        let text = TextKey::of(text);
         let checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
-        let answers = checked.iter().find(|c| *c.text == *text)?.answers.as_ref();
+        let answers = checked.iter().find(|c| c.text == text)?.answers.as_ref();
         let answers = answers.filter(|a| a.key == key)?;
-        Some((answers.status, answers.bodies[slot].clone()?))
+        Some(answer(answers.status, answers.memos[slot].as_ref()?))
     }
 
-    /// Memoises `body` in `slot`, the answer with `status` to a scan of the
+    /// Memoises `memo` in `slot`, the answer with `status` to a scan of the
     /// checked `text`, while `key` holds (the rest of its day, until the
     /// tips change).
-    pub fn memoise(
-        &self,
-        text: &str,
-        key: MemoKey,
-        slot: usize,
-        status: Status,
-        body: &bytes::Bytes,
-    ) {
+    pub fn memoise(&self, text: &str, key: MemoKey, slot: usize, status: Status, memo: Memo) {
+        let text = TextKey::of(text);
         let mut checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(c) = checked.iter_mut().find(|c| *c.text == *text) else {
+        let Some(c) = checked.iter_mut().find(|c| c.text == text) else {
             return;
         };
         let answers = match &mut c.answers {
             Some(a) if a.key == key => a,
-            stale => stale.insert(Answers {
+            stale => stale.insert(Box::new(Answers {
                 key,
                 status,
-                bodies: Default::default(),
-            }),
+                memos: Default::default(),
+            })),
         };
-        answers.bodies[slot] = Some(body.clone());
+        answers.memos[slot] = Some(memo);
     }
+
+    /// The bytes this view keeps on the heap for its projection and memos,
+    /// besides fixed-size parts (for measuring memory).
+    pub fn heap_bytes(&self) -> usize {
+        let source = match &self.source {
+            Source::Packed(p) => p.heap_bytes(),
+            Source::Json(j) => j.len(),
+            Source::Parsed(_) => 0,
+        };
+        let checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
+        let memos: usize = checked
+            .iter()
+            .filter_map(|c| c.answers.as_ref())
+            .flat_map(|a| a.memos.iter().flatten())
+            .map(Memo::heap_bytes)
+            .sum();
+        source + memos
+    }
+}
+
+/// The members of a JSON object's text: without its braces.
+fn members(json: &str) -> Result<&str, StoreError> {
+    json.trim()
+        .strip_prefix('{')
+        .and_then(|j| j.strip_suffix('}'))
+        .ok_or_else(|| StoreError::Corrupt("projection is not a JSON object".into()))
+}
+
+/// Appends the text of a piece compressed on its own.
+fn inflate(piece: &Piece, out: &mut Vec<u8>) -> Result<(), StoreError> {
+    piece
+        .inflate_into(0, out)
+        .map_err(|_| StoreError::Corrupt("cached projection does not inflate".into()))
 }
 
 /// The claims of a code whose signature holds, with the merchant id parsed

@@ -20,24 +20,27 @@ pub(super) fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value:
 /// the consumer tips shown (`[{"text", "until"}]`, empty when none). The
 /// scan JSON and `/api/v1/merchants/{id}` are made of it. Without an
 /// override the projection's members are its stored JSON, spliced in as is
-/// (nothing re-serialised); with one, the public projection is serialised.
+/// (nothing re-serialised: their range in `out` is returned); with one, the
+/// public projection is serialised.
 pub(super) fn write_public_members(
     out: &mut Vec<u8>,
     view: &MerchantView,
     tips: &[&Tip],
     today: jiff::civil::Date,
-) -> Result<(), StoreError> {
+) -> Result<Option<std::ops::Range<usize>>, StoreError> {
     let at = out.len();
-    match view.public_json() {
-        Some(json) => out.extend_from_slice(json.trim().as_bytes()),
-        None => write_json(out, &public_projection(view.projection()?, today)),
+    let spliced = view.write_public_members(out)?;
+    if !spliced {
+        let projection = view.projection()?;
+        write_json(out, &public_projection(&projection, today));
+        // The projection is a JSON object: drop its braces.
+        out.remove(at);
+        out.pop();
     }
-    // The projection is a JSON object: drop its braces, add the tips.
-    out.remove(at);
-    out.pop();
+    let members = spliced.then_some(at..out.len());
     out.extend_from_slice(b",\"tips\":");
     write_json(out, &PublicTips(tips));
-    Ok(())
+    Ok(members)
 }
 
 /// Tips as the public sees them: each one's text and last day, not who
@@ -371,16 +374,35 @@ pub(super) mod tests {
                 for today in [as_of, until, after] {
                     assert_eq!(view.live_grade(today), p.effective(today).0);
                 }
+                let mut members = Vec::new();
+                let spliced = view.write_public_members(&mut members).unwrap();
+                assert_eq!(spliced, override_.is_none());
+                if spliced {
+                    assert_eq!(members, json.as_bytes()[1..json.len() - 1]);
+                }
+                assert_eq!(*view.projection().unwrap(), *p);
+                // Kept in the view cache, compressed: the same.
+                let kept = MerchantView::from_json(json.clone(), Default::default())
+                    .unwrap()
+                    .kept()
+                    .unwrap();
+                let mut kept_members = Vec::new();
                 assert_eq!(
-                    view.public_json(),
-                    override_.is_none().then_some(json.as_str())
+                    kept.write_public_members(&mut kept_members).unwrap(),
+                    spliced
                 );
-                assert_eq!(view.projection().unwrap(), p);
+                assert_eq!(kept_members, if spliced { members } else { vec![] });
+                assert_eq!(kept.public_members_piece().is_some(), spliced);
+                assert_eq!(*kept.projection().unwrap(), *p);
+                assert_eq!(kept.live_grade(after), view.live_grade(after));
                 assert_eq!(view.audience().region, p.merchant.region);
                 assert_eq!(view.audience().categories, p.merchant.categories);
                 let parsed = MerchantView::new(p.clone(), Default::default());
                 assert_eq!(parsed.live_grade(after), view.live_grade(after));
-                assert_eq!(parsed.public_json(), None, "no stored JSON to splice");
+                assert!(
+                    !parsed.write_public_members(&mut Vec::new()).unwrap(),
+                    "no stored JSON to splice"
+                );
             }
         }
         // Not JSON: refused at once. A well-formed head over a broken body:

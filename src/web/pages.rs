@@ -57,8 +57,11 @@ pub(super) fn layout_styled(title: &str, css: &'static str, body: Markup) -> Mar
                 meta name="viewport" content="width=device-width,initial-scale=1";
                 meta name="robots" content="noindex";
                 link rel="icon" href="data:,";
-                title { (title) }
+                // The title after the style sheet: everything before it is
+                // the same on every scan page, which the scan's memo of the
+                // page shares (`web::scan::page_head`).
                 style { (PreEscaped(css)) }
+                title { (title) }
             }
             body { main { (body) } }
         }

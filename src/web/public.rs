@@ -150,7 +150,7 @@ pub async fn print(state: web::Data<AppState>, id: MerchantPath) -> Result<HttpR
         .ok_or_else(|| ApiError::NotFound(format!("no merchant `{}`", code.merchant)))?;
     let url = code_url(&state.base_url, &code)?;
     let svg = render_svg(&url, &code)?;
-    let page = pages::print_page(view.projection()?, code.printed_grade, &svg, &url);
+    let page = pages::print_page(&*view.projection()?, code.printed_grade, &svg, &url);
     Ok(HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .body(page.into_string()))

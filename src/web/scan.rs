@@ -15,7 +15,8 @@ use super::pages;
 use super::security_headers::security_headers;
 use super::state::AppState;
 use crate::clock;
-use crate::scan::{Scan, Scanner, Status, ANSWER_SLOTS};
+use crate::scan::packed::{self, Gzip, Piece};
+use crate::scan::{Memo, MerchantView, Scan, Scanner, Status, ANSWER_SLOTS};
 use crate::store::StoreError;
 
 fn http_status(status: Status) -> StatusCode {
@@ -26,8 +27,15 @@ fn http_status(status: Status) -> StatusCode {
     }
 }
 
+/// A rendered answer, and where in it the members of the view's stored
+/// projection were spliced in, if they were.
+struct Rendered {
+    body: Vec<u8>,
+    members: Option<std::ops::Range<usize>>,
+}
+
 /// The scan answer as JSON (CONTRACT §2).
-fn render_json(scan: &Scan) -> Result<Vec<u8>, StoreError> {
+fn render_json(scan: &Scan) -> Result<Rendered, StoreError> {
     let mut out = Vec::with_capacity(2048);
     let code = CodeJson {
         status: scan.status.name(),
@@ -44,6 +52,7 @@ fn render_json(scan: &Scan) -> Result<Vec<u8>, StoreError> {
         out.extend_from_slice(b",\"message\":");
         write_json(&mut out, pages::status_message(scan.status));
     }
+    let mut members = None;
     if let Some(view) = &scan.view {
         let live = view.live_grade(scan.today);
         let outdated = scan.claims.as_ref().is_some_and(|c| c.grade != live);
@@ -53,13 +62,13 @@ fn render_json(scan: &Scan) -> Result<Vec<u8>, StoreError> {
             b",\"outdated\":false"
         });
         out.push(b',');
-        write_public_members(&mut out, view, &scan.shown_tips(), scan.today)?;
+        members = write_public_members(&mut out, view, &scan.shown_tips(), scan.today)?;
     } else {
         // Always present: empty when the code shows no merchant.
         out.extend_from_slice(b",\"tips\":[]");
     }
     out.push(b'}');
-    Ok(out)
+    Ok(Rendered { body: out, members })
 }
 
 /// The `code` member: the claims of a code whose signature holds.
@@ -132,64 +141,150 @@ enum Form {
     Page,
 }
 
-/// The slot of a view's memo that holds the answer in `form`, compressed
-/// or not (see `MerchantView::memoised`).
-fn memo_slot(form: Form, gzipped: bool) -> usize {
-    usize::from(form == Form::Page) * 2 + usize::from(gzipped)
+/// The slot of a view's memo that holds the answer in `form` (see
+/// `MerchantView::with_memo`).
+fn memo_slot(form: Form) -> usize {
+    usize::from(form == Form::Page)
 }
 
-const _: () = assert!(ANSWER_SLOTS >= 4, "a slot for each form and encoding");
+const _: () = assert!(ANSWER_SLOTS >= 2, "a slot for each form");
 
 /// The answer in `form` to a scan of a token's text: its status and body,
 /// gzip-compressed if `gzipped`. `render` builds the plain body from the
-/// scan. An answer that shows a merchant is rendered (and compressed) once
-/// per view, checked text, day, tips generation and form, and memoised in
-/// the view: a warm scan finds it there by the text alone.
+/// scan. An answer that shows a merchant is rendered once per view, checked
+/// text, day, tips generation and form, and memoised in the view compressed
+/// ([`memo_of`]): a warm scan finds it there by the text alone, and sends it
+/// as a gzip member assembled from its pieces, or inflated.
 async fn scan_answer(
     scanner: &Scanner,
     text: &str,
     form: Form,
     gzipped: bool,
-    render: impl FnOnce(&Scan) -> Result<Vec<u8>, StoreError>,
+    render: impl FnOnce(&Scan) -> Result<Rendered, StoreError>,
 ) -> Result<(Status, bytes::Bytes), std::sync::Arc<StoreError>> {
     let started = tokio::time::Instant::now();
     let today = clock::today();
-    let slot = memo_slot(form, gzipped);
-    if let Some(hit) = scanner.memoised_answer(text, today, slot).await {
-        return Ok(hit);
+    let slot = memo_slot(form);
+    let hit = scanner
+        .memoised_answer(text, today, slot, |status, memo, view| {
+            Some((status, assemble(form, memo, view, gzipped)?))
+        })
+        .await
+        .flatten();
+    if let Some((status, body)) = hit {
+        return Ok((status, body.into()));
     }
     let scan = scanner.scan(text, today, started).await?;
     let status = scan.status;
+    let rendered = render(&scan)?;
     // Memoised only in a cached view, which a scan holds only for a shown
     // merchant's checked text.
-    let Some(view) = scan.view.as_ref().filter(|v| v.memoises()) else {
-        return Ok((status, encode(render(&scan)?, gzipped)));
+    let memo = scan
+        .view
+        .as_ref()
+        .filter(|v| v.memoises())
+        .and_then(|view| Some((view, memo_of(form, &rendered, view)?)));
+    let Some((view, memo)) = memo else {
+        return Ok((status, encode(rendered.body, gzipped)));
+    };
+    let body = if gzipped {
+        assemble(form, &memo, view, true).unwrap_or_else(|| gzip(&rendered.body))
+    } else {
+        rendered.body
     };
     // The key of the tips this scan shows, which may be newer than those
     // the memo was looked up with.
-    let key = scan.memo_key();
-    let plain_slot = memo_slot(form, false);
-    let plain = match view.memoised(text, key, plain_slot) {
-        Some((_, plain)) => plain,
-        None => {
-            let mut body = render(&scan)?;
-            // Kept for the day: no spare capacity (a `Bytes` keeps the
-            // whole allocation of the buffer it came from).
-            body.shrink_to_fit();
-            let body = bytes::Bytes::from(body);
-            view.memoise(text, key, plain_slot, status, &body);
-            body
-        }
-    };
-    if !gzipped {
-        return Ok((status, plain));
-    }
-    let compressed = bytes::Bytes::from(gzip(&plain));
-    view.memoise(text, key, slot, status, &compressed);
-    Ok((status, compressed))
+    view.memoise(text, scan.memo_key(), slot, status, memo);
+    Ok((status, body.into()))
 }
 
-/// `body` gzip-compressed (at the default level: once per view and day).
+/// The start every scan page shares, up to its title, and that text
+/// compressed: a page's memo is compressed after it, and refers back to it.
+struct PageHead {
+    text: Vec<u8>,
+    piece: Piece,
+}
+
+fn page_head() -> &'static PageHead {
+    static HEAD: std::sync::OnceLock<PageHead> = std::sync::OnceLock::new();
+    HEAD.get_or_init(|| {
+        let page = pages::unavailable().into_string();
+        let end = page.find("<title>").map_or(0, |at| at + "<title>".len());
+        let text = page.as_bytes()[..end].to_vec();
+        PageHead {
+            piece: packed::deflate(&[], &text),
+            text,
+        }
+    })
+}
+
+/// What a view keeps of an answer rendered in `form` (`None`: nothing, the
+/// answer is not of the shape memos have). A JSON answer that splices the
+/// view's stored projection keeps the text around it (the projection is in
+/// the view, compressed); another JSON answer keeps its whole text
+/// compressed; a page keeps what follows the shared [`page_head`],
+/// compressed after it.
+fn memo_of(form: Form, rendered: &Rendered, view: &MerchantView) -> Option<Memo> {
+    let body = &rendered.body;
+    let crc = packed::crc32(&[body]);
+    let len = u32::try_from(body.len()).ok()?;
+    let whole = |piece| Memo {
+        before: Box::default(),
+        piece: Some(piece),
+        after: Box::default(),
+        crc,
+        len,
+    };
+    match form {
+        Form::Json => match &rendered.members {
+            Some(members) if view.public_members_piece().is_some() => Some(Memo {
+                before: body[..members.start].into(),
+                piece: None,
+                after: body[members.end..].into(),
+                crc,
+                len,
+            }),
+            _ => Some(whole(packed::deflate(&[], body))),
+        },
+        Form::Page => {
+            let head = &page_head().text;
+            let rest = body.strip_prefix(head.as_slice())?;
+            Some(whole(packed::deflate(head, rest)))
+        }
+    }
+}
+
+/// The answer `memo` holds, gzip-compressed if `gzipped` (`None` if the
+/// memo does not inflate, which a memo made by [`memo_of`] always does).
+fn assemble(form: Form, memo: &Memo, view: &MerchantView, gzipped: bool) -> Option<Vec<u8>> {
+    let (piece, head) = match form {
+        Form::Json => (memo.piece.as_ref().or(view.public_members_piece())?, None),
+        Form::Page => (memo.piece.as_ref()?, Some(page_head())),
+    };
+    let len = memo.len as usize;
+    if gzipped {
+        let mut gz = Gzip::with_capacity(len / 2);
+        if let Some(head) = head {
+            gz = gz.deflated(head.piece.deflated());
+        }
+        let gz = gz
+            .stored(&memo.before)
+            .deflated(piece.deflated())
+            .stored(&memo.after);
+        return Some(gz.finish(memo.crc, len));
+    }
+    let mut out = Vec::with_capacity(len);
+    let window = head.map_or(0, |head| {
+        out.extend_from_slice(&head.text);
+        head.text.len()
+    });
+    out.extend_from_slice(&memo.before);
+    piece.inflate_into(window, &mut out).ok()?;
+    out.extend_from_slice(&memo.after);
+    (out.len() == len).then_some(out)
+}
+
+/// `body` gzip-compressed (at the default level).
 fn gzip(body: &[u8]) -> Vec<u8> {
     use std::io::Write;
     let mut z = flate2::write::GzEncoder::new(
@@ -197,9 +292,7 @@ fn gzip(body: &[u8]) -> Vec<u8> {
         flate2::Compression::default(),
     );
     z.write_all(body).expect("writing to memory");
-    let mut out = z.finish().expect("writing to memory");
-    out.shrink_to_fit();
-    out
+    z.finish().expect("writing to memory")
 }
 
 /// A rendered body as sent: gzip-compressed if `gzipped`.
@@ -362,9 +455,12 @@ pub async fn serve_scans_first<B: MessageBody + 'static>(
 }
 
 /// The scan page.
-fn render_page(scan: &Scan) -> Result<Vec<u8>, StoreError> {
+fn render_page(scan: &Scan) -> Result<Rendered, StoreError> {
     let projection = scan.view.as_ref().map(|v| v.projection()).transpose()?;
-    Ok(pages::scan_page(scan, projection)
-        .into_string()
-        .into_bytes())
+    Ok(Rendered {
+        body: pages::scan_page(scan, projection.as_deref())
+            .into_string()
+            .into_bytes(),
+        members: None,
+    })
 }
