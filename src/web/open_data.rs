@@ -10,8 +10,9 @@
 //! made before today (Asia/Shanghai), requests are answered from it, with
 //! its date (`generated_at`, `Last-Modified`), while the next is made in
 //! the background (one at a time per directory, across processes); it is
-//! served once complete. Before the first export of a directory, `503`
-//! with `Retry-After` while it is made. A deployment that runs
+//! served once complete. Before the first export of a directory, a request
+//! waits for it up to [`FIRST_EXPORT_WAIT`] (a county's store is exported
+//! in about a second), then gets `503` with `Retry-After` while it is made. A deployment that runs
 //! `yisaozhi export` after its nightly refresh serves the new data as soon
 //! as it is published. The ETag of a data file is its SHA-256 from the
 //! index; of the index, the SHA-256 of its bytes.
@@ -35,6 +36,9 @@ const CHUNK: usize = 256 * 1024;
 
 /// After a failed background export, the next is not tried for this long.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(60);
+
+/// How long a request waits for a directory's first export before `503`.
+const FIRST_EXPORT_WAIT: Duration = Duration::from_secs(5);
 
 /// Background exports of this process, by directory: running, or failed
 /// at an instant.
@@ -76,6 +80,29 @@ fn served(state: &AppState, dir: &Path) -> Option<Published> {
             None
         }
     }
+}
+
+/// [`served`], but before a directory's first export wait for it a while.
+async fn served_or_first(state: &AppState, dir: &Path) -> Option<Published> {
+    if let Some(published) = served(state, dir) {
+        return Some(published);
+    }
+    let started = Instant::now();
+    while started.elapsed() < FIRST_EXPORT_WAIT {
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        if let Ok(Some(published)) = export::current(dir) {
+            return Some(published);
+        }
+        let failed = MAKING
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(dir)
+            .is_some_and(|state| state.is_some());
+        if failed {
+            break;
+        }
+    }
+    None
 }
 
 /// Starts today's export of `dir` unless one is running in this process
@@ -160,7 +187,7 @@ fn not_modified(etag: &str) -> HttpResponse {
 /// `GET /open-data/index.json`.
 pub async fn index(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let dir = directory(&state);
-    let Some(published) = served(&state, &dir) else {
+    let Some(published) = served_or_first(&state, &dir).await else {
         return Ok(not_yet());
     };
     let body = std::fs::read(published.dir.join(INDEX_JSON))
@@ -197,7 +224,7 @@ pub async fn file(
     if export::path_of(&dir, &name).is_none() {
         return Err(not_found());
     }
-    let Some(published) = served(&state, &dir) else {
+    let Some(published) = served_or_first(&state, &dir).await else {
         return Ok(not_yet());
     };
     let path = export::path_of(&published.dir, &name).ok_or_else(not_found)?;

@@ -169,12 +169,10 @@ async fn todays_index(app: &crate::helpers::TestApp) -> (String, Value) {
 #[tokio::test]
 async fn the_service_serves_todays_files_as_the_index_lists_them() {
     let app = spawn_app().await;
-    // Before the first export: 503 at once, while it is made.
+    // Before the first export the first request waits for it: a small
+    // store is exported within the wait.
     let res = get(&app, "index.json", None).await;
-    assert_eq!(res.status(), 503);
-    assert_eq!(res.headers()["retry-after"], "60");
-    let body: Value = res.json().await.unwrap();
-    assert_eq!(body["error"], "unavailable");
+    assert_eq!(res.status(), 200);
     let (index_etag, index) = todays_index(&app).await;
     let mut etags = Vec::new();
     let mut bodies = std::collections::BTreeMap::new();
@@ -427,4 +425,30 @@ async fn the_files_do_not_depend_on_how_the_store_is_read() {
         assert!(a == b, "{name} differs");
     }
     assert!(looked_up[2]["rows"].as_u64().unwrap() > 0);
+}
+
+/// Before a directory's first export, a request that cannot have it within
+/// the wait (another process holds the export lock) gets `503` with
+/// `Retry-After` in the JSON envelope, and the files once it is published.
+#[tokio::test]
+async fn before_the_first_export_a_request_waits_a_while_then_gets_503_with_retry_after() {
+    let app = spawn_app().await;
+    let dir = app.dir.path().join("open-data");
+    std::fs::create_dir_all(&dir).unwrap();
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(".lock"))
+        .unwrap();
+    yisaozhi::export::lock_exclusive(&lock).unwrap();
+    let res = get(&app, "index.json", None).await;
+    assert_eq!(res.status(), 503);
+    assert_eq!(res.headers()["retry-after"], "60");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "unavailable", "{body}");
+    let res = get(&app, "merchants.csv", None).await;
+    assert_eq!(res.status(), 503);
+    drop(lock);
+    todays_index(&app).await;
 }
