@@ -27,6 +27,7 @@ mod reads;
 mod record_index;
 mod schema;
 mod search;
+mod search_build;
 mod search_index;
 mod writes;
 
@@ -125,6 +126,7 @@ impl EmbeddedStore {
                 readers,
                 next_reader: AtomicUsize::new(0),
                 importing: AtomicBool::new(false),
+                search_staged: Mutex::new(None),
             }),
         })
     }

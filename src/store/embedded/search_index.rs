@@ -104,21 +104,35 @@ pub(super) fn hex_token(tag: char, text: &str) -> String {
 
 /// The `f` column: region, grade, kind, categories, id and credit code.
 fn filter_tokens(m: &PublicMerchant, grade: Grade) -> String {
-    let mut out = format!(
-        "r{} g{} k{}",
+    filter_tokens_of(
         m.region.as_str(),
-        grade.name(),
-        m.kind.name()
-    );
-    for c in &m.categories {
+        grade,
+        m.kind,
+        m.categories.iter().map(String::as_str),
+        m.id.as_str(),
+        m.uscc.as_ref().map(|u| u.as_str()),
+    )
+}
+
+/// [`filter_tokens`] of the fields themselves.
+pub(super) fn filter_tokens_of<'a>(
+    region: &str,
+    grade: Grade,
+    kind: MerchantKind,
+    categories: impl Iterator<Item = &'a str>,
+    id: &str,
+    uscc: Option<&str>,
+) -> String {
+    let mut out = format!("r{} g{} k{}", region, grade.name(), kind.name());
+    for c in categories {
         out.push(' ');
         out.push_str(&hex_token('c', c));
     }
     out.push(' ');
-    out.push_str(&hex_token('i', m.id.as_str()));
-    if let Some(u) = &m.uscc {
+    out.push_str(&hex_token('i', id));
+    if let Some(u) = uscc {
         out.push(' ');
-        out.push_str(&hex_token('u', u.as_str()));
+        out.push_str(&hex_token('u', u));
     }
     out
 }
@@ -140,8 +154,8 @@ fn digest(m: &PublicMerchant) -> i64 {
 
 /// What a projection's index entry is made of besides its fields.
 pub(super) struct Derived {
-    digest: i64,
-    cats: String,
+    pub(super) digest: i64,
+    pub(super) cats: String,
     name_tokens: String,
     filter_tokens: String,
 }
@@ -157,13 +171,27 @@ impl Derived {
     }
 }
 
+/// A merchant's key row: its cell, document, digest and the grade printed
+/// on its active code.
+pub(super) const INSERT_KEY: &str =
+    "INSERT INTO search_keys (merchant, region, grade, kind, doc, digest, printed)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6,
+        (SELECT json_extract(json, '$.printed_grade') FROM codes
+         WHERE merchant = ?1 AND status = 'active' ORDER BY serial DESC LIMIT 1))";
+/// A merchant's row in its cell.
+pub(super) const INSERT_ROW: &str =
+    "INSERT INTO search (region, grade, kind, merchant, cats, name, uscc)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+/// A merchant's full-text document.
+pub(super) const INSERT_DOC: &str = "INSERT INTO search_fts (rowid, n, f) VALUES (?1, ?2, ?3)";
+
 /// A cell and category whose count changes, grade and kind by their names.
 type CountKey = (String, &'static str, &'static str, String);
 
 /// Indexes projections within one write transaction; [`Self::finish`]
 /// adds the counts' deltas (call it before the commit).
 pub(super) struct SearchIndexWriter<'c> {
-    conn: &'c Connection,
+    pub(super) conn: &'c Connection,
     deltas: HashMap<CountKey, i64>,
     next_doc: Option<i64>,
 }
@@ -185,7 +213,7 @@ impl<'c> SearchIndexWriter<'c> {
         }
     }
 
-    fn count(
+    pub(super) fn count(
         &mut self,
         region: &str,
         grade: &'static str,
@@ -263,10 +291,7 @@ impl<'c> SearchIndexWriter<'c> {
                 let doc = self.new_doc()?;
                 self.conn
                     .prepare_cached(
-                        "INSERT INTO search_keys (merchant, region, grade, kind, doc, digest, printed)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6,
-                            (SELECT json_extract(json, '$.printed_grade') FROM codes
-                             WHERE merchant = ?1 AND status = 'active' ORDER BY serial DESC LIMIT 1))",
+                        INSERT_KEY,
                     )
                     .and_then(|mut q| {
                         q.execute(params![m.id.as_str(), region, grade, kind, doc, digest])
@@ -278,8 +303,7 @@ impl<'c> SearchIndexWriter<'c> {
         let cats = &derived.cats;
         self.conn
             .prepare_cached(
-                "INSERT INTO search (region, grade, kind, merchant, cats, name, uscc)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                INSERT_ROW,
             )
             .and_then(|mut q| {
                 q.execute(params![
@@ -294,7 +318,7 @@ impl<'c> SearchIndexWriter<'c> {
             })
             .map_err(sql)?;
         self.conn
-            .prepare_cached("INSERT INTO search_fts (rowid, n, f) VALUES (?1, ?2, ?3)")
+            .prepare_cached(INSERT_DOC)
             .and_then(|mut q| q.execute(params![doc, derived.name_tokens, derived.filter_tokens]))
             .map_err(sql)?;
         self.count(region, grade, kind, cats, 1);
@@ -331,7 +355,7 @@ impl<'c> SearchIndexWriter<'c> {
         Ok(())
     }
 
-    fn new_doc(&mut self) -> StoreResult<i64> {
+    pub(super) fn new_doc(&mut self) -> StoreResult<i64> {
         let next = match self.next_doc {
             Some(n) => n,
             None => self
