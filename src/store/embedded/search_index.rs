@@ -1,7 +1,8 @@
 //! The regulators' search index, written with the projections it is made
 //! of (tables in `search_index.sql`): a projection's write indexes it in
 //! the same transaction, so the index never disagrees with what a read of
-//! every projection would find.
+//! every projection would find (a first load's excepted: `search_build`
+//! writes it once, at the end of its regrade).
 //!
 //! Why a full-text table of hexadecimal tokens: a name is searched for any
 //! part of it (`超市`, `鑫源超市`, one character), and the names are
