@@ -141,8 +141,16 @@ async fn assert_search_agrees(dir: &Path, what: &str) {
             .map(|p| p.merchant.id.to_string())
             .collect();
         let page = store.search(&query).await.expect("search");
-        let ids: Vec<String> = page.items.iter().map(|p| p.merchant.id.to_string()).collect();
-        assert_eq!(page.total, matching.len() as u64, "{what}: total of {query:?}");
+        let ids: Vec<String> = page
+            .items
+            .iter()
+            .map(|p| p.merchant.id.to_string())
+            .collect();
+        assert_eq!(
+            page.total,
+            matching.len() as u64,
+            "{what}: total of {query:?}"
+        );
         assert_eq!(ids[..], matching[..ids.len()], "{what}: page of {query:?}");
         assert_eq!(ids.len(), matching.len().min(50), "{what}: {query:?}");
     }

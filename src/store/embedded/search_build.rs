@@ -21,8 +21,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::db::{from_json, sql, unavailable, Database};
 use super::search_index::{
-    filter_tokens_of, index_all, name_tokens, Derived, SearchIndexWriter, CATEGORY_END,
-    INSERT_DOC, INSERT_KEY, INSERT_ROW,
+    filter_tokens_of, index_all, name_tokens, Derived, SearchIndexWriter, CATEGORY_END, INSERT_DOC,
+    INSERT_KEY, INSERT_ROW,
 };
 use crate::model::{Grade, MerchantKind, Projection};
 use crate::store::types::StoreResult;
@@ -62,7 +62,13 @@ impl Staged {
         let m = &p.merchant;
         let at = self.text.len();
         let uscc = m.uscc.as_ref().map_or("", |u| u.as_str());
-        for part in [m.id.as_str(), m.region.as_str(), &derived.cats, &m.name, uscc] {
+        for part in [
+            m.id.as_str(),
+            m.region.as_str(),
+            &derived.cats,
+            &m.name,
+            uscc,
+        ] {
             self.text.push_str(part);
             self.text.push('\0');
         }
@@ -96,11 +102,9 @@ impl Staged {
 pub(super) fn begin(db: &Database, conn: &Connection) -> StoreResult<bool> {
     recover(db, conn)?;
     let empty: bool = conn
-        .query_row(
-            "SELECT NOT EXISTS (SELECT 1 FROM search_keys)",
-            [],
-            |r| r.get(0),
-        )
+        .query_row("SELECT NOT EXISTS (SELECT 1 FROM search_keys)", [], |r| {
+            r.get(0)
+        })
         .map_err(sql)?;
     if !empty {
         return Ok(false);

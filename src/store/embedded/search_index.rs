@@ -291,9 +291,7 @@ impl<'c> SearchIndexWriter<'c> {
             None => {
                 let doc = self.new_doc()?;
                 self.conn
-                    .prepare_cached(
-                        INSERT_KEY,
-                    )
+                    .prepare_cached(INSERT_KEY)
                     .and_then(|mut q| {
                         q.execute(params![m.id.as_str(), region, grade, kind, doc, digest])
                     })
@@ -303,9 +301,7 @@ impl<'c> SearchIndexWriter<'c> {
         };
         let cats = &derived.cats;
         self.conn
-            .prepare_cached(
-                INSERT_ROW,
-            )
+            .prepare_cached(INSERT_ROW)
             .and_then(|mut q| {
                 q.execute(params![
                     region,
