@@ -146,6 +146,5 @@ pub(super) async fn regrade_with(
         anyhow::Ok(())
     };
     tokio::try_join!(loader, grader, collector, sink)?;
-    store.projections_done().await?;
     Ok(())
 }

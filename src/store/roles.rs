@@ -136,13 +136,6 @@ pub trait BatchStore: Send + Sync + 'static {
         tx: tokio::sync::mpsc::Sender<Vec<GradingInput>>,
     ) -> StoreResult<()>;
 
-    /// Called once after a regrade's last [`Self::put_projections`] (also
-    /// after a stop): a backend that deferred part of those writes (the
-    /// embedded store's search index on a first load) completes them.
-    async fn projections_done(&self) -> StoreResult<()> {
-        Ok(())
-    }
-
     /// Records that a refresh completed at `at` (for monitoring).
     async fn note_refresh(&self, at: Timestamp) -> StoreResult<()>;
     /// When the last refresh completed, if known.

@@ -15,7 +15,6 @@ use super::db::{
 };
 use super::grading_inputs::{self, raw_inputs_by_id, raw_inputs_by_range, RawInput};
 use super::record_index::records_json;
-use super::search_build;
 use super::search_index::{Derived, SearchIndexWriter};
 use crate::model::{Grade, Merchant, MerchantId, Projection, Record};
 use crate::store::changes::{ChangeKind, Note};
@@ -126,11 +125,9 @@ impl BatchStore for EmbeddedStore {
         })
         .await
         .map_err(unavailable)??;
-        let db = self.db.clone();
         self.write(move |tx| {
             let at = crate::clock::now().as_second();
             let mut rows = projections.iter().zip(&derived);
-            let mut staged = db.search_staged.lock().unwrap_or_else(|p| p.into_inner());
             let mut search = SearchIndexWriter::new(tx);
             for chunk in &chunks {
                 for i in 0..chunk.len() {
@@ -145,14 +142,10 @@ impl BatchStore for EmbeddedStore {
                         json: chunk.json(i),
                     };
                     row.put(tx)?;
-                    match staged.as_mut() {
-                        Some(staged) => staged.push(p, derived),
-                        None => search.index_derived(p, derived)?,
-                    }
+                    search.index_derived(p, derived)?;
                 }
             }
             search.finish()?;
-            drop(staged);
             changes::trim(tx, at)?;
             // Freed on another thread, not on the one every write waits for.
             rayon::spawn(move || drop((projections, chunks, derived)));
@@ -169,7 +162,6 @@ impl BatchStore for EmbeddedStore {
                 let mut conn = db.writer.lock().unwrap_or_else(|p| p.into_inner());
                 bulk::recover_bulk(&mut conn)?;
             }
-            search_build::recover(&db, &db.writer.lock().unwrap_or_else(|p| p.into_inner()))?;
             StoreResult::Ok(())
         })
         .await
@@ -287,22 +279,10 @@ impl BatchStore for EmbeddedStore {
         let db = self.db.clone();
         let presorted = imported.and_then(|i| i.presorted);
         tokio::task::spawn_blocking(move || {
-            if all {
-                // Every merchant gets a projection: into an empty index,
-                // their entries are written at the end, in key order.
-                search_build::begin(&db, &db.writer.lock().unwrap_or_else(|p| p.into_inner()))?;
-            }
             grading_inputs::read_grading_inputs_in_order(&db, &ids, all, presorted, batch, &tx)
         })
         .await
         .map_err(unavailable)?
-    }
-
-    async fn projections_done(&self) -> StoreResult<()> {
-        let db = self.db.clone();
-        tokio::task::spawn_blocking(move || search_build::finish(&db))
-            .await
-            .map_err(unavailable)?
     }
 
     async fn note_refresh(&self, at: jiff::Timestamp) -> StoreResult<()> {

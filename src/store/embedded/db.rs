@@ -40,9 +40,6 @@ pub(super) struct Database {
     pub(super) sequential_read_min: usize,
     pub(super) sort_bytes: usize,
     pub(super) bulk_min: u64,
-    /// The search index entries of a first load, staged until its regrade
-    /// ends (`search_build`); `None` when the index is written as usual.
-    pub(super) search_staged: Mutex<Option<super::search_build::Staged>>,
     /// Tells the checkpoint thread to stop.
     pub(super) stop: Arc<AtomicBool>,
     pub(super) checkpoints: Mutex<Option<std::thread::JoinHandle<()>>>,

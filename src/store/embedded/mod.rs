@@ -27,7 +27,6 @@ mod reads;
 mod record_index;
 mod schema;
 mod search;
-mod search_build;
 mod search_index;
 mod writes;
 
@@ -126,7 +125,6 @@ impl EmbeddedStore {
                 readers,
                 next_reader: AtomicUsize::new(0),
                 importing: AtomicBool::new(false),
-                search_staged: Mutex::new(None),
             }),
         })
     }

@@ -1,8 +1,7 @@
 //! The regulators' search index, written with the projections it is made
 //! of (tables in `search_index.sql`): a projection's write indexes it in
 //! the same transaction, so the index never disagrees with what a read of
-//! every projection would find (a first load's excepted: `search_build`
-//! writes it once, at the end of its regrade).
+//! every projection would find.
 //!
 //! Why a full-text table of hexadecimal tokens: a name is searched for any
 //! part of it (`超市`, `鑫源超市`, one character), and the names are
@@ -105,35 +104,21 @@ pub(super) fn hex_token(tag: char, text: &str) -> String {
 
 /// The `f` column: region, grade, kind, categories, id and credit code.
 fn filter_tokens(m: &PublicMerchant, grade: Grade) -> String {
-    filter_tokens_of(
+    let mut out = format!(
+        "r{} g{} k{}",
         m.region.as_str(),
-        grade,
-        m.kind,
-        m.categories.iter().map(String::as_str),
-        m.id.as_str(),
-        m.uscc.as_ref().map(|u| u.as_str()),
-    )
-}
-
-/// [`filter_tokens`] of the fields themselves.
-pub(super) fn filter_tokens_of<'a>(
-    region: &str,
-    grade: Grade,
-    kind: MerchantKind,
-    categories: impl Iterator<Item = &'a str>,
-    id: &str,
-    uscc: Option<&str>,
-) -> String {
-    let mut out = format!("r{} g{} k{}", region, grade.name(), kind.name());
-    for c in categories {
+        grade.name(),
+        m.kind.name()
+    );
+    for c in &m.categories {
         out.push(' ');
         out.push_str(&hex_token('c', c));
     }
     out.push(' ');
-    out.push_str(&hex_token('i', id));
-    if let Some(u) = uscc {
+    out.push_str(&hex_token('i', m.id.as_str()));
+    if let Some(u) = &m.uscc {
         out.push(' ');
-        out.push_str(&hex_token('u', u));
+        out.push_str(&hex_token('u', u.as_str()));
     }
     out
 }
@@ -155,8 +140,8 @@ fn digest(m: &PublicMerchant) -> i64 {
 
 /// What a projection's index entry is made of besides its fields.
 pub(super) struct Derived {
-    pub(super) digest: i64,
-    pub(super) cats: String,
+    digest: i64,
+    cats: String,
     name_tokens: String,
     filter_tokens: String,
 }
@@ -172,27 +157,13 @@ impl Derived {
     }
 }
 
-/// A merchant's key row: its cell, document, digest and the grade printed
-/// on its active code.
-pub(super) const INSERT_KEY: &str =
-    "INSERT INTO search_keys (merchant, region, grade, kind, doc, digest, printed)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6,
-        (SELECT json_extract(json, '$.printed_grade') FROM codes
-         WHERE merchant = ?1 AND status = 'active' ORDER BY serial DESC LIMIT 1))";
-/// A merchant's row in its cell.
-pub(super) const INSERT_ROW: &str =
-    "INSERT INTO search (region, grade, kind, merchant, cats, name, uscc)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
-/// A merchant's full-text document.
-pub(super) const INSERT_DOC: &str = "INSERT INTO search_fts (rowid, n, f) VALUES (?1, ?2, ?3)";
-
 /// A cell and category whose count changes, grade and kind by their names.
 type CountKey = (String, &'static str, &'static str, String);
 
 /// Indexes projections within one write transaction; [`Self::finish`]
 /// adds the counts' deltas (call it before the commit).
 pub(super) struct SearchIndexWriter<'c> {
-    pub(super) conn: &'c Connection,
+    conn: &'c Connection,
     deltas: HashMap<CountKey, i64>,
     next_doc: Option<i64>,
 }
@@ -214,7 +185,7 @@ impl<'c> SearchIndexWriter<'c> {
         }
     }
 
-    pub(super) fn count(
+    fn count(
         &mut self,
         region: &str,
         grade: &'static str,
@@ -291,7 +262,12 @@ impl<'c> SearchIndexWriter<'c> {
             None => {
                 let doc = self.new_doc()?;
                 self.conn
-                    .prepare_cached(INSERT_KEY)
+                    .prepare_cached(
+                        "INSERT INTO search_keys (merchant, region, grade, kind, doc, digest, printed)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6,
+                            (SELECT json_extract(json, '$.printed_grade') FROM codes
+                             WHERE merchant = ?1 AND status = 'active' ORDER BY serial DESC LIMIT 1))",
+                    )
                     .and_then(|mut q| {
                         q.execute(params![m.id.as_str(), region, grade, kind, doc, digest])
                     })
@@ -301,7 +277,10 @@ impl<'c> SearchIndexWriter<'c> {
         };
         let cats = &derived.cats;
         self.conn
-            .prepare_cached(INSERT_ROW)
+            .prepare_cached(
+                "INSERT INTO search (region, grade, kind, merchant, cats, name, uscc)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
             .and_then(|mut q| {
                 q.execute(params![
                     region,
@@ -315,7 +294,7 @@ impl<'c> SearchIndexWriter<'c> {
             })
             .map_err(sql)?;
         self.conn
-            .prepare_cached(INSERT_DOC)
+            .prepare_cached("INSERT INTO search_fts (rowid, n, f) VALUES (?1, ?2, ?3)")
             .and_then(|mut q| q.execute(params![doc, derived.name_tokens, derived.filter_tokens]))
             .map_err(sql)?;
         self.count(region, grade, kind, cats, 1);
@@ -352,7 +331,7 @@ impl<'c> SearchIndexWriter<'c> {
         Ok(())
     }
 
-    pub(super) fn new_doc(&mut self) -> StoreResult<i64> {
+    fn new_doc(&mut self) -> StoreResult<i64> {
         let next = match self.next_doc {
             Some(n) => n,
             None => self
