@@ -91,6 +91,71 @@ async fn projections(dir: &Path) -> BTreeMap<String, Value> {
     crate::helpers::all_projections(&store).await
 }
 
+/// The search index of the store in `dir` answers what reading every
+/// projection answers: the stats, and searches by part of a name, by id
+/// and by grade.
+async fn assert_search_agrees(dir: &Path, what: &str) {
+    use yisaozhi::model::Projection;
+    use yisaozhi::store::query::{MerchantQuery, Stats};
+    use yisaozhi::store::RegulatorQueries;
+    let store = EmbeddedStore::open(dir).expect("open store");
+    let mut all: Vec<Projection> = Vec::new();
+    loop {
+        let page = store
+            .projections_page(all.last().map(|p| p.merchant.id.clone()), 1000)
+            .await
+            .expect("page");
+        if page.is_empty() {
+            break;
+        }
+        all.extend(page);
+    }
+    let mut want = Stats::default();
+    for p in &all {
+        want.add(p);
+    }
+    let got = store.stats(None).await.expect("stats");
+    assert_eq!(
+        serde_json::to_value(&got).unwrap(),
+        serde_json::to_value(&want).unwrap(),
+        "{what}: stats"
+    );
+    let name: Vec<char> = all[all.len() / 2].merchant.name.chars().collect();
+    let queries = [
+        Some(name[..2].iter().collect::<String>()),
+        Some(name[name.len() - 2..].iter().collect::<String>()),
+        Some(all[all.len() / 3].merchant.id.to_string()),
+        None,
+    ];
+    for q in queries {
+        let query = MerchantQuery {
+            q: q.clone(),
+            grade: q.is_none().then_some(all[0].grade),
+            page: 1,
+            per_page: 50,
+            ..MerchantQuery::default()
+        };
+        let matching: Vec<String> = all
+            .iter()
+            .filter(|p| query.matches(p))
+            .map(|p| p.merchant.id.to_string())
+            .collect();
+        let page = store.search(&query).await.expect("search");
+        let ids: Vec<String> = page
+            .items
+            .iter()
+            .map(|p| p.merchant.id.to_string())
+            .collect();
+        assert_eq!(
+            page.total,
+            matching.len() as u64,
+            "{what}: total of {query:?}"
+        );
+        assert_eq!(ids[..], matching[..ids.len()], "{what}: page of {query:?}");
+        assert_eq!(ids.len(), matching.len().min(50), "{what}: {query:?}");
+    }
+}
+
 pub(crate) fn without_updated_at(mut all: BTreeMap<String, Value>) -> BTreeMap<String, Value> {
     for p in all.values_mut() {
         p.as_object_mut().unwrap().remove("updated_at");
@@ -190,6 +255,7 @@ async fn a_refresh_killed_at_any_moment_and_run_again_ends_like_an_uninterrupted
         );
         let want = without_updated_at(projections(&reference).await);
         assert_eq!(want.len(), 5000);
+        assert_search_agrees(&reference, &format!("{path:?}")).await;
 
         // Moments named by what the refresh logs, not by fractions of a
         // reference duration: the same phases whatever the machine's load.
@@ -215,6 +281,7 @@ async fn a_refresh_killed_at_any_moment_and_run_again_ends_like_an_uninterrupted
             }
             let got = without_updated_at(projections(&killed).await);
             assert_same(&got, &want, &format!("{path:?}, killed at {moment:?}"));
+            assert_search_agrees(&killed, &format!("{path:?}, killed at {moment:?}")).await;
             let store = EmbeddedStore::open(&killed).unwrap();
             let due = store.due_for_regrade(AS_OF.parse().unwrap()).await.unwrap();
             assert!(
