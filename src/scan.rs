@@ -106,7 +106,7 @@ pub struct Scanner {
     /// The views' expiry, also asked when to read a scanned view again.
     expiry: ViewExpiry,
     /// Views due to be read again, drained at a capped rate.
-    rereads: rereads::Queue,
+    rereads: rereads::Queue<(MerchantId, Arc<MerchantView>)>,
     /// Counts the views dropped because their merchant changed. A view read
     /// from the store while this moved may predate the change: it is not
     /// kept.
@@ -308,7 +308,14 @@ impl Scanner {
         let Ok(id) = MerchantId::parse(id) else {
             return;
         };
-        if !self.rereads.push(self, id, view.clone()) {
+        let reader = || {
+            let scanner = self.clone();
+            move |(id, old): (MerchantId, Arc<MerchantView>)| {
+                let scanner = scanner.clone();
+                async move { scanner.reread(&id, &old).await }
+            }
+        };
+        if !self.rereads.push(reader, (id, view.clone())) {
             view.rereading.store(false, Ordering::Relaxed);
         }
     }

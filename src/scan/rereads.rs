@@ -10,13 +10,11 @@
 //! view the queue has no room for (or could not read in time) expires, and
 //! the next scan of its merchant reads the store itself.
 
+use std::future::Future;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-
-use super::{MerchantView, Scanner};
-use crate::model::MerchantId;
 
 /// How many views may wait to be read again.
 const QUEUED: usize = 4096;
@@ -25,31 +23,54 @@ const TICK: Duration = Duration::from_millis(10);
 /// ...and how many views at most each time: at most 2,000 reads a second.
 const PER_TICK: usize = 20;
 
-type Job = (MerchantId, Arc<MerchantView>);
-
-/// The queue of views to read again; its task starts with the first view.
-#[derive(Clone, Default)]
-pub(super) struct Queue {
-    sender: Arc<OnceLock<mpsc::Sender<Job>>>,
+/// The queue of jobs (views to read again); its task starts with the first
+/// job, running the reader it is given then.
+pub(super) struct Queue<J> {
+    sender: Arc<OnceLock<mpsc::Sender<J>>>,
 }
 
-impl Queue {
-    /// Queues `view` of `id` to be read again by `scanner`; `false` if the
-    /// queue is full.
-    pub(super) fn push(&self, scanner: &Scanner, id: MerchantId, view: Arc<MerchantView>) -> bool {
-        let sender = self.sender.get_or_init(|| {
-            let (tx, rx) = mpsc::channel(QUEUED);
-            tokio::spawn(drain(scanner.clone(), rx));
-            tx
-        });
-        sender.try_send((id, view)).is_ok()
+impl<J> Default for Queue<J> {
+    fn default() -> Self {
+        Queue {
+            sender: Arc::default(),
+        }
     }
 }
 
-/// Reads the queued views again, at most [`PER_TICK`] every [`TICK`]: the
-/// views of a tick together (one after another, a slow store would hold
-/// the queue to one read per round trip), the next tick once they are in.
-async fn drain(scanner: Scanner, mut jobs: mpsc::Receiver<Job>) {
+impl<J> Clone for Queue<J> {
+    fn clone(&self) -> Self {
+        Queue {
+            sender: self.sender.clone(),
+        }
+    }
+}
+
+impl<J: Send + 'static> Queue<J> {
+    /// Queues `job`; `false` if the queue is full. The first job starts the
+    /// task that runs `reader()` on each.
+    pub(super) fn push<R, F>(&self, reader: impl FnOnce() -> R, job: J) -> bool
+    where
+        R: Fn(J) -> F + Send + 'static,
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let sender = self.sender.get_or_init(|| {
+            let (tx, rx) = mpsc::channel(QUEUED);
+            tokio::spawn(drain(reader(), rx));
+            tx
+        });
+        sender.try_send(job).is_ok()
+    }
+}
+
+/// Runs the queued jobs, at most [`PER_TICK`] every [`TICK`]: the jobs of a
+/// tick together (one after another, a slow store would hold the queue to
+/// one read per round trip), the next tick once they are done.
+async fn drain<J, R, F>(read: R, mut jobs: mpsc::Receiver<J>)
+where
+    J: Send + 'static,
+    R: Fn(J) -> F,
+    F: Future<Output = ()> + Send + 'static,
+{
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut batch = Vec::with_capacity(PER_TICK);
@@ -59,9 +80,8 @@ async fn drain(scanner: Scanner, mut jobs: mpsc::Receiver<Job>) {
         if jobs.recv_many(&mut batch, PER_TICK).await == 0 {
             return;
         }
-        for (id, old) in batch.drain(..) {
-            let scanner = scanner.clone();
-            reads.spawn(async move { scanner.reread(&id, &old).await });
+        for job in batch.drain(..) {
+            reads.spawn(read(job));
         }
         while reads.join_next().await.is_some() {}
     }
