@@ -50,11 +50,11 @@ async fn join<R: Send + 'static>(
 /// progress on stderr when `progress` is set.
 ///
 /// Two pipelines at once: the projections, a page at a time in id order,
-/// into the merchant files; every merchant's records, through
-/// [`BatchStore::stream_grading_inputs`](crate::store::BatchStore::stream_grading_inputs)
+/// into the merchant files; the sampling records of every merchant, through
+/// [`BatchStore::stream_sampling_inputs`](crate::store::BatchStore::stream_sampling_inputs)
 /// (on the embedded store one sequential pass over the records and an
-/// external sort, instead of a random lookup per record), into
-/// `sampling.csv`. What stays in memory: the merchant ids (tens of bytes
+/// external sort of the sampling ones, instead of a random lookup per
+/// record), into `sampling.csv`. What stays in memory: the merchant ids (tens of bytes
 /// each) and a few pages.
 pub async fn export(
     store: &SharedStore,
@@ -93,11 +93,7 @@ pub async fn export(
         }
     };
     let records = async {
-        let mut ids = store.all_merchant_ids().await?;
-        ids.sort_unstable();
-        store
-            .stream_grading_inputs(ids, PAGE, None, input_tx)
-            .await?;
+        store.stream_sampling_inputs(PAGE, input_tx).await?;
         anyhow::Ok(())
     };
     // `pages` owns the sender: the merchant writer ends when it does.

@@ -65,5 +65,6 @@ pub use projection::{
 pub use record::{
     ListAction, ListKind, Record, RecordBody, ReportType, Severity, MAX_FINE_CNY, MAX_ID_CHARS,
     MAX_LIST_ITEMS, MAX_NAME_CHARS, MAX_REPLY_CHARS, MAX_TEXT_CHARS, RECORD_KINDS,
+    SAMPLING_KIND_MEMBER,
 };
 pub use record_codec::{decode_record, encode_record};

@@ -129,6 +129,18 @@ pub const RECORD_KINDS: [&str; 9] = [
     "reply",
 ];
 
+/// The text the canonical JSON of every sampling record holds (its `kind`
+/// member, written compactly), and no other record's outside a string
+/// value (where quotes are escaped): a backend may pick sampling records
+/// out of stored JSON by it before parsing them.
+pub const SAMPLING_KIND_MEMBER: &[u8] = br#""kind":"sampling""#;
+
+impl Record {
+    pub fn is_sampling(&self) -> bool {
+        matches!(self.body, RecordBody::Sampling { .. })
+    }
+}
+
 impl RecordBody {
     /// The `kind` name.
     pub fn kind(&self) -> &'static str {

@@ -136,6 +136,20 @@ pub trait BatchStore: Send + Sync + 'static {
         tx: tokio::sync::mpsc::Sender<Vec<GradingInput>>,
     ) -> StoreResult<()>;
 
+    /// Sends, in batches of about `batch` and in merchant id order, each
+    /// merchant that has a sampling record with its sampling records only
+    /// (in import order; merchants without one are left out), and returns
+    /// when all are sent (or `tx` is closed): the open data's sampling
+    /// results. The default reads every merchant's grading inputs; a
+    /// backend may skip the other records before it sorts them.
+    async fn stream_sampling_inputs(
+        &self,
+        batch: usize,
+        tx: tokio::sync::mpsc::Sender<Vec<GradingInput>>,
+    ) -> StoreResult<()> {
+        sampling_of_all_inputs(self, batch, tx).await
+    }
+
     /// Records that a refresh completed at `at` (for monitoring).
     async fn note_refresh(&self, at: Timestamp) -> StoreResult<()>;
     /// When the last refresh completed, if known.
@@ -305,6 +319,33 @@ pub(crate) async fn stream_by_lookups<S: BatchStore + ?Sized>(
         }
     }
     Ok(())
+}
+
+/// [`BatchStore::stream_sampling_inputs`] by
+/// [`BatchStore::stream_grading_inputs`] of every merchant, keeping the
+/// sampling records.
+pub(crate) async fn sampling_of_all_inputs<S: BatchStore + ?Sized>(
+    store: &S,
+    batch: usize,
+    tx: tokio::sync::mpsc::Sender<Vec<GradingInput>>,
+) -> StoreResult<()> {
+    let mut ids = store.all_merchant_ids().await?;
+    ids.sort_unstable();
+    let (all_tx, mut all_rx) = tokio::sync::mpsc::channel::<Vec<GradingInput>>(2);
+    let forward = async move {
+        while let Some(mut inputs) = all_rx.recv().await {
+            for input in &mut inputs {
+                input.records.retain(Record::is_sampling);
+            }
+            inputs.retain(|i| !i.records.is_empty());
+            if !inputs.is_empty() && tx.send(inputs).await.is_err() {
+                // Dropping `all_rx` stops the read too.
+                return;
+            }
+        }
+    };
+    let (read, ()) = tokio::join!(store.stream_grading_inputs(ids, batch, None, all_tx), forward);
+    read
 }
 
 /// The inactive codes of `ids`, read through [`ServiceWrites::codes_of`]

@@ -368,6 +368,9 @@ fn good_record_lines_of_every_kind_parse_and_round_trip() {
         assert_eq!(parse_record(&json.to_string()).unwrap(), r, "{json}");
         let via_serde: Record = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
         assert_eq!(via_serde, r);
+        let canonical = serde_json::to_vec(&r).unwrap();
+        let marked = memchr::memmem::find(&canonical, SAMPLING_KIND_MEMBER).is_some();
+        assert_eq!(marked, r.is_sampling(), "{line}");
         let mut binary = Vec::new();
         encode_record(&r, &mut binary);
         assert_eq!(decode_record(&r.merchant, &binary), Ok(r.clone()), "{line}");
@@ -668,3 +671,15 @@ fn jsonl_reader_reads_a_file() {
 }
 
 mod props;
+
+/// A record's text may hold the sampling kind's member, escaped: only a
+/// sampling record's canonical JSON holds it as written.
+#[test]
+fn only_a_sampling_records_canonical_json_holds_its_kind_member() {
+    let line = rec(r#""kind":"complaint","substantiated":true,"summary":"\"kind\":\"sampling\"""#);
+    let r = parse_record(&line).unwrap_or_else(|e| panic!("{line}: {e}"));
+    assert!(!r.is_sampling());
+    let canonical = serde_json::to_vec(&r).unwrap();
+    assert_eq!(memchr::memmem::find(&canonical, SAMPLING_KIND_MEMBER), None);
+    assert!(String::from_utf8(canonical).unwrap().contains("kind"));
+}

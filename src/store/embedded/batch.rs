@@ -279,7 +279,38 @@ impl BatchStore for EmbeddedStore {
         let db = self.db.clone();
         let presorted = imported.and_then(|i| i.presorted);
         tokio::task::spawn_blocking(move || {
-            grading_inputs::read_grading_inputs_in_order(&db, &ids, all, presorted, batch, &tx)
+            grading_inputs::read_grading_inputs_in_order(
+                &db, &ids, all, presorted, batch, false, &tx,
+            )
+        })
+        .await
+        .map_err(unavailable)?
+    }
+
+    /// One sequential pass over the records table that sorts the sampling
+    /// records alone (a fifth of all at a province's size), unless there
+    /// are too few merchants for a pass to pay.
+    async fn stream_sampling_inputs(
+        &self,
+        batch: usize,
+        tx: tokio::sync::mpsc::Sender<Vec<GradingInput>>,
+    ) -> StoreResult<()> {
+        let mut ids = self.all_merchant_ids().await?;
+        if ids.len() < self.db.sequential_read_min {
+            return crate::store::roles::sampling_of_all_inputs(self, batch, tx).await;
+        }
+        ids.sort_unstable();
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            grading_inputs::read_grading_inputs_in_order(
+                &db,
+                &ids,
+                true,
+                None,
+                batch.max(1),
+                true,
+                &tx,
+            )
         })
         .await
         .map_err(unavailable)?

@@ -72,6 +72,7 @@ pub(super) fn read_grading_inputs_in_order(
     all: bool,
     presorted: Option<Presorted>,
     batch: usize,
+    sampling_only: bool,
     tx: &tokio::sync::mpsc::Sender<Vec<GradingInput>>,
 ) -> StoreResult<()> {
     use rayon::prelude::*;
@@ -85,7 +86,7 @@ pub(super) fn read_grading_inputs_in_order(
             r.get(0)
         })
         .map_err(sql)?;
-    let presorted = presorted.filter(|p| p.records == max_seq as u64);
+    let presorted = presorted.filter(|p| !sampling_only && p.records == max_seq as u64);
     let from_bulk = presorted.is_some();
     let mut records = match presorted {
         Some(p) => p.rows,
@@ -102,6 +103,9 @@ pub(super) fn read_grading_inputs_in_order(
                 let m = row.get_ref(1).map_err(sql)?.as_str().map_err(corrupt)?;
                 if wanted.as_ref().is_none_or(|w| w.contains(m)) {
                     let json = row.get_ref(2).map_err(sql)?.as_str().map_err(corrupt)?;
+                    if sampling_only && !is_marked_sampling(json.as_bytes()) {
+                        continue;
+                    }
                     sorter
                         .push(m, row.get(0).map_err(sql)?, json.as_bytes())
                         .map_err(unavailable)?;
@@ -121,7 +125,14 @@ pub(super) fn read_grading_inputs_in_order(
     let mut raw: Vec<RawInput> = Vec::with_capacity(batch);
     let send = |raw: Vec<RawInput>| -> StoreResult<bool> {
         let raw = fill_by_range(&conn, raw)?;
-        let inputs = all_ok(raw.into_par_iter().map(RawInput::parse).collect())?;
+        let mut inputs = all_ok(raw.into_par_iter().map(RawInput::parse).collect())?;
+        if sampling_only {
+            // The marker may also match text it is not the kind of.
+            for input in &mut inputs {
+                input.records.retain(crate::model::Record::is_sampling);
+            }
+            inputs.retain(|i| !i.records.is_empty());
+        }
         Ok(tx.blocking_send(inputs).is_ok())
     };
     for id in ids {
@@ -135,6 +146,9 @@ pub(super) fn read_grading_inputs_in_order(
                 input.push_record(&row.payload);
             }
             more = records.next_into(&mut row).map_err(unavailable)?;
+        }
+        if sampling_only && input.count == 0 {
+            continue;
         }
         raw.push(input);
         if raw.len() >= batch && !send(std::mem::take(&mut raw))? {
@@ -183,6 +197,13 @@ fn fill_by_range(c: &Connection, mut raw: Vec<RawInput>) -> StoreResult<Vec<RawI
     filled?;
     raw.retain(|input| !input.merchant.is_empty());
     Ok(raw)
+}
+
+/// Whether a record's stored JSON may be a sampling record's: it holds
+/// the kind's member as the canonical form writes it (`false` only for
+/// records that are not).
+fn is_marked_sampling(json: &[u8]) -> bool {
+    memchr::memmem::find(json, crate::model::SAMPLING_KIND_MEMBER).is_some()
 }
 
 /// A merchant's grading input as stored, parsed later in parallel.
