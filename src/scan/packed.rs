@@ -10,9 +10,7 @@
 
 use std::cell::RefCell;
 
-use flate2::{Compress, Compression, FlushCompress, Status};
-use miniz_oxide::inflate::core::{decompress, inflate_flags, DecompressorOxide};
-use miniz_oxide::inflate::TINFLStatus;
+use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 
 /// Compressed text: non-final deflate blocks ending on a byte boundary, and
 /// the length of the text they hold. Kept per cached merchant: no spare
@@ -73,25 +71,26 @@ impl Piece {
     /// it was compressed after.
     pub fn inflate_into(&self, window: usize, out: &mut Vec<u8>) -> Result<(), Corrupt> {
         thread_local! {
-            static INFLATER: RefCell<Box<DecompressorOxide>> = RefCell::new(Box::default());
+            // Reset per piece: its tables and window are allocated once.
+            static INFLATER: RefCell<Decompress> = RefCell::new(Decompress::new(false));
         }
         let at = out.len();
         let window = window.min(at);
-        out.resize(at + self.len(), 0);
+        // A little room past the text: the sync flush that ends the piece
+        // is read whatever room is left.
+        out.reserve_exact(self.len() + 8);
         let done = INFLATER.with(|d| {
             let mut d = d.borrow_mut();
-            d.init();
-            // The output buffer holds the window: references reach back
-            // into it. The piece is not final: more input would follow.
-            let flags = inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF
-                | inflate_flags::TINFL_FLAG_HAS_MORE_INPUT;
-            let buf = &mut out[at - window..];
-            let (status, read, written) = decompress(&mut d, &self.deflated, buf, window, flags);
-            // A full buffer may stop it before the empty block that ends
-            // the piece: all the text is out then.
-            let ended = matches!(status, TINFLStatus::NeedsMoreInput | TINFLStatus::Done)
-                && read == self.deflated.len();
-            (ended || status == TINFLStatus::HasMoreOutput) && written == self.len()
+            d.reset(false);
+            // References may reach back into the window.
+            if window > 0 && d.set_dictionary(&out[at - window..]).is_err() {
+                return false;
+            }
+            let status = d.decompress_vec(&self.deflated, out, FlushDecompress::Sync);
+            // The piece is not final: its input ends in a sync flush.
+            matches!(status, Ok(Status::Ok | Status::BufError))
+                && d.total_in() == self.deflated.len() as u64
+                && out.len() - at == self.len()
         });
         if done {
             Ok(())

@@ -353,3 +353,41 @@ pub(super) async fn the_grading_inputs_after_a_first_bulk_load_are_the_stored_re
     assert_eq!(want[0].records.len(), 1);
     assert_eq!(stream(all, Some(imported)).await, want);
 }
+
+/// The open data's sampling results: each merchant with a sampling record,
+/// in id order, with its sampling records alone in import order.
+pub(super) async fn the_sampling_inputs_are_each_merchants_sampling_records_in_id_order(
+    b: Backend,
+) {
+    let s = &b.store;
+    s.upsert_merchants(merchants(&["S3", "S1", "S2"]))
+        .await
+        .unwrap();
+    s.add_records(vec![
+        failed_sampling("s3-a", "S3", "2026-01-03"),
+        record("s1-a", "S1", "2026-01-01"),
+        failed_sampling("s1-b", "S1", "2026-01-02"),
+        record("s2-a", "S2", "2026-01-01"),
+        failed_sampling("s3-b", "S3", "2026-01-01"),
+    ])
+    .await
+    .unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(100);
+    s.stream_sampling_inputs(1, tx).await.unwrap();
+    let mut got = Vec::new();
+    while let Some(batch) = rx.recv().await {
+        got.extend(batch);
+    }
+    let shown: Vec<(&str, Vec<&str>)> = got
+        .iter()
+        .map(|i| {
+            let ids = i.records.iter().map(|r| r.id.as_str()).collect();
+            (i.merchant.id.as_str(), ids)
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        [("S1", vec!["s1-b"]), ("S3", vec!["s3-a", "s3-b"])]
+    );
+    assert_eq!(got[1].merchant.name, "商户S3");
+}

@@ -157,6 +157,7 @@ conformance!(
     bulk_import_marks_exactly_the_merchants_it_changed,
     a_bulk_import_stores_the_first_of_each_record_id_across_batches_and_runs,
     the_grading_inputs_after_a_first_bulk_load_are_the_stored_records,
+    the_sampling_inputs_are_each_merchants_sampling_records_in_id_order,
     scan_view_is_the_projection_and_every_code_status,
     inactive_codes_are_the_revoked_and_superseded_serials_in_order,
     a_second_refresh_of_records_with_a_space_after_each_colon_changes_nothing,
