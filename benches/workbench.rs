@@ -6,6 +6,12 @@
 //!
 //!   cargo run --release --example workbench -- embedded:DIR [ROUNDS=5] [CSV]
 //!
+//! With `QUEUES=1000,5000,20000` it times the dashboard's overdue-patrol
+//! count instead, for grids holding each number of merchants (spread
+//! evenly over the id order, as a township's are), beside the same
+//! baseline: it REPLACES the store's assistants' grids with its own (use a
+//! copy of a store).
+//!
 //! Prints `case,median_ms,min_ms,max_ms,ratio_to_baseline,result` lines
 //! (the result: a search's total, a count) and appends them to CSV, when
 //! given, as rows of `benches/results/` (`COMMIT`, `MACHINE` and
@@ -109,6 +115,81 @@ async fn seed_trend(store: &SharedStore) -> anyhow::Result<jiff::civil::Date> {
     Ok(last.as_of)
 }
 
+/// Replaces every assistant's grid with grids of 1,000 of `ids` each.
+async fn replace_grids(store: &SharedStore, ids: &[MerchantId]) -> anyhow::Result<()> {
+    use yisaozhi::grid::{AssistantGrid, GRID};
+    use yisaozhi::store::documents;
+    for (key, _) in documents::all::<AssistantGrid>(store.as_ref(), GRID).await? {
+        documents::remove(store.as_ref(), GRID, &key, None).await?;
+    }
+    for (i, chunk) in ids.chunks(1_000).enumerate() {
+        let key = format!("QB-{i:04}");
+        let grid = AssistantGrid {
+            assistant: yisaozhi::roster::StaffId::parse(&key).map_err(anyhow::Error::msg)?,
+            region: yisaozhi::model::RegionCode::parse("510000").map_err(anyhow::Error::msg)?,
+            merchants: chunk.to_vec(),
+        };
+        documents::put(store.as_ref(), GRID, &key, &grid, None).await?;
+    }
+    Ok(())
+}
+
+/// `sizes` merchants on grids, each case `rounds` times beside the
+/// baseline read: (case, times, count).
+async fn queue_cases(
+    store: &SharedStore,
+    id: &MerchantId,
+    sizes: &[usize],
+    rounds: usize,
+) -> anyhow::Result<Vec<(String, Vec<f64>, u64)>> {
+    let mut all: Vec<MerchantId> = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.projections_page(after.clone(), 5_000).await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.merchant.id.clone());
+        all.extend(page.into_iter().map(|p| p.merchant.id));
+    }
+    let today = yisaozhi::clock::today();
+    let rules = yisaozhi::grading::Rules::default();
+    let mut base = ("baseline: projection by id".to_owned(), Vec::new(), 0);
+    let mut out = Vec::new();
+    for &n in sizes {
+        let step = (all.len() / n.max(1)).max(1);
+        let ids: Vec<MerchantId> = all.iter().step_by(step).take(n).cloned().collect();
+        replace_grids(store, &ids).await?;
+        let mut times = Vec::new();
+        let mut found = (0, false);
+        for _ in 0..rounds {
+            let t = Instant::now();
+            let p = store.projection(id).await?;
+            base.1.push(t.elapsed().as_secs_f64() * 1e3);
+            base.2 = u64::from(p.is_some());
+            let t = Instant::now();
+            let c = yisaozhi::web::workbench_queues::overdue_patrols(
+                store.as_ref(),
+                "51",
+                today,
+                rules.patrol(),
+            )
+            .await?;
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+            found = (c.count, c.complete);
+        }
+        let label = if found.1 { "exact" } else { "a lower bound" };
+        out.push((
+            format!(
+                "overdue patrols, {} merchants on grids ({label})",
+                ids.len()
+            ),
+            times,
+            found.0,
+        ));
+    }
+    out.insert(0, base);
+    Ok(out)
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -135,10 +216,18 @@ async fn main() -> anyhow::Result<()> {
         .iter()
         .find_map(|p| p.merchant.uscc.as_ref().map(|u| u.to_string()))
         .unwrap_or_default();
-    let today = seed_trend(&store).await?;
-    let cases = searches(&uscc, id.as_str());
+    let queues: Vec<usize> = std::env::var("QUEUES")
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|n| n.trim().parse().ok())
+        .collect();
     // name → (times, result)
     let mut times: Vec<(String, Vec<f64>, u64)> = Vec::new();
+    if !queues.is_empty() {
+        times = queue_cases(&store, &id, &queues, rounds).await?;
+    }
+    let today = seed_trend(&store).await?;
+    let cases = searches(&uscc, id.as_str());
     let mut note = |name: &str, ms: f64, result: u64| match times.iter_mut().find(|t| t.0 == name) {
         Some(t) => {
             t.1.push(ms);
@@ -146,7 +235,7 @@ async fn main() -> anyhow::Result<()> {
         }
         None => times.push((name.to_owned(), vec![ms], result)),
     };
-    for _ in 0..rounds {
+    for _ in 0..if queues.is_empty() { rounds } else { 0 } {
         let t = Instant::now();
         let p = store.projection(&id).await?;
         note(

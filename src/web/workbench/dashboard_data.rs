@@ -9,13 +9,14 @@
 //!   (decided ones stay in it), and for a region scope the regions of up
 //!   to [`MAX_MERCHANTS_LOOKED_UP`] merchants; past that the count is a
 //!   lower bound.
-//! - Overdue patrols (`grid`): assistants' grids are read in key order and
-//!   the merchants on them checked (projection and records, as the patrol
-//!   list does) up to [`MAX_PATROL_CHECKS`] merchants and
-//!   [`MAX_GRIDS_READ`] grids; past that the count is a lower bound. A merchant is overdue when its due date has passed
-//!   (never patrolled: due today, not yet overdue).
+//! - Overdue patrols (`grid`): assistants' grids are read in key order
+//!   (at most [`MAX_GRIDS_READ`]) and the distinct merchants on them, up
+//!   to [`MAX_PATROL_CHECKS`] (a township's grids), checked in batches of
+//!   grading inputs with the grade and last patrol the patrol list goes
+//!   by; past that the count is a lower bound. A merchant is overdue when
+//!   its due date has passed (never patrolled: due today, not yet overdue).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use jiff::civil::Date;
 use jiff::ToSpan;
@@ -25,7 +26,7 @@ use crate::grading::PatrolFrequency;
 use crate::grid::{last_patrol, patrol_due, AssistantGrid, GRID};
 use crate::model::{Grade, MerchantId};
 use crate::shop::reviews::{Review, ReviewStatus, REVIEWS};
-use crate::store::{documents, Store, StoreResult};
+use crate::store::{documents, GradingInput, Store, StoreResult};
 
 /// Counts by grade.
 pub type Counts = BTreeMap<Grade, u64>;
@@ -34,8 +35,11 @@ pub type Counts = BTreeMap<Grade, u64>;
 pub const MAX_REVIEWS_READ: usize = 5_000;
 /// Most merchants whose region one count of pending reviews reads.
 pub const MAX_MERCHANTS_LOOKED_UP: usize = 1_000;
-/// Most merchants checked for one count of overdue patrols.
-pub const MAX_PATROL_CHECKS: usize = 200;
+/// Most merchants checked for one count of overdue patrols: a township's
+/// grids in full (see `benches/results/workbench_queues.csv`).
+pub const MAX_PATROL_CHECKS: usize = 20_000;
+/// Merchants read by one `grading_inputs` call of that count.
+const PATROL_BATCH: usize = 2_000;
 /// Most assistants' grids read for one count of overdue patrols.
 pub const MAX_GRIDS_READ: usize = 5_000;
 /// Weeks of the trend.
@@ -170,23 +174,17 @@ fn overlaps(area: &str, prefix: &str) -> bool {
     area.starts_with(prefix) || prefix.starts_with(area)
 }
 
-/// Merchants in the regions starting with `prefix` whose patrol is past
-/// its due date on `today`, among those assistants' grids hold.
-pub async fn overdue_patrols(
-    store: &dyn Store,
-    prefix: &str,
-    today: Date,
-    every: &PatrolFrequency,
-) -> StoreResult<Bounded> {
+/// The distinct merchants on the grids of assistants whose area overlaps
+/// `prefix`, in id order: up to [`MAX_PATROL_CHECKS`] of them, and whether
+/// that was all (grids read in key order, at most [`MAX_GRIDS_READ`]).
+async fn grid_merchants(store: &dyn Store, prefix: &str) -> StoreResult<(Vec<MerchantId>, bool)> {
     const PAGE: usize = 100;
     let mut after: Option<String> = None;
-    let (mut checked, mut grids, mut count) = (0, 0, 0);
+    let mut ids: BTreeSet<MerchantId> = BTreeSet::new();
+    let mut grids = 0;
     loop {
         if grids >= MAX_GRIDS_READ {
-            return Ok(Bounded {
-                count,
-                complete: false,
-            });
+            return Ok((ids.into_iter().collect(), false));
         }
         let page = documents::page::<AssistantGrid>(store, GRID, after.as_deref(), PAGE).await?;
         grids += page.len();
@@ -196,35 +194,66 @@ pub async fn overdue_patrols(
             if !overlaps(grid.region.as_str(), prefix) {
                 continue;
             }
-            for id in &grid.merchants {
-                if checked == MAX_PATROL_CHECKS {
-                    return Ok(Bounded {
-                        count,
-                        complete: false,
-                    });
+            for id in grid.merchants {
+                if ids.len() == MAX_PATROL_CHECKS && !ids.contains(&id) {
+                    return Ok((ids.into_iter().collect(), false));
                 }
-                checked += 1;
-                let Some(projection) = store.projection(id).await? else {
-                    continue;
-                };
-                if !projection.merchant.region.as_str().starts_with(prefix) {
-                    continue;
-                }
-                let records = store.records(id).await?;
-                let grade = projection.effective(today).0;
-                let last = last_patrol(&records, today);
-                if patrol_due(Some(grade), last, today, every).1 > 0 {
-                    count += 1;
-                }
+                ids.insert(id);
             }
         }
         if last_page {
-            return Ok(Bounded {
-                count,
-                complete: true,
-            });
+            return Ok((ids.into_iter().collect(), true));
         }
     }
+}
+
+/// The grade the patrol list goes by (`grid::due_list`: the projection's
+/// `effective(today)`, `None` without a projection), as far as a grading
+/// input tells it: an active override's grade; without an override the
+/// projection's grade (then its computed one); `None` (the outer one)
+/// for an override that has ended, whose projection may still carry it:
+/// that merchant's projection is read.
+fn patrol_grade(input: &GradingInput, today: Date) -> Option<Option<Grade>> {
+    match (&input.override_, input.previous) {
+        (_, None) => Some(None),
+        (Some(o), Some(_)) if o.is_active(today) => Some(Some(o.grade)),
+        (None, Some(grade)) => Some(Some(grade)),
+        (Some(_), Some(_)) => None,
+    }
+}
+
+/// Merchants in the regions starting with `prefix` whose patrol is past
+/// its due date on `today`, among those assistants' grids hold (each
+/// merchant once): read [`PATROL_BATCH`] merchants at a time with
+/// `BatchStore::grading_inputs` (merchant, records, override, grade), not
+/// two reads per merchant.
+pub async fn overdue_patrols(
+    store: &dyn Store,
+    prefix: &str,
+    today: Date,
+    every: &PatrolFrequency,
+) -> StoreResult<Bounded> {
+    let (ids, complete) = grid_merchants(store, prefix).await?;
+    let mut count = 0;
+    for chunk in ids.chunks(PATROL_BATCH) {
+        for input in store.grading_inputs(chunk.to_vec()).await? {
+            if !input.merchant.region.as_str().starts_with(prefix) {
+                continue;
+            }
+            let grade = match patrol_grade(&input, today) {
+                Some(grade) => grade,
+                None => store
+                    .projection(&input.merchant.id)
+                    .await?
+                    .map(|p| p.effective(today).0),
+            };
+            let last = last_patrol(&input.records, today);
+            if patrol_due(grade, last, today, every).1 > 0 {
+                count += 1;
+            }
+        }
+    }
+    Ok(Bounded { count, complete })
 }
 
 #[cfg(test)]
