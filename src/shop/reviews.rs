@@ -14,6 +14,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::review_queue;
 use super::submissions::Submission;
 use crate::grading::Rules;
 use crate::model::{AuditEntry, MerchantId, Record, RecordBody, RegionCode, MAX_TEXT_CHARS};
@@ -233,7 +234,18 @@ pub async fn submit(
         after: json!({"review": review.id, "submission": review.submission}),
         reason: None,
     };
-    if !documents::insert(store, REVIEWS, &review.id, &review, Some(audit)).await? {
+    // The queue's entry first: a submission stored is never missing from
+    // the queue; an entry whose submission failed is skipped when read.
+    let region = store.merchant(merchant).await?.map(|m| m.region);
+    if let Some(region) = &region {
+        review_queue::add(store, region, &review).await?;
+    }
+    let inserted = documents::insert(store, REVIEWS, &review.id, &review, Some(audit)).await;
+    if !matches!(inserted, Ok(true)) {
+        if let Some(region) = &region {
+            review_queue::remove(store, region, &review.id).await?;
+        }
+        inserted?;
         return Err(ReviewError::Conflict(
             "a submission with this id exists; try again".into(),
         ));
@@ -296,6 +308,9 @@ pub async fn get(store: &dyn Store, id: &str) -> Result<Option<Review>, StoreErr
 pub struct ReviewFilter {
     pub kind: Option<String>,
     pub status: Option<ReviewStatus>,
+    /// The caller's visible region prefix (`""`: all): pending ones are
+    /// read from that range of the queue only.
+    pub region_prefix: String,
     /// Only ids after this one (the previous page's `next`).
     pub after: Option<String>,
     pub limit: usize,
@@ -304,13 +319,18 @@ pub struct ReviewFilter {
 /// Submissions matching `filter` of merchants in the regions `visible`
 /// accepts, oldest first, and the cursor of the next page if there may be
 /// more. A merchant's region is read once per listing (a submission whose
-/// merchant is gone is left out).
+/// merchant is gone is left out). Pending ones come from the queue
+/// (`review_queue`, the range of `filter.region_prefix`); others from the
+/// whole collection in key order.
 pub async fn list(
     store: &dyn Store,
     filter: &ReviewFilter,
     visible: &(dyn Fn(&RegionCode) -> bool + Sync),
 ) -> Result<(Vec<Review>, Option<String>), StoreError> {
     const PAGE: usize = 500;
+    if filter.status == Some(ReviewStatus::Pending) {
+        return list_pending(store, filter, visible).await;
+    }
     let mut out = Vec::new();
     let mut after = filter.after.clone();
     let mut seen: std::collections::HashMap<String, bool> = std::collections::HashMap::new();
@@ -353,6 +373,52 @@ pub async fn list(
             return Ok((out, None));
         }
     }
+}
+
+/// [`list`] of pending submissions, from the queue.
+async fn list_pending(
+    store: &dyn Store,
+    filter: &ReviewFilter,
+    visible: &(dyn Fn(&RegionCode) -> bool + Sync),
+) -> Result<(Vec<Review>, Option<String>), StoreError> {
+    let (queue, _) = review_queue::pending(store, &filter.region_prefix, Timestamp::now()).await?;
+    let mut regions: std::collections::HashMap<String, bool> = std::collections::HashMap::new();
+    let mut out = Vec::new();
+    for review in queue {
+        let after = filter
+            .after
+            .as_deref()
+            .is_none_or(|a| review.id.as_str() > a);
+        let kind_ok = filter
+            .kind
+            .as_deref()
+            .is_none_or(|k| review.submission.kind() == k);
+        if !after || !kind_ok {
+            continue;
+        }
+        if out.len() == filter.limit {
+            let next = out.last().map(|r: &Review| r.id.clone());
+            return Ok((out, next));
+        }
+        let seen = match regions.get(&review.merchant) {
+            Some(v) => *v,
+            None => {
+                let v = match MerchantId::parse(&review.merchant) {
+                    Ok(id) => store
+                        .merchant(&id)
+                        .await?
+                        .is_some_and(|m| visible(&m.region)),
+                    Err(_) => false,
+                };
+                regions.insert(review.merchant.clone(), v);
+                v
+            }
+        };
+        if seen {
+            out.push(review);
+        }
+    }
+    Ok((out, None))
 }
 
 /// A decision as typed (`accept` or `reject`) and its reason: blank is
@@ -530,6 +596,11 @@ pub async fn decide(
     if !documents::replace(store, REVIEWS, id, text, Some(&decided), Some(audit)).await? {
         let now_stored = get(store, id).await?.ok_or_else(not_found)?;
         return Err(already(&now_stored));
+    }
+    // Decided: out of the queue. Should this fail, the entry is dropped
+    // when the queue is next read (its submission is no longer pending).
+    if let Err(e) = review_queue::remove(store, &merchant.region, id).await {
+        tracing::warn!(error = %e, review = id, "cannot remove a decided submission from the queue");
     }
     let mut regraded = Vec::new();
     if let Some(line) = line {

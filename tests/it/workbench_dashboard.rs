@@ -63,7 +63,7 @@ fn words_of(day: &DayCounts, changed: u64) -> String {
 }
 
 /// The number in the paragraph `id` of the dashboard.
-fn queue_count(page: &str, id: &str) -> u64 {
+pub(crate) fn queue_count(page: &str, id: &str) -> u64 {
     let at = page
         .find(&format!("id=\"{id}\""))
         .unwrap_or_else(|| panic!("no {id} in {page}"));

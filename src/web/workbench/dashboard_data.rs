@@ -5,10 +5,9 @@
 //! number of reads whatever the number of merchants.
 //!
 //! - Pending reviews (`shop::reviews`, the queue the API lists): the
-//!   collection is read in key order up to [`MAX_REVIEWS_READ`] documents
-//!   (decided ones stay in it), and for a region scope the regions of up
-//!   to [`MAX_MERCHANTS_LOOKED_UP`] merchants; past that the count is a
-//!   lower bound.
+//!   range of the caller's regions in the queue of pending submissions
+//!   (`shop::review_queue`, decided ones are not in it), up to its
+//!   `MAX_PENDING_READ` entries; past that the count is a lower bound.
 //! - Overdue patrols (`grid`): assistants' grids are read in key order
 //!   (at most [`MAX_GRIDS_READ`]) and the distinct merchants on them, up
 //!   to [`MAX_PATROL_CHECKS`] (a township's grids), checked in batches of
@@ -16,7 +15,7 @@
 //!   by; past that the count is a lower bound. A merchant is overdue when
 //!   its due date has passed (never patrolled: due today, not yet overdue).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::civil::Date;
 use jiff::ToSpan;
@@ -25,16 +24,12 @@ use crate::dashboard::TrendDay;
 use crate::grading::PatrolFrequency;
 use crate::grid::{last_patrol, patrol_due, AssistantGrid, GRID};
 use crate::model::{Grade, MerchantId};
-use crate::shop::reviews::{Review, ReviewStatus, REVIEWS};
+use crate::shop::review_queue;
 use crate::store::{documents, GradingInput, Store, StoreResult};
 
 /// Counts by grade.
 pub type Counts = BTreeMap<Grade, u64>;
 
-/// Most review documents read for one count.
-pub const MAX_REVIEWS_READ: usize = 5_000;
-/// Most merchants whose region one count of pending reviews reads.
-pub const MAX_MERCHANTS_LOOKED_UP: usize = 1_000;
 /// Most merchants checked for one count of overdue patrols: a township's
 /// grids in full (see `benches/results/workbench_queues.csv`).
 pub const MAX_PATROL_CHECKS: usize = 20_000;
@@ -99,72 +94,13 @@ pub fn weeks(days: &[TrendDay], today: Date) -> Vec<Week> {
 }
 
 /// Pending shop submissions of merchants in the regions starting with
-/// `prefix` (`""`: all).
+/// `prefix` (`""`: all), from that range of the review queue.
 pub async fn pending_reviews(store: &dyn Store, prefix: &str) -> StoreResult<Bounded> {
-    const PAGE: usize = 500;
-    let mut regions: HashMap<String, bool> = HashMap::new();
-    let mut after: Option<String> = None;
-    let mut read = 0;
-    let mut count = 0;
-    while read < MAX_REVIEWS_READ {
-        let page = documents::page::<Review>(
-            store,
-            REVIEWS,
-            after.as_deref(),
-            PAGE.min(MAX_REVIEWS_READ - read),
-        )
-        .await?;
-        let last_page = page.len() < PAGE;
-        read += page.len();
-        for (key, review) in page {
-            after = Some(key);
-            if review.status != ReviewStatus::Pending {
-                continue;
-            }
-            if regions.len() == MAX_MERCHANTS_LOOKED_UP && !regions.contains_key(&review.merchant) {
-                return Ok(Bounded {
-                    count,
-                    complete: false,
-                });
-            }
-            if prefix.is_empty() || in_region(store, &mut regions, &review.merchant, prefix).await?
-            {
-                count += 1;
-            }
-        }
-        if last_page {
-            return Ok(Bounded {
-                count,
-                complete: true,
-            });
-        }
-    }
+    let (queue, complete) = review_queue::pending(store, prefix, jiff::Timestamp::now()).await?;
     Ok(Bounded {
-        count,
-        complete: false,
+        count: queue.len() as u64,
+        complete,
     })
-}
-
-/// Whether merchant `id` is in the regions starting with `prefix`, read
-/// once per merchant.
-async fn in_region(
-    store: &dyn Store,
-    known: &mut HashMap<String, bool>,
-    id: &str,
-    prefix: &str,
-) -> StoreResult<bool> {
-    if let Some(v) = known.get(id) {
-        return Ok(*v);
-    }
-    let v = match MerchantId::parse(id) {
-        Ok(m) => store
-            .merchant(&m)
-            .await?
-            .is_some_and(|m| m.region.as_str().starts_with(prefix)),
-        Err(_) => false,
-    };
-    known.insert(id.to_owned(), v);
-    Ok(v)
 }
 
 /// Whether an assistant's area (a region code; trailing zeros cover the
