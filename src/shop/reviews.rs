@@ -316,6 +316,30 @@ pub struct ReviewFilter {
     pub limit: usize,
 }
 
+/// Whether `merchant` is known and in a region `visible` accepts, read
+/// once per merchant (remembered for up to 10,000 merchants).
+async fn in_scope(
+    store: &dyn Store,
+    seen: &mut std::collections::HashMap<String, bool>,
+    merchant: &str,
+    visible: &(dyn Fn(&RegionCode) -> bool + Sync),
+) -> Result<bool, StoreError> {
+    if let Some(v) = seen.get(merchant) {
+        return Ok(*v);
+    }
+    let v = match MerchantId::parse(merchant) {
+        Ok(id) => store
+            .merchant(&id)
+            .await?
+            .is_some_and(|m| visible(&m.region)),
+        Err(_) => false,
+    };
+    if seen.len() < 10_000 {
+        seen.insert(merchant.to_owned(), v);
+    }
+    Ok(v)
+}
+
 /// Submissions matching `filter` of merchants in the regions `visible`
 /// accepts, oldest first, and the cursor of the next page if there may be
 /// more. A merchant's region is read once per listing (a submission whose
@@ -346,23 +370,7 @@ pub async fn list(
             if !kind_ok || !filter.status.is_none_or(|s| review.status == s) {
                 continue;
             }
-            let in_scope = match seen.get(&review.merchant) {
-                Some(v) => *v,
-                None => {
-                    let v = match MerchantId::parse(&review.merchant) {
-                        Ok(id) => store
-                            .merchant(&id)
-                            .await?
-                            .is_some_and(|m| visible(&m.region)),
-                        Err(_) => false,
-                    };
-                    if seen.len() < 10_000 {
-                        seen.insert(review.merchant.clone(), v);
-                    }
-                    v
-                }
-            };
-            if in_scope {
+            if in_scope(store, &mut seen, &review.merchant, visible).await? {
                 out.push(review);
                 if out.len() == filter.limit {
                     return Ok((out, after));
@@ -400,21 +408,7 @@ async fn list_pending(
             let next = out.last().map(|r: &Review| r.id.clone());
             return Ok((out, next));
         }
-        let seen = match regions.get(&review.merchant) {
-            Some(v) => *v,
-            None => {
-                let v = match MerchantId::parse(&review.merchant) {
-                    Ok(id) => store
-                        .merchant(&id)
-                        .await?
-                        .is_some_and(|m| visible(&m.region)),
-                    Err(_) => false,
-                };
-                regions.insert(review.merchant.clone(), v);
-                v
-            }
-        };
-        if seen {
+        if in_scope(store, &mut regions, &review.merchant, visible).await? {
             out.push(review);
         }
     }

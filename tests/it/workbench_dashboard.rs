@@ -158,14 +158,7 @@ async fn a_pending_review_and_an_overdue_patrol_are_counted_in_scope() {
     assert!(page.contains("href=\"/admin/patrols\""));
 
     // A shop files a self-report: one more pending review.
-    let (_, due) = app
-        .admin(
-            Method::GET,
-            "/api/v1/admin/patrols?assistant=XZ-A01",
-            Some(&app.token),
-            None,
-        )
-        .await;
+    let due = patrol_list(&app, "XZ-A01").await;
     let first: &Value = &due["due"][0];
     let merchant = first["merchant_id"].as_str().unwrap().to_owned();
     let token = shop_token(&app, &merchant).await;
@@ -182,17 +175,7 @@ async fn a_pending_review_and_an_overdue_patrol_are_counted_in_scope() {
     // Its last patrol long ago (past even a green merchant's 365 days):
     // one more overdue patrol.
     let long_ago = yisaozhi::clock::today() - 400.days();
-    let record = json!({"id": "PATROL-OLD-1", "merchant": merchant, "kind": "inspection",
-        "date": long_ago.to_string(), "source": "patrol", "hazards": 0, "rectified": true});
-    let res = app
-        .client
-        .post(format!("{}/api/v1/admin/records", app.base))
-        .bearer_auth(&app.token)
-        .body(record.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    patrolled(&app, "PATROL-OLD-1", &merchant, long_ago).await;
 
     let page = dashboard(&app, &staff).await;
     assert_eq!(queue_count(&page, "pending-reviews"), reviews + 1);
@@ -235,6 +218,14 @@ async fn patrolled(app: &TestApp, id: &str, merchant: &str, date: Date) {
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
 }
 
+/// An assistant's patrol list, as the API answers it.
+async fn patrol_list(app: &TestApp, assistant: &str) -> Value {
+    let path = format!("/api/v1/admin/patrols?assistant={assistant}");
+    let (s, due) = app.admin(Method::GET, &path, Some(&app.token), None).await;
+    assert_eq!(s, 200, "{due}");
+    due
+}
+
 /// The merchants every assistant's patrol list (the API's) shows overdue.
 async fn overdue_on_lists(app: &TestApp, store: &SharedStore) -> BTreeSet<String> {
     let grids: Vec<(String, yisaozhi::grid::AssistantGrid)> =
@@ -243,12 +234,7 @@ async fn overdue_on_lists(app: &TestApp, store: &SharedStore) -> BTreeSet<String
             .unwrap();
     let mut out = BTreeSet::new();
     for (_, grid) in grids {
-        let path = format!(
-            "/api/v1/admin/patrols?assistant={}",
-            grid.assistant.as_str()
-        );
-        let (s, due) = app.admin(Method::GET, &path, Some(&app.token), None).await;
-        assert_eq!(s, 200, "{due}");
+        let due = patrol_list(app, grid.assistant.as_str()).await;
         for item in due["due"].as_array().unwrap() {
             if item["overdue_days"].as_i64().unwrap() > 0 {
                 out.insert(item["merchant_id"].as_str().unwrap().to_owned());
@@ -264,14 +250,7 @@ async fn the_overdue_count_agrees_with_the_patrol_lists() {
     let store = store_of(&app).await;
     let staff = login(&app.base, &app.token).await;
     let today = yisaozhi::clock::today();
-    let (_, due) = app
-        .admin(
-            Method::GET,
-            "/api/v1/admin/patrols?assistant=XZ-A01",
-            Some(&app.token),
-            None,
-        )
-        .await;
+    let due = patrol_list(&app, "XZ-A01").await;
     let ids: Vec<String> = due["due"]
         .as_array()
         .unwrap()

@@ -455,6 +455,13 @@ async fn a_long_queue_is_shown_a_page_at_a_time_oldest_first() {
     assert!(second.body.contains("回到第一页"));
 }
 
+/// Files today's self-check of `merchant`; its id.
+async fn self_check(app: &TestApp, merchant: &str) -> String {
+    let token = shop_token(app, merchant).await;
+    let body = json!({"report_type": "self_check", "date": day(0)});
+    file(app, &token, "/api/v1/shop/self-reports", body).await
+}
+
 /// A copy of `review` under `id`, with `status`.
 fn stored_as(review: &Review, id: &str, merchant: &str, status: ReviewStatus) -> Review {
     let mut r = review.clone();
@@ -470,13 +477,7 @@ async fn past_many_decided_submissions_the_pending_ones_are_counted_and_listed()
     seed(&app).await;
     register_foreign(&app).await;
     let store = store_of(&app).await;
-    let ours = file(
-        &app,
-        &shop_token(&app, Y).await,
-        "/api/v1/shop/self-reports",
-        json!({"report_type": "invoice", "date": day(0)}),
-    )
-    .await;
+    let ours = self_check(&app, Y).await;
     let template = reviews::get(store.as_ref(), &ours).await.unwrap().unwrap();
     // A long-lived store: more decided submissions, older than any
     // pending one, than the dashboard used to read (5,000) before it
@@ -510,22 +511,10 @@ async fn past_many_decided_submissions_the_pending_ones_are_counted_and_listed()
         json!({"rule": "Y2", "text": "已整改。"}),
     )
     .await;
-    let theirs = file(
-        &app,
-        &shop_token(&app, FOREIGN).await,
-        "/api/v1/shop/self-reports",
-        json!({"report_type": "self_check", "date": day(0), "summary": "翠屏区自查"}),
-    )
-    .await;
+    let theirs = self_check(&app, FOREIGN).await;
     // One decided by a decision that stopped before it left the queue:
     // its entry is stale and dropped when read.
-    let stale = file(
-        &app,
-        &shop_token(&app, Y).await,
-        "/api/v1/shop/self-reports",
-        json!({"report_type": "self_check", "date": day(0)}),
-    )
-    .await;
+    let stale = self_check(&app, Y).await;
     let text = store.document(REVIEWS, &stale).await.unwrap().unwrap();
     let decided = stored_as(
         &reviews::get(store.as_ref(), &stale).await.unwrap().unwrap(),

@@ -17,6 +17,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use futures_util::{StreamExt, TryStreamExt};
 use jiff::civil::Date;
 use jiff::ToSpan;
 
@@ -34,7 +35,9 @@ pub type Counts = BTreeMap<Grade, u64>;
 /// grids in full (see `benches/results/workbench_queues.csv`).
 pub const MAX_PATROL_CHECKS: usize = 20_000;
 /// Merchants read by one `grading_inputs` call of that count.
-const PATROL_BATCH: usize = 2_000;
+const PATROL_BATCH: usize = 500;
+/// Such calls in flight at once (the embedded store has 4 readers).
+const PATROL_READS: usize = 4;
 /// Most assistants' grids read for one count of overdue patrols.
 pub const MAX_GRIDS_READ: usize = 5_000;
 /// Weeks of the trend.
@@ -158,11 +161,40 @@ fn patrol_grade(input: &GradingInput, today: Date) -> Option<Option<Grade>> {
     }
 }
 
+/// How many of `ids` are in the regions starting with `prefix` and past
+/// their patrol's due date on `today`: one `grading_inputs` read.
+async fn overdue_among(
+    store: &dyn Store,
+    ids: Vec<MerchantId>,
+    prefix: &str,
+    today: Date,
+    every: &PatrolFrequency,
+) -> StoreResult<u64> {
+    let mut count = 0;
+    for input in store.grading_inputs(ids).await? {
+        if !input.merchant.region.as_str().starts_with(prefix) {
+            continue;
+        }
+        let grade = match patrol_grade(&input, today) {
+            Some(grade) => grade,
+            None => store
+                .projection(&input.merchant.id)
+                .await?
+                .map(|p| p.effective(today).0),
+        };
+        let last = last_patrol(&input.records, today);
+        if patrol_due(grade, last, today, every).1 > 0 {
+            count += 1;
+        }
+    }
+    Ok(count)
+}
+
 /// Merchants in the regions starting with `prefix` whose patrol is past
 /// its due date on `today`, among those assistants' grids hold (each
 /// merchant once): read [`PATROL_BATCH`] merchants at a time with
-/// `BatchStore::grading_inputs` (merchant, records, override, grade), not
-/// two reads per merchant.
+/// `BatchStore::grading_inputs` (merchant, records, override, grade),
+/// [`PATROL_READS`] such reads at once, not two reads per merchant.
 pub async fn overdue_patrols(
     store: &dyn Store,
     prefix: &str,
@@ -170,25 +202,12 @@ pub async fn overdue_patrols(
     every: &PatrolFrequency,
 ) -> StoreResult<Bounded> {
     let (ids, complete) = grid_merchants(store, prefix).await?;
-    let mut count = 0;
-    for chunk in ids.chunks(PATROL_BATCH) {
-        for input in store.grading_inputs(chunk.to_vec()).await? {
-            if !input.merchant.region.as_str().starts_with(prefix) {
-                continue;
-            }
-            let grade = match patrol_grade(&input, today) {
-                Some(grade) => grade,
-                None => store
-                    .projection(&input.merchant.id)
-                    .await?
-                    .map(|p| p.effective(today).0),
-            };
-            let last = last_patrol(&input.records, today);
-            if patrol_due(grade, last, today, every).1 > 0 {
-                count += 1;
-            }
-        }
-    }
+    let counts: Vec<u64> = futures_util::stream::iter(ids.chunks(PATROL_BATCH))
+        .map(|chunk| overdue_among(store, chunk.to_vec(), prefix, today, every))
+        .buffered(PATROL_READS)
+        .try_collect()
+        .await?;
+    let count = counts.iter().sum();
     Ok(Bounded { count, complete })
 }
 
