@@ -14,7 +14,7 @@ use yisaozhi::store::documents;
 
 use crate::helpers::TestApp;
 use crate::shop::{as_shop, rules_of, seed, shop_token, Y};
-use crate::workbench::{add_token, login, request, store_of};
+use crate::workbench::{add_token, login, request, store_of, Session};
 use crate::workbench_dashboard::queue_count;
 
 /// A merchant of 翠屏区 (511502), outside the demo county (511504).
@@ -280,14 +280,7 @@ async fn a_township_token_neither_sees_nor_decides_another_regions_submissions()
     assert_eq!(shown(&page.body), [ours.as_str(), theirs.as_str()]);
     assert!(!page.body.contains("name=\"decision\""));
     // Its own region's: decided.
-    let res = staff
-        .post(
-            &app.base,
-            &format!("/admin/reviews/{theirs}"),
-            &[("decision", "reject"), ("reason", "照片不清")],
-        )
-        .await;
-    assert_eq!(res.status, 303, "{}", res.body);
+    reject(&app, &staff, &theirs).await;
 }
 
 #[tokio::test]
@@ -455,6 +448,15 @@ async fn a_long_queue_is_shown_a_page_at_a_time_oldest_first() {
     assert!(second.body.contains("回到第一页"));
 }
 
+/// Rejects submission `id` by the workbench's form.
+async fn reject(app: &TestApp, staff: &Session, id: &str) {
+    let fields = [("decision", "reject"), ("reason", "照片不清")];
+    let res = staff
+        .post(&app.base, &format!("/admin/reviews/{id}"), &fields)
+        .await;
+    assert_eq!(res.status, 303, "{}", res.body);
+}
+
 /// Files today's self-check of `merchant`; its id.
 async fn self_check(app: &TestApp, merchant: &str) -> String {
     let token = shop_token(app, merchant).await;
@@ -568,14 +570,7 @@ async fn past_many_decided_submissions_the_pending_ones_are_counted_and_listed()
         [before_index, theirs.as_str()]
     );
     // A decision takes one out of the queue and the count.
-    let res = clerk
-        .post(
-            &app.base,
-            &format!("/admin/reviews/{theirs}"),
-            &[("decision", "reject"), ("reason", "照片不清")],
-        )
-        .await;
-    assert_eq!(res.status, 303, "{}", res.body);
+    reject(&app, &clerk, &theirs).await;
     let page = clerk.get(&app.base, "/admin").await.body;
     assert_eq!(queue_count(&page, "pending-reviews"), 1);
     assert!(store
