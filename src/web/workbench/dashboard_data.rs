@@ -263,6 +263,44 @@ mod tests {
     }
 
     #[test]
+    fn the_patrol_grade_is_an_override_in_force_else_the_projections() {
+        let merchant: crate::model::Merchant = serde_json::from_value(serde_json::json!({
+            "id": "M1", "name": "店", "kind": "shop", "address": "路", "region": "511504",
+            "categories": []}))
+        .unwrap();
+        let ending = |expires_at| crate::model::Override {
+            grade: Grade::Green,
+            reason: "理由".into(),
+            expires_at,
+            actor: "a".into(),
+            at: jiff::Timestamp::UNIX_EPOCH,
+        };
+        let input = |override_, previous| GradingInput {
+            merchant: merchant.clone(),
+            records: Vec::new(),
+            override_,
+            previous,
+        };
+        let today = d("2026-12-03");
+        let grade = |o, p| patrol_grade(&input(o, p), today);
+        assert_eq!(grade(None, None), Some(None));
+        assert_eq!(grade(None, Some(Grade::Red)), Some(Some(Grade::Red)));
+        assert_eq!(
+            grade(Some(ending(None)), Some(Grade::Red)),
+            Some(Some(Grade::Green))
+        );
+        assert_eq!(
+            grade(Some(ending(Some(today))), Some(Grade::Red)),
+            Some(Some(Grade::Green))
+        );
+        // Ended yesterday: the projection may still carry it.
+        assert_eq!(
+            grade(Some(ending(Some(d("2026-12-02")))), Some(Grade::Green)),
+            None
+        );
+    }
+
+    #[test]
     fn an_area_overlaps_a_scope_within_it_or_around_it() {
         assert!(overlaps("511500", "511504"));
         assert!(overlaps("511504", "5115"));
