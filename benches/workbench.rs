@@ -281,7 +281,13 @@ async fn main() -> anyhow::Result<()> {
         .to_string();
     let commit = std::env::var("COMMIT").unwrap_or_default();
     let machine = std::env::var("MACHINE").unwrap_or_default();
-    let command = std::env::var("COMMAND").unwrap_or_default();
+    // Quoted: a command may hold commas (`QUEUES=1000,5000`).
+    let command = format!(
+        "\"{}\"",
+        std::env::var("COMMAND")
+            .unwrap_or_default()
+            .replace('"', "\"\"")
+    );
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let load: Vec<&str> = load.split_whitespace().take(3).collect();
     let kind = spec.split(':').next().unwrap_or("");
