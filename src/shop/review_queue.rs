@@ -11,7 +11,8 @@
 //! - decide swaps the submission to decided, then removes the entry: an
 //!   entry whose submission is no longer pending is dropped when read;
 //! - a merchant whose region changed: its entries are moved to the new
-//!   region when read;
+//!   region when a range holding the old one is read (until then its new
+//!   region's staff do not see them; the whole queue, `""`, always does);
 //! - a store from before the index (or one whose index was lost) gets it
 //!   rebuilt from `shop_reviews` on the first read ([`ensure_built`]).
 
