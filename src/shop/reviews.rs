@@ -1,6 +1,7 @@
 //! Submissions and their review: a shop files a self-report, a reply or a
-//! credit repair application (`shop_reviews`, keyed by a time-ordered id,
-//! so the regulators' queue reads oldest first); a regulator whose scope
+//! credit repair application (`shop_reviews`, keyed by a time-ordered id;
+//! the pending ones are also listed by region in `review_queue`, which
+//! the regulators' queue reads, oldest first); a regulator whose scope
 //! covers the merchant accepts or rejects it once (a compare-and-swap on
 //! the pending document), and an accepted one becomes a record through
 //! the same import as `POST /api/v1/admin/records`, graded at once.
