@@ -8,9 +8,10 @@
 //!
 //! With `QUEUES=1000,5000,20000` it times the dashboard's overdue-patrol
 //! count instead, for grids holding each number of merchants (spread
-//! evenly over the id order, as a township's are), beside the same
-//! baseline: it REPLACES the store's assistants' grids with its own (use a
-//! copy of a store).
+//! evenly over the id order, as a township's are), and its pending-review
+//! count beside 10,000 decided submissions, beside the same baseline: it
+//! REPLACES the store's assistants' grids with its own and adds
+//! submissions (use a copy of a store).
 //!
 //! Prints `case,median_ms,min_ms,max_ms,ratio_to_baseline,result` lines
 //! (the result: a search's total, a count) and appends them to CSV, when
@@ -186,8 +187,78 @@ async fn queue_cases(
             found.0,
         ));
     }
+    // The pending-review count beside 10,000 decided submissions (which
+    // the count no longer reads) and 100 pending ones in two regions.
+    let (decided, pending) = seed_reviews(store, &all).await?;
+    for prefix in ["", "5115"] {
+        let mut times = Vec::new();
+        let mut found = 0;
+        for _ in 0..rounds {
+            let t = Instant::now();
+            let p = store.projection(id).await?;
+            base.1.push(t.elapsed().as_secs_f64() * 1e3);
+            base.2 = u64::from(p.is_some());
+            let t = Instant::now();
+            let c =
+                yisaozhi::web::workbench_queues::pending_reviews(store.as_ref(), prefix).await?;
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+            found = c.count;
+        }
+        out.push((
+            format!(
+                "pending reviews of {}, {decided} decided and {pending} pending added",
+                if prefix.is_empty() { "all" } else { prefix }
+            ),
+            times,
+            found,
+        ));
+    }
     out.insert(0, base);
     Ok(out)
+}
+
+/// Adds 10,000 decided submissions and 100 pending ones (with their
+/// queue entries) of merchants among `all`, unless an earlier run did.
+async fn seed_reviews(store: &SharedStore, all: &[MerchantId]) -> anyhow::Result<(usize, usize)> {
+    use yisaozhi::shop::reviews::{Review, ReviewStatus, REVIEWS};
+    use yisaozhi::shop::{review_queue, submissions::Submission};
+    use yisaozhi::store::documents;
+    let (decided, pending) = (10_000, 100);
+    let key = |n: usize| format!("20260101T000000{n:09}-00000000");
+    if store.document(REVIEWS, &key(0)).await?.is_some() {
+        return Ok((decided, pending));
+    }
+    let today = yisaozhi::clock::today();
+    for n in 0..decided + pending {
+        let merchant = &all[(n * 7) % all.len()];
+        let review = Review {
+            id: key(n),
+            merchant: merchant.to_string(),
+            status: if n < decided {
+                ReviewStatus::Accepted
+            } else {
+                ReviewStatus::Pending
+            },
+            submitted_at: jiff::Timestamp::now(),
+            submission: Submission::SelfReport {
+                report_type: yisaozhi::model::ReportType::SelfCheck,
+                date: today,
+                supplier: None,
+                product: None,
+                batch: None,
+                items: Vec::new(),
+                summary: None,
+            },
+            decision: None,
+        };
+        documents::put(store.as_ref(), REVIEWS, &review.id, &review, None).await?;
+        if n >= decided {
+            if let Some(m) = store.merchant(merchant).await? {
+                review_queue::add(store.as_ref(), &m.region, &review).await?;
+            }
+        }
+    }
+    Ok((decided, pending))
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
