@@ -254,7 +254,11 @@ async fn seed_reviews(store: &SharedStore, all: &[MerchantId]) -> anyhow::Result
         documents::put(store.as_ref(), REVIEWS, &review.id, &review, None).await?;
         if n >= decided {
             if let Some(m) = store.merchant(merchant).await? {
-                review_queue::add(store.as_ref(), &m.region, &review).await?;
+                let entry = review_queue::Entry {
+                    merchant: review.merchant.clone(),
+                    submitted_at: review.submitted_at,
+                };
+                review_queue::add(store.as_ref(), &m.region, &review.id, &entry, false).await?;
             }
         }
     }

@@ -14,15 +14,15 @@
 //!   region when a range holding the old one is read (until then its new
 //!   region's staff do not see them; the whole queue, `""`, always does);
 //! - a store from before the index (or one whose index was lost) gets it
-//!   rebuilt from `shop_reviews` on the first read ([`ensure_built`]).
-
-use std::collections::HashMap;
+//!   rebuilt from `shop_reviews` on the first read ([`built`]).
+//!
+//! This module is the index alone; `shop::reviews` reads the queue
+//! (`reviews::pending`) and keeps it in step.
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::reviews::{Review, ReviewStatus, REVIEWS};
-use crate::model::{MerchantId, RegionCode};
+use crate::model::RegionCode;
 use crate::store::documents::{self, Collection};
 use crate::store::{Store, StoreError};
 
@@ -46,21 +46,42 @@ pub struct Entry {
     pub submitted_at: Timestamp,
 }
 
-fn key(region: &RegionCode, id: &str) -> String {
+/// The key of submission `id` of a merchant in `region`.
+pub fn key(region: &RegionCode, id: &str) -> String {
     format!("{region}/{id}")
 }
 
-/// Notes `review` (of a merchant in `region`) as pending.
+/// Notes submission `id` (of a merchant in `region`) as pending; with
+/// `only_new`, only if it is not noted yet.
 pub async fn add(
     store: &dyn Store,
     region: &RegionCode,
-    review: &Review,
+    id: &str,
+    entry: &Entry,
+    only_new: bool,
 ) -> Result<(), StoreError> {
-    let entry = Entry {
-        merchant: review.merchant.clone(),
-        submitted_at: review.submitted_at,
-    };
-    documents::put(store, PENDING, &key(region, &review.id), &entry, None).await
+    let key = key(region, id);
+    if only_new {
+        documents::insert(store, PENDING, &key, entry, None).await?;
+    } else {
+        documents::put(store, PENDING, &key, entry, None).await?;
+    }
+    Ok(())
+}
+
+/// Removes the entry under `key` (as [`entries`] lists it).
+pub async fn drop_key(store: &dyn Store, key: &str) -> Result<bool, StoreError> {
+    documents::remove(store, PENDING, key, None).await
+}
+
+/// Whether the index was built from the stored submissions.
+pub async fn built(store: &dyn Store) -> Result<bool, StoreError> {
+    Ok(store.document(BUILT, BUILT_KEY).await?.is_some())
+}
+
+/// Notes that the index was built.
+pub async fn mark_built(store: &dyn Store) -> Result<(), StoreError> {
+    documents::put(store, BUILT, BUILT_KEY, &true, None).await
 }
 
 /// Removes the entry of submission `id` of a merchant in `region`.
@@ -68,45 +89,9 @@ pub async fn remove(store: &dyn Store, region: &RegionCode, id: &str) -> Result<
     documents::remove(store, PENDING, &key(region, id), None).await
 }
 
-/// Builds the index from every stored submission, once per store (again
-/// if the mark is removed). Entries are inserted only where absent, so
-/// concurrent builds agree; an entry written for a submission decided
-/// meanwhile is dropped when read.
-pub async fn ensure_built(store: &dyn Store) -> Result<(), StoreError> {
-    if store.document(BUILT, BUILT_KEY).await?.is_some() {
-        return Ok(());
-    }
-    let mut after: Option<String> = None;
-    loop {
-        let page = documents::page::<Review>(store, REVIEWS, after.as_deref(), PAGE).await?;
-        let done = page.len() < PAGE;
-        for (id, review) in page {
-            after = Some(id);
-            if review.status != ReviewStatus::Pending {
-                continue;
-            }
-            let Ok(merchant) = MerchantId::parse(&review.merchant) else {
-                continue;
-            };
-            if let Some(m) = store.merchant(&merchant).await? {
-                let entry = Entry {
-                    merchant: review.merchant.clone(),
-                    submitted_at: review.submitted_at,
-                };
-                documents::insert(store, PENDING, &key(&m.region, &review.id), &entry, None)
-                    .await?;
-            }
-        }
-        if done {
-            break;
-        }
-    }
-    documents::put(store, BUILT, BUILT_KEY, &true, None).await
-}
-
 /// The index entries of regions starting with `prefix`, in key order, up
 /// to [`MAX_PENDING_READ`], and whether that was all of them.
-async fn entries(
+pub async fn entries(
     store: &dyn Store,
     prefix: &str,
 ) -> Result<(Vec<(String, Entry)>, bool), StoreError> {
@@ -131,71 +116,4 @@ async fn entries(
             return Ok((out, true));
         }
     }
-}
-
-/// The current region of `merchant` (`None`: gone), read once per call.
-async fn region_of(
-    store: &dyn Store,
-    known: &mut HashMap<String, Option<RegionCode>>,
-    merchant: &str,
-) -> Result<Option<RegionCode>, StoreError> {
-    if let Some(r) = known.get(merchant) {
-        return Ok(r.clone());
-    }
-    let region = match MerchantId::parse(merchant) {
-        Ok(id) => store.merchant(&id).await?.map(|m| m.region),
-        Err(_) => None,
-    };
-    known.insert(merchant.to_owned(), region.clone());
-    Ok(region)
-}
-
-/// The pending submissions of merchants in the regions starting with
-/// `prefix`, oldest first, and whether the index was read in full: each
-/// entry checked against its submission (stale entries dropped) and its
-/// merchant's current region (a submission of a merchant that is gone is
-/// left out).
-pub async fn pending(
-    store: &dyn Store,
-    prefix: &str,
-    now: Timestamp,
-) -> Result<(Vec<Review>, bool), StoreError> {
-    ensure_built(store).await?;
-    let (entries, complete) = entries(store, prefix).await?;
-    let mut regions: HashMap<String, Option<RegionCode>> = HashMap::new();
-    let mut out = Vec::with_capacity(entries.len());
-    for (stored_key, entry) in entries {
-        let Some((region, id)) = stored_key.split_once('/') else {
-            continue;
-        };
-        let review = match documents::get::<Review>(store, REVIEWS, id).await? {
-            Some(r) if r.status == ReviewStatus::Pending => r,
-            Some(_) => {
-                // Decided, the entry's removal not done: drop it now.
-                documents::remove(store, PENDING, &stored_key, None).await?;
-                continue;
-            }
-            None => {
-                let age = now.as_second() - entry.submitted_at.as_second();
-                if age > ORPHAN_AFTER_SECS {
-                    documents::remove(store, PENDING, &stored_key, None).await?;
-                }
-                continue;
-            }
-        };
-        let Some(current) = region_of(store, &mut regions, &review.merchant).await? else {
-            continue;
-        };
-        if current.as_str() != region {
-            // The merchant moved: its entry follows it.
-            documents::put(store, PENDING, &key(&current, id), &entry, None).await?;
-            documents::remove(store, PENDING, &stored_key, None).await?;
-            if !current.as_str().starts_with(prefix) {
-                continue;
-            }
-        }
-        out.push(review);
-    }
-    out.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok((out, complete))
 }

@@ -239,7 +239,7 @@ pub async fn submit(
     // the queue; an entry whose submission failed is skipped when read.
     let region = store.merchant(merchant).await?.map(|m| m.region);
     if let Some(region) = &region {
-        review_queue::add(store, region, &review).await?;
+        review_queue::add(store, region, &review.id, &queue_entry(&review), false).await?;
     }
     let inserted = documents::insert(store, REVIEWS, &review.id, &review, Some(audit)).await;
     if !matches!(inserted, Ok(true)) {
@@ -253,6 +253,115 @@ pub async fn submit(
     }
     note_filed(store, merchant, &review.id).await?;
     Ok(review)
+}
+
+fn queue_entry(review: &Review) -> review_queue::Entry {
+    review_queue::Entry {
+        merchant: review.merchant.clone(),
+        submitted_at: review.submitted_at,
+    }
+}
+
+/// Builds the pending queue's index from every stored submission, once
+/// per store (again if its mark is removed). Entries are inserted only
+/// where absent, so concurrent builds agree; an entry written for a
+/// submission decided meanwhile is dropped when read.
+async fn ensure_queue_built(store: &dyn Store) -> Result<(), StoreError> {
+    const PAGE: usize = 1_000;
+    if review_queue::built(store).await? {
+        return Ok(());
+    }
+    let mut after: Option<String> = None;
+    loop {
+        let page = documents::page::<Review>(store, REVIEWS, after.as_deref(), PAGE).await?;
+        let done = page.len() < PAGE;
+        for (id, review) in page {
+            after = Some(id);
+            if review.status != ReviewStatus::Pending {
+                continue;
+            }
+            let Ok(merchant) = MerchantId::parse(&review.merchant) else {
+                continue;
+            };
+            if let Some(m) = store.merchant(&merchant).await? {
+                review_queue::add(store, &m.region, &review.id, &queue_entry(&review), true)
+                    .await?;
+            }
+        }
+        if done {
+            return review_queue::mark_built(store).await;
+        }
+    }
+}
+
+/// The current region of `merchant` (`None`: gone), read once per call.
+async fn region_of(
+    store: &dyn Store,
+    known: &mut std::collections::HashMap<String, Option<RegionCode>>,
+    merchant: &str,
+) -> Result<Option<RegionCode>, StoreError> {
+    if let Some(r) = known.get(merchant) {
+        return Ok(r.clone());
+    }
+    let region = match MerchantId::parse(merchant) {
+        Ok(id) => store.merchant(&id).await?.map(|m| m.region),
+        Err(_) => None,
+    };
+    known.insert(merchant.to_owned(), region.clone());
+    Ok(region)
+}
+
+/// The pending submissions of merchants in the regions starting with
+/// `prefix`, oldest first, from that range of the queue's index (up to
+/// `review_queue::MAX_PENDING_READ` entries), and whether the index was
+/// read in full. Each entry is checked against its submission (one no
+/// longer pending is dropped; one whose submission is missing is skipped,
+/// and dropped after `ORPHAN_AFTER_SECS`) and its merchant's region (a
+/// merchant that is gone is left out; one that moved takes its entry to
+/// its new region).
+pub async fn pending(
+    store: &dyn Store,
+    prefix: &str,
+    now: Timestamp,
+) -> Result<(Vec<Review>, bool), StoreError> {
+    ensure_queue_built(store).await?;
+    let (entries, complete) = review_queue::entries(store, prefix).await?;
+    let mut regions = std::collections::HashMap::new();
+    let mut out = Vec::with_capacity(entries.len());
+    for (stored_key, entry) in entries {
+        let Some((region, id)) = stored_key.split_once('/') else {
+            continue;
+        };
+        let review = match documents::get::<Review>(store, REVIEWS, id).await? {
+            Some(r) if r.status == ReviewStatus::Pending => r,
+            Some(_) => {
+                // Decided, the entry's removal not done: drop it now.
+                review_queue::drop_key(store, &stored_key).await?;
+                continue;
+            }
+            None => {
+                let age = now.as_second() - entry.submitted_at.as_second();
+                if age > review_queue::ORPHAN_AFTER_SECS {
+                    review_queue::drop_key(store, &stored_key).await?;
+                }
+                continue;
+            }
+        };
+        let Some(current) = region_of(store, &mut regions, &review.merchant).await? else {
+            continue;
+        };
+        if current.as_str() != region {
+            // The merchant moved: its entry follows it.
+            review_queue::add(store, &current, id, &entry, false).await?;
+            review_queue::drop_key(store, &stored_key).await?;
+            if !current.as_str().starts_with(prefix) {
+                continue;
+            }
+        }
+        out.push(review);
+    }
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok((out, complete))
 }
 
 /// Adds `id` to the merchant's list (compare-and-swap, retried).
@@ -390,7 +499,7 @@ async fn list_pending(
     filter: &ReviewFilter,
     visible: &(dyn Fn(&RegionCode) -> bool + Sync),
 ) -> Result<(Vec<Review>, Option<String>), StoreError> {
-    let (queue, _) = review_queue::pending(store, &filter.region_prefix, Timestamp::now()).await?;
+    let (queue, _) = pending(store, &filter.region_prefix, Timestamp::now()).await?;
     let mut regions: std::collections::HashMap<String, bool> = std::collections::HashMap::new();
     let mut out = Vec::new();
     for review in queue {

@@ -6,7 +6,8 @@
 //!
 //! - Pending reviews (`shop::reviews`, the queue the API lists): the
 //!   range of the caller's regions in the queue of pending submissions
-//!   (`shop::review_queue`, decided ones are not in it), up to its
+//!   (`shop::review_queue`, read by `reviews::pending`; decided ones are
+//!   not in it), up to its
 //!   `MAX_PENDING_READ` entries; past that the count is a lower bound.
 //! - Overdue patrols (`grid`): assistants' grids are read in key order
 //!   (at most [`MAX_GRIDS_READ`]) and the distinct merchants on them, up
@@ -25,7 +26,7 @@ use crate::dashboard::TrendDay;
 use crate::grading::PatrolFrequency;
 use crate::grid::{last_patrol, patrol_due, AssistantGrid, GRID};
 use crate::model::{Grade, MerchantId};
-use crate::shop::review_queue;
+use crate::shop::reviews;
 use crate::store::{documents, GradingInput, Store, StoreResult};
 
 /// Counts by grade.
@@ -103,7 +104,7 @@ pub fn weeks(days: &[TrendDay], today: Date) -> Vec<Week> {
 /// Pending shop submissions of merchants in the regions starting with
 /// `prefix` (`""`: all), from that range of the review queue.
 pub async fn pending_reviews(store: &dyn Store, prefix: &str) -> StoreResult<Bounded> {
-    let (queue, complete) = review_queue::pending(store, prefix, jiff::Timestamp::now()).await?;
+    let (queue, complete) = reviews::pending(store, prefix, jiff::Timestamp::now()).await?;
     Ok(Bounded {
         count: queue.len() as u64,
         complete,

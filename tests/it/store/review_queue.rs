@@ -5,7 +5,7 @@
 
 use super::*;
 use yisaozhi::model::{RegionCode, ReportType};
-use yisaozhi::shop::review_queue::{self, PENDING};
+use yisaozhi::shop::review_queue::PENDING;
 use yisaozhi::shop::reviews::{self, Review, ReviewStatus, REVIEWS};
 use yisaozhi::shop::submissions::Submission;
 use yisaozhi::store::documents;
@@ -28,7 +28,7 @@ async fn submit(s: &SharedStore, mid: &str, second: i64) -> String {
 
 /// The ids of the queue of `prefix` (read in full).
 async fn queue(s: &SharedStore, prefix: &str) -> Vec<String> {
-    let (items, complete) = review_queue::pending(&**s, prefix, at(100)).await.unwrap();
+    let (items, complete) = reviews::pending(&**s, prefix, at(100)).await.unwrap();
     assert!(complete);
     items.into_iter().map(|r: Review| r.id).collect()
 }
