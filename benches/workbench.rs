@@ -135,6 +135,19 @@ async fn replace_grids(store: &SharedStore, ids: &[MerchantId]) -> anyhow::Resul
     Ok(())
 }
 
+/// One baseline read (a projection by id), timed into `base`.
+async fn baseline(
+    store: &SharedStore,
+    id: &MerchantId,
+    base: &mut (String, Vec<f64>, u64),
+) -> anyhow::Result<()> {
+    let t = Instant::now();
+    let p = store.projection(id).await?;
+    base.1.push(t.elapsed().as_secs_f64() * 1e3);
+    base.2 = u64::from(p.is_some());
+    Ok(())
+}
+
 /// `sizes` merchants on grids, each case `rounds` times beside the
 /// baseline read: (case, times, count).
 async fn queue_cases(
@@ -162,10 +175,7 @@ async fn queue_cases(
         let mut times = Vec::new();
         let mut found = (0, false);
         for _ in 0..rounds {
-            let t = Instant::now();
-            let p = store.projection(id).await?;
-            base.1.push(t.elapsed().as_secs_f64() * 1e3);
-            base.2 = u64::from(p.is_some());
+            baseline(store, id, &mut base).await?;
             let t = Instant::now();
             let c = yisaozhi::web::workbench_queues::overdue_patrols(
                 store.as_ref(),
@@ -194,10 +204,7 @@ async fn queue_cases(
         let mut times = Vec::new();
         let mut found = 0;
         for _ in 0..rounds {
-            let t = Instant::now();
-            let p = store.projection(id).await?;
-            base.1.push(t.elapsed().as_secs_f64() * 1e3);
-            base.2 = u64::from(p.is_some());
+            baseline(store, id, &mut base).await?;
             let t = Instant::now();
             let c =
                 yisaozhi::web::workbench_queues::pending_reviews(store.as_ref(), prefix).await?;
