@@ -6,6 +6,13 @@
 //!
 //!   cargo run --release --example workbench -- embedded:DIR [ROUNDS=5] [CSV]
 //!
+//! With `QUEUES=1000,5000,20000` it times the dashboard's overdue-patrol
+//! count instead, for grids holding each number of merchants (spread
+//! evenly over the id order, as a township's are), and its pending-review
+//! count beside 10,000 decided submissions, beside the same baseline: it
+//! REPLACES the store's assistants' grids with its own and adds
+//! submissions (use a copy of a store).
+//!
 //! Prints `case,median_ms,min_ms,max_ms,ratio_to_baseline,result` lines
 //! (the result: a search's total, a count) and appends them to CSV, when
 //! given, as rows of `benches/results/` (`COMMIT`, `MACHINE` and
@@ -109,6 +116,162 @@ async fn seed_trend(store: &SharedStore) -> anyhow::Result<jiff::civil::Date> {
     Ok(last.as_of)
 }
 
+/// Replaces every assistant's grid with grids of 1,000 of `ids` each.
+async fn replace_grids(store: &SharedStore, ids: &[MerchantId]) -> anyhow::Result<()> {
+    use yisaozhi::grid::{AssistantGrid, GRID};
+    use yisaozhi::store::documents;
+    for (key, _) in documents::all::<AssistantGrid>(store.as_ref(), GRID).await? {
+        documents::remove(store.as_ref(), GRID, &key, None).await?;
+    }
+    for (i, chunk) in ids.chunks(1_000).enumerate() {
+        let key = format!("QB-{i:04}");
+        let grid = AssistantGrid {
+            assistant: yisaozhi::roster::StaffId::parse(&key).map_err(anyhow::Error::msg)?,
+            region: yisaozhi::model::RegionCode::parse("510000").map_err(anyhow::Error::msg)?,
+            merchants: chunk.to_vec(),
+        };
+        documents::put(store.as_ref(), GRID, &key, &grid, None).await?;
+    }
+    Ok(())
+}
+
+/// One baseline read (a projection by id), timed into `base`.
+async fn baseline(
+    store: &SharedStore,
+    id: &MerchantId,
+    base: &mut (String, Vec<f64>, u64),
+) -> anyhow::Result<()> {
+    let t = Instant::now();
+    let p = store.projection(id).await?;
+    base.1.push(t.elapsed().as_secs_f64() * 1e3);
+    base.2 = u64::from(p.is_some());
+    Ok(())
+}
+
+/// `sizes` merchants on grids, each case `rounds` times beside the
+/// baseline read: (case, times, count).
+async fn queue_cases(
+    store: &SharedStore,
+    id: &MerchantId,
+    sizes: &[usize],
+    rounds: usize,
+) -> anyhow::Result<Vec<(String, Vec<f64>, u64)>> {
+    let mut all: Vec<MerchantId> = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.projections_page(after.clone(), 5_000).await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.merchant.id.clone());
+        all.extend(page.into_iter().map(|p| p.merchant.id));
+    }
+    let today = yisaozhi::clock::today();
+    let rules = yisaozhi::grading::Rules::default();
+    let mut base = ("baseline: projection by id".to_owned(), Vec::new(), 0);
+    let mut out = Vec::new();
+    for &n in sizes {
+        let step = (all.len() / n.max(1)).max(1);
+        let ids: Vec<MerchantId> = all.iter().step_by(step).take(n).cloned().collect();
+        replace_grids(store, &ids).await?;
+        let mut times = Vec::new();
+        let mut found = (0, false);
+        for _ in 0..rounds {
+            baseline(store, id, &mut base).await?;
+            let t = Instant::now();
+            let c = yisaozhi::web::workbench_queues::overdue_patrols(
+                store.as_ref(),
+                "51",
+                today,
+                rules.patrol(),
+            )
+            .await?;
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+            found = (c.count, c.complete);
+        }
+        let label = if found.1 { "exact" } else { "a lower bound" };
+        out.push((
+            format!(
+                "overdue patrols, {} merchants on grids ({label})",
+                ids.len()
+            ),
+            times,
+            found.0,
+        ));
+    }
+    // The pending-review count beside 10,000 decided submissions (which
+    // the count no longer reads) and 100 pending ones in two regions.
+    let (decided, pending) = seed_reviews(store, &all).await?;
+    for prefix in ["", "5115"] {
+        let mut times = Vec::new();
+        let mut found = 0;
+        for _ in 0..rounds {
+            baseline(store, id, &mut base).await?;
+            let t = Instant::now();
+            let c =
+                yisaozhi::web::workbench_queues::pending_reviews(store.as_ref(), prefix).await?;
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+            found = c.count;
+        }
+        out.push((
+            format!(
+                "pending reviews of {}, {decided} decided and {pending} pending added",
+                if prefix.is_empty() { "all" } else { prefix }
+            ),
+            times,
+            found,
+        ));
+    }
+    out.insert(0, base);
+    Ok(out)
+}
+
+/// Adds 10,000 decided submissions and 100 pending ones (with their
+/// queue entries) of merchants among `all`, unless an earlier run did.
+async fn seed_reviews(store: &SharedStore, all: &[MerchantId]) -> anyhow::Result<(usize, usize)> {
+    use yisaozhi::shop::reviews::{Review, ReviewStatus, REVIEWS};
+    use yisaozhi::shop::{review_queue, submissions::Submission};
+    use yisaozhi::store::documents;
+    let (decided, pending) = (10_000, 100);
+    let key = |n: usize| format!("20260101T000000{n:09}-00000000");
+    if store.document(REVIEWS, &key(0)).await?.is_some() {
+        return Ok((decided, pending));
+    }
+    let today = yisaozhi::clock::today();
+    for n in 0..decided + pending {
+        let merchant = &all[(n * 7) % all.len()];
+        let review = Review {
+            id: key(n),
+            merchant: merchant.to_string(),
+            status: if n < decided {
+                ReviewStatus::Accepted
+            } else {
+                ReviewStatus::Pending
+            },
+            submitted_at: jiff::Timestamp::now(),
+            submission: Submission::SelfReport {
+                report_type: yisaozhi::model::ReportType::SelfCheck,
+                date: today,
+                supplier: None,
+                product: None,
+                batch: None,
+                items: Vec::new(),
+                summary: None,
+            },
+            decision: None,
+        };
+        documents::put(store.as_ref(), REVIEWS, &review.id, &review, None).await?;
+        if n >= decided {
+            if let Some(m) = store.merchant(merchant).await? {
+                let entry = review_queue::Entry {
+                    merchant: review.merchant.clone(),
+                    submitted_at: review.submitted_at,
+                };
+                review_queue::add(store.as_ref(), &m.region, &review.id, &entry, false).await?;
+            }
+        }
+    }
+    Ok((decided, pending))
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -135,10 +298,18 @@ async fn main() -> anyhow::Result<()> {
         .iter()
         .find_map(|p| p.merchant.uscc.as_ref().map(|u| u.to_string()))
         .unwrap_or_default();
-    let today = seed_trend(&store).await?;
-    let cases = searches(&uscc, id.as_str());
+    let queues: Vec<usize> = std::env::var("QUEUES")
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|n| n.trim().parse().ok())
+        .collect();
     // name → (times, result)
     let mut times: Vec<(String, Vec<f64>, u64)> = Vec::new();
+    if !queues.is_empty() {
+        times = queue_cases(&store, &id, &queues, rounds).await?;
+    }
+    let today = seed_trend(&store).await?;
+    let cases = searches(&uscc, id.as_str());
     let mut note = |name: &str, ms: f64, result: u64| match times.iter_mut().find(|t| t.0 == name) {
         Some(t) => {
             t.1.push(ms);
@@ -146,7 +317,7 @@ async fn main() -> anyhow::Result<()> {
         }
         None => times.push((name.to_owned(), vec![ms], result)),
     };
-    for _ in 0..rounds {
+    for _ in 0..if queues.is_empty() { rounds } else { 0 } {
         let t = Instant::now();
         let p = store.projection(&id).await?;
         note(
@@ -192,7 +363,13 @@ async fn main() -> anyhow::Result<()> {
         .to_string();
     let commit = std::env::var("COMMIT").unwrap_or_default();
     let machine = std::env::var("MACHINE").unwrap_or_default();
-    let command = std::env::var("COMMAND").unwrap_or_default();
+    // Quoted: a command may hold commas (`QUEUES=1000,5000`).
+    let command = format!(
+        "\"{}\"",
+        std::env::var("COMMAND")
+            .unwrap_or_default()
+            .replace('"', "\"\"")
+    );
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let load: Vec<&str> = load.split_whitespace().take(3).collect();
     let kind = spec.split(':').next().unwrap_or("");

@@ -6,5 +6,6 @@
 
 pub mod access;
 pub mod commitment;
+pub mod review_queue;
 pub mod reviews;
 pub mod submissions;

@@ -1,6 +1,7 @@
 //! Submissions and their review: a shop files a self-report, a reply or a
-//! credit repair application (`shop_reviews`, keyed by a time-ordered id,
-//! so the regulators' queue reads oldest first); a regulator whose scope
+//! credit repair application (`shop_reviews`, keyed by a time-ordered id;
+//! the pending ones are also listed by region in `review_queue`, which
+//! the regulators' queue reads, oldest first); a regulator whose scope
 //! covers the merchant accepts or rejects it once (a compare-and-swap on
 //! the pending document), and an accepted one becomes a record through
 //! the same import as `POST /api/v1/admin/records`, graded at once.
@@ -14,6 +15,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::review_queue;
 use super::submissions::Submission;
 use crate::grading::Rules;
 use crate::model::{AuditEntry, MerchantId, Record, RecordBody, RegionCode, MAX_TEXT_CHARS};
@@ -233,13 +235,133 @@ pub async fn submit(
         after: json!({"review": review.id, "submission": review.submission}),
         reason: None,
     };
-    if !documents::insert(store, REVIEWS, &review.id, &review, Some(audit)).await? {
+    // The queue's entry first: a submission stored is never missing from
+    // the queue; an entry whose submission failed is skipped when read.
+    let region = store.merchant(merchant).await?.map(|m| m.region);
+    if let Some(region) = &region {
+        review_queue::add(store, region, &review.id, &queue_entry(&review), false).await?;
+    }
+    let inserted = documents::insert(store, REVIEWS, &review.id, &review, Some(audit)).await;
+    if !matches!(inserted, Ok(true)) {
+        if let Some(region) = &region {
+            review_queue::remove(store, region, &review.id).await?;
+        }
+        inserted?;
         return Err(ReviewError::Conflict(
             "a submission with this id exists; try again".into(),
         ));
     }
     note_filed(store, merchant, &review.id).await?;
     Ok(review)
+}
+
+fn queue_entry(review: &Review) -> review_queue::Entry {
+    review_queue::Entry {
+        merchant: review.merchant.clone(),
+        submitted_at: review.submitted_at,
+    }
+}
+
+/// Builds the pending queue's index from every stored submission, once
+/// per store (again if its mark is removed). Entries are inserted only
+/// where absent, so concurrent builds agree; an entry written for a
+/// submission decided meanwhile is dropped when read.
+async fn ensure_queue_built(store: &dyn Store) -> Result<(), StoreError> {
+    const PAGE: usize = 1_000;
+    if review_queue::built(store).await? {
+        return Ok(());
+    }
+    let mut after: Option<String> = None;
+    loop {
+        let page = documents::page::<Review>(store, REVIEWS, after.as_deref(), PAGE).await?;
+        let done = page.len() < PAGE;
+        for (id, review) in page {
+            after = Some(id);
+            if review.status != ReviewStatus::Pending {
+                continue;
+            }
+            let Ok(merchant) = MerchantId::parse(&review.merchant) else {
+                continue;
+            };
+            if let Some(m) = store.merchant(&merchant).await? {
+                review_queue::add(store, &m.region, &review.id, &queue_entry(&review), true)
+                    .await?;
+            }
+        }
+        if done {
+            return review_queue::mark_built(store).await;
+        }
+    }
+}
+
+/// The current region of `merchant` (`None`: gone), read once per call.
+async fn region_of(
+    store: &dyn Store,
+    known: &mut std::collections::HashMap<String, Option<RegionCode>>,
+    merchant: &str,
+) -> Result<Option<RegionCode>, StoreError> {
+    if let Some(r) = known.get(merchant) {
+        return Ok(r.clone());
+    }
+    let region = match MerchantId::parse(merchant) {
+        Ok(id) => store.merchant(&id).await?.map(|m| m.region),
+        Err(_) => None,
+    };
+    known.insert(merchant.to_owned(), region.clone());
+    Ok(region)
+}
+
+/// The pending submissions of merchants in the regions starting with
+/// `prefix`, oldest first, from that range of the queue's index (up to
+/// `review_queue::MAX_PENDING_READ` entries), and whether the index was
+/// read in full. Each entry is checked against its submission (one no
+/// longer pending is dropped; one whose submission is missing is skipped,
+/// and dropped after `ORPHAN_AFTER_SECS`) and its merchant's region (a
+/// merchant that is gone is left out; one that moved takes its entry to
+/// its new region).
+pub async fn pending(
+    store: &dyn Store,
+    prefix: &str,
+    now: Timestamp,
+) -> Result<(Vec<Review>, bool), StoreError> {
+    ensure_queue_built(store).await?;
+    let (entries, complete) = review_queue::entries(store, prefix).await?;
+    let mut regions = std::collections::HashMap::new();
+    let mut out = Vec::with_capacity(entries.len());
+    for (stored_key, entry) in entries {
+        let Some((region, id)) = stored_key.split_once('/') else {
+            continue;
+        };
+        let review = match documents::get::<Review>(store, REVIEWS, id).await? {
+            Some(r) if r.status == ReviewStatus::Pending => r,
+            Some(_) => {
+                // Decided, the entry's removal not done: drop it now.
+                review_queue::drop_key(store, &stored_key).await?;
+                continue;
+            }
+            None => {
+                let age = now.as_second() - entry.submitted_at.as_second();
+                if age > review_queue::ORPHAN_AFTER_SECS {
+                    review_queue::drop_key(store, &stored_key).await?;
+                }
+                continue;
+            }
+        };
+        let Some(current) = region_of(store, &mut regions, &review.merchant).await? else {
+            continue;
+        };
+        if current.as_str() != region {
+            // The merchant moved: its entry follows it.
+            review_queue::add(store, &current, id, &entry, false).await?;
+            review_queue::drop_key(store, &stored_key).await?;
+            if !current.as_str().starts_with(prefix) {
+                continue;
+            }
+        }
+        out.push(review);
+    }
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok((out, complete))
 }
 
 /// Adds `id` to the merchant's list (compare-and-swap, retried).
@@ -296,21 +418,53 @@ pub async fn get(store: &dyn Store, id: &str) -> Result<Option<Review>, StoreErr
 pub struct ReviewFilter {
     pub kind: Option<String>,
     pub status: Option<ReviewStatus>,
+    /// The caller's visible region prefix (`""`: all): pending ones are
+    /// read from that range of the queue only.
+    pub region_prefix: String,
     /// Only ids after this one (the previous page's `next`).
     pub after: Option<String>,
     pub limit: usize,
 }
 
+/// Whether `merchant` is known and in a region `visible` accepts, read
+/// once per merchant (remembered for up to 10,000 merchants).
+async fn in_scope(
+    store: &dyn Store,
+    seen: &mut std::collections::HashMap<String, bool>,
+    merchant: &str,
+    visible: &(dyn Fn(&RegionCode) -> bool + Sync),
+) -> Result<bool, StoreError> {
+    if let Some(v) = seen.get(merchant) {
+        return Ok(*v);
+    }
+    let v = match MerchantId::parse(merchant) {
+        Ok(id) => store
+            .merchant(&id)
+            .await?
+            .is_some_and(|m| visible(&m.region)),
+        Err(_) => false,
+    };
+    if seen.len() < 10_000 {
+        seen.insert(merchant.to_owned(), v);
+    }
+    Ok(v)
+}
+
 /// Submissions matching `filter` of merchants in the regions `visible`
 /// accepts, oldest first, and the cursor of the next page if there may be
 /// more. A merchant's region is read once per listing (a submission whose
-/// merchant is gone is left out).
+/// merchant is gone is left out). Pending ones come from the queue
+/// (`review_queue`, the range of `filter.region_prefix`); others from the
+/// whole collection in key order.
 pub async fn list(
     store: &dyn Store,
     filter: &ReviewFilter,
     visible: &(dyn Fn(&RegionCode) -> bool + Sync),
 ) -> Result<(Vec<Review>, Option<String>), StoreError> {
     const PAGE: usize = 500;
+    if filter.status == Some(ReviewStatus::Pending) {
+        return list_pending(store, filter, visible).await;
+    }
     let mut out = Vec::new();
     let mut after = filter.after.clone();
     let mut seen: std::collections::HashMap<String, bool> = std::collections::HashMap::new();
@@ -326,23 +480,7 @@ pub async fn list(
             if !kind_ok || !filter.status.is_none_or(|s| review.status == s) {
                 continue;
             }
-            let in_scope = match seen.get(&review.merchant) {
-                Some(v) => *v,
-                None => {
-                    let v = match MerchantId::parse(&review.merchant) {
-                        Ok(id) => store
-                            .merchant(&id)
-                            .await?
-                            .is_some_and(|m| visible(&m.region)),
-                        Err(_) => false,
-                    };
-                    if seen.len() < 10_000 {
-                        seen.insert(review.merchant.clone(), v);
-                    }
-                    v
-                }
-            };
-            if in_scope {
+            if in_scope(store, &mut seen, &review.merchant, visible).await? {
                 out.push(review);
                 if out.len() == filter.limit {
                     return Ok((out, after));
@@ -353,6 +491,38 @@ pub async fn list(
             return Ok((out, None));
         }
     }
+}
+
+/// [`list`] of pending submissions, from the queue.
+async fn list_pending(
+    store: &dyn Store,
+    filter: &ReviewFilter,
+    visible: &(dyn Fn(&RegionCode) -> bool + Sync),
+) -> Result<(Vec<Review>, Option<String>), StoreError> {
+    let (queue, _) = pending(store, &filter.region_prefix, Timestamp::now()).await?;
+    let mut regions: std::collections::HashMap<String, bool> = std::collections::HashMap::new();
+    let mut out = Vec::new();
+    for review in queue {
+        let after = filter
+            .after
+            .as_deref()
+            .is_none_or(|a| review.id.as_str() > a);
+        let kind_ok = filter
+            .kind
+            .as_deref()
+            .is_none_or(|k| review.submission.kind() == k);
+        if !after || !kind_ok {
+            continue;
+        }
+        if out.len() == filter.limit {
+            let next = out.last().map(|r: &Review| r.id.clone());
+            return Ok((out, next));
+        }
+        if in_scope(store, &mut regions, &review.merchant, visible).await? {
+            out.push(review);
+        }
+    }
+    Ok((out, None))
 }
 
 /// A decision as typed (`accept` or `reject`) and its reason: blank is
@@ -530,6 +700,11 @@ pub async fn decide(
     if !documents::replace(store, REVIEWS, id, text, Some(&decided), Some(audit)).await? {
         let now_stored = get(store, id).await?.ok_or_else(not_found)?;
         return Err(already(&now_stored));
+    }
+    // Decided: out of the queue. Should this fail, the entry is dropped
+    // when the queue is next read (its submission is no longer pending).
+    if let Err(e) = review_queue::remove(store, &merchant.region, id).await {
+        tracing::warn!(error = %e, review = id, "cannot remove a decided submission from the queue");
     }
     let mut regraded = Vec::new();
     if let Some(line) = line {

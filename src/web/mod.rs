@@ -40,3 +40,4 @@ pub use routes::{routes, MAX_BODY_BYTES, ROUTES};
 pub use scan::serve_scans_first;
 pub use security_headers::security_headers;
 pub use state::{auth_failure_cache, AppState, MAX_AUTH_FAILURES_PER_MINUTE};
+pub use workbench::dashboard_data as workbench_queues;

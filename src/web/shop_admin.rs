@@ -151,6 +151,7 @@ pub async fn list_reviews(
         status,
         after,
         limit,
+        region_prefix: who.scope.visible_prefix().to_owned(),
     };
     // A region's token: its merchants' submissions only.
     let scope = who.scope.clone();

@@ -2,14 +2,20 @@
 //! access on a merchant's page: decisions made by forms land exactly as
 //! the JSON API's (status, record, regrade, audit with the token's name),
 //! a township token sees and decides only its region's submissions, and a
-//! form without the session's `csrf` changes nothing.
+//! form without the session's `csrf` changes nothing; the pending queue
+//! and its count are exact past many decided submissions.
 
 use reqwest::Method;
 use serde_json::{json, Value};
 
+use yisaozhi::shop::review_queue;
+use yisaozhi::shop::reviews::{self, Review, ReviewStatus, REVIEWS};
+use yisaozhi::store::documents;
+
 use crate::helpers::TestApp;
 use crate::shop::{as_shop, rules_of, seed, shop_token, Y};
-use crate::workbench::{add_token, login, request, store_of};
+use crate::workbench::{add_token, login, request, store_of, Session};
+use crate::workbench_dashboard::queue_count;
 
 /// A merchant of 翠屏区 (511502), outside the demo county (511504).
 pub(crate) const FOREIGN: &str = "CP-0009";
@@ -274,14 +280,7 @@ async fn a_township_token_neither_sees_nor_decides_another_regions_submissions()
     assert_eq!(shown(&page.body), [ours.as_str(), theirs.as_str()]);
     assert!(!page.body.contains("name=\"decision\""));
     // Its own region's: decided.
-    let res = staff
-        .post(
-            &app.base,
-            &format!("/admin/reviews/{theirs}"),
-            &[("decision", "reject"), ("reason", "照片不清")],
-        )
-        .await;
-    assert_eq!(res.status, 303, "{}", res.body);
+    reject(&app, &staff, &theirs).await;
 }
 
 #[tokio::test]
@@ -447,4 +446,136 @@ async fn a_long_queue_is_shown_a_page_at_a_time_oldest_first() {
     assert_eq!(shown(&second.body), filed[20..]);
     assert!(!second.body.contains("after="), "no page after the last");
     assert!(second.body.contains("回到第一页"));
+}
+
+/// Rejects submission `id` by the workbench's form.
+async fn reject(app: &TestApp, staff: &Session, id: &str) {
+    let fields = [("decision", "reject"), ("reason", "照片不清")];
+    let res = staff
+        .post(&app.base, &format!("/admin/reviews/{id}"), &fields)
+        .await;
+    assert_eq!(res.status, 303, "{}", res.body);
+}
+
+/// Files today's self-check of `merchant`; its id.
+async fn self_check(app: &TestApp, merchant: &str) -> String {
+    let token = shop_token(app, merchant).await;
+    let body = json!({"report_type": "self_check", "date": day(0)});
+    file(app, &token, "/api/v1/shop/self-reports", body).await
+}
+
+/// A copy of `review` under `id`, with `status`.
+fn stored_as(review: &Review, id: &str, merchant: &str, status: ReviewStatus) -> Review {
+    let mut r = review.clone();
+    r.id = id.to_owned();
+    r.merchant = merchant.to_owned();
+    r.status = status;
+    r
+}
+
+#[tokio::test]
+async fn past_many_decided_submissions_the_pending_ones_are_counted_and_listed() {
+    let app = crate::helpers::spawn_app().await;
+    seed(&app).await;
+    register_foreign(&app).await;
+    let store = store_of(&app).await;
+    let ours = self_check(&app, Y).await;
+    let template = reviews::get(store.as_ref(), &ours).await.unwrap().unwrap();
+    // A long-lived store: more decided submissions, older than any
+    // pending one, than the dashboard used to read (5,000) before it
+    // stopped; and among them one pending since before the queue had
+    // its index (found when the index is built on the first read).
+    for n in 0..5_001 {
+        let id = format!("20200101T000000{n:09}-00000000");
+        let r = stored_as(&template, &id, Y, ReviewStatus::Accepted);
+        documents::put(store.as_ref(), REVIEWS, &id, &r, None)
+            .await
+            .unwrap();
+    }
+    let before_index = "20200102T000000000000000-00000000";
+    let r = stored_as(&template, before_index, FOREIGN, ReviewStatus::Pending);
+    documents::put(store.as_ref(), REVIEWS, before_index, &r, None)
+        .await
+        .unwrap();
+    // And one whose entry was lost: the build finds it too.
+    documents::remove(
+        store.as_ref(),
+        review_queue::PENDING,
+        &format!("511504/{ours}"),
+        None,
+    )
+    .await
+    .unwrap();
+    let second = file(
+        &app,
+        &shop_token(&app, Y).await,
+        "/api/v1/shop/replies",
+        json!({"rule": "Y2", "text": "已整改。"}),
+    )
+    .await;
+    let theirs = self_check(&app, FOREIGN).await;
+    // One decided by a decision that stopped before it left the queue:
+    // its entry is stale and dropped when read.
+    let stale = self_check(&app, Y).await;
+    let text = store.document(REVIEWS, &stale).await.unwrap().unwrap();
+    let decided = stored_as(
+        &reviews::get(store.as_ref(), &stale).await.unwrap().unwrap(),
+        &stale,
+        Y,
+        ReviewStatus::Rejected,
+    );
+    assert!(
+        documents::replace(store.as_ref(), REVIEWS, &stale, text, Some(&decided), None)
+            .await
+            .unwrap()
+    );
+    assert!(store
+        .document(review_queue::PENDING, &format!("511504/{stale}"))
+        .await
+        .unwrap()
+        .is_some());
+
+    // Every region: the four pending, oldest first; the count exact.
+    let everyone = [
+        before_index,
+        ours.as_str(),
+        second.as_str(),
+        theirs.as_str(),
+    ];
+    assert_eq!(ids(&listed(&app, &app.token, "pending").await), everyone);
+    let staff = login(&app.base, &app.token).await;
+    let page = staff.get(&app.base, "/admin").await.body;
+    assert_eq!(queue_count(&page, "pending-reviews"), 4);
+    assert!(!page.contains("至少"), "the counts are exact");
+    assert_eq!(
+        shown(&staff.get(&app.base, "/admin/reviews").await.body),
+        everyone
+    );
+    assert!(store
+        .document(review_queue::PENDING, &format!("511504/{stale}"))
+        .await
+        .unwrap()
+        .is_none());
+    // A township: its region's only, in the API, the queue and the count.
+    let township = add_token(&store, "翠屏区白沙所", "write:511502").await;
+    assert_eq!(
+        ids(&listed(&app, &township, "pending").await),
+        [before_index, theirs.as_str()]
+    );
+    let clerk = login(&app.base, &township).await;
+    let page = clerk.get(&app.base, "/admin").await.body;
+    assert_eq!(queue_count(&page, "pending-reviews"), 2);
+    assert_eq!(
+        shown(&clerk.get(&app.base, "/admin/reviews").await.body),
+        [before_index, theirs.as_str()]
+    );
+    // A decision takes one out of the queue and the count.
+    reject(&app, &clerk, &theirs).await;
+    let page = clerk.get(&app.base, "/admin").await.body;
+    assert_eq!(queue_count(&page, "pending-reviews"), 1);
+    assert!(store
+        .document(review_queue::PENDING, &format!("511502/{theirs}"))
+        .await
+        .unwrap()
+        .is_none());
 }

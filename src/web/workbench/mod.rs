@@ -16,7 +16,7 @@ pub mod audit;
 mod charts;
 pub mod cookies;
 pub mod dashboard;
-mod dashboard_data;
+pub mod dashboard_data;
 pub mod errors;
 pub mod forms;
 pub mod import;

@@ -65,6 +65,7 @@ pub async fn page_handler(
         status: Some(ReviewStatus::Pending),
         after: after.clone(),
         limit: PER_PAGE,
+        region_prefix: staff.scope.visible_prefix().to_owned(),
     };
     let scope = staff.scope.clone();
     let store = state.store.as_ref();

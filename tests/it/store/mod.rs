@@ -35,6 +35,7 @@ mod layouts;
 mod merchants_records;
 mod queries;
 mod redis_only;
+mod review_queue;
 mod service;
 mod shop;
 
@@ -45,6 +46,7 @@ use self::layouts::*;
 use self::merchants_records::*;
 use self::queries::*;
 use self::redis_only::redis_of;
+use self::review_queue::*;
 use self::service::*;
 use self::shop::*;
 
@@ -169,6 +171,7 @@ conformance!(
     an_activation_code_opens_one_session_of_concurrent_logins,
     revoking_access_ends_sessions_and_a_new_code_replaces_the_old,
     a_submission_is_decided_once_and_becomes_a_graded_record,
+    the_pending_queue_reads_a_regions_range_and_drops_stale_entries,
     the_feed_lists_each_public_change_once_in_order,
     concurrent_writers_leave_each_change_once,
     searches_and_stats_answer_what_reading_every_projection_answers,
