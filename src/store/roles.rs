@@ -344,7 +344,10 @@ pub(crate) async fn sampling_of_all_inputs<S: BatchStore + ?Sized>(
             }
         }
     };
-    let (read, ()) = tokio::join!(store.stream_grading_inputs(ids, batch, None, all_tx), forward);
+    let (read, ()) = tokio::join!(
+        store.stream_grading_inputs(ids, batch, None, all_tx),
+        forward
+    );
     read
 }
 

@@ -385,9 +385,6 @@ pub(super) async fn the_sampling_inputs_are_each_merchants_sampling_records_in_i
             (i.merchant.id.as_str(), ids)
         })
         .collect();
-    assert_eq!(
-        shown,
-        [("S1", vec!["s1-b"]), ("S3", vec!["s3-a", "s3-b"])]
-    );
+    assert_eq!(shown, [("S1", vec!["s1-b"]), ("S3", vec!["s3-a", "s3-b"])]);
     assert_eq!(got[1].merchant.name, "商户S3");
 }
