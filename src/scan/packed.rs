@@ -45,8 +45,12 @@ fn feed(z: &mut Compress, mut input: &[u8], out: &mut Vec<u8>) {
             .compress_vec(input, out, FlushCompress::Sync)
             .expect("deflate into memory");
         input = &input[(z.total_in() - before) as usize..];
-        // Done once the input is in and the flush fitted (room left over).
-        if input.is_empty() && out.len() < out.capacity() && status == Status::Ok {
+        // Done once the input is in and the flush fitted (room left over);
+        // a flush right after another has nothing to add (`BufError`).
+        if input.is_empty()
+            && out.len() < out.capacity()
+            && matches!(status, Status::Ok | Status::BufError)
+        {
             return;
         }
     }
