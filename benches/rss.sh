@@ -81,7 +81,7 @@ echo "page walk: RssAnon $((a2 / 1048576)) MiB, +$(((a2 - a1) / N)) bytes per me
 # What a merchant's answers keep, compressed, on a sample of 200: the JSON
 # answer's projection members (deflated on their own), the text around them
 # (kept plain), and the page after the head every scan page shares
-# (deflated after it). zlib level 6 here, miniz_oxide's in the service: about
+# (deflated after it). zlib level 6 here, zlib-rs's in the service: about
 # the same sizes.
 shuf -n 200 --random-source=<(yes) "$work/tokens.txt" | while read -r t; do
   curl -s "http://127.0.0.1:$port/api/v1/scan/$t" | base64 -w0; echo -n " "
