@@ -18,7 +18,11 @@ const PAGE: &[u8] = include_bytes!("fixtures/scan_page.html");
 
 /// The head every scan page shares: up to its `<title>`.
 fn split_page() -> (&'static [u8], &'static [u8]) {
-    let title = PAGE.windows(7).position(|w| w == b"<title>").expect("a title") + 7;
+    let title = PAGE
+        .windows(7)
+        .position(|w| w == b"<title>")
+        .expect("a title")
+        + 7;
     PAGE.split_at(title)
 }
 
