@@ -7,9 +7,9 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use maud::{html, Markup};
 
-use super::act::merchant_of_empty_form;
+use super::act::{back_to, merchant_of_empty_form};
 use super::errors::PageError;
-use super::layout::{csrf_field, page, see_other, Nav};
+use super::layout::{csrf_field, page, Nav};
 use super::staff::Staff;
 use crate::clock;
 use crate::model::Merchant;
@@ -91,8 +91,5 @@ pub async fn revoke(
 ) -> Result<HttpResponse, PageError> {
     let merchant = merchant_of_empty_form(&state, &staff, id, req, payload).await?;
     revoke_access_for(&state, &staff, &merchant.id).await?;
-    Ok(see_other(&format!(
-        "/admin/merchants/{}?done=access_revoked",
-        merchant.id
-    )))
+    Ok(back_to(&merchant.id, "access_revoked"))
 }

@@ -8,7 +8,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use super::errors::PageError;
-use super::forms::read_form;
+use super::forms::{read_empty_form, read_form};
 use super::layout::see_other;
 use super::staff::Staff;
 use crate::clock;
@@ -28,10 +28,7 @@ struct OverrideForm {
     expires_at: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
-struct Empty {}
-
-fn back_to(id: &MerchantId, done: &str) -> HttpResponse {
+pub(super) fn back_to(id: &MerchantId, done: &str) -> HttpResponse {
     see_other(&format!("/admin/merchants/{id}?done={done}"))
 }
 
@@ -67,7 +64,7 @@ pub(super) async fn merchant_of_empty_form(
     payload: web::Payload,
 ) -> Result<Merchant, PageError> {
     let id = id?;
-    let _: Empty = read_form(staff, &req, payload).await?;
+    read_empty_form(staff, &req, payload).await?;
     Ok(writable_merchant(state, staff, &id).await?)
 }
 

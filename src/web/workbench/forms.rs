@@ -34,6 +34,18 @@ pub fn check_csrf<'a>(
     }
 }
 
+/// Checks the `csrf` of a form that carries nothing else (a button).
+pub async fn read_empty_form(
+    staff: &Staff,
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<(), PageError> {
+    #[derive(serde::Deserialize)]
+    struct Empty {}
+    let _: Empty = read_form(staff, req, payload).await?;
+    Ok(())
+}
+
 /// Reads an `application/x-www-form-urlencoded` body of `staff`'s session
 /// into `T` (which ignores the `csrf` field), after checking its `csrf`.
 pub async fn read_form<T: DeserializeOwned>(

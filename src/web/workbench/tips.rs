@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::errors::PageError;
-use super::forms::read_form;
+use super::forms::{read_empty_form, read_form};
 use super::layout::{csrf_field, page, see_other, Nav};
 use super::staff::Staff;
 use crate::auth::Scope;
@@ -200,9 +200,6 @@ pub async fn publish(
     Ok(see_other("/admin/tips?done=published"))
 }
 
-#[derive(Debug, Deserialize)]
-struct Empty {}
-
 pub async fn withdraw(
     state: web::Data<AppState>,
     staff: Staff,
@@ -210,7 +207,7 @@ pub async fn withdraw(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, PageError> {
-    let _: Empty = read_form(&staff, &req, payload).await?;
+    read_empty_form(&staff, &req, payload).await?;
     delete_tip(&state, &staff, &id).await?;
     Ok(see_other("/admin/tips?done=withdrawn"))
 }
