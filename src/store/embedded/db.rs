@@ -42,6 +42,13 @@ pub(super) struct Database {
     pub(super) bulk_min: u64,
     /// Tells the checkpoint thread to stop.
     pub(super) stop: Arc<AtomicBool>,
+    /// Set for the rest of the process once it writes most of the store
+    /// (a bulk import, a regrade read in one scan): the checkpoint thread
+    /// then leaves the WAL to grow with the job (bounded by what it
+    /// writes, truncated when the store closes) instead of holding the
+    /// writer back for full checkpoints, which cost such a job a third
+    /// more peak memory.
+    pub(super) bulk_writes: Arc<AtomicBool>,
     pub(super) checkpoints: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 

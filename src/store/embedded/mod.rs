@@ -33,6 +33,7 @@ mod writes;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 pub use self::db::EmbeddedStore;
 use self::db::{
@@ -41,20 +42,65 @@ use self::db::{
 };
 use crate::store::sort::remove_stale_sort_dirs;
 
+/// Above this size the checkpoint thread copies the whole WAL and starts
+/// it over ([`start_checkpoints`]; overridable with
+/// `YSZ_EMBEDDED_WAL_RESTART_BYTES`, for tests).
+const WAL_RESTART_BYTES: u64 = 256 << 20;
+/// How long that full checkpoint waits for the writer's transaction and
+/// for readers on older snapshots; new writers wait while it does.
+const WAL_RESTART_WAIT: Duration = Duration::from_millis(250);
+/// After a full checkpoint that could not finish, the next is tried this
+/// much later (a long read, such as an export, holds it back).
+const WAL_RESTART_RETRY: Duration = Duration::from_secs(5);
+
 /// Copies the WAL into the database on its own thread and connection
 /// (passive checkpoints: never blocking readers or the writer), so the
 /// writer's commits do not pay for the copying and its `fsync`s.
-fn start_checkpoints(path: &Path, stop: Arc<AtomicBool>) -> Option<std::thread::JoinHandle<()>> {
+///
+/// SQLite starts the WAL over only when a write begins after a checkpoint
+/// has copied all of it. Under a steady stream of small writes (codes
+/// issued one after another, 2,800 a second) a passive checkpoint never
+/// catches up with the last frame, and the WAL grew without bound: 30 GB
+/// for 690,000 codes. So once the WAL passes `restart_bytes`
+/// ([`WAL_RESTART_BYTES`]), a truncating checkpoint holds the writers back
+/// for the frames the passive one left (waiting at most
+/// [`WAL_RESTART_WAIT`]) and empties it; not in a process that writes
+/// most of the store ([`Database::bulk_writes`]).
+fn start_checkpoints(
+    path: &Path,
+    restart_bytes: u64,
+    bulk_writes: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+) -> Option<std::thread::JoinHandle<()>> {
     let path = path.to_owned();
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let wal = std::path::PathBuf::from(wal);
     let started = std::thread::Builder::new()
         .name("ysz-checkpoint".into())
         .spawn(move || {
             let Ok(conn) = connect(&path, 1024) else {
                 return;
             };
+            let _ = conn.busy_timeout(WAL_RESTART_WAIT);
+            let mut next_restart = Instant::now();
             while !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(std::time::Duration::from_millis(100));
+                std::thread::sleep(Duration::from_millis(100));
                 let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                let large = std::fs::metadata(&wal).is_ok_and(|m| m.len() > restart_bytes);
+                let bulk = bulk_writes.load(Ordering::Relaxed);
+                if large && !bulk && Instant::now() >= next_restart {
+                    // (busy, frames in the WAL, frames copied); busy is 1
+                    // when the checkpoint could not finish in time.
+                    let done = conn
+                        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                            r.get::<_, i64>(0)
+                        })
+                        .is_ok_and(|busy| busy == 0);
+                    if !done {
+                        next_restart = Instant::now() + WAL_RESTART_RETRY;
+                    }
+                }
             }
         });
     match started {
@@ -107,7 +153,14 @@ impl EmbeddedStore {
         };
         remove_stale_sort_dirs(dir);
         let stop = Arc::new(AtomicBool::new(false));
-        let checkpoints = start_checkpoints(&path, stop.clone());
+        let restart_bytes = env("YSZ_EMBEDDED_WAL_RESTART_BYTES", WAL_RESTART_BYTES as usize);
+        let bulk_writes = Arc::new(AtomicBool::new(false));
+        let checkpoints = start_checkpoints(
+            &path,
+            restart_bytes as u64,
+            bulk_writes.clone(),
+            stop.clone(),
+        );
         if checkpoints.is_some() {
             writer
                 .pragma_update(None, "wal_autocheckpoint", 0)
@@ -116,6 +169,7 @@ impl EmbeddedStore {
         Ok(Self {
             db: Arc::new(Database {
                 stop,
+                bulk_writes,
                 checkpoints: Mutex::new(checkpoints),
                 dir: dir.to_owned(),
                 sequential_read_min: env("YSZ_EMBEDDED_SEQUENTIAL_READ_MIN", SEQUENTIAL_READ_MIN),
