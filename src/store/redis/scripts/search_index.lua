@@ -5,53 +5,144 @@
 -- (each followed by \31), credit code and name, joined by \30. The cell
 -- and credit-code keys are named here from their prefixes: they carry the
 -- same hash tag as KEYS, so they live in the same slot.
+--
+-- The batch is read with two HMGETs and written with one command per key
+-- it touches (not a few per merchant): what each merchant's change moves
+-- is gathered first, a member's last move in the batch winning, as if the
+-- merchants were indexed one after another.
 local SEP, CAT = '\30', '\31'
+local find, sub = string.find, string.sub
 local function fields(row)
-  local f = {}
-  for part in string.gmatch(row .. SEP, '(.-)' .. SEP) do f[#f + 1] = part end
-  return f
+  local f, from = {}, 1
+  while true do
+    local at = find(row, SEP, from, true)
+    if not at then
+      f[#f + 1] = sub(row, from)
+      return f
+    end
+    f[#f + 1] = sub(row, from, at - 1)
+    from = at + 1
+  end
+end
+
+local n = tonumber(ARGV[3])
+if n == 0 then return 0 end
+local ids = {}
+for i = 1, n do ids[i] = ARGV[2 + 2 * i] end
+local held = redis.call('HMGET', KEYS[1], unpack(ids))
+local printed_list = redis.call('HMGET', KEYS[3], unpack(ids))
+
+-- The row each merchant has so far (a merchant may come twice) and the
+-- grade printed on its active code.
+local current, printed = {}, {}
+for i = 1, n do
+  if current[ids[i]] == nil then current[ids[i]] = held[i] end
+  printed[ids[i]] = printed_list[i]
+end
+
+-- key → member → true (add) / false (remove); hash → field → delta.
+local zsets, sets, deltas = {}, {}, {}
+local zset_keys, set_keys, delta_keys = {}, {}, {}
+local function move(kind, keys, key, member, present)
+  local m = kind[key]
+  if not m then
+    m = {}
+    kind[key] = m
+    keys[#keys + 1] = key
+  end
+  m[member] = present
 end
 local function add(hash, field, by)
-  if redis.call('HINCRBY', hash, field, by) == 0 then redis.call('HDEL', hash, field) end
+  local d = deltas[hash]
+  if not d then
+    d = {}
+    deltas[hash] = d
+    delta_keys[#delta_keys + 1] = hash
+  end
+  d[field] = (d[field] or 0) + by
 end
 local function count(f, by)
   local cell = f[1] .. '|' .. f[2] .. '|' .. f[3] .. '|'
   add(KEYS[2], cell, by)
   local seen = {}
-  for c in string.gmatch(f[4], '(.-)' .. CAT) do
+  local cats, from = f[4], 1
+  while true do
+    local at = find(cats, CAT, from, true)
+    if not at then break end
+    local c = sub(cats, from, at - 1)
     if c ~= '' and not seen[c] then
       seen[c] = true
       add(KEYS[2], cell .. c, by)
     end
-  end
-end
-local function reprint(id, f, by)
-  local printed = redis.call('HGET', KEYS[3], id)
-  if printed and printed ~= f[2] then
-    if by > 0 then redis.call('ZADD', KEYS[4], 0, id) else redis.call('ZREM', KEYS[4], id) end
-    add(KEYS[5], f[1], by)
+    from = at + 1
   end
 end
 local function place(id, f, by)
-  local cell = ARGV[1] .. f[1] .. ':' .. f[2] .. ':' .. f[3]
-  if by > 0 then
-    redis.call('ZADD', cell, 0, id)
-    if f[5] ~= '' then redis.call('SADD', ARGV[2] .. f[5], id) end
-  else
-    redis.call('ZREM', cell, id)
-    if f[5] ~= '' then redis.call('SREM', ARGV[2] .. f[5], id) end
-  end
+  local present = by > 0
+  move(zsets, zset_keys, ARGV[1] .. f[1] .. ':' .. f[2] .. ':' .. f[3], id, present)
+  if f[5] ~= '' then move(sets, set_keys, ARGV[2] .. f[5], id, present) end
   count(f, by)
-  reprint(id, f, by)
+  local p = printed[id]
+  if p and p ~= f[2] then
+    move(zsets, zset_keys, KEYS[4], id, present)
+    add(KEYS[5], f[1], by)
+  end
 end
-local n = tonumber(ARGV[3])
+
+local rows, changed = {}, {}
 for i = 1, n do
-  local id, row = ARGV[2 + 2 * i], ARGV[3 + 2 * i]
-  local old = redis.call('HGET', KEYS[1], id)
+  local id, row = ids[i], ARGV[3 + 2 * i]
+  local old = current[id]
   if old ~= row then
     if old then place(id, fields(old), -1) end
-    redis.call('HSET', KEYS[1], id, row)
     place(id, fields(row), 1)
+    current[id] = row
+    if not rows[id] then changed[#changed + 1] = id end
+    rows[id] = row
   end
+end
+
+-- Redis and Lua bound a call's arguments: at most this many per command.
+local PER_CALL = 4000
+local function each_call(cmd, key, args)
+  for from = 1, #args, PER_CALL do
+    redis.call(cmd, key, unpack(args, from, math.min(from + PER_CALL - 1, #args)))
+  end
+end
+for _, key in ipairs(zset_keys) do
+  local adds, rems = {}, {}
+  for member, present in pairs(zsets[key]) do
+    if present then
+      adds[#adds + 1] = 0
+      adds[#adds + 1] = member
+    else
+      rems[#rems + 1] = member
+    end
+  end
+  if #rems > 0 then each_call('ZREM', key, rems) end
+  if #adds > 0 then each_call('ZADD', key, adds) end
+end
+for _, key in ipairs(set_keys) do
+  local adds, rems = {}, {}
+  for member, present in pairs(sets[key]) do
+    if present then adds[#adds + 1] = member else rems[#rems + 1] = member end
+  end
+  if #rems > 0 then each_call('SREM', key, rems) end
+  if #adds > 0 then each_call('SADD', key, adds) end
+end
+for _, hash in ipairs(delta_keys) do
+  for field, by in pairs(deltas[hash]) do
+    if by ~= 0 and redis.call('HINCRBY', hash, field, by) == 0 then
+      redis.call('HDEL', hash, field)
+    end
+  end
+end
+if #changed > 0 then
+  local args = {}
+  for _, id in ipairs(changed) do
+    args[#args + 1] = id
+    args[#args + 1] = rows[id]
+  end
+  each_call('HSET', KEYS[1], args)
 end
 return n
