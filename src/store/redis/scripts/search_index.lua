@@ -43,22 +43,21 @@ end
 -- key → member → true (add) / false (remove); hash → field → delta.
 local zsets, sets, deltas = {}, {}, {}
 local zset_keys, set_keys, delta_keys = {}, {}, {}
-local function move(kind, keys, key, member, present)
-  local m = kind[key]
-  if not m then
-    m = {}
-    kind[key] = m
+-- The table of `key` in `kind`, made (and `key` listed) on first use.
+local function of(kind, keys, key)
+  local t = kind[key]
+  if not t then
+    t = {}
+    kind[key] = t
     keys[#keys + 1] = key
   end
-  m[member] = present
+  return t
+end
+local function move(kind, keys, key, member, present)
+  of(kind, keys, key)[member] = present
 end
 local function add(hash, field, by)
-  local d = deltas[hash]
-  if not d then
-    d = {}
-    deltas[hash] = d
-    delta_keys[#delta_keys + 1] = hash
-  end
+  local d = of(deltas, delta_keys, hash)
   d[field] = (d[field] or 0) + by
 end
 local function count(f, by)
