@@ -215,7 +215,7 @@ pub(super) fn begin(db: Arc<Database>, expected_records: u64) -> StoreResult<Emb
             holds_importing: false,
         });
     }
-    db.bulk_writes.store(true, Ordering::Relaxed);
+    db.note_bulk_writes();
     // From here on, dropping it clears `importing` again.
     let mut import = EmbeddedBulkImport {
         db: db.clone(),

@@ -52,6 +52,14 @@ pub(super) struct Database {
     pub(super) checkpoints: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
+impl Database {
+    /// Notes that this process writes most of the store
+    /// ([`Database::bulk_writes`]).
+    pub(super) fn note_bulk_writes(&self) {
+        self.bulk_writes.store(true, Ordering::Relaxed);
+    }
+}
+
 impl Drop for Database {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);

@@ -77,8 +77,7 @@ pub(super) fn read_grading_inputs_in_order(
 ) -> StoreResult<()> {
     use rayon::prelude::*;
     let started = std::time::Instant::now();
-    db.bulk_writes
-        .store(true, std::sync::atomic::Ordering::Relaxed);
+    db.note_bulk_writes();
     widen_writer_cache(&db.writer.lock().unwrap_or_else(|p| p.into_inner()))?;
     let conn = connect(&db.dir.join(DB_FILE), READER_CACHE_KIB).map_err(unavailable)?;
     conn.execute_batch("BEGIN").map_err(sql)?;

@@ -73,9 +73,7 @@ fn start_checkpoints(
     stop: Arc<AtomicBool>,
 ) -> Option<std::thread::JoinHandle<()>> {
     let path = path.to_owned();
-    let mut wal = path.as_os_str().to_owned();
-    wal.push("-wal");
-    let wal = std::path::PathBuf::from(wal);
+    let wal = beside(&path, "-wal");
     let started = std::thread::Builder::new()
         .name("ysz-checkpoint".into())
         .spawn(move || {
@@ -112,6 +110,13 @@ fn start_checkpoints(
     }
 }
 
+/// The file SQLite keeps beside the database `db`: its name with `suffix`.
+fn beside(db: &Path, suffix: &str) -> std::path::PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push(suffix);
+    name.into()
+}
+
 /// The database file created mode 0600 before SQLite opens it, and its
 /// journals narrowed to 0600 if a former run left them wider: SQLite
 /// creates `-wal` and `-shm` with the database file's mode.
@@ -120,9 +125,7 @@ fn prepare_files(db: &Path) -> anyhow::Result<()> {
     crate::files::prepare_file(db)
         .with_context(|| format!("cannot create store {}", db.display()))?;
     for suffix in ["-wal", "-shm", "-journal"] {
-        let mut journal = db.as_os_str().to_owned();
-        journal.push(suffix);
-        let journal = std::path::PathBuf::from(journal);
+        let journal = beside(db, suffix);
         crate::files::restrict_file(&journal)
             .with_context(|| format!("cannot make {} private", journal.display()))?;
     }

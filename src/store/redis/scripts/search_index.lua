@@ -88,7 +88,8 @@ local function place(id, f, by)
   end
 end
 
-local rows, changed = {}, {}
+-- The merchants whose row changed (each once); `current` has their rows.
+local changed, listed = {}, {}
 for i = 1, n do
   local id, row = ids[i], ARGV[3 + 2 * i]
   local old = current[id]
@@ -96,8 +97,10 @@ for i = 1, n do
     if old then place(id, fields(old), -1) end
     place(id, fields(row), 1)
     current[id] = row
-    if not rows[id] then changed[#changed + 1] = id end
-    rows[id] = row
+    if not listed[id] then
+      listed[id] = true
+      changed[#changed + 1] = id
+    end
   end
 end
 
@@ -140,7 +143,7 @@ if #changed > 0 then
   local args = {}
   for _, id in ipairs(changed) do
     args[#args + 1] = id
-    args[#args + 1] = rows[id]
+    args[#args + 1] = current[id]
   end
   each_call('HSET', KEYS[1], args)
 end
