@@ -24,7 +24,9 @@ pub mod packed;
 mod rereads;
 mod view;
 
-pub use self::view::{Memo, MemoKey, MerchantView, Status, TextKey, Verified, ANSWER_SLOTS};
+pub use self::view::{
+    members_shared, Memo, MemoKey, MerchantView, Status, TextKey, Verified, ANSWER_SLOTS,
+};
 
 /// The outcome of one scan.
 #[derive(Debug)]
@@ -416,14 +418,14 @@ impl Scanner {
     /// `answer` of the memo in `slot` for a scan of `text` today with the
     /// current tips, if the merchant's view is cached and holds one for this
     /// very text: the warm path, with no signature check and no second
-    /// cache. `answer` also gets the view (whose projection a memo may
-    /// refer to).
+    /// cache. `answer` also gets the text's claims and the view (whose
+    /// projection a memo may refer to).
     pub async fn memoised_answer<R>(
         &self,
         text: &str,
         today: Date,
         slot: usize,
-        answer: impl FnOnce(Status, &Memo, &MerchantView) -> R,
+        answer: impl FnOnce(Status, &Verified, &Memo, &MerchantView) -> R,
     ) -> Option<R> {
         let views = self.views.as_ref()?;
         // Untrusted until the text is found among the view's checked ones.
@@ -433,7 +435,9 @@ impl Scanner {
             day: today,
             tips: self.tips.generation(),
         };
-        let answer = view.with_memo(text, key, slot, |status, memo| answer(status, memo, &view))?;
+        let answer = view.with_memo(text, key, slot, |status, claims, memo| {
+            answer(status, claims, memo, &view)
+        })?;
         metrics::cache("merchant_views", true);
         self.reread_if_due(claimed.as_str(), &view);
         Some(answer)
@@ -754,14 +758,13 @@ mod tests {
         let key = |day, tips| MemoKey { day, tips };
         let json = (key(today, 0), json_slot);
         let memo = |text: &[u8]| Memo {
-            before: text.into(),
             piece: None,
-            after: Box::default(),
+            after: text.into(),
             crc: packed::crc32(&[text]),
             len: text.len() as u32,
         };
         let memoised = |view: &MerchantView, text: &str, key: MemoKey, slot: usize| {
-            view.with_memo(text, key, slot, |status, memo| (status, memo.clone()))
+            view.with_memo(text, key, slot, |status, _, memo| (status, memo.clone()))
         };
         let first = read().await;
         first.remember("123", &claims);

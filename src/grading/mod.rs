@@ -15,6 +15,7 @@
 //!
 //! No IO and no clock: `as_of` and `updated_at` are passed in.
 
+mod demo;
 mod engine;
 mod project;
 mod repair;
@@ -22,6 +23,7 @@ mod rules;
 #[cfg(test)]
 mod tests;
 
+pub use demo::{demo_projections, wording_samples};
 pub use engine::{grade, matching_rules, Grading};
 pub use project::{project, SUMMARY_ITEMS};
 pub use rules::{

@@ -7,6 +7,12 @@
 //! compressed after a `window` of text that precedes it in every answer it
 //! goes into (the page's shared head): it may refer back into that text,
 //! which the client has decoded just before. [`Gzip`] assembles an answer.
+//!
+//! Text that many answers hold word for word (a page's fixed wording) is
+//! [`Shared`]: compressed once, on its own. [`Runs`] keep an answer as the
+//! shared texts it holds and its own text between them, each own run
+//! compressed after everything before it, so it may refer back into the
+//! shared wording as well: only the own runs are kept per answer.
 
 use std::cell::RefCell;
 
@@ -74,29 +80,9 @@ impl Piece {
     /// Appends the text it holds to `out`, which must end with the `window`
     /// it was compressed after.
     pub fn inflate_into(&self, window: usize, out: &mut Vec<u8>) -> Result<(), Corrupt> {
-        thread_local! {
-            // Reset per piece: its tables and window are allocated once.
-            static INFLATER: RefCell<Decompress> = RefCell::new(Decompress::new(false));
-        }
         let at = out.len();
-        let window = window.min(at);
-        // No room past the text is needed: the empty block that ends the
-        // piece is read without any (a test holds it to that).
-        out.reserve(self.len());
-        let done = INFLATER.with(|d| {
-            let mut d = d.borrow_mut();
-            d.reset(false);
-            // References may reach back into the window.
-            if window > 0 && d.set_dictionary(&out[at - window..]).is_err() {
-                return false;
-            }
-            let status = d.decompress_vec(&self.deflated, out, FlushDecompress::Sync);
-            // The piece is not final: its input ends in a sync flush.
-            matches!(status, Ok(Status::Ok | Status::BufError))
-                && d.total_in() == self.deflated.len() as u64
-                && out.len() - at == self.len()
-        });
-        if done {
+        inflate_blocks(&self.deflated, window, self.len(), out)?;
+        if out.len() - at == self.len() {
             Ok(())
         } else {
             out.truncate(at);
@@ -107,6 +93,351 @@ impl Piece {
     /// The bytes kept for it (for measuring memory).
     pub fn heap_bytes(&self) -> usize {
         self.deflated.len()
+    }
+}
+
+/// Texts that many answers hold word for word, each compressed on its own
+/// once (no references out of it, so it decodes wherever it is spliced).
+pub struct Shared {
+    finder: Option<aho_corasick::AhoCorasick>,
+    pieces: Vec<Piece>,
+    texts: Vec<Box<[u8]>>,
+}
+
+/// Marks a run of [`Runs`] that is a shared text (the rest of the value is
+/// its index); a run without it is that many bytes of own deflate blocks.
+const SHARED_RUN: u32 = 1 << 31;
+
+/// How many bytes a text must be for [`Shared::learn`] to share it: a
+/// shorter one saves less than the run it costs.
+pub const SHARED_MIN: usize = 32;
+
+impl Shared {
+    /// No shared text: [`deflate_runs`] makes one own run.
+    pub const fn none() -> Self {
+        Self {
+            finder: None,
+            pieces: Vec::new(),
+            texts: Vec::new(),
+        }
+    }
+
+    /// The texts that two consecutive `samples` both hold, as `cut` says:
+    /// going through each sample, the longest text from there on that the
+    /// next one holds, split into units and cut to their edges. Samples
+    /// that differ in every value (other merchants, other days) leave the
+    /// fixed wording; the cut drops what two values happen to share (the
+    /// start of a date, an id, a district).
+    pub fn learn(samples: &[Vec<u8>], cut: &Cut) -> Self {
+        let mut texts = std::collections::BTreeSet::new();
+        let pairs = (0..samples.len()).flat_map(|i| {
+            cut.apart
+                .iter()
+                .filter_map(move |k| Some((&samples[i], samples.get(i + k)?)))
+        });
+        for (a, b) in pairs {
+            let mut at = 0;
+            while at < a.len() {
+                let n = longest_held(&a[at..], b);
+                if n >= cut.min.max(1) {
+                    texts.extend(cut.units(&a[at..at + n]).into_iter().map(<[u8]>::to_vec));
+                    at += n;
+                } else {
+                    at += 1;
+                }
+            }
+        }
+        Self::of(texts.into_iter().collect())
+    }
+
+    /// These texts shared (where two overlap in an answer, the leftmost,
+    /// then the longest, is taken).
+    pub fn of(texts: Vec<Vec<u8>>) -> Self {
+        let texts: Vec<Box<[u8]>> = texts
+            .into_iter()
+            .filter(|t| !t.is_empty())
+            .map(Vec::into_boxed_slice)
+            .collect();
+        assert!(
+            texts.len() < SHARED_RUN as usize,
+            "shared texts are numbered below the run mark"
+        );
+        let finder = (!texts.is_empty()).then(|| {
+            aho_corasick::AhoCorasick::builder()
+                .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+                .build(&texts)
+                .expect("a finder for a few texts")
+        });
+        Self {
+            finder,
+            pieces: texts.iter().map(|t| deflate(&[], t)).collect(),
+            texts,
+        }
+    }
+
+    /// How many texts are shared.
+    pub fn len(&self) -> usize {
+        self.texts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.texts.is_empty()
+    }
+
+    /// The shared texts.
+    pub fn texts(&self) -> impl Iterator<Item = &[u8]> {
+        self.texts.iter().map(|t| &t[..])
+    }
+}
+
+/// How [`Shared::learn`] cuts a text two samples hold into shared units.
+pub struct Cut<'a> {
+    /// The shortest unit worth sharing.
+    pub min: usize,
+    /// A unit starts at one of these bytes (a tag's `<`, a JSON string's
+    /// quote)...
+    pub starts: &'a [u8],
+    /// ...and ends with one of these.
+    pub ends: &'a [u8],
+    /// A new unit begins at each of these texts (a page's sections), so
+    /// that wording is shared whichever parts a page has.
+    pub before: &'a [&'a [u8]],
+    /// Each sample is compared with those this many after it (samples
+    /// that differ in every value: 1 for samples of different merchants on
+    /// different days by turns; 3 as well finds parts that two neighbours
+    /// do not both have).
+    pub apart: &'a [usize],
+}
+
+impl Cut<'_> {
+    /// The units of `held`, in order.
+    fn units<'t>(&'t self, held: &'t [u8]) -> Vec<&'t [u8]> {
+        let mut starts = vec![0];
+        for at in 1..held.len() {
+            if self.before.iter().any(|b| held[at..].starts_with(b)) {
+                starts.push(at);
+            }
+        }
+        starts.push(held.len());
+        let min = self.min.max(1);
+        starts
+            .windows(2)
+            .filter_map(move |w| {
+                let part = &held[w[0]..w[1]];
+                let start = part.iter().position(|c| self.starts.contains(c))?;
+                let end = part.iter().rposition(|c| self.ends.contains(c))?;
+                (end + 1 >= start + min).then(|| &part[start..=end])
+            })
+            .collect()
+    }
+}
+
+/// The length of the longest start of `a` that `b` holds somewhere.
+fn longest_held(a: &[u8], b: &[u8]) -> usize {
+    let held = |n: usize| memchr::memmem::find(b, &a[..n]).is_some();
+    if a.is_empty() || !held(1) {
+        return 0;
+    }
+    // Held lengths are a prefix of 1..=a.len(): find the last by doubling,
+    // then halving.
+    let (mut lo, mut hi) = (1, 2);
+    while hi <= a.len() && held(hi) {
+        lo = hi;
+        hi *= 2;
+    }
+    let mut hi = hi.min(a.len() + 1);
+    while hi - lo > 1 {
+        let mid = (lo + hi) / 2;
+        if held(mid) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
+/// Text kept as runs: the [`Shared`] texts it holds, by number, and its own
+/// text between them, compressed after all the text before it (a window,
+/// then the earlier runs). Only the own runs' blocks are kept.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Runs {
+    /// The own runs' deflate blocks, one after another.
+    own: Box<[u8]>,
+    /// Each run: `SHARED_RUN | index`, or the length of its own blocks.
+    /// Empty: one own run, all of `own`.
+    runs: Box<[u32]>,
+    len: u32,
+}
+
+/// Compresses `text`, which follows `window` in every answer it goes into,
+/// as runs of `shared` texts and its own text.
+pub fn deflate_runs(window: &[u8], text: &[u8], shared: &Shared) -> Runs {
+    let Some(finder) = &shared.finder else {
+        let piece = deflate(window, text);
+        return Runs {
+            own: piece.deflated,
+            runs: Box::default(),
+            len: piece.len,
+        };
+    };
+    let mut z = Compress::new(Compression::default(), false);
+    let mut out = Vec::with_capacity(window.len() / 2 + text.len() / 2 + 64);
+    feed(&mut z, window, &mut out);
+    out.clear();
+    let mut own = Vec::with_capacity(text.len() / 4 + 64);
+    let mut runs = Vec::new();
+    let mut own_run = |z: &mut Compress, part: &[u8], out: &mut Vec<u8>| {
+        feed(z, part, out);
+        runs.push(u32::try_from(out.len()).expect("a run under 2 GiB"));
+        own.extend_from_slice(out);
+        out.clear();
+    };
+    let mut last = 0;
+    let mut shared_runs = Vec::new();
+    for m in finder.find_iter(text) {
+        if m.start() > last {
+            own_run(&mut z, &text[last..m.start()], &mut out);
+            shared_runs.push(None);
+        }
+        // The client decodes the shared text's own piece here: these
+        // blocks are dropped, but the compressor's window now holds it.
+        feed(&mut z, &text[m.range()], &mut out);
+        out.clear();
+        shared_runs.push(Some(m.pattern().as_u32()));
+        last = m.end();
+    }
+    if last < text.len() || shared_runs.is_empty() {
+        own_run(&mut z, &text[last..], &mut out);
+        shared_runs.push(None);
+    }
+    let mut lens = runs.into_iter();
+    let runs: Vec<u32> = shared_runs
+        .into_iter()
+        .map(|r| match r {
+            Some(i) => SHARED_RUN | i,
+            None => lens.next().expect("a length per own run"),
+        })
+        .collect();
+    let single = matches!(runs[..], [r] if r & SHARED_RUN == 0);
+    Runs {
+        own: own.into(),
+        runs: if single { Box::default() } else { runs.into() },
+        len: u32::try_from(text.len()).expect("an answer under 4 GiB"),
+    }
+}
+
+impl Runs {
+    /// The length of the text they hold.
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Their deflate blocks in order, the shared ones from `shared` (which
+    /// must be the one they were made with).
+    pub fn blocks<'a>(&'a self, shared: &'a Shared) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let mut at = 0;
+        (0..self.runs.len().max(1)).map(move |i| {
+            let r = self.runs.get(i).copied().unwrap_or(self.own.len() as u32);
+            if r & SHARED_RUN != 0 {
+                shared
+                    .pieces
+                    .get((r & !SHARED_RUN) as usize)
+                    .map_or(&[][..], |p| &p.deflated[..])
+            } else {
+                let blocks = &self.own[at..at + r as usize];
+                at += r as usize;
+                blocks
+            }
+        })
+    }
+
+    /// Appends the text they hold to `out`, which must end with the
+    /// `window` they were compressed after; `shared` must be the one they
+    /// were made with.
+    pub fn inflate_into(
+        &self,
+        shared: &Shared,
+        window: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Corrupt> {
+        let at = out.len();
+        let start = at - window.min(at);
+        out.reserve(self.len());
+        let mut done = || -> Result<(), Corrupt> {
+            let single = [self.own.len() as u32];
+            let runs = if self.runs.is_empty() {
+                &single[..]
+            } else {
+                &self.runs[..]
+            };
+            let mut own = &self.own[..];
+            for &r in runs {
+                if r & SHARED_RUN != 0 {
+                    let text = shared
+                        .texts
+                        .get((r & !SHARED_RUN) as usize)
+                        .ok_or(Corrupt)?;
+                    out.extend_from_slice(text);
+                    continue;
+                }
+                let (blocks, rest) = own.split_at_checked(r as usize).ok_or(Corrupt)?;
+                own = rest;
+                let room = (at + self.len()).checked_sub(out.len()).ok_or(Corrupt)?;
+                inflate_blocks(blocks, out.len() - start, room, out)?;
+            }
+            (out.len() - at == self.len() && own.is_empty())
+                .then_some(())
+                .ok_or(Corrupt)
+        };
+        done().inspect_err(|_| out.truncate(at))
+    }
+
+    /// The bytes kept for them (for measuring memory).
+    pub fn heap_bytes(&self) -> usize {
+        self.own.len() + self.runs.len() * 4
+    }
+}
+
+/// Appends the `len` bytes of text that `blocks` (non-final deflate blocks
+/// ending in a sync flush) hold to `out`, whose last `window` bytes they
+/// may refer back into. Nothing is appended if they do not hold that.
+fn inflate_blocks(
+    blocks: &[u8],
+    window: usize,
+    len: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), Corrupt> {
+    thread_local! {
+        // Reset per piece: its tables and window are allocated once.
+        static INFLATER: RefCell<Decompress> = RefCell::new(Decompress::new(false));
+    }
+    let at = out.len();
+    // A deflate window is 32 KiB: references reach no further back.
+    let window = window.min(at).min(32 * 1024);
+    // No room past the text is needed: the empty block that ends the
+    // piece is read without any (a test holds it to that).
+    out.reserve(len);
+    let done = INFLATER.with(|d| {
+        let mut d = d.borrow_mut();
+        d.reset(false);
+        // References may reach back into the window.
+        if window > 0 && d.set_dictionary(&out[at - window..]).is_err() {
+            return false;
+        }
+        let status = d.decompress_vec(blocks, out, FlushDecompress::Sync);
+        // The piece is not final: its input ends in a sync flush.
+        matches!(status, Ok(Status::Ok | Status::BufError)) && d.total_in() == blocks.len() as u64
+    });
+    if done && out.len() - at <= len {
+        Ok(())
+    } else {
+        out.truncate(at);
+        Err(Corrupt)
     }
 }
 
@@ -173,6 +504,15 @@ pub fn crc32(parts: &[&[u8]]) -> u32 {
     for p in parts {
         h.update(p);
     }
+    h.finalize()
+}
+
+/// The CRC-32 of `head` followed by a text of `len` bytes whose CRC-32 is
+/// `crc`.
+pub fn crc32_after(head: &[u8], crc: u32, len: usize) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(head);
+    h.combine(&crc32fast::Hasher::new_with_initial_len(crc, len as u64));
     h.finalize()
 }
 
@@ -250,5 +590,134 @@ mod tests {
         let mut out = Vec::new();
         assert_eq!(piece.inflate_into(0, &mut out), Err(Corrupt));
         assert!(out.is_empty());
+    }
+
+    const TAGS: Cut = Cut {
+        min: SHARED_MIN,
+        starts: b"<",
+        ends: b">",
+        before: &[],
+        apart: &[1],
+    };
+
+    #[test]
+    fn a_crc_after_a_head_is_the_crc_of_both() {
+        for (head, rest) in [
+            (&b""[..], &b"abc"[..]),
+            (b"{\"code\":1,", b""),
+            (b"12345", b"67890xyz"),
+        ] {
+            let both = [head, rest].concat();
+            assert_eq!(
+                crc32_after(head, crc32(&[rest]), rest.len()),
+                crc32(&[&both])
+            );
+        }
+    }
+
+    /// Pages of one template: fixed wording around each sample's values.
+    fn templated(seed: u32) -> Vec<u8> {
+        let values = text(seed, 120);
+        let (a, b) = values.split_at(40);
+        [
+            "<section><h1>".as_bytes(),
+            a,
+            "</h1><p class=\"check\">请核对：此码应张贴在上面这个名称和地址的经营场所。</p></section>".as_bytes(),
+            b,
+            "<section><a class=\"call\" href=\"tel:12315\">投诉举报 拨打 12315</a></section></main>".as_bytes(),
+        ]
+        .concat()
+    }
+
+    #[test]
+    fn runs_keep_only_their_own_text_and_splice_the_shared_wording_back() {
+        let samples: Vec<_> = (1..5).map(templated).collect();
+        let shared = Shared::learn(&samples, &TAGS);
+        assert!(!shared.is_empty());
+        // What is learnt is wording every sample has, no sample's values.
+        for t in &shared.texts {
+            assert!(samples.iter().all(|s| memchr::memmem::find(s, t).is_some()));
+        }
+        let head = text(99, 1300);
+        let head_piece = deflate(&[], &head);
+        let page = templated(42);
+        let runs = deflate_runs(&head, &page, &shared);
+        let alone = deflate(&head, &page);
+        assert!(
+            runs.heap_bytes() < alone.heap_bytes(),
+            "{} bytes as runs against {} whole",
+            runs.heap_bytes(),
+            alone.heap_bytes()
+        );
+        assert!(runs.runs.len() > 1);
+        let whole = [&head[..], &page].concat();
+        let mut gz = Gzip::with_capacity(0).deflated(head_piece.deflated());
+        for blocks in runs.blocks(&shared) {
+            gz = gz.deflated(blocks);
+        }
+        let gz = gz.finish(crc32(&[&whole]), whole.len());
+        assert_eq!(gunzip(&gz), whole);
+        let mut out = head.clone();
+        runs.inflate_into(&shared, head.len(), &mut out).unwrap();
+        assert_eq!(out, whole);
+        // Text with none of the shared wording is one own run.
+        let plain = text(7, 500);
+        let one = deflate_runs(&head, &plain, &shared);
+        assert!(one.runs.is_empty());
+        let mut out = head.clone();
+        one.inflate_into(&shared, head.len(), &mut out).unwrap();
+        assert_eq!(out, [&head[..], &plain].concat());
+        assert_eq!(deflate_runs(&head, &plain, &Shared::none()), one);
+    }
+
+    #[test]
+    fn runs_read_with_other_shared_texts_are_refused_not_garbled() {
+        let samples: Vec<_> = (1..5).map(templated).collect();
+        let shared = Shared::learn(&samples, &TAGS);
+        let runs = deflate_runs(&[], &templated(9), &shared);
+        let mut out = b"kept".to_vec();
+        assert_eq!(
+            runs.inflate_into(&Shared::none(), 0, &mut out),
+            Err(Corrupt)
+        );
+        assert_eq!(out, b"kept");
+    }
+
+    #[test]
+    fn only_texts_as_long_as_the_minimum_are_learnt() {
+        let samples = [b"xx0123456789yy".to_vec(), b"zz0123456789ww".to_vec()];
+        let digits = |min| Cut {
+            min,
+            starts: b"0123456789",
+            ends: b"0123456789",
+            before: &[],
+            apart: &[1],
+        };
+        assert_eq!(Shared::learn(&samples, &digits(11)).len(), 0);
+        let ten = Shared::learn(&samples, &digits(10));
+        assert_eq!(ten.texts, vec![b"0123456789".to_vec().into_boxed_slice()]);
+        // Cut to its edges: what two values share on either side is not.
+        let samples = [b"a-x<b>1</b>-yz".to_vec(), b"a-x<b>2</b>-yw".to_vec()];
+        let cut = Cut { min: 3, ..TAGS };
+        let tags = Shared::learn(&samples, &cut);
+        let texts: Vec<&[u8]> = tags.texts().collect();
+        assert_eq!(texts, [&b"</b>"[..], b"<b>"]);
+        // Split into units before each `<p>`: the two paragraphs are shared
+        // one by one, each wherever it comes.
+        let samples = [
+            b"1<p>one</p><p>two</p>2".to_vec(),
+            b"3<p>one</p><p>two</p>4".to_vec(),
+        ];
+        let cut = Cut {
+            min: 3,
+            before: &[b"<p>"],
+            ..TAGS
+        };
+        let units = Shared::learn(&samples, &cut);
+        let texts: Vec<&[u8]> = units.texts().collect();
+        assert_eq!(texts, [&b"<p>one</p>"[..], b"<p>two</p>"]);
+        assert_eq!(longest_held(b"0123", b"xx012"), 3);
+        assert_eq!(longest_held(b"9", b"xx012"), 0);
+        assert_eq!(longest_held(b"", b"xx012"), 0);
     }
 }

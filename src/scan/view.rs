@@ -12,7 +12,7 @@ use crate::model::{CodeStatus, MerchantId, Projection};
 use crate::store::{parse_projection_json, StoreError};
 use crate::tips::Audience;
 
-use super::packed::{self, Piece};
+use super::packed::{self, Runs, Shared};
 
 /// What a scanned code turned out to be (CONTRACT §2 statuses).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,10 +74,12 @@ pub struct MerchantView {
 #[derive(Debug, PartialEq)]
 enum Source {
     /// A view kept in the view cache: the members of the projection's JSON
-    /// (as stored, without its braces), compressed. A scan answer without an
-    /// override splices them in as they are (compressed into a gzip
-    /// answer); the projection is parsed from them when a page is rendered.
-    Packed(Piece),
+    /// (as stored, without its braces), compressed as runs of the wording
+    /// every projection holds ([`members_shared`]) and its own text. A scan
+    /// answer without an override splices them in as they are (compressed
+    /// into a gzip answer); the projection is parsed from them when a page
+    /// is rendered.
+    Packed(Runs),
     /// A view for one request (no view cache): the JSON as stored...
     Json(Box<str>),
     /// ...or the projection the store parsed.
@@ -136,14 +138,13 @@ pub struct MemoKey {
     pub tips: u64,
 }
 
-/// A memoised answer as the web layer packs it: the text `before`, then
-/// `piece` (or, if `None`, the view's projection members), then `after`;
-/// and the CRC-32 and length of that whole text, for a gzip answer. What
-/// the web layer puts around it (a shared head) is its own business.
+/// A memoised answer as the web layer packs it: `piece` (or, if `None`, the
+/// view's projection members), then `after`; and the CRC-32 and length of
+/// that text, for a gzip answer. What the web layer puts around it (a
+/// shared head; a head written for each answer) is its own business.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Memo {
-    pub before: Box<[u8]>,
-    pub piece: Option<Piece>,
+    pub piece: Option<Runs>,
     pub after: Box<[u8]>,
     pub crc: u32,
     pub len: u32,
@@ -152,7 +153,7 @@ pub struct Memo {
 impl Memo {
     /// The bytes it keeps (for measuring memory).
     pub fn heap_bytes(&self) -> usize {
-        self.before.len() + self.after.len() + self.piece.as_ref().map_or(0, Piece::heap_bytes)
+        self.after.len() + self.piece.as_ref().map_or(0, Runs::heap_bytes)
     }
 }
 
@@ -221,7 +222,7 @@ impl MerchantView {
                 .into(),
         };
         let members = members(&json)?;
-        let piece = packed::deflate(&[], members.as_bytes());
+        let piece = packed::deflate_runs(&[], members.as_bytes(), members_shared());
         self.source = Source::Packed(piece);
         Ok(self)
     }
@@ -247,8 +248,7 @@ impl MerchantView {
         }
         let same = |json: &str| {
             let mut old = Vec::with_capacity(piece.len());
-            members(json)
-                .is_ok_and(|m| piece.inflate_into(0, &mut old).is_ok() && *m.as_bytes() == old)
+            members(json).is_ok_and(|m| inflate(piece, &mut old).is_ok() && *m.as_bytes() == old)
         };
         match &self.source {
             Source::Packed(mine) => mine == piece,
@@ -326,7 +326,7 @@ impl MerchantView {
 
     /// The compressed members that [`MerchantView::write_public_members`]
     /// appends, in a kept view.
-    pub fn public_members_piece(&self) -> Option<&Piece> {
+    pub fn public_members_piece(&self) -> Option<&Runs> {
         match &self.source {
             Source::Packed(piece) if self.grade_fields.override_.is_none() => Some(piece),
             _ => None,
@@ -398,21 +398,25 @@ impl MerchantView {
         matches!(self.source, Source::Packed(_))
     }
 
-    /// `answer` of the status and the memo in `slot` for a scan of `text`
-    /// under `key`, if there is one (`None` otherwise). `answer` runs with
-    /// the view's memo locked: it should copy, not wait.
+    /// `answer` of the status, the claims and the memo in `slot` for a scan
+    /// of `text` under `key`, if there is one (`None` otherwise). `answer`
+    /// runs with the view's memo locked: it should copy, not wait.
     pub fn with_memo<R>(
         &self,
         text: &str,
         key: MemoKey,
         slot: usize,
-        answer: impl FnOnce(Status, &Memo) -> R,
+        answer: impl FnOnce(Status, &Verified, &Memo) -> R,
     ) -> Option<R> {
         let text = TextKey::of(text);
         let checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
-        let answers = checked.iter().find(|c| c.text == text)?.answers.as_ref();
-        let answers = answers.filter(|a| a.key == key)?;
-        Some(answer(answers.status, answers.memos[slot].as_ref()?))
+        let c = checked.iter().find(|c| c.text == text)?;
+        let answers = c.answers.as_ref().filter(|a| a.key == key)?;
+        Some(answer(
+            answers.status,
+            &c.claims,
+            answers.memos[slot].as_ref()?,
+        ))
     }
 
     /// Memoises `memo` in `slot`, the answer with `status` to a scan of the
@@ -462,12 +466,39 @@ fn members(json: &str) -> Result<&str, StoreError> {
         .ok_or_else(|| StoreError::Corrupt("projection is not a JSON object".into()))
 }
 
-/// Appends the text of a piece compressed on its own.
-fn inflate(piece: &Piece, out: &mut Vec<u8>) -> Result<(), StoreError> {
+/// Appends the members a kept view holds.
+fn inflate(piece: &Runs, out: &mut Vec<u8>) -> Result<(), StoreError> {
     piece
-        .inflate_into(0, out)
+        .inflate_into(members_shared(), 0, out)
         .map_err(|_| StoreError::Corrupt("cached projection does not inflate".into()))
 }
+
+/// The wording every projection's JSON members hold (names of fields,
+/// fixed values and the punctuation between them), shared by every kept
+/// view. Learnt once from [`crate::grading::wording_samples`].
+pub fn members_shared() -> &'static Shared {
+    static SHARED: std::sync::OnceLock<Shared> = std::sync::OnceLock::new();
+    SHARED.get_or_init(|| {
+        let samples: Vec<Vec<u8>> = crate::grading::wording_samples()
+            .iter()
+            .filter_map(|p| {
+                let json = serde_json::to_string(p).ok()?;
+                Some(members(&json).ok()?.as_bytes().to_vec())
+            })
+            .collect();
+        Shared::learn(&samples, &MEMBERS_WORDING)
+    })
+}
+
+/// How the wording of projections' members is cut: from a quote to a quote
+/// or colon, at least 16 bytes (field names are short).
+const MEMBERS_WORDING: packed::Cut = packed::Cut {
+    min: 16,
+    starts: b"\"",
+    ends: b"\":",
+    before: &[],
+    apart: &[1, 3],
+};
 
 /// The claims of a code whose signature holds, with the merchant id parsed
 /// once. Dereferences to the claims.

@@ -248,9 +248,8 @@ impl<'a> ImportAnswer<'a> {
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
-    use crate::grading::{project, Rules};
+    use crate::grading::demo_projections;
     use crate::model::Override;
-    use crate::records::{parse_merchant, parse_record};
 
     /// A red override by `inspector-7`, who must never be shown.
     fn inspectors_override(expires_at: Option<jiff::civil::Date>) -> Override {
@@ -261,33 +260,6 @@ pub(super) mod tests {
             actor: "inspector-7".into(),
             at: jiff::Timestamp::now(),
         }
-    }
-
-    /// The demo's projections as of `as_of`, with `override_` on each.
-    pub(in crate::web) fn demo_projections(
-        as_of: jiff::civil::Date,
-        override_: Option<&Override>,
-    ) -> Vec<Projection> {
-        let sample = crate::demo_data::sample(as_of);
-        let records: Vec<_> = sample
-            .records
-            .iter()
-            .map(|r| parse_record(&r.to_string()).unwrap())
-            .collect();
-        sample
-            .merchants
-            .iter()
-            .map(|m| {
-                let m = parse_merchant(&m.to_string()).unwrap();
-                let own: Vec<_> = records
-                    .iter()
-                    .filter(|r| r.merchant == m.id)
-                    .cloned()
-                    .collect();
-                let now = jiff::Timestamp::now();
-                project(&m, &own, override_, &Rules::default(), as_of, now)
-            })
-            .collect()
     }
 
     /// The scan answer splices a projection's stored JSON as its public JSON

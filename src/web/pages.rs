@@ -414,7 +414,7 @@ pub fn print_page(p: &Projection, printed: Grade, svg: &str, url: &str) -> Marku
 #[cfg(test)]
 pub fn rendered_samples() -> Vec<String> {
     let as_of: jiff::civil::Date = "2026-06-30".parse().unwrap();
-    let p = &super::answers::tests::demo_projections(as_of, None)[0];
+    let p = &crate::grading::demo_projections(as_of, None)[0];
     vec![
         unavailable().into_string(),
         print_page(

@@ -15,7 +15,7 @@ use super::pages;
 use super::security_headers::security_headers;
 use super::state::AppState;
 use crate::clock;
-use crate::scan::packed::{self, Gzip, Piece};
+use crate::scan::packed::{self, Gzip, Piece, Shared};
 use crate::scan::{Memo, MerchantView, Scan, Scanner, Status, ANSWER_SLOTS};
 use crate::store::StoreError;
 
@@ -37,31 +37,16 @@ struct Rendered {
 /// The scan answer as JSON (CONTRACT §2).
 fn render_json(scan: &Scan) -> Result<Rendered, StoreError> {
     let mut out = Vec::with_capacity(2048);
-    let code = CodeJson {
-        status: scan.status.name(),
-        claims: scan
-            .claims
-            .as_deref()
-            .filter(|_| !matches!(scan.status, Status::Forged | Status::Malformed)),
-    };
-    out.extend_from_slice(b"{\"code\":");
-    write_json(&mut out, &code);
-    if scan.status != Status::Valid {
-        out.extend_from_slice(b",\"error\":");
-        write_json(&mut out, scan.status.name());
-        out.extend_from_slice(b",\"message\":");
-        write_json(&mut out, pages::status_message(scan.status));
-    }
+    let view = scan.view.as_deref();
+    write_json_head(
+        &mut out,
+        scan.status,
+        scan.claims.as_deref(),
+        view,
+        scan.today,
+    );
     let mut members = None;
-    if let Some(view) = &scan.view {
-        let live = view.live_grade(scan.today);
-        let outdated = scan.claims.as_ref().is_some_and(|c| c.grade != live);
-        out.extend_from_slice(if outdated {
-            b",\"outdated\":true"
-        } else {
-            b",\"outdated\":false"
-        });
-        out.push(b',');
+    if let Some(view) = view {
         members = write_public_members(&mut out, view, &scan.shown_tips(), scan.today)?;
     } else {
         // Always present: empty when the code shows no merchant.
@@ -69,6 +54,40 @@ fn render_json(scan: &Scan) -> Result<Rendered, StoreError> {
     }
     out.push(b'}');
     Ok(Rendered { body: out, members })
+}
+
+/// The start of a JSON scan answer, up to the merchant's members: the
+/// `code` member; `error` and `message` for a code that is not valid; and
+/// `outdated` (then a comma) if the scan shows a merchant (`view`). Written
+/// for every answer: a memo keeps only what follows it.
+fn write_json_head(
+    out: &mut Vec<u8>,
+    status: Status,
+    claims: Option<&crate::scan::Verified>,
+    view: Option<&MerchantView>,
+    today: jiff::civil::Date,
+) {
+    let code = CodeJson {
+        status: status.name(),
+        claims: claims.filter(|_| !matches!(status, Status::Forged | Status::Malformed)),
+    };
+    out.extend_from_slice(b"{\"code\":");
+    write_json(out, &code);
+    if status != Status::Valid {
+        out.extend_from_slice(b",\"error\":");
+        write_json(out, status.name());
+        out.extend_from_slice(b",\"message\":");
+        write_json(out, pages::status_message(status));
+    }
+    if let Some(view) = view {
+        let live = view.live_grade(today);
+        let outdated = claims.is_some_and(|c| c.grade != live);
+        out.extend_from_slice(if outdated {
+            b",\"outdated\":true,"
+        } else {
+            b",\"outdated\":false,"
+        });
+    }
 }
 
 /// The `code` member: the claims of a code whose signature holds.
@@ -166,8 +185,9 @@ async fn scan_answer(
     let today = clock::today();
     let slot = memo_slot(form);
     let hit = scanner
-        .memoised_answer(text, today, slot, |status, memo, view| {
-            Some((status, assemble(form, memo, view, gzipped)?))
+        .memoised_answer(text, today, slot, |status, claims, memo, view| {
+            let head = json_head_of(form, memo, status, Some(claims), view, today);
+            Some((status, assemble(form, &head, memo, view, gzipped)?))
         })
         .await
         .flatten();
@@ -188,7 +208,8 @@ async fn scan_answer(
         return Ok((status, encode(rendered.body, gzipped)));
     };
     let body = if gzipped {
-        assemble(form, &memo, view, true).unwrap_or_else(|| gzip(&rendered.body))
+        let head = json_head_of(form, &memo, status, scan.claims.as_deref(), view, today);
+        assemble(form, &head, &memo, view, true).unwrap_or_else(|| gzip(&rendered.body))
     } else {
         rendered.body
     };
@@ -200,9 +221,12 @@ async fn scan_answer(
 
 /// The start every scan page shares, up to its title, and that text
 /// compressed: a page's memo is compressed after it, and refers back to it.
+/// And the fixed wording after the title that scan pages hold ([`Shared`]):
+/// a page's memo keeps only its own text between those.
 struct PageHead {
     text: Vec<u8>,
     piece: Piece,
+    shared: Shared,
 }
 
 fn page_head() -> &'static PageHead {
@@ -211,75 +235,160 @@ fn page_head() -> &'static PageHead {
         let page = pages::unavailable().into_string();
         let end = page.find("<title>").map_or(0, |at| at + "<title>".len());
         let text = page.as_bytes()[..end].to_vec();
+        let samples: Vec<Vec<u8>> = sample_pages()
+            .into_iter()
+            .filter_map(|p| Some(p.strip_prefix(text.as_slice())?.to_vec()))
+            .collect();
         PageHead {
             piece: packed::deflate(&[], &text),
+            shared: Shared::learn(&samples, &PAGE_WORDING),
             text,
         }
     })
 }
 
+/// How a page's shared wording is cut: tags and the text between them, a
+/// unit per section.
+const PAGE_WORDING: packed::Cut = packed::Cut {
+    min: packed::SHARED_MIN,
+    starts: b"<",
+    ends: b">",
+    before: &[b"<section", b"<div"],
+    apart: &[1, 3],
+};
+
+/// Valid scans' pages of the [`crate::grading::wording_samples`].
+fn sample_pages() -> Vec<Vec<u8>> {
+    let tips = std::sync::Arc::new(crate::tips::TipSet::default());
+    crate::grading::wording_samples()
+        .into_iter()
+        .map(|p| {
+            let today = p.as_of;
+            let scan = Scan {
+                status: Status::Valid,
+                claims: None,
+                view: Some(std::sync::Arc::new(MerchantView::new(
+                    p.clone(),
+                    Box::default(),
+                ))),
+                today,
+                tips: tips.clone(),
+            };
+            pages::scan_page(&scan, Some(&p)).into_string().into_bytes()
+        })
+        .collect()
+}
+
+/// No shared text: for JSON answers.
+static NONE_SHARED: Shared = Shared::none();
+
 /// What a view keeps of an answer rendered in `form` (`None`: nothing, the
 /// answer is not of the shape memos have). A JSON answer that splices the
-/// view's stored projection keeps the text around it (the projection is in
-/// the view, compressed); another JSON answer keeps its whole text
-/// compressed; a page keeps what follows the shared [`page_head`],
-/// compressed after it.
+/// view's stored projection keeps the text after it (the projection is in
+/// the view, compressed; the head before it is written again for each
+/// answer, by [`write_json_head`]), and the CRC-32 and length of the text
+/// from the projection on; another JSON answer keeps its whole text
+/// compressed; a page keeps its own text after the shared [`page_head`],
+/// compressed after the text before it.
 fn memo_of(form: Form, rendered: &Rendered, view: &MerchantView) -> Option<Memo> {
     let body = &rendered.body;
-    let crc = packed::crc32(&[body]);
-    let len = u32::try_from(body.len()).ok()?;
-    let whole = |piece| Memo {
-        before: Box::default(),
-        piece: Some(piece),
-        after: Box::default(),
-        crc,
-        len,
+    let whole = |piece| {
+        Some(Memo {
+            piece: Some(piece),
+            after: Box::default(),
+            crc: packed::crc32(&[body]),
+            len: u32::try_from(body.len()).ok()?,
+        })
     };
     match form {
         Form::Json => match &rendered.members {
-            Some(members) if view.public_members_piece().is_some() => Some(Memo {
-                before: body[..members.start].into(),
-                piece: None,
-                after: body[members.end..].into(),
-                crc,
-                len,
-            }),
-            _ => Some(whole(packed::deflate(&[], body))),
+            Some(members) if view.public_members_piece().is_some() => {
+                let rest = &body[members.start..];
+                Some(Memo {
+                    piece: None,
+                    after: body[members.end..].into(),
+                    crc: packed::crc32(&[rest]),
+                    len: u32::try_from(rest.len()).ok()?,
+                })
+            }
+            _ => whole(packed::deflate_runs(&[], body, &NONE_SHARED)),
         },
         Form::Page => {
-            let head = &page_head().text;
-            let rest = body.strip_prefix(head.as_slice())?;
-            Some(whole(packed::deflate(head, rest)))
+            let head = page_head();
+            let rest = body.strip_prefix(head.text.as_slice())?;
+            whole(packed::deflate_runs(&head.text, rest, &head.shared))
         }
     }
 }
 
-/// The answer `memo` holds, gzip-compressed if `gzipped` (`None` if the
-/// memo does not inflate, which a memo made by [`memo_of`] always does).
-fn assemble(form: Form, memo: &Memo, view: &MerchantView, gzipped: bool) -> Option<Vec<u8>> {
-    let (piece, head) = match form {
-        Form::Json => (memo.piece.as_ref().or(view.public_members_piece())?, None),
-        Form::Page => (memo.piece.as_ref()?, Some(page_head())),
-    };
-    let len = memo.len as usize;
+/// The head a JSON answer from `memo` starts with, written now: for a memo
+/// that splices the view's projection. Empty for any other memo.
+fn json_head_of(
+    form: Form,
+    memo: &Memo,
+    status: Status,
+    claims: Option<&crate::scan::Verified>,
+    view: &MerchantView,
+    today: jiff::civil::Date,
+) -> Vec<u8> {
+    let mut head = Vec::new();
+    if form == Form::Json && memo.piece.is_none() {
+        head.reserve(256);
+        write_json_head(&mut head, status, claims, Some(view), today);
+    }
+    head
+}
+
+/// The answer `memo` holds after `head` (see [`json_head_of`]),
+/// gzip-compressed if `gzipped` (`None` if the memo does not inflate, which
+/// a memo made by [`memo_of`] always does).
+fn assemble(
+    form: Form,
+    head: &[u8],
+    memo: &Memo,
+    view: &MerchantView,
+    gzipped: bool,
+) -> Option<Vec<u8>> {
+    let len = head.len() + memo.len as usize;
+    let page = (form == Form::Page).then(page_head);
+    let shared = page.map_or(&NONE_SHARED, |h| &h.shared);
     if gzipped {
         let mut gz = Gzip::with_capacity(len / 2);
-        if let Some(head) = head {
-            gz = gz.deflated(head.piece.deflated());
+        if let Some(page) = page {
+            gz = gz.deflated(page.piece.deflated());
         }
-        let gz = gz
-            .stored(&memo.before)
-            .deflated(piece.deflated())
-            .stored(&memo.after);
-        return Some(gz.finish(memo.crc, len));
+        gz = gz.stored(head);
+        match (&memo.piece, form) {
+            (Some(runs), _) => {
+                for blocks in runs.blocks(shared) {
+                    gz = gz.deflated(blocks);
+                }
+            }
+            (None, Form::Json) => {
+                let members = view.public_members_piece()?;
+                for blocks in members.blocks(crate::scan::members_shared()) {
+                    gz = gz.deflated(blocks);
+                }
+            }
+            (None, Form::Page) => return None,
+        }
+        let crc = packed::crc32_after(head, memo.crc, memo.len as usize);
+        return Some(gz.stored(&memo.after).finish(crc, len));
     }
     let mut out = Vec::with_capacity(len);
-    let window = head.map_or(0, |head| {
-        out.extend_from_slice(&head.text);
-        head.text.len()
+    let window = page.map_or(0, |page| {
+        out.extend_from_slice(&page.text);
+        page.text.len()
     });
-    out.extend_from_slice(&memo.before);
-    piece.inflate_into(window, &mut out).ok()?;
+    out.extend_from_slice(head);
+    match (&memo.piece, form) {
+        (Some(runs), _) => runs.inflate_into(shared, window, &mut out).ok()?,
+        (None, Form::Json) => view
+            .public_members_piece()?
+            .inflate_into(crate::scan::members_shared(), window, &mut out)
+            .ok()?,
+        (None, Form::Page) => return None,
+    }
     out.extend_from_slice(&memo.after);
     (out.len() == len).then_some(out)
 }
@@ -463,4 +572,64 @@ fn render_page(scan: &Scan) -> Result<Rendered, StoreError> {
             .into_bytes(),
         members: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pages of the demo's merchants on a day the samples were not taken.
+    fn pages_on(day: jiff::civil::Date) -> Vec<(crate::model::Projection, Vec<u8>)> {
+        let tips = std::sync::Arc::new(crate::tips::TipSet::default());
+        crate::grading::demo_projections(day, None)
+            .into_iter()
+            .map(|p| {
+                let scan = Scan {
+                    status: Status::Valid,
+                    claims: None,
+                    view: Some(std::sync::Arc::new(MerchantView::new(
+                        p.clone(),
+                        Box::default(),
+                    ))),
+                    today: day,
+                    tips: tips.clone(),
+                };
+                let page = pages::scan_page(&scan, Some(&p)).into_string().into_bytes();
+                (p, page)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn pages_keep_their_own_text_and_share_the_wording_every_page_has() {
+        let head = page_head();
+        assert!(!head.shared.is_empty());
+        let (mut runs, mut whole) = (0, 0);
+        for (p, page) in pages_on(jiff::civil::date(2026, 9, 10)) {
+            let rest = page.strip_prefix(head.text.as_slice()).expect("the head");
+            // What every page shares names no merchant.
+            let name = p.merchant.name.as_bytes();
+            let shared = packed::deflate_runs(&head.text, rest, &head.shared);
+            let mut out = head.text.clone();
+            shared
+                .inflate_into(&head.shared, head.text.len(), &mut out)
+                .unwrap();
+            assert!(out == page, "{}", p.merchant.id);
+            assert!(memchr::memmem::find(rest, name).is_some());
+            for text in head.shared.texts() {
+                assert!(
+                    memchr::memmem::find(text, name).is_none(),
+                    "{} shared",
+                    p.merchant.name
+                );
+            }
+            let alone = packed::deflate(&head.text, rest).heap_bytes();
+            assert!(shared.heap_bytes() < alone, "{}", p.merchant.id);
+            runs += shared.heap_bytes();
+            whole += alone;
+        }
+        // Together they keep less than three quarters of what they would
+        // whole (these pages have more records than most).
+        assert!(runs * 4 < whole * 3, "{runs} bytes as runs, {whole} whole");
+    }
 }

@@ -231,3 +231,58 @@ async fn scans_answered_before_the_router_are_the_routed_answers() {
         );
     }
 }
+
+/// A memoised page is kept as the page's own text between the wording every
+/// page shares: whatever a page holds, a warm answer (inflated, or a gzip
+/// member assembled from the kept runs and the shared wording) is the page
+/// as first rendered, for every demo merchant and both forms.
+#[tokio::test]
+async fn warm_answers_are_the_answers_first_rendered_for_every_merchant() {
+    use std::io::Read;
+    let app = spawn_app().await;
+    let fetch = |path: String, encoding: &'static str| {
+        let req = app
+            .client
+            .get(format!("{}{path}", app.base))
+            .header("Accept-Encoding", encoding);
+        async move {
+            let res = req.send().await.expect("request");
+            let gzipped = res
+                .headers()
+                .get("content-encoding")
+                .is_some_and(|v| v == "gzip");
+            assert_eq!(gzipped, encoding == "gzip", "{path}");
+            let bytes = res.bytes().await.expect("body").to_vec();
+            if !gzipped {
+                return bytes;
+            }
+            let mut text = Vec::new();
+            flate2::read::GzDecoder::new(&bytes[..])
+                .read_to_end(&mut text)
+                .expect("a whole gzip member");
+            text
+        }
+    };
+    let mut pages = 0;
+    for n in 1..=74 {
+        let id = format!("XZ-{n:04}");
+        let token = app.token_of(&id).await;
+        for prefix in ["/s/", "/api/v1/scan/"] {
+            let path = format!("{prefix}{token}");
+            // The first answer is the render itself, sent as it is.
+            let first = fetch(path.clone(), "identity").await;
+            assert!(String::from_utf8_lossy(&first).contains(&id), "{path}");
+            for encoding in ["gzip", "identity", "gzip"] {
+                let again = fetch(path.clone(), encoding).await;
+                assert!(
+                    again == first,
+                    "{id} {prefix} {encoding}:\n{}\nagainst\n{}",
+                    String::from_utf8_lossy(&again),
+                    String::from_utf8_lossy(&first)
+                );
+            }
+        }
+        pages += 1;
+    }
+    assert_eq!(pages, 74);
+}

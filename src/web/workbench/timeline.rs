@@ -326,7 +326,7 @@ mod tests {
     #[test]
     fn the_grade_history_starts_today_then_goes_back_in_time() {
         let today: jiff::civil::Date = "2026-06-05".parse().unwrap();
-        let p = &crate::web::answers::tests::demo_projections(today, None)[0];
+        let p = &crate::grading::demo_projections(today, None)[0];
         let code = |serial, day: &str, grade| IssuedCode {
             serial,
             merchant: MerchantId::parse("XZ-0001").unwrap(),
