@@ -25,7 +25,8 @@ mod rereads;
 mod view;
 
 pub use self::view::{
-    members_shared, Memo, MemoKey, MerchantView, Status, TextKey, Verified, ANSWER_SLOTS,
+    members_shared, Code, CodeFields, Memo, MemoKey, MerchantView, Status, TextKey, Verified,
+    ANSWER_SLOTS,
 };
 
 /// The outcome of one scan.
@@ -376,7 +377,7 @@ impl Scanner {
             self.invalidations.fetch_add(1, Ordering::AcqRel);
             if let Some(Some(view)) = views.remove(id).await {
                 // Its texts' signatures still hold: not checked again.
-                for (text, claims) in view.checked_claims() {
+                for (text, claims) in view.checked_claims(id.as_str()) {
                     self.verified.insert(text, Ok(claims));
                 }
             }
@@ -425,7 +426,7 @@ impl Scanner {
         text: &str,
         today: Date,
         slot: usize,
-        answer: impl FnOnce(Status, &Verified, &Memo, &MerchantView) -> R,
+        answer: impl FnOnce(Status, Code<'_>, &Memo, &MerchantView) -> R,
     ) -> Option<R> {
         let views = self.views.as_ref()?;
         // Untrusted until the text is found among the view's checked ones.
@@ -436,7 +437,11 @@ impl Scanner {
             tips: self.tips.generation(),
         };
         let answer = view.with_memo(text, key, slot, |status, claims, memo| {
-            answer(status, claims, memo, &view)
+            let code = Code {
+                merchant: claimed.as_str(),
+                fields: claims,
+            };
+            answer(status, code, memo, &view)
         })?;
         metrics::cache("merchant_views", true);
         self.reread_if_due(claimed.as_str(), &view);
@@ -501,7 +506,7 @@ impl Scanner {
         // Untrusted until the text is found among the view's checked ones.
         let claimed = yisaozhi_codes::claimed_merchant(text)?;
         let view = views.get(claimed.as_str()).await.flatten()?;
-        let claims = view.verified(text)?;
+        let claims = view.verified(text, claimed.as_str())?;
         metrics::cache("merchant_views", true);
         self.reread_if_due(claimed.as_str(), &view);
         Some(self.judge(Status::Valid, Some(claims), Some(view), today))
@@ -792,7 +797,10 @@ mod tests {
         let changed = read().await;
         changed.adopt(&first);
         assert_eq!(memoised(&changed, "123", json.0, json.1), None);
-        assert!(changed.verified("123").is_some());
+        // Its claims, kept without the merchant, are the claims checked.
+        let kept = changed.verified("123", id.as_str()).unwrap();
+        assert_eq!(kept.claims, claims.claims);
+        assert_eq!(kept.merchant_id.as_ref(), Some(&id));
         // An answer of another day is replaced, with its status.
         let page = (key(tomorrow, 0), page_slot);
         first.memoise("123", page.0, page.1, Status::Expired, memo(b"p"));

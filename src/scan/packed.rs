@@ -104,10 +104,6 @@ pub struct Shared {
     texts: Vec<Box<[u8]>>,
 }
 
-/// Marks a run of [`Runs`] that is a shared text (the rest of the value is
-/// its index); a run without it is that many bytes of own deflate blocks.
-const SHARED_RUN: u32 = 1 << 31;
-
 /// How many bytes a text must be for [`Shared::learn`] to share it: a
 /// shorter one saves less than the run it costs.
 pub const SHARED_MIN: usize = 32;
@@ -158,10 +154,6 @@ impl Shared {
             .filter(|t| !t.is_empty())
             .map(Vec::into_boxed_slice)
             .collect();
-        assert!(
-            texts.len() < SHARED_RUN as usize,
-            "shared texts are numbered below the run mark"
-        );
         let finder = (!texts.is_empty()).then(|| {
             aho_corasick::AhoCorasick::builder()
                 .match_kind(aho_corasick::MatchKind::LeftmostLongest)
@@ -259,71 +251,169 @@ fn longest_held(a: &[u8], b: &[u8]) -> usize {
 
 /// Text kept as runs: the [`Shared`] texts it holds, by number, and its own
 /// text between them, compressed after all the text before it (a window,
-/// then the earlier runs). Only the own runs' blocks are kept.
+/// then the earlier runs). Only the own runs' blocks are kept, with a table
+/// of the runs before them, in one allocation.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Runs {
-    /// The own runs' deflate blocks, one after another.
-    own: Box<[u8]>,
-    /// Each run: `SHARED_RUN | index`, or the length of its own blocks.
-    /// Empty: one own run, all of `own`.
-    runs: Box<[u32]>,
+    /// The byte length of the table (LEB128), the table, then the own
+    /// runs' deflate blocks one after another. The table holds a LEB128
+    /// number a run: `index << 1 | 1` for a shared text, `length << 1` for
+    /// own blocks. An empty table: one own run, all the blocks.
+    bytes: Box<[u8]>,
     len: u32,
+}
+
+/// One run of [`Runs`].
+enum Run<'a> {
+    Shared(usize),
+    Own(&'a [u8]),
+}
+
+/// Appends `n` as LEB128.
+fn put_varint(out: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        out.push(n as u8 | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+/// The LEB128 number at `*at` in `bytes`, moving `at` past it.
+fn varint(bytes: &[u8], at: &mut usize) -> Option<u64> {
+    let mut n = 0u64;
+    for shift in (0..64).step_by(7) {
+        let b = *bytes.get(*at)?;
+        *at += 1;
+        n |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Some(n);
+        }
+    }
+    None
+}
+
+/// The runs of [`Runs`] in order; an `Err` where the bytes are not runs
+/// (never for runs made by [`deflate_runs`]), then nothing.
+struct RunIter<'a> {
+    bytes: &'a [u8],
+    /// Where the next table entry is, and where the table ends.
+    entry: usize,
+    table_end: usize,
+    /// Where the next own blocks start.
+    own: usize,
+    /// An empty table: the one own run is still to come.
+    single: bool,
+}
+
+impl<'a> RunIter<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        let mut at = 0;
+        let table = varint(bytes, &mut at).and_then(|n| usize::try_from(n).ok());
+        match table {
+            Some(n) if at + n <= bytes.len() => Self {
+                bytes,
+                entry: at,
+                table_end: at + n,
+                own: at + n,
+                single: n == 0,
+            },
+            // Not runs: an iterator that says so.
+            _ => Self {
+                bytes,
+                entry: 0,
+                table_end: 1,
+                own: bytes.len() + 1,
+                single: false,
+            },
+        }
+    }
+
+    /// Whether every own block was gone through.
+    fn all_own_read(&self) -> bool {
+        self.own == self.bytes.len()
+    }
+}
+
+impl<'a> Iterator for RunIter<'a> {
+    type Item = Result<Run<'a>, Corrupt>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if std::mem::take(&mut self.single) {
+            let own = self.bytes.get(self.own..)?;
+            self.own = self.bytes.len();
+            return Some(Ok(Run::Own(own)));
+        }
+        if self.entry >= self.table_end {
+            return None;
+        }
+        let table = self.bytes.get(..self.table_end);
+        let run = table
+            .and_then(|t| varint(t, &mut self.entry))
+            .and_then(|v| {
+                let n = usize::try_from(v >> 1).ok()?;
+                if v & 1 == 1 {
+                    return Some(Run::Shared(n));
+                }
+                let own = self.bytes.get(self.own..self.own.checked_add(n)?)?;
+                self.own += n;
+                Some(Run::Own(own))
+            });
+        if run.is_none() {
+            self.entry = self.table_end;
+        }
+        Some(run.ok_or(Corrupt))
+    }
 }
 
 /// Compresses `text`, which follows `window` in every answer it goes into,
 /// as runs of `shared` texts and its own text.
 pub fn deflate_runs(window: &[u8], text: &[u8], shared: &Shared) -> Runs {
+    let len = u32::try_from(text.len()).expect("an answer under 4 GiB");
     let Some(finder) = &shared.finder else {
         let piece = deflate(window, text);
-        return Runs {
-            own: piece.deflated,
-            runs: Box::default(),
-            len: piece.len,
-        };
+        let bytes = [&[0u8][..], &piece.deflated].concat().into();
+        return Runs { bytes, len };
     };
     let mut z = Compress::new(Compression::default(), false);
     let mut out = Vec::with_capacity(window.len() / 2 + text.len() / 2 + 64);
     feed(&mut z, window, &mut out);
     out.clear();
     let mut own = Vec::with_capacity(text.len() / 4 + 64);
-    let mut runs = Vec::new();
-    let mut own_run = |z: &mut Compress, part: &[u8], out: &mut Vec<u8>| {
+    let mut table = Vec::with_capacity(32);
+    let mut own_run = |z: &mut Compress, part: &[u8], out: &mut Vec<u8>, table: &mut Vec<u8>| {
         feed(z, part, out);
-        runs.push(u32::try_from(out.len()).expect("a run under 2 GiB"));
+        put_varint(table, (out.len() as u64) << 1);
         own.extend_from_slice(out);
         out.clear();
     };
     let mut last = 0;
-    let mut shared_runs = Vec::new();
+    let mut shared_runs = 0;
     for m in finder.find_iter(text) {
         if m.start() > last {
-            own_run(&mut z, &text[last..m.start()], &mut out);
-            shared_runs.push(None);
+            own_run(&mut z, &text[last..m.start()], &mut out, &mut table);
         }
         // The client decodes the shared text's own piece here: these
         // blocks are dropped, but the compressor's window now holds it.
         feed(&mut z, &text[m.range()], &mut out);
         out.clear();
-        shared_runs.push(Some(m.pattern().as_u32()));
+        put_varint(&mut table, u64::from(m.pattern().as_u32()) << 1 | 1);
+        shared_runs += 1;
         last = m.end();
     }
-    if last < text.len() || shared_runs.is_empty() {
-        own_run(&mut z, &text[last..], &mut out);
-        shared_runs.push(None);
+    if last < text.len() || shared_runs == 0 {
+        own_run(&mut z, &text[last..], &mut out, &mut table);
     }
-    let mut lens = runs.into_iter();
-    let runs: Vec<u32> = shared_runs
-        .into_iter()
-        .map(|r| match r {
-            Some(i) => SHARED_RUN | i,
-            None => lens.next().expect("a length per own run"),
-        })
-        .collect();
-    let single = matches!(runs[..], [r] if r & SHARED_RUN == 0);
+    if shared_runs == 0 {
+        // One own run: no table.
+        table.clear();
+    }
+    let mut bytes = Vec::with_capacity(table.len() + own.len() + 4);
+    put_varint(&mut bytes, table.len() as u64);
+    bytes.extend_from_slice(&table);
+    bytes.extend_from_slice(&own);
     Runs {
-        own: own.into(),
-        runs: if single { Box::default() } else { runs.into() },
-        len: u32::try_from(text.len()).expect("an answer under 4 GiB"),
+        bytes: bytes.into(),
+        len,
     }
 }
 
@@ -337,22 +427,18 @@ impl Runs {
         self.len == 0
     }
 
+    /// How many runs they are.
+    pub fn count(&self) -> usize {
+        RunIter::new(&self.bytes).count()
+    }
+
     /// Their deflate blocks in order, the shared ones from `shared` (which
-    /// must be the one they were made with).
+    /// must be the one they were made with; nothing for runs that are not).
     pub fn blocks<'a>(&'a self, shared: &'a Shared) -> impl Iterator<Item = &'a [u8]> + 'a {
-        let mut at = 0;
-        (0..self.runs.len().max(1)).map(move |i| {
-            let r = self.runs.get(i).copied().unwrap_or(self.own.len() as u32);
-            if r & SHARED_RUN != 0 {
-                shared
-                    .pieces
-                    .get((r & !SHARED_RUN) as usize)
-                    .map_or(&[][..], |p| &p.deflated[..])
-            } else {
-                let blocks = &self.own[at..at + r as usize];
-                at += r as usize;
-                blocks
-            }
+        RunIter::new(&self.bytes).map(move |run| match run {
+            Ok(Run::Own(blocks)) => blocks,
+            Ok(Run::Shared(i)) => shared.pieces.get(i).map_or(&[][..], |p| &p.deflated[..]),
+            Err(Corrupt) => &[][..],
         })
     }
 
@@ -369,28 +455,17 @@ impl Runs {
         let start = at - window.min(at);
         out.reserve(self.len());
         let mut done = || -> Result<(), Corrupt> {
-            let single = [self.own.len() as u32];
-            let runs = if self.runs.is_empty() {
-                &single[..]
-            } else {
-                &self.runs[..]
-            };
-            let mut own = &self.own[..];
-            for &r in runs {
-                if r & SHARED_RUN != 0 {
-                    let text = shared
-                        .texts
-                        .get((r & !SHARED_RUN) as usize)
-                        .ok_or(Corrupt)?;
-                    out.extend_from_slice(text);
-                    continue;
+            let mut runs = RunIter::new(&self.bytes);
+            for run in runs.by_ref() {
+                match run? {
+                    Run::Shared(i) => out.extend_from_slice(shared.texts.get(i).ok_or(Corrupt)?),
+                    Run::Own(blocks) => {
+                        let room = (at + self.len()).checked_sub(out.len()).ok_or(Corrupt)?;
+                        inflate_blocks(blocks, out.len() - start, room, out)?;
+                    }
                 }
-                let (blocks, rest) = own.split_at_checked(r as usize).ok_or(Corrupt)?;
-                own = rest;
-                let room = (at + self.len()).checked_sub(out.len()).ok_or(Corrupt)?;
-                inflate_blocks(blocks, out.len() - start, room, out)?;
             }
-            (out.len() - at == self.len() && own.is_empty())
+            (out.len() - at == self.len() && runs.all_own_read())
                 .then_some(())
                 .ok_or(Corrupt)
         };
@@ -399,7 +474,7 @@ impl Runs {
 
     /// The bytes kept for them (for measuring memory).
     pub fn heap_bytes(&self) -> usize {
-        self.own.len() + self.runs.len() * 4
+        self.bytes.len()
     }
 }
 
@@ -649,7 +724,7 @@ mod tests {
             runs.heap_bytes(),
             alone.heap_bytes()
         );
-        assert!(runs.runs.len() > 1);
+        assert!(runs.count() > 1);
         let whole = [&head[..], &page].concat();
         let mut gz = Gzip::with_capacity(0).deflated(head_piece.deflated());
         for blocks in runs.blocks(&shared) {
@@ -663,7 +738,7 @@ mod tests {
         // Text with none of the shared wording is one own run.
         let plain = text(7, 500);
         let one = deflate_runs(&head, &plain, &shared);
-        assert!(one.runs.is_empty());
+        assert_eq!(one.count(), 1);
         let mut out = head.clone();
         one.inflate_into(&shared, head.len(), &mut out).unwrap();
         assert_eq!(out, [&head[..], &plain].concat());
@@ -681,6 +756,29 @@ mod tests {
             Err(Corrupt)
         );
         assert_eq!(out, b"kept");
+        // Bytes that are not runs (cut short, or any bytes) are refused,
+        // never read past.
+        assert!(!runs.bytes.is_empty());
+        for cut in 0..runs.bytes.len() {
+            let short = Runs {
+                bytes: runs.bytes[..cut].into(),
+                len: runs.len,
+            };
+            let _ = short.blocks(&shared).count();
+            assert_eq!(short.inflate_into(&shared, 0, &mut out), Err(Corrupt));
+            assert_eq!(out, b"kept");
+        }
+        for seed in 0..200 {
+            let noise = Runs {
+                bytes: text(seed, 40).into(),
+                len: 30,
+            };
+            let _ = noise.blocks(&shared).count();
+            if noise.inflate_into(&shared, 0, &mut out).is_err() {
+                assert_eq!(out, b"kept");
+            }
+            out.truncate(4);
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use jiff::civil::Date;
-use yisaozhi_codes::Claims;
+use yisaozhi_codes::{Claims, Day, KeyId};
 
 use crate::model::{CodeStatus, MerchantId, Projection};
 use crate::store::{parse_projection_json, StoreError};
@@ -106,8 +106,63 @@ const CHECKED_PER_VIEW: usize = 8;
 #[derive(Debug, Clone)]
 struct Checked {
     text: TextKey,
-    claims: Arc<Verified>,
+    claims: CodeFields,
     answers: Option<Box<Answers>>,
+}
+
+/// A code's claims as a view keeps them beside a checked text: all but the
+/// merchant, who is the view's (12 bytes, where the claims with the id
+/// twice take a shared allocation and two more).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CodeFields {
+    pub kid: KeyId,
+    pub serial: u32,
+    pub issued: Day,
+    pub expires: Day,
+    pub grade: yisaozhi_codes::Grade,
+}
+
+/// A checked code as an answer shows it: its merchant and its fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Code<'a> {
+    pub merchant: &'a str,
+    pub fields: CodeFields,
+}
+
+impl<'a> Code<'a> {
+    pub fn of(c: &'a Claims) -> Self {
+        Self {
+            merchant: &c.merchant,
+            fields: CodeFields::of(c),
+        }
+    }
+}
+
+impl CodeFields {
+    pub fn of(c: &Claims) -> Self {
+        Self {
+            kid: c.kid,
+            serial: c.serial,
+            issued: c.issued,
+            expires: c.expires,
+            grade: c.grade,
+        }
+    }
+
+    /// The claims of a code of `merchant` with these fields.
+    fn verified(self, merchant: &str) -> Arc<Verified> {
+        Arc::new(Verified {
+            claims: Claims {
+                kid: self.kid,
+                merchant: merchant.into(),
+                serial: self.serial,
+                issued: self.issued,
+                expires: self.expires,
+                grade: self.grade,
+            },
+            merchant_id: MerchantId::parse(merchant).ok(),
+        })
+    }
 }
 
 /// A token text as views and the verified-token cache know it: a 128-bit
@@ -115,14 +170,14 @@ struct Checked {
 /// the ~200-byte text. Nobody can choose a text that collides with another
 /// without the keys, which never leave the process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct TextKey(u128);
+pub struct TextKey([u64; 2]);
 
 impl TextKey {
     pub fn of(text: &str) -> Self {
         use std::hash::BuildHasher;
         static KEYS: std::sync::OnceLock<[std::hash::RandomState; 2]> = std::sync::OnceLock::new();
         let [a, b] = KEYS.get_or_init(|| [Default::default(), Default::default()]);
-        Self(u128::from(a.hash_one(text)) << 64 | u128::from(b.hash_one(text)))
+        Self([a.hash_one(text), b.hash_one(text)])
     }
 }
 
@@ -333,21 +388,25 @@ impl MerchantView {
         }
     }
 
-    /// The claims of `text` if it was checked against this view before.
-    pub(super) fn verified(&self, text: &str) -> Option<Arc<Verified>> {
+    /// The claims of `text`, a code of the view's `merchant`, if it was
+    /// checked against this view before.
+    pub(super) fn verified(&self, text: &str, merchant: &str) -> Option<Arc<Verified>> {
         let key = TextKey::of(text);
         let checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
         checked
             .iter()
             .find(|c| c.text == key)
-            .map(|c| c.claims.clone())
+            .map(|c| c.claims.verified(merchant))
     }
 
-    /// The checked texts' claims (to keep their signatures checked when the
-    /// view is dropped).
-    pub(super) fn checked_claims(&self) -> Vec<(TextKey, Arc<Verified>)> {
+    /// The checked texts' claims, codes of the view's `merchant` (to keep
+    /// their signatures checked when the view is dropped).
+    pub(super) fn checked_claims(&self, merchant: &str) -> Vec<(TextKey, Arc<Verified>)> {
         let checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
-        checked.iter().map(|c| (c.text, c.claims.clone())).collect()
+        checked
+            .iter()
+            .map(|c| (c.text, c.claims.verified(merchant)))
+            .collect()
     }
 
     /// Takes over what `old`, a view of the same merchant read earlier,
@@ -387,7 +446,7 @@ impl MerchantView {
         checked.reserve_exact(1);
         checked.push(Checked {
             text: key,
-            claims: claims.clone(),
+            claims: CodeFields::of(claims),
             answers: None,
         });
     }
@@ -406,7 +465,7 @@ impl MerchantView {
         text: &str,
         key: MemoKey,
         slot: usize,
-        answer: impl FnOnce(Status, &Verified, &Memo) -> R,
+        answer: impl FnOnce(Status, CodeFields, &Memo) -> R,
     ) -> Option<R> {
         let text = TextKey::of(text);
         let checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
@@ -414,7 +473,7 @@ impl MerchantView {
         let answers = c.answers.as_ref().filter(|a| a.key == key)?;
         Some(answer(
             answers.status,
-            &c.claims,
+            c.claims,
             answers.memos[slot].as_ref()?,
         ))
     }

@@ -16,7 +16,7 @@ use super::security_headers::security_headers;
 use super::state::AppState;
 use crate::clock;
 use crate::scan::packed::{self, Gzip, Piece, Shared};
-use crate::scan::{Memo, MerchantView, Scan, Scanner, Status, ANSWER_SLOTS};
+use crate::scan::{Code, Memo, MerchantView, Scan, Scanner, Status, ANSWER_SLOTS};
 use crate::store::StoreError;
 
 fn http_status(status: Status) -> StatusCode {
@@ -38,13 +38,8 @@ struct Rendered {
 fn render_json(scan: &Scan) -> Result<Rendered, StoreError> {
     let mut out = Vec::with_capacity(2048);
     let view = scan.view.as_deref();
-    write_json_head(
-        &mut out,
-        scan.status,
-        scan.claims.as_deref(),
-        view,
-        scan.today,
-    );
+    let code = scan.claims.as_deref().map(|c| Code::of(c));
+    write_json_head(&mut out, scan.status, code, view, scan.today);
     let mut members = None;
     if let Some(view) = view {
         members = write_public_members(&mut out, view, &scan.shown_tips(), scan.today)?;
@@ -63,7 +58,7 @@ fn render_json(scan: &Scan) -> Result<Rendered, StoreError> {
 fn write_json_head(
     out: &mut Vec<u8>,
     status: Status,
-    claims: Option<&crate::scan::Verified>,
+    claims: Option<Code<'_>>,
     view: Option<&MerchantView>,
     today: jiff::civil::Date,
 ) {
@@ -81,7 +76,7 @@ fn write_json_head(
     }
     if let Some(view) = view {
         let live = view.live_grade(today);
-        let outdated = claims.is_some_and(|c| c.grade != live);
+        let outdated = claims.is_some_and(|c| c.fields.grade != live);
         out.extend_from_slice(if outdated {
             b",\"outdated\":true,"
         } else {
@@ -93,7 +88,7 @@ fn write_json_head(
 /// The `code` member: the claims of a code whose signature holds.
 struct CodeJson<'a> {
     status: &'static str,
-    claims: Option<&'a crate::scan::Verified>,
+    claims: Option<Code<'a>>,
 }
 
 impl serde::Serialize for CodeJson<'_> {
@@ -106,12 +101,13 @@ impl serde::Serialize for CodeJson<'_> {
         };
         let mut m = s.serialize_map(Some(7))?;
         m.serialize_entry("status", self.status)?;
-        m.serialize_entry("merchant_id", &c.merchant)?;
-        m.serialize_entry("serial", &c.serial)?;
-        m.serialize_entry("kid", &c.kid.0)?;
-        m.serialize_entry("issued_at", &clock::from_day(c.issued))?;
-        m.serialize_entry("expires_at", &clock::from_day(c.expires))?;
-        m.serialize_entry("printed_grade", &c.grade)?;
+        let f = c.fields;
+        m.serialize_entry("merchant_id", c.merchant)?;
+        m.serialize_entry("serial", &f.serial)?;
+        m.serialize_entry("kid", &f.kid.0)?;
+        m.serialize_entry("issued_at", &clock::from_day(f.issued))?;
+        m.serialize_entry("expires_at", &clock::from_day(f.expires))?;
+        m.serialize_entry("printed_grade", &f.grade)?;
         m.end()
     }
 }
@@ -185,8 +181,8 @@ async fn scan_answer(
     let today = clock::today();
     let slot = memo_slot(form);
     let hit = scanner
-        .memoised_answer(text, today, slot, |status, claims, memo, view| {
-            let head = json_head_of(form, memo, status, Some(claims), view, today);
+        .memoised_answer(text, today, slot, |status, code, memo, view| {
+            let head = json_head_of(form, memo, status, Some(code), view, today);
             Some((status, assemble(form, &head, memo, view, gzipped)?))
         })
         .await
@@ -208,7 +204,8 @@ async fn scan_answer(
         return Ok((status, encode(rendered.body, gzipped)));
     };
     let body = if gzipped {
-        let head = json_head_of(form, &memo, status, scan.claims.as_deref(), view, today);
+        let code = scan.claims.as_deref().map(|c| Code::of(c));
+        let head = json_head_of(form, &memo, status, code, view, today);
         assemble(form, &head, &memo, view, true).unwrap_or_else(|| gzip(&rendered.body))
     } else {
         rendered.body
@@ -327,7 +324,7 @@ fn json_head_of(
     form: Form,
     memo: &Memo,
     status: Status,
-    claims: Option<&crate::scan::Verified>,
+    claims: Option<Code<'_>>,
     view: &MerchantView,
     today: jiff::civil::Date,
 ) -> Vec<u8> {
