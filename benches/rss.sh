@@ -99,11 +99,12 @@ else
   a2=$(anon)
   echo "page walk: RssAnon $((a2 / 1048576)) MiB, +$(((a2 - a1) / N)) bytes per merchant (memoised page); total $(((a2 - a0) / N)) bytes per merchant"
 fi
-# What a merchant's answers keep, compressed, on a sample of 200: the JSON
-# answer's projection members (deflated on their own), the text around them
-# (kept plain), and the page after the head every scan page shares
-# (deflated after it). zlib level 6 here, zlib-rs's in the service: about
-# the same sizes.
+# The answers of a sample of 200, and for comparison what they compress to
+# whole (zlib level 6, about what the service's zlib-rs makes): the JSON
+# answer's projection members on their own, the page after the head every
+# scan page shares. A view keeps less than that: only its own text between
+# the wording every answer holds (`scan::packed::Runs`), and the JSON head
+# is written per answer.
 shuf -n 200 --random-source=<(yes) "$work/tokens.txt" | while read -r t; do
   curl -s "http://127.0.0.1:$port/api/v1/scan/$t" | base64 -w0; echo -n " "
   curl -s "http://127.0.0.1:$port/s/$t" | base64 -w0; echo
@@ -121,6 +122,6 @@ for line in sys.stdin:
         tot[i] += v
     n += 1
 t = [v / max(n, 1) for v in tot]
-print(f"answers of {n} merchants, mean: JSON {t[0]:.0f} B, kept {t[1] + t[2]:.0f} B ({t[1]:.0f} B members deflated + {t[2]:.0f} B around them); page {t[3]:.0f} B ({t[5]:.0f} B gzipped whole), kept {t[4]:.0f} B (deflated after the shared head)")
+print(f"answers of {n} merchants, mean: JSON {t[0]:.0f} B ({t[2]:.0f} B around the members), page {t[3]:.0f} B ({t[5]:.0f} B gzipped whole); compressed whole, for comparison: JSON members {t[1]:.0f} B, page after the shared head {t[4]:.0f} B")
 '
 

@@ -30,15 +30,43 @@ pub struct Piece {
 /// Compresses `text` as a piece that follows `window` (empty, or the text
 /// just before it in every answer the piece goes into).
 pub fn deflate(window: &[u8], text: &[u8]) -> Piece {
-    let mut z = Compress::new(Compression::default(), false);
-    let mut out = Vec::with_capacity(window.len() / 2 + text.len() / 2 + 64);
-    feed(&mut z, window, &mut out);
-    let start = out.len();
-    feed(&mut z, text, &mut out);
+    let mut out = Vec::with_capacity(text.len() / 2 + 64);
+    with_compressor(|z| {
+        follow(z, window, &mut out);
+        feed(z, text, &mut out);
+    });
     Piece {
-        deflated: out[start..].into(),
+        deflated: out.into(),
         len: u32::try_from(text.len()).expect("an answer under 4 GiB"),
     }
+}
+
+/// `f` of this thread's compressor, reset: a new one would allocate and
+/// clear its tables (a third of a megabyte) for every answer.
+fn with_compressor<R>(f: impl FnOnce(&mut Compress) -> R) -> R {
+    thread_local! {
+        static COMPRESSOR: RefCell<Compress> =
+            RefCell::new(Compress::new(Compression::default(), false));
+    }
+    COMPRESSOR.with(|z| {
+        let mut z = z.borrow_mut();
+        z.reset();
+        f(&mut z)
+    })
+}
+
+/// Makes the compressor go on as if it had just compressed `text` (and
+/// flushed): later text may refer back into it. `text` is put in its window
+/// without being compressed; if the compressor refuses that, it is
+/// compressed into `out`, and the blocks dropped. Call it only after a
+/// flush (or on a compressor just reset).
+fn follow(z: &mut Compress, text: &[u8], out: &mut Vec<u8>) {
+    if text.is_empty() || z.set_dictionary(text).is_ok() {
+        return;
+    }
+    let at = out.len();
+    feed(z, text, out);
+    out.truncate(at);
 }
 
 /// Compresses all of `input`, then a sync flush: the output ends on a byte
@@ -81,7 +109,12 @@ impl Piece {
     /// it was compressed after.
     pub fn inflate_into(&self, window: usize, out: &mut Vec<u8>) -> Result<(), Corrupt> {
         let at = out.len();
-        inflate_blocks(&self.deflated, window, self.len(), out)?;
+        inflate_parts(
+            std::iter::once(Ok(&self.deflated[..])),
+            window,
+            self.len(),
+            out,
+        )?;
         if out.len() - at == self.len() {
             Ok(())
         } else {
@@ -157,6 +190,9 @@ impl Shared {
         let finder = (!texts.is_empty()).then(|| {
             aho_corasick::AhoCorasick::builder()
                 .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+                // A few hundred texts: a DFA is small, and several times
+                // faster to search than the default automaton.
+                .kind(Some(aho_corasick::AhoCorasickKind::DFA))
                 .build(&texts)
                 .expect("a finder for a few texts")
         });
@@ -374,35 +410,35 @@ pub fn deflate_runs(window: &[u8], text: &[u8], shared: &Shared) -> Runs {
         let bytes = [&[0u8][..], &piece.deflated].concat().into();
         return Runs { bytes, len };
     };
-    let mut z = Compress::new(Compression::default(), false);
-    let mut out = Vec::with_capacity(window.len() / 2 + text.len() / 2 + 64);
-    feed(&mut z, window, &mut out);
-    out.clear();
+    let mut out = Vec::with_capacity(text.len() / 2 + 64);
     let mut own = Vec::with_capacity(text.len() / 4 + 64);
     let mut table = Vec::with_capacity(32);
-    let mut own_run = |z: &mut Compress, part: &[u8], out: &mut Vec<u8>, table: &mut Vec<u8>| {
-        feed(z, part, out);
-        put_varint(table, (out.len() as u64) << 1);
-        own.extend_from_slice(out);
-        out.clear();
-    };
-    let mut last = 0;
     let mut shared_runs = 0;
-    for m in finder.find_iter(text) {
-        if m.start() > last {
-            own_run(&mut z, &text[last..m.start()], &mut out, &mut table);
+    with_compressor(|z| {
+        follow(z, window, &mut out);
+        let mut own_run =
+            |z: &mut Compress, part: &[u8], out: &mut Vec<u8>, table: &mut Vec<u8>| {
+                feed(z, part, out);
+                put_varint(table, (out.len() as u64) << 1);
+                own.extend_from_slice(out);
+                out.clear();
+            };
+        let mut last = 0;
+        for m in finder.find_iter(text) {
+            if m.start() > last {
+                own_run(z, &text[last..m.start()], &mut out, &mut table);
+            }
+            // The client decodes the shared text's own piece here; the
+            // compressor's window holds it from now on.
+            follow(z, &text[m.range()], &mut out);
+            put_varint(&mut table, u64::from(m.pattern().as_u32()) << 1 | 1);
+            shared_runs += 1;
+            last = m.end();
         }
-        // The client decodes the shared text's own piece here: these
-        // blocks are dropped, but the compressor's window now holds it.
-        feed(&mut z, &text[m.range()], &mut out);
-        out.clear();
-        put_varint(&mut table, u64::from(m.pattern().as_u32()) << 1 | 1);
-        shared_runs += 1;
-        last = m.end();
-    }
-    if last < text.len() || shared_runs == 0 {
-        own_run(&mut z, &text[last..], &mut out, &mut table);
-    }
+        if last < text.len() || shared_runs == 0 {
+            own_run(z, &text[last..], &mut out, &mut table);
+        }
+    });
     if shared_runs == 0 {
         // One own run: no table.
         table.clear();
@@ -451,25 +487,21 @@ impl Runs {
         window: usize,
         out: &mut Vec<u8>,
     ) -> Result<(), Corrupt> {
+        // One stream: the shared texts' blocks are decoded where they
+        // are, as a client decodes the gzip answer.
         let at = out.len();
-        let start = at - window.min(at);
-        out.reserve(self.len());
-        let mut done = || -> Result<(), Corrupt> {
-            let mut runs = RunIter::new(&self.bytes);
-            for run in runs.by_ref() {
-                match run? {
-                    Run::Shared(i) => out.extend_from_slice(shared.texts.get(i).ok_or(Corrupt)?),
-                    Run::Own(blocks) => {
-                        let room = (at + self.len()).checked_sub(out.len()).ok_or(Corrupt)?;
-                        inflate_blocks(blocks, out.len() - start, room, out)?;
-                    }
-                }
-            }
-            (out.len() - at == self.len() && runs.all_own_read())
-                .then_some(())
-                .ok_or(Corrupt)
-        };
-        done().inspect_err(|_| out.truncate(at))
+        let mut runs = RunIter::new(&self.bytes);
+        let parts = runs.by_ref().map(|run| match run? {
+            Run::Own(blocks) => Ok(blocks),
+            Run::Shared(i) => shared.pieces.get(i).map(|p| &p.deflated[..]).ok_or(Corrupt),
+        });
+        inflate_parts(parts, window, self.len(), out)?;
+        if out.len() - at == self.len() && runs.all_own_read() {
+            Ok(())
+        } else {
+            out.truncate(at);
+            Err(Corrupt)
+        }
     }
 
     /// The bytes kept for them (for measuring memory).
@@ -478,42 +510,47 @@ impl Runs {
     }
 }
 
-/// Appends the `len` bytes of text that `blocks` (non-final deflate blocks
-/// ending in a sync flush) hold to `out`, whose last `window` bytes they
-/// may refer back into. Nothing is appended if they do not hold that.
-fn inflate_blocks(
-    blocks: &[u8],
+/// Appends the text that `parts` (runs of non-final deflate blocks, each
+/// ending in a sync flush, of one stream) hold, at most `len` bytes, to
+/// `out`, whose last `window` bytes they may refer back into. Nothing is
+/// appended if they do not decode whole.
+fn inflate_parts<'a>(
+    parts: impl Iterator<Item = Result<&'a [u8], Corrupt>>,
     window: usize,
     len: usize,
     out: &mut Vec<u8>,
 ) -> Result<(), Corrupt> {
     thread_local! {
-        // Reset per piece: its tables and window are allocated once.
+        // Reset per answer: its tables and window are allocated once.
         static INFLATER: RefCell<Decompress> = RefCell::new(Decompress::new(false));
     }
     let at = out.len();
     // A deflate window is 32 KiB: references reach no further back.
     let window = window.min(at).min(32 * 1024);
-    // No room past the text is needed: the empty block that ends the
-    // piece is read without any (a test holds it to that).
+    // No room past the text is needed: the empty block that ends a part
+    // is read without any (a test holds it to that).
     out.reserve(len);
     let done = INFLATER.with(|d| {
         let mut d = d.borrow_mut();
         d.reset(false);
         // References may reach back into the window.
         if window > 0 && d.set_dictionary(&out[at - window..]).is_err() {
-            return false;
+            return Err(Corrupt);
         }
-        let status = d.decompress_vec(blocks, out, FlushDecompress::Sync);
-        // The piece is not final: its input ends in a sync flush.
-        matches!(status, Ok(Status::Ok | Status::BufError)) && d.total_in() == blocks.len() as u64
-    });
-    if done && out.len() - at <= len {
+        for part in parts {
+            let part = part?;
+            let before = d.total_in();
+            let status = d.decompress_vec(part, out, FlushDecompress::Sync);
+            // Each part ends in a sync flush: it is read whole.
+            let whole = matches!(status, Ok(Status::Ok | Status::BufError))
+                && d.total_in() - before == part.len() as u64;
+            if !whole || out.len() - at > len {
+                return Err(Corrupt);
+            }
+        }
         Ok(())
-    } else {
-        out.truncate(at);
-        Err(Corrupt)
-    }
+    });
+    done.inspect_err(|_| out.truncate(at))
 }
 
 /// A piece that does not inflate to its length: never made by [`deflate`].
