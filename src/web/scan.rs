@@ -259,21 +259,27 @@ fn sample_pages() -> Vec<Vec<u8>> {
     let tips = std::sync::Arc::new(crate::tips::TipSet::default());
     crate::grading::wording_samples()
         .into_iter()
-        .map(|p| {
-            let today = p.as_of;
-            let scan = Scan {
-                status: Status::Valid,
-                claims: None,
-                view: Some(std::sync::Arc::new(MerchantView::new(
-                    p.clone(),
-                    Box::default(),
-                ))),
-                today,
-                tips: tips.clone(),
-            };
-            pages::scan_page(&scan, Some(&p)).into_string().into_bytes()
-        })
+        .map(|p| valid_scan_page(p.clone(), p.as_of, &tips))
         .collect()
+}
+
+/// The page of a valid scan of a code of `p`'s merchant on `today`.
+fn valid_scan_page(
+    p: crate::model::Projection,
+    today: jiff::civil::Date,
+    tips: &std::sync::Arc<crate::tips::TipSet>,
+) -> Vec<u8> {
+    let scan = Scan {
+        status: Status::Valid,
+        claims: None,
+        view: Some(std::sync::Arc::new(MerchantView::new(p, Box::default()))),
+        today,
+        tips: tips.clone(),
+    };
+    let projection = scan.view.as_ref().and_then(|v| v.projection().ok());
+    pages::scan_page(&scan, projection.as_deref())
+        .into_string()
+        .into_bytes()
 }
 
 /// No shared text: for JSON answers.
@@ -581,17 +587,7 @@ mod tests {
         crate::grading::demo_projections(day, None)
             .into_iter()
             .map(|p| {
-                let scan = Scan {
-                    status: Status::Valid,
-                    claims: None,
-                    view: Some(std::sync::Arc::new(MerchantView::new(
-                        p.clone(),
-                        Box::default(),
-                    ))),
-                    today: day,
-                    tips: tips.clone(),
-                };
-                let page = pages::scan_page(&scan, Some(&p)).into_string().into_bytes();
+                let page = valid_scan_page(p.clone(), day, &tips);
                 (p, page)
             })
             .collect()
