@@ -6,7 +6,8 @@ use jiff::civil::Date;
 use crate::model::{Override, Projection};
 use crate::records::{parse_merchant, parse_record};
 
-use super::{project, Rules};
+use super::project::project;
+use super::rules::Rules;
 
 /// The demo's projections as of `as_of` (updated that morning), with
 /// `override_` on each.
