@@ -1,8 +1,10 @@
 //! What an identity client's scan answer costs to unpack: a scan page kept
-//! as a piece deflated after the shared head (`scan::packed`), inflated by
-//! `Piece::inflate_into` (flate2's zlib-rs backend) and, on the same
-//! piece, by miniz_oxide's raw inflate (the decoder before), beside a copy
-//! of the plain page (what serving it plain would cost).
+//! as a cached view keeps it, as runs beside the wording every page shares
+//! (`scan::packed::Runs`, `web::page_wording`), inflated as one stream by
+//! `Runs::inflate_into`; the same page kept as one piece deflated after the
+//! shared head, inflated by `Piece::inflate_into` (flate2's zlib-rs
+//! backend) and by miniz_oxide's raw inflate (the decoder before); beside a
+//! copy of the plain page (what serving it plain would cost).
 //!
 //!   cargo bench --bench inflate -- --warm-up-time 1 --measurement-time 3
 
@@ -11,7 +13,7 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, Criterion};
 use miniz_oxide::inflate::core::{decompress, inflate_flags, DecompressorOxide};
 use miniz_oxide::inflate::TINFLStatus;
-use yisaozhi::scan::packed::{deflate, Piece};
+use yisaozhi::scan::packed::{deflate, deflate_runs, Piece};
 
 /// A demo merchant's scan page (`yisaozhi demo`, `/s/<token>`).
 const PAGE: &[u8] = include_bytes!("fixtures/scan_page.html");
@@ -55,7 +57,27 @@ fn bench(c: &mut Criterion) {
         out
     };
     assert_eq!(zlib_rs(), PAGE);
+    let wording = yisaozhi::web::page_wording();
+    let runs = deflate_runs(head, rest, wording);
+    let runs_inflate = || {
+        let mut out = Vec::with_capacity(PAGE.len());
+        out.extend_from_slice(head);
+        runs.inflate_into(wording, head.len(), &mut out)
+            .expect("inflates");
+        out
+    };
+    assert_eq!(runs_inflate(), PAGE);
+    eprintln!(
+        "kept: runs {} B ({} runs), one piece {} B",
+        runs.heap_bytes(),
+        runs.count(),
+        piece.heap_bytes()
+    );
     let mut g = c.benchmark_group("identity-inflate");
+    g.bench_function(
+        "page, runs beside the shared wording (Runs::inflate_into)",
+        |b| b.iter(|| black_box(runs_inflate())),
+    );
     g.bench_function("page, zlib-rs (Piece::inflate_into)", |b| {
         b.iter(|| black_box(zlib_rs()))
     });

@@ -37,7 +37,7 @@ pub use error::ApiError;
 pub use ledger::{ledger, LedgerScope, COLUMNS as LEDGER_COLUMNS};
 pub use request_metrics::track_requests;
 pub use routes::{routes, MAX_BODY_BYTES, ROUTES};
-pub use scan::serve_scans_first;
+pub use scan::{page_wording, serve_scans_first};
 pub use security_headers::security_headers;
 pub use state::{auth_failure_cache, AppState, MAX_AUTH_FAILURES_PER_MINUTE};
 pub use workbench::dashboard_data as workbench_queues;

@@ -254,6 +254,12 @@ const PAGE_WORDING: packed::Cut = packed::Cut {
     apart: &[1, 3],
 };
 
+/// The wording every scan page holds after its head, as cached views share
+/// it (for measuring what an answer kept beside it costs).
+pub fn page_wording() -> &'static Shared {
+    &page_head().shared
+}
+
 /// Valid scans' pages of the [`crate::grading::wording_samples`].
 fn sample_pages() -> Vec<Vec<u8>> {
     let tips = std::sync::Arc::new(crate::tips::TipSet::default());
