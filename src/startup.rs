@@ -52,6 +52,12 @@ impl Application {
             // The change poll loads them once the store answers.
             tracing::warn!(error = %e, "cannot read consumer tips yet; scans show none until they are read");
         }
+        if settings.cache_capacity > 0 {
+            // The wording cached views share is learnt now (some tens of
+            // milliseconds), not by the first scans while others wait.
+            crate::scan::members_shared();
+            crate::web::page_wording();
+        }
         let listener = TcpListener::bind(settings.listen)
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let addr = listener.local_addr()?;

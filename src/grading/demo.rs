@@ -37,6 +37,7 @@ fn graded(as_of: Date, override_: Option<&Override>, with_records: bool) -> Vec<
     let records: Vec<_> = sample
         .records
         .iter()
+        .filter(|_| with_records)
         .map(|r| parse_record(&r.to_string()).expect("the demo's records parse"))
         .collect();
     let updated_at = as_of
@@ -51,7 +52,7 @@ fn graded(as_of: Date, override_: Option<&Override>, with_records: bool) -> Vec<
             let m = parse_merchant(&m.to_string()).expect("the demo's merchants parse");
             let own: Vec<_> = records
                 .iter()
-                .filter(|r| with_records && r.merchant == m.id)
+                .filter(|r| r.merchant == m.id)
                 .cloned()
                 .collect();
             project(&m, &own, override_, &Rules::default(), as_of, updated_at)

@@ -328,8 +328,8 @@ fn varint(bytes: &[u8], at: &mut usize) -> Option<u64> {
     None
 }
 
-/// The runs of [`Runs`] in order; an `Err` where the bytes are not runs
-/// (never for runs made by [`deflate_runs`]), then nothing.
+/// The runs of [`Runs`] in order; an `Err` where the table does not match
+/// the blocks (never for runs made by [`deflate_runs`]), then nothing.
 struct RunIter<'a> {
     bytes: &'a [u8],
     /// Where the next table entry is, and where the table ends.
@@ -342,26 +342,18 @@ struct RunIter<'a> {
 }
 
 impl<'a> RunIter<'a> {
-    fn new(bytes: &'a [u8]) -> Self {
+    /// `None` for bytes that do not start with a table.
+    fn new(bytes: &'a [u8]) -> Option<Self> {
         let mut at = 0;
-        let table = varint(bytes, &mut at).and_then(|n| usize::try_from(n).ok());
-        match table {
-            Some(n) if at + n <= bytes.len() => Self {
-                bytes,
-                entry: at,
-                table_end: at + n,
-                own: at + n,
-                single: n == 0,
-            },
-            // Not runs: an iterator that says so.
-            _ => Self {
-                bytes,
-                entry: 0,
-                table_end: 1,
-                own: bytes.len() + 1,
-                single: false,
-            },
-        }
+        let n = usize::try_from(varint(bytes, &mut at)?).ok()?;
+        let table_end = at.checked_add(n).filter(|&end| end <= bytes.len())?;
+        Some(Self {
+            bytes,
+            entry: at,
+            table_end,
+            own: table_end,
+            single: n == 0,
+        })
     }
 
     /// Whether every own block was gone through.
@@ -375,25 +367,22 @@ impl<'a> Iterator for RunIter<'a> {
 
     fn next(&mut self) -> Option<Self::Item> {
         if std::mem::take(&mut self.single) {
-            let own = self.bytes.get(self.own..)?;
+            let own = &self.bytes[self.own..];
             self.own = self.bytes.len();
             return Some(Ok(Run::Own(own)));
         }
         if self.entry >= self.table_end {
             return None;
         }
-        let table = self.bytes.get(..self.table_end);
-        let run = table
-            .and_then(|t| varint(t, &mut self.entry))
-            .and_then(|v| {
-                let n = usize::try_from(v >> 1).ok()?;
-                if v & 1 == 1 {
-                    return Some(Run::Shared(n));
-                }
-                let own = self.bytes.get(self.own..self.own.checked_add(n)?)?;
-                self.own += n;
-                Some(Run::Own(own))
-            });
+        let run = varint(&self.bytes[..self.table_end], &mut self.entry).and_then(|v| {
+            let n = usize::try_from(v >> 1).ok()?;
+            if v & 1 == 1 {
+                return Some(Run::Shared(n));
+            }
+            let own = self.bytes.get(self.own..self.own.checked_add(n)?)?;
+            self.own += n;
+            Some(Run::Own(own))
+        });
         if run.is_none() {
             self.entry = self.table_end;
         }
@@ -405,11 +394,6 @@ impl<'a> Iterator for RunIter<'a> {
 /// as runs of `shared` texts and its own text.
 pub fn deflate_runs(window: &[u8], text: &[u8], shared: &Shared) -> Runs {
     let len = u32::try_from(text.len()).expect("an answer under 4 GiB");
-    let Some(finder) = &shared.finder else {
-        let piece = deflate(window, text);
-        let bytes = [&[0u8][..], &piece.deflated].concat().into();
-        return Runs { bytes, len };
-    };
     let mut out = Vec::with_capacity(text.len() / 2 + 64);
     let mut own = Vec::with_capacity(text.len() / 4 + 64);
     let mut table = Vec::with_capacity(32);
@@ -424,7 +408,7 @@ pub fn deflate_runs(window: &[u8], text: &[u8], shared: &Shared) -> Runs {
                 out.clear();
             };
         let mut last = 0;
-        for m in finder.find_iter(text) {
+        for m in shared.finder.iter().flat_map(|f| f.find_iter(text)) {
             if m.start() > last {
                 own_run(z, &text[last..m.start()], &mut out, &mut table);
             }
@@ -465,13 +449,14 @@ impl Runs {
 
     /// How many runs they are.
     pub fn count(&self) -> usize {
-        RunIter::new(&self.bytes).count()
+        RunIter::new(&self.bytes).map_or(0, Iterator::count)
     }
 
     /// Their deflate blocks in order, the shared ones from `shared` (which
     /// must be the one they were made with; nothing for runs that are not).
     pub fn blocks<'a>(&'a self, shared: &'a Shared) -> impl Iterator<Item = &'a [u8]> + 'a {
-        RunIter::new(&self.bytes).map(move |run| match run {
+        let runs = RunIter::new(&self.bytes).into_iter().flatten();
+        runs.map(move |run| match run {
             Ok(Run::Own(blocks)) => blocks,
             Ok(Run::Shared(i)) => shared.pieces.get(i).map_or(&[][..], |p| &p.deflated[..]),
             Err(Corrupt) => &[][..],
@@ -490,7 +475,7 @@ impl Runs {
         // One stream: the shared texts' blocks are decoded where they
         // are, as a client decodes the gzip answer.
         let at = out.len();
-        let mut runs = RunIter::new(&self.bytes);
+        let mut runs = RunIter::new(&self.bytes).ok_or(Corrupt)?;
         let parts = runs.by_ref().map(|run| match run? {
             Run::Own(blocks) => Ok(blocks),
             Run::Shared(i) => shared.pieces.get(i).map(|p| &p.deflated[..]).ok_or(Corrupt),

@@ -204,9 +204,11 @@ async fn scan_answer(
         return Ok((status, encode(rendered.body, gzipped)));
     };
     let body = if gzipped {
-        let code = scan.claims.as_deref().map(|c| Code::of(c));
-        let head = json_head_of(form, &memo, status, code, view, today);
-        assemble(form, &head, &memo, view, true).unwrap_or_else(|| gzip(&rendered.body))
+        // What the memo does not hold of the body is the head it was
+        // rendered with (empty unless written per answer).
+        let head = rendered.body.get(..rendered.body.len() - memo.len as usize);
+        head.and_then(|head| assemble(form, head, &memo, view, true))
+            .unwrap_or_else(|| gzip(&rendered.body))
     } else {
         rendered.body
     };
@@ -360,26 +362,21 @@ fn assemble(
 ) -> Option<Vec<u8>> {
     let len = head.len() + memo.len as usize;
     let page = (form == Form::Page).then(page_head);
-    let shared = page.map_or(&NONE_SHARED, |h| &h.shared);
+    // The runs after the head, and the wording they were made beside.
+    let (runs, shared) = match (&memo.piece, page) {
+        (Some(runs), Some(page)) => (runs, &page.shared),
+        (Some(runs), None) => (runs, &NONE_SHARED),
+        (None, None) => (view.public_members_piece()?, crate::scan::members_shared()),
+        (None, Some(_)) => return None,
+    };
     if gzipped {
         let mut gz = Gzip::with_capacity(len / 2);
         if let Some(page) = page {
             gz = gz.deflated(page.piece.deflated());
         }
         gz = gz.stored(head);
-        match (&memo.piece, form) {
-            (Some(runs), _) => {
-                for blocks in runs.blocks(shared) {
-                    gz = gz.deflated(blocks);
-                }
-            }
-            (None, Form::Json) => {
-                let members = view.public_members_piece()?;
-                for blocks in members.blocks(crate::scan::members_shared()) {
-                    gz = gz.deflated(blocks);
-                }
-            }
-            (None, Form::Page) => return None,
+        for blocks in runs.blocks(shared) {
+            gz = gz.deflated(blocks);
         }
         let crc = packed::crc32_after(head, memo.crc, memo.len as usize);
         return Some(gz.stored(&memo.after).finish(crc, len));
@@ -390,14 +387,7 @@ fn assemble(
         page.text.len()
     });
     out.extend_from_slice(head);
-    match (&memo.piece, form) {
-        (Some(runs), _) => runs.inflate_into(shared, window, &mut out).ok()?,
-        (None, Form::Json) => view
-            .public_members_piece()?
-            .inflate_into(crate::scan::members_shared(), window, &mut out)
-            .ok()?,
-        (None, Form::Page) => return None,
-    }
+    runs.inflate_into(shared, window, &mut out).ok()?;
     out.extend_from_slice(&memo.after);
     (out.len() == len).then_some(out)
 }
