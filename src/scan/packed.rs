@@ -110,7 +110,7 @@ impl Piece {
     pub fn inflate_into(&self, window: usize, out: &mut Vec<u8>) -> Result<(), Corrupt> {
         let at = out.len();
         inflate_parts(
-            std::iter::once(Ok(&self.deflated[..])),
+            std::iter::once(Ok(Part::Deflated(&self.deflated[..]))),
             window,
             self.len(),
             out,
@@ -472,13 +472,14 @@ impl Runs {
         window: usize,
         out: &mut Vec<u8>,
     ) -> Result<(), Corrupt> {
-        // One stream: the shared texts' blocks are decoded where they
-        // are, as a client decodes the gzip answer.
+        // One stream, as a client decodes the gzip answer, except that a
+        // shared text is copied as it is rather than decoded from its
+        // blocks (building their Huffman tables cost more than the rest).
         let at = out.len();
         let mut runs = RunIter::new(&self.bytes).ok_or(Corrupt)?;
         let parts = runs.by_ref().map(|run| match run? {
-            Run::Own(blocks) => Ok(blocks),
-            Run::Shared(i) => shared.pieces.get(i).map(|p| &p.deflated[..]).ok_or(Corrupt),
+            Run::Own(blocks) => Ok(Part::Deflated(blocks)),
+            Run::Shared(i) => shared.texts.get(i).map(|t| Part::Plain(t)).ok_or(Corrupt),
         });
         inflate_parts(parts, window, self.len(), out)?;
         if out.len() - at == self.len() && runs.all_own_read() {
@@ -495,12 +496,20 @@ impl Runs {
     }
 }
 
-/// Appends the text that `parts` (runs of non-final deflate blocks, each
-/// ending in a sync flush, of one stream) hold, at most `len` bytes, to
-/// `out`, whose last `window` bytes they may refer back into. Nothing is
+/// A part of one deflate stream, for [`inflate_parts`].
+enum Part<'a> {
+    /// Non-final deflate blocks ending in a sync flush.
+    Deflated(&'a [u8]),
+    /// Text that blocks of the stream would hold here: copied, and put in
+    /// the decoder's window for the blocks after it to refer back into.
+    Plain(&'a [u8]),
+}
+
+/// Appends the text that `parts` (of one stream) hold, at most `len` bytes,
+/// to `out`, whose last `window` bytes they may refer back into. Nothing is
 /// appended if they do not decode whole.
 fn inflate_parts<'a>(
-    parts: impl Iterator<Item = Result<&'a [u8], Corrupt>>,
+    parts: impl Iterator<Item = Result<Part<'a>, Corrupt>>,
     window: usize,
     len: usize,
     out: &mut Vec<u8>,
@@ -523,7 +532,18 @@ fn inflate_parts<'a>(
             return Err(Corrupt);
         }
         for part in parts {
-            let part = part?;
+            let part = match part? {
+                Part::Deflated(blocks) => blocks,
+                Part::Plain(text) => {
+                    // A raw stream's dictionary may be set between blocks:
+                    // it is appended to the window.
+                    if out.len() - at + text.len() > len || d.set_dictionary(text).is_err() {
+                        return Err(Corrupt);
+                    }
+                    out.extend_from_slice(text);
+                    continue;
+                }
+            };
             let before = d.total_in();
             let status = d.decompress_vec(part, out, FlushDecompress::Sync);
             // Each part ends in a sync flush: it is read whole.
