@@ -1,7 +1,8 @@
 //! What an identity client's scan answer costs to unpack: a scan page kept
 //! as a cached view keeps it, as runs beside the wording every page shares
-//! (`scan::packed::Runs`, `web::page_wording`), inflated as one stream by
-//! `Runs::inflate_into`; the same page kept as one piece deflated after the
+//! (`scan::packed::Runs`, `web::page_wording`), its own runs inflated as
+//! one stream by `Runs::inflate_into`, the shared texts copied between
+//! them; the same page kept as one piece deflated after the
 //! shared head, inflated by `Piece::inflate_into` (flate2's zlib-rs
 //! backend) and by miniz_oxide's raw inflate (the decoder before); beside a
 //! copy of the plain page (what serving it plain would cost).
