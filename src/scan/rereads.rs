@@ -1,9 +1,14 @@
 //! Views read again ahead of their expiry, in the background, at a capped
-//! rate: a bounded queue drained by one task, a few views per tick (read
-//! together, the next tick waiting for them). Many views fall due together (those read in one warm-up, or
-//! in the minutes after a restart); spawning a read for each at once ran
-//! thousands of store reads and cache inserts beside the scans in the same
-//! seconds, and the scans' tail latency grew with them.
+//! rate: a bounded queue drained by one task, two views per tick (read
+//! together, the next tick waiting for them). Many views fall due together
+//! (those read in one warm-up, or in the minutes after a restart);
+//! spawning a read for each at once ran thousands of store reads and cache
+//! inserts beside the scans in the same seconds, and the scans' tail
+//! latency grew with them.
+//!
+//! The task runs on the worker that queued the first view. A thread of its
+//! own at the lowest priority was tried: under load it fell behind, views
+//! expired, and scans waited for the store instead.
 //!
 //! Coherence does not depend on it: a change notice drops a view at once,
 //! and a view's safety TTL ends it whether or not it was read again. A
@@ -19,9 +24,11 @@ use tokio::sync::mpsc;
 /// How many views may wait to be read again.
 const QUEUED: usize = 4096;
 /// How often the queue is drained...
-const TICK: Duration = Duration::from_millis(10);
-/// ...and how many views at most each time: at most 2,000 reads a second.
-const PER_TICK: usize = 20;
+const TICK: Duration = Duration::from_millis(1);
+/// ...and how many views at most each time: at most 2,000 reads a second,
+/// two at a time. Twenty every 10 ms made the scans on the same worker
+/// wait for twenty reads' answers at once.
+const PER_TICK: usize = 2;
 
 /// The queue of jobs (views to read again); its task starts with the first
 /// job, running the reader it is given then.
