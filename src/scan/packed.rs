@@ -474,7 +474,8 @@ impl Runs {
     ) -> Result<(), Corrupt> {
         // One stream, as a client decodes the gzip answer, except that a
         // shared text is copied as it is rather than decoded from its
-        // blocks (building their Huffman tables cost more than the rest).
+        // blocks (decoding them, Huffman tables and all, was two thirds of
+        // the time: `identity-inflate` in BENCHMARKS.md).
         let at = out.len();
         let mut runs = RunIter::new(&self.bytes).ok_or(Corrupt)?;
         let parts = runs.by_ref().map(|run| match run? {
