@@ -45,7 +45,8 @@ port[bare]=$(free_port)
 "$A/bare_server" "127.0.0.1:${port[bare]}" &
 pids+=($!)
 for l in A B bare; do
-  for _ in $(seq 100); do curl -fs "http://127.0.0.1:${port[$l]}/" >/dev/null 2>&1 && break; sleep 0.1; done
+  path=/healthz; [[ $l == bare ]] && path=/
+  for _ in $(seq 100); do curl -fs "http://127.0.0.1:${port[$l]}$path" >/dev/null 2>&1 && break; sleep 0.1; done
 done
 reads() { curl -s "http://127.0.0.1:$1/metrics" | awk '/^ysz_store_read_duration_seconds_count/ {print $2}'; }
 t0=$(date +%s)

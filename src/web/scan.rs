@@ -206,7 +206,11 @@ async fn scan_answer(
     let body = if gzipped {
         // What the memo does not hold of the body is the head it was
         // rendered with (empty unless written per answer).
-        let head = rendered.body.get(..rendered.body.len() - memo.len as usize);
+        let head = rendered
+            .body
+            .len()
+            .checked_sub(memo.len as usize)
+            .map(|n| &rendered.body[..n]);
         head.and_then(|head| assemble(form, head, &memo, view, true))
             .unwrap_or_else(|| gzip(&rendered.body))
     } else {
