@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Scan p99 of two builds in alternation: both services on one Redis (N
 # merchants with a code each), warmed together, then STEPS times the warm
-# scan JSON of A, of B (the order swapped every step) and the bare handler,
-# each at RATE req/s for 10 s with benches/constant_rate.rs. One CSV row a
+# scan JSON of A, of B (the order swapped every step), the bare handler and
+# the reference design (`moka`: one moka read of a pre-serialized body, as
+# in load.sh), each at RATE req/s for 10 s with benches/constant_rate.rs. One CSV row a
 # measurement (seconds since the warm-up began, server, p50, p99, p99.9 in
 # ms, the service's store reads meanwhile, load average): on a machine
 # whose own noise moves p99 by milliseconds from one minute to the next, a
@@ -44,10 +45,17 @@ done
 port[bare]=$(free_port)
 "$A/bare_server" "127.0.0.1:${port[bare]}" &
 pids+=($!)
-for l in A B bare; do
-  path=/healthz; [[ $l == bare ]] && path=/
-  for _ in $(seq 100); do curl -fs "http://127.0.0.1:${port[$l]}$path" >/dev/null 2>&1 && break; sleep 0.1; done
-done
+up() { # label path
+  for _ in $(seq 100); do curl -fs "http://127.0.0.1:${port[$1]}$2" >/dev/null 2>&1 && break; sleep 0.1; done
+}
+up A /healthz; up B /healthz; up bare /
+# The reference: as many pre-serialized bodies as codes, each the size of a
+# scan JSON answer.
+size=$(curl -s -o /dev/null -w '%{size_download}' "http://127.0.0.1:${port[A]}$(head -1 "$work/json.txt")")
+port[moka]=$(free_port)
+"$A/bare_server" "127.0.0.1:${port[moka]}" "$work/json.txt" "$size" &
+pids+=($!)
+up moka "$(head -1 "$work/json.txt")"
 reads() { curl -s "http://127.0.0.1:$1/metrics" | awk '/^ysz_store_read_duration_seconds_count/ {print $2}'; }
 t0=$(date +%s)
 for l in A B; do
@@ -57,11 +65,11 @@ done
 echo "# machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); A=$A B=$B; $RATE req/s" >&2
 echo "t_s,server,p50_ms,p99_ms,p999_ms,store_reads,load"
 for i in $(seq "$STEPS"); do
-  order="A B bare"; (( i % 2 == 0 )) && order="B A bare"
+  order="A B bare moka"; (( i % 2 == 0 )) && order="B A moka bare"
   for l in $order; do
-    r0=0; [[ $l != bare ]] && r0=$(reads "${port[$l]}")
+    r0=0; [[ $l == [AB] ]] && r0=$(reads "${port[$l]}")
     out=$("$A/constant_rate" "127.0.0.1:${port[$l]}" "$work/json.txt" "$RATE" 10 64)
-    r1=0; [[ $l != bare ]] && r1=$(reads "${port[$l]}")
+    r1=0; [[ $l == [AB] ]] && r1=$(reads "${port[$l]}")
     pct() { echo "$out" | grep -o "$1 [0-9.]*" | head -1 | cut -d' ' -f2; }
     echo "$(( $(date +%s) - t0 )),$l,$(pct p50),$(pct p99),$(pct p99.9),$((r1 - r0)),$(cut -d' ' -f1 /proc/loadavg)"
   done

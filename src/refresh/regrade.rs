@@ -19,8 +19,22 @@ use super::summary::Summary;
 
 /// Merchants per regrading batch (one store read and one write per batch).
 const GRADE_BATCH: usize = 4096;
-/// Projections per store write (one transaction).
+/// Projections per store write (one transaction), at most.
 const WRITE_BATCH: usize = 32 * 1024;
+/// Store writes a regrade is cut into at least, unless its writes would
+/// then hold fewer than [`GRADE_BATCH`] projections ([`write_batch`]).
+const WRITES_PER_REGRADE: usize = 4;
+
+/// Projections per store write when `merchants` are regraded: few large
+/// transactions (each commit rewrites the pages it touched in the
+/// projections' indexes, wherever in them the rows fall), but at least
+/// [`WRITES_PER_REGRADE`] of them, so that a small regrade's writes run
+/// while its later batches are read and graded, and the store can copy
+/// its first commits into place meanwhile, instead of one write and one
+/// copy after all the grading.
+fn write_batch(merchants: usize) -> usize {
+    (merchants / WRITES_PER_REGRADE).clamp(GRADE_BATCH, WRITE_BATCH)
+}
 
 /// Recomputes and stores the projections of `ids` as of `as_of`.
 pub async fn regrade(
@@ -53,6 +67,7 @@ pub(super) async fn regrade_with(
         return Ok(());
     }
     let now = clock::now();
+    let write_batch = write_batch(ids.len());
     let rules = Arc::new(rules.clone());
     let (load_tx, mut load_rx) = tokio::sync::mpsc::channel::<Vec<GradingInput>>(2);
     let (write_tx, mut write_rx) =
@@ -94,8 +109,6 @@ pub(super) async fn regrade_with(
     // collected (at most one waiting): the writes are the one serial stage.
     let (sink_tx, mut sink_rx) = tokio::sync::mpsc::channel::<Vec<Projection>>(1);
     let collector = async move {
-        // Few large transactions: each commit rewrites the pages it touched
-        // in the projections' indexes, wherever in them the rows fall.
         let mut pending: Vec<(Projection, Option<Grade>)> = Vec::new();
         loop {
             let next = write_rx.recv().await;
@@ -105,7 +118,7 @@ pub(super) async fn regrade_with(
             }
             // A stop waits for what is graded to be written: a safe point.
             let stopping = stop.is_some_and(|s| s.requested().is_some());
-            if pending.len() >= WRITE_BATCH || ((done || stopping) && !pending.is_empty()) {
+            if pending.len() >= write_batch || ((done || stopping) && !pending.is_empty()) {
                 let mut batch = Vec::with_capacity(pending.len());
                 for (p, before) in pending.drain(..) {
                     if before != Some(p.grade) {
