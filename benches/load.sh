@@ -180,9 +180,10 @@ fi
 # wrk2 measures it), 64 connections, on random codes; then the same rate on
 # the bare handler, for the latency the HTTP stack itself adds here; ROUNDS
 # times, and the median p99 of each.
-# Each run also prints the server's CPU and how idle the machine was: with
-# the generator on the same cores, a tail that grows while the machine has
-# no idle time left is queueing for CPU, not the service stalling.
+# Each run also prints the server's CPU, how idle the machine was and how
+# much of its time the hypervisor took (steal): with the generator on the
+# same cores, a tail that grows while the machine has no idle time left is
+# queueing for CPU, not the service stalling.
 at_rate() { # server-pid port label
   local ticks0 ticks1 stat0 stat1 out
   ticks0=$(awk '{print $14 + $15}' "/proc/$1/stat"); stat0=$(head -1 /proc/stat)
@@ -193,10 +194,11 @@ at_rate() { # server-pid port label
   python3 - "$ticks0" "$ticks1" "$stat0" "$stat1" "$SECS" "$(getconf CLK_TCK)" <<'PY'
 import sys
 t0, t1, s0, s1, secs, hz = sys.argv[1:]
-a = [int(x) for x in s0.split()[1:8]]
-b = [int(x) for x in s1.split()[1:8]]
+a = [int(x) for x in s0.split()[1:9]]
+b = [int(x) for x in s1.split()[1:9]]
 busy = [y - x for x, y in zip(a, b)]
-print(f"  server CPU {(int(t1) - int(t0)) / int(hz) / float(secs):.2f} cores; machine idle {100 * busy[3] / max(sum(busy), 1):.0f} %")
+total = max(sum(busy), 1)
+print(f"  server CPU {(int(t1) - int(t0)) / int(hz) / float(secs):.2f} cores; machine idle {100 * busy[3] / total:.0f} %, stolen by the host {100 * busy[7] / total:.1f} %")
 PY
 }
 rate=$(python3 -c "print(int($mw/2))")

@@ -5,7 +5,8 @@
 # the reference design (`moka`: one moka read of a pre-serialized body, as
 # in load.sh), each at RATE req/s for 10 s with benches/constant_rate.rs. One CSV row a
 # measurement (seconds since the warm-up began, server, p50, p99, p99.9 in
-# ms, the service's store reads meanwhile, load average): on a machine
+# ms, the service's store reads meanwhile, load average, the share of the
+# machine's time the hypervisor took meanwhile): on a machine
 # whose own noise moves p99 by milliseconds from one minute to the next, a
 # change is judged against its baseline in the same minutes. Views fall due
 # to be read again from about 180 s after the warm-up (the store reads).
@@ -63,14 +64,17 @@ for l in A B; do
   echo "# warm-up of $l: $(curl -s --no-progress-meter -Z --parallel-max 32 -K "$work/walk.cfg" -w '%{http_code}\n' | sort | uniq -c | xargs)" >&2
 done
 echo "# machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); A=$A B=$B; $RATE req/s" >&2
-echo "t_s,server,p50_ms,p99_ms,p999_ms,store_reads,load"
+steal() { awk '/^cpu / {print $9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
+echo "t_s,server,p50_ms,p99_ms,p999_ms,store_reads,load,steal_pct"
 for i in $(seq "$STEPS"); do
   order="A B bare moka"; (( i % 2 == 0 )) && order="B A moka bare"
   for l in $order; do
     r0=0; [[ $l == [AB] ]] && r0=$(reads "${port[$l]}")
+    read -r st0 all0 < <(steal)
     out=$("$A/constant_rate" "127.0.0.1:${port[$l]}" "$work/json.txt" "$RATE" 10 64)
     r1=0; [[ $l == [AB] ]] && r1=$(reads "${port[$l]}")
+    read -r st1 all1 < <(steal)
     pct() { echo "$out" | grep -o "$1 [0-9.]*" | head -1 | cut -d' ' -f2; }
-    echo "$(( $(date +%s) - t0 )),$l,$(pct p50),$(pct p99),$(pct p99.9),$((r1 - r0)),$(cut -d' ' -f1 /proc/loadavg)"
+    echo "$(( $(date +%s) - t0 )),$l,$(pct p50),$(pct p99),$(pct p99.9),$((r1 - r0)),$(cut -d' ' -f1 /proc/loadavg),$(python3 -c "print(f'{100 * ($st1 - $st0) / max($all1 - $all0, 1):.1f}')")"
   done
 done
