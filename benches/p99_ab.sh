@@ -46,8 +46,11 @@ done
 port[bare]=$(free_port)
 "$A/bare_server" "127.0.0.1:${port[bare]}" &
 pids+=($!)
-up() { # label path
-  for _ in $(seq 100); do curl -fs "http://127.0.0.1:${port[$1]}$2" >/dev/null 2>&1 && break; sleep 0.1; done
+up() { # label path: waits up to 10 s for the server to answer, else stops
+  for _ in $(seq 100); do curl -fs "http://127.0.0.1:${port[$1]}$2" >/dev/null 2>&1 && return; sleep 0.1; done
+  echo "server $1 did not answer on port ${port[$1]} within 10 s" >&2
+  [[ -f $work/serve-$1.log ]] && tail -5 "$work/serve-$1.log" >&2
+  exit 1
 }
 up A /healthz; up B /healthz; up bare /
 # The reference: as many pre-serialized bodies as codes, each the size of a

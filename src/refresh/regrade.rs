@@ -17,7 +17,7 @@ use crate::store::{BatchStore, GradingInput, Imported};
 use super::options::{StopFlag, Stopped};
 use super::summary::Summary;
 
-/// Merchants per regrading batch (one store read and one write per batch).
+/// Merchants per regrading batch (read from the store and graded together).
 const GRADE_BATCH: usize = 4096;
 /// Projections per store write (one transaction), at most.
 const WRITE_BATCH: usize = 32 * 1024;

@@ -26,8 +26,9 @@ const QUEUED: usize = 4096;
 /// How often the queue is drained...
 const TICK: Duration = Duration::from_millis(1);
 /// ...and how many views at most each time: at most 2,000 reads a second,
-/// two at a time. Twenty every 10 ms made the scans on the same worker
-/// wait for twenty reads' answers at once.
+/// two at a time, so that the workers handle at most two reads' answers
+/// in one burst (twenty every 10 ms before; paired runs showed no
+/// difference in the scans' tail either way: BENCHMARKS.md, `scan-p99`).
 const PER_TICK: usize = 2;
 
 /// The queue of jobs (views to read again); its task starts with the first
