@@ -24,6 +24,9 @@ const WRITE_BATCH: usize = 32 * 1024;
 /// Store writes a regrade is cut into at least, unless its writes would
 /// then hold fewer than [`GRADE_BATCH`] projections ([`write_batch`]).
 const WRITES_PER_REGRADE: usize = 4;
+/// The last write of a regrade is cut in two when each half holds at
+/// least this many projections.
+const LAST_WRITE_MIN: usize = 1024;
 
 /// Projections per store write when `merchants` are regraded: few large
 /// transactions (each commit rewrites the pages it touched in the
@@ -34,6 +37,18 @@ const WRITES_PER_REGRADE: usize = 4;
 /// copy after all the grading.
 fn write_batch(merchants: usize) -> usize {
     (merchants / WRITES_PER_REGRADE).clamp(GRADE_BATCH, WRITE_BATCH)
+}
+
+/// Cuts the last write of a regrade in two halves (returning the second)
+/// when each holds at least [`LAST_WRITE_MIN`]: the store copies the first
+/// into place while the second is written, and less is left to copy when
+/// the regrade ends.
+fn split_last_write<T>(batch: &mut Vec<T>) -> Vec<T> {
+    if batch.len() >= 2 * LAST_WRITE_MIN {
+        batch.split_off(batch.len() / 2)
+    } else {
+        Vec::new()
+    }
 }
 
 /// Recomputes and stores the projections of `ids` as of `as_of`.
@@ -128,8 +143,16 @@ pub(super) async fn regrade_with(
                     summary.regraded += 1;
                     batch.push(p);
                 }
+                let last = if done {
+                    split_last_write(&mut batch)
+                } else {
+                    Vec::new()
+                };
                 if sink_tx.send(batch).await.is_err() {
                     break; // the sink failed; its error is returned
+                }
+                if !last.is_empty() && sink_tx.send(last).await.is_err() {
+                    break;
                 }
             }
             if done {
@@ -160,4 +183,27 @@ pub(super) async fn regrade_with(
     };
     tokio::try_join!(loader, grader, collector, sink)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_holds_a_quarter_of_the_regrade_within_bounds() {
+        assert_eq!(write_batch(10_544), GRADE_BATCH);
+        assert_eq!(write_batch(40_000), 10_000);
+        assert_eq!(write_batch(1_000_000), WRITE_BATCH);
+    }
+
+    #[test]
+    fn the_last_write_is_cut_in_two_halves_in_order() {
+        let mut batch: Vec<usize> = (0..2352).collect();
+        let last = split_last_write(&mut batch);
+        assert_eq!(batch, (0..1176).collect::<Vec<_>>());
+        assert_eq!(last, (1176..2352).collect::<Vec<_>>());
+        let mut small: Vec<usize> = (0..2 * LAST_WRITE_MIN - 1).collect();
+        assert!(split_last_write(&mut small).is_empty());
+        assert_eq!(small.len(), 2 * LAST_WRITE_MIN - 1);
+    }
 }

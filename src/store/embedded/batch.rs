@@ -112,6 +112,7 @@ impl BatchStore for EmbeddedStore {
 
     async fn put_projections(&self, projections: Vec<Projection>) -> StoreResult<()> {
         use rayon::prelude::*;
+        let rows = projections.len();
         // Serialized in parallel before the write, a few hundred to a buffer.
         let (projections, chunks, derived) = tokio::task::spawn_blocking(move || {
             let chunks = all_ok(
@@ -151,7 +152,9 @@ impl BatchStore for EmbeddedStore {
             rayon::spawn(move || drop((projections, chunks, derived)));
             Ok(())
         })
-        .await
+        .await?;
+        self.db.checkpoint.committed(rows);
+        Ok(())
     }
 
     async fn due_for_regrade(&self, as_of: Date) -> StoreResult<Vec<MerchantId>> {

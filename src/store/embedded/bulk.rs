@@ -198,6 +198,7 @@ pub(super) fn insert_records(
             .map_err(sql)?;
     }
     tx.commit().map_err(unavailable)?;
+    db.checkpoint.committed(records.len());
     drop(touched);
     // Ten thousands of small strings: freed on another thread, not on the
     // one every write waits for.

@@ -40,8 +40,8 @@ pub(super) struct Database {
     pub(super) sequential_read_min: usize,
     pub(super) sort_bytes: usize,
     pub(super) bulk_min: u64,
-    /// Tells the checkpoint thread to stop.
-    pub(super) stop: Arc<AtomicBool>,
+    /// Wakes the checkpoint thread, or tells it to stop.
+    pub(super) checkpoint: Arc<CheckpointSignal>,
     /// Set for the rest of the process once it writes most of the store
     /// (a bulk import, a regrade read in one scan): the checkpoint thread
     /// then leaves the WAL to grow with the job (bounded by what it
@@ -50,6 +50,55 @@ pub(super) struct Database {
     /// more peak memory.
     pub(super) bulk_writes: Arc<AtomicBool>,
     pub(super) checkpoints: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// Rows in a commit that wakes the checkpoint thread ([`CheckpointSignal`]).
+const LARGE_COMMIT_ROWS: usize = 1024;
+
+/// What wakes the checkpoint thread before its pause ends: a large commit
+/// (a batch of projections, whose frames are then copied while the next
+/// batch is graded, not up to a pause later; small writes, thousands a
+/// second, leave the thread to its pace) or the store closing (which then
+/// neither waits out the pause nor has the thread copy the WAL once more
+/// before the closing checkpoint). A 1 % incremental refresh at 10^6 took
+/// ×0.85 the time with this and its last write cut in two
+/// (`benches/incremental_ab.sh`).
+#[derive(Default)]
+pub(super) struct CheckpointSignal {
+    /// (stopped, committed since the thread last woke)
+    state: Mutex<(bool, bool)>,
+    wake: std::sync::Condvar,
+}
+
+impl CheckpointSignal {
+    pub(super) fn stop(&self) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).0 = true;
+        self.wake.notify_all();
+    }
+
+    /// Notes a commit of `rows` rows, waking the thread if that is at
+    /// least [`LARGE_COMMIT_ROWS`].
+    pub(super) fn committed(&self, rows: usize) {
+        if rows < LARGE_COMMIT_ROWS {
+            return;
+        }
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).1 = true;
+        self.wake.notify_all();
+    }
+
+    /// Pauses for `pause`, or less if a commit or the stop comes first:
+    /// whether stopped.
+    pub(super) fn pause(&self, pause: std::time::Duration) -> bool {
+        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let (mut state, _) = self
+            .wake
+            .wait_timeout_while(state, pause, |(stopped, committed)| {
+                !*stopped && !*committed
+            })
+            .unwrap_or_else(|p| p.into_inner());
+        state.1 = false;
+        state.0
+    }
 }
 
 impl Database {
@@ -62,7 +111,7 @@ impl Database {
 
 impl Drop for Database {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.checkpoint.stop();
         // Wait for a checkpoint in progress: while it runs, the truncating
         // one below would find the database busy and leave the WAL (and the
         // next process would rebuild its index and copy it again).

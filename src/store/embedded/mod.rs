@@ -37,8 +37,8 @@ use std::time::{Duration, Instant};
 
 pub use self::db::EmbeddedStore;
 use self::db::{
-    connect, Database, BULK_MIN_RECORDS, DB_FILE, READERS, READER_CACHE_KIB, SEQUENTIAL_READ_MIN,
-    SORT_BYTES, WRITER_CACHE_KIB,
+    connect, CheckpointSignal, Database, BULK_MIN_RECORDS, DB_FILE, READERS, READER_CACHE_KIB,
+    SEQUENTIAL_READ_MIN, SORT_BYTES, WRITER_CACHE_KIB,
 };
 use crate::store::sort::remove_stale_sort_dirs;
 
@@ -55,7 +55,8 @@ const WAL_RESTART_RETRY: Duration = Duration::from_secs(5);
 
 /// Copies the WAL into the database on its own thread and connection
 /// (passive checkpoints: never blocking readers or the writer), so the
-/// writer's commits do not pay for the copying and its `fsync`s.
+/// writer's commits do not pay for the copying and its `fsync`s: every
+/// 100 ms, and right after a large commit ([`CheckpointSignal`]).
 ///
 /// SQLite starts the WAL over only when a write begins after a checkpoint
 /// has copied all of it. Under a steady stream of small writes (codes
@@ -70,7 +71,7 @@ fn start_checkpoints(
     path: &Path,
     restart_bytes: u64,
     bulk_writes: Arc<AtomicBool>,
-    stop: Arc<AtomicBool>,
+    signal: Arc<CheckpointSignal>,
 ) -> Option<std::thread::JoinHandle<()>> {
     let path = path.to_owned();
     let wal = beside(&path, "-wal");
@@ -82,8 +83,7 @@ fn start_checkpoints(
             };
             let _ = conn.busy_timeout(WAL_RESTART_WAIT);
             let mut next_restart = Instant::now();
-            while !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(100));
+            while !signal.pause(Duration::from_millis(100)) {
                 let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
                 let large = std::fs::metadata(&wal).is_ok_and(|m| m.len() > restart_bytes);
                 let bulk = bulk_writes.load(Ordering::Relaxed);
@@ -155,14 +155,14 @@ impl EmbeddedStore {
                 .unwrap_or(default)
         };
         remove_stale_sort_dirs(dir);
-        let stop = Arc::new(AtomicBool::new(false));
+        let signal = Arc::new(CheckpointSignal::default());
         let restart_bytes = env("YSZ_EMBEDDED_WAL_RESTART_BYTES", WAL_RESTART_BYTES as usize);
         let bulk_writes = Arc::new(AtomicBool::new(false));
         let checkpoints = start_checkpoints(
             &path,
             restart_bytes as u64,
             bulk_writes.clone(),
-            stop.clone(),
+            signal.clone(),
         );
         if checkpoints.is_some() {
             writer
@@ -171,7 +171,7 @@ impl EmbeddedStore {
         }
         Ok(Self {
             db: Arc::new(Database {
-                stop,
+                checkpoint: signal,
                 bulk_writes,
                 checkpoints: Mutex::new(checkpoints),
                 dir: dir.to_owned(),
