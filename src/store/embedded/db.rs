@@ -60,9 +60,10 @@ const LARGE_COMMIT_ROWS: usize = 1024;
 /// batch is graded, not up to a pause later; small writes, thousands a
 /// second, leave the thread to its pace) or the store closing (which then
 /// neither waits out the pause nor has the thread copy the WAL once more
-/// before the closing checkpoint). A 1 % incremental refresh at 10^6 took
-/// ×0.85 the time with this and its last write cut in two
-/// (`benches/incremental_ab.sh`).
+/// before the closing checkpoint). With this and its last write cut in two,
+/// a 1 % incremental refresh at 10^6 took ×0.85 the time on copies of one
+/// store (`benches/incremental_ab.sh`), ×0.92 over nine fresh stores
+/// (`benches/refresh_ab.sh`).
 #[derive(Default)]
 pub(super) struct CheckpointSignal {
     /// (stopped, committed since the thread last woke)
