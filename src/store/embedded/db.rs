@@ -66,14 +66,24 @@ const LARGE_COMMIT_ROWS: usize = 1024;
 /// (`benches/refresh_ab.sh`).
 #[derive(Default)]
 pub(super) struct CheckpointSignal {
-    /// (stopped, committed since the thread last woke)
-    state: Mutex<(bool, bool)>,
+    state: Mutex<SignalState>,
     wake: std::sync::Condvar,
 }
 
+#[derive(Default)]
+struct SignalState {
+    stopped: bool,
+    /// A large commit since the thread last woke.
+    committed: bool,
+}
+
 impl CheckpointSignal {
+    fn state(&self) -> std::sync::MutexGuard<'_, SignalState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     pub(super) fn stop(&self) {
-        self.state.lock().unwrap_or_else(|p| p.into_inner()).0 = true;
+        self.state().stopped = true;
         self.wake.notify_all();
     }
 
@@ -83,22 +93,19 @@ impl CheckpointSignal {
         if rows < LARGE_COMMIT_ROWS {
             return;
         }
-        self.state.lock().unwrap_or_else(|p| p.into_inner()).1 = true;
+        self.state().committed = true;
         self.wake.notify_all();
     }
 
     /// Pauses for `pause`, or less if a commit or the stop comes first:
     /// whether stopped.
     pub(super) fn pause(&self, pause: std::time::Duration) -> bool {
-        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let (mut state, _) = self
             .wake
-            .wait_timeout_while(state, pause, |(stopped, committed)| {
-                !*stopped && !*committed
-            })
+            .wait_timeout_while(self.state(), pause, |s| !s.stopped && !s.committed)
             .unwrap_or_else(|p| p.into_inner());
-        state.1 = false;
-        state.0
+        state.committed = false;
+        state.stopped
     }
 }
 

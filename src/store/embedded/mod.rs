@@ -42,6 +42,9 @@ use self::db::{
 };
 use crate::store::sort::remove_stale_sort_dirs;
 
+/// How long the checkpoint thread pauses between checkpoints when no large
+/// commit wakes it ([`CheckpointSignal`]).
+const CHECKPOINT_PAUSE: Duration = Duration::from_millis(100);
 /// Above this size the checkpoint thread copies the whole WAL and starts
 /// it over ([`start_checkpoints`]; overridable with
 /// `YSZ_EMBEDDED_WAL_RESTART_BYTES`, for tests).
@@ -56,7 +59,7 @@ const WAL_RESTART_RETRY: Duration = Duration::from_secs(5);
 /// Copies the WAL into the database on its own thread and connection
 /// (passive checkpoints: never blocking readers or the writer), so the
 /// writer's commits do not pay for the copying and its `fsync`s: every
-/// 100 ms, and right after a large commit ([`CheckpointSignal`]).
+/// [`CHECKPOINT_PAUSE`], and right after a large commit ([`CheckpointSignal`]).
 ///
 /// SQLite starts the WAL over only when a write begins after a checkpoint
 /// has copied all of it. Under a steady stream of small writes (codes
@@ -83,7 +86,7 @@ fn start_checkpoints(
             };
             let _ = conn.busy_timeout(WAL_RESTART_WAIT);
             let mut next_restart = Instant::now();
-            while !signal.pause(Duration::from_millis(100)) {
+            while !signal.pause(CHECKPOINT_PAUSE) {
                 let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
                 let large = std::fs::metadata(&wal).is_ok_and(|m| m.len() > restart_bytes);
                 let bulk = bulk_writes.load(Ordering::Relaxed);
