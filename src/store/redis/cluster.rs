@@ -163,6 +163,11 @@ impl RedisStore {
             .ping()
             .await
             .with_context(|| format!("Redis Cluster at {shown} does not answer"))?;
+        store.drop_uscc_sets().await.with_context(|| {
+            format!(
+                "cannot remove the search index's old credit-code sets in Redis Cluster at {shown}"
+            )
+        })?;
         Ok(store)
     }
 

@@ -331,6 +331,9 @@ impl RedisStore {
         store.shard_index_keys().await.with_context(|| {
             format!("cannot bring the store in Redis at {shown} to the current key layout")
         })?;
+        store.drop_uscc_sets().await.with_context(|| {
+            format!("cannot remove the search index's old credit-code sets in Redis at {shown}")
+        })?;
         Ok(store)
     }
 

@@ -1,10 +1,12 @@
 //! Layout migration: a standalone store written before its index keys were
 //! sharded (one index key of each kind per slot) is brought to the current
-//! layout (see `keys`) by the first connect.
+//! layout (see `keys`) by the first connect; the first connect to an older
+//! store, standalone or cluster, also removes the search index's
+//! credit-code sets (see `search_index`).
 
-use super::common::redis_err;
-use super::conn::RedisStore;
-use super::keys::{slot_tag, SLOTS, STANDALONE_INDEX_SHARDS};
+use super::common::{corrupt, redis_err};
+use super::conn::{Conn, RedisStore};
+use super::keys::{slot_of, slot_tag, SLOTS, STANDALONE_INDEX_SHARDS};
 use super::scripts::SCRIPTS;
 use crate::store::types::StoreResult;
 
@@ -55,5 +57,104 @@ impl RedisStore {
             .query_async::<()>(&mut conn)
             .await
             .map_err(redis_err)
+    }
+
+    /// Removes the credit-code sets (`P:{search}:uscc:<code>`)
+    /// that the search index kept before it stopped (nothing read them: a
+    /// search by credit code reads the rows), once per store (`P:{meta}:
+    /// search-uscc` records it). Idempotent; a process killed halfway
+    /// leaves the rest to the next connect.
+    pub(super) async fn drop_uscc_sets(&self) -> StoreResult<()> {
+        const DONE: &str = "dropped";
+        let marker = self.keys.global("meta", "search-uscc");
+        let mut conn = self.conn();
+        let done: Option<String> = ::redis::cmd("GET")
+            .arg(&marker)
+            .query_async(&mut conn)
+            .await
+            .map_err(redis_err)?;
+        if done.as_deref() == Some(DONE) {
+            return Ok(());
+        }
+        let pattern = format!("{}*", glob_escaped(&self.search_keys().uscc_prefix));
+        let (mut cursor, mut removed) = (0u64, 0usize);
+        loop {
+            let (next, keys) = self.scan_search_slot(cursor, &pattern).await?;
+            if !keys.is_empty() {
+                removed += keys.len();
+                ::redis::cmd("UNLINK")
+                    .arg(&keys)
+                    .query_async::<()>(&mut conn)
+                    .await
+                    .map_err(redis_err)?;
+            }
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        if removed > 0 {
+            tracing::info!(
+                keys = removed,
+                "removed the search index's credit-code sets"
+            );
+        }
+        ::redis::cmd("SET")
+            .arg(&marker)
+            .arg(DONE)
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(redis_err)
+    }
+}
+
+impl RedisStore {
+    /// One `SCAN` step over the keys of the `{search}` slot's node (in a
+    /// cluster, its master's; the pattern's hash tag keeps other slots out).
+    async fn scan_search_slot(
+        &self,
+        cursor: u64,
+        pattern: &str,
+    ) -> StoreResult<(u64, Vec<String>)> {
+        let mut cmd = ::redis::cmd("SCAN");
+        cmd.arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(10_000);
+        match self.conn() {
+            Conn::Cluster(mut cluster) => {
+                use ::redis::cluster_routing::{
+                    Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr,
+                };
+                let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(
+                    Route::new(slot_of("search"), SlotAddr::Master),
+                ));
+                let value = cluster.route_command(cmd, route).await.map_err(redis_err)?;
+                ::redis::from_redis_value(value).map_err(corrupt)
+            }
+            mut conn => cmd.query_async(&mut conn).await.map_err(redis_err),
+        }
+    }
+}
+
+/// `text` matched literally by a Redis glob pattern.
+fn glob_escaped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_glob_pattern_matches_the_prefix_literally() {
+        assert_eq!(super::glob_escaped("P:{search}:uscc:"), "P:{search}:uscc:");
+        assert_eq!(super::glob_escaped(r"a*b?[c]\\"), r"a\*b\?\[c\]\\\\");
     }
 }

@@ -176,6 +176,7 @@ conformance!(
     concurrent_writers_leave_each_change_once,
     searches_and_stats_answer_what_reading_every_projection_answers,
     stats_count_each_merchant_once_per_category,
+    the_index_holds_when_codes_are_issued_during_a_projection_write,
     the_refresh_notes_each_days_counts_and_the_dashboard_reads_them,
 );
 

@@ -342,6 +342,44 @@ pub(super) async fn searches_and_stats_answer_what_reading_every_projection_answ
     check_queries(s, &mut rng, 160).await;
 }
 
+/// Codes issued while the projections of their merchants are written: the
+/// index (each batch compared with what it read, and read again if a code
+/// changed it meanwhile) still answers what reading every projection and
+/// code answers.
+pub(super) async fn the_index_holds_when_codes_are_issued_during_a_projection_write(b: Backend) {
+    let s = &b.store;
+    let mut rng = Rng(31);
+    let ms: Vec<Merchant> = (0..300)
+        .map(|i| random_merchant(&mut rng, &format!("C{i:04}")))
+        .collect();
+    s.upsert_merchants(ms.clone()).await.unwrap();
+    let first: Vec<Projection> = ms.iter().map(|m| graded(&mut rng, m)).collect();
+    s.put_projections(first).await.unwrap();
+    // The same merchants graded again and again while codes are issued for
+    // them, so codes land between an index batch's read and its write.
+    let rounds: Vec<Vec<Projection>> = (0..60)
+        .map(|_| ms.iter().map(|m| graded(&mut rng, m)).collect())
+        .collect();
+    let printed: Vec<(usize, Grade)> = (0..600)
+        .map(|_| (rng.below(ms.len()), *rng.pick(&Grade::ALL)))
+        .collect();
+    let writing = async {
+        for round in rounds {
+            s.put_projections(round).await.unwrap();
+        }
+    };
+    let issuing = async {
+        for (serial, (i, grade)) in printed.iter().enumerate() {
+            s.issue_code(code(serial as u32 + 1, ms[*i].id.as_str(), *grade), None)
+                .await
+                .unwrap();
+        }
+    };
+    tokio::join!(writing, issuing);
+    assert!(s.reprint_count(None).await.unwrap() > 0);
+    check_queries(s, &mut rng, 40).await;
+}
+
 /// The counts by category count a merchant once, however often its
 /// categories name one; a merchant without a projection is not counted.
 pub(super) async fn stats_count_each_merchant_once_per_category(b: Backend) {
@@ -553,4 +591,87 @@ async fn redis_builds_the_search_index_of_an_older_store_once() {
     );
     assert_eq!(got, want);
     check_queries(s, &mut rng, 30).await;
+}
+
+/// A Redis store indexed by an earlier version holds a set of merchants per
+/// credit code, which nothing reads: connecting removes them, once, and
+/// nothing else; standalone and cluster.
+async fn old_credit_code_sets_are_removed_on_connect(b: Backend) {
+    let s = &b.store;
+    let mut rng = Rng(23);
+    let ms: Vec<Merchant> = (0..30)
+        .map(|i| random_merchant(&mut rng, &format!("U{i:03}")))
+        .collect();
+    s.upsert_merchants(ms.clone()).await.unwrap();
+    let ps: Vec<Projection> = ms.iter().map(|m| graded(&mut rng, m)).collect();
+    s.put_projections(ps).await.unwrap();
+    let redis = redis_of(&b);
+    let prefix = redis.prefix().to_owned();
+    let ports: Vec<u16> = if redis.is_cluster() {
+        redis_helpers::cluster().nodes.iter().map(|n| n.port).collect()
+    } else {
+        vec![redis_helpers::standalone().port]
+    };
+    // Any node: `-c` follows the cluster's redirections.
+    let cli = |args: &[&str]| {
+        let mut all = vec!["-c"];
+        all.extend_from_slice(args);
+        redis_cli(ports[0], &all)
+    };
+    let sets = || {
+        let pattern = format!("{prefix}:{{search}}:uscc:*");
+        ports
+            .iter()
+            .map(|&port| {
+                redis_cli(port, &["--scan", "--pattern", &pattern])
+                    .lines()
+                    .filter(|k| !k.is_empty())
+                    .count()
+            })
+            .sum::<usize>()
+    };
+    assert_eq!(sets(), 0, "the index keeps no credit-code sets");
+    // What an earlier version left: a set per credit code, and no marker.
+    let coded: Vec<&Merchant> = ms.iter().filter(|m| m.uscc.is_some()).collect();
+    assert!(coded.len() > 5);
+    for m in &coded {
+        let key = format!("{prefix}:{{search}}:uscc:{}", m.uscc.as_ref().unwrap().as_str());
+        cli(&["sadd", &key, m.id.as_str()]);
+    }
+    assert_eq!(sets(), coded.len());
+    let marker = format!("{prefix}:{{meta}}:search-uscc");
+    cli(&["del", &marker]);
+    let want = (
+        s.stats(None).await.unwrap().total,
+        s.reprint_count(None).await.unwrap(),
+    );
+    let options = RedisOptions {
+        prefix: prefix.clone(),
+        ..Backend::options()
+    };
+    let again = if redis.is_cluster() {
+        RedisStore::connect_cluster(&redis_helpers::cluster().urls(), options).await
+    } else {
+        RedisStore::connect(&redis_helpers::standalone().url(), options).await
+    }
+    .unwrap();
+    assert_eq!(sets(), 0, "connecting removed them");
+    assert_eq!(cli(&["get", &marker]).trim(), "dropped");
+    let again: SharedStore = Arc::new(again);
+    let got = (
+        again.stats(None).await.unwrap().total,
+        again.reprint_count(None).await.unwrap(),
+    );
+    assert_eq!(got, want);
+    check_queries(&again, &mut rng, 20).await;
+}
+
+#[tokio::test]
+async fn redis_removes_the_credit_code_sets_of_an_older_index_on_connect() {
+    old_credit_code_sets_are_removed_on_connect(Backend::redis().await).await;
+}
+
+#[tokio::test]
+async fn cluster_removes_the_credit_code_sets_of_an_older_index_on_connect() {
+    old_credit_code_sets_are_removed_on_connect(Backend::cluster().await).await;
 }
