@@ -608,7 +608,11 @@ async fn old_credit_code_sets_are_removed_on_connect(b: Backend) {
     let redis = redis_of(&b);
     let prefix = redis.prefix().to_owned();
     let ports: Vec<u16> = if redis.is_cluster() {
-        redis_helpers::cluster().nodes.iter().map(|n| n.port).collect()
+        redis_helpers::cluster()
+            .nodes
+            .iter()
+            .map(|n| n.port)
+            .collect()
     } else {
         vec![redis_helpers::standalone().port]
     };
@@ -635,7 +639,10 @@ async fn old_credit_code_sets_are_removed_on_connect(b: Backend) {
     let coded: Vec<&Merchant> = ms.iter().filter(|m| m.uscc.is_some()).collect();
     assert!(coded.len() > 5);
     for m in &coded {
-        let key = format!("{prefix}:{{search}}:uscc:{}", m.uscc.as_ref().unwrap().as_str());
+        let key = format!(
+            "{prefix}:{{search}}:uscc:{}",
+            m.uscc.as_ref().unwrap().as_str()
+        );
         cli(&["sadd", &key, m.id.as_str()]);
     }
     assert_eq!(sets(), coded.len());
