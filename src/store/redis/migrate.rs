@@ -22,15 +22,10 @@ impl RedisStore {
         const KINDS: [&str; 4] = ["dirty", "due", "merchants", "code-owner"];
         const SLOTS_PER_SCRIPT: u16 = 256;
         let marker = self.keys.global("meta", "layout");
-        let mut conn = self.conn();
-        let layout: Option<String> = ::redis::cmd("GET")
-            .arg(&marker)
-            .query_async(&mut conn)
-            .await
-            .map_err(redis_err)?;
-        if layout.as_deref() == Some(LAYOUT) {
+        if self.marked(&marker, LAYOUT).await? {
             return Ok(());
         }
+        let mut conn = self.conn();
         let old = |slot: u16, what: &str| {
             format!("{}:{{{}}}:ix:{what}", self.keys.prefix, slot_tag(slot))
         };
@@ -51,12 +46,7 @@ impl RedisStore {
         if moved > 0 {
             tracing::info!(keys = moved, "moved per-slot index keys into their shards");
         }
-        ::redis::cmd("SET")
-            .arg(&marker)
-            .arg(LAYOUT)
-            .query_async::<()>(&mut conn)
-            .await
-            .map_err(redis_err)
+        self.mark(&marker, LAYOUT).await
     }
 
     /// Removes the credit-code sets (`P:{search}:uscc:<code>`)
@@ -67,15 +57,10 @@ impl RedisStore {
     pub(super) async fn drop_uscc_sets(&self) -> StoreResult<()> {
         const DONE: &str = "dropped";
         let marker = self.keys.global("meta", "search-uscc");
-        let mut conn = self.conn();
-        let done: Option<String> = ::redis::cmd("GET")
-            .arg(&marker)
-            .query_async(&mut conn)
-            .await
-            .map_err(redis_err)?;
-        if done.as_deref() == Some(DONE) {
+        if self.marked(&marker, DONE).await? {
             return Ok(());
         }
+        let mut conn = self.conn();
         let pattern = format!("{}*", glob_escaped(&self.search_keys().uscc_prefix));
         let (mut cursor, mut removed) = (0u64, 0usize);
         loop {
@@ -99,10 +84,25 @@ impl RedisStore {
                 "removed the search index's credit-code sets"
             );
         }
+        self.mark(&marker, DONE).await
+    }
+
+    /// Whether the migration marker `key` holds `value`.
+    async fn marked(&self, key: &str, value: &str) -> StoreResult<bool> {
+        let held: Option<String> = ::redis::cmd("GET")
+            .arg(key)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(redis_err)?;
+        Ok(held.as_deref() == Some(value))
+    }
+
+    /// Sets the migration marker `key` to `value`.
+    async fn mark(&self, key: &str, value: &str) -> StoreResult<()> {
         ::redis::cmd("SET")
-            .arg(&marker)
-            .arg(DONE)
-            .query_async::<()>(&mut conn)
+            .arg(key)
+            .arg(value)
+            .query_async::<()>(&mut self.conn())
             .await
             .map_err(redis_err)
     }

@@ -93,6 +93,18 @@ fn graded(rng: &mut Rng, m: &Merchant) -> Projection {
     p
 }
 
+/// `n` random merchants (ids `<tag>0000`, …) upserted, each with a
+/// projection of a random grade.
+async fn random_graded(s: &SharedStore, rng: &mut Rng, tag: &str, n: usize) -> Vec<Merchant> {
+    let ms: Vec<Merchant> = (0..n)
+        .map(|i| random_merchant(rng, &format!("{tag}{i:04}")))
+        .collect();
+    s.upsert_merchants(ms.clone()).await.unwrap();
+    let ps: Vec<Projection> = ms.iter().map(|m| graded(rng, m)).collect();
+    s.put_projections(ps).await.unwrap();
+    ms
+}
+
 /// Every projection, read page by page: the reference.
 async fn everything(s: &SharedStore) -> Vec<Projection> {
     let mut all = Vec::new();
@@ -349,12 +361,7 @@ pub(super) async fn searches_and_stats_answer_what_reading_every_projection_answ
 pub(super) async fn the_index_holds_when_codes_are_issued_during_a_projection_write(b: Backend) {
     let s = &b.store;
     let mut rng = Rng(31);
-    let ms: Vec<Merchant> = (0..300)
-        .map(|i| random_merchant(&mut rng, &format!("C{i:04}")))
-        .collect();
-    s.upsert_merchants(ms.clone()).await.unwrap();
-    let first: Vec<Projection> = ms.iter().map(|m| graded(&mut rng, m)).collect();
-    s.put_projections(first).await.unwrap();
+    let ms = random_graded(s, &mut rng, "C", 300).await;
     // The same merchants graded again and again while codes are issued for
     // them, so codes land between an index batch's read and its write.
     let rounds: Vec<Vec<Projection>> = (0..60)
@@ -561,12 +568,7 @@ async fn redis_builds_the_search_index_of_an_older_store_once() {
     let b = Backend::redis().await;
     let s = &b.store;
     let mut rng = Rng(22);
-    let ms: Vec<Merchant> = (0..40)
-        .map(|i| random_merchant(&mut rng, &format!("R{i:03}")))
-        .collect();
-    s.upsert_merchants(ms.clone()).await.unwrap();
-    let ps: Vec<Projection> = ms.iter().map(|m| graded(&mut rng, m)).collect();
-    s.put_projections(ps).await.unwrap();
+    let ms = random_graded(s, &mut rng, "R", 40).await;
     for (i, m) in ms.iter().enumerate().take(10) {
         s.issue_code(code(i as u32 + 1, m.id.as_str(), Grade::Red), None)
             .await
@@ -599,12 +601,7 @@ async fn redis_builds_the_search_index_of_an_older_store_once() {
 async fn old_credit_code_sets_are_removed_on_connect(b: Backend) {
     let s = &b.store;
     let mut rng = Rng(23);
-    let ms: Vec<Merchant> = (0..30)
-        .map(|i| random_merchant(&mut rng, &format!("U{i:03}")))
-        .collect();
-    s.upsert_merchants(ms.clone()).await.unwrap();
-    let ps: Vec<Projection> = ms.iter().map(|m| graded(&mut rng, m)).collect();
-    s.put_projections(ps).await.unwrap();
+    let ms = random_graded(s, &mut rng, "U", 30).await;
     let redis = redis_of(&b);
     let prefix = redis.prefix().to_owned();
     let ports: Vec<u16> = if redis.is_cluster() {
