@@ -61,7 +61,8 @@ impl RedisStore {
             return Ok(());
         }
         let mut conn = self.conn();
-        let pattern = format!("{}*", glob_escaped(&self.search_keys().uscc_prefix));
+        // No glob character in the key: the prefix has none (`check_prefix`).
+        let pattern = format!("{}*", self.search_keys().uscc_prefix);
         let (mut cursor, mut removed) = (0u64, 0usize);
         loop {
             let (next, keys) = self.scan_search_slot(cursor, &pattern).await?;
@@ -106,9 +107,7 @@ impl RedisStore {
             .await
             .map_err(redis_err)
     }
-}
 
-impl RedisStore {
     /// One `SCAN` step over the keys of the `{search}` slot's node (in a
     /// cluster, its master's; the pattern's hash tag keeps other slots out).
     async fn scan_search_slot(
@@ -135,26 +134,5 @@ impl RedisStore {
             }
             mut conn => cmd.query_async(&mut conn).await.map_err(redis_err),
         }
-    }
-}
-
-/// `text` matched literally by a Redis glob pattern.
-fn glob_escaped(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn a_glob_pattern_matches_the_prefix_literally() {
-        assert_eq!(super::glob_escaped("P:{search}:uscc:"), "P:{search}:uscc:");
-        assert_eq!(super::glob_escaped(r"a*b?[c]\\"), r"a\*b\?\[c\]\\\\");
     }
 }

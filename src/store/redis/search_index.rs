@@ -234,19 +234,14 @@ impl<'a> Moves<'a> {
             nonzero(self.reprint_counts.iter().map(|(k, v)| (*k, *v))),
         );
         for (key, members) in &self.zsets {
-            let member = |present: bool| {
-                members
-                    .iter()
-                    .filter(move |(_, p)| **p == present)
-                    .map(|(m, _)| *m)
-            };
-            inv.arg(key).arg(member(false).count());
-            for m in member(false) {
-                inv.arg(m);
+            let (added, removed): (Vec<_>, Vec<_>) = members.iter().partition(|(_, &p)| p);
+            inv.arg(key).arg(removed.len());
+            for (m, _) in removed {
+                inv.arg(*m);
             }
-            inv.arg(member(true).count());
-            for m in member(true) {
-                inv.arg(0).arg(m);
+            inv.arg(added.len());
+            for (m, _) in added {
+                inv.arg(0).arg(*m);
             }
         }
     }
@@ -314,8 +309,11 @@ async fn index_chunk(
         );
     }
     Err(StoreError::Unavailable(format!(
-        "redis: the search index of {} merchants changed under each of {ATTEMPTS} attempts to update it",
-        ids.len()
+        "redis: the search index of {} merchants (from {}) changed under each of {ATTEMPTS} \
+         attempts to update it (codes issued for them meanwhile); their projections are stored, \
+         and `refresh --full` brings the index up to date",
+        ids.len(),
+        ids.first().copied().unwrap_or("")
     )))
 }
 

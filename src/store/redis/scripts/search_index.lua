@@ -33,11 +33,11 @@ local function each_call(cmd, key, from, to)
     redis.call(cmd, key, unpack(ARGV, a, math.min(a + PER_CALL - 1, to)))
   end
 end
--- Adds `pairs` (field, delta) from ARGV[at] to the hash's fields; a field
+-- Adds `count` pairs (field, delta) from ARGV[at] to the hash's fields; a field
 -- that comes to 0 is removed. Returns where ARGV goes on.
-local function add_deltas(hash, at, pairs)
-  for from = 0, pairs - 1, PER_CALL / 2 do
-    local m = math.min(PER_CALL / 2, pairs - from)
+local function add_deltas(hash, at, count)
+  for from = 0, count - 1, PER_CALL / 2 do
+    local m = math.min(PER_CALL / 2, count - from)
     local fields = {}
     for j = 1, m do fields[j] = ARGV[at + 2 * (from + j) - 2] end
     local now = redis.call('HMGET', hash, unpack(fields))
@@ -54,7 +54,7 @@ local function add_deltas(hash, at, pairs)
     if #set > 0 then redis.call('HSET', hash, unpack(set)) end
     if #del > 0 then redis.call('HDEL', hash, unpack(del)) end
   end
-  return at + 2 * pairs
+  return at + 2 * count
 end
 
 local at = 3 * n + 2
